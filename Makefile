@@ -1,0 +1,49 @@
+# Ballotstream: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+STATE := .state
+export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
+
+.PHONY: help install up down status demo test test-unit ui bench clean
+
+help:  ## List targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STATE)/.venv-ok: pyproject.toml
+	@command -v python3.11 >/dev/null || { echo "python3.11 is not installed" >&2; exit 1; }
+	@test -x $(PY) || python3.11 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@mkdir -p $(STATE) && touch $@
+
+install: $(STATE)/.venv-ok  ## Python venv, Kafka jars, versitygw, Apicurio (cached in .state/)
+	@bash infra/install.sh
+
+up: install  ## Start Kafka, S3 (versitygw) and the registry; create bucket and topics (idempotent)
+	@$(PY) -m infra.services up
+
+down:  ## Stop exactly the services `make up` started
+	@$(PY) -m infra.services down
+
+status:  ## Each service, its port and whether it answers
+	@$(PY) -m infra.services status
+
+demo: up  ## Ingest the sample election, publish a release, print where it is
+	@$(PY) -m pipelines.cli demo
+
+test: up  ## The full suite (unit, integration against the real services, CLI end to end)
+	@mkdir -p $(DAGSTER_HOME)
+	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; $(MAKE) --no-print-directory down; exit $$status
+
+test-unit: install  ## Only the tests that need no services
+	$(PY) -m pytest -q -m "not integration"
+
+ui: up  ## Dagster webserver + daemon on a local instance (storage in .state/dagster)
+	@mkdir -p $(DAGSTER_HOME)
+	.venv/bin/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+bench: up  ## Benchmarks (not tests): ingest and publish throughput and memory
+	$(PY) -m benchmarks.run
+
+clean: down  ## Remove all local state (service data, logs, jars, venv)
+	rm -rf $(STATE) .venv

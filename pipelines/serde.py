@@ -1,0 +1,152 @@
+"""Avro serializer and deserializer classes with explicit Confluent framing.
+
+Wire format (what every Confluent deserializer reads): byte 0 is the magic byte ``0``, bytes 1-4 the
+schema id (big-endian unsigned int), then the Avro binary body. Schemas are registered once per process and
+parsed once per id.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from typing import Any
+
+import fastavro
+from kafka.serializer import Deserializer, Serializer
+
+from pipelines.errors import SchemaError, SerializationError
+from pipelines.registry import RegistryClient, subject_name
+
+MAGIC_BYTE = 0
+_HEADER = struct.Struct(">bI")
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    """Prefix an Avro body with the Confluent header."""
+    return _HEADER.pack(MAGIC_BYTE, schema_id) + body
+
+
+def unframe(payload: bytes) -> tuple[int, memoryview]:
+    """Split a Confluent-framed message into (schema id, Avro body).
+
+    Raises:
+        SerializationError: the payload is too short or does not start with the magic byte.
+    """
+    if len(payload) < _HEADER.size:
+        raise SerializationError(f"message of {len(payload)} bytes is too short for the Confluent header")
+    magic, schema_id = _HEADER.unpack_from(payload)
+    if magic != MAGIC_BYTE:
+        raise SerializationError(f"unknown magic byte {magic} (expected {MAGIC_BYTE})", schema_id=None)
+    return schema_id, memoryview(payload)[_HEADER.size:]
+
+
+class AvroSerializer(Serializer):
+    """Encodes ``(record_type, value)`` pairs with the schema registered for ``topic-record``.
+
+    Values are given as a tuple because a topic carries several record types (TopicRecordNameStrategy).
+    ``None`` passes through (a tombstone).
+
+    Args:
+        registry: the schema registry.
+        schemas: short record name -> (full name, schema JSON text, parsed schema).
+    """
+
+    def __init__(self, registry: RegistryClient, schemas: dict[str, tuple[str, str, Any]]):
+        self._registry = registry
+        self._schemas = schemas
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def schema_id(self, topic: str, record_type: str) -> int:
+        """Register (once per process) the record's schema under its subject and return the id."""
+        cached = self._ids.get((topic, record_type))
+        if cached is not None:
+            return cached
+        try:
+            fullname, text, _ = self._schemas[record_type]
+        except KeyError:
+            raise SchemaError(f"no schema for record type {record_type!r}") from None
+        schema_id = self._registry.register(subject_name(topic, fullname), text)
+        self._ids[(topic, record_type)] = schema_id
+        return schema_id
+
+    def encode(self, topic: str, record_type: str, value: dict[str, Any]) -> bytes:
+        schema_id = self.schema_id(topic, record_type)
+        buf = io.BytesIO()
+        buf.write(_HEADER.pack(MAGIC_BYTE, schema_id))
+        try:
+            fastavro.schemaless_writer(buf, self._schemas[record_type][2], value)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SerializationError(
+                f"cannot encode {record_type} for topic {topic} (schema id {schema_id}): {exc}",
+                topic=topic, schema_id=schema_id,
+            ) from exc
+        return buf.getvalue()
+
+    def serialize(self, topic: str, headers: Any, data: tuple[str, dict[str, Any]] | None) -> bytes | None:
+        if data is None:
+            return None
+        record_type, value = data
+        return self.encode(topic, record_type, value)
+
+
+class AvroDeserializer(Deserializer):
+    """Decodes Confluent-framed Avro with the writer schema fetched from the registry by id.
+
+    Returns ``(schema_id, record_name, value)``; ``None`` for a tombstone. An optional reader schema per record
+    name lets old data be read with today's schema (schema resolution).
+    """
+
+    def __init__(self, registry: RegistryClient, reader_schemas: dict[str, Any] | None = None):
+        self._registry = registry
+        self._writers: dict[int, tuple[str, Any]] = {}
+        self._readers = reader_schemas or {}
+
+    def writer(self, schema_id: int) -> tuple[str, Any]:
+        """The parsed writer schema and its short record name for ``schema_id`` (fetched once)."""
+        cached = self._writers.get(schema_id)
+        if cached is None:
+            raw = self._registry.schema_by_id(schema_id)
+            parsed = fastavro.parse_schema(raw)
+            cached = (str(raw["name"]).rsplit(".", 1)[-1], parsed)
+            self._writers[schema_id] = cached
+        return cached
+
+    def decode(self, topic: str, payload: bytes) -> tuple[int, str, dict[str, Any]]:
+        schema_id, body = unframe(payload)
+        try:
+            name, writer = self.writer(schema_id)
+            reader = self._readers.get(name)
+            value = fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
+        except SchemaError as exc:
+            raise SerializationError(f"topic {topic}: schema id {schema_id}: {exc}", topic=topic,
+                                     schema_id=schema_id) from exc
+        except (EOFError, ValueError, TypeError, IndexError, StopIteration) as exc:
+            raise SerializationError(
+                f"topic {topic}: cannot decode message with schema id {schema_id}: {exc}",
+                topic=topic, schema_id=schema_id,
+            ) from exc
+        return schema_id, name, value
+
+    def deserialize(self, topic: str, headers: Any, data: bytes | None) -> tuple[int, str, Any] | None:
+        if data is None:
+            return None
+        return self.decode(topic, data)
+
+
+class KeySerializer(Serializer):
+    """Keys are plain UTF-8 strings, so any client can partition and read them."""
+
+    def serialize(self, topic: str, headers: Any, data: str | None) -> bytes | None:
+        return None if data is None else data.encode()
+
+
+class KeyDeserializer(Deserializer):
+    def deserialize(self, topic: str, headers: Any, data: bytes | None) -> str | None:
+        return None if data is None else data.decode()
+
+
+def to_json(value: Any) -> str:
+    """JSON for decoded Avro values (datetimes and dates as ISO 8601), for printing and dead letters."""
+    return json.dumps(value, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o),
+                      ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,122 @@
+"""Settings: the one place Ballotstream reads its environment.
+
+Every setting is a ``BALLOTSTREAM_*`` environment variable with a default pointing at the local services that
+``make up`` starts. ``Settings.from_env()`` reads them once, validates them eagerly and refuses any unknown
+``BALLOTSTREAM_*`` variable, so a typo fails loudly instead of silently using a default. Pointing Ballotstream at
+AWS S3 or a remote Kafka cluster is a matter of these variables only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlparse
+
+from pipelines.errors import ConfigError
+
+PREFIX = "BALLOTSTREAM_"
+# Read by infra/ (the local services), not by the pipelines; accepted here so they are not "unknown".
+INFRA_VARIABLES = ("BALLOTSTREAM_STATE_DIR", "BALLOTSTREAM_REGISTRY_JAVA")
+
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated settings. Field ``x`` is read from ``BALLOTSTREAM_X``; secrets have no default."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    kafka_client_id: str = "ballotstream"
+    registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
+    s3_endpoint_url: str = "http://127.0.0.1:17070"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = "ballotstream"
+    s3_secret_access_key: str = "ballotstream-local-secret"
+    s3_public_base_url: str = ""
+    release_bucket: str = "ballotstream-releases"
+    dataset: str = "az-municipal-2025"
+    gate_tolerance: float = 0.001
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``BALLOTSTREAM_*`` variables.
+
+        Raises:
+            ConfigError: a variable is unknown or its value is invalid; the message names it.
+        """
+        env = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name, raw in env.items():
+            if not name.startswith(PREFIX) or name in INFRA_VARIABLES:
+                continue
+            key = name[len(PREFIX):].lower()
+            if key not in known:
+                raise ConfigError(f"unknown setting {name} (known: {', '.join(sorted(known))})")
+            if known[key].type in ("float", float):
+                try:
+                    values[key] = float(raw)
+                except ValueError:
+                    raise ConfigError(f"{name}={raw!r} is not a number") from None
+            else:
+                values[key] = raw
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check every value; raise ``ConfigError`` naming the first bad one."""
+        if self.kafka_security_protocol not in _SECURITY_PROTOCOLS:
+            raise ConfigError(f"{PREFIX}KAFKA_SECURITY_PROTOCOL must be one of {_SECURITY_PROTOCOLS}")
+        if self.kafka_sasl_mechanism and self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
+            raise ConfigError(f"{PREFIX}KAFKA_SASL_MECHANISM must be one of {_SASL_MECHANISMS}")
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_mechanism:
+            raise ConfigError(f"{PREFIX}KAFKA_SASL_MECHANISM is required with {self.kafka_security_protocol}")
+        for server in self.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"{PREFIX}KAFKA_BOOTSTRAP_SERVERS: {server!r} is not host:port")
+        for key in ("registry_url", "s3_endpoint_url", "s3_public_base_url"):
+            value = getattr(self, key)
+            if value and urlparse(value).scheme not in ("http", "https"):
+                raise ConfigError(f"{PREFIX}{key.upper()}={value!r} is not an http(s) URL")
+        if not self.release_bucket or not self.dataset.replace("-", "").isalnum():
+            raise ConfigError(f"{PREFIX}DATASET={self.dataset!r} must be letters, digits and dashes")
+        if not 0 <= self.gate_tolerance < 1:
+            raise ConfigError(f"{PREFIX}GATE_TOLERANCE must be in [0, 1)")
+
+    def kafka_config(self) -> dict[str, Any]:
+        """Connection options passed through to kafka-python clients."""
+        conf: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers.split(","),
+            "security_protocol": self.kafka_security_protocol,
+            "client_id": self.kafka_client_id,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl_mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl_plain_username"] = self.kafka_sasl_username
+            conf["sasl_plain_password"] = self.kafka_sasl_password
+        if self.kafka_ssl_cafile:
+            conf["ssl_cafile"] = self.kafka_ssl_cafile
+        return conf
+
+    def public_url(self, key: str) -> str:
+        """Anonymous download URL of an object in the release bucket (path-style)."""
+        base = (self.s3_public_base_url or self.s3_endpoint_url).rstrip("/")
+        return f"{base}/{self.release_bucket}/{key}"
+
+    def documented(self) -> dict[str, str]:
+        """Every setting's environment variable and default, for docs and ``ballotstream settings``."""
+        secret = {"s3_secret_access_key", "kafka_sasl_password"}
+        return {
+            f"{PREFIX}{f.name.upper()}": ("***" if f.name in secret else str(getattr(self, f.name)))
+            for f in fields(self)
+        }

@@ -1,0 +1,64 @@
+"""S3 access: one boto3 client built from settings, and bucket provisioning with anonymous read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipelines.errors import ServiceUnavailable
+from pipelines.settings import Settings
+
+
+def s3_client(settings: Settings, *, anonymous: bool = False) -> Any:
+    """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts)."""
+    from botocore import UNSIGNED
+
+    config = Config(
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": 3, "mode": "standard"},
+        signature_version=UNSIGNED if anonymous else None,
+        # versitygw and most non-AWS servers reject the newer default CRC32 trailers on multipart parts.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.s3_region,
+        aws_access_key_id=None if anonymous else settings.s3_access_key_id,
+        aws_secret_access_key=None if anonymous else settings.s3_secret_access_key,
+        config=config,
+    )
+
+
+def public_read_policy(bucket: str) -> str:
+    """A bucket policy letting anyone GET objects (and nothing else)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PublicRead",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{bucket}/*"],
+        }],
+    })
+
+
+def ensure_bucket(settings: Settings) -> str:
+    """Create the release bucket if missing and make its objects publicly readable. Returns what it did."""
+    s3 = s3_client(settings)
+    bucket = settings.release_bucket
+    try:
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        created = bucket not in existing
+        if created:
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_policy(Bucket=bucket, Policy=public_read_policy(bucket))
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(f"S3 at {settings.s3_endpoint_url}: {exc}") from exc
+    return f"bucket {bucket}: {'created' if created else 'exists'} (public read)"

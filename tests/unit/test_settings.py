@@ -1,0 +1,42 @@
+"""Settings are read once, validated eagerly, and unknown keys are refused with the key's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.errors import ConfigError
+from pipelines.settings import Settings
+
+
+def test_defaults_point_at_local_services():
+    s = Settings.from_env({})
+    assert s.kafka_bootstrap_servers == "127.0.0.1:19092"
+    assert s.registry_url.endswith("/apis/ccompat/v7")
+
+
+def test_values_are_read_and_typed():
+    s = Settings.from_env({"BALLOTSTREAM_GATE_TOLERANCE": "0.01", "BALLOTSTREAM_DATASET": "xx-test",
+                           "PATH": "/bin"})
+    assert s.gate_tolerance == 0.01 and s.dataset == "xx-test"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"BALLOTSTREAM_KAFKA_BOOTSTRAP": "x:1"}, "unknown setting BALLOTSTREAM_KAFKA_BOOTSTRAP"),
+    ({"BALLOTSTREAM_GATE_TOLERANCE": "lots"}, "BALLOTSTREAM_GATE_TOLERANCE='lots' is not a number"),
+    ({"BALLOTSTREAM_KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL must be one of"),
+    ({"BALLOTSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM is required"),
+    ({"BALLOTSTREAM_KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "'localhost' is not host:port"),
+    ({"BALLOTSTREAM_S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL='ftp://x' is not an http"),
+    ({"BALLOTSTREAM_DATASET": "a b"}, "DATASET='a b' must be"),
+])
+def test_invalid_values_are_refused_naming_the_key(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_sasl_options_pass_through_to_kafka_python():
+    s = Settings.from_env({"BALLOTSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                           "BALLOTSTREAM_KAFKA_SASL_MECHANISM": "PLAIN",
+                           "BALLOTSTREAM_KAFKA_SASL_USERNAME": "u", "BALLOTSTREAM_KAFKA_SASL_PASSWORD": "p"})
+    conf = s.kafka_config()
+    assert conf["security_protocol"] == "SASL_SSL" and conf["sasl_plain_username"] == "u"
