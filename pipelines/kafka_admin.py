@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -50,7 +51,7 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, *
     Raises:
         TopicDrift: an existing topic's partitions or config differ from its declaration (when ``strict``).
     """
-    specs = list(specs)
+    specs = [replace(s, name=settings.topic(s.name)) for s in specs]
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())

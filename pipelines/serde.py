@@ -13,12 +13,16 @@ import struct
 from typing import Any
 
 import fastavro
+import fastavro.read
 from kafka.serializer import Deserializer, Serializer
 
 from pipelines.errors import SchemaError, SerializationError
 from pipelines.registry import RegistryClient, subject_name
 
 MAGIC_BYTE = 0
+# Decoded uuids stay strings, as they were written and as the tables store them (fastavro would build
+# uuid.UUID objects, and a writer schema's logical type wins over any reader schema).
+fastavro.read.LOGICAL_READERS["string-uuid"] = lambda data, *_: data
 _HEADER = struct.Struct(">bI")
 
 

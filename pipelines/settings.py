@@ -44,6 +44,8 @@ class Settings:
     release_bucket: str = "ballotstream-releases"
     dataset: str = "az-municipal-2025"
     gate_tolerance: float = 0.001
+    # Prepended to every declared topic name: separate environments (or test runs) on one cluster.
+    topic_prefix: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +92,8 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{key.upper()}={value!r} is not an http(s) URL")
         if not self.release_bucket or not self.dataset.replace("-", "").isalnum():
             raise ConfigError(f"{PREFIX}DATASET={self.dataset!r} must be letters, digits and dashes")
+        if self.topic_prefix and not all(c.isalnum() or c in "._-" for c in self.topic_prefix):
+            raise ConfigError(f"{PREFIX}TOPIC_PREFIX={self.topic_prefix!r} may hold only letters, digits, '.', '_', '-'")
         if not 0 <= self.gate_tolerance < 1:
             raise ConfigError(f"{PREFIX}GATE_TOLERANCE must be in [0, 1)")
 
@@ -107,6 +111,10 @@ class Settings:
         if self.kafka_ssl_cafile:
             conf["ssl_cafile"] = self.kafka_ssl_cafile
         return conf
+
+    def topic(self, name: str) -> str:
+        """The live name of a declared topic (``TopicSpec.name``), with this environment's prefix."""
+        return self.topic_prefix + name
 
     def public_url(self, key: str) -> str:
         """Anonymous download URL of an object in the release bucket (path-style)."""

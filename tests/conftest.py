@@ -34,3 +34,15 @@ def services(settings: Settings) -> Settings:
 def unique() -> str:
     """A short unique suffix so tests sharing one Kafka/S3/registry never see each other's data."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def isolated(services: Settings, unique: str) -> Settings:
+    """Settings with this test's own topics (a unique prefix), created and empty."""
+    from dataclasses import replace
+
+    from pipelines.kafka_admin import ensure_topics
+
+    settings = replace(services, topic_prefix=f"t{unique}.", dataset=f"test-{unique}")
+    ensure_topics(settings)
+    return settings

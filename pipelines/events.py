@@ -1,0 +1,147 @@
+"""Every record type: what it means, which topic carries it, and its message key.
+
+The key decides the partition and therefore the per-entity order, so it is the natural id of what the event
+describes (docs/events.md, "Topics").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines import topics
+from pipelines.topics import TopicSpec
+
+KeyFn = Callable[[Mapping[str, Any]], str]
+# Fixed namespace for derived event ids: changing it would change every derived id, so never do.
+EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ballotstream.io/events")
+# Envelope fields that are not content: the same fact recorded twice must get the same id.
+_NOT_CONTENT = frozenset({"event_id", "recorded_at"})
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """A record type: its Avro short name, the topic(s) it is produced to, its key and its meaning.
+
+    Attributes:
+        name: short Avro record name, e.g. ``"StationTally"``.
+        topics: topics carrying it; one, except ``Retraction`` (which goes to the topic of what it retracts).
+        key: the message key of a value.
+        doc: what the event means.
+    """
+
+    name: str
+    topics: tuple[TopicSpec, ...]
+    key: KeyFn
+    doc: str
+
+    @property
+    def topic(self) -> TopicSpec:
+        """The one topic of this record type.
+
+        Raises:
+            KeyError: the type goes to several topics (``Retraction``); use :func:`topic_of`.
+        """
+        if len(self.topics) != 1:
+            raise KeyError(f"{self.name} goes to {len(self.topics)} topics; use topic_of(name, value)")
+        return self.topics[0]
+
+
+def _field(name: str) -> KeyFn:
+    return lambda v: str(v[name])
+
+
+def _pair(name: str) -> KeyFn:
+    return lambda v: f"{v['election_id']}|{v[name]}"
+
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    EventType("ElectionDeclared", (topics.REFERENCE,), _field("election_id"),
+              "An election exists: id, name, polling day and kind."),
+    EventType("DivisionDeclared", (topics.REFERENCE,), _field("division_id"),
+              "A division exists (country, region, municipality, constituency or polling station) in a hierarchy."),
+    EventType("PartyDeclared", (topics.REFERENCE,), _field("party_id"), "A political party exists."),
+    EventType("CandidateRegistered", (topics.REFERENCE,), _field("candidate_id"),
+              "A candidate stands for a municipal council, with party and demographics."),
+    EventType("StationTally", (topics.RESULTS,), _pair("station_id"),
+              "One polling station's result protocol: register, ballots and votes per candidate."),
+    EventType("DivisionSummary", (topics.RESULTS,), _pair("division_id"),
+              "Figures for a division exactly as an authority or source reported them, with qualifiers."),
+    EventType("SeatAllocation", (topics.RESULTS,), _pair("municipality_id"),
+              "Who won the seats of a municipal council."),
+    EventType("IncidentReported", (topics.OBSERVATIONS,), _field("incident_id"),
+              "Someone reports an irregularity: what, where, by whom, with evidence."),
+    EventType("IncidentStatusChanged", (topics.OBSERVATIONS,), _field("incident_id"),
+              "An incident report's verification status moves along its lifecycle."),
+    EventType("ArticlePublished", (topics.NEWS,), _field("article_id"),
+              "A news article about the election, with the people, places and statements in it."),
+    EventType("Retraction", (topics.REFERENCE, topics.RESULTS, topics.OBSERVATIONS, topics.NEWS),
+              _field("target_key"), "An earlier event is withdrawn from current state (kept in history)."),
+    EventType("DeadLetter", (topics.DEAD_LETTER,), lambda v: f"{v['file']}:{v['line']}",
+              "An input record was rejected; carries the raw text, where it was and why."),
+    EventType("ReleasePublished", (topics.RELEASES,), _field("dataset"),
+              "A dataset release passed the gate and was published."),
+)
+EVENT_TYPE_BY_NAME: dict[str, EventType] = {e.name: e for e in EVENT_TYPES}
+# Record types that come in through `ballotstream ingest`; DeadLetter and ReleasePublished are written by us.
+INGESTIBLE: frozenset[str] = frozenset(
+    e.name for e in EVENT_TYPES if all(t.name in {et.name for et in topics.EVENT_TOPICS} for t in e.topics)
+)
+
+
+def retraction_topic(target_key: str) -> TopicSpec:
+    """The topic a Retraction belongs to, read off the key of what it retracts.
+
+    Results keys are ``election_id|...``; observation and news keys are incident and article ids; anything
+    else is a reference entity id.
+    """
+    if "|" in target_key:
+        return topics.RESULTS
+    if target_key.startswith("incident:"):
+        return topics.OBSERVATIONS
+    if target_key.startswith("article:"):
+        return topics.NEWS
+    return topics.REFERENCE
+
+
+def topic_of(record_type: str, value: Mapping[str, Any]) -> TopicSpec:
+    """The topic one event is produced to (resolves ``Retraction`` by its target key)."""
+    if record_type == "Retraction":
+        return retraction_topic(str(value["target_key"]))
+    return EVENT_TYPE_BY_NAME[record_type].topic
+
+
+def _plain(value: Any) -> Any:
+    # Times become epoch millis (what Avro stores), so a datetime and its ISO text give the same id.
+    if isinstance(value, dt.datetime):
+        return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot canonicalise {type(value).__name__}")
+
+
+def canonical_content(record_type: str, value: Mapping[str, Any]) -> str:
+    """The canonical JSON of an event's content: sorted keys, no whitespace, without id and recorded_at."""
+    content = {k: v for k, v in value.items() if k not in _NOT_CONTENT}
+    content["type"] = record_type
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def derive_event_id(record_type: str, value: Mapping[str, Any]) -> str:
+    """A deterministic event id: uuid5 of the canonical content (see :func:`canonical_content`).
+
+    Args:
+        record_type: short record name; part of the content, so equal fields of two types differ.
+        value: the event with defaults filled (datetimes or epoch millis both work for timestamps).
+
+    Returns:
+        The uuid as canonical lower-case text.
+    """
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical_content(record_type, value)))

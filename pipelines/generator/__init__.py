@@ -1,0 +1,1 @@
+"""The election generator core shared by :mod:`pipelines.sample` and :mod:`pipelines.synth`."""

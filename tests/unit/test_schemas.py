@@ -1,0 +1,100 @@
+"""Contracts: every schema parses, is documented, evolves BACKWARD-compatibly, and matches EVENT_TYPES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipelines import schemas
+from pipelines.compat import check_backward
+from pipelines.events import EVENT_TYPES, derive_event_id
+
+NAMES = schemas.record_types()
+
+
+def _walk(node: Any, out: list[dict[str, Any]]) -> None:
+    if isinstance(node, list):
+        for n in node:
+            _walk(n, out)
+    elif isinstance(node, dict):
+        out.append(node)
+        for key in ("type", "items", "values"):
+            if isinstance(node.get(key), (dict, list)):
+                _walk(node[key], out)
+        for f in node.get("fields", []):
+            _walk(f, out)
+
+
+def test_event_types_match_schema_files_one_to_one() -> None:
+    assert sorted(e.name for e in EVENT_TYPES) == NAMES
+    assert len(NAMES) == 13
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schema_parses_with_fingerprint(name: str) -> None:
+    assert schemas.parsed_schema(name)["name"] == f"io.ballotstream.{name}"
+    assert len(schemas.fingerprint(name)) == 64
+    assert '"doc"' in schemas.schema_json(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_field_has_doc_and_every_enum_a_default(name: str) -> None:
+    nodes: list[dict[str, Any]] = []
+    _walk(schemas.raw_schema(name), nodes)
+    fields = [n for n in nodes if "name" in n and "type" in n and n.get("type") not in ("record", "enum")]
+    assert fields and all(n.get("doc") for n in fields), [n["name"] for n in fields if not n.get("doc")]
+    for enum in (n for n in nodes if n.get("type") == "enum"):
+        assert enum["default"] in enum["symbols"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_current_is_backward_compatible_with_every_published_version(name: str) -> None:
+    versions = schemas.published_versions(name)
+    assert versions, f"{name} was never published"
+    for old in versions:
+        assert old == schemas.raw_schema(name) or check_backward(schemas.raw_schema(name), old) == []
+
+
+def _station_tally() -> dict[str, Any]:
+    return schemas.raw_schema("StationTally")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s["fields"].append({"name": "x", "type": "int", "doc": "d"}), "x: new field without a default"),
+        (lambda s: s["fields"][10].update(type="string"), "registered_voters: type changed from int to string"),
+        (lambda s: (s["fields"][9]["type"]["symbols"].remove("FINAL"), s["fields"][9]["type"].pop("default")),
+         "status: enum symbols ['FINAL'] removed"),
+    ],
+    ids=["field-without-default", "unpromotable-type", "enum-symbol-removed"],
+)
+def test_incompatible_change_is_detected(change: Any, expected: str) -> None:
+    new = _station_tally()
+    change(new)
+    problems = check_backward(new, schemas.published_versions("StationTally")[0])
+    assert any(p.startswith(expected) for p in problems), problems
+    assert any(p.startswith("round trip") for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s["fields"].append({"name": "x", "type": ["null", "int"], "default": None, "doc": "d"}),
+        lambda s: s["fields"][10].update(type="long"),
+        lambda s: s["fields"][9]["type"]["symbols"].append("CERTIFIED"),
+    ],
+    ids=["field-with-default", "int-to-long", "enum-symbol-added"],
+)
+def test_compatible_change_passes(change: Any) -> None:
+    new = _station_tally()
+    change(new)
+    assert check_backward(new, schemas.published_versions("StationTally")[0]) == []
+
+
+def test_event_id_ignores_event_id_and_recorded_at() -> None:
+    a = {"event_id": "x", "recorded_at": 1, "incident_id": "incident:a"}
+    b = {"event_id": "y", "recorded_at": 2, "incident_id": "incident:a"}
+    assert derive_event_id("IncidentStatusChanged", a) == derive_event_id("IncidentStatusChanged", b)
+    assert derive_event_id("IncidentStatusChanged", a) != derive_event_id("IncidentReported", a)
