@@ -29,8 +29,7 @@ status:  ## Each service, its port and whether it answers
 	@$(PY) -m infra.services status
 
 demo: up  ## Ingest the sample election, publish a release, print where it is
-	@$(PY) -m pipelines.cli sample $(STATE)/sample
-	@$(PY) -m pipelines.cli ingest $(STATE)/sample/*.jsonl $(STATE)/sample/*.csv
+	@$(PY) -m pipelines.cli demo --out $(STATE)/sample
 
 test: up  ## The full suite (unit, integration against the real services, CLI end to end)
 	@mkdir -p $(DAGSTER_HOME)

@@ -48,3 +48,17 @@ if [ ! -f "$app/quarkus-run.jar" ]; then
 else
   echo "Apicurio Registry: present"
 fi
+
+# Headless Chromium for tests/integration/test_catalog_browser.py (the Debian package; apt-get needs root).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (apt-get)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  else
+    echo "chromium: not installed and not root, skipped; the catalog browser test will be skipped" \
+         "(as root: apt-get update && apt-get install -y chromium)"
+  fi
+else
+  echo "chromium: present"
+fi

@@ -119,17 +119,19 @@ def _kafka_command(_: Settings) -> list[str]:
 
 
 # --- versitygw (S3) ------------------------------------------------------------------------------------------
-S3_ROOT, S3_META = STATE / "s3" / "data", STATE / "s3" / "meta"
+S3_ROOT, S3_META, S3_IAM = STATE / "s3" / "data", STATE / "s3" / "meta", STATE / "s3" / "iam"
 
 
 def _s3_prepare() -> None:
     S3_ROOT.mkdir(parents=True, exist_ok=True)
     S3_META.mkdir(parents=True, exist_ok=True)
+    S3_IAM.mkdir(parents=True, exist_ok=True)
 
 
 def _s3_command(_: Settings) -> list[str]:
     # --sidecar keeps metadata in files: the filesystem here may not allow user xattrs.
-    return [str(STATE / "bin" / "versitygw"), "--port", f"127.0.0.1:{S3_PORT}",
+    # --iam-dir: a file-based accounts store, so read-only keys can be created (versitygw admin create-user).
+    return [str(STATE / "bin" / "versitygw"), "--port", f"127.0.0.1:{S3_PORT}", "--iam-dir", str(S3_IAM),
             "posix", "--sidecar", str(S3_META), str(S3_ROOT)]
 
 
@@ -301,12 +303,15 @@ def status(settings: Settings) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.services", description=__doc__)
-    parser.add_argument("action", choices=("up", "down", "status"))
+    # provision: bucket, topics and registry config only, for services started elsewhere (docker compose).
+    parser.add_argument("action", choices=("up", "down", "status", "provision"))
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
         if args.action == "up":
             lines = up(settings)
+        elif args.action == "provision":
+            lines = health.provision(settings)
         elif args.action == "down":
             lines = down()
         else:

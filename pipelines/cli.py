@@ -27,8 +27,14 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _settings() -> Settings:
-    return Settings.from_env()
+def _settings(dataset: str | None = None) -> Settings:
+    settings = Settings.from_env()
+    if dataset:
+        from dataclasses import replace
+
+        settings = replace(settings, dataset=dataset)
+        settings.validate()
+    return settings
 
 
 def dataset_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,6 +123,146 @@ def synth(out: Path, stations: int, seed: int, faults: float) -> None:
     click.echo(f"wrote {sum(report.events.values())} events for {report.stations} stations to {out}")
     if report.faults:
         click.echo("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
+
+
+def _print_gate_failure(exc: Any) -> None:
+    report = getattr(exc, "report", None)
+    if report is None:
+        return
+    for line in report.summary_lines():
+        if not line.startswith("ok"):
+            click.echo(line, err=True)
+    for check in report.blocking_failures:
+        for row in check.sample[:3]:
+            click.echo(f"  sample {check.qualified_name}: {row}", err=True)
+
+
+@cli.command()
+@dataset_option
+@click.option("--force", is_flag=True, help="Publish even when the snapshot equals the latest release's.")
+@_friendly
+def publish(dataset: str | None, force: bool) -> None:
+    """Fold the event log, run the Great Expectations gate and publish a release (the Dagster job, in-process).
+
+    Prints the release id, rows per table, the checks' outcome and the download URLs. When a blocking check
+    fails, nothing is published, latest stays as it was, and the validation report is printed and stored.
+
+    Example:
+
+        ballotstream publish --dataset az-municipal-2025
+    """
+    from pipelines import snapshot
+    from pipelines.errors import GateFailed
+    from pipelines.publish import event_topic_names
+    from pipelines.release.store import ReleaseStore
+
+    settings = _settings(dataset)
+    store = ReleaseStore(settings)
+    latest, _ = store.latest()
+    if latest and not force:
+        current = snapshot.capture(settings, event_topic_names(settings)).to_json()
+        manifest = store.manifest(latest["release_id"])
+        if manifest and manifest["snapshot"] == current:
+            click.echo(f"no new events since release {latest['release_id']}: nothing to publish "
+                       "(use --force to publish again)")
+            return
+    from dagster_project.run import run_publish
+
+    try:
+        outcome = run_publish(settings)
+    except GateFailed as exc:
+        _print_gate_failure(exc)
+        raise
+    manifest = outcome.manifest
+    click.echo(f"published release {manifest['release_id']} of {manifest['dataset']} (run {outcome.run_id})")
+    for name, table in manifest["tables"].items():
+        click.echo(f"  {name:26} {table['rows']:>10,} rows  {table['url']}")
+    checks = manifest["gate"]["checks"]
+    click.echo(f"gate: {sum(c['success'] for c in checks)}/{len(checks)} checks passed")
+    click.echo(f"manifest: {settings.public_url(store.release_prefix(manifest['release_id']) + 'manifest.json')}")
+    click.echo(f"latest:   {settings.public_url(store.latest_key)}")
+
+
+@cli.command()
+@dataset_option
+@_friendly
+def releases(dataset: str | None) -> None:
+    """List a dataset's releases, newest first, with their status.
+
+    Example:
+
+        ballotstream releases --dataset az-municipal-2025
+    """
+    from pipelines.release.store import ReleaseStore
+
+    infos = ReleaseStore(_settings(dataset)).list()
+    if not infos:
+        click.echo("no releases yet")
+    for info in infos:
+        gate = "" if info.gate_passed is None else ("gate passed" if info.gate_passed else "gate FAILED")
+        rows = "" if info.rows is None else f"{info.rows:,} rows"
+        click.echo(f"{info.release_id}  {info.status:12}  {info.created_at or '':25}  {rows:>14}  {gate}")
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest event (when the group has no position).")
+@click.option("--follow", is_flag=True, help="Keep waiting for new events instead of stopping at the end.")
+@click.option("--group", help="Consumer group: remembers the position, so the next run resumes there.")
+@click.option("--max-events", type=click.IntRange(min=1), help="Stop after this many events.")
+@_friendly
+def subscribe(topic: str, from_beginning: bool, follow: bool, group: str | None, max_events: int | None) -> None:
+    """Print a topic's events as JSON lines, decoded through the schema registry.
+
+    TOPIC is a declared name (reference, results, observations, news, deadletter, releases) or a full topic name.
+
+    Example:
+
+        ballotstream subscribe results --from-beginning --group my-dashboard --max-events 10
+    """
+    import json
+
+    from pipelines.subscribe import subscribe as events_of
+
+    events = events_of(_settings(), topic, from_beginning=from_beginning, follow=follow, group=group)
+    try:
+        for n, event in enumerate(events, start=1):
+            click.echo(json.dumps(event, ensure_ascii=False, sort_keys=True))
+            if max_events is not None and n >= max_events:
+                break
+    finally:
+        events.close()  # commits the group's position
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(".state/sample"),
+              show_default=True, help="Where the sample election's files are written.")
+@_friendly
+def demo(out: Path) -> None:
+    """Write the sample election, ingest it, publish a release and say where to download it.
+
+    Run after `make up` (which `make demo` does first).
+
+    Example:
+
+        ballotstream demo --out .state/sample
+    """
+    from pipelines.ingest.run import ingest as run_ingest
+    from pipelines.sample import build_sample
+
+    settings = _settings()
+    summary = build_sample(out)
+    click.echo(f"sample election: {summary.stations} stations in {summary.municipalities} municipalities -> {out}")
+    report = run_ingest(sorted(p for p in out.iterdir() if p.suffix in (".jsonl", ".csv")), settings)
+    for line in report.lines():
+        click.echo(line)
+    if report.rejected_total or report.failed:
+        raise click.ClickException("the sample election did not ingest cleanly")
+    ctx = click.get_current_context()
+    ctx.invoke(publish, dataset=None, force=False)
+    base = settings.public_url(settings.dataset)
+    click.echo(f"\ncatalog page:    {base}/index.html")
+    click.echo(f"latest release: {base}/latest.json")
 
 
 @cli.command(name="settings")

@@ -27,7 +27,7 @@ _PROMOTIONS: dict[str, frozenset[str]] = {
     "string": frozenset({"bytes"}),
     "bytes": frozenset({"string"}),
 }
-_EPOCH = dt.datetime(2025, 1, 29, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(2025, 1, 29, tzinfo=dt.UTC)
 
 
 def _type_name(schema: Schema) -> str:

@@ -43,7 +43,11 @@ class TopicDrift(BallotstreamError):
 
 
 class GateFailed(BallotstreamError):
-    """A blocking data-quality check failed, so nothing was published."""
+    """A blocking data-quality check failed, so nothing was published; ``report`` is the gate's report."""
+
+    def __init__(self, message: str, report: object | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 class PublishConflict(BallotstreamError):

@@ -7,6 +7,7 @@ describes (docs/events.md, "Topics").
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,7 +22,10 @@ KeyFn = Callable[[Mapping[str, Any]], str]
 EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ballotstream.io/events")
 # Envelope fields that are not content: the same fact recorded twice must get the same id.
 _NOT_CONTENT = frozenset({"event_id", "recorded_at"})
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=lambda v: _plain(v)).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +135,7 @@ def canonical_content(record_type: str, value: Mapping[str, Any]) -> str:
     """The canonical JSON of an event's content: sorted keys, no whitespace, without id and recorded_at."""
     content = {k: v for k, v in value.items() if k not in _NOT_CONTENT}
     content["type"] = record_type
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+    return _canonical(content)
 
 
 def derive_event_id(record_type: str, value: Mapping[str, Any]) -> str:
@@ -144,4 +148,13 @@ def derive_event_id(record_type: str, value: Mapping[str, Any]) -> str:
     Returns:
         The uuid as canonical lower-case text.
     """
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical_content(record_type, value)))
+    # uuid.uuid5 by hand (same bytes, same text): the UUID object and its validation cost more than the hash.
+    digest = hashlib.sha1(_NAMESPACE_BYTES + canonical_content(record_type, value).encode()).digest()
+    h = (int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET
+    text = f"{h:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+# RFC 4122 version 5 and variant bits, as uuid.UUID(bytes=..., version=5) sets them.
+_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID5_SET = (5 << 76) | (0x8000 << 48)

@@ -7,7 +7,7 @@ are the versions already registered. Backward compatibility of a change is check
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def record_types() -> list[str]:
     return sorted(p.name[len(prefix) : -len(".avsc")] for p in SCHEMA_DIR.glob(f"{prefix}*.avsc"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw_text(name: str) -> str:
     path = SCHEMA_DIR / f"{fullname(name)}.avsc"
     try:
@@ -73,7 +73,7 @@ def raw_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def parsed_schema(name: str) -> dict[str, Any]:
     """The current schema of ``name`` parsed by fastavro (cached; do not modify).
 
@@ -87,7 +87,7 @@ def parsed_schema(name: str) -> dict[str, Any]:
     return parsed
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_json(name: str) -> str:
     """The schema text to register in a schema registry: compact JSON, docs and defaults kept.
 
@@ -97,7 +97,7 @@ def schema_json(name: str) -> str:
     return json.dumps(raw_schema(name), separators=(",", ":"), ensure_ascii=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def fingerprint(name: str) -> str:
     """SHA-256 (hex) of the schema's Parsing Canonical Form: equal for schemas that encode alike."""
     canonical = to_parsing_canonical_form(raw_schema(name))

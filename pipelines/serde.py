@@ -14,6 +14,7 @@ from typing import Any
 
 import fastavro
 import fastavro.read
+import fastavro.schema
 from kafka.serializer import Deserializer, Serializer
 
 from pipelines.errors import SchemaError, SerializationError
@@ -106,21 +107,28 @@ class AvroDeserializer(Deserializer):
         self._writers: dict[int, tuple[str, Any]] = {}
         self._readers = reader_schemas or {}
 
-    def writer(self, schema_id: int) -> tuple[str, Any]:
-        """The parsed writer schema and its short record name for ``schema_id`` (fetched once)."""
+    def writer(self, schema_id: int) -> tuple[str, Any, Any]:
+        """(short record name, parsed writer schema, reader schema or None) for ``schema_id``, fetched once.
+
+        The reader schema is dropped when it equals the writer's: fastavro's schema resolution costs about
+        as much as the decoding itself, and is only needed when the schemas differ.
+        """
         cached = self._writers.get(schema_id)
         if cached is None:
             raw = self._registry.schema_by_id(schema_id)
             parsed = fastavro.parse_schema(raw)
-            cached = (str(raw["name"]).rsplit(".", 1)[-1], parsed)
+            name = str(raw["name"]).rsplit(".", 1)[-1]
+            reader = self._readers.get(name)
+            if reader is not None and _canonical(parsed) == _canonical(reader):
+                reader = None
+            cached = (name, parsed, reader)
             self._writers[schema_id] = cached
         return cached
 
     def decode(self, topic: str, payload: bytes) -> tuple[int, str, dict[str, Any]]:
         schema_id, body = unframe(payload)
         try:
-            name, writer = self.writer(schema_id)
-            reader = self._readers.get(name)
+            name, writer, reader = self.writer(schema_id)
             value = fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
         except SchemaError as exc:
             raise SerializationError(f"topic {topic}: schema id {schema_id}: {exc}", topic=topic,
@@ -138,11 +146,22 @@ class AvroDeserializer(Deserializer):
         return self.decode(topic, data)
 
 
+def _canonical(parsed: Any) -> str:
+    return str(fastavro.schema.to_parsing_canonical_form(parsed))
+
+
 class KeySerializer(Serializer):
     """Keys are plain UTF-8 strings, so any client can partition and read them."""
 
     def serialize(self, topic: str, headers: Any, data: str | None) -> bytes | None:
         return None if data is None else data.encode()
+
+
+class BytesSerializer(Serializer):
+    """Pass-through for keys and values already encoded elsewhere (ingest encodes in worker processes)."""
+
+    def serialize(self, topic: str, headers: Any, data: bytes | None) -> bytes | None:
+        return data
 
 
 class KeyDeserializer(Deserializer):

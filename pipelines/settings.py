@@ -46,6 +46,8 @@ class Settings:
     gate_tolerance: float = 0.001
     # Prepended to every declared topic name: separate environments (or test runs) on one cluster.
     topic_prefix: str = ""
+    # Where a run stages its Parquet before upload (local disk; one folder per dataset and snapshot).
+    staging_dir: str = ".state/staging"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

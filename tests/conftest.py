@@ -4,6 +4,7 @@ starts them too (idempotently) when pytest is run on its own."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -36,13 +37,25 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
-@pytest.fixture
-def isolated(services: Settings, unique: str) -> Settings:
-    """Settings with this test's own topics (a unique prefix), created and empty."""
+def make_isolated(settings: Settings, tmp: Path) -> Settings:
+    """Settings with their own topics (a unique prefix, created empty), dataset and staging folder."""
     from dataclasses import replace
 
     from pipelines.kafka_admin import ensure_topics
 
-    settings = replace(services, topic_prefix=f"t{unique}.", dataset=f"test-{unique}")
-    ensure_topics(settings)
-    return settings
+    unique = uuid.uuid4().hex[:10]
+    isolated = replace(settings, topic_prefix=f"t{unique}.", dataset=f"test-{unique}", staging_dir=str(tmp))
+    ensure_topics(isolated)
+    return isolated
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    """The environment that makes a CLI run use ``settings``' topics, dataset and staging folder."""
+    return {"BALLOTSTREAM_TOPIC_PREFIX": settings.topic_prefix, "BALLOTSTREAM_DATASET": settings.dataset,
+            "BALLOTSTREAM_STAGING_DIR": settings.staging_dir}
+
+
+@pytest.fixture
+def isolated(services: Settings, tmp_path: Path) -> Settings:
+    """Settings with this test's own topics, dataset and staging folder."""
+    return make_isolated(services, tmp_path / "staging")

@@ -31,6 +31,9 @@ _DECLARES: dict[str, tuple[str, str]] = {
 }
 # Arrays of records whose elements carry references.
 _NESTED: tuple[str, ...] = ("votes", "elected")
+_KIND_INDEX = {"elections": 0, "divisions": 1, "parties": 2, "candidates": 3}
+# The ids an event points at, per KnownIds set: (elections, divisions, parties, candidates).
+References = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 class KnownIds:
@@ -48,6 +51,16 @@ class KnownIds:
         if declared is not None:
             field, kind = declared
             getattr(self, kind).add(parsed.value[field])
+
+    def declare(self, kind: str, entity_id: str) -> None:
+        """Learn one declared id; ``kind`` is a set name (elections, divisions, parties, candidates)."""
+        getattr(self, kind).add(entity_id)
+
+    def covers(self, refs: References) -> bool:
+        """Whether every id in ``refs`` (see :func:`references`) is declared; C-level set checks only."""
+        elections, divisions, parties, candidates = refs
+        return (self.elections.issuperset(elections) and self.divisions.issuperset(divisions)
+                and self.parties.issuperset(parties) and self.candidates.issuperset(candidates))
 
     def __len__(self) -> int:
         return len(self.elections) + len(self.divisions) + len(self.parties) + len(self.candidates)
@@ -80,6 +93,31 @@ def _unknown(value: dict[str, Any], known: KnownIds, own: str | None) -> tuple[s
             if ref not in known.divisions:
                 return f"division_ids[{i}]", ref
     return None
+
+
+def references(record_type: str, value: dict[str, Any]) -> References:
+    """Every id the event points at, grouped by set; an event passes :func:`check_references` exactly when
+    :meth:`KnownIds.covers` holds for these (computed in worker processes, checked in order by the main one)."""
+    own = _DECLARES.get(record_type, (None, None))[0]
+    out: tuple[list[str], ...] = ([], [], [], [])
+    for field, kind in _REF_FIELDS.items():
+        ref = value.get(field)
+        if ref is not None and field != own:
+            out[_KIND_INDEX[kind]].append(ref)
+    for array in _NESTED:
+        for item in value.get(array) or ():
+            out[3].append(item["candidate_id"])
+            party = item.get("party_id")
+            if party is not None:
+                out[2].append(party)
+    out[1].extend(value.get("division_ids") or ())
+    return tuple(out[0]), tuple(out[1]), tuple(out[2]), tuple(out[3])
+
+
+def declared(record_type: str, value: dict[str, Any]) -> tuple[str, str] | None:
+    """(KnownIds set name, id) that a reference event declares, or None."""
+    found = _DECLARES.get(record_type)
+    return None if found is None else (found[1], value[found[0]])
 
 
 def check_references(parsed: Parsed, known: KnownIds, kind: str | None = None) -> Rejected | None:

@@ -9,9 +9,7 @@ negative; id fields must match their format (:data:`pipelines.ids.ID_KINDS`).
 from __future__ import annotations
 
 import copy
-import datetime as dt
-from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from fastavro.schema import expand_schema
@@ -20,124 +18,24 @@ from pipelines import ids, schemas
 from pipelines.errors import InputError
 from pipelines.events import derive_event_id
 from pipelines.ingest import reasons
+from pipelines.ingest.scalars import (  # noqa: F401  (FieldError is part of this module's interface)
+    INT_MAX,
+    LONG_MAX,
+    Conv,
+    FieldError,
+    _bool,
+    _date,
+    _double,
+    _enum,
+    _id_string,
+    _int,
+    _string,
+    _timestamp,
+    _wrong,
+)
 
-Conv = Callable[[Any], Any]
-INT_MAX = 2**31 - 1
-LONG_MAX = 2**63 - 1
-# Bounded caches: timestamps and ids repeat heavily in tallies; clearing keeps memory flat on huge inputs.
-_CACHE_LIMIT = 200_000
 _LATER = object()  # placeholder default for event_id/recorded_at, filled once the rest is converted
 _OPTIONAL_IN_INPUT = ("event_id", "recorded_at")
-
-
-class FieldError(Exception):
-    """A value failed validation; ``path`` collects field names innermost first on the way up."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.path: list[str] = []
-
-    def dotted(self) -> str:
-        """The field path, e.g. ``votes[3].votes``."""
-        out = ""
-        for segment in reversed(self.path):
-            out += segment if segment.startswith("[") or not out else f".{segment}"
-        return out
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def _wrong(expected: str, value: Any) -> FieldError:
-    return FieldError(reasons.WRONG_TYPE, f"expected {expected}, got {_json_type(value)}")
-
-
-def _int(limit: int) -> Conv:
-    def conv(v: Any) -> int:
-        if type(v) is int:
-            if v < 0:
-                raise FieldError(reasons.NEGATIVE_COUNT, f"negative count {v}")
-            if v > limit:
-                raise FieldError(reasons.WRONG_TYPE, f"{v} is out of range")
-            return v
-        raise _wrong("an integer", v)
-
-    return conv
-
-
-def _timestamp() -> Conv:
-    cache: dict[str, dt.datetime] = {}
-
-    def conv(v: Any) -> dt.datetime:
-        hit = cache.get(v) if type(v) is str else None
-        if hit is not None:
-            return hit
-        if type(v) is not str:
-            raise _wrong("an ISO 8601 timestamp string", v)
-        try:
-            parsed = dt.datetime.fromisoformat(v)
-        except ValueError:
-            raise FieldError(reasons.WRONG_TYPE, f"not an ISO 8601 timestamp: {v!r}") from None
-        if parsed.tzinfo is None:
-            raise FieldError(reasons.WRONG_TYPE, f"timestamp without a time zone: {v!r}")
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        cache[v] = parsed
-        return parsed
-
-    return conv
-
-
-def _date(v: Any) -> dt.date:
-    if type(v) is not str or len(v) != 10:
-        raise _wrong("a YYYY-MM-DD date", v) if type(v) is not str else FieldError(
-            reasons.WRONG_TYPE, f"not a YYYY-MM-DD date: {v!r}")
-    try:
-        return dt.date.fromisoformat(v)
-    except ValueError:
-        raise FieldError(reasons.WRONG_TYPE, f"not a YYYY-MM-DD date: {v!r}") from None
-
-
-def _string(v: Any) -> str:
-    if type(v) is str:
-        return v
-    raise _wrong("a string", v)
-
-
-def _id_string(what: str, check: ids.IdCheck) -> Conv:
-    valid: set[str] = set()
-
-    def conv(v: Any) -> str:
-        if v in valid:
-            return v  # type: ignore[no-any-return]
-        if type(v) is not str:
-            raise _wrong("a string", v)
-        if not check(v):
-            raise FieldError(reasons.INVALID_ID, f"invalid {what} {v!r}")
-        if len(valid) > _CACHE_LIMIT:
-            valid.clear()
-        valid.add(v)
-        return v
-
-    return conv
-
-
-def _enum(schema: dict[str, Any]) -> Conv:
-    symbols = frozenset(schema["symbols"])
-    name = schema["name"].rsplit(".", 1)[-1]
-
-    def conv(v: Any) -> str:
-        if v in symbols:
-            return v  # type: ignore[no-any-return]
-        if type(v) is str:
-            raise FieldError(reasons.UNKNOWN_ENUM_SYMBOL, f"unknown {name} symbol {v!r}")
-        raise _wrong("a string", v)
-
-    return conv
 
 
 def _array(items: Conv) -> Conv:
@@ -191,17 +89,29 @@ def _record(schema: dict[str, Any], top: bool) -> Conv:
             default = f.get("default", _MISSING)
         fields.append((f["name"], _compile(f["type"], f["name"]), default, isinstance(default, (list, dict))))
     names = frozenset(f[0] for f in fields)
+    required = frozenset(name for name, _, default, _ in fields if default is _MISSING)
     pairs = [(name, field_conv) for name, field_conv, _, _ in fields]
+    # Fields that may be absent, with their fill-in value (mutable defaults are rare: copied when used).
+    optional = {name: (default, mutable) for name, _, default, mutable in fields if default is not _MISSING}
     width = len(fields)
 
     def fast(v: Any) -> dict[str, Any]:
-        # Common case (every field present, all valid) in one comprehension; anything odd takes the slow
-        # path, which re-walks the record to report the exact problem.
-        if type(v) is dict and len(v) == width:
-            try:
-                return {name: field_conv(v[name]) for name, field_conv in pairs}
-            except (KeyError, FieldError):
-                pass
+        # Common case (no unknown or missing field, all valid) in one comprehension; anything odd takes the
+        # slow path, which re-walks the record to report the exact problem. Absent optional fields (event_id,
+        # supersedes, synthetic... at the top level) stay on the fast path: tallies from CSV always lack some.
+        if type(v) is dict:
+            if len(v) == width:
+                try:
+                    return {name: field_conv(v[name]) for name, field_conv in pairs}
+                except (KeyError, FieldError):
+                    return conv(v)
+            keys = v.keys()
+            if keys >= required and keys <= names:
+                try:
+                    return {name: field_conv(v[name]) if name in v else _fill(optional[name])
+                            for name, field_conv in pairs}
+                except FieldError:
+                    pass
         return conv(v)
 
     def conv(v: Any) -> dict[str, Any]:
@@ -233,6 +143,11 @@ def _record(schema: dict[str, Any], top: bool) -> Conv:
 
 
 _MISSING = object()
+
+
+def _fill(default: tuple[Any, bool]) -> Any:
+    value, mutable = default
+    return copy.deepcopy(value) if mutable else value
 
 
 def _compile(schema: Any, field: str | None) -> Conv:
@@ -276,19 +191,7 @@ def _compile(schema: Any, field: str | None) -> Conv:
     raise NotImplementedError(f"Avro type {kind!r}")
 
 
-def _bool(v: Any) -> bool:
-    if type(v) is bool:
-        return v
-    raise _wrong("a boolean", v)
-
-
-def _double(v: Any) -> float:
-    if type(v) is float or type(v) is int:
-        return float(v)
-    raise _wrong("a number", v)
-
-
-@lru_cache(maxsize=None)
+@cache
 def converter(record_type: str) -> Conv:
     """The compiled JSON -> Avro-ready converter of a record type (top level: event_id/recorded_at optional)."""
     return _record(expand_schema(schemas.parsed_schema(record_type)), top=True)

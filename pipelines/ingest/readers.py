@@ -7,7 +7,7 @@ A bad record never stops the file: it is yielded as :class:`Rejected` and the re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from pipelines.ingest.records import Parsed, Rejected, kind_topic, route
 from pipelines.ingest.tally_csv import read_csv
 from pipelines.topics import TopicSpec
 
-__all__ = ["Parsed", "Rejected", "parse_object", "read_path"]
+__all__ = ["Parsed", "Rejected", "jsonl_items", "parse_object", "read_path"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -85,16 +85,21 @@ def parse_object(
 
 
 def _read_jsonl(path: Path, kind: str | None, topic: TopicSpec | None) -> Iterator[Parsed | Rejected]:
-    file = str(path)
-    loads = json.loads
     with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, 1):
-            raw = text.rstrip("\r\n")
-            if not raw.strip():
-                continue  # blank lines are layout, not records
-            try:
-                obj = loads(raw)
-            except ValueError as exc:
-                yield Rejected(file, line, raw, reasons.MALFORMED_JSON, f"malformed JSON: {exc}", None, kind)
-                continue
-            yield parse_object(obj, file=file, line=line, raw=raw, kind=kind, topic=topic)
+        yield from jsonl_items(str(path), handle, 1, kind, topic)
+
+
+def jsonl_items(file: str, lines: Iterable[str], start: int, kind: str | None,
+                topic: TopicSpec | None) -> Iterator[Parsed | Rejected]:
+    """Parse JSON Lines text; ``start`` is the file line number of the first line (chunks of a file)."""
+    loads = json.loads
+    for line, text in enumerate(lines, start):
+        raw = text.rstrip("\r\n")
+        if not raw.strip():
+            continue  # blank lines are layout, not records
+        try:
+            obj = loads(raw)
+        except ValueError as exc:
+            yield Rejected(file, line, raw, reasons.MALFORMED_JSON, f"malformed JSON: {exc}", None, kind)
+            continue
+        yield parse_object(obj, file=file, line=line, raw=raw, kind=kind, topic=topic)

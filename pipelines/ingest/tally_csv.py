@@ -7,7 +7,7 @@ synthetic (a generator is by definition not a real source). Errors name the CSV 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from pipelines.errors import InputError
 from pipelines.ingest import reasons
 from pipelines.ingest.convert import to_avro
 from pipelines.ingest.records import Parsed, Rejected, route
-from pipelines.topics import RESULTS, TopicSpec
+from pipelines.topics import TopicSpec
 
 TALLY_COLUMNS: tuple[str, ...] = (
     "election_id", "station_id", "municipality_id", "status", "registered_voters", "ballots_cast",
@@ -90,7 +90,7 @@ def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str],
     return Parsed(file, lines[0], raw, RECORD_TYPE, topic_name, key, value)
 
 
-def _split(text: str) -> list[str]:
+def split_row(text: str) -> list[str]:
     # Generated and most exported tallies have no quotes: str.split is ~10x faster than csv for those.
     if '"' in text:
         return next(csv.reader([text]), [])
@@ -107,33 +107,51 @@ def read_csv(path: Path, kind: str | None, topic: TopicSpec | None) -> Iterator[
         header = handle.readline().rstrip("\r\n")
         if not header:
             return
-        if tuple(h.strip() for h in _split(header)) != TALLY_COLUMNS:
-            yield Rejected(file, 1, header, reasons.MALFORMED_CSV, f"header: expected {','.join(TALLY_COLUMNS)}",
-                           "header", kind)
+        bad = check_header(file, header, kind)
+        if bad is not None:
+            yield bad
             return
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        raws: list[str] = []
-        station: list[str] | None = None
-        for line, text in enumerate(handle, 2):
-            raw = text.rstrip("\r\n")
-            row = _split(raw)
-            if not row:
-                continue
-            if len(row) < 2:
-                # Cannot tell which station this row belongs to: reject it alone.
-                yield Rejected(file, line, raw, reasons.MALFORMED_CSV,
-                               f"line {line}: expected {_N} columns, got {len(row)}", None, kind)
-                continue
-            if rows and (row[1] != station[1] or row[0] != station[0]):  # type: ignore[index]
-                yield _finish(file, rows, lines, raws, kind, topic)
-                rows, lines, raws = [], [], []
-            station = row
-            rows.append(row)
-            lines.append(line)
-            raws.append(raw)
-        if rows:
-            yield _finish(file, rows, lines, raws, kind, topic)
+        yield from csv_items(file, handle, 2, kind, topic)
+
+
+def check_header(file: str, header: str, kind: str | None) -> Rejected | None:
+    """The rejection of a CSV whose header (first line, without its line end) is not :data:`TALLY_COLUMNS`."""
+    if tuple(h.strip() for h in split_row(header)) == TALLY_COLUMNS:
+        return None
+    return Rejected(file, 1, header, reasons.MALFORMED_CSV, f"header: expected {','.join(TALLY_COLUMNS)}",
+                    "header", kind)
+
+
+def csv_items(file: str, lines: Iterable[str], start: int, kind: str | None,
+              topic: TopicSpec | None) -> Iterator[Parsed | Rejected]:
+    """Tallies of CSV rows after the header; ``start`` is the file line number of the first row.
+
+    A chunk of a file must hold whole stations (see :mod:`pipelines.ingest.chunks`): a station's rows are
+    grouped only within one call.
+    """
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    raws: list[str] = []
+    station: list[str] | None = None
+    for line, text in enumerate(lines, start):
+        raw = text.rstrip("\r\n")
+        row = split_row(raw)
+        if not row:
+            continue
+        if len(row) < 2:
+            # Cannot tell which station this row belongs to: reject it alone.
+            yield Rejected(file, line, raw, reasons.MALFORMED_CSV,
+                           f"line {line}: expected {_N} columns, got {len(row)}", None, kind)
+            continue
+        if rows and (row[1] != station[1] or row[0] != station[0]):  # type: ignore[index]
+            yield _finish(file, rows, line_numbers, raws, kind, topic)
+            rows, line_numbers, raws = [], [], []
+        station = row
+        rows.append(row)
+        line_numbers.append(line)
+        raws.append(raw)
+    if rows:
+        yield _finish(file, rows, line_numbers, raws, kind, topic)
 
 
 def tally_rows(value: dict[str, Any], occurred_at: str) -> list[list[str]]:

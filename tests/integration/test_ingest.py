@@ -98,3 +98,30 @@ def test_cli_ingest_unknown_reference_is_dead_lettered_with_reason(isolated, tmp
     (dead,) = _read_all(isolated, [DEAD_LETTER.name])
     assert dead.value["line"] == 1 and dead.value["field"] == "election_id"
     assert "unknown reference 'local.zz.2025-01-29'" in dead.value["reason"]
+
+
+def test_worker_processes_dead_letter_the_same_lines_and_lose_nothing(isolated, tmp_path):
+    synthesize(tmp_path, stations=200, seed=11, faults=0.02)
+    faults = [json.loads(line) for line in (tmp_path / "faults.jsonl").read_text().splitlines()]
+    inputs = sorted(p for p in tmp_path.iterdir() if p.name != "faults.jsonl")
+
+    report = ingest(inputs, isolated, workers=2)
+
+    assert not report.failed and report.stages["read_validate"] > 0
+    dead = _read_all(isolated, [DEAD_LETTER.name])
+    got = sorted((Path(d.value["file"]).name, d.value["line"], d.value["reason_code"]) for d in dead)
+    want = sorted((Path(f["file"]).name, f["line"], f["reason_code"]) for f in faults if f["expect"] == "dead_letter")
+    assert got == want
+    good = [(p.key, p.value["event_id"]) for f in inputs for p in read_path(f) if isinstance(p, Parsed)]
+    records = _read_all(isolated, [t.name for t in EVENT_TOPICS])
+    assert {r.value["event_id"] for r in records} == {e for _, e in good}
+    # Per key, every version is in one partition, in file order.
+    want_by_key: dict[str, list[str]] = {}
+    for key, event_id in good:
+        want_by_key.setdefault(key, []).append(event_id)
+    got_by_key: dict[str, list[str]] = {}
+    partitions: dict[str, set[int]] = {}
+    for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        got_by_key.setdefault(r.key, []).append(r.value["event_id"])
+        partitions.setdefault(r.key, set()).add(r.partition)
+    assert got_by_key == want_by_key and all(len(p) == 1 for p in partitions.values())

@@ -16,7 +16,7 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert a.events == b.events
     for name in (*FILES, FAULTS):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    c = synthesize(tmp_path / "c", 300, seed=6)
+    synthesize(tmp_path / "c", 300, seed=6)
     assert (tmp_path / "c" / "results.csv").read_bytes() != (tmp_path / "a" / "results.csv").read_bytes()
 
 

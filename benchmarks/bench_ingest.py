@@ -1,0 +1,109 @@
+"""Measure ``ballotstream ingest`` on a synthetic election: events/s overall and per stage, and peak memory.
+
+Usage: ``.venv/bin/python -m benchmarks.bench_ingest --stations 100000 [--workers N] [--keep-topics]``
+
+The election is synthesized into a temporary directory first (not timed), then ingested into fresh topics
+(a unique prefix) on the running local services; the topics are deleted afterwards unless ``--keep-topics``.
+Stage figures: ``read_validate`` and ``encode`` are CPU seconds summed over the worker processes (so they
+can exceed the wall time), ``produce`` is the main process checking references and handing bytes to the
+producer, ``flush`` the wait for the last acknowledgements. Figures go to ``benchmarks/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+
+from pipelines.ingest.run import ingest
+from pipelines.kafka_admin import ensure_topics
+from pipelines.settings import Settings
+from pipelines.synth import synthesize
+from pipelines.topics import ALL_TOPICS
+
+RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
+
+
+def _rate(events: int, seconds: float) -> float:
+    return round(events / seconds) if seconds else 0.0
+
+
+def run(stations: int, workers: int | None, keep_topics: bool) -> dict[str, object]:
+    """Synthesize, ingest, and return the figures."""
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        started = time.perf_counter()
+        synthesize(Path(tmp), stations=stations, seed=1)
+        synth_seconds = time.perf_counter() - started
+        files = [p for p in sorted(Path(tmp).iterdir()) if p.name != "faults.jsonl"]
+        input_mb = sum(p.stat().st_size for p in files) / 1e6
+        settings = replace(Settings.from_env(), topic_prefix=f"bench{uuid.uuid4().hex[:10]}.")
+        ensure_topics(settings)
+        try:
+            started = time.perf_counter()
+            report = ingest(files, settings, workers=workers)
+            seconds = time.perf_counter() - started
+        finally:
+            if not keep_topics:
+                admin = KafkaAdminClient(**settings.kafka_config())
+                try:
+                    admin.delete_topics([settings.topic(t.name) for t in ALL_TOPICS])
+                finally:
+                    admin.close()
+    main_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers_kib = {pid: kib for pid, kib in report.peak_rss_kib.items() if pid != os.getpid()}
+    stages = dict(report.stages)
+    return {
+        "stations": stations,
+        "events": report.read,
+        "produced": report.produced_total,
+        "rejected": report.rejected_total,
+        "failed": len(report.failed),
+        "input_mb": round(input_mb, 1),
+        "synthesize_seconds": round(synth_seconds, 2),
+        "seconds": round(seconds, 2),
+        "events_per_second": _rate(report.read, seconds),
+        "workers": len(workers_kib),
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+        # Per stage: events over that stage's own seconds (worker stages summed over workers: per-core rates).
+        "stage_events_per_second": {k: _rate(report.read, v) for k, v in stages.items()},
+        "peak_rss_mb": {"main": round(main_kib / 1024, 1),
+                        "workers": [round(k / 1024, 1) for k in workers_kib.values()],
+                        "total": round((main_kib + sum(workers_kib.values())) / 1024, 1)},
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "topics_deleted": not keep_topics,
+    }
+
+
+def main() -> None:
+    """Run the benchmark, print the figures and write them to ``benchmarks/results/ingest.json``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stations", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: ingest's choice)")
+    parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    figures = run(args.stations, args.workers, args.keep_topics)
+    print(f"ingest: {figures['events']:,} events ({figures['input_mb']} MB) in {figures['seconds']} s = "
+          f"{figures['events_per_second']:,} events/s with {figures['workers']} worker processes")
+    for stage, secs in figures["stage_seconds"].items():  # type: ignore[attr-defined]
+        print(f"  {stage:14s} {secs:8.2f} s  {figures['stage_events_per_second'][stage]:>10,} events/s")  # type: ignore[index]
+    print(f"peak RSS: {figures['peak_rss_mb']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The public catalog of a dataset: ``catalog.json`` (every release, machine-readable) and ``index.html`` (the
+human page with charts), both regenerated on each publish and served from the release bucket.
+
+``build_catalog`` and ``render_index`` are pure; ``publish_catalog`` writes both documents to S3.
+"""
+
+from pipelines.catalog.build import CATALOG_FORMAT, build_catalog
+from pipelines.catalog.page import render_index
+from pipelines.catalog.publish import CATALOG_NAME, INDEX_NAME, catalog_keys, publish_catalog
+
+__all__ = [
+    "CATALOG_FORMAT",
+    "CATALOG_NAME",
+    "INDEX_NAME",
+    "build_catalog",
+    "catalog_keys",
+    "publish_catalog",
+    "render_index",
+]

@@ -1,0 +1,123 @@
+"""``catalog.json``: every published release of a dataset, newest first, built from the releases' manifests.
+
+Paths in the catalog are relative to the dataset folder (``<dataset>/``), where ``catalog.json`` and
+``index.html`` live, so the page links work wherever the bucket is served from; absolute ``url`` fields are
+copied from the manifests for scripts that download directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CATALOG_FORMAT = "ballotstream.catalog/1"
+# The folder of one release inside the dataset folder (docs/releases.md, "Layout in the bucket").
+RELEASES_FOLDER = "releases"
+MANIFEST_NAME = "manifest.json"
+# Where the gate's report sits in a release folder when a manifest does not say.
+DEFAULT_REPORT = "validation.json"
+
+
+def release_path(release_id: str, name: str) -> str:
+    """The path of a file of a release, relative to the dataset folder."""
+    return f"{RELEASES_FOLDER}/{release_id}/{name}"
+
+
+def _newest_first(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Release ids start with a UTC timestamp, so they sort by time even when created_at is missing.
+    return sorted(manifests, key=lambda m: (str(m.get("created_at") or ""), str(m["release_id"])), reverse=True)
+
+
+def _tables(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    release_id = manifest["release_id"]
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in sorted(manifest.get("tables", {}).items()):
+        out[name] = {
+            "path": release_path(release_id, table.get("path") or f"tables/{name}.parquet"),
+            "url": table.get("url"),
+            "rows": table.get("rows"),
+            "bytes": table.get("bytes"),
+            "sha256": table.get("sha256"),
+            "key": list(table.get("key") or []),
+            "description": table.get("description", ""),
+            "columns": [
+                {"name": c["name"], "type": c.get("type", ""), "description": c.get("description", "")}
+                for c in table.get("columns", [])
+            ],
+        }
+    return out
+
+
+def _gate(manifest: dict[str, Any], report: dict[str, Any] | None) -> dict[str, Any]:
+    """The gate's outcome: from the validation report when given, else from the checks in the manifest."""
+    gate = manifest.get("gate") or {}
+    checks = (report or {}).get("checks") or gate.get("checks") or []
+    failed = [c for c in checks if not c.get("success", True)]
+    passed = gate.get("passed", (report or {}).get("passed"))
+    return {
+        "passed": bool(passed),
+        "report": release_path(manifest["release_id"], gate.get("report") or DEFAULT_REPORT),
+        "checks_run": (report or {}).get("checks_run", len(checks)),
+        "checks_failed": (report or {}).get("checks_failed", len(failed)),
+        "blocking_failed": sorted(f"{c.get('table')}.{c.get('name')}" for c in failed if c.get("blocking")),
+        # Non-blocking failures did not stop the release, but a reader should know about them.
+        "warnings": sorted(f"{c.get('table')}.{c.get('name')}" for c in failed if not c.get("blocking")),
+    }
+
+
+def _changes(manifest: dict[str, Any], previous: str | None) -> dict[str, Any]:
+    changes = manifest.get("changes") or {}
+    return {
+        "previous_release": changes.get("previous_release", manifest.get("previous_release", previous)),
+        "tables": {name: {k: int(v.get(k, 0)) for k in ("added", "changed", "removed")}
+                   for name, v in sorted((changes.get("tables") or {}).items())},
+        "corrections": [
+            {k: c.get(k) for k in ("kind", "key", "reason", "correction_event_id", "target_event_id")}
+            for c in changes.get("corrections") or []
+        ],
+    }
+
+
+def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Build ``catalog.json`` from the published releases' manifests.
+
+    Args:
+        manifests: every published release's ``manifest.json`` of one dataset, in any order.
+        reports: the gate's ``validation.json`` per release id; releases without one use the manifest's checks.
+
+    Returns:
+        ``{"format", "dataset", "latest", "updated_at", "releases": [...]}`` with releases newest first, each
+        with its tables (rows, bytes, sha256, columns with descriptions, relative path and download url),
+        gate outcome with a link to its report, and changes since the previous release (with corrections).
+
+    Raises:
+        ValueError: the manifests belong to more than one dataset.
+    """
+    datasets = {m.get("dataset") for m in manifests}
+    if len(datasets) > 1:
+        raise ValueError(f"manifests of several datasets: {sorted(map(str, datasets))}")
+    ordered = _newest_first(manifests)
+    releases = []
+    for i, manifest in enumerate(ordered):
+        release_id = manifest["release_id"]
+        older = ordered[i + 1]["release_id"] if i + 1 < len(ordered) else None
+        tables = _tables(manifest)
+        releases.append({
+            "release_id": release_id,
+            "created_at": manifest.get("created_at"),
+            "previous_release": manifest.get("previous_release", older),
+            "manifest": release_path(release_id, MANIFEST_NAME),
+            "rows": sum(int(t["rows"] or 0) for t in tables.values()),
+            "bytes": sum(int(t["bytes"] or 0) for t in tables.values()),
+            "snapshot": manifest.get("snapshot", []),
+            "tables": tables,
+            "gate": _gate(manifest, reports.get(release_id)),
+            "changes": _changes(manifest, older),
+        })
+    return {
+        "format": CATALOG_FORMAT,
+        "dataset": next(iter(datasets)) if datasets else None,
+        "latest": releases[0]["release_id"] if releases else None,
+        # Derived from the data, not the clock: the same releases always give the same bytes.
+        "updated_at": releases[0]["created_at"] if releases else None,
+        "releases": releases,
+    }

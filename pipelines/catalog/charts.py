@@ -1,0 +1,122 @@
+"""The numbers behind the catalog page's charts, computed from the latest release's tables with pyarrow.
+
+Every function takes the tables by name and returns a :class:`~pipelines.catalog.svg.Series`, or None when the
+release lacks the table the chart needs (the page then says so instead of drawing an empty chart).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.catalog.svg import Series
+from pipelines.fold.tables import DIVISIONS, OBSERVATIONS, PARTIES, SEATS, STATION_TURNOUT
+
+# A municipality-level turnout table, if a later fold adds one, is preferred over summing stations.
+MUNICIPALITY_TURNOUT = "municipality_turnout"
+TURNOUT_ID, INCIDENTS_ID, TIMELINE_ID, SEATS_ID = "turnout", "incidents", "incidents-over-time", "seats"
+# How many municipalities the turnout chart draws; the data table below it lists all of them.
+MAX_MUNICIPALITY_BARS = 40
+INDEPENDENT = "Independent"
+# Incidents of an election day are counted per hour; over a longer span, per day.
+_HOURLY_SPAN = timedelta(days=2)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary columns decoded to their values (group_by keys and joins want plain types)."""
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
+def _names(tables: dict[str, pa.Table], table: str, id_column: str) -> dict[str, str]:
+    """id -> display name from a reference table (empty when the release lacks it)."""
+    t = tables.get(table)
+    if t is None or "name" not in t.column_names:
+        return {}
+    return dict(zip(_plain(t.column(id_column)).to_pylist(), t.column("name").to_pylist()))
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def turnout_by_municipality(tables: dict[str, pa.Table]) -> Series | None:
+    """Turnout (ballots cast / registered voters) per municipality, highest first."""
+    source = tables.get(MUNICIPALITY_TURNOUT)
+    if source is None:
+        source = tables.get(STATION_TURNOUT)
+    if source is None:
+        return None
+    t = pa.table({
+        "municipality_id": _plain(source.column("municipality_id")),
+        "registered_voters": source.column("registered_voters"),
+        "ballots_cast": source.column("ballots_cast"),
+    })
+    grouped = t.group_by("municipality_id").aggregate([("registered_voters", "sum"), ("ballots_cast", "sum")])
+    registered = grouped.column("registered_voters_sum").to_pylist()
+    cast = grouped.column("ballots_cast_sum").to_pylist()
+    names = _names(tables, DIVISIONS, "division_id")
+    rows = sorted(
+        ((names.get(m) or m or "unknown", (c or 0) / r if r else 0.0)
+         for m, r, c in zip(grouped.column("municipality_id").to_pylist(), registered, cast)),
+        key=lambda row: (-row[1], row[0]))
+    shown = min(len(rows), MAX_MUNICIPALITY_BARS)
+    note = (f"The {shown} municipalities with the highest turnout of {len(rows)} are drawn; the table lists all."
+            if len(rows) > shown else "")
+    return Series(TURNOUT_ID, "Turnout by municipality",
+                  "Ballots cast as a share of registered voters in each municipality, summed from polling stations.",
+                  "Municipality", "Turnout (ballots cast / registered voters)",
+                  [r[0] for r in rows], [r[1] for r in rows], _percent, note)
+
+
+def seats_by_party(tables: dict[str, pa.Table]) -> Series | None:
+    """Council seats won per party over all municipalities (one row of ``seats`` per elected member)."""
+    seats = tables.get(SEATS)
+    if seats is None:
+        return None
+    party = pc.fill_null(_plain(seats.column("party_id")), "")
+    counts = pc.value_counts(party).to_pylist()
+    names = _names(tables, PARTIES, "party_id")
+    rows = sorted(((names.get(c["values"]) or c["values"] or INDEPENDENT, float(c["counts"])) for c in counts),
+                  key=lambda row: (-row[1], row[0]))
+    return Series(SEATS_ID, "Seats by party", "Council seats won by each party, over all municipalities.",
+                  "Party", "Seats won", [r[0] for r in rows], [r[1] for r in rows])
+
+
+def incidents_by_category(tables: dict[str, pa.Table]) -> Series | None:
+    """Incident reports per category (each report counted once, whatever its status)."""
+    observations = tables.get(OBSERVATIONS)
+    if observations is None:
+        return None
+    counts = pc.value_counts(pc.fill_null(observations.column("category"), "UNKNOWN")).to_pylist()
+    rows = sorted(((c["values"].replace("_", " ").lower(), float(c["counts"])) for c in counts),
+                  key=lambda row: (-row[1], row[0]))
+    return Series(INCIDENTS_ID, "Incidents by category", "Number of incident reports in each category.",
+                  "Category", "Incident reports", [r[0] for r in rows], [r[1] for r in rows])
+
+
+def incidents_over_time(tables: dict[str, pa.Table]) -> Series | None:
+    """Incident reports per hour (per day when they span more than two days) of when they occurred (UTC)."""
+    observations = tables.get(OBSERVATIONS)
+    if observations is None:
+        return None
+    occurred = observations.column("occurred_at").drop_null()
+    if len(occurred) == 0:
+        return Series(TIMELINE_ID, "Incidents over time", "Incident reports by when they occurred.",
+                      "Time (UTC)", "Incident reports", [], [])
+    span = pc.max(occurred).as_py() - pc.min(occurred).as_py()
+    unit, fmt = ("hour", "%Y-%m-%d %H:00") if span <= _HOURLY_SPAN else ("day", "%Y-%m-%d")
+    buckets = pc.floor_temporal(occurred, unit=unit)
+    counts = {c["values"]: c["counts"] for c in pc.value_counts(buckets).to_pylist()}
+    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+    # Every bucket between the first and last, so quiet hours show as gaps, not as a shorter axis.
+    labels, values = [], []
+    current, last = min(counts), max(counts)
+    while current <= last:
+        labels.append(current.strftime(fmt))
+        values.append(float(counts.get(current, 0)))
+        current += step
+    return Series(TIMELINE_ID, "Incidents over time",
+                  f"Number of incident reports per {unit} of when they occurred (UTC).",
+                  f"Time (UTC, per {unit})", "Incident reports", labels, values)

@@ -1,0 +1,161 @@
+"""``index.html``: the human catalog page of a dataset, one static file with inline SVG charts.
+
+The page loads nothing else (no script, font or stylesheet), and every link is relative to the dataset folder,
+so it works when served from the bucket at ``<dataset>/index.html`` on any host, or opened from a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.catalog import charts
+from pipelines.catalog.svg import Series, bar_chart, column_chart
+
+CATALOG_LINK = "catalog.json"
+# Kept inline: an external stylesheet would be another request, and the page must work from a plain bucket.
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem;color:#111;line-height:1.45}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}
+td.n{text-align:right}code{font-size:.85em;word-break:break-all}figure{margin:1rem 0}
+.passed{color:#05620f;font-weight:bold}.failed{color:#a00;font-weight:bold}.note{color:#555;font-size:.9em}
+ol.releases>li{margin-bottom:1.5rem}a{color:#0b4f8a}
+"""
+
+_CHARTS: tuple[tuple[Callable[[dict[str, pa.Table]], Series | None], Callable[[Series], str], str], ...] = (
+    (charts.turnout_by_municipality, bar_chart, "station_turnout"),
+    (charts.seats_by_party, bar_chart, "seats"),
+    (charts.incidents_by_category, bar_chart, "observations"),
+    (charts.incidents_over_time, column_chart, "observations"),
+)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return str(n)
+
+
+def _link(href: str, text: str) -> str:
+    return f'<a href="{escape(href, quote=True)}">{escape(text)}</a>'
+
+
+def _gate(gate: dict[str, Any]) -> str:
+    verdict = ('<span class="passed">passed</span>' if gate["passed"] else '<span class="failed">failed</span>')
+    extra = ""
+    if gate.get("warnings"):
+        extra = f"; non-blocking warnings: {escape(', '.join(gate['warnings']))}"
+    return (f"Quality gate {verdict}: {gate.get('checks_run', 0)} checks, {gate.get('checks_failed', 0)} failed"
+            f"{extra} ({_link(gate['report'], 'validation report')})")
+
+
+def _tables_list(release: dict[str, Any], with_columns: bool) -> str:
+    rows = []
+    for name, t in release["tables"].items():
+        columns = ""
+        if with_columns and t["columns"]:
+            items = "".join(f"<li><code>{escape(c['name'])}</code> <small>{escape(c['type'])}</small> "
+                            f"{escape(c['description'])}</li>" for c in t["columns"])
+            columns = f"<details><summary>{len(t['columns'])} columns</summary><ul>{items}</ul></details>"
+        rows.append(f"<tr><th scope=\"row\">{_link(t['path'], name)}</th><td>{escape(t['description'])}"
+                    f"{columns}</td><td class=\"n\">{(t['rows'] or 0):,}</td><td class=\"n\">{_size(t['bytes'])}</td>"
+                    f"<td><code>{escape(t['sha256'] or '')}</code></td></tr>")
+    return ("<table><thead><tr><th scope=\"col\">Table (Parquet)</th><th scope=\"col\">Description</th>"
+            "<th scope=\"col\">Rows</th><th scope=\"col\">Size</th><th scope=\"col\">SHA-256</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _changes(changes: dict[str, Any]) -> str:
+    if not changes.get("previous_release") and not changes["tables"]:
+        return "<p>First release.</p>"
+    since = escape(changes.get("previous_release") or "the previous release")
+    touched = {n: c for n, c in changes["tables"].items() if any(c.values())}
+    if touched:
+        rows = "".join(f"<tr><th scope=\"row\">{escape(n)}</th><td class=\"n\">{c['added']:,}</td>"
+                       f"<td class=\"n\">{c['changed']:,}</td><td class=\"n\">{c['removed']:,}</td></tr>"
+                       for n, c in touched.items())
+        table = (f"<table><caption>Rows changed since {since}</caption><thead><tr><th scope=\"col\">Table</th>"
+                 "<th scope=\"col\">Added</th><th scope=\"col\">Changed</th><th scope=\"col\">Removed</th></tr>"
+                 f"</thead><tbody>{rows}</tbody></table>")
+    else:
+        table = f"<p>No rows changed since {since}.</p>"
+    corrections = changes.get("corrections") or []
+    if corrections:
+        items = "".join(f"<li>{escape(str(c.get('kind') or 'correction'))} of <code>{escape(str(c.get('key')))}</code>:"
+                        f" {escape(str(c.get('reason') or ''))}</li>" for c in corrections)
+        table += f"<h4>Corrections ({len(corrections)})</h4><ul class=\"corrections\">{items}</ul>"
+    return table
+
+
+def _release(release: dict[str, Any], latest: bool) -> str:
+    rid = release["release_id"]
+    heading = f"{escape(rid)}{' (latest)' if latest else ''}"
+    return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
+            f"<p>Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows in "
+            f"{len(release['tables'])} tables, {_size(release['bytes'])}. {_link(release['manifest'], 'manifest.json')}"
+            f"</p><p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
+            f"<details><summary>Download the tables of {escape(rid)}</summary>{_tables_list(release, False)}"
+            "</details></li>")
+
+
+def _charts(latest_tables: dict[str, pa.Table]) -> str:
+    parts = []
+    for compute, draw, needs in _CHARTS:
+        series = compute(latest_tables)
+        if series is None:
+            parts.append(f"<p class=\"note\">No chart: the release has no <code>{escape(needs)}</code> table.</p>")
+        else:
+            parts.append(draw(series))
+    return "".join(parts)
+
+
+def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) -> str:
+    """Render the catalog page.
+
+    Args:
+        catalog: what :func:`pipelines.catalog.build_catalog` returned.
+        latest_tables: the latest release's tables by name (those the charts need: ``station_turnout`` or a
+            municipality-level turnout table, ``seats``, ``observations``; ``divisions`` and ``parties`` for
+            names). Missing tables leave a note instead of a chart.
+
+    Returns:
+        The whole HTML document.
+    """
+    dataset = escape(str(catalog.get("dataset") or "dataset"))
+    releases = catalog.get("releases", [])
+    latest = releases[0] if releases else None
+    if latest is None:
+        summary = "<p>No release has been published yet.</p>"
+        tables = ""
+    else:
+        summary = (f"<p>Latest release <a href=\"#release-{escape(latest['release_id'], quote=True)}\">"
+                   f"{escape(latest['release_id'])}</a>, published {escape(str(latest.get('created_at') or ''))}. "
+                   f"{len(releases)} release{'s' if len(releases) != 1 else ''} in total. Machine-readable list: "
+                   f"{_link(CATALOG_LINK, CATALOG_LINK)}.</p>")
+        tables = (f'<section id="tables"><h2>Tables in the latest release</h2><p>{_gate(latest["gate"])}</p>'
+                  f"{_tables_list(latest, True)}</section>")
+    items = "".join(_release(r, i == 0) for i, r in enumerate(releases))
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,'
+        f' initial-scale=1"><title>{dataset}: Ballotstream open election data</title><style>{_STYLE}</style>'
+        f"</head><body><header><h1>{dataset}</h1><p>Open election data from Ballotstream: versioned Parquet "
+        "releases, each checked by a quality gate before publication. Releases are never changed; each new one "
+        f"lists what changed since the previous.</p>{summary}<nav aria-label=\"Sections\"><ul>"
+        '<li><a href="#charts">Charts</a></li><li><a href="#tables">Tables</a></li>'
+        '<li><a href="#releases">All releases</a></li></ul></nav></header><main>'
+        f'<section id="charts"><h2>The latest release at a glance</h2>{_charts(latest_tables)}</section>'
+        f"{tables}"
+        f'<section id="releases"><h2>All releases, newest first</h2><ol class="releases">{items}</ol></section>'
+        "</main><footer><p>Read a table in Python: <code>pyarrow.parquet.read_table(pyarrow.py_buffer("
+        "urllib.request.urlopen(url).read()))</code> with the table's link as <code>url</code>.</p></footer>"
+        "</body></html>\n"
+    )

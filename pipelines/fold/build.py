@@ -1,0 +1,109 @@
+"""Shared steps of the table builders, and the history and reference tables.
+
+History (``events``, ``corrections``) keeps every version; the reference tables keep the current one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.fold import tables as t
+from pipelines.fold import vocabulary as v
+from pipelines.fold.extract import Extracted
+from pipelines.fold.versions import Resolution
+
+
+def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> pa.Table:
+    """Assemble table ``name`` in its declared column order and types, sorted by its key."""
+    schema = t.SCHEMAS[name]
+    arrays = []
+    for f in schema:
+        col = columns[f.name]
+        if isinstance(col, list):
+            col = pa.array(col, type=f.type)
+        elif col.type != f.type:
+            col = col.cast(f.type)
+        arrays.append(col)
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    if table.num_rows > 1:
+        table = table.sort_by([(k, "ascending") for k in t.KEYS[name]])
+    return table.combine_chunks()
+
+
+def trace(ex: Extracted, ords: pa.Array | pa.ChunkedArray | np.ndarray) -> dict[str, pa.Array]:
+    """The trace columns (event_id, topic, partition, offset) of the events at ``ords``."""
+    idx = pa.array(np.asarray(ords, dtype=np.int64)) if isinstance(ords, np.ndarray) else ords
+    return {c: ex.envelope[c].take(idx) for c in t.TRACE_COLUMNS}
+
+
+def current_rows(ex: Extracted, res: Resolution, record_type: str) -> pa.Table:
+    """The rows of ``record_type`` whose event is current, with the trace columns appended."""
+    content = ex.content[record_type]
+    if content.num_rows == 0:
+        table = content
+    else:
+        keep = res.current[content["ord"].to_numpy()]
+        table = content.filter(pa.array(keep))
+    for name, col in trace(ex, table["ord"]).items():
+        table = table.append_column(name, col)
+    return table
+
+
+def events_table(ex: Extracted, res: Resolution) -> pa.Table:
+    """Every event, every version, with its status; one row per Kafka record."""
+    env = ex.envelope
+    kept = pa.array(res.kept)
+    cols = {name: env[name].filter(kept) for name in env.column_names}
+    cols["status"] = res.status_of(np.flatnonzero(res.kept))
+    return finish(t.EVENTS, cols)
+
+
+DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
+
+
+def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
+    """Each correction (supersede) and retraction, whatever became of it."""
+    env = ex.envelope
+    sup_rows = np.flatnonzero(res.kept & env["supersedes_event_id"].is_valid().to_numpy(zero_copy_only=False)
+                              & (res.status != DUPLICATE))
+    ret_rows = np.array([r.ordinal for r in res.retractions if res.status[r.ordinal] != DUPLICATE],
+                        dtype=np.int64)
+    sup = env.take(pa.array(sup_rows))
+    targets = pc.is_in(sup["supersedes_event_id"], value_set=env["event_id"]).to_numpy(zero_copy_only=False)
+    target_types = env.select(["event_id", "record_type"]).filter(
+        pc.is_in(env["event_id"], value_set=sup["supersedes_event_id"]))
+    type_of = dict(zip(target_types["event_id"].to_pylist(), target_types["record_type"].to_pylist(),
+                       strict=True))
+    by_ord = {r.ordinal: r for r in res.retractions}
+    rets = [by_ord[int(o)] for o in ret_rows]
+    ret_env = env.take(pa.array(ret_rows))
+    rows = np.concatenate([sup_rows, ret_rows])
+    cols = {
+        "correction_event_id": pa.concat_arrays([sup["event_id"].combine_chunks(),
+                                                 ret_env["event_id"].combine_chunks()]),
+        "target_event_id": sup["supersedes_event_id"].to_pylist() + [r.target_event_id for r in rets],
+        "kind": [v.CORRECTION_SUPERSEDE] * len(sup_rows) + [v.CORRECTION_RETRACT] * len(rets),
+        "reason": sup["supersedes_reason"].to_pylist() + [r.reason for r in rets],
+        # A correction carries its target's key (the same message key, unless it moves the thing).
+        "key": sup["key"].to_pylist() + [r.target_key for r in rets],
+        "target_record_type": [type_of.get(e) for e in sup["supersedes_event_id"].to_pylist()]
+        + [r.target_record_type for r in rets],
+        "target_found": targets.tolist() + [r.target_record_type is not None for r in rets],
+        "status": res.status_of(rows),
+        "recorded_at": env["recorded_at"].take(pa.array(rows, type=pa.int64())),
+    }
+    for c in ("topic", "partition", "offset"):
+        cols[c] = env[c].take(pa.array(rows, type=pa.int64()))
+    return finish(t.CORRECTIONS, cols)
+
+
+def reference_tables(ex: Extracted, res: Resolution) -> dict[str, pa.Table]:
+    """elections, divisions, parties and candidates: the current declaration of each entity."""
+    out = {}
+    for name, rtype in ((t.ELECTIONS, v.ELECTION_DECLARED), (t.DIVISIONS, v.DIVISION_DECLARED),
+                        (t.PARTIES, v.PARTY_DECLARED), (t.CANDIDATES, v.CANDIDATE_REGISTERED)):
+        rows = current_rows(ex, res, rtype)
+        out[name] = finish(name, {c: rows[c] for c in rows.column_names})
+    return out

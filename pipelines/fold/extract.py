@@ -1,0 +1,232 @@
+"""The fold's single pass over the log: copy each event's fields into columnar buffers.
+
+Every event gets an ordinal (its row in the envelope buffer); the per-type buffers refer to it in their
+``ord`` column, so once the versions are resolved a boolean mask indexed by ordinal selects the current rows.
+Nothing is decided here: duplicates, corrections and retractions are all kept.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.errors import SerializationError
+from pipelines.fold import vocabulary as v
+from pipelines.fold.buffers import RowBuffer
+from pipelines.fold.tables import TIMESTAMP
+from pipelines.log import LogRecord
+
+S = pa.string()
+I32 = pa.int32()
+I64 = pa.int64()
+
+ENVELOPE_SCHEMA = pa.schema([
+    ("event_id", S), ("record_type", S), ("key", S), ("topic", S), ("partition", I32), ("offset", I64),
+    ("schema_id", I32), ("occurred_at", TIMESTAMP), ("recorded_at", TIMESTAMP), ("source_organisation", S),
+    ("source_kind", S), ("source_url", S), ("synthetic", pa.bool_()), ("supersedes_event_id", S),
+    ("supersedes_reason", S),
+])
+
+
+def _with_ord(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([("ord", I64), *fields])
+
+
+# What each record type contributes, in the order its extractor builds rows.
+CONTENT_SCHEMAS: dict[str, pa.Schema] = {
+    v.ELECTION_DECLARED: _with_ord(
+        ("election_id", S), ("name", S), ("date", pa.date32()), ("kind", S), ("country", S),
+        ("seats_at_stake", I32)),
+    v.DIVISION_DECLARED: _with_ord(
+        ("division_id", S), ("name", S), ("kind", S), ("parent_id", S), ("election_id", S),
+        ("municipality_id", S), ("seats", I32)),
+    v.PARTY_DECLARED: _with_ord(("party_id", S), ("name", S), ("abbreviation", S)),
+    v.CANDIDATE_REGISTERED: _with_ord(
+        ("candidate_id", S), ("election_id", S), ("name", S), ("party_id", S), ("municipality_id", S),
+        ("gender", S), ("birth_year", I32), ("age_band", S), ("education", S)),
+    v.STATION_TALLY: _with_ord(
+        ("election_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
+        ("registered_voters", I64), ("ballots_cast", I64), ("valid_ballots", I64), ("invalid_ballots", I64)),
+    v.DIVISION_SUMMARY: _with_ord(
+        ("election_id", S), ("division_id", S), ("metric", S), ("value", pa.float64()), ("qualifier", S),
+        ("note", S)),
+    v.SEAT_ALLOCATION: _with_ord(
+        ("election_id", S), ("municipality_id", S), ("total_seats", I32), ("candidate_id", S), ("party_id", S)),
+    v.INCIDENT_REPORTED: _with_ord(
+        ("incident_id", S), ("election_id", S), ("category", S), ("division_id", S), ("station_id", S),
+        ("reporter", S), ("reporter_kind", S), ("description", S), ("evidence_urls", pa.list_(S)),
+        ("count", I32)),
+    v.INCIDENT_STATUS_CHANGED: _with_ord(("incident_id", S), ("status", S), ("note", S)),
+    v.ARTICLE_PUBLISHED: _with_ord(
+        ("article_id", S), ("outlet", S), ("url", S), ("headline", S), ("published_at", TIMESTAMP),
+        ("language", S), ("summary", S), ("election_id", S), ("statements", I32)),
+    v.RETRACTION: _with_ord(("target_event_id", S), ("target_key", S), ("reason", S)),
+}
+MENTIONS_SCHEMA = _with_ord(("kind", S), ("value", S))
+
+
+_CANDIDATE_ID = itemgetter("candidate_id")
+_VOTES = itemgetter("votes")
+_VOTE_CHUNK = 1 << 16
+
+
+class Votes:
+    """The ``votes`` arrays of every StationTally, flattened: one entry per station × candidate.
+
+    This is the fold's hot loop (~12 entries per tally): ``map(itemgetter)`` keeps it out of bytecode, and
+    candidate ids are turned into integer codes a chunk at a time by Arrow's hash kernel, so only the
+    distinct ids of a chunk go through a Python dict.
+    """
+
+    def __init__(self) -> None:
+        self.tally_row = array("i")  # row in the StationTally buffer
+        self.votes = array("q")
+        self.candidates: dict[str, int] = {}  # candidate id -> code, in order of first appearance
+        self._codes = array("i")
+        self._pending: list[str] = []
+
+    def add(self, tally_row: int, items: list[dict[str, Any]]) -> None:
+        """Append the votes of one tally."""
+        before = len(self.votes)
+        self._pending.extend(map(_CANDIDATE_ID, items))
+        self.votes.extend(map(_VOTES, items))
+        self.tally_row.extend(array("i", [tally_row]) * (len(self.votes) - before))
+        if len(self._pending) >= _VOTE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        encoded = pa.array(self._pending, type=pa.string()).dictionary_encode()
+        codes = self.candidates
+        local = np.array([codes.setdefault(c, len(codes)) for c in encoded.dictionary.to_pylist()], dtype=np.int32)
+        self._codes.frombytes(local[encoded.indices.to_numpy()].tobytes())
+        self._pending = []
+
+    def candidate_ids(self) -> list[str]:
+        """Candidate ids in code order."""
+        self._flush()
+        return list(self.candidates)
+
+    def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tally_row, candidate_code, votes) as numpy views (no copy)."""
+        self._flush()
+        return (np.frombuffer(self.tally_row, dtype=np.int32), np.frombuffer(self._codes, dtype=np.int32),
+                np.frombuffer(self.votes, dtype=np.int64))
+
+
+@dataclass
+class Extracted:
+    """Everything the pass copied out of the log."""
+
+    envelope: pa.Table
+    content: dict[str, pa.Table]
+    mentions: pa.Table
+    votes: Votes
+
+
+def _tally(buf: RowBuffer, o: int, x: dict[str, Any], votes: Votes) -> None:
+    row = buf.add((o, x["election_id"], x["station_id"], x["municipality_id"], x["status"],
+                   x["registered_voters"], x["ballots_cast"], x["valid_ballots"], x["invalid_ballots"]))
+    votes.add(row, x["votes"])
+
+
+def _simple(columns: tuple[str, ...]) -> Callable[[RowBuffer, int, dict[str, Any]], None]:
+    def add(buf: RowBuffer, o: int, x: dict[str, Any]) -> None:
+        buf.add((o, *[x.get(c) for c in columns]))
+    return add
+
+
+_SIMPLE: dict[str, Callable[[RowBuffer, int, dict[str, Any]], None]] = {
+    t: _simple(tuple(CONTENT_SCHEMAS[t].names[1:]))
+    for t in (v.ELECTION_DECLARED, v.DIVISION_DECLARED, v.PARTY_DECLARED, v.CANDIDATE_REGISTERED,
+              v.INCIDENT_STATUS_CHANGED, v.RETRACTION)
+}
+
+
+def _summary(buf: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    for f in x.get("figures") or ():
+        buf.add((o, x["election_id"], x["division_id"], f["metric"], f["value"], f["qualifier"], f.get("note")))
+
+
+def _seats(buf: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    elected = x.get("elected") or ()
+    if not elected:  # keep the allocation itself visible even when nobody was elected
+        buf.add((o, x["election_id"], x["municipality_id"], x["total_seats"], None, None))
+    for m in elected:
+        buf.add((o, x["election_id"], x["municipality_id"], x["total_seats"], m["candidate_id"], m.get("party_id")))
+
+
+def _incident(buf: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    buf.add((o, x["incident_id"], x["election_id"], x["category"], x["division_id"], x.get("station_id"),
+             x["reporter"], x.get("reporter_kind"), x.get("description"), list(x.get("evidence_urls") or ()),
+             x.get("count")))
+
+
+def _article(buf: RowBuffer, mentions: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    buf.add((o, x["article_id"], x["outlet"], x.get("url"), x["headline"], x.get("published_at"),
+             x.get("language"), x.get("summary"), x.get("election_id"), len(x.get("statements") or ())))
+    for kind, column in ((v.MENTION_PERSON, "people"), (v.MENTION_ORGANISATION, "organisations"),
+                         (v.MENTION_PLACE, "places"), (v.MENTION_DIVISION, "division_ids")):
+        for value in x.get(column) or ():
+            mentions.add((o, kind, value))
+
+
+def extract(records: Iterable[LogRecord]) -> Extracted:
+    """Read every record once and return its fields as Arrow tables.
+
+    Args:
+        records: decoded log records, in any order.
+
+    Returns:
+        The envelope of every event (row i = ordinal i) and the content of each record type.
+
+    Raises:
+        SerializationError: an event lacks an envelope field.
+    """
+    envelope = RowBuffer(ENVELOPE_SCHEMA)
+    buffers = {t: RowBuffer(s) for t, s in CONTENT_SCHEMAS.items()}
+    mentions = RowBuffer(MENTIONS_SCHEMA)
+    votes = Votes()
+    tally_buf = buffers[v.STATION_TALLY]
+    for rec in records:
+        rtype = rec.record_type
+        if rtype == v.DEAD_LETTER:  # rejected input, not an event: it has no envelope
+            continue
+        x = rec.value
+        try:
+            source = x["source"]
+            sup = x.get("supersedes")
+            o = envelope.add((
+                x["event_id"], rtype, rec.key, rec.topic, rec.partition, rec.offset, rec.schema_id,
+                x["occurred_at"], x["recorded_at"], source["organisation"], source["kind"], source.get("url"),
+                bool(x.get("synthetic", False)), sup["event_id"] if sup else None, sup["reason"] if sup else None,
+            ))
+            if rtype == v.STATION_TALLY:
+                _tally(tally_buf, o, x, votes)
+            elif rtype in _SIMPLE:
+                _SIMPLE[rtype](buffers[rtype], o, x)
+            elif rtype == v.DIVISION_SUMMARY:
+                _summary(buffers[rtype], o, x)
+            elif rtype == v.SEAT_ALLOCATION:
+                _seats(buffers[rtype], o, x)
+            elif rtype == v.INCIDENT_REPORTED:
+                _incident(buffers[rtype], o, x)
+            elif rtype == v.ARTICLE_PUBLISHED:
+                _article(buffers[rtype], mentions, o, x)
+        except (KeyError, TypeError) as exc:
+            raise SerializationError(
+                f"{rtype} at {rec.topic}/{rec.partition}@{rec.offset} lacks or mistypes field {exc}",
+                topic=rec.topic, schema_id=rec.schema_id) from exc
+    return Extracted(
+        envelope=envelope.to_table(),
+        content={t: b.to_table() for t, b in buffers.items()},
+        mentions=mentions.to_table(),
+        votes=votes,
+    )

@@ -1,0 +1,146 @@
+"""Names, column order, types and keys of every table the fold produces, declared once.
+
+Every table is sorted by its key, and its columns follow the schema here, so two folds of one snapshot
+write byte-identical Parquet. Rows that come from one event carry that event's ``event_id``, ``topic``,
+``partition`` and ``offset``; aggregate tables are traceable through their key columns instead.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+EVENTS = "events"
+CORRECTIONS = "corrections"
+ELECTIONS = "elections"
+DIVISIONS = "divisions"
+PARTIES = "parties"
+CANDIDATES = "candidates"
+STATION_RESULTS = "station_results"
+STATION_TURNOUT = "station_turnout"
+MUNICIPALITY_RESULTS = "municipality_results"
+SEATS = "seats"
+NATIONAL_SUMMARY = "national_summary"
+OBSERVATIONS = "observations"
+OBSERVATIONS_BY_DIVISION = "observations_by_division"
+NEWS = "news"
+NEWS_MENTIONS = "news_mentions"
+
+TABLE_NAMES: tuple[str, ...] = (
+    EVENTS, CORRECTIONS, ELECTIONS, DIVISIONS, PARTIES, CANDIDATES, STATION_RESULTS, STATION_TURNOUT,
+    MUNICIPALITY_RESULTS, SEATS, NATIONAL_SUMMARY, OBSERVATIONS, OBSERVATIONS_BY_DIVISION, NEWS, NEWS_MENTIONS,
+)
+
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+# station_results has ~12 rows per station; dictionary columns keep a million-station election in memory
+# (plain strings would need ~2.5 GB for the ids alone). Parquet dictionary-encodes them anyway.
+DICT_STRING = pa.dictionary(pa.int32(), pa.string())
+
+TRACE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("event_id", pa.string()),
+    pa.field("topic", pa.string()),
+    pa.field("partition", pa.int32()),
+    pa.field("offset", pa.int64()),
+)
+TRACE_COLUMNS: tuple[str, ...] = tuple(f.name for f in TRACE_FIELDS)
+
+
+def _schema(*fields: tuple[str, pa.DataType], trace: bool = True) -> pa.Schema:
+    return pa.schema([pa.field(name, typ) for name, typ in fields] + (list(TRACE_FIELDS) if trace else []))
+
+
+S = pa.string()
+SCHEMAS: dict[str, pa.Schema] = {
+    EVENTS: pa.schema([
+        ("event_id", S), ("record_type", S), ("key", S), ("topic", S), ("partition", pa.int32()),
+        ("offset", pa.int64()), ("occurred_at", TIMESTAMP), ("recorded_at", TIMESTAMP),
+        ("source_organisation", S), ("source_kind", S), ("source_url", S), ("synthetic", pa.bool_()),
+        ("supersedes_event_id", S), ("schema_id", pa.int32()), ("status", S),
+    ]),
+    CORRECTIONS: pa.schema([
+        ("correction_event_id", S), ("target_event_id", S), ("kind", S), ("reason", S), ("key", S),
+        ("target_record_type", S), ("target_found", pa.bool_()), ("status", S), ("recorded_at", TIMESTAMP),
+        ("topic", S), ("partition", pa.int32()), ("offset", pa.int64()),
+    ]),
+    ELECTIONS: _schema(
+        ("election_id", S), ("name", S), ("date", pa.date32()), ("kind", S), ("country", S),
+        ("seats_at_stake", pa.int32()),
+    ),
+    DIVISIONS: _schema(
+        ("division_id", S), ("name", S), ("kind", S), ("parent_id", S), ("election_id", S),
+        ("municipality_id", S), ("seats", pa.int32()),
+    ),
+    PARTIES: _schema(("party_id", S), ("name", S), ("abbreviation", S)),
+    CANDIDATES: _schema(
+        ("candidate_id", S), ("election_id", S), ("name", S), ("party_id", S), ("municipality_id", S),
+        ("gender", S), ("birth_year", pa.int32()), ("age_band", S), ("education", S),
+    ),
+    STATION_RESULTS: pa.schema([
+        ("election_id", DICT_STRING), ("station_id", DICT_STRING), ("municipality_id", DICT_STRING),
+        ("candidate_id", DICT_STRING), ("party_id", DICT_STRING), ("votes", pa.int64()),
+        ("event_id", DICT_STRING), ("topic", DICT_STRING), ("partition", pa.int32()), ("offset", pa.int64()),
+    ]),
+    STATION_TURNOUT: _schema(
+        ("election_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
+        ("registered_voters", pa.int64()), ("ballots_cast", pa.int64()), ("valid_ballots", pa.int64()),
+        ("invalid_ballots", pa.int64()), ("turnout", pa.float64()),
+    ),
+    MUNICIPALITY_RESULTS: _schema(
+        ("election_id", S), ("municipality_id", S), ("candidate_id", S), ("party_id", S), ("votes", pa.int64()),
+        ("stations", pa.int64()), ("rank", pa.int32()), ("seats", pa.int32()), ("elected_by_votes", pa.bool_()),
+        ("elected", pa.bool_()), trace=False,
+    ),
+    SEATS: _schema(
+        ("election_id", S), ("municipality_id", S), ("candidate_id", S), ("party_id", S),
+        ("total_seats", pa.int32()),
+    ),
+    NATIONAL_SUMMARY: _schema(
+        ("election_id", S), ("metric", S), ("computed", pa.float64()), ("reported", pa.float64()),
+        ("qualifier", S), ("difference", pa.float64()), ("note", S), ("division_id", S),
+    ),
+    OBSERVATIONS: _schema(
+        ("incident_id", S), ("election_id", S), ("category", S), ("division_id", S), ("station_id", S),
+        ("reporter", S), ("reporter_kind", S), ("description", S), ("evidence_urls", pa.list_(S)),
+        ("count", pa.int32()), ("status", S), ("status_note", S), ("status_event_id", S),
+        ("occurred_at", TIMESTAMP), ("recorded_at", TIMESTAMP),
+    ),
+    OBSERVATIONS_BY_DIVISION: _schema(
+        ("election_id", S), ("division_id", S), ("category", S), ("incidents", pa.int64()),
+        ("occurrences", pa.int64()), trace=False,
+    ),
+    NEWS: _schema(
+        ("article_id", S), ("outlet", S), ("url", S), ("headline", S), ("published_at", TIMESTAMP),
+        ("language", S), ("summary", S), ("election_id", S), ("statements", pa.int32()),
+    ),
+    NEWS_MENTIONS: _schema(("article_id", S), ("kind", S), ("value", S)),
+}
+
+# The key of each table: unique, never null, and the sort order of its rows.
+KEYS: dict[str, tuple[str, ...]] = {
+    EVENTS: ("topic", "partition", "offset"),
+    CORRECTIONS: ("correction_event_id",),
+    ELECTIONS: ("election_id",),
+    DIVISIONS: ("division_id",),
+    PARTIES: ("party_id",),
+    CANDIDATES: ("candidate_id",),
+    STATION_RESULTS: ("election_id", "station_id", "candidate_id"),
+    STATION_TURNOUT: ("election_id", "station_id"),
+    MUNICIPALITY_RESULTS: ("election_id", "municipality_id", "candidate_id"),
+    SEATS: ("election_id", "municipality_id", "candidate_id"),
+    NATIONAL_SUMMARY: ("election_id", "metric"),
+    OBSERVATIONS: ("incident_id",),
+    OBSERVATIONS_BY_DIVISION: ("election_id", "division_id", "category"),
+    NEWS: ("article_id",),
+    NEWS_MENTIONS: ("article_id", "kind", "value"),
+}
+
+# The column naming the event a row comes from (None: an aggregate, traced by its key).
+EVENT_ID_COLUMNS: dict[str, str | None] = {
+    name: ("correction_event_id" if name == CORRECTIONS else "event_id" if "event_id" in SCHEMAS[name].names
+           else None)
+    for name in TABLE_NAMES
+}
+
+
+def empty_table(name: str) -> pa.Table:
+    """An empty table with the declared schema of ``name``."""
+    return SCHEMAS[name].empty_table()

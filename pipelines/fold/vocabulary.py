@@ -1,0 +1,82 @@
+"""Enum vocabularies of the event model (docs/events.md) and of the fold's own status columns.
+
+The Avro schemas carry the same symbols; they are repeated here so the fold and the gate need no schema
+files at run time. Keep both in step when a symbol is added (readers map unknown symbols to the default).
+"""
+
+from __future__ import annotations
+
+SOURCE_KINDS: tuple[str, ...] = (
+    "ELECTION_AUTHORITY", "OBSERVER_MISSION", "PARTY", "MEDIA", "JOURNALIST", "CITIZEN", "GOVERNMENT",
+    "GENERATOR", "OTHER",
+)
+ELECTION_KINDS: tuple[str, ...] = ("MUNICIPAL", "PARLIAMENTARY", "PRESIDENTIAL", "REFERENDUM", "REGIONAL", "OTHER")
+DIVISION_KINDS: tuple[str, ...] = ("COUNTRY", "REGION", "MUNICIPALITY", "CONSTITUENCY", "POLLING_STATION", "OTHER")
+GENDERS: tuple[str, ...] = ("FEMALE", "MALE", "OTHER", "UNKNOWN")
+AGE_BANDS: tuple[str, ...] = ("AGE_18_20", "AGE_21_35", "AGE_36_50", "AGE_51_65", "AGE_66_PLUS", "UNKNOWN")
+EDUCATIONS: tuple[str, ...] = ("HIGHER", "SECONDARY", "OTHER", "UNKNOWN")
+TALLY_STATUSES: tuple[str, ...] = ("PRELIMINARY", "FINAL", "UNKNOWN")
+METRICS: tuple[str, ...] = (
+    "REGISTERED_VOTERS", "BALLOTS_CAST", "TURNOUT", "MEMBERS_ELECTED", "MUNICIPALITIES", "CANDIDATES_PARTY",
+    "CANDIDATES_INDEPENDENT", "CANDIDATES_WOMEN_SHARE", "CANDIDATES_HIGHER_EDUCATION_SHARE",
+    "CANDIDATES_AGED_21_35_SHARE", "OTHER",
+)
+QUALIFIERS: tuple[str, ...] = ("EXACT", "MORE_THAN", "ALMOST", "ABOUT", "UNKNOWN")
+INCIDENT_CATEGORIES: tuple[str, ...] = (
+    "CAROUSEL_VOTING", "BALLOT_STUFFING", "PROTOCOL_NOT_POSTED", "PROTOCOL_NOT_PROVIDED", "OBSERVER_OBSTRUCTED",
+    "JOURNALIST_OBSTRUCTED", "THREAT", "OTHER",
+)
+INCIDENT_STATUSES: tuple[str, ...] = ("RECEIVED", "CORROBORATED", "VERIFIED", "DISPUTED", "RETRACTED", "UNKNOWN")
+# A report starts RECEIVED until a status change says otherwise (docs/events.md, lifecycle).
+INITIAL_INCIDENT_STATUS = "RECEIVED"
+
+# Record types the fold understands. DeadLetter has no envelope and is never folded.
+ELECTION_DECLARED = "ElectionDeclared"
+DIVISION_DECLARED = "DivisionDeclared"
+PARTY_DECLARED = "PartyDeclared"
+CANDIDATE_REGISTERED = "CandidateRegistered"
+STATION_TALLY = "StationTally"
+DIVISION_SUMMARY = "DivisionSummary"
+SEAT_ALLOCATION = "SeatAllocation"
+INCIDENT_REPORTED = "IncidentReported"
+INCIDENT_STATUS_CHANGED = "IncidentStatusChanged"
+ARTICLE_PUBLISHED = "ArticlePublished"
+RETRACTION = "Retraction"
+DEAD_LETTER = "DeadLetter"
+RELEASE_PUBLISHED = "ReleasePublished"
+RECORD_TYPES: tuple[str, ...] = (
+    ELECTION_DECLARED, DIVISION_DECLARED, PARTY_DECLARED, CANDIDATE_REGISTERED, STATION_TALLY, DIVISION_SUMMARY,
+    SEAT_ALLOCATION, INCIDENT_REPORTED, INCIDENT_STATUS_CHANGED, ARTICLE_PUBLISHED, RETRACTION, RELEASE_PUBLISHED,
+)
+
+# Status of each version in the `events` table.
+STATUS_CURRENT = "current"  # the version the current tables show (for a Retraction: in effect)
+STATUS_OUTDATED = "outdated"  # an older, uncorrected version of the same key (e.g. PRELIMINARY after FINAL)
+STATUS_SUPERSEDED = "superseded"  # replaced by a correction naming it in `supersedes`
+STATUS_RETRACTED = "retracted"  # removed by a Retraction
+STATUS_DUPLICATE = "duplicate"  # the same event_id seen again at another log position
+EVENT_STATUSES: tuple[str, ...] = (
+    STATUS_CURRENT, STATUS_OUTDATED, STATUS_SUPERSEDED, STATUS_RETRACTED, STATUS_DUPLICATE,
+)
+
+CORRECTION_SUPERSEDE = "supersede"
+CORRECTION_RETRACT = "retract"
+CORRECTION_KINDS: tuple[str, ...] = (CORRECTION_SUPERSEDE, CORRECTION_RETRACT)
+
+MENTION_PERSON = "person"
+MENTION_ORGANISATION = "organisation"
+MENTION_PLACE = "place"
+MENTION_DIVISION = "division"
+MENTION_KINDS: tuple[str, ...] = (MENTION_PERSON, MENTION_ORGANISATION, MENTION_PLACE, MENTION_DIVISION)
+
+# Figures the fold computes from stations but no source reports (no Metric symbol exists for them).
+METRIC_VALID_BALLOTS = "VALID_BALLOTS"
+METRIC_INVALID_BALLOTS = "INVALID_BALLOTS"
+METRIC_STATIONS = "STATIONS"
+SUMMARY_METRICS: tuple[str, ...] = (
+    *[m for m in METRICS if m != "OTHER"], METRIC_VALID_BALLOTS, METRIC_INVALID_BALLOTS, METRIC_STATIONS,
+)
+
+ELECTION_ID_REGEX = r"^[a-z]+\.[a-z]{2}(?:\.[a-z0-9-]+)*\.\d{4}-\d{2}-\d{2}$"
+DIVISION_ID_REGEX = r"^ocd-division/country:[a-z]{2}(?:/[a-z_]+:[a-z0-9_.~-]+)*$"
+COUNTRY_DIVISION_REGEX = r"^ocd-division/country:[a-z]{2}$"

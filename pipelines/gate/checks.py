@@ -1,0 +1,207 @@
+"""The gate's checks, declared in code: which table, which rule, which expectation, blocking or not.
+
+Each check is one Great Expectations expectation on one column of the table's *check frame*: the table's
+own columns plus derived columns computed here with pyarrow (composite keys, differences such as
+``valid + invalid - cast``, reference-resolution flags). Deriving them first keeps every check a single
+column expectation, so GX's unexpected count is exactly the failing row count and its unexpected index
+points at the failing row. References are resolved by flag rather than ``value_set`` because a value set of
+a million station ids would be serialised into the suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.errors import ConfigError
+from pipelines.fold import tables as t
+from pipelines.fold import vocabulary as v
+from pipelines.gate import names as n
+
+# Expectation kinds -> GX 1.x expectation class names (imported lazily, see runner).
+NOT_NULL = "ExpectColumnValuesToNotBeNull"
+UNIQUE = "ExpectColumnValuesToBeUnique"
+BETWEEN = "ExpectColumnValuesToBeBetween"
+IN_SET = "ExpectColumnValuesToBeInSet"
+MATCH_REGEX = "ExpectColumnValuesToMatchRegex"
+
+KEY_COLUMN = "_key"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``column`` must name a row of ``target_table``.``target_column`` (nulls are allowed)."""
+
+    column: str
+    target_table: str
+    target_column: str
+
+    @property
+    def flag(self) -> str:
+        """The derived boolean column: True when the reference resolves, null when it is null."""
+        return f"_{self.column}_resolves"
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check: a single expectation on one column of a table's check frame."""
+
+    table: str
+    name: str
+    description: str
+    blocking: bool
+    expectation: str
+    column: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def qualified_name(self) -> str:
+        """``table.name``, unique across the gate."""
+        return f"{self.table}.{self.name}"
+
+
+def _keys(table: str) -> list[CheckSpec]:
+    cols = ", ".join(t.KEYS[table])
+    return [
+        CheckSpec(table, n.KEY_PRESENT, f"every row has its key ({cols})", True, NOT_NULL, KEY_COLUMN),
+        CheckSpec(table, n.KEY_UNIQUE, f"no two rows share a key ({cols})", True, UNIQUE, KEY_COLUMN),
+    ]
+
+
+def _vocab(table: str, name: str, column: str, symbols: tuple[str, ...], blocking: bool = True) -> CheckSpec:
+    return CheckSpec(table, name, f"{column} is one of {len(symbols)} known symbols", blocking, IN_SET, column,
+                     {"value_set": list(symbols)})
+
+
+def _ref(table: str, name: str, ref: Reference, blocking: bool = True) -> CheckSpec:
+    return CheckSpec(table, name, f"every {ref.column} names a row of {ref.target_table}.{ref.target_column}",
+                     blocking, IN_SET, ref.flag, {"value_set": [True]})
+
+
+def _zero(table: str, name: str, column: str, description: str, blocking: bool = True) -> CheckSpec:
+    return CheckSpec(table, name, description, blocking, BETWEEN, column, {"min_value": 0, "max_value": 0})
+
+
+def _non_negative(table: str, column: str, description: str, blocking: bool = True) -> CheckSpec:
+    return CheckSpec(table, n.COUNTS_NON_NEGATIVE, description, blocking, BETWEEN, column, {"min_value": 0})
+
+
+DIV = (t.DIVISIONS, "division_id")
+REFERENCES: dict[str, dict[str, Reference]] = {
+    t.DIVISIONS: {n.PARENT_RESOLVES: Reference("parent_id", *DIV),
+                  n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    t.CANDIDATES: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id"),
+                   n.PARTY_RESOLVES: Reference("party_id", t.PARTIES, "party_id"),
+                   n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    t.STATION_TURNOUT: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id"),
+                        n.STATION_RESOLVES: Reference("station_id", *DIV),
+                        n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    t.STATION_RESULTS: {n.STATION_RESOLVES: Reference("station_id", *DIV)},
+    t.MUNICIPALITY_RESULTS: {n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
+                             n.CANDIDATE_RESOLVES: Reference("candidate_id", t.CANDIDATES, "candidate_id")},
+    t.SEATS: {n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
+              n.CANDIDATE_RESOLVES: Reference("candidate_id", t.CANDIDATES, "candidate_id"),
+              n.PARTY_RESOLVES: Reference("party_id", t.PARTIES, "party_id")},
+    t.NATIONAL_SUMMARY: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id")},
+    t.OBSERVATIONS: {n.DIVISION_RESOLVES: Reference("division_id", *DIV),
+                     n.STATION_RESOLVES: Reference("station_id", *DIV)},
+    t.OBSERVATIONS_BY_DIVISION: {n.DIVISION_RESOLVES: Reference("division_id", *DIV)},
+    t.NEWS: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id")},
+    t.NEWS_MENTIONS: {n.ARTICLE_RESOLVES: Reference("article_id", t.NEWS, "article_id")},
+}
+# Third parties (observers, media) may name divisions or elections we have not declared: worth a warning,
+# not a reason to withhold a release.
+NON_BLOCKING_REFERENCE_TABLES = frozenset({t.OBSERVATIONS, t.OBSERVATIONS_BY_DIVISION, t.NEWS})
+
+# Derived columns (computed in pipelines.gate.frames).
+COUNTS_MIN = "_counts_min"
+CAST_MINUS_REGISTERED = "_cast_minus_registered"
+VALID_PLUS_INVALID_MINUS_CAST = "_valid_plus_invalid_minus_cast"
+VOTES_MINUS_VALID = "_votes_minus_valid"
+TOLERANCE_EXCESS = "_tolerance_excess"
+KEY_MISSING_ROWS = "_key_missing_rows"
+DUPLICATE_CANDIDATE_ROWS = "_duplicate_candidate_rows"
+UNRESOLVED_CANDIDATE_ROWS = "_unresolved_candidate_rows"
+VOTES_MIN = "votes_min"
+
+
+def _specific(table: str) -> list[CheckSpec]:
+    T = table
+    match table:
+        case t.EVENTS:
+            return [_vocab(T, n.RECORD_TYPE_IN_VOCABULARY, "record_type", v.RECORD_TYPES),
+                    _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.EVENT_STATUSES),
+                    _vocab(T, n.SOURCE_KIND_IN_VOCABULARY, "source_kind", v.SOURCE_KINDS)]
+        case t.CORRECTIONS:
+            return [_vocab(T, n.KIND_IN_VOCABULARY, "kind", v.CORRECTION_KINDS)]
+        case t.ELECTIONS:
+            return [CheckSpec(T, n.ELECTION_ID_FORMAT, "election_id follows kind.country[.x].YYYY-MM-DD", True,
+                              MATCH_REGEX, "election_id", {"regex": v.ELECTION_ID_REGEX}),
+                    _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.ELECTION_KINDS)]
+        case t.DIVISIONS:
+            return [CheckSpec(T, n.DIVISION_ID_FORMAT, "division_id is an Open Civic Data id", True, MATCH_REGEX,
+                              "division_id", {"regex": v.DIVISION_ID_REGEX}),
+                    _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.DIVISION_KINDS)]
+        case t.CANDIDATES:
+            return [_vocab(T, n.GENDER_IN_VOCABULARY, "gender", v.GENDERS),
+                    _vocab(T, n.AGE_BAND_IN_VOCABULARY, "age_band", v.AGE_BANDS),
+                    _vocab(T, n.EDUCATION_IN_VOCABULARY, "education", v.EDUCATIONS)]
+        case t.STATION_TURNOUT:
+            return [
+                _non_negative(T, COUNTS_MIN, "registered, cast, valid and invalid ballots are all >= 0"),
+                CheckSpec(T, n.CAST_LE_REGISTERED, "ballots cast <= registered voters", True, BETWEEN,
+                          CAST_MINUS_REGISTERED, {"max_value": 0}),
+                _zero(T, n.VALID_PLUS_INVALID_EQ_CAST, VALID_PLUS_INVALID_MINUS_CAST,
+                      "valid + invalid ballots = ballots cast"),
+                CheckSpec(T, n.TURNOUT_IN_RANGE, "turnout (cast / registered) within [0, 1]", True, BETWEEN,
+                          "turnout", {"min_value": 0, "max_value": 1}),
+                _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.TALLY_STATUSES),
+            ]
+        case t.STATION_RESULTS:
+            # Validated per station (see frames.station_frame): failing counts are stations, not rows.
+            return [
+                _zero(T, n.KEY_PRESENT, KEY_MISSING_ROWS, "per station: no row lacks election, station or candidate"),
+                _zero(T, n.KEY_UNIQUE, DUPLICATE_CANDIDATE_ROWS, "per station: each candidate appears once"),
+                _non_negative(T, VOTES_MIN, "per station: every candidate's votes >= 0"),
+                _zero(T, n.VOTES_SUM_EQ_VALID, VOTES_MINUS_VALID,
+                      "per station: sum of votes = valid ballots in station_turnout"),
+                _zero(T, n.CANDIDATE_RESOLVES, UNRESOLVED_CANDIDATE_ROWS,
+                      "per station: every candidate_id names a row of candidates.candidate_id"),
+            ]
+        case t.MUNICIPALITY_RESULTS:
+            return [_non_negative(T, "votes", "votes >= 0")]
+        case t.NATIONAL_SUMMARY:
+            return [
+                CheckSpec(T, n.REPORTED_MATCHES_COMPUTED,
+                          "figures reported for the country match those computed from stations, within the "
+                          "tolerance and in the direction the qualifier allows", True, BETWEEN, TOLERANCE_EXCESS,
+                          {"max_value": 0}),
+                _vocab(T, n.QUALIFIER_IN_VOCABULARY, "qualifier", v.QUALIFIERS),
+                _vocab(T, n.METRIC_IN_VOCABULARY, "metric", v.SUMMARY_METRICS),
+            ]
+        case t.OBSERVATIONS:
+            return [_non_negative(T, "count", "occurrence count >= 0"),
+                    _vocab(T, n.CATEGORY_IN_VOCABULARY, "category", v.INCIDENT_CATEGORIES),
+                    _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.INCIDENT_STATUSES),
+                    _vocab(T, n.REPORTER_KIND_IN_VOCABULARY, "reporter_kind", v.SOURCE_KINDS)]
+        case t.OBSERVATIONS_BY_DIVISION:
+            return [_non_negative(T, COUNTS_MIN, "incidents and occurrences >= 0"),
+                    _vocab(T, n.CATEGORY_IN_VOCABULARY, "category", v.INCIDENT_CATEGORIES)]
+        case t.NEWS_MENTIONS:
+            return [_vocab(T, n.KIND_IN_VOCABULARY, "kind", v.MENTION_KINDS)]
+    return []
+
+
+def checks_for_table(table: str) -> tuple[CheckSpec, ...]:
+    """Every check of ``table``, in a stable order (keys, table-specific rules, references)."""
+    if table not in t.SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}; known: {', '.join(t.TABLE_NAMES)}")
+    specs = [] if table == t.STATION_RESULTS else _keys(table)
+    specs += _specific(table)
+    for name, ref in REFERENCES.get(table, {}).items():
+        if not any(s.name == name for s in specs):
+            specs.append(_ref(table, name, ref, blocking=table not in NON_BLOCKING_REFERENCE_TABLES))
+    return tuple(specs)
+
+
+ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in t.TABLE_NAMES for s in checks_for_table(name))

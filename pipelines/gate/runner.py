@@ -1,0 +1,120 @@
+"""Run a table's checks with Great Expectations 1.x: one ephemeral context, one suite and one validation
+definition per table, all expectations evaluated together on the table's check frame (a pandas dataframe).
+
+GX takes seconds to import, so it is imported on first use, not when ``pipelines.gate`` is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.fold import tables as t
+from pipelines.gate.checks import KEY_COLUMN, CheckSpec, checks_for_table
+from pipelines.gate.frames import check_frame
+from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult
+
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLE_ROWS}
+
+
+def _gx() -> Any:
+    # Nothing leaves the machine: GX's usage analytics are off unless someone turned them on on purpose.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    return gx
+
+
+def new_context() -> Any:
+    """An ephemeral GX context with progress bars off (they would flood Dagster's logs)."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def _sample_columns(table: str, spec: CheckSpec, frame_columns: list[str]) -> list[str]:
+    wanted = [t.EVENT_ID_COLUMNS.get(table) or "", *t.TRACE_COLUMNS[1:], *t.KEYS.get(table, ()), spec.column]
+    if table == t.STATION_RESULTS:
+        wanted += ["rows", "votes_sum", "valid_ballots"]
+    if table == t.NATIONAL_SUMMARY:
+        wanted += ["computed", "reported", "qualifier", "difference"]
+    out: list[str] = []
+    for col in wanted:
+        if col and col in frame_columns and col not in out and col != KEY_COLUMN:
+            out.append(col)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """pandas/numpy scalars -> JSON-friendly Python values (NaN/NA -> None)."""
+    try:
+        import pandas as pd
+
+        if value is None or (not isinstance(value, list | tuple) and pd.isna(value)):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table) -> list[CheckResult]:
+    """Validate ``frame`` against ``specs`` with one GX validation definition.
+
+    Args:
+        context: a GX context from ``new_context``.
+        table: the table the frame was built from.
+        specs: the checks to run (all of ``table``).
+        frame: the check frame (see ``pipelines.gate.frames``).
+
+    Returns:
+        One CheckResult per spec, in spec order.
+    """
+    gx = _gx()
+    import great_expectations.expectations as gxe
+
+    needed = sorted({s.column for s in specs} | {c for s in specs for c in _sample_columns(table, s, frame.column_names)})
+    df = frame.select(needed).to_pandas()
+    suite = gx.ExpectationSuite(name=f"{table}_suite")
+    for spec in specs:
+        cls = getattr(gxe, spec.expectation)
+        suite.add_expectation(cls(column=spec.column, meta={"check": spec.name}, **spec.kwargs))
+    suite = context.suites.add(suite)
+    source = context.data_sources.add_pandas(f"{table}_source")
+    batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(f"{table}_whole")
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{table}_validation", data=batch, suite=suite))
+    outcome = validation.run(batch_parameters={"dataframe": df}, result_format=_RESULT_FORMAT)
+    by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
+    results = []
+    for spec in specs:
+        r = by_check[spec.name]
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX could not evaluate {table}.{spec.name}: {r.exception_info['exception_message']}")
+        unexpected = int(r.result.get("unexpected_count") or 0)
+        sample: list[dict[str, Any]] = []
+        if not r.success:
+            cols = _sample_columns(table, spec, frame.column_names)
+            for idx in (r.result.get("partial_unexpected_index_list") or [])[:MAX_SAMPLE_ROWS]:
+                row = df.loc[idx if not isinstance(idx, dict) else idx.get("index", idx), cols]
+                sample.append({c: _plain(row[c]) for c in cols})
+        results.append(CheckResult(name=spec.name, table=table, rule=spec.description, blocking=spec.blocking,
+                                   success=bool(r.success), failing_rows=unexpected, checked_rows=len(df),
+                                   sample=sample))
+    return results
+
+
+def run_table(context: Any, table_name: str, table: pa.Table, tables: dict[str, pa.Table],
+              tolerance: float) -> list[CheckResult]:
+    """Build the check frame of ``table_name`` and run all of its checks."""
+    specs = checks_for_table(table_name)
+    frame = check_frame(table_name, table, {**tables, table_name: table}, tolerance)
+    return run_specs(context, table_name, specs, frame)

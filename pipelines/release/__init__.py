@@ -1,0 +1,1 @@
+"""Releases: stage folded tables as deterministic Parquet, publish them atomically to S3, list them."""

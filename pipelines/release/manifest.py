@@ -1,0 +1,125 @@
+"""The documents that describe a release: ``manifest.json`` and a Frictionless ``datapackage.json``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from pipelines import schemas
+from pipelines.fold.tables import KEYS
+from pipelines.release.parquet import StagedFile
+from pipelines.snapshot import Snapshot
+
+MANIFEST_FORMAT = "ballotstream.release/1"
+
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    "events": "Every event in the snapshot, every version, with its topic, partition and offset.",
+    "corrections": "Each correction (supersede) or retraction, with its reason and both event ids.",
+    "elections": "Elections declared.",
+    "divisions": "Divisions: country, regions, municipalities, constituencies and polling stations.",
+    "parties": "Political parties.",
+    "candidates": "Registered candidates, with party (null: independent), gender, age band and education.",
+    "station_results": "Votes per polling station and candidate (current version of each tally).",
+    "station_turnout": "Registered voters, ballots cast, valid, invalid and turnout per polling station.",
+    "municipality_results": "Votes per municipality and candidate, summed from stations, with rank and seats.",
+    "seats": "Council seats as allocated per municipality (one row per elected member).",
+    "national_summary": "National figures computed from stations beside the figures as reported.",
+    "observations": "Incident reports with their current verification status.",
+    "observations_by_division": "Incidents and occurrences per division and category.",
+    "news": "News articles about the election.",
+    "news_mentions": "People, organisations, places and divisions each article mentions.",
+}
+
+_EXTRA_DOCS = {
+    "topic": "Kafka topic of the event the row comes from.",
+    "partition": "Kafka partition of that event.",
+    "offset": "Kafka offset of that event.",
+    "turnout": "ballots_cast / registered_voters.",
+    "computed": "The figure computed from the published tables.",
+    "reported": "The figure as reported by the source.",
+    "difference": "computed - reported.",
+    "rank": "Rank of the candidate by votes within the municipality (1 = most votes).",
+    "elected_by_votes": "Whether the candidate's rank is within the municipality's seats.",
+    "elected": "Whether the candidate appears in the reported seat allocation.",
+    "status": "Current status (for events: current, superseded, retracted or duplicate).",
+    "record_type": "Avro record name of the event.",
+}
+
+
+@lru_cache(maxsize=1)
+def column_docs() -> dict[str, str]:
+    """Column name -> description, from the Avro ``doc`` of the field with that name (first one found)."""
+    docs: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "record":
+                for f in node.get("fields", []):
+                    if f.get("doc"):
+                        docs.setdefault(f["name"], f["doc"])
+                    walk(f.get("type"))
+            elif "items" in node:
+                walk(node["items"])
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for name in schemas.record_types():
+        walk(schemas.raw_schema(name))
+    return {**docs, **_EXTRA_DOCS}
+
+
+def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], url: str) -> dict[str, Any]:
+    docs = column_docs()
+    return {
+        "path": f"tables/{staged.table}.parquet",
+        "url": url,
+        "rows": staged.rows,
+        "bytes": staged.bytes,
+        "sha256": staged.sha256,
+        "key": list(KEYS[staged.table]),
+        "description": TABLE_DESCRIPTIONS.get(staged.table, ""),
+        "columns": [{**c, "description": docs.get(c["name"], "")} for c in schema_columns],
+    }
+
+
+def release_id_for(snapshot: Snapshot, now: datetime) -> str:
+    """``YYYYMMDDTHHMMSSZ-<snapshot fingerprint>``: sorts by time, and names the data it holds."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot.fingerprint()}"
+
+
+def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A Frictionless Data Package for the release's Parquet tables."""
+    frictionless_types = {"string": "string", "int": "integer", "bool": "boolean", "double": "number",
+                          "float": "number", "timestamp": "datetime", "date32": "date", "list": "array"}
+
+    def field_type(arrow: str) -> str:
+        for prefix, name in frictionless_types.items():
+            if arrow.startswith(prefix) or f"<values={prefix}" in arrow:
+                return name
+        return "any"
+
+    return {
+        "profile": "data-package",
+        "name": f"{dataset}-{release_id}".lower(),
+        "title": f"Ballotstream release {release_id} of {dataset}",
+        "licenses": [{"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0"}],
+        "resources": [
+            {
+                "name": name,
+                "path": entry["path"],
+                "format": "parquet",
+                "mediatype": "application/vnd.apache.parquet",
+                "bytes": entry["bytes"],
+                "hash": f"sha256:{entry['sha256']}",
+                "description": entry["description"],
+                "schema": {
+                    "fields": [{"name": c["name"], "type": field_type(c["type"]), "description": c["description"]}
+                               for c in entry["columns"]],
+                    "primaryKey": entry["key"],
+                },
+            }
+            for name, entry in tables.items()
+        ],
+    }

@@ -1,0 +1,207 @@
+"""Anonymous downloads, guarded writes, against the real versitygw: anyone can GET a release's Parquet, manifest,
+catalog and page over plain HTTP; nobody without the publisher's keys can PUT or DELETE (HTTP 403), and a second,
+read-only account cannot write either. The README snippets in examples/read_release.py are run as written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from botocore.exceptions import ClientError
+
+from pipelines.catalog import publish_catalog
+from pipelines.settings import Settings
+from pipelines.storage import s3_client
+from tests.unit.test_catalog_support import fake_tables, two_releases
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSITYGW = ROOT / ".state" / "bin" / "versitygw"
+EXAMPLE = ROOT / "examples" / "read_release.py"
+CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json"}
+READER_KEY, READER_SECRET = "ballotstream-reader", "ballotstream-reader-secret"
+
+
+@dataclass
+class Published:
+    settings: Settings
+    dataset: str
+    manifests: list[dict[str, Any]]
+    files: dict[str, bytes]
+
+    def url(self, key: str) -> str:
+        return self.settings.public_url(key)
+
+
+def upload_fake_releases(settings: Settings, dataset: str) -> Published:
+    """Two fake releases plus catalog.json and index.html, written with the publisher's keys."""
+    s3 = s3_client(settings)
+    manifests, files, reports = two_releases(dataset, settings.public_url("").rstrip("/"))
+    for key, body in files.items():
+        s3.put_object(Bucket=settings.release_bucket, Key=key, Body=body,
+                      ContentType=CONTENT_TYPES[Path(key).suffix])
+    for key in publish_catalog(settings, s3, dataset, manifests, fake_tables(), reports=reports):
+        files[key] = s3.get_object(Bucket=settings.release_bucket, Key=key)["Body"].read()
+    return Published(settings, dataset, manifests, files)
+
+
+def delete_dataset(settings: Settings, dataset: str) -> None:
+    s3 = s3_client(settings)
+    listed = s3.list_objects_v2(Bucket=settings.release_bucket, Prefix=f"{dataset}/")
+    for obj in listed.get("Contents", []):
+        s3.delete_object(Bucket=settings.release_bucket, Key=obj["Key"])
+
+
+@pytest.fixture
+def published(services: Settings, unique: str) -> Iterator[Published]:
+    dataset = f"test-{unique}"
+    yield upload_fake_releases(services, dataset)
+    delete_dataset(services, dataset)
+
+
+def _get(url: str) -> tuple[int, bytes, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read(), response.headers.get("Content-Type", "")
+
+
+def _status(url: str, method: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_anyone_downloads_parquet_manifest_catalog_and_page(published: Published):
+    for manifest in published.manifests:
+        prefix = f"{published.dataset}/releases/{manifest['release_id']}"
+        status, body, _ = _get(published.url(f"{prefix}/manifest.json"))
+        assert status == 200 and json.loads(body) == manifest
+        for entry in manifest["tables"].values():
+            status, body, content_type = _get(entry["url"])  # the manifest's own absolute url
+            assert status == 200 and content_type == CONTENT_TYPES[".parquet"]
+            assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+            assert pq.read_table(pa.py_buffer(body)).num_rows == entry["rows"]
+    status, body, content_type = _get(published.url(f"{published.dataset}/catalog.json"))
+    assert status == 200 and content_type.startswith("application/json")
+    assert [r["release_id"] for r in json.loads(body)["releases"]] == \
+        [m["release_id"] for m in reversed(published.manifests)]
+    status, body, content_type = _get(published.url(f"{published.dataset}/index.html"))
+    assert status == 200 and content_type.startswith("text/html") and b"<svg" in body
+
+
+def test_anonymous_put_and_delete_are_refused(published: Published):
+    existing = f"{published.dataset}/catalog.json"
+    before = published.files[existing]
+    assert _status(published.url(f"{published.dataset}/new-object.txt"), "PUT", b"vandal") == 403
+    assert _status(published.url(existing), "PUT", b"{}") == 403
+    assert _status(published.url(existing), "DELETE") == 403
+    # Listing is not part of the public grant either (only s3:GetObject is).
+    assert _status(f"{published.settings.public_url('')}?list-type=2", "GET") == 403
+    assert _get(published.url(existing))[1] == before
+    anonymous = s3_client(published.settings, anonymous=True)
+    with pytest.raises(ClientError) as refused:
+        anonymous.put_object(Bucket=published.settings.release_bucket, Key=existing, Body=b"x")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _admin(settings: Settings, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VERSITYGW), "admin", "-a", settings.s3_access_key_id, "-s",
+                           settings.s3_secret_access_key, "--er", endpoint, *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def iam_gateway(services: Settings) -> Settings:
+    """The shared versitygw, which runs with an accounts store (``--iam-dir``, see infra/services.py)."""
+    probe = _admin(services, services.s3_endpoint_url, "list-users")
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    return services
+
+
+def test_read_only_account_reads_but_cannot_write(iam_gateway: Settings, unique: str):
+    created = _admin(iam_gateway, iam_gateway.s3_endpoint_url, "create-user", "-a", f"{READER_KEY}-{unique}",
+                     "-s", READER_SECRET, "-r", "user")
+    assert created.returncode == 0, created.stderr
+    dataset = f"test-{unique}"
+    published = upload_fake_releases(iam_gateway, dataset)
+    # A "user" account owns no bucket and has no grant on this one: only the public GET applies to it.
+    reader = s3_client(replace(iam_gateway, s3_access_key_id=f"{READER_KEY}-{unique}",
+                               s3_secret_access_key=READER_SECRET))
+    bucket, key = iam_gateway.release_bucket, f"{dataset}/catalog.json"
+    assert reader.get_object(Bucket=bucket, Key=key)["Body"].read() == published.files[key]
+    for attempt in (lambda: reader.put_object(Bucket=bucket, Key=key, Body=b"{}"),
+                    lambda: reader.put_object(Bucket=bucket, Key=f"{dataset}/new.txt", Body=b"x"),
+                    lambda: reader.delete_object(Bucket=bucket, Key=key)):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert s3_client(iam_gateway).get_object(Bucket=bucket, Key=key)["Body"].read() == published.files[key]
+    delete_dataset(iam_gateway, dataset)
+    _admin(iam_gateway, iam_gateway.s3_endpoint_url, "delete-user", "-a", f"{READER_KEY}-{unique}")
+
+
+def readme_line(label: str) -> str:
+    """The line of examples/read_release.py marked ``# README: <label>``, as the README shows it."""
+    for line in EXAMPLE.read_text().splitlines():
+        if line.rstrip().endswith(f"# README: {label}"):
+            return line.split("  # README:")[0].strip()
+    raise AssertionError(f"no line marked '# README: {label}' in {EXAMPLE}")
+
+
+def _turnout_entry(published: Published) -> tuple[str, dict[str, Any]]:
+    manifest = published.manifests[-1]
+    entry = manifest["tables"]["station_turnout"]
+    return f"{published.dataset}/releases/{manifest['release_id']}/{entry['path']}", entry
+
+
+def test_readme_one_liners_read_a_release_from_its_url(published: Published):
+    key, entry = _turnout_entry(published)
+    expected = pq.read_table(pa.py_buffer(published.files[key]))
+    url = published.url(key)
+    for label in ("pyarrow", "s3"):
+        namespace: dict[str, Any] = {"url": url, "endpoint": published.settings.s3_endpoint_url,
+                                     "key": f"{published.settings.release_bucket}/{key}"}
+        exec("import urllib.request\nimport pyarrow as pa\nimport pyarrow.parquet as pq\nfrom pyarrow import fs\n"
+             + readme_line(label), namespace)
+        assert namespace["tbl"].equals(expected), label
+    # And the whole example, as a user runs it.
+    run = subprocess.run([sys.executable, str(EXAMPLE), url], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"{entry['rows']} rows" in run.stdout and "turnout: double" in run.stdout
+
+
+def test_readme_duckdb_line_reads_the_url(published: Published):
+    import duckdb
+
+    try:
+        duckdb.sql("INSTALL httpfs; LOAD httpfs")
+    except duckdb.Error as exc:
+        pytest.skip(f"DuckDB's httpfs extension cannot be installed offline: {str(exc).splitlines()[0]}")
+    key, entry = _turnout_entry(published)
+    line = readme_line("duckdb")
+    query = re.search(r'duckdb\.sql\((f".*")\)', line)
+    assert query is not None, line
+    result = duckdb.sql(eval(query.group(1), {"url": published.url(key)}))
+    assert len(result.fetchall()) == min(entry["rows"], 5)
+

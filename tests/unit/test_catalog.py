@@ -1,0 +1,162 @@
+"""The catalog: catalog.json lists every release newest first with tables, gate and changes; index.html draws the
+charts as accessible inline SVG, lists every release, links only relatively and loads nothing external."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from pipelines.catalog import build_catalog, catalog_keys, publish_catalog, render_index
+from pipelines.catalog.build import CATALOG_FORMAT
+from pipelines.fold.tables import SEATS, STATION_TURNOUT
+from pipelines.settings import Settings
+from tests.unit.test_catalog_support import fake_tables, two_releases
+
+BASE = "http://s3.example/bucket"
+
+
+class _Page(HTMLParser):
+    """Collects what the tests look at: links, external resources, svgs with their titles, ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.external: list[str] = []
+        self.ids: set[str] = set()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append(tag)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(str(a["href"]))
+        if tag in ("script", "link", "img", "iframe") or (tag != "svg" and a.get("src")):
+            self.external.append(tag)
+
+
+def _catalog() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    manifests, _, reports = two_releases("az-test", BASE)
+    # Given oldest first on purpose: the catalog must order them itself.
+    return build_catalog(manifests, reports), manifests
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def test_catalog_lists_releases_newest_first_with_tables_gate_and_changes():
+    catalog, manifests = _catalog()
+    assert catalog["format"] == CATALOG_FORMAT and catalog["dataset"] == "az-test"
+    ids = [r["release_id"] for r in catalog["releases"]]
+    assert ids == sorted((m["release_id"] for m in manifests), reverse=True) and catalog["latest"] == ids[0]
+    newest = catalog["releases"][0]
+    turnout = newest["tables"][STATION_TURNOUT]
+    assert turnout["rows"] == 7 and turnout["bytes"] > 0 and len(turnout["sha256"]) == 64
+    assert turnout["path"] == f"releases/{ids[0]}/tables/station_turnout.parquet"
+    assert turnout["url"] == f"{BASE}/az-test/releases/{ids[0]}/tables/station_turnout.parquet"
+    assert {c["name"] for c in turnout["columns"]} >= {"station_id", "turnout"}
+    assert all(c["description"] for c in turnout["columns"])
+    assert newest["gate"]["passed"] and newest["gate"]["report"] == f"releases/{ids[0]}/validation.json"
+    assert newest["gate"]["warnings"] == ["observations.evidence_present"]
+    assert newest["changes"]["previous_release"] == ids[1]
+    assert newest["changes"]["tables"][STATION_TURNOUT] == {"added": 1, "changed": 1, "removed": 0}
+    (correction,) = newest["changes"]["corrections"]
+    assert correction["reason"].startswith("Protocol re-counted") and correction["kind"] == "supersede"
+    assert catalog["releases"][1]["previous_release"] is None
+    json.dumps(catalog)  # JSON-ready
+
+
+def test_catalog_is_deterministic_and_handles_no_release():
+    manifests, _, reports = two_releases("az-test", BASE)
+    assert build_catalog(manifests, reports) == build_catalog(list(reversed(manifests)), reports)
+    empty = build_catalog([], {})
+    assert empty["releases"] == [] and empty["latest"] is None
+    assert "No release has been published yet" in render_index(empty, {})
+
+
+def test_gate_falls_back_to_manifest_checks_without_report():
+    manifests, _, _ = two_releases("az-test", BASE)
+    gate = build_catalog(manifests, {})["releases"][0]["gate"]
+    assert gate["checks_run"] == 2 and gate["checks_failed"] == 1 and gate["passed"]
+
+
+def test_index_has_the_four_charts_as_accessible_svg():
+    catalog, _ = _catalog()
+    html = render_index(catalog, fake_tables())
+    page = _parse(html)
+    assert page.tags.count("svg") == 4
+    assert {"turnout", "seats", "incidents", "incidents-over-time"} <= page.ids
+    for chart in ("turnout", "seats", "incidents", "incidents-over-time"):
+        assert f'id="{chart}-title"' in html and f'id="{chart}-desc"' in html
+        assert f'aria-labelledby="{chart}-title {chart}-desc"' in html
+    assert html.count('class="axis-label"') == 8  # two axis labels per chart
+    assert page.tags.count("table") >= 4 and page.tags.count("caption") >= 4  # table fallbacks
+    # Names come from the reference tables; independents are labelled; turnout aggregated per municipality.
+    assert "REAL Party" in html and "Independent" in html and "Ganja" in html
+    assert "carousel voting" in html
+
+
+def test_turnout_is_aggregated_from_stations():
+    from pipelines.catalog.charts import turnout_by_municipality
+
+    series = turnout_by_municipality(fake_tables())
+    assert series is not None and len(series.labels) == 3
+    # Baku: stations 0 and 3 -> (300 + 450) / (1000 + 1300)
+    assert abs(dict(zip(series.labels, series.values))["Baku"] - 750 / 2300) < 1e-9
+    assert list(series.values) == sorted(series.values, reverse=True)
+
+
+def test_index_lists_every_release_with_relative_links_only():
+    catalog, manifests = _catalog()
+    html = render_index(catalog, fake_tables())
+    page = _parse(html)
+    for m in manifests:
+        rid = m["release_id"]
+        assert f"release-{rid}" in page.ids
+        assert f"releases/{rid}/manifest.json" in page.hrefs
+        assert f"releases/{rid}/validation.json" in page.hrefs
+        for entry in m["tables"].values():
+            assert f"releases/{rid}/{entry['path']}" in page.hrefs
+    assert "catalog.json" in page.hrefs
+    for href in page.hrefs:
+        assert not re.match(r"^[a-z]+:|^/", href), f"absolute link {href}"
+        if href.startswith("#"):
+            assert href[1:] in page.ids, f"dangling anchor {href}"
+    assert page.external == []  # no script, stylesheet, font or image is loaded
+    assert "Protocol re-counted" in html and "(latest)" in html
+
+
+def test_index_without_chart_tables_says_so():
+    catalog, _ = _catalog()
+    html = render_index(catalog, {SEATS: fake_tables()[SEATS]})
+    assert html.count("<svg") == 1 and "no <code>station_turnout</code> table" in html
+
+
+def test_text_is_escaped():
+    catalog, _ = _catalog()
+    catalog["releases"][0]["changes"]["corrections"][0]["reason"] = "<script>alert(1)</script>"
+    assert "<script>" not in render_index(catalog, {})
+
+
+class _FakeS3:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    def put_object(self, **kw: Any) -> None:
+        self.objects[kw["Key"]] = kw
+
+
+def test_publish_catalog_writes_both_documents_with_content_types():
+    manifests, _, reports = two_releases("az-test", BASE)
+    s3 = _FakeS3()
+    keys = publish_catalog(Settings(), s3, "az-test", manifests, fake_tables(), reports=reports)
+    assert keys == list(catalog_keys("az-test")) == ["az-test/catalog.json", "az-test/index.html"]
+    assert s3.objects["az-test/catalog.json"]["ContentType"].startswith("application/json")
+    assert s3.objects["az-test/index.html"]["ContentType"].startswith("text/html")
+    assert json.loads(s3.objects["az-test/catalog.json"]["Body"])["latest"] == manifests[1]["release_id"]

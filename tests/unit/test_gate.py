@@ -1,0 +1,141 @@
+"""Gate: a good dataset passes every check; each mutation makes exactly its own check fail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from pipelines.errors import ConfigError, GateFailed
+from pipelines.fold import fold
+from pipelines.fold import tables as t
+from pipelines.gate import ALL_CHECKS, GateReport, checks_for_table, run_gate, run_table_checks
+from pipelines.gate import names as n
+from tests.factories import small_election
+
+Tables = dict[str, pa.Table]
+
+
+@pytest.fixture(scope="module")
+def good() -> Tables:
+    return fold(small_election().records)
+
+
+@pytest.fixture(scope="module")
+def good_report(good: Tables) -> GateReport:
+    return run_gate(good)
+
+
+def _edit(tables: Tables, table: str, row: int, **values: Any) -> Tables:
+    rows = tables[table].to_pylist()
+    rows[row].update(values)
+    return {**tables, table: pa.Table.from_pylist(rows, schema=tables[table].schema)}
+
+
+def _append(tables: Tables, table: str, **values: Any) -> Tables:
+    """Add a copy of the first row with ``values`` changed (so nothing else loses its reference)."""
+    rows = tables[table].to_pylist()
+    return {**tables, table: pa.Table.from_pylist([*rows, {**rows[0], **values}], schema=tables[table].schema)}
+
+
+def _row_where(tables: Tables, table: str, **match: Any) -> int:
+    rows = tables[table].to_pylist()
+    return next(i for i, r in enumerate(rows) if all(r[k] == v for k, v in match.items()))
+
+
+def _copy_key(tables: Tables, table: str) -> Tables:
+    first = tables[table].to_pylist()[0]
+    return _edit(tables, table, 1, **{k: first[k] for k in t.KEYS[table]})
+
+
+MUTATIONS: dict[tuple[str, str], Callable[[Tables], Tables]] = {
+    (t.OBSERVATIONS, n.KEY_PRESENT): lambda ts: _edit(ts, t.OBSERVATIONS, 0, incident_id=None),
+    (t.OBSERVATIONS, n.KEY_UNIQUE): lambda ts: _copy_key(ts, t.OBSERVATIONS),
+    (t.PARTIES, n.KEY_UNIQUE): lambda ts: _append(ts, t.PARTIES),
+    (t.OBSERVATIONS, n.COUNTS_NON_NEGATIVE): lambda ts: _edit(ts, t.OBSERVATIONS, 0, count=-1),
+    (t.STATION_TURNOUT, n.CAST_LE_REGISTERED): lambda ts: _edit(ts, t.STATION_TURNOUT, 0, registered_voters=500),
+    (t.STATION_TURNOUT, n.VALID_PLUS_INVALID_EQ_CAST): lambda ts: _edit(ts, t.STATION_TURNOUT, 1,
+                                                                        invalid_ballots=11),
+    (t.STATION_TURNOUT, n.TURNOUT_IN_RANGE): lambda ts: _edit(ts, t.STATION_TURNOUT, 2, turnout=1.5),
+    (t.STATION_RESULTS, n.VOTES_SUM_EQ_VALID): lambda ts: _edit(ts, t.STATION_RESULTS, 0, votes=301),
+    (t.STATION_RESULTS, n.KEY_UNIQUE): lambda ts: _edit(ts, t.STATION_RESULTS, 1, candidate_id="candidate:aysel"),
+    (t.STATION_RESULTS, n.CANDIDATE_RESOLVES): lambda ts: _edit(ts, t.STATION_RESULTS, 3,
+                                                                candidate_id="candidate:ghost"),
+    (t.CANDIDATES, n.PARTY_RESOLVES): lambda ts: _edit(ts, t.CANDIDATES, 0, party_id="party:ghost"),
+    (t.SEATS, n.CANDIDATE_RESOLVES): lambda ts: _edit(ts, t.SEATS, 0, candidate_id="candidate:ghost"),
+    (t.DIVISIONS, n.PARENT_RESOLVES): lambda ts: _edit(ts, t.DIVISIONS, 1, parent_id="ocd-division/country:zz"),
+    (t.OBSERVATIONS, n.CATEGORY_IN_VOCABULARY): lambda ts: _edit(ts, t.OBSERVATIONS, 1, category="ARSON"),
+    (t.CANDIDATES, n.GENDER_IN_VOCABULARY): lambda ts: _edit(ts, t.CANDIDATES, 2, gender="F"),
+    (t.ELECTIONS, n.ELECTION_ID_FORMAT): lambda ts: _append(ts, t.ELECTIONS, election_id="Local AZ 2025"),
+    (t.NATIONAL_SUMMARY, n.REPORTED_MATCHES_COMPUTED): lambda ts: _edit(
+        ts, t.NATIONAL_SUMMARY, _row_where(ts, t.NATIONAL_SUMMARY, metric="REGISTERED_VOTERS"), reported=4000.0),
+}
+
+
+def test_good_dataset_passes_every_check(good_report: GateReport) -> None:
+    failed = [c.qualified_name for c in good_report.checks if not c.success]
+    assert failed == [] and good_report.passed
+    assert {(c.table, c.name) for c in good_report.checks} == {(s.table, s.name) for s in ALL_CHECKS}
+    good_report.raise_if_failed()
+
+
+@pytest.mark.parametrize("target", list(MUTATIONS), ids=lambda k: f"{k[0]}.{k[1]}")
+def test_each_mutation_fails_exactly_its_check(good: Tables, target: tuple[str, str]) -> None:
+    report = run_gate(MUTATIONS[target](good))
+    failed = [(c.table, c.name) for c in report.checks if not c.success]
+    assert failed == [target]
+    result = report.result(*target)
+    assert result.failing_rows >= 1 and 1 <= len(result.sample) <= 10
+    id_column = t.EVENT_ID_COLUMNS[target[0]]
+    assert id_column is not None
+    for row in result.sample:
+        assert row[id_column], row  # every failing sample row names the event it came from
+    assert not report.passed
+    with pytest.raises(GateFailed, match=f"{target[0]}.{target[1]}"):
+        report.raise_if_failed()
+
+
+def _summary_ok(tables: Tables, tolerance: float = 0.01) -> bool:
+    results = run_table_checks(t.NATIONAL_SUMMARY, tables[t.NATIONAL_SUMMARY], tables, tolerance=tolerance)
+    return [r.success for r in results if r.name == n.REPORTED_MATCHES_COMPUTED] == [True]
+
+
+@pytest.mark.parametrize("reported, qualifier, tolerance, ok", [
+    (1840.0, "EXACT", 0.01, True),       # 0.5% off, within the stated tolerance
+    (1840.0, "EXACT", 0.001, False),     # ... but not within a stricter one
+    (1900.0, "ABOUT", 0.001, True),      # "about": within the 5% approximate band either way
+    (2000.0, "ABOUT", 0.001, False),     # 8.5% off
+    (1900.0, "ALMOST", 0.001, True),     # "almost 1900": 1830 is below and within the band
+    (1800.0, "ALMOST", 0.001, False),    # "almost 1800" cannot be 1830
+    (1000.0, "MORE_THAN", 0.001, True),  # "more than 1000"
+    (2000.0, "MORE_THAN", 0.001, False),
+])
+def test_tolerance_and_qualifiers(good: Tables, reported: float, qualifier: str, tolerance: float, ok: bool) -> None:
+    row = _row_where(good, t.NATIONAL_SUMMARY, metric="BALLOTS_CAST")  # 1830 computed
+    edited = _edit(good, t.NATIONAL_SUMMARY, row, reported=reported, qualifier=qualifier)
+    assert _summary_ok(edited, tolerance) is ok
+
+
+def test_report_document(good: Tables) -> None:
+    report = run_gate(MUTATIONS[(t.STATION_TURNOUT, n.CAST_LE_REGISTERED)](good))
+    doc = json.loads(report.to_json())
+    assert doc["passed"] is False and doc["blocking_failed"] == ["station_turnout.cast_le_registered"]
+    [check] = [c for c in doc["checks"] if not c["success"]]
+    assert check["table"] == "station_turnout" and check["rule"] and check["failing_rows"] == 1
+    assert check["sample"][0]["event_id"] and check["sample"][0]["offset"] == 0
+    lines = report.summary_lines()
+    assert lines[0].startswith("FAIL station_turnout.cast_le_registered") and "FAILED" in lines[-1]
+
+
+def test_per_table_api(good: Tables) -> None:
+    names = [s.name for s in checks_for_table(t.STATION_TURNOUT)]
+    assert n.CAST_LE_REGISTERED in names and len(names) == len(set(names))
+    results = run_table_checks(t.STATION_TURNOUT, good[t.STATION_TURNOUT], good)
+    assert [r.name for r in results] == names and all(r.success for r in results)
+    with pytest.raises(ConfigError):
+        run_table_checks(t.CANDIDATES, good[t.CANDIDATES], {})
+    with pytest.raises(ConfigError):
+        checks_for_table("nope")
