@@ -42,8 +42,9 @@ ui: up  ## Dagster webserver + daemon on a local instance (storage in .state/dag
 	@mkdir -p $(DAGSTER_HOME)
 	.venv/bin/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
-bench: up  ## Benchmarks (not tests): ingest and publish throughput and memory
-	$(PY) -m benchmarks.run
+bench: up  ## Benchmarks (not tests): ingest and publish of a 100,000-station election (STATIONS=...)
+	$(PY) -m benchmarks.bench_ingest --stations $(or $(STATIONS),100000)
+	$(PY) -m benchmarks.bench_publish --stations $(or $(STATIONS),100000)
 
 clean: down  ## Remove all local state (service data, logs, jars, venv)
 	rm -rf $(STATE) .venv

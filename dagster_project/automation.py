@@ -32,6 +32,7 @@ def offsets_moved(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.S
 
 
 hourly_publish = dg.ScheduleDefinition(
-    job=publish_job, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+    name="hourly_publish", job=publish_job, cron_schedule="0 * * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Publish every hour, whether or not the sensor is on.",
 )

@@ -9,7 +9,6 @@ from dagster_project.resources import BallotstreamResource
 from pipelines import publish as core
 from pipelines.fold.tables import TABLE_NAMES
 from pipelines.gate import checks_for_table, run_table_checks
-from pipelines.release.parquet import StagedFile
 from pipelines.release.store import ReleaseStore
 
 
@@ -47,4 +46,4 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
 
 GATE_CHECKS = [_gate_check(table) for table in TABLE_NAMES]
 
-__all__ = ["GATE_CHECKS", "StagedFile"]
+__all__ = ["GATE_CHECKS"]
