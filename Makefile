@@ -9,6 +9,10 @@ export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# An (empty) instance config: the Dagster instance keeps its runs and event logs in $(DAGSTER_HOME).
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME) && touch $@
+
 $(STATE)/.venv-ok: pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is not installed" >&2; exit 1; }
 	@test -x $(PY) || python3.11 -m venv .venv
@@ -28,18 +32,16 @@ down:  ## Stop exactly the services `make up` started
 status:  ## Each service, its port and whether it answers
 	@$(PY) -m infra.services status
 
-demo: up  ## Ingest the sample election, publish a release, print where it is
+demo: up $(DAGSTER_HOME)/dagster.yaml  ## Ingest the sample election, publish a release, print where it is
 	@$(PY) -m pipelines.cli demo --out $(STATE)/sample
 
-test: up  ## The full suite (unit, integration against the real services, CLI end to end)
-	@mkdir -p $(DAGSTER_HOME)
+test: up $(DAGSTER_HOME)/dagster.yaml  ## The full suite (unit, integration against the real services, CLI end to end)
 	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; $(MAKE) --no-print-directory down; exit $$status
 
 test-unit: install  ## Only the tests that need no services
 	$(PY) -m pytest -q -m "not integration"
 
-ui: up  ## Dagster webserver + daemon on a local instance (storage in .state/dagster)
-	@mkdir -p $(DAGSTER_HOME)
+ui: up $(DAGSTER_HOME)/dagster.yaml  ## Dagster webserver + daemon on a local instance (storage in .state/dagster)
 	.venv/bin/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 bench: up  ## Benchmarks (not tests): ingest and publish of a 100,000-station election (STATIONS=...)
