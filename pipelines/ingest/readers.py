@@ -71,7 +71,7 @@ def parse_object(
     record_type = obj.pop("type", None)
     if record_type is None:
         return reject(reasons.MISSING_FIELD, "type: missing record type", "type")
-    if record_type not in INGESTIBLE:
+    if type(record_type) is not str or record_type not in INGESTIBLE:
         return reject(reasons.UNKNOWN_RECORD_TYPE, f"type: unknown or not ingestible record type {record_type!r}",
                       "type")
     try:

@@ -102,10 +102,11 @@ def _id_string(what: str, check: ids.IdCheck) -> Conv:
     valid: set[str] = set()
 
     def conv(v: Any) -> str:
-        if v in valid:
-            return v  # type: ignore[no-any-return]
+        # Type first: a list or object here is bad input to dead-letter, not an unhashable set lookup.
         if type(v) is not str:
             raise _wrong("a string", v)
+        if v in valid:
+            return v
         if not check(v):
             raise FieldError(reasons.INVALID_ID, f"invalid {what} {v!r}")
         if len(valid) > _CACHE_LIMIT:
@@ -121,11 +122,11 @@ def _enum(schema: dict[str, Any]) -> Conv:
     name = schema["name"].rsplit(".", 1)[-1]
 
     def conv(v: Any) -> str:
+        if type(v) is not str:
+            raise _wrong("a string", v)
         if v in symbols:
-            return v  # type: ignore[no-any-return]
-        if type(v) is str:
-            raise FieldError(reasons.UNKNOWN_ENUM_SYMBOL, f"unknown {name} symbol {v!r}")
-        raise _wrong("a string", v)
+            return v
+        raise FieldError(reasons.UNKNOWN_ENUM_SYMBOL, f"unknown {name} symbol {v!r}")
 
     return conv
 
