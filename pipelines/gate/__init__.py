@@ -6,6 +6,8 @@ them as one asset check per table. Great Expectations is imported only when chec
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 from pipelines.fold.tables import TABLE_NAMES
@@ -15,12 +17,12 @@ from pipelines.gate.report import CheckResult, GateReport
 
 __all__ = [
     "ALL_CHECKS", "DEFAULT_TOLERANCE", "CheckResult", "CheckSpec", "GateReport", "checks_for_table", "run_gate",
-    "run_table_checks",
+    "new_gx_context", "run_table_checks",
 ]
 
 
 def run_table_checks(name: str, table: pa.Table, context_tables: dict[str, pa.Table],
-                     tolerance: float = DEFAULT_TOLERANCE) -> list[CheckResult]:
+                     tolerance: float = DEFAULT_TOLERANCE, gx_context: Any = None) -> list[CheckResult]:
     """Run every check of one table.
 
     Args:
@@ -29,6 +31,7 @@ def run_table_checks(name: str, table: pa.Table, context_tables: dict[str, pa.Ta
         context_tables: the tables its references resolve against (e.g. divisions, candidates); passing
             all folded tables is always enough.
         tolerance: relative tolerance for reported vs computed figures (national_summary).
+        gx_context: a context from ``new_gx_context()`` to reuse across tables (default: a new one).
 
     Returns:
         One result per ``checks_for_table(name)``, in that order.
@@ -38,7 +41,14 @@ def run_table_checks(name: str, table: pa.Table, context_tables: dict[str, pa.Ta
     """
     from pipelines.gate.runner import new_context, run_table
 
-    return run_table(new_context(), name, table, context_tables, tolerance)
+    return run_table(gx_context or new_context(), name, table, context_tables, tolerance)
+
+
+def new_gx_context() -> Any:
+    """An ephemeral Great Expectations context, to share between ``run_table_checks`` calls."""
+    from pipelines.gate.runner import new_context
+
+    return new_context()
 
 
 def run_gate(tables: dict[str, pa.Table], tolerance: float = DEFAULT_TOLERANCE) -> GateReport:

@@ -1,5 +1,9 @@
-"""Run a table's checks with Great Expectations 1.x: one ephemeral context, one suite and one validation
-definition per table, all expectations evaluated together on the table's check frame (a pandas dataframe).
+"""Run a table's checks with Great Expectations 1.x: one ephemeral context (one pandas data source and
+dataframe asset in it, reused for every table), one suite per table, all of its expectations evaluated in
+one validation of the table's check frame.
+
+GX sees only the frame's *suspect* rows (``pipelines.gate.suspects``), indexed by their row numbers in the
+full frame, so failing samples point at the real rows and ``checked_rows`` is the full frame's length.
 
 GX takes seconds to import, so it is imported on first use, not when ``pipelines.gate`` is.
 """
@@ -15,8 +19,10 @@ from pipelines.fold import tables as t
 from pipelines.gate.checks import KEY_COLUMN, CheckSpec, checks_for_table
 from pipelines.gate.frames import check_frame
 from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult
+from pipelines.gate.suspects import suspect_rows
 
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLE_ROWS}
+_SOURCE, _ASSET, _BATCH = "ballotstream_gate", "check_frame", "whole_frame"
 
 
 def _gx() -> Any:
@@ -28,13 +34,36 @@ def _gx() -> Any:
 
 
 def new_context() -> Any:
-    """An ephemeral GX context with progress bars off (they would flood Dagster's logs)."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    """An ephemeral GX context with progress bars off (they would flood Dagster's logs) and no docs site.
 
-    context = gx.get_context(mode="ephemeral")
+    GX's default ephemeral config reserves a temporary directory for a Data Docs site; the gate never builds
+    docs (it writes its own report), so the site is left out and nothing is created under /tmp.
+    """
+    gx = _gx()
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
+
+
+def _batch_definition(context: Any) -> Any:
+    """The context's one whole-dataframe batch definition, created on first use.
+
+    Each ``add`` to an ephemeral context re-serialises the project config; one source for all tables
+    (instead of a source, suite and validation definition per table) avoids most of that fixed cost.
+    """
+    try:
+        return context.data_sources.get(_SOURCE).get_asset(_ASSET).get_batch_definition(_BATCH)
+    except (KeyError, LookupError, ValueError):
+        pass
+    source = context.data_sources.add_pandas(_SOURCE)
+    return source.add_dataframe_asset(_ASSET).add_batch_definition_whole_dataframe(_BATCH)
 
 
 def _sample_columns(table: str, spec: CheckSpec, frame_columns: list[str]) -> list[str]:
@@ -82,17 +111,15 @@ def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
     import great_expectations.expectations as gxe
 
     needed = sorted({s.column for s in specs} | {c for s in specs for c in _sample_columns(table, s, frame.column_names)})
-    df = frame.select(needed).to_pandas()
+    rows = suspect_rows(frame, specs)
+    df = frame.select(needed).take(pa.array(rows, type=pa.int64())).to_pandas()
+    df.index = rows  # GX's unexpected index list then names rows of the full frame
     suite = gx.ExpectationSuite(name=f"{table}_suite")
     for spec in specs:
         cls = getattr(gxe, spec.expectation)
         suite.add_expectation(cls(column=spec.column, meta={"check": spec.name}, **spec.kwargs))
-    suite = context.suites.add(suite)
-    source = context.data_sources.add_pandas(f"{table}_source")
-    batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(f"{table}_whole")
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{table}_validation", data=batch, suite=suite))
-    outcome = validation.run(batch_parameters={"dataframe": df}, result_format=_RESULT_FORMAT)
+    batch = _batch_definition(context).get_batch(batch_parameters={"dataframe": df})
+    outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
     by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
     results = []
     for spec in specs:
@@ -107,7 +134,7 @@ def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
                 row = df.loc[idx if not isinstance(idx, dict) else idx.get("index", idx), cols]
                 sample.append({c: _plain(row[c]) for c in cols})
         results.append(CheckResult(name=spec.name, table=table, rule=spec.description, blocking=spec.blocking,
-                                   success=bool(r.success), failing_rows=unexpected, checked_rows=len(df),
+                                   success=bool(r.success), failing_rows=unexpected, checked_rows=frame.num_rows,
                                    sample=sample))
     return results
 

@@ -1,0 +1,88 @@
+"""Find, with Arrow kernels, the rows of a check frame that *might* fail one of its checks.
+
+Great Expectations' pandas engine costs seconds per million rows and per expectation (pandas conversion,
+a hash of the whole dataframe for the batch id, one pass per metric). A clean million-station election has
+no failing rows at all, so the gate hands GX only the *suspect* rows: those this module flags for at least
+one check, with their original row numbers as the pandas index. GX still evaluates every expectation and
+decides every verdict; this pre-pass only has to flag a superset of the rows GX would reject, so that:
+
+* unexpected counts are unchanged (a row GX rejects is always forwarded; a forwarded row GX accepts is
+  simply not counted), and
+* ``expect_column_values_to_be_unique`` sees every copy of a duplicated value (all are flagged), so its
+  count is unchanged too.
+
+Where a kernel cannot mirror an expectation exactly it errs towards flagging: e.g. RE2's ``\\d`` is
+ASCII-only while Python's also matches other decimal digits, so RE2 rejects at least what ``re`` rejects;
+NaN is flagged for range checks. An expectation kind not handled here flags every row (GX sees it all).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.gate import checks as c
+
+
+def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
+def _duplicated(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True for every non-null value that occurs more than once (each copy, as GX counts them)."""
+    counts = pa.table({"v": col}).group_by("v").aggregate([("v", "count")])
+    repeated = counts.filter(pc.and_(pc.greater(counts["v_count"], 1), counts["v"].is_valid()))["v"]
+    if len(repeated) == 0:
+        return pa.chunked_array([np.zeros(len(col), dtype=bool)], type=pa.bool_())
+    return pc.is_in(col, value_set=repeated)
+
+
+def _out_of_range(col: pa.ChunkedArray, kwargs: dict[str, Any]) -> pa.ChunkedArray:
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    out = pa.chunked_array([np.zeros(len(col), dtype=bool)], type=pa.bool_())
+    if lo is not None:
+        out = pc.or_kleene(out, pc.less(col, lo))
+    if hi is not None:
+        out = pc.or_kleene(out, pc.greater(col, hi))
+    if pa.types.is_floating(col.type):  # NaN compares false both ways: let GX judge it
+        out = pc.or_kleene(out, pc.is_nan(col))
+    return out
+
+
+def failing(spec: c.CheckSpec, col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A boolean column: True where ``spec`` may fail on ``col`` (null counts as False)."""
+    try:
+        return _failing(spec, _plain(col))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+        # A column/kwargs combination the kernels cannot evaluate: hand GX every row, let it judge.
+        return pa.chunked_array([np.ones(len(col), dtype=bool)], type=pa.bool_())
+
+
+def _failing(spec: c.CheckSpec, col: pa.ChunkedArray) -> pa.ChunkedArray:
+    match spec.expectation:
+        case c.NOT_NULL:
+            flags = col.is_null()
+        case c.UNIQUE:
+            flags = _duplicated(col)
+        case c.BETWEEN:
+            flags = _out_of_range(col, spec.kwargs)
+        case c.IN_SET:
+            values = pa.array(spec.kwargs["value_set"], type=col.type)
+            flags = pc.invert(pc.is_in(col, value_set=values))
+        case c.MATCH_REGEX:
+            flags = pc.invert(pc.match_substring_regex(col, pattern=spec.kwargs["regex"]))
+        case _:
+            flags = pa.chunked_array([np.ones(len(col), dtype=bool)], type=pa.bool_())
+    # Null values pass every column-values expectation but not_null (GX filters them out first).
+    return pc.fill_null(flags, False)
+
+
+def suspect_rows(frame: pa.Table, specs: tuple[c.CheckSpec, ...]) -> np.ndarray:
+    """Row numbers (ascending) of ``frame`` that any of ``specs`` may reject."""
+    mask = np.zeros(frame.num_rows, dtype=bool)
+    for spec in specs:
+        mask |= failing(spec, frame[spec.column]).to_numpy()
+    return np.flatnonzero(mask)
