@@ -22,13 +22,10 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from kafka import KafkaAdminClient
-
 from pipelines.ingest.run import ingest
-from pipelines.kafka_admin import ensure_topics
+from pipelines.kafka_admin import delete_topics, ensure_topics
 from pipelines.settings import Settings
 from pipelines.synth import synthesize
-from pipelines.topics import ALL_TOPICS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 
@@ -53,11 +50,7 @@ def run(stations: int, workers: int | None, keep_topics: bool) -> dict[str, obje
             seconds = time.perf_counter() - started
         finally:
             if not keep_topics:
-                admin = KafkaAdminClient(**settings.kafka_config())
-                try:
-                    admin.delete_topics([settings.topic(t.name) for t in ALL_TOPICS])
-                finally:
-                    admin.close()
+                delete_topics(settings)
     main_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers_kib = {pid: kib for pid, kib in report.peak_rss_kib.items() if pid != os.getpid()}
     stages = dict(report.stages)

@@ -22,14 +22,14 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from pipelines.ingest.run import ingest
-from pipelines.kafka_admin import ensure_topics
+from pipelines.kafka_admin import delete_topics, ensure_topics
 from pipelines.publish import release, stage, validate
 from pipelines.settings import Settings
 from pipelines.synth import synthesize
-from pipelines.topics import ALL_TOPICS, RESULTS
+from pipelines.topics import RESULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"
@@ -104,11 +104,7 @@ def run(stations: int, keep_topics: bool) -> dict[str, object]:
             java_raw = raw_java(settings, results_topic, python_raw["records"])
     finally:
         if not keep_topics:
-            admin = KafkaAdminClient(**settings.kafka_config())
-            try:
-                admin.delete_topics([settings.topic(t.name) for t in ALL_TOPICS])
-            finally:
-                admin.close()
+            delete_topics(settings)
     timings = {k: round(v, 2) for k, v in staged.timings.items()}
     slowest = max(("consume_decode_s", "fold_s", "write_s", "validate_s", "upload_s", "catalog_announce_s"),
                   key=lambda k: staged.timings.get(k, 0.0))

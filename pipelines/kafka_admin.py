@@ -88,3 +88,14 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, *
     if drift and strict:
         raise TopicDrift("\n".join(drift) + "\n(fix the declaration in pipelines/topics.py or the live topic)")
     return lines
+
+
+def delete_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS) -> None:
+    """Delete the declared topics under this environment's prefix (benchmarks and tests clean up with it)."""
+    admin = admin_client(settings)
+    try:
+        admin.delete_topics([settings.topic(s.name) for s in specs])
+    except KafkaError as exc:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()

@@ -4,6 +4,7 @@ starts them too (idempotently) when pytest is run on its own."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,10 @@ def env_of(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def isolated(services: Settings, tmp_path: Path) -> Settings:
-    """Settings with this test's own topics, dataset and staging folder."""
-    return make_isolated(services, tmp_path / "staging")
+def isolated(services: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Settings with this test's own topics, dataset and staging folder (topics deleted afterwards)."""
+    from pipelines.kafka_admin import delete_topics
+
+    settings = make_isolated(services, tmp_path / "staging")
+    yield settings
+    delete_topics(settings)

@@ -3,6 +3,8 @@ the release back from S3 with pyarrow. Also: reproducibility, atomicity and the 
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 from pipelines.cli import cli
 from pipelines.errors import PublishConflict, ServiceUnavailable
 from pipelines.ingest.run import ingest
+from pipelines.kafka_admin import delete_topics
 from pipelines.publish import release, stage, validate
 from pipelines.release.store import ReleaseStore
 from pipelines.sample import build_sample
@@ -28,7 +31,8 @@ def sample_env(services, tmp_path_factory):
     assert report.rejected_total == 0
     result = CliRunner().invoke(cli, ["publish"], env=env_of(settings))
     assert result.exit_code == 0, result.output
-    return settings, result.output
+    yield settings, result.output
+    delete_topics(settings)
 
 
 def _table(settings, name):
@@ -181,3 +185,24 @@ def test_bad_snapshot_is_blocked_and_latest_unchanged(isolated, tmp_path):
     report = store.get_json(key)[0]
     failing = [c for c in report["checks"] if not c["success"]]
     assert failing and all(c["sample"] and c["sample"][0].get("event_id") for c in failing)
+
+
+def test_subscribe_command_prints_the_release_announcement(sample_env):
+    settings, _ = sample_env
+    result = CliRunner().invoke(cli, ["subscribe", "releases", "--from-beginning", "--max-events", "1"],
+                                env=env_of(settings))
+    assert result.exit_code == 0, result.output
+    event = json.loads(result.output.splitlines()[0])
+    assert event["record_type"] == "ReleasePublished" and event["key"] == settings.dataset
+    assert event["value"]["gate_passed"] is True and event["value"]["manifest_url"].endswith("manifest.json")
+
+
+def test_demo_command_ingests_publishes_and_serves_the_catalog(isolated, tmp_path):
+    import urllib.request
+
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "sample")], env=env_of(isolated))
+    assert result.exit_code == 0, result.output
+    assert "rejected 0" in result.output and "published release" in result.output
+    page = next(line.split()[-1] for line in result.output.splitlines() if line.startswith("catalog page:"))
+    with urllib.request.urlopen(page) as response:  # anonymous: no keys
+        assert response.status == 200 and b"<svg" in response.read()
