@@ -81,18 +81,25 @@ def stage(settings: Settings, snap: snapshot.Snapshot | None = None) -> Staged:
     t0 = time.perf_counter()
     tables = fold(timed, settings.dataset)
     fold_s = time.perf_counter() - t0 - timed.seconds
-    directory = Path(settings.staging_dir) / settings.dataset / snap.fingerprint()
-    t0 = time.perf_counter()
-    files = {name: write_table(name, table, directory) for name, table in tables.items()}
-    write_s = time.perf_counter() - t0
     used = [
         {"topic": topic, "record_type": rt, "subject": subject_name(topic, schemas.fullname(rt)),
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
         for (topic, rt), schema_id in sorted(timed.schema_ids.items())
     ]
-    return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()}, used,
-                  {"consume_decode_s": timed.seconds, "fold_s": fold_s, "write_s": write_s,
-                   "stage_total_s": time.perf_counter() - started})
+    staged = stage_tables(settings, snap, tables, used)
+    staged.timings.update({"consume_decode_s": timed.seconds, "fold_s": fold_s,
+                           "stage_total_s": time.perf_counter() - started})
+    return staged
+
+
+def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, pa.Table],
+                 schemas_used: list[dict[str, Any]] | None = None) -> Staged:
+    """Write folded tables as deterministic Parquet under the staging folder of their snapshot."""
+    directory = Path(settings.staging_dir) / settings.dataset / snap.fingerprint()
+    t0 = time.perf_counter()
+    files = {name: write_table(name, table, directory) for name, table in tables.items()}
+    return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
+                  schemas_used or [], {"write_s": time.perf_counter() - t0})
 
 
 # The largest tables, which no other table's checks refer to: loaded one at a time, so the gate never holds
