@@ -50,5 +50,9 @@ class GateFailed(BallotstreamError):
         self.report = report
 
 
+class CheckError(BallotstreamError):
+    """A data-quality check could not be evaluated at all (as opposed to failing)."""
+
+
 class PublishConflict(BallotstreamError):
     """Another publisher switched ``latest.json`` first."""

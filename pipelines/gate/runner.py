@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.errors import CheckError
 from pipelines.fold import tables as t
 from pipelines.gate.checks import KEY_COLUMN, CheckSpec, checks_for_table
 from pipelines.gate.frames import check_frame
@@ -125,7 +126,7 @@ def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
     for spec in specs:
         r = by_check[spec.name]
         if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(f"GX could not evaluate {table}.{spec.name}: {r.exception_info['exception_message']}")
+            raise CheckError(f"GX could not evaluate {table}.{spec.name}: {r.exception_info['exception_message']}")
         unexpected = int(r.result.get("unexpected_count") or 0)
         sample: list[dict[str, Any]] = []
         if not r.success:
