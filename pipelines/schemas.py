@@ -113,3 +113,29 @@ def published_versions(name: str) -> list[dict[str, Any]]:
     folder = PUBLISHED_DIR / fullname(name)
     paths = sorted(folder.glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
     return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+
+
+@cache
+def enum_symbols(enum_name: str) -> tuple[str, ...]:
+    """The symbols of a named enum (short name, e.g. ``"Gender"``) as the schemas in ``schemas/`` declare it.
+
+    Raises:
+        SchemaError: no schema declares that enum.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "enum":
+                found[str(node["name"]).rsplit(".", 1)[-1]] = tuple(node["symbols"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for name in record_types():
+        walk(raw_schema(name))
+    if enum_name not in found:
+        raise SchemaError(f"no schema in {SCHEMA_DIR} declares enum {enum_name!r}")
+    return found[enum_name]

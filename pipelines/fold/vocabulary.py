@@ -1,32 +1,24 @@
-"""Enum vocabularies of the event model (docs/events.md) and of the fold's own status columns.
+"""Enum vocabularies of the event model, and the fold's own status columns.
 
-The Avro schemas carry the same symbols; they are repeated here so the fold and the gate need no schema
-files at run time. Keep both in step when a symbol is added (readers map unknown symbols to the default).
+The event model's enums are read from the Avro schemas in ``schemas/`` (declared once, there); readers map a
+symbol they do not know to the enum's default.
 """
 
 from __future__ import annotations
 
-SOURCE_KINDS: tuple[str, ...] = (
-    "ELECTION_AUTHORITY", "OBSERVER_MISSION", "PARTY", "MEDIA", "JOURNALIST", "CITIZEN", "GOVERNMENT",
-    "GENERATOR", "OTHER",
-)
-ELECTION_KINDS: tuple[str, ...] = ("MUNICIPAL", "PARLIAMENTARY", "PRESIDENTIAL", "REFERENDUM", "REGIONAL", "OTHER")
-DIVISION_KINDS: tuple[str, ...] = ("COUNTRY", "REGION", "MUNICIPALITY", "CONSTITUENCY", "POLLING_STATION", "OTHER")
-GENDERS: tuple[str, ...] = ("FEMALE", "MALE", "OTHER", "UNKNOWN")
-AGE_BANDS: tuple[str, ...] = ("AGE_18_20", "AGE_21_35", "AGE_36_50", "AGE_51_65", "AGE_66_PLUS", "UNKNOWN")
-EDUCATIONS: tuple[str, ...] = ("HIGHER", "SECONDARY", "OTHER", "UNKNOWN")
-TALLY_STATUSES: tuple[str, ...] = ("PRELIMINARY", "FINAL", "UNKNOWN")
-METRICS: tuple[str, ...] = (
-    "REGISTERED_VOTERS", "BALLOTS_CAST", "TURNOUT", "MEMBERS_ELECTED", "MUNICIPALITIES", "CANDIDATES_PARTY",
-    "CANDIDATES_INDEPENDENT", "CANDIDATES_WOMEN_SHARE", "CANDIDATES_HIGHER_EDUCATION_SHARE",
-    "CANDIDATES_AGED_21_35_SHARE", "OTHER",
-)
-QUALIFIERS: tuple[str, ...] = ("EXACT", "MORE_THAN", "ALMOST", "ABOUT", "UNKNOWN")
-INCIDENT_CATEGORIES: tuple[str, ...] = (
-    "CAROUSEL_VOTING", "BALLOT_STUFFING", "PROTOCOL_NOT_POSTED", "PROTOCOL_NOT_PROVIDED", "OBSERVER_OBSTRUCTED",
-    "JOURNALIST_OBSTRUCTED", "THREAT", "OTHER",
-)
-INCIDENT_STATUSES: tuple[str, ...] = ("RECEIVED", "CORROBORATED", "VERIFIED", "DISPUTED", "RETRACTED", "UNKNOWN")
+from pipelines.schemas import enum_symbols
+
+SOURCE_KINDS = enum_symbols("SourceKind")
+ELECTION_KINDS = enum_symbols("ElectionKind")
+DIVISION_KINDS = enum_symbols("DivisionKind")
+GENDERS = enum_symbols("Gender")
+AGE_BANDS = enum_symbols("AgeBand")
+EDUCATIONS = enum_symbols("Education")
+TALLY_STATUSES = enum_symbols("TallyStatus")
+METRICS = enum_symbols("Metric")
+QUALIFIERS = enum_symbols("Qualifier")
+INCIDENT_CATEGORIES = enum_symbols("IncidentCategory")
+INCIDENT_STATUSES = enum_symbols("IncidentStatus")
 # A report starts RECEIVED until a status change says otherwise (docs/events.md, lifecycle).
 INITIAL_INCIDENT_STATUS = "RECEIVED"
 
