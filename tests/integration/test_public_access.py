@@ -132,7 +132,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def iam_gateway(services: Settings) -> Settings:
-    """The shared versitygw, which runs with an accounts store (``--iam-dir``, see infra/services.py)."""
+    """The shared versitygw, which runs with an accounts store (``--iam-dir``, see infra/local_services.py)."""
     probe = _admin(services, services.s3_endpoint_url, "list-users")
     assert probe.returncode == 0, probe.stdout + probe.stderr
     return services
