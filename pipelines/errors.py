@@ -50,6 +50,10 @@ class GateFailed(BallotstreamError):
         self.report = report
 
 
+class NothingToPublish(BallotstreamError):
+    """The event topics hold no events: a release would be empty (usually wrong topics or cluster)."""
+
+
 class CheckError(BallotstreamError):
     """A data-quality check could not be evaluated at all (as opposed to failing)."""
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import schemas, snapshot
-from pipelines.errors import GateFailed
+from pipelines.errors import GateFailed, NothingToPublish
 from pipelines.fold import fold
 from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context, run_table_checks
@@ -77,6 +77,10 @@ def stage(settings: Settings, snap: snapshot.Snapshot | None = None) -> Staged:
     """Capture (or take) a snapshot, read and fold it, and write each table as deterministic Parquet."""
     started = time.perf_counter()
     snap = snap or snapshot.capture(settings, event_topic_names(settings))
+    if snap.total() == 0:
+        raise NothingToPublish(
+            f"no events on {', '.join(event_topic_names(settings))} at {settings.kafka_bootstrap_servers}: "
+            "nothing to publish (ingest first: ballotstream ingest FILE...)")
     timed = _Timed(snapshot.read(settings, snap))
     t0 = time.perf_counter()
     tables = fold(timed, settings.dataset)

@@ -206,3 +206,11 @@ def test_demo_command_ingests_publishes_and_serves_the_catalog(isolated, tmp_pat
     page = next(line.split()[-1] for line in result.output.splitlines() if line.startswith("catalog page:"))
     with urllib.request.urlopen(page) as response:  # anonymous: no keys
         assert response.status == 200 and b"<svg" in response.read()
+
+
+def test_publishing_empty_topics_is_a_clear_error_and_publishes_nothing(isolated):
+    result = CliRunner().invoke(cli, ["publish"], env=env_of(isolated))
+    assert result.exit_code == 1
+    assert "nothing to publish (ingest first" in result.output
+    assert "Traceback" not in result.output
+    assert ReleaseStore(isolated).list() == []
