@@ -66,5 +66,9 @@ def run_publish(settings: Settings) -> PublishOutcome:
                                  report=report)
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data.error is not None:
-                raise BallotstreamError(f"step {event.step_key} failed: {event.step_failure_data.error.message.strip()}")
+                error = event.step_failure_data.error
+                while error.cause is not None:  # Dagster wraps the user error: report the original
+                    error = error.cause
+                message = error.message.strip().splitlines()[-1]
+                raise BallotstreamError(f"step {event.step_key} failed: {message}")
         raise BallotstreamError(f"publish run {result.run_id} did not produce a release")
