@@ -10,7 +10,7 @@ import pyarrow as pa
 from pipelines.fold import tables as t
 from pipelines.fold import vocabulary as v
 from pipelines.fold.build import corrections_table, events_table, reference_tables
-from pipelines.fold.extract import extract
+from pipelines.fold.extract import Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.summary import national_summary
@@ -48,13 +48,20 @@ def fold(records: Iterable[LogRecord], dataset: str | None = None) -> dict[str, 
         if collecting:
             gc.enable()
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
-    out: dict[str, pa.Table] = {t.EVENTS: events_table(ex, res), t.CORRECTIONS: corrections_table(ex, res)}
-    out.update(reference_tables(ex, res))
+    out: dict[str, pa.Table] = reference_tables(ex, res)
     out.update(result_tables(ex, res, out[t.CANDIDATES], out[t.DIVISIONS]))
+    # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
+    # them: drop them before the history tables copy the envelope (their arrays may live on in
+    # station_results, which can share their buffers).
+    ex.votes = Votes()
+    ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
     out[t.NATIONAL_SUMMARY] = national_summary(ex, res, out)
     out[t.OBSERVATIONS] = observations(ex, res)
     out[t.OBSERVATIONS_BY_DIVISION] = observations_by_division(out[t.OBSERVATIONS])
     out[t.NEWS], out[t.NEWS_MENTIONS] = news(ex, res)
+    # The history tables are full copies of the envelope: build them last, when the rest is done.
+    out[t.EVENTS] = events_table(ex, res)
+    out[t.CORRECTIONS] = corrections_table(ex, res)
     if dataset is not None:
         out = {name: table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})
                for name, table in out.items()}

@@ -37,8 +37,10 @@ def _current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
     table = sub.take(pa.array(order, type=pa.int64()))
     for name, col in trace(ex, table["ord"]).items():
         table = table.append_column(name, col)
-    rank = np.full(content.num_rows, -1, dtype=np.int64)
-    rank[rows[order]] = np.arange(len(rows))
+    # int32 halves the per-vote index arrays station_results derives from this (tally rows are int32 too).
+    rank = np.full(content.num_rows, -1, dtype=np.int32)
+    rank[rows[order]] = np.arange(len(rows), dtype=np.int32)
+    del rows, order, sub
     return CurrentTallies(table=table.combine_chunks(), rank_of_row=rank)
 
 
@@ -71,19 +73,33 @@ def station_turnout(cur: CurrentTallies) -> pa.Table:
 
 def station_results(ex: Extracted, cur: CurrentTallies, candidates: pa.Table) -> pa.Table:
     """One row per station × candidate of the current tallies, dictionary-encoded, sorted by key."""
+    # ~12 entries per tally: keep every per-vote array int32 where it fits, and drop each one as soon as
+    # it is used, so only a few 12M-entry temporaries are alive at once.
     tally_row, cand_code, votes = ex.votes.numpy()
-    rank = cur.rank_of_row[tally_row] if len(tally_row) else np.zeros(0, np.int64)
+    rank = cur.rank_of_row[tally_row] if len(tally_row) else np.zeros(0, np.int32)
+    del tally_row
     keep = rank >= 0
-    rank, cand_code, votes = rank[keep], cand_code[keep], votes[keep]
+    if not keep.all():
+        rank, cand_code, votes = rank[keep], cand_code[keep], votes[keep]
+    del keep
 
     cand_ids = pa.array(ex.votes.candidate_ids(), type=pa.string())
     used = np.bincount(cand_code, minlength=len(cand_ids)) > 0
     cand_dict, _ = _sorted_dictionary(cand_ids.filter(pa.array(used)))
     cand_index = pc.index_in(cand_ids, value_set=cand_dict).fill_null(-1).to_numpy(zero_copy_only=False)
-    cand_idx = cand_index[cand_code]
+    cand_idx = cand_index[cand_code].astype(np.int32, copy=False)
+    del cand_code
     # One integer sort orders rows by (station, candidate): tallies are already sorted, ranks follow.
-    order = np.argsort(rank * max(len(cand_dict), 1) + cand_idx, kind="stable")
-    rank, cand_idx, votes = rank[order], cand_idx[order], votes[order]
+    width = max(len(cand_dict), 1)
+    key_type = np.int32 if len(cur.rank_of_row) * width < np.iinfo(np.int32).max else np.int64
+    key = rank.astype(key_type) * key_type(width) + cand_idx
+    if len(key) > 1 and not (key[1:] >= key[:-1]).all():  # rows usually arrive in key order already
+        order = np.argsort(key, kind="stable")
+        del key
+        rank, cand_idx, votes = rank[order], cand_idx[order], votes[order]
+        del order
+    else:
+        del key
 
     tab = cur.table
     cols: dict[str, pa.Array] = {}
