@@ -8,7 +8,7 @@ from dagster_project import keys
 from dagster_project.resources import BallotstreamResource
 from pipelines import publish as core
 from pipelines.fold.tables import TABLE_NAMES
-from pipelines.gate import checks_for_table, run_table_checks
+from pipelines.gate import checks_for_table
 from pipelines.release.store import ReleaseStore
 
 
@@ -25,8 +25,7 @@ def _gate_check(table: str) -> dg.AssetChecksDefinition:
     def gate(context: dg.AssetCheckExecutionContext, ballotstream: BallotstreamResource, staged: core.Staged
              ) -> dg.AssetCheckResult:
         settings = ballotstream.settings()
-        tables = staged.tables()
-        results = run_table_checks(table, tables[table], tables, tolerance=settings.gate_tolerance)
+        results = core.check_table(settings, staged, table)
         core.save_check_results(staged, table, results)
         failed = [r for r in results if r.blocking and not r.success]
         metadata: dict[str, object] = {

@@ -20,7 +20,7 @@ from pipelines import schemas, snapshot
 from pipelines.errors import GateFailed, NothingToPublish
 from pipelines.fold import fold
 from pipelines.fold.tables import KEYS, TABLE_NAMES
-from pipelines.gate import GateReport, new_gx_context, run_table_checks
+from pipelines.gate import CheckResult, GateReport, new_gx_context, run_table_checks
 from pipelines.log import LogRecord
 from pipelines.registry import subject_name
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
@@ -111,18 +111,28 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
 _LOAD_ALONE = ("station_results", "events")
 
 
+def gate_context(staged: Staged) -> dict[str, pa.Table]:
+    """The tables other tables' checks refer to (every staged table but the largest ones)."""
+    return staged.tables([n for n in staged.files if n not in _LOAD_ALONE])
+
+
+def check_table(settings: Settings, staged: Staged, name: str, context: dict[str, pa.Table] | None = None,
+                gx_context: Any = None) -> list[CheckResult]:
+    """Run one staged table's checks, loading only that table and the context it needs."""
+    context = gate_context(staged) if context is None else context
+    table = context[name] if name in context else staged.tables([name])[name]
+    return run_table_checks(name, table, context, settings.gate_tolerance, gx_context)
+
+
 def validate(settings: Settings, staged: Staged) -> GateReport:
     """Run the Great Expectations gate on every staged table."""
     t0 = time.perf_counter()
-    context = staged.tables([n for n in staged.files if n not in _LOAD_ALONE])
+    context = gate_context(staged)
     gx_context = new_gx_context()
     checks = []
     for name in TABLE_NAMES:
-        if name not in staged.files:
-            continue
-        table = context[name] if name in context else staged.tables([name])[name]
-        checks.extend(run_table_checks(name, table, context, settings.gate_tolerance, gx_context))
-        del table
+        if name in staged.files:
+            checks.extend(check_table(settings, staged, name, context, gx_context))
     staged.timings["validate_s"] = time.perf_counter() - t0
     return GateReport(checks=checks, tolerance=settings.gate_tolerance)
 
@@ -242,8 +252,6 @@ def save_check_results(staged: Staged, table: str, results: list[Any]) -> None:
 def load_gate_report(settings: Settings, staged: Staged) -> GateReport:
     """The gate report assembled from every table's saved check results (missing tables: not checked)."""
     import json
-
-    from pipelines.gate import CheckResult
 
     results = []
     for table in staged.files:

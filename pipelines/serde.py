@@ -8,7 +8,6 @@ parsed once per id.
 from __future__ import annotations
 
 import io
-import json
 import struct
 from typing import Any
 
@@ -150,26 +149,9 @@ def _canonical(parsed: Any) -> str:
     return str(fastavro.schema.to_parsing_canonical_form(parsed))
 
 
-class KeySerializer(Serializer):
-    """Keys are plain UTF-8 strings, so any client can partition and read them."""
-
-    def serialize(self, topic: str, headers: Any, data: str | None) -> bytes | None:
-        return None if data is None else data.encode()
-
-
 class BytesSerializer(Serializer):
     """Pass-through for keys and values already encoded elsewhere (ingest encodes in worker processes)."""
 
     def serialize(self, topic: str, headers: Any, data: bytes | None) -> bytes | None:
         return data
 
-
-class KeyDeserializer(Deserializer):
-    def deserialize(self, topic: str, headers: Any, data: bytes | None) -> str | None:
-        return None if data is None else data.decode()
-
-
-def to_json(value: Any) -> str:
-    """JSON for decoded Avro values (datetimes and dates as ISO 8601), for printing and dead letters."""
-    return json.dumps(value, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o),
-                      ensure_ascii=False, sort_keys=True)

@@ -83,10 +83,3 @@ TOPIC_BY_KIND: dict[str, TopicSpec] = {
     "news": NEWS,
 }
 
-
-def topic_for_record(record_type: str) -> TopicSpec:
-    """The event topic a record type is produced to (``Retraction`` is ambiguous: pass the kind instead)."""
-    owners = [t for t in ALL_TOPICS if record_type in t.record_types]
-    if len(owners) != 1:
-        raise KeyError(f"record type {record_type!r} belongs to {len(owners)} topics")
-    return owners[0]
