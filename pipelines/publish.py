@@ -6,8 +6,9 @@ Dagster's assets call these steps one by one (``dagster_project``); benchmarks a
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +19,10 @@ import pyarrow.parquet as pq
 
 from pipelines import schemas, snapshot
 from pipelines.errors import GateFailed, NothingToPublish
-from pipelines.fold import fold
+from pipelines.fold.core import fold_extracted
 from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import CheckResult, GateReport, new_gx_context, run_table_checks
-from pipelines.log import LogRecord
+from pipelines.parallel_read import read_snapshot
 from pipelines.registry import subject_name
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, write_table
@@ -51,28 +52,6 @@ def event_topic_names(settings: Settings) -> list[str]:
     return [settings.topic(t.name) for t in EVENT_TOPICS]
 
 
-class _Timed:
-    """Wraps the record stream to measure consume+decode time apart from the fold that pulls from it."""
-
-    def __init__(self, records: Iterator[LogRecord]):
-        self.records = records
-        self.seconds = 0.0
-        self.schema_ids: dict[tuple[str, str], int] = {}
-
-    def __iter__(self) -> Iterator[LogRecord]:
-        clock = time.perf_counter
-        while True:
-            t0 = clock()
-            try:
-                record = next(self.records)
-            except StopIteration:
-                self.seconds += clock() - t0
-                return
-            self.seconds += clock() - t0
-            self.schema_ids[(record.topic, record.record_type)] = record.schema_id
-            yield record
-
-
 def stage(settings: Settings, snap: snapshot.Snapshot | None = None) -> Staged:
     """Capture (or take) a snapshot, read and fold it, and write each table as deterministic Parquet."""
     started = time.perf_counter()
@@ -81,17 +60,18 @@ def stage(settings: Settings, snap: snapshot.Snapshot | None = None) -> Staged:
         raise NothingToPublish(
             f"no events on {', '.join(event_topic_names(settings))} at {settings.kafka_bootstrap_servers}: "
             "nothing to publish (ingest first: ballotstream ingest FILE...)")
-    timed = _Timed(snapshot.read(settings, snap))
+    read = read_snapshot(settings, snap)
     t0 = time.perf_counter()
-    tables = fold(timed, settings.dataset)
-    fold_s = time.perf_counter() - t0 - timed.seconds
+    tables = fold_extracted(read.extracted, settings.dataset)
+    del read.extracted
+    fold_s = time.perf_counter() - t0
     used = [
         {"topic": topic, "record_type": rt, "subject": subject_name(topic, schemas.fullname(rt)),
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
-        for (topic, rt), schema_id in sorted(timed.schema_ids.items())
+        for (topic, rt), schema_id in sorted(read.schema_ids.items())
     ]
     staged = stage_tables(settings, snap, tables, used)
-    staged.timings.update({"consume_decode_s": timed.seconds, "fold_s": fold_s,
+    staged.timings.update({**read.timings(), "read_workers": read.workers, "fold_s": fold_s,
                            "stage_total_s": time.perf_counter() - started})
     return staged
 
@@ -101,7 +81,12 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
     """Write folded tables as deterministic Parquet under the staging folder of their snapshot."""
     directory = Path(settings.staging_dir) / settings.dataset / snap.fingerprint()
     t0 = time.perf_counter()
-    files = {name: write_table(name, table, directory) for name, table in tables.items()}
+    # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side, the
+    # largest first so the small ones fill in around them. Each file's bytes do not depend on the threads.
+    order = sorted(tables, key=lambda n: -tables[n].nbytes)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        written = dict(zip(order, pool.map(lambda n: write_table(n, tables[n], directory), order), strict=True))
+    files = {name: written[name] for name in tables}
     return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
                   schemas_used or [], {"write_s": time.perf_counter() - t0})
 

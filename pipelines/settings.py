@@ -48,6 +48,8 @@ class Settings:
     topic_prefix: str = ""
     # Where a run stages its Parquet before upload (local disk; one folder per dataset and snapshot).
     staging_dir: str = ".state/staging"
+    # Processes that consume and decode a snapshot in parallel (1: all in the calling process).
+    read_workers: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +72,11 @@ class Settings:
                     values[key] = float(raw)
                 except ValueError:
                     raise ConfigError(f"{name}={raw!r} is not a number") from None
+            elif known[key].type in ("int", int):
+                try:
+                    values[key] = int(raw)
+                except ValueError:
+                    raise ConfigError(f"{name}={raw!r} is not a whole number") from None
             else:
                 values[key] = raw
         settings = cls(**values)
@@ -98,6 +105,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}TOPIC_PREFIX={self.topic_prefix!r} may hold only letters, digits, '.', '_', '-'")
         if not 0 <= self.gate_tolerance < 1:
             raise ConfigError(f"{PREFIX}GATE_TOLERANCE must be in [0, 1)")
+        if not 1 <= self.read_workers <= 64:
+            raise ConfigError(f"{PREFIX}READ_WORKERS must be between 1 and 64")
 
     def kafka_config(self) -> dict[str, Any]:
         """Connection options passed through to kafka-python clients."""

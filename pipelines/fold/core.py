@@ -10,7 +10,7 @@ import pyarrow as pa
 from pipelines.fold import tables as t
 from pipelines.fold import vocabulary as v
 from pipelines.fold.build import corrections_table, events_table, reference_tables
-from pipelines.fold.extract import Votes, extract
+from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.summary import national_summary
@@ -38,15 +38,28 @@ def fold(records: Iterable[LogRecord], dataset: str | None = None) -> dict[str, 
     Raises:
         SerializationError: a record lacks an envelope field.
     """
+    return fold_extracted(extract_all(records), dataset)
+
+
+def extract_all(records: Iterable[LogRecord]) -> Extracted:
+    """``extract`` with the cyclic garbage collector paused for the pass."""
     # The pass allocates millions of short-lived tuples and creates no reference cycles; with the cyclic
     # collector on, each generation-2 sweep walks every live decoded record again (~30% of the pass).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        ex = extract(records)
+        return extract(records)
     finally:
         if collecting:
             gc.enable()
+
+
+def fold_extracted(ex: Extracted, dataset: str | None = None) -> dict[str, pa.Table]:
+    """The second half of ``fold``: resolve versions and build the tables from an extraction.
+
+    Reading may be split across processes (``pipelines.parallel_read``); their extractions are merged
+    (``pipelines.fold.extract.merge``) and folded here.
+    """
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
     out: dict[str, pa.Table] = reference_tables(ex, res)
     out.update(result_tables(ex, res, out[t.CANDIDATES], out[t.DIVISIONS]))

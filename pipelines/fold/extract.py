@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from pipelines.errors import SerializationError
 from pipelines.fold import vocabulary as v
@@ -113,6 +114,16 @@ class Votes:
         """Candidate ids in code order."""
         self._flush()
         return list(self.candidates)
+
+    def absorb(self, other: Votes, row_offset: int) -> None:
+        """Append another extraction's votes; its tally rows are shifted by ``row_offset``."""
+        self._flush()
+        rows, codes, votes = other.numpy()
+        codes_here = self.candidates
+        remap = np.array([codes_here.setdefault(c, len(codes_here)) for c in other.candidate_ids()], dtype=np.int32)
+        self.tally_row.frombytes((rows.astype(np.int64) + row_offset).astype(np.int32).tobytes())
+        self._codes.frombytes(remap[codes].astype(np.int32).tobytes())
+        self.votes.frombytes(votes.tobytes())
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tally_row, candidate_code, votes) as numpy views (no copy)."""
@@ -228,5 +239,41 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
         envelope=envelope.to_table(),
         content={t: b.to_table() for t, b in buffers.items()},
         mentions=mentions.to_table(),
+        votes=votes,
+    )
+
+
+def _shift_ord(table: pa.Table, by: int) -> pa.Table:
+    if by == 0:
+        return table
+    shifted = pa.compute.add(table.column("ord"), pa.scalar(by, I64))
+    return table.set_column(0, "ord", shifted)
+
+
+def merge(parts: list[Extracted]) -> Extracted:
+    """Join extractions of disjoint parts of one snapshot into the extraction of the whole.
+
+    Ordinals and tally rows of each later part are shifted past the earlier ones; since the fold does not
+    depend on record order, folding the merge equals folding one pass over all the records.
+    """
+    if not parts:
+        return extract(())
+    first, rest = parts[0], parts[1:]
+    envelopes, mentions = [first.envelope], [first.mentions]
+    content = {t: [table] for t, table in first.content.items()}
+    votes = first.votes
+    base, tally_base = first.envelope.num_rows, first.content[v.STATION_TALLY].num_rows
+    for part in rest:
+        envelopes.append(part.envelope)
+        mentions.append(_shift_ord(part.mentions, base))
+        for t, table in part.content.items():
+            content[t].append(_shift_ord(table, base))
+        votes.absorb(part.votes, tally_base)
+        base += part.envelope.num_rows
+        tally_base += part.content[v.STATION_TALLY].num_rows
+    return Extracted(
+        envelope=pa.concat_tables(envelopes),
+        content={t: pa.concat_tables(tables) for t, tables in content.items()},
+        mentions=pa.concat_tables(mentions),
         votes=votes,
     )

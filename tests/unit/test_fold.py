@@ -198,3 +198,35 @@ def test_observations_status_and_counts() -> None:
     assert status == {"incident:carousel-1": "DISPUTED", "incident:threat-1": "RETRACTED"}
     by_div = tables[t.OBSERVATIONS_BY_DIVISION].to_pylist()
     assert [(r["category"], r["incidents"], r["occurrences"]) for r in by_div] == [("CAROUSEL_VOTING", 1, 3)]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_merged_extractions_of_any_split_fold_to_the_same_bytes(parts: int) -> None:
+    """Reading in several processes merges their extractions: the tables must not change by a byte."""
+    from pipelines.fold.core import extract_all, fold_extracted
+    from pipelines.fold.extract import merge
+
+    log = small_election()
+    first = next(r for r in log.records if r.record_type == "StationTally")
+    log.tally(station(1), muni("a"), VOTES | {"candidate:aysel": 299}, supersedes=first, invalid=11)
+    log.again(log.records[3])
+    records = list(log.records)
+    random.Random(parts).shuffle(records)
+    shares = [records[i::parts] for i in range(parts)]
+    merged = fold_extracted(merge([extract_all(share) for share in shares]), dataset="az-2025")
+    whole = fold(log.records, dataset="az-2025")
+    for name in TABLE_NAMES:
+        assert _parquet(merged[name]) == _parquet(whole[name]), name
+
+
+def test_split_deals_partitions_into_balanced_disjoint_parts() -> None:
+    from pipelines.parallel_read import split
+    from pipelines.snapshot import Snapshot
+
+    sizes = {("r", 0): 900, ("r", 1): 800, ("r", 2): 700, ("o", 0): 300, ("n", 0): 0, ("x", 0): 100}
+    snap = Snapshot(start={tp: 5 for tp in sizes}, end={tp: 5 + n for tp, n in sizes.items()})
+    parts = split(snap, 2)
+    assert sorted(tp for p in parts for tp in p.end) == sorted(tp for tp, n in sizes.items() if n)  # empty left out
+    assert sorted(p.total() for p in parts) == [1300, 1500]  # largest first, each to the lightest part
+    assert all(p.start[tp] == 5 for p in parts for tp in p.start)
+    assert len(split(snap, 10)) == 5 and len(split(snap, 1)) == 1

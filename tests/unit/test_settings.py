@@ -16,8 +16,8 @@ def test_defaults_point_at_local_services():
 
 def test_values_are_read_and_typed():
     s = Settings.from_env({"BALLOTSTREAM_GATE_TOLERANCE": "0.01", "BALLOTSTREAM_DATASET": "xx-test",
-                           "PATH": "/bin"})
-    assert s.gate_tolerance == 0.01 and s.dataset == "xx-test"
+                           "BALLOTSTREAM_READ_WORKERS": "3", "PATH": "/bin"})
+    assert s.gate_tolerance == 0.01 and s.dataset == "xx-test" and s.read_workers == 3
 
 
 @pytest.mark.parametrize("env, message", [
@@ -28,6 +28,8 @@ def test_values_are_read_and_typed():
     ({"BALLOTSTREAM_KAFKA_BOOTSTRAP_SERVERS": "localhost"}, "'localhost' is not host:port"),
     ({"BALLOTSTREAM_S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL='ftp://x' is not an http"),
     ({"BALLOTSTREAM_DATASET": "a b"}, "DATASET='a b' must be"),
+    ({"BALLOTSTREAM_READ_WORKERS": "two"}, "BALLOTSTREAM_READ_WORKERS='two' is not a whole number"),
+    ({"BALLOTSTREAM_READ_WORKERS": "0"}, "READ_WORKERS must be between 1 and 64"),
 ])
 def test_invalid_values_are_refused_naming_the_key(env, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,130 @@
+"""Read and extract a snapshot in several processes: consuming and decoding Avro is CPU-bound Python.
+
+The snapshot's partitions are dealt out to workers so each gets about the same number of records. Each worker
+consumes its partitions, decodes them through the registry and runs the fold's extraction pass; the parent
+takes one share itself, then merges the columnar extractions (``pipelines.fold.extract.merge``). The fold
+does not depend on record order, so the tables are the same as from one pass (a test holds it to that).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from pipelines import snapshot
+from pipelines.fold.core import extract_all
+from pipelines.fold.extract import Extracted, merge
+from pipelines.log import LogRecord
+from pipelines.settings import Settings
+
+# Below this many records a second process costs more (start-up, imports, transfer) than it saves.
+MIN_RECORDS_PER_WORKER = 100_000
+
+
+@dataclass
+class ReadResult:
+    """A snapshot's extraction with what reading it took."""
+
+    extracted: Extracted
+    schema_ids: dict[tuple[str, str], int]  # (topic, record type) -> registry schema id seen
+    workers: int
+    # Per worker: seconds spent consuming+decoding and extracting; the stage's wall time is in ``wall_s``.
+    worker_seconds: list[dict[str, float]] = field(default_factory=list)
+    wall_s: float = 0.0
+    merge_s: float = 0.0
+
+    def timings(self) -> dict[str, float]:
+        """Stage timings for the publish report: the slowest worker's figures are the critical path."""
+        return {
+            "consume_decode_s": max(w["consume_decode_s"] for w in self.worker_seconds),
+            "extract_s": max(w["extract_s"] for w in self.worker_seconds),
+            "merge_s": self.merge_s,
+            "read_wall_s": self.wall_s,
+        }
+
+
+def split(snap: snapshot.Snapshot, parts: int) -> list[snapshot.Snapshot]:
+    """Deal the non-empty partitions into at most ``parts`` snapshots of about equal record counts.
+
+    Largest partitions first, each to the currently lightest part; deterministic for a given snapshot.
+    """
+    sizes = sorted(((snap.end[tp] - snap.start[tp], tp) for tp in snap.end if snap.end[tp] > snap.start[tp]),
+                   key=lambda item: (-item[0], item[1]))
+    parts = max(1, min(parts, len(sizes)))
+    loads = [0] * parts
+    members: list[list[tuple[str, int]]] = [[] for _ in range(parts)]
+    for size, tp in sizes:
+        lightest = loads.index(min(loads))
+        loads[lightest] += size
+        members[lightest].append(tp)
+    return [snapshot.Snapshot(start={tp: snap.start[tp] for tp in m}, end={tp: snap.end[tp] for tp in m})
+            for m in members if m]
+
+
+class _Timed:
+    """Wraps the record stream to time consume+decode apart from the extraction that pulls from it."""
+
+    def __init__(self, records: Iterator[LogRecord]):
+        self.records = records
+        self.seconds = 0.0
+        self.schema_ids: dict[tuple[str, str], int] = {}
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        clock = time.perf_counter
+        seen = self.schema_ids
+        while True:
+            t0 = clock()
+            try:
+                record = next(self.records)
+            except StopIteration:
+                self.seconds += clock() - t0
+                return
+            self.seconds += clock() - t0
+            seen[(record.topic, record.record_type)] = record.schema_id
+            yield record
+
+
+def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, dict[tuple[str, str], int],
+                                                                    dict[str, float]]:
+    """Consume, decode and extract one share of a snapshot (runs in a worker process or in the caller)."""
+    started = time.perf_counter()
+    timed = _Timed(snapshot.read(settings, part))
+    extracted = extract_all(timed)
+    total = time.perf_counter() - started
+    return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}
+
+
+def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | None = None, *,
+                  min_records_per_worker: int = MIN_RECORDS_PER_WORKER) -> ReadResult:
+    """Read and extract a whole snapshot with up to ``workers`` processes (default: ``settings.read_workers``).
+
+    Small snapshots use fewer processes: each gets at least ``min_records_per_worker`` records.
+
+    Raises:
+        ServiceUnavailable: Kafka or the registry cannot be reached (from any worker).
+        SerializationError: a record cannot be decoded or lacks an envelope field.
+    """
+    wanted = settings.read_workers if workers is None else workers
+    wanted = max(1, min(wanted, snap.total() // max(1, min_records_per_worker)))
+    parts = split(snap, wanted)
+    started = time.perf_counter()
+    if len(parts) <= 1:
+        extracted, schema_ids, seconds = read_part(settings, snap)
+        return ReadResult(extracted, schema_ids, 1, [seconds], time.perf_counter() - started)
+    # spawn, not fork: the caller may be a Dagster run with threads of its own.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
+        futures = [pool.submit(read_part, settings, part) for part in parts[1:]]
+        results = [read_part(settings, parts[0])]
+        results += [f.result() for f in futures]
+    wall = time.perf_counter() - started
+    t0 = time.perf_counter()
+    extracted = merge([r[0] for r in results])
+    merge_s = time.perf_counter() - t0
+    schema_ids: dict[tuple[str, str], int] = {}
+    for r in results:
+        schema_ids.update(r[1])
+    return ReadResult(extracted, schema_ids, len(parts), [r[2] for r in results], wall, merge_s)
