@@ -41,11 +41,6 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _peak_child_rss_mb() -> float:
-    """The largest peak of any finished child process (the read workers)."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
 class TreeRss:
     """Samples the summed RSS of this process and its children: the read workers run beside the parent, so
     the parent's own peak understates what the machine must hold."""
@@ -154,8 +149,11 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None) -> di
             t0 = time.perf_counter()
             with TreeRss() as tree:
                 staged = stage(settings)
+                peaks = {"stage": _peak_rss_mb()}
                 gate = validate(settings, staged)
+                peaks["validate"] = _peak_rss_mb()
                 manifest = release(settings, staged, gate)
+                peaks["release"] = _peak_rss_mb()
             publish_s = time.perf_counter() - t0
             results_topic = settings.topic(RESULTS.name)
             python_raw = raw_kafka_python(settings, results_topic)
@@ -178,7 +176,7 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None) -> di
         "slowest_stage": slowest,
         "gate_passed": gate.passed,
         "peak_rss_mb": _peak_rss_mb(),
-        "peak_rss_largest_read_worker_mb": _peak_child_rss_mb(),
+        "peak_rss_mb_after": peaks,
         "peak_rss_process_tree_sampled_mb": tree.peak_mb,
         # All read workers together: events consumed, decoded and extracted per second of wall time.
         "read_events_per_s": round(staged.snapshot.total() / staged.timings["read_wall_s"]),

@@ -4,19 +4,29 @@ The snapshot's partitions are dealt out to workers so each gets about the same n
 consumes its partitions, decodes them through the registry and runs the fold's extraction pass; the parent
 takes one share itself, then merges the columnar extractions (``pipelines.fold.extract.merge``). The fold
 does not depend on record order, so the tables are the same as from one pass (a test holds it to that).
+
+Workers hand their extraction over as Arrow IPC files in a scratch folder under the staging directory, which
+the parent memory-maps: nothing is pickled, and no second copy of a worker's share sits in the parent.
+Workers are spawned (not forked: the caller may be a Dagster run with threads of its own), so a script that
+publishes must guard its entry point with ``if __name__ == "__main__":``, as with any ``multiprocessing``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
 
 from pipelines import snapshot
 from pipelines.fold.core import extract_all
-from pipelines.fold.extract import Extracted, merge
+from pipelines.fold.extract import Extracted, Votes, merge
 from pipelines.log import LogRecord
 from pipelines.settings import Settings
 
@@ -97,6 +107,33 @@ def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, d
     return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}
 
 
+def _save(extracted: Extracted, directory: Path) -> None:
+    votes, candidates = extracted.votes.to_tables()
+    tables = {"envelope": extracted.envelope, "mentions": extracted.mentions, "votes": votes,
+              "candidates": candidates, **{f"content.{t}": table for t, table in extracted.content.items()}}
+    directory.mkdir(parents=True)
+    for name, table in tables.items():
+        with pa.OSFile(str(directory / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+            out.write_table(table)
+
+
+def _load(directory: Path) -> Extracted:
+    def read(name: str) -> pa.Table:
+        return pa.ipc.open_file(pa.memory_map(str(directory / f"{name}.arrow"))).read_all()
+
+    content = {p.stem.split(".", 1)[1]: read(p.stem) for p in sorted(directory.glob("content.*.arrow"))}
+    return Extracted(envelope=read("envelope"), content=content, mentions=read("mentions"),
+                     votes=Votes.from_tables(read("votes"), read("candidates")))
+
+
+def _read_part_to(settings: Settings, part: snapshot.Snapshot, directory: Path) -> tuple[
+        dict[tuple[str, str], int], dict[str, float]]:
+    """A worker's job: ``read_part``, with the extraction left as Arrow files in ``directory``."""
+    extracted, schema_ids, seconds = read_part(settings, part)
+    _save(extracted, directory)
+    return schema_ids, seconds
+
+
 def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | None = None, *,
                   min_records_per_worker: int = MIN_RECORDS_PER_WORKER) -> ReadResult:
     """Read and extract a whole snapshot with up to ``workers`` processes (default: ``settings.read_workers``).
@@ -114,17 +151,21 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
     if len(parts) <= 1:
         extracted, schema_ids, seconds = read_part(settings, snap)
         return ReadResult(extracted, schema_ids, 1, [seconds], time.perf_counter() - started)
-    # spawn, not fork: the caller may be a Dagster run with threads of its own.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
-        futures = [pool.submit(read_part, settings, part) for part in parts[1:]]
-        results = [read_part(settings, parts[0])]
-        results += [f.result() for f in futures]
-    wall = time.perf_counter() - started
-    t0 = time.perf_counter()
-    extracted = merge([r[0] for r in results])
-    merge_s = time.perf_counter() - t0
-    schema_ids: dict[tuple[str, str], int] = {}
-    for r in results:
-        schema_ids.update(r[1])
-    return ReadResult(extracted, schema_ids, len(parts), [r[2] for r in results], wall, merge_s)
+    scratch = Path(settings.staging_dir) / f".read-{uuid.uuid4().hex[:12]}"
+    try:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
+            futures = [pool.submit(_read_part_to, settings, part, scratch / str(i))
+                       for i, part in enumerate(parts[1:], start=1)]
+            mine, schema_ids, seconds = read_part(settings, parts[0])
+            done = [f.result() for f in futures]
+        wall = time.perf_counter() - started
+        t0 = time.perf_counter()
+        # Mapped, not read: the files can go once loaded (the mapping keeps the data until the tables go).
+        extracted = merge([mine, *(_load(scratch / str(i)) for i in range(1, len(parts)))])
+        merge_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for ids, _ in done:
+        schema_ids.update(ids)
+    return ReadResult(extracted, schema_ids, len(parts), [seconds, *(sec for _, sec in done)], wall, merge_s)

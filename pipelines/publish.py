@@ -129,7 +129,7 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
     tables: dict[str, Any] = {}
     prev_corrections: set[str] = set()
     for name, staged_file in staged.files.items():
-        new = pq.read_table(staged_file.path)
+        new = pq.ParquetFile(staged_file.path)
         old = None
         if previous and name in previous["tables"]:
             if previous["tables"][name]["sha256"] == staged_file.sha256:
@@ -137,15 +137,17 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
                 continue
             key = store.release_prefix(previous["release_id"]) + previous["tables"][name]["path"]
             body = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-            old = pq.read_table(pa.py_buffer(body))
+            old = pq.ParquetFile(pa.BufferReader(body))
             if name == "corrections":
-                prev_corrections = set(old.column("correction_event_id").to_pylist())
+                prev_corrections = set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
         tables[name] = diff_tables(old, new, list(KEYS[name]))
-    corrections = pq.read_table(staged.files["corrections"].path).to_pylist() if "corrections" in staged.files else []
-    applied = [
-        {k: c.get(k) for k in ("correction_event_id", "target_event_id", "kind", "reason", "key")}
-        for c in corrections if c["correction_event_id"] not in prev_corrections
-    ]
+    wanted = ("correction_event_id", "target_event_id", "kind", "reason", "key")
+    corrections: list[dict[str, Any]] = []
+    if "corrections" in staged.files:
+        path = staged.files["corrections"].path
+        present = [c for c in wanted if c in pq.read_schema(path).names]
+        corrections = pq.read_table(path, columns=present).to_pylist()
+    applied = [{k: c.get(k) for k in wanted} for c in corrections if c["correction_event_id"] not in prev_corrections]
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
             "corrections": applied}
 

@@ -6,6 +6,10 @@ dictionary (so equal values get equal codes across releases), keys are matched o
 int64 and binary-searched with numpy, or with Arrow's hash join when they do not pack), and value columns are
 compared code by code on the matched rows. Matching codes instead of the columns themselves keeps memory low
 and works for column types a hash join cannot carry (lists) or key on (dictionaries).
+
+Either side may be a ``pyarrow.parquet.ParquetFile``: columns are then read one at a time as the diff needs
+them, so trace columns (36-character event ids on every row) are never loaded and at most the keys and one
+column pair are held at once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.fold.tables import TRACE_COLUMNS
 
@@ -28,6 +33,21 @@ _OLD_ROW, _NEW_ROW = "__old_row", "__new_row"
 _LIST_SEPARATOR = "\x1f"
 # Key codes are packed into one int64 below this product of their ranges (headroom left for the arithmetic).
 _PACKED_LIMIT = 2**62
+
+
+Source = pa.Table | pq.ParquetFile
+
+
+def _names(src: Source) -> list[str]:
+    return src.column_names if isinstance(src, pa.Table) else src.schema_arrow.names
+
+
+def _rows(src: Source) -> int:
+    return src.num_rows if isinstance(src, pa.Table) else src.metadata.num_rows
+
+
+def _column(src: Source, name: str) -> pa.ChunkedArray:
+    return src.column(name) if isinstance(src, pa.Table) else src.read(columns=[name]).column(0)
 
 
 def _codes(old: pa.ChunkedArray, new: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -66,13 +86,13 @@ def _packed(pairs: list[tuple[pa.ChunkedArray, pa.ChunkedArray]]) -> tuple[np.nd
     return sides[0], sides[1]
 
 
-def _match(old: pa.Table, new: pa.Table, key: list[str]) -> tuple[pa.Array, pa.Array]:
+def _match(old: Source, new: Source, key: list[str]) -> tuple[pa.Array, pa.Array]:
     """Row numbers ``(in old, in new)`` of the keys present in both tables.
 
     Usually the key codes pack into one int64 and are matched by sorting and binary search (numpy; the fold
     writes tables sorted by key, so the sort is nearly free). Otherwise Arrow's hash join on the codes.
     """
-    pairs = [_codes(old.column(name), new.column(name)) for name in key]
+    pairs = [_codes(_column(old, name), _column(new, name)) for name in key]
     packed = _packed(pairs)
     if packed is not None:
         old_keys, new_keys = packed
@@ -84,19 +104,20 @@ def _match(old: pa.Table, new: pa.Table, key: list[str]) -> tuple[pa.Array, pa.A
         found[inside] = ordered[pos[inside]] == new_keys[inside]
         return pa.array(order[pos[found]]), pa.array(np.flatnonzero(found))
     names = [f"k{i}" for i in range(len(key))]
-    left = pa.table({**dict(zip(names, (a for a, _ in pairs))), _OLD_ROW: np.arange(old.num_rows)})
-    right = pa.table({**dict(zip(names, (b for _, b in pairs))), _NEW_ROW: np.arange(new.num_rows)})
+    left = pa.table({**dict(zip(names, (a for a, _ in pairs))), _OLD_ROW: np.arange(_rows(old))})
+    right = pa.table({**dict(zip(names, (b for _, b in pairs))), _NEW_ROW: np.arange(_rows(new))})
     joined = left.join(right, keys=names, join_type="inner")
     return joined.column(_OLD_ROW).combine_chunks(), joined.column(_NEW_ROW).combine_chunks()
 
 
-def compared_columns(old: pa.Table, new: pa.Table, key: list[str]) -> list[str]:
+def compared_columns(old: Source, new: Source, key: list[str]) -> list[str]:
     """The columns whose difference makes a row "changed": in both tables, neither key nor trace."""
     ignored = set(key) | set(TRACE_COLUMNS)
-    return [c for c in new.column_names if c not in ignored and c in old.column_names]
+    in_old = set(_names(old))
+    return [c for c in _names(new) if c not in ignored and c in in_old]
 
 
-def diff_tables(old: pa.Table | None, new: pa.Table, key: list[str]) -> dict[str, int]:
+def diff_tables(old: Source | None, new: Source, key: list[str]) -> dict[str, int]:
     """Count rows added, changed and removed from ``old`` to ``new``, matching rows by ``key``.
 
     A row is changed when its key is in both tables and any compared column differs (null equals null).
@@ -104,24 +125,25 @@ def diff_tables(old: pa.Table | None, new: pa.Table, key: list[str]) -> dict[str
     from a re-ingested event is not a change. A column present in only one of the tables is ignored too.
 
     Args:
-        old: the table in the previous release, or None for the first release (every row is added).
-        new: the table in this release.
+        old: the table in the previous release (a table or an open Parquet file), or None for the first
+            release (every row is added).
+        new: the table in this release (a table or an open Parquet file).
         key: the table's key columns (unique in each table).
 
     Returns:
         ``{"added": n, "changed": n, "removed": n}``.
     """
     if old is None:
-        return {ADDED: new.num_rows, CHANGED: 0, REMOVED: 0}
+        return {ADDED: _rows(new), CHANGED: 0, REMOVED: 0}
     old_idx, new_idx = _match(old, new, key)
     # Keys are unique in each table, so every key not matched was added or removed.
     matched = len(new_idx)
-    added, removed = new.num_rows - matched, old.num_rows - matched
+    added, removed = _rows(new) - matched, _rows(old) - matched
     changed = 0
     if matched:
         any_differs: pa.ChunkedArray | None = None
         for name in compared_columns(old, new, key):
-            old_codes, new_codes = _codes(old.column(name), new.column(name))
+            old_codes, new_codes = _codes(_column(old, name), _column(new, name))
             a, b = old_codes.take(old_idx), new_codes.take(new_idx)
             # not_equal is null when either side is null; then the row differs only if exactly one is null.
             column_differs = pc.fill_null(pc.not_equal(a, b), pc.xor(pc.is_null(a), pc.is_null(b)))

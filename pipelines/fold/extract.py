@@ -72,6 +72,13 @@ CONTENT_SCHEMAS: dict[str, pa.Schema] = {
 MENTIONS_SCHEMA = _with_ord(("kind", S), ("value", S))
 
 
+def _raw(values: np.ndarray) -> memoryview:
+    """A numpy array's bytes without copying them (``array.frombytes`` takes only byte-format buffers)."""
+    return memoryview(np.ascontiguousarray(values)).cast("B")
+
+
+VOTES_SCHEMA = pa.schema([("tally_row", I32), ("candidate_code", I32), ("votes", I64)])
+
 _CANDIDATE_ID = itemgetter("candidate_id")
 _VOTES = itemgetter("votes")
 _VOTE_CHUNK = 1 << 16
@@ -121,9 +128,25 @@ class Votes:
         rows, codes, votes = other.numpy()
         codes_here = self.candidates
         remap = np.array([codes_here.setdefault(c, len(codes_here)) for c in other.candidate_ids()], dtype=np.int32)
-        self.tally_row.frombytes((rows.astype(np.int64) + row_offset).astype(np.int32).tobytes())
-        self._codes.frombytes(remap[codes].astype(np.int32).tobytes())
-        self.votes.frombytes(votes.tobytes())
+        self.tally_row.frombytes(_raw((rows.astype(np.int64) + row_offset).astype(np.int32)))
+        self._codes.frombytes(_raw(remap[codes].astype(np.int32)))
+        self.votes.frombytes(_raw(votes))
+
+    def to_tables(self) -> tuple[pa.Table, pa.Table]:
+        """(votes, candidates) as Arrow tables, to hand an extraction to another process."""
+        rows, codes, votes = self.numpy()
+        return (pa.table([rows, codes, votes], schema=VOTES_SCHEMA),
+                pa.table({"candidate_id": pa.array(self.candidate_ids(), type=S)}))
+
+    @classmethod
+    def from_tables(cls, votes: pa.Table, candidates: pa.Table) -> Votes:
+        """The inverse of ``to_tables``."""
+        out = cls()
+        out.candidates = {c: i for i, c in enumerate(candidates.column(0).to_pylist())}
+        for name, target in (("tally_row", out.tally_row), ("candidate_code", out._codes), ("votes", out.votes)):
+            for chunk in votes.column(name).chunks:
+                target.frombytes(_raw(chunk.to_numpy()))
+        return out
 
     def numpy(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(tally_row, candidate_code, votes) as numpy views (no copy)."""

@@ -123,3 +123,23 @@ def test_two_million_rows_diff_in_seconds():
 def test_every_declared_table_diffs_against_itself(table):
     empty = SCHEMAS[table].empty_table()
     assert diff_tables(empty, empty, list(KEYS[table])) == {"added": 0, "changed": 0, "removed": 0}
+
+
+def test_parquet_file_sources_give_the_same_counts_without_reading_trace_columns(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    old = _turnout([("s1", 10, "a", 0), ("s2", 20, "b", 1), ("s3", 30, "c", 2)])
+    new = _turnout([("s2", 21, "b2", 5), ("s3", 30, "c", 2), ("s4", 40, "d", 6)])
+    pq.write_table(old, tmp_path / "old.parquet")
+    pq.write_table(new, tmp_path / "new.parquet")
+    read: list[str] = []
+    real = release_diff._column
+
+    def spy(src, name):
+        read.append(name)
+        return real(src, name)
+
+    monkeypatch.setattr(release_diff, "_column", spy)
+    files = pq.ParquetFile(tmp_path / "old.parquet"), pq.ParquetFile(tmp_path / "new.parquet")
+    assert diff_tables(*files, KEY) == diff_tables(old, new, KEY) == {"added": 1, "changed": 1, "removed": 1}
+    assert "event_id" not in read and "offset" not in read and "ballots_cast" in read
