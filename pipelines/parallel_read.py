@@ -2,7 +2,7 @@
 
 The snapshot's partitions are dealt out to workers so each gets about the same number of records. Each worker
 consumes its partitions, decodes them through the registry and runs the fold's extraction pass; the parent
-takes one share itself, then merges the columnar extractions (``pipelines.fold.extract.merge``). The fold
+then merges the columnar extractions (``pipelines.fold.extract.merge``). The fold
 does not depend on record order, so the tables are the same as from one pass (a test holds it to that).
 
 Workers hand their extraction over as Arrow IPC files in a scratch folder under the staging directory, which
@@ -154,18 +154,19 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
     scratch = Path(settings.staging_dir) / f".read-{uuid.uuid4().hex[:12]}"
     try:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=len(parts) - 1, mp_context=context) as pool:
-            futures = [pool.submit(_read_part_to, settings, part, scratch / str(i))
-                       for i, part in enumerate(parts[1:], start=1)]
-            mine, schema_ids, seconds = read_part(settings, parts[0])
+        # Every share goes to a worker, none to this process: decoding leaves the Python heap fragmented
+        # (hundreds of MB that are never handed back), and this process goes on to fold.
+        with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
+            futures = [pool.submit(_read_part_to, settings, part, scratch / str(i)) for i, part in enumerate(parts)]
             done = [f.result() for f in futures]
         wall = time.perf_counter() - started
         t0 = time.perf_counter()
         # Mapped, not read: the files can go once loaded (the mapping keeps the data until the tables go).
-        extracted = merge([mine, *(_load(scratch / str(i)) for i in range(1, len(parts)))])
+        extracted = merge([_load(scratch / str(i)) for i in range(len(parts))])
         merge_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    schema_ids: dict[tuple[str, str], int] = {}
     for ids, _ in done:
         schema_ids.update(ids)
-    return ReadResult(extracted, schema_ids, len(parts), [seconds, *(sec for _, sec in done)], wall, merge_s)
+    return ReadResult(extracted, schema_ids, len(parts), [sec for _, sec in done], wall, merge_s)

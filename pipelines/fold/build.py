@@ -54,8 +54,11 @@ def current_rows(ex: Extracted, res: Resolution, record_type: str) -> pa.Table:
 def events_table(ex: Extracted, res: Resolution) -> pa.Table:
     """Every event, every version, with its status; one row per Kafka record."""
     env = ex.envelope
-    kept = pa.array(res.kept)
-    cols = {name: env[name].filter(kept) for name in env.column_names}
+    if res.kept.all():  # the usual case: no Kafka record was read twice, so no copy before the sort
+        cols = {name: env[name] for name in env.column_names}
+    else:
+        kept = pa.array(res.kept)
+        cols = {name: env[name].filter(kept) for name in env.column_names}
     cols["status"] = res.status_of(np.flatnonzero(res.kept))
     return finish(t.EVENTS, cols)
 

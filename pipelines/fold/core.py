@@ -68,13 +68,15 @@ def fold_extracted(ex: Extracted, dataset: str | None = None) -> dict[str, pa.Ta
     # station_results, which can share their buffers).
     ex.votes = Votes()
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
+    # Hand the freed buffers back to the OS before the history tables allocate their own.
+    pa.default_memory_pool().release_unused()
     out[t.NATIONAL_SUMMARY] = national_summary(ex, res, out)
     out[t.OBSERVATIONS] = observations(ex, res)
     out[t.OBSERVATIONS_BY_DIVISION] = observations_by_division(out[t.OBSERVATIONS])
     out[t.NEWS], out[t.NEWS_MENTIONS] = news(ex, res)
     # The history tables are full copies of the envelope: build them last, when the rest is done.
-    out[t.EVENTS] = events_table(ex, res)
     out[t.CORRECTIONS] = corrections_table(ex, res)
+    out[t.EVENTS] = events_table(ex, res)
     if dataset is not None:
         out = {name: table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})
                for name, table in out.items()}
