@@ -22,6 +22,7 @@ from pipelines.errors import GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import CheckResult, GateReport, new_gx_context, run_table_checks
+from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.parallel_read import read_snapshot
 from pipelines.registry import subject_name
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
@@ -46,6 +47,10 @@ class Staged:
     def tables(self, names: list[str] | None = None) -> dict[str, pa.Table]:
         """Read staged tables back (all, or the named ones)."""
         return {n: pq.read_table(self.files[n].path) for n in (names or list(self.files))}
+
+    def table(self, name: str, columns: tuple[str, ...] | None = None) -> pa.Table:
+        """Read one staged table back (all its columns, or the named ones)."""
+        return pq.read_table(self.files[name].path, columns=list(columns) if columns else None)
 
 
 def event_topic_names(settings: Settings) -> list[str]:
@@ -91,33 +96,39 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
                   schemas_used or [], {"write_s": time.perf_counter() - t0})
 
 
-# The largest tables, which no other table's checks refer to: loaded one at a time, so the gate never holds
-# them together (at a million stations station_results alone is ~12.5M rows).
-_LOAD_ALONE = ("station_results", "events")
+def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None
+                 ) -> dict[str, pa.Table]:
+    """Just the columns of other tables that ``name``'s checks read (``context_needs``), never whole tables.
 
-
-def gate_context(staged: Staged) -> dict[str, pa.Table]:
-    """The tables other tables' checks refer to (every staged table but the largest ones)."""
-    return staged.tables([n for n in staged.files if n not in _LOAD_ALONE])
+    At a million stations holding every table at once beside station_results would cost a gigabyte more.
+    """
+    cache = {} if cache is None else cache
+    context = {}
+    for other, wanted in context_needs(name).items():
+        if other in staged.files:
+            if (other, wanted) not in cache:
+                cache[(other, wanted)] = staged.table(other, wanted)
+            context[other] = cache[(other, wanted)]
+    return context
 
 
 def check_table(settings: Settings, staged: Staged, name: str, context: dict[str, pa.Table] | None = None,
                 gx_context: Any = None) -> list[CheckResult]:
-    """Run one staged table's checks, loading only that table and the context it needs."""
-    context = gate_context(staged) if context is None else context
-    table = context[name] if name in context else staged.tables([name])[name]
+    """Run one staged table's checks, loading only that table and what its checks read of others."""
+    context = gate_context(staged, name) if context is None else context
+    table = staged.table(name, OWN_COLUMNS.get(name))
     return run_table_checks(name, table, context, settings.gate_tolerance, gx_context)
 
 
 def validate(settings: Settings, staged: Staged) -> GateReport:
     """Run the Great Expectations gate on every staged table."""
     t0 = time.perf_counter()
-    context = gate_context(staged)
     gx_context = new_gx_context()
+    cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
     checks = []
     for name in TABLE_NAMES:
         if name in staged.files:
-            checks.extend(check_table(settings, staged, name, context, gx_context))
+            checks.extend(check_table(settings, staged, name, gate_context(staged, name, cache), gx_context))
     staged.timings["validate_s"] = time.perf_counter() - t0
     return GateReport(checks=checks, tolerance=settings.gate_tolerance)
 

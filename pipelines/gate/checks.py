@@ -205,3 +205,26 @@ def checks_for_table(table: str) -> tuple[CheckSpec, ...]:
 
 
 ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in t.TABLE_NAMES for s in checks_for_table(name))
+
+
+# What a table's check frame reads from other tables besides its REFERENCES (see ``pipelines.gate.frames``).
+_FRAME_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    t.STATION_RESULTS: {t.CANDIDATES: ("candidate_id",),
+                        t.STATION_TURNOUT: ("election_id", "station_id", "valid_ballots")},
+}
+# The only columns of a table its own checks read, where that is less than all of them: station_results is the
+# largest table (~12.5M rows at a million stations) and its check frame is per station.
+OWN_COLUMNS: dict[str, tuple[str, ...]] = {
+    t.STATION_RESULTS: ("election_id", "station_id", "candidate_id", "votes", *t.TRACE_COLUMNS),
+}
+
+
+def context_needs(table: str) -> dict[str, tuple[str, ...]]:
+    """The other tables, and which of their columns, that ``table``'s checks read."""
+    needs: dict[str, set[str]] = {}
+    for ref in REFERENCES.get(table, {}).values():
+        if ref.target_table != table:  # a table resolving into itself is checked against itself
+            needs.setdefault(ref.target_table, set()).add(ref.target_column)
+    for other, columns in _FRAME_NEEDS.get(table, {}).items():
+        needs.setdefault(other, set()).update(columns)
+    return {other: tuple(sorted(columns)) for other, columns in sorted(needs.items())}

@@ -139,3 +139,24 @@ def test_per_table_api(good: Tables) -> None:
         run_table_checks(t.CANDIDATES, good[t.CANDIDATES], {})
     with pytest.raises(ConfigError):
         checks_for_table("nope")
+
+
+def test_context_needs_names_only_the_columns_checks_read():
+    from pipelines.gate.checks import context_needs
+
+    assert context_needs(t.STATION_RESULTS) == {
+        t.CANDIDATES: ("candidate_id",), t.DIVISIONS: ("division_id",),
+        t.STATION_TURNOUT: ("election_id", "station_id", "valid_ballots")}
+    assert t.DIVISIONS not in context_needs(t.DIVISIONS)  # parent_id resolves within the table itself
+    assert context_needs(t.EVENTS) == {}
+
+
+def test_every_table_passes_its_checks_with_only_the_context_it_needs():
+    from pipelines.gate.checks import OWN_COLUMNS, context_needs
+
+    tables = fold(small_election().records)
+    for name in t.TABLE_NAMES:
+        context = {o: tables[o].select(list(cols)) for o, cols in context_needs(name).items()}
+        own = tables[name].select(list(OWN_COLUMNS[name])) if name in OWN_COLUMNS else tables[name]
+        results = run_table_checks(name, own, context)
+        assert results and all(r.success for r in results), (name, [r.name for r in results if not r.success])
