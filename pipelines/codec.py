@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import fastavro
+
 from pipelines import schemas
 from pipelines.registry import RegistryClient
-from pipelines.serde import AvroDeserializer, AvroSerializer
+from pipelines.serde import AvroDeserializer, AvroSerializer, without_logical_types
 from pipelines.settings import Settings
 
 
@@ -17,7 +21,15 @@ def serializer(settings: Settings, registry: RegistryClient | None = None) -> Av
     return AvroSerializer(registry or RegistryClient(settings.registry_url), table)
 
 
-def deserializer(settings: Settings, registry: RegistryClient | None = None) -> AvroDeserializer:
-    """A deserializer that reads old writer schemas through today's schemas (schema resolution)."""
-    readers = {name: schemas.parsed_schema(name) for name in schemas.record_types()}
-    return AvroDeserializer(registry or RegistryClient(settings.registry_url), readers)
+def deserializer(settings: Settings, registry: RegistryClient | None = None, *,
+                 logical_types: bool = True) -> AvroDeserializer:
+    """A deserializer that reads old writer schemas through today's schemas (schema resolution).
+
+    ``logical_types=False`` leaves times and dates as epoch milliseconds and days (the fold's fast path).
+    """
+    if logical_types:
+        readers = {name: schemas.parsed_schema(name) for name in schemas.record_types()}
+    else:
+        readers = {name: fastavro.parse_schema(without_logical_types(json.loads(schemas.schema_json(name))))
+                   for name in schemas.record_types()}
+    return AvroDeserializer(registry or RegistryClient(settings.registry_url), readers, logical_types=logical_types)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines import snapshot
+from pipelines.codec import deserializer
 from pipelines.fold.core import extract_all
 from pipelines.fold.extract import Extracted, Votes, merge
 from pipelines.log import LogRecord
@@ -101,7 +102,7 @@ def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, d
                                                                     dict[str, float]]:
     """Consume, decode and extract one share of a snapshot (runs in a worker process or in the caller)."""
     started = time.perf_counter()
-    timed = _Timed(snapshot.read(settings, part))
+    timed = _Timed(snapshot.read(settings, part, deserializer(settings, logical_types=False)))
     extracted = extract_all(timed)
     total = time.perf_counter() - started
     return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}
