@@ -60,3 +60,7 @@ class CheckError(BallotstreamError):
 
 class PublishConflict(BallotstreamError):
     """Another publisher switched ``latest.json`` first."""
+
+
+class ReadWorkerFailed(BallotstreamError):
+    """A worker process reading a snapshot died without an error of its own (killed, or out of memory)."""

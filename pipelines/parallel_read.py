@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pyarrow as pa
 
 from pipelines import snapshot
 from pipelines.codec import deserializer
+from pipelines.errors import ReadWorkerFailed
 from pipelines.fold.core import extract_all
 from pipelines.fold.extract import Extracted, Votes, merge
 from pipelines.log import LogRecord
@@ -144,6 +146,7 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
     Raises:
         ServiceUnavailable: Kafka or the registry cannot be reached (from any worker).
         SerializationError: a record cannot be decoded or lacks an envelope field.
+        ReadWorkerFailed: a worker process died without raising (killed, out of memory).
     """
     wanted = settings.read_workers if workers is None else workers
     wanted = max(1, min(wanted, snap.total() // max(1, min_records_per_worker)))
@@ -159,7 +162,12 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
         # (hundreds of MB that are never handed back), and this process goes on to fold.
         with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
             futures = [pool.submit(_read_part_to, settings, part, scratch / str(i)) for i, part in enumerate(parts)]
-            done = [f.result() for f in futures]
+            try:
+                done = [f.result() for f in futures]
+            except BrokenProcessPool as exc:
+                raise ReadWorkerFailed(
+                    f"a snapshot read worker died ({exc}); if memory is short, set BALLOTSTREAM_READ_WORKERS=1 "
+                    "to read in this process") from exc
         wall = time.perf_counter() - started
         t0 = time.perf_counter()
         # Mapped, not read: the files can go once loaded (the mapping keeps the data until the tables go).

@@ -39,3 +39,44 @@ def test_three_worker_read_folds_to_the_same_bytes_as_one_pass(isolated, tmp_pat
     whole = fold(snapshot.read(isolated, snap), "x")
     for name in TABLE_NAMES:
         assert _bytes(split_tables[name]) == _bytes(whole[name]), name
+
+
+
+def test_a_killed_worker_is_a_clear_error(isolated, tmp_path):
+    """What the out-of-memory killer would do to a worker: the read fails with a typed error saying what to try."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    from pipelines.errors import ReadWorkerFailed
+
+    synthesize(tmp_path, stations=300, seed=3)
+    ingest(sorted((p for p in tmp_path.iterdir() if p.name != "faults.jsonl"),
+                  key=lambda p: "reference" not in p.name), isolated)
+    snap = snapshot.capture(isolated, event_topic_names(isolated))
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_snapshot(isolated, snap, workers=2, min_records_per_worker=1)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    # Daemon: should the pool ever hang, the test fails instead of holding pytest open.
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    # Both workers started (killing one while the pool is still spawning the other is not the case tested).
+    while len(multiprocessing.active_children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+    reader.join(timeout=60)
+    assert outcome, "the read neither finished nor failed within 60 s"
+    assert isinstance(outcome[0], ReadWorkerFailed), outcome[0]
+    with pytest.raises(ReadWorkerFailed, match="BALLOTSTREAM_READ_WORKERS=1"):
+        raise outcome[0]
