@@ -152,13 +152,10 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
             if name == "corrections":
                 prev_corrections = set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
         tables[name] = diff_tables(old, new, list(KEYS[name]))
-    wanted = ("correction_event_id", "target_event_id", "kind", "reason", "key")
-    corrections: list[dict[str, Any]] = []
-    if "corrections" in staged.files:
-        path = staged.files["corrections"].path
-        present = [c for c in wanted if c in pq.read_schema(path).names]
-        corrections = pq.read_table(path, columns=present).to_pylist()
-    applied = [{k: c.get(k) for k in wanted} for c in corrections if c["correction_event_id"] not in prev_corrections]
+    wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
+    corrections = (pq.read_table(staged.files["corrections"].path, columns=wanted).to_pylist()
+                   if "corrections" in staged.files else [])
+    applied = [c for c in corrections if c["correction_event_id"] not in prev_corrections]
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
             "corrections": applied}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 
 from pipelines.errors import SerializationError
 from pipelines.fold import vocabulary as v
@@ -269,7 +269,7 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
 def _shift_ord(table: pa.Table, by: int) -> pa.Table:
     if by == 0:
         return table
-    shifted = pa.compute.add(table.column("ord"), pa.scalar(by, I64))
+    shifted = pc.add(table.column("ord"), pa.scalar(by, I64))
     return table.set_column(0, "ord", shifted)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +34,17 @@ def _compact(column: pa.Array) -> pa.Array:
     return pa.DictionaryArray.from_arrays(remapped, column.dictionary.take(pa.array(used)))
 
 
-def _row_groups(table: pa.Table) -> list[pa.Table]:
+def _row_groups(table: pa.Table) -> Iterator[pa.Table]:
     """``table`` in row-group slices, each dictionary column carrying only its own values.
 
     The fold shares one dictionary per column across the whole table (a million station ids); written as is,
     Arrow puts that whole dictionary into every row group, and readers get a full copy per row group back.
+    Slices are made one at a time, so only one row group's copy exists while it is written.
     """
-    slices = []
     for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
         part = table.slice(start, ROW_GROUP_ROWS).combine_chunks()
-        slices.append(pa.table([_compact(col.chunk(0)) if col.num_chunks else col for col in part.columns],
-                               schema=table.schema))
-    return slices
+        yield pa.table([_compact(col.chunk(0)) if col.num_chunks else col for col in part.columns],
+                       schema=table.schema)
 
 
 @dataclass(frozen=True, slots=True)
