@@ -22,12 +22,12 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from pipelines.contract.topics import RESULTS as RESULTS_TOPIC
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.ingest.run import producer as ingest_producer
-from pipelines.kafka_admin import delete_topics, ensure_topics
+from pipelines.kafka.admin import delete_topics, ensure_topics
 from pipelines.settings import Settings
-from pipelines.synth import synthesize
-from pipelines.topics import RESULTS as RESULTS_TOPIC
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest.json"
 

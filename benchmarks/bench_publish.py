@@ -26,12 +26,12 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pipelines.contract.topics import RESULTS
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.kafka_admin import delete_topics, ensure_topics
-from pipelines.publish import release, stage, validate
+from pipelines.kafka.admin import delete_topics, ensure_topics
+from pipelines.release.pipeline import release, stage, validate
 from pipelines.settings import Settings
-from pipelines.synth import synthesize
-from pipelines.topics import RESULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"

@@ -9,8 +9,8 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.resources import BallotstreamResource
-from pipelines import publish as core
 from pipelines.fold.tables import KEYS, TABLE_NAMES
+from pipelines.release import pipeline as core
 from pipelines.release.manifest import TABLE_DESCRIPTIONS
 
 

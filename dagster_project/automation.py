@@ -6,8 +6,8 @@ import json
 import dagster as dg
 
 from dagster_project import keys
-from pipelines import snapshot
-from pipelines.publish import event_topic_names
+from pipelines.kafka import snapshot
+from pipelines.release.pipeline import event_topic_names
 from pipelines.settings import Settings
 
 publish_job = dg.define_asset_job(

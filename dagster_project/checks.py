@@ -6,9 +6,9 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.resources import BallotstreamResource
-from pipelines import publish as core
 from pipelines.fold.tables import TABLE_NAMES
 from pipelines.gate import checks_for_table
+from pipelines.release import pipeline as core
 from pipelines.release.store import ReleaseStore
 
 

@@ -8,9 +8,9 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.definitions import defs
-from pipelines import publish as core
 from pipelines.errors import BallotstreamError, GateFailed
 from pipelines.gate import GateReport
+from pipelines.release import pipeline as core
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 

@@ -3,7 +3,7 @@
     python examples/live_turnout.py                 # from the beginning, then follow new tallies
     python examples/live_turnout.py --max-events 500 --group my-dashboard
 
-Uses ``pipelines.subscribe.subscribe``, so it reads the topics named by the ``BALLOTSTREAM_*`` settings. A newer
+Uses ``pipelines.kafka.subscribe.subscribe``, so it reads the topics named by the ``BALLOTSTREAM_*`` settings. A newer
 tally of a station (a correction) replaces the older one; a retraction removes it. The last line printed is
 ``FINAL {json}``: the tally per municipality.
 """
@@ -14,8 +14,8 @@ import argparse
 import json
 from dataclasses import dataclass
 
+from pipelines.kafka.subscribe import subscribe
 from pipelines.settings import Settings
-from pipelines.subscribe import subscribe
 
 
 @dataclass

@@ -17,8 +17,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from pipelines.kafka.subscribe import subscribe
 from pipelines.settings import Settings
-from pipelines.subscribe import subscribe
 
 
 def download(url: str) -> bytes:

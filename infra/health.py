@@ -9,10 +9,10 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from pipelines.errors import BallotstreamError, ServiceUnavailable
-from pipelines.kafka_admin import ensure_topics
-from pipelines.registry import RegistryClient
+from pipelines.kafka.admin import ensure_topics
+from pipelines.kafka.registry import RegistryClient
+from pipelines.release.s3 import ensure_bucket, s3_client
 from pipelines.settings import Settings
-from pipelines.storage import ensure_bucket, s3_client
 
 
 def _port_open(address: str) -> bool:

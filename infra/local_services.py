@@ -61,7 +61,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.quorum.bootstrap.servers=127.0.0.1:{KAFKA_CONTROLLER_PORT}
 log.dirs={KAFKA_HOME / "data"}
 num.partitions=1
-# Topics are declared in pipelines/topics.py and created by `make up`; a typo must not create one.
+# Topics are declared in pipelines/contract/topics.py and created by `make up`; a typo must not create one.
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1

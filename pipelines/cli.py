@@ -95,7 +95,7 @@ def sample(out: Path) -> None:
 
         ballotstream sample out/sample
     """
-    from pipelines.sample import build_sample
+    from pipelines.generator.sample import build_sample
 
     summary = build_sample(out)
     click.echo(f"wrote the sample election to {out}: {summary.stations} stations, "
@@ -117,7 +117,7 @@ def synth(out: Path, stations: int, seed: int, faults: float) -> None:
 
         ballotstream synth --stations 10000 --seed 7 --faults 0.01 out/synth
     """
-    from pipelines.synth import synthesize
+    from pipelines.generator.synth import synthesize
 
     report = synthesize(out, stations=stations, seed=seed, faults=faults)
     click.echo(f"wrote {sum(report.events.values())} events for {report.stations} stations to {out}")
@@ -151,9 +151,9 @@ def publish(dataset: str | None, force: bool) -> None:
 
         ballotstream publish --dataset az-municipal-2025
     """
-    from pipelines import snapshot
     from pipelines.errors import GateFailed
-    from pipelines.publish import event_topic_names
+    from pipelines.kafka import snapshot
+    from pipelines.release.pipeline import event_topic_names
     from pipelines.release.store import ReleaseStore
 
     settings = _settings(dataset)
@@ -222,7 +222,7 @@ def subscribe(topic: str, from_beginning: bool, follow: bool, group: str | None,
     """
     import json
 
-    from pipelines.subscribe import subscribe as events_of
+    from pipelines.kafka.subscribe import subscribe as events_of
 
     events = events_of(_settings(), topic, from_beginning=from_beginning, follow=follow, group=group)
     try:
@@ -247,8 +247,8 @@ def demo(out: Path) -> None:
 
         ballotstream demo --out .state/sample
     """
+    from pipelines.generator.sample import build_sample
     from pipelines.ingest.run import ingest as run_ingest
-    from pipelines.sample import build_sample
 
     settings = _settings()
     summary = build_sample(out)

@@ -42,7 +42,7 @@ def make_isolated(settings: Settings, tmp: Path) -> Settings:
     """Settings with their own topics (a unique prefix, created empty), dataset and staging folder."""
     from dataclasses import replace
 
-    from pipelines.kafka_admin import ensure_topics
+    from pipelines.kafka.admin import ensure_topics
 
     unique = uuid.uuid4().hex[:10]
     isolated = replace(settings, topic_prefix=f"t{unique}.", dataset=f"test-{unique}", staging_dir=str(tmp))
@@ -59,7 +59,7 @@ def env_of(settings: Settings) -> dict[str, str]:
 @pytest.fixture
 def isolated(services: Settings, tmp_path: Path) -> Iterator[Settings]:
     """Settings with this test's own topics, dataset and staging folder (topics deleted afterwards)."""
-    from pipelines.kafka_admin import delete_topics
+    from pipelines.kafka.admin import delete_topics
 
     settings = make_isolated(services, tmp_path / "staging")
     yield settings

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipelines.log import LogRecord
-from pipelines.topics import NEWS, OBSERVATIONS, REFERENCE, RESULTS
+from pipelines.contract.topics import NEWS, OBSERVATIONS, REFERENCE, RESULTS
+from pipelines.kafka.log_record import LogRecord
 
 T0 = datetime(2025, 1, 29, 20, 0, tzinfo=UTC)
 ELECTION = "local.az.2025-01-29"

@@ -18,7 +18,7 @@ DEFAULT_CHUNK_ROWS = 32_768
 def _to_arrow(values: tuple[Any, ...], typ: pa.DataType) -> pa.Array:
     temporal = pa.types.is_timestamp(typ) or pa.types.is_date32(typ)
     if temporal and isinstance(next((x for x in values if x is not None), 0), int):
-        # Records decoded without logical types (pipelines.serde) carry epoch milliseconds and days.
+        # Records decoded without logical types (pipelines.kafka.serde) carry epoch milliseconds and days.
         return pa.array(values, type=pa.int64() if pa.types.is_timestamp(typ) else pa.int32()).cast(typ)
     if pa.types.is_timestamp(typ) and typ.unit == "ms":
         # pyarrow converts aware datetimes at ~3 us each (a utcoffset call per value); datetime.timestamp()

@@ -7,15 +7,15 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
+from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold import vocabulary as v
 from pipelines.fold.build import corrections_table, events_table, reference_tables
 from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.summary import national_summary
 from pipelines.fold.versions import resolve
-from pipelines.log import LogRecord
+from pipelines.kafka.log_record import LogRecord
 
 DATASET_METADATA_KEY = b"ballotstream.dataset"
 
@@ -57,7 +57,7 @@ def extract_all(records: Iterable[LogRecord]) -> Extracted:
 def fold_extracted(ex: Extracted, dataset: str | None = None) -> dict[str, pa.Table]:
     """The second half of ``fold``: resolve versions and build the tables from an extraction.
 
-    Reading may be split across processes (``pipelines.parallel_read``); their extractions are merged
+    Reading may be split across processes (``pipelines.fold.read``); their extractions are merged
     (``pipelines.fold.extract.merge``) and folded here.
     """
     res = resolve(ex.envelope, ex.content[v.RETRACTION])

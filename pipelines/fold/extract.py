@@ -17,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contract import vocabulary as v
 from pipelines.errors import SerializationError
-from pipelines.fold import vocabulary as v
 from pipelines.fold.buffers import RowBuffer
 from pipelines.fold.tables import TIMESTAMP
-from pipelines.log import LogRecord
+from pipelines.kafka.log_record import LogRecord
 
 S = pa.string()
 I32 = pa.int32()

@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold import vocabulary as v
 from pipelines.fold.build import current_rows, finish
 from pipelines.fold.extract import Extracted
 from pipelines.fold.versions import Resolution

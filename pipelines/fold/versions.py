@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.fold import vocabulary as v
+from pipelines.contract import vocabulary as v
 
 _ORDER = (("recorded_at", "ascending"), ("occurred_at", "ascending"), ("topic", "ascending"),
           ("partition", "ascending"), ("offset", "ascending"))

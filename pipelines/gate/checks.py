@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.contract import vocabulary as v
 from pipelines.errors import ConfigError
 from pipelines.fold import tables as t
-from pipelines.fold import vocabulary as v
 from pipelines.gate import names as n
 
 # Expectation kinds -> GX 1.x expectation class names (imported lazily, see runner).

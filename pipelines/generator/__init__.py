@@ -1,1 +1,1 @@
-"""The election generator core shared by :mod:`pipelines.sample` and :mod:`pipelines.synth`."""
+"""The election generator core shared by :mod:`pipelines.generator.sample` and :mod:`pipelines.generator.synth`."""

@@ -11,7 +11,7 @@ import json
 import random
 from typing import Any
 
-from pipelines.ids import ID_KINDS
+from pipelines.contract.ids import ID_KINDS
 from pipelines.ingest import reasons
 
 DUPLICATE = "duplicate"

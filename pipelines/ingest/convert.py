@@ -3,7 +3,7 @@
 Each schema is compiled once into nested closures, so the hot path is a few dict lookups and ``type()``
 checks per field; error paths (``votes[3].votes``) are only assembled when something is wrong, by catching
 :class:`FieldError` on the way up. Rules beyond the schema: every int is a count or a year and must not be
-negative; id fields must match their format (:data:`pipelines.ids.ID_KINDS`).
+negative; id fields must match their format (:data:`pipelines.contract.ids.ID_KINDS`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from fastavro.schema import expand_schema
 
-from pipelines import ids, schemas
+from pipelines.contract import ids, schemas
+from pipelines.contract.record_types import derive_event_id
 from pipelines.errors import InputError
-from pipelines.events import derive_event_id
 from pipelines.ingest import reasons
 from pipelines.ingest.scalars import (  # noqa: F401  (FieldError is part of this module's interface)
     INT_MAX,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.contract.record_types import EVENT_TYPE_BY_NAME, topic_of
+from pipelines.contract.topics import TOPIC_BY_KIND, TopicSpec
 from pipelines.errors import ConfigError
-from pipelines.events import EVENT_TYPE_BY_NAME, topic_of
-from pipelines.topics import TOPIC_BY_KIND, TopicSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from pipelines import snapshot
-from pipelines.codec import serializer
+from pipelines.contract.topics import DEAD_LETTER, REFERENCE
 from pipelines.errors import InputError, ServiceUnavailable
 from pipelines.ingest import reasons
 from pipelines.ingest.checks import KnownIds
@@ -28,10 +27,10 @@ from pipelines.ingest.parallel import in_order, start_pool, worker_count
 from pipelines.ingest.readers import CSV_SUFFIXES, JSONL_SUFFIXES, Parsed
 from pipelines.ingest.records import kind_topic
 from pipelines.ingest.sink import Sink, dead_letter
-from pipelines.registry import RegistryClient
-from pipelines.serde import BytesSerializer
+from pipelines.kafka import snapshot
+from pipelines.kafka.registry import RegistryClient
+from pipelines.kafka.serde import BytesSerializer, serializer
 from pipelines.settings import Settings
-from pipelines.topics import DEAD_LETTER, REFERENCE
 
 __all__ = ["IngestReport", "dead_letter", "ingest", "known_ids_from_kafka", "producer"]
 
@@ -82,7 +81,7 @@ def known_ids_from_kafka(settings: Settings) -> KnownIds:
 def producer(settings: Settings) -> KafkaProducer:
     """An idempotent, ``acks=all`` producer of pre-encoded bytes, tuned for bulk loads.
 
-    Values arrive Avro-encoded and Confluent-framed (workers encode, :func:`pipelines.serde.frame` frames), so
+    Values arrive Avro-encoded and Confluent-framed (workers encode, :func:`pipelines.kafka.serde.frame` frames), so
     both serializers pass bytes through. Large batches and a short linger amortise per-request cost. No
     compression (the lz4/zstd extras are not installed; whether it pays on a local broker is not measured).
     """

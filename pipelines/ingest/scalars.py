@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from pipelines import ids
+from pipelines.contract import ids
 from pipelines.ingest import reasons
 
 Conv = Callable[[Any], Any]

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaProducer
 
+from pipelines.contract.topics import DEAD_LETTER
 from pipelines.ingest.checks import KnownIds, check_references
 from pipelines.ingest.chunks import Chunk
 from pipelines.ingest.readers import Parsed, Rejected
 from pipelines.ingest.work import ChunkResult, Encoded, read_chunk
-from pipelines.serde import AvroSerializer, frame
+from pipelines.kafka.serde import AvroSerializer, frame
 from pipelines.settings import Settings
-from pipelines.topics import DEAD_LETTER
 
 if TYPE_CHECKING:
     from pipelines.ingest.run import IngestReport

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.contract.topics import TopicSpec
 from pipelines.errors import InputError
 from pipelines.ingest import reasons
 from pipelines.ingest.convert import to_avro
 from pipelines.ingest.records import Parsed, Rejected, route
-from pipelines.topics import TopicSpec
 
 TALLY_COLUMNS: tuple[str, ...] = (
     "election_id", "station_id", "municipality_id", "status", "registered_voters", "ballots_cast",

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import fastavro
 from kafka.partitioner.default import murmur2
 
-from pipelines import schemas
+from pipelines.contract import schemas
 from pipelines.ingest.checks import References, declared, references
 from pipelines.ingest.chunks import Chunk
 from pipelines.ingest.readers import Parsed, Rejected, jsonl_items

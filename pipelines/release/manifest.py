@@ -6,10 +6,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from pipelines import schemas
+from pipelines.contract import schemas
 from pipelines.fold.tables import KEYS
+from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.parquet import StagedFile
-from pipelines.snapshot import Snapshot
 
 MANIFEST_FORMAT = "ballotstream.release/1"
 

@@ -16,8 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import PublishConflict, ServiceUnavailable
 from pipelines.release.parquet import StagedFile
+from pipelines.release.s3 import s3_client
 from pipelines.settings import Settings
-from pipelines.storage import s3_client
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
 JSON_TYPE = "application/json"

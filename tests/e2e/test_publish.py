@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from pipelines.cli import cli
 from pipelines.errors import PublishConflict, ServiceUnavailable
+from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
-from pipelines.kafka_admin import delete_topics
-from pipelines.publish import release, stage, validate
+from pipelines.kafka.admin import delete_topics
+from pipelines.release.pipeline import release, stage, validate
 from pipelines.release.store import ReleaseStore
-from pipelines.sample import build_sample
 from tests.conftest import env_of, make_isolated
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from pipelines.errors import GateFailed
 from pipelines.fold import fold
-from pipelines.kafka_admin import delete_topics
-from pipelines.publish import release, stage_tables, validate
+from pipelines.kafka.admin import delete_topics
+from pipelines.kafka.snapshot import Snapshot
+from pipelines.release.pipeline import release, stage_tables, validate
 from pipelines.release.store import ReleaseStore
-from pipelines.snapshot import Snapshot
 from tests.conftest import make_isolated
 from tests.factories import small_election
 from tests.unit.test_gate import MUTATIONS

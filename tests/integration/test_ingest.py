@@ -9,13 +9,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pipelines import snapshot
 from pipelines.cli import cli
+from pipelines.contract.topics import DEAD_LETTER, EVENT_TOPICS
+from pipelines.generator.sample import build_sample
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.readers import Parsed, read_path
 from pipelines.ingest.run import ingest
-from pipelines.sample import build_sample
-from pipelines.synth import synthesize
-from pipelines.topics import DEAD_LETTER, EVENT_TOPICS
+from pipelines.kafka import snapshot
 
 
 def _read_all(settings, names):

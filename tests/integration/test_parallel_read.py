@@ -6,13 +6,13 @@ import io
 
 import pyarrow.parquet as pq
 
-from pipelines import snapshot
 from pipelines.fold import TABLE_NAMES, fold
 from pipelines.fold.core import fold_extracted
+from pipelines.fold.read import read_snapshot
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.parallel_read import read_snapshot
-from pipelines.publish import event_topic_names
-from pipelines.synth import synthesize
+from pipelines.kafka import snapshot
+from pipelines.release.pipeline import event_topic_names
 
 
 def _bytes(table) -> bytes:

@@ -8,11 +8,11 @@ import json
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from pipelines.contract.topics import ALL_TOPICS, TopicSpec
 from pipelines.errors import SchemaError, TopicDrift
-from pipelines.kafka_admin import admin_client, ensure_topics
-from pipelines.registry import RegistryClient
-from pipelines.storage import s3_client
-from pipelines.topics import ALL_TOPICS, TopicSpec
+from pipelines.kafka.admin import admin_client, ensure_topics
+from pipelines.kafka.registry import RegistryClient
+from pipelines.release.s3 import s3_client
 
 
 def test_kafka_round_trip_with_acks_all(services, unique):

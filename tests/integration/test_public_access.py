@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from pipelines.catalog import publish_catalog
+from pipelines.release.catalog import publish_catalog
+from pipelines.release.s3 import s3_client
 from pipelines.settings import Settings
-from pipelines.storage import s3_client
 from tests.unit.test_catalog_support import fake_tables, two_releases
 
 ROOT = Path(__file__).resolve().parents[2]

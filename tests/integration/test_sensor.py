@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project.automation import offsets_moved
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.synth import synthesize
 from tests.conftest import env_of
 
 

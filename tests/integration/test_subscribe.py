@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from pipelines import snapshot
+from pipelines.contract.schemas import parsed_schema
+from pipelines.contract.topics import ALL_TOPICS, RELEASES, RESULTS
 from pipelines.errors import ConfigError
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.readers import Parsed, read_path
 from pipelines.ingest.run import ingest
-from pipelines.schemas import parsed_schema
+from pipelines.kafka import snapshot
+from pipelines.kafka.subscribe import announce_release, release_published_event, resolve_topic, subscribe
 from pipelines.settings import Settings
-from pipelines.subscribe import announce_release, release_published_event, resolve_topic, subscribe
-from pipelines.synth import synthesize
-from pipelines.topics import ALL_TOPICS, RELEASES, RESULTS
 from tests.integration.test_public_access import delete_dataset, upload_fake_releases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,7 +187,7 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
         # A manifest whose checksum does not match its file makes the downloader fail loudly.
         tampered = json.loads(json.dumps(manifest))
         tampered["tables"]["seats"]["sha256"] = "0" * 64
-        from pipelines.storage import s3_client
+        from pipelines.release.s3 import s3_client
 
         key = f"{isolated.dataset}/tampered/manifest.json"
         s3_client(isolated).put_object(Bucket=isolated.release_bucket, Key=key, Body=json.dumps(tampered).encode())

@@ -1,4 +1,4 @@
-"""docs/asyncapi.yaml is exactly what pipelines.asyncapi generates today, describes every topic and record type
+"""docs/asyncapi.yaml is exactly what pipelines.contract.asyncapi generates today, describes every topic and record type
 with its Avro schema, and its internal references resolve."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Any
 import fastavro
 import yaml
 
-from pipelines import asyncapi, schemas
-from pipelines.topics import ALL_TOPICS
+from pipelines.contract import asyncapi, schemas
+from pipelines.contract.topics import ALL_TOPICS
 
-REGENERATE = ".venv/bin/python -m pipelines.asyncapi docs/asyncapi.yaml"
+REGENERATE = ".venv/bin/python -m pipelines.contract.asyncapi docs/asyncapi.yaml"
 
 
 def _resolve(doc: dict[str, Any], ref: str) -> Any:

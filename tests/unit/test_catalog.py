@@ -8,9 +8,9 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-from pipelines.catalog import build_catalog, catalog_keys, publish_catalog, render_index
-from pipelines.catalog.build import CATALOG_FORMAT
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
+from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
+from pipelines.release.catalog.build import CATALOG_FORMAT
 from pipelines.settings import Settings
 from tests.unit.test_catalog_support import fake_tables, two_releases
 
@@ -103,7 +103,7 @@ def test_index_has_the_four_charts_as_accessible_svg():
 
 
 def test_turnout_is_aggregated_from_stations():
-    from pipelines.catalog.charts import turnout_by_municipality
+    from pipelines.release.catalog.charts import turnout_by_municipality
 
     series = turnout_by_municipality(fake_tables())
     assert series is not None and len(series.labels) == 3

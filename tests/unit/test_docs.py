@@ -8,8 +8,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from pipelines.cli import cli
+from pipelines.contract.topics import ALL_TOPICS
 from pipelines.settings import INFRA_VARIABLES, PREFIX, Settings
-from pipelines.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

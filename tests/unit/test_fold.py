@@ -220,8 +220,8 @@ def test_merged_extractions_of_any_split_fold_to_the_same_bytes(parts: int) -> N
 
 
 def test_split_deals_partitions_into_balanced_disjoint_parts() -> None:
-    from pipelines.parallel_read import split
-    from pipelines.snapshot import Snapshot
+    from pipelines.fold.read import split
+    from pipelines.kafka.snapshot import Snapshot
 
     sizes = {("r", 0): 900, ("r", 1): 800, ("r", 2): 700, ("o", 0): 300, ("n", 0): 0, ("x", 0): 100}
     snap = Snapshot(start={tp: 5 for tp in sizes}, end={tp: 5 + n for tp, n in sizes.items()})

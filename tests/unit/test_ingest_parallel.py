@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from kafka.partitioner.default import murmur2
 
+from pipelines.contract.topics import ALL_TOPICS
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.checks import KnownIds, with_references
 from pipelines.ingest.chunks import chunks
 from pipelines.ingest.parallel import in_order, start_pool
@@ -18,8 +20,6 @@ from pipelines.ingest.run import IngestReport, _ordered
 from pipelines.ingest.sink import Sink
 from pipelines.ingest.work import read_chunk
 from pipelines.settings import Settings
-from pipelines.synth import synthesize
-from pipelines.topics import ALL_TOPICS
 
 PARTITIONS = {t.name: t.partitions for t in ALL_TOPICS}
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.readers import Parsed, Rejected, parse_object
-from pipelines.synth import synthesize
 
 WEIRD = [[1], {"a": 1}, 1.5, True, None, -3, "", [{"a": [1]}]]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines import release_diff
 from pipelines.fold.tables import KEYS, SCHEMAS, STATION_RESULTS
-from pipelines.release_diff import diff_releases, diff_tables
+from pipelines.release import diff as release_diff
+from pipelines.release.diff import diff_releases, diff_tables
 
 KEY = ["election_id", "station_id"]
 

@@ -1,4 +1,4 @@
-"""The sample election agrees with every figure the CEC and OC Media reported (see pipelines.sample)."""
+"""The sample election agrees with every figure the CEC and OC Media reported (see pipelines.generator.sample)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from pipelines.generator.files import FILES
+from pipelines.generator.sample import build_sample
 from pipelines.ingest.checks import KnownIds, with_references
 from pipelines.ingest.readers import Parsed, Rejected, read_path
-from pipelines.sample import build_sample
 
 
 @pytest.fixture(scope="module")

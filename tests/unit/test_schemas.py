@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pipelines import schemas
-from pipelines.compat import check_backward
-from pipelines.events import EVENT_TYPES, derive_event_id
+from pipelines.contract import schemas
+from pipelines.contract.compatibility import check_backward
+from pipelines.contract.record_types import EVENT_TYPES, derive_event_id
 
 NAMES = schemas.record_types()
 

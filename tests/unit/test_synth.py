@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from pipelines.generator.files import FAULTS, FILES
+from pipelines.generator.synth import synthesize
 from pipelines.ingest.checks import KnownIds, with_references
 from pipelines.ingest.readers import Parsed, Rejected, read_path
-from pipelines.synth import synthesize
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines import snapshot
-from pipelines.codec import deserializer
 from pipelines.errors import ReadWorkerFailed
 from pipelines.fold.core import extract_all
 from pipelines.fold.extract import Extracted, Votes, merge
-from pipelines.log import LogRecord
+from pipelines.kafka import snapshot
+from pipelines.kafka.log_record import LogRecord
+from pipelines.kafka.serde import deserializer
 from pipelines.settings import Settings
 
 # Below this many records a second process costs more (start-up, imports, transfer) than it saves.

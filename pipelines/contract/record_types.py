@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines import topics
-from pipelines.topics import TopicSpec
+from pipelines.contract import topics
+from pipelines.contract.topics import TopicSpec
 
 KeyFn = Callable[[Mapping[str, Any]], str]
 # Fixed namespace for derived event ids: changing it would change every derived id, so never do.

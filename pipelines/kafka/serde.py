@@ -8,6 +8,7 @@ parsed once per id.
 from __future__ import annotations
 
 import io
+import json
 import struct
 from typing import Any
 
@@ -16,8 +17,10 @@ import fastavro.read
 import fastavro.schema
 from kafka.serializer import Deserializer, Serializer
 
+from pipelines.contract import schemas
 from pipelines.errors import SchemaError, SerializationError
-from pipelines.registry import RegistryClient, subject_name
+from pipelines.kafka.registry import RegistryClient, subject_name
+from pipelines.settings import Settings
 
 MAGIC_BYTE = 0
 # Decoded uuids stay strings, as they were written and as the tables store them (fastavro would build
@@ -168,3 +171,24 @@ class BytesSerializer(Serializer):
     def serialize(self, topic: str, headers: Any, data: bytes | None) -> bytes | None:
         return data
 
+def serializer(settings: Settings, registry: RegistryClient | None = None) -> AvroSerializer:
+    """A serializer for every record type in ``schemas/`` (schemas register lazily, once each)."""
+    table = {
+        name: (schemas.fullname(name), schemas.schema_json(name), schemas.parsed_schema(name))
+        for name in schemas.record_types()
+    }
+    return AvroSerializer(registry or RegistryClient(settings.registry_url), table)
+
+
+def deserializer(settings: Settings, registry: RegistryClient | None = None, *,
+                 logical_types: bool = True) -> AvroDeserializer:
+    """A deserializer that reads old writer schemas through today's schemas (schema resolution).
+
+    ``logical_types=False`` leaves times and dates as epoch milliseconds and days (the fold's fast path).
+    """
+    if logical_types:
+        readers = {name: schemas.parsed_schema(name) for name in schemas.record_types()}
+    else:
+        readers = {name: fastavro.parse_schema(without_logical_types(json.loads(schemas.schema_json(name))))
+                   for name in schemas.record_types()}
+    return AvroDeserializer(registry or RegistryClient(settings.registry_url), readers, logical_types=logical_types)

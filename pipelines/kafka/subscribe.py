@@ -19,10 +19,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from pipelines import topics
-from pipelines.codec import deserializer, serializer
+from pipelines.contract import topics
+from pipelines.contract.record_types import derive_event_id
 from pipelines.errors import ConfigError, ServiceUnavailable
-from pipelines.events import derive_event_id
+from pipelines.kafka.serde import deserializer, serializer
 from pipelines.settings import Settings
 
 RECORD_TYPE = "ReleasePublished"

@@ -17,19 +17,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import schemas, snapshot
+from pipelines.contract import schemas
+from pipelines.contract.topics import EVENT_TOPICS
 from pipelines.errors import GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
+from pipelines.fold.read import read_snapshot
 from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import CheckResult, GateReport, new_gx_context, run_table_checks
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
-from pipelines.parallel_read import read_snapshot
-from pipelines.registry import subject_name
+from pipelines.kafka import snapshot
+from pipelines.kafka.registry import subject_name
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, write_table
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
-from pipelines.topics import EVENT_TOPICS
 
 
 @dataclass
@@ -135,7 +136,7 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
 
 def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged) -> dict[str, Any]:
     """Rows added, changed and removed per table since the previous release, and the corrections applied."""
-    from pipelines.release_diff import diff_tables
+    from pipelines.release.diff import diff_tables
 
     tables: dict[str, Any] = {}
     prev_corrections: set[str] = set()
@@ -217,8 +218,8 @@ CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "partie
 
 def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
     """After ``latest.json`` switched: regenerate the catalog page and announce the release on Kafka."""
-    from pipelines.catalog import publish_catalog
-    from pipelines.subscribe import announce_release, release_published_event
+    from pipelines.kafka.subscribe import announce_release, release_published_event
+    from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
                     staged.tables([n for n in CHART_TABLES if n in staged.files]))

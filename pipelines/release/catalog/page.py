@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.catalog import charts
-from pipelines.catalog.svg import Series, bar_chart, column_chart
+from pipelines.release.catalog import charts
+from pipelines.release.catalog.svg import Series, bar_chart, column_chart
 
 CATALOG_LINK = "catalog.json"
 # Kept inline: an external stylesheet would be another request, and the page must work from a plain bucket.
@@ -121,7 +121,7 @@ def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) ->
     """Render the catalog page.
 
     Args:
-        catalog: what :func:`pipelines.catalog.build_catalog` returned.
+        catalog: what :func:`pipelines.release.catalog.build_catalog` returned.
         latest_tables: the latest release's tables by name (those the charts need: ``station_turnout`` or a
             municipality-level turnout table, ``seats``, ``observations``; ``divisions`` and ``parties`` for
             names). Missing tables leave a note instead of a chart.

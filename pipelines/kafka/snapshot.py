@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipelines.codec import deserializer
 from pipelines.errors import ServiceUnavailable
-from pipelines.log import LogRecord
-from pipelines.serde import AvroDeserializer
+from pipelines.kafka.log_record import LogRecord
+from pipelines.kafka.serde import AvroDeserializer, deserializer
 from pipelines.settings import Settings
 
 

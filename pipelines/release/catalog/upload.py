@@ -8,9 +8,9 @@ from typing import Any
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.catalog.build import DEFAULT_REPORT, build_catalog
-from pipelines.catalog.page import render_index
 from pipelines.errors import ServiceUnavailable
+from pipelines.release.catalog.build import DEFAULT_REPORT, build_catalog
+from pipelines.release.catalog.page import render_index
 from pipelines.settings import Settings
 
 CATALOG_NAME = "catalog.json"
@@ -51,7 +51,7 @@ def publish_catalog(settings: Settings, s3: Any, dataset: str, manifests: list[d
 
     Args:
         settings: names the bucket (and the endpoint, for error messages).
-        s3: a boto3 S3 client with write access (``pipelines.storage.s3_client(settings)``).
+        s3: a boto3 S3 client with write access (``pipelines.release.s3.s3_client(settings)``).
         dataset: the dataset folder.
         manifests: every published release's manifest (any order).
         latest_tables: the newest release's tables, for the charts.

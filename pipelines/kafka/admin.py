@@ -10,9 +10,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError
 
+from pipelines.contract.topics import ALL_TOPICS, TopicSpec
 from pipelines.errors import ServiceUnavailable, TopicDrift
 from pipelines.settings import Settings
-from pipelines.topics import ALL_TOPICS, TopicSpec
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
@@ -86,7 +86,7 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, *
         else:
             lines.append(f"topic {spec.name}: unchanged")
     if drift and strict:
-        raise TopicDrift("\n".join(drift) + "\n(fix the declaration in pipelines/topics.py or the live topic)")
+        raise TopicDrift("\n".join(drift) + "\n(fix the declaration in pipelines/contract/topics.py or the live topic)")
     return lines
 
 

@@ -4,9 +4,9 @@ human page with charts), both regenerated on each publish and served from the re
 ``build_catalog`` and ``render_index`` are pure; ``publish_catalog`` writes both documents to S3.
 """
 
-from pipelines.catalog.build import CATALOG_FORMAT, build_catalog
-from pipelines.catalog.page import render_index
-from pipelines.catalog.publish import CATALOG_NAME, INDEX_NAME, catalog_keys, publish_catalog
+from pipelines.release.catalog.build import CATALOG_FORMAT, build_catalog
+from pipelines.release.catalog.page import render_index
+from pipelines.release.catalog.upload import CATALOG_NAME, INDEX_NAME, catalog_keys, publish_catalog
 
 __all__ = [
     "CATALOG_FORMAT",

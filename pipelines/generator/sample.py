@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.contract.ids import slugify
 from pipelines.generator import files as F
 from pipelines.generator.core import Emitter, Municipality, Station, Times
 from pipelines.generator.names import BAKU_SETTLEMENTS, REGIONS
 from pipelines.generator.population import CandidateMix, exact_candidates, exact_total, exact_turnout, spread
-from pipelines.ids import slugify
 from pipelines.ingest.convert import to_avro
 
-FACTS_DIR = Path(__file__).resolve().parent.parent / "data" / "azerbaijan-2025"
+FACTS_DIR = Path(__file__).resolve().parents[2] / "data" / "azerbaijan-2025"
 ELECTION_ID = "local.az.2025-01-29"
 COUNTRY_ID = "ocd-division/country:az"
 SEED = 20250129

@@ -1,6 +1,6 @@
 """Synthetic elections of any size (up to millions of stations), streamed to disk, with optional faults.
 
-Uses the generator core shared with :mod:`pipelines.sample`; the country is the user-assigned code ``xs`` so
+Uses the generator core shared with :mod:`pipelines.generator.sample`; the country is the user-assigned code ``xs`` so
 synthetic data can never be mistaken for (or collide with) a real election. With ``faults > 0`` it injects
 rejectable lines, duplicates, corrections and retractions and logs each in ``faults.jsonl``
 (``{file, line, fault, expect, reason_code}``).

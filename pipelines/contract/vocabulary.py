@@ -6,7 +6,7 @@ symbol they do not know to the enum's default.
 
 from __future__ import annotations
 
-from pipelines.schemas import enum_symbols
+from pipelines.contract.schemas import enum_symbols
 
 SOURCE_KINDS = enum_symbols("SourceKind")
 ELECTION_KINDS = enum_symbols("ElectionKind")

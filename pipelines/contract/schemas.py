@@ -1,7 +1,7 @@
 """The Avro contracts in ``schemas/``: loaded and parsed once, fingerprinted, with their published history.
 
 ``schemas/<fullname>.avsc`` is the current version of each record type; ``schemas/published/<fullname>/v<N>.avsc``
-are the versions already registered. Backward compatibility of a change is checked by :mod:`pipelines.compat`.
+are the versions already registered. Backward compatibility of a change is checked by :mod:`pipelines.contract.compatibility`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import fastavro
 from fastavro.schema import fingerprint as _fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
-from pipelines.compat import check_backward
+from pipelines.contract.compatibility import check_backward
 from pipelines.errors import SchemaError
 
 NAMESPACE = "io.ballotstream"
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PUBLISHED_DIR = SCHEMA_DIR / "published"
 # The Confluent registry and Avro spec name this algorithm "SHA-256"; fastavro accepts that spelling.
 FINGERPRINT_ALGORITHM = "SHA-256"

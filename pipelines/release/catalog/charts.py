@@ -1,6 +1,6 @@
 """The numbers behind the catalog page's charts, computed from the latest release's tables with pyarrow.
 
-Every function takes the tables by name and returns a :class:`~pipelines.catalog.svg.Series`, or None when the
+Every function takes the tables by name and returns a :class:`~pipelines.release.catalog.svg.Series`, or None when the
 release lacks the table the chart needs (the page then says so instead of drawing an empty chart).
 """
 
@@ -11,8 +11,8 @@ from datetime import timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.catalog.svg import Series
 from pipelines.fold.tables import DIVISIONS, OBSERVATIONS, PARTIES, SEATS, STATION_TURNOUT
+from pipelines.release.catalog.svg import Series
 
 # A municipality-level turnout table, if a later fold adds one, is preferred over summing stations.
 MUNICIPALITY_TURNOUT = "municipality_turnout"
