@@ -9,9 +9,9 @@ export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# An (empty) instance config: the Dagster instance keeps its runs and event logs in $(DAGSTER_HOME).
-$(DAGSTER_HOME)/dagster.yaml:
-	@mkdir -p $(DAGSTER_HOME) && touch $@
+# The instance config: runs and event logs stay in $(DAGSTER_HOME); nothing is sent anywhere (telemetry off).
+$(DAGSTER_HOME)/dagster.yaml: Makefile
+	@mkdir -p $(DAGSTER_HOME) && printf 'telemetry:\n  enabled: false\n' > $@
 
 $(STATE)/.venv-ok: pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is not installed" >&2; exit 1; }

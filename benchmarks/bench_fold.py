@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.fold import fold  # noqa: E402
-from tests.factories import generate_election  # noqa: E402
+from tests.support.factories import generate_election  # noqa: E402
 
 
 def _rss_mb() -> float:

@@ -3,9 +3,10 @@
 Usage: ``.venv/bin/python -m benchmarks.bench_publish --stations 100000 [--keep-topics]``
 
 Setup (not part of the publish figures): synthesize the election and ingest it into fresh topics (a unique
-prefix) on the running local services. Then one publish, stage by stage as the Dagster job runs them:
-consume+decode, fold, write (Parquet), validate (Great Expectations), upload (release + latest.json) and
-catalog+announce. Beside it, on the same results topic in the same run: kafka-python's raw consume rate (no
+prefix) on the running local services. Then one publish through the one path users run: the Dagster job
+``publish`` in-process (``dagster_project.run.run_publish``, what ``ballotstream publish`` runs), with its stages
+timed inside: consume+decode, fold, write (Parquet), validate (Great Expectations), upload (release +
+latest.json) and catalog+announce. Beside it, on the same results topic in the same run: kafka-python's raw consume rate (no
 decoding) and Kafka's own Java ``ConsumerPerformance``. Figures go to ``benchmarks/results/publish-<N>.json``.
 """
 
@@ -26,11 +27,11 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from dagster_project.run import run_publish
 from pipelines.contract.topics import RESULTS
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.kafka.admin import delete_topics, ensure_topics
-from pipelines.release.pipeline import release, stage, validate
 from pipelines.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,12 +149,9 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None) -> di
 
             t0 = time.perf_counter()
             with TreeRss() as tree:
-                staged = stage(settings)
-                peaks = {"stage": _peak_rss_mb()}
-                gate = validate(settings, staged)
-                peaks["validate"] = _peak_rss_mb()
-                manifest = release(settings, staged, gate)
-                peaks["release"] = _peak_rss_mb()
+                outcome = run_publish(settings)
+            assert outcome.manifest is not None and outcome.report is not None
+            manifest, gate = outcome.manifest, outcome.report
             publish_s = time.perf_counter() - t0
             results_topic = settings.topic(RESULTS.name)
             python_raw = raw_kafka_python(settings, results_topic)
@@ -163,12 +161,14 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None) -> di
             print(f"topics kept: --reuse-prefix {settings.topic_prefix}")
         else:
             delete_topics(settings)
-    timings = {k: round(v, 2) for k, v in staged.timings.items()}
+    timings = {k: round(v, 2) for k, v in outcome.timings.items()}
     slowest = max(("read_wall_s", "fold_s", "write_s", "validate_s", "upload_s", "catalog_announce_s"),
-                  key=lambda k: staged.timings.get(k, 0.0))
+                  key=lambda k: outcome.timings.get(k, 0.0))
+    events = sum(p["end_offset"] - p["start_offset"] for p in manifest["snapshot"])
     return {
         "stations": stations,
-        "events": staged.snapshot.total(),
+        "events": events,
+        "path": "dagster job publish (run_publish), as ballotstream publish runs it",
         "station_results_rows": manifest["tables"]["station_results"]["rows"],
         "setup": setup,
         "publish_end_to_end_s": round(publish_s, 1),
@@ -176,10 +176,9 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None) -> di
         "slowest_stage": slowest,
         "gate_passed": gate.passed,
         "peak_rss_mb": _peak_rss_mb(),
-        "peak_rss_mb_after": peaks,
         "peak_rss_process_tree_sampled_mb": tree.peak_mb,
         # All read workers together: events consumed, decoded and extracted per second of wall time.
-        "read_events_per_s": round(staged.snapshot.total() / staged.timings["read_wall_s"]),
+        "read_events_per_s": round(events / outcome.timings["read_wall_s"]),
         "raw_consume_results_topic": {"kafka_python": python_raw, "java_ConsumerPerformance": java_raw},
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
     }

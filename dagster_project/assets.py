@@ -1,6 +1,5 @@
+"""Assets: the folded tables (one asset each, from one fold, gated by one check per rule) and the release."""
 # No `from __future__ import annotations`: Dagster reads the context annotation at definition time.
-"""Assets: the folded tables (one asset each, from one fold) and the release downstream of all of them."""
-
 
 from collections.abc import Iterator
 from typing import Any
@@ -8,40 +7,80 @@ from typing import Any
 import dagster as dg
 
 from dagster_project import keys
+from dagster_project.checks import CHECK_SPECS, check_result
 from dagster_project.resources import BallotstreamResource
-from pipelines.fold.tables import KEYS, TABLE_NAMES
-from pipelines.release import pipeline as core
-from pipelines.release.manifest import TABLE_DESCRIPTIONS
+from pipelines.fold.tables import KEYS, SCHEMAS, TABLE_NAMES
+from pipelines.release import pipeline
+from pipelines.release.manifest import TABLE_DESCRIPTIONS, column_docs
+from pipelines.release.store import ReleaseStore
+
+
+class PublishConfig(dg.Config):
+    """Run configuration of the publish job."""
+
+    force: bool = False  # publish even when the snapshot equals the latest release's
+
+
+def _column_schema(name: str) -> dg.TableSchema:
+    docs = column_docs()
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type), description=docs.get(f.name) or None)
+                                   for f in SCHEMAS[name]])
 
 
 @dg.multi_asset(
+    name=keys.FOLD_OP,
     outs={
-        "staged_snapshot": dg.AssetOut(key=keys.STAGED, description="The snapshot's offsets and its staged files."),
-        **{name: dg.AssetOut(key=keys.TABLES[name], description=TABLE_DESCRIPTIONS.get(name))
+        "staged_snapshot": dg.AssetOut(key=keys.STAGED, is_required=False,
+                                       description="The snapshot's offsets, its staged files and the gate's report."),
+        **{name: dg.AssetOut(key=keys.TABLES[name], description=TABLE_DESCRIPTIONS.get(name), is_required=False)
            for name in TABLE_NAMES},
     },
+    deps=list(keys.TOPICS.values()),
+    check_specs=CHECK_SPECS,
+    # Subsettable so that nothing is required: an unchanged snapshot yields no table and no check result.
+    can_subset=True,
     group_name=keys.GROUP,
-    description="Capture the topics' end offsets, read every event up to them, and fold them into tables.",
 )
-def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamResource) -> Iterator[dg.Output[Any]]:
+def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ballotstream: BallotstreamResource
+                  ) -> Iterator[Any]:
+    """Capture the topics' end offsets, read every event up to them, fold them into tables, and gate each table.
+
+    Yields nothing when the snapshot equals the latest release's (so nothing downstream runs), unless ``force``.
+    """
     settings = ballotstream.settings()
-    staged = core.stage(settings)
+    plan = pipeline.plan(settings, force=config.force)
+    if plan.unchanged:
+        context.log.info(plan.skip_message())
+        return
+    staged = pipeline.stage(settings, plan.snapshot)
+    staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
+    selected = set(context.op_execution_context.selected_output_names)
     snapshot = {f"{t}[{p}]": f"{staged.snapshot.start[(t, p)]}..{end}" for (t, p), end in staged.snapshot.end.items()}
     yield dg.Output(staged, output_name="staged_snapshot", metadata={
         "events": staged.snapshot.total(),
         "snapshot": dg.MetadataValue.json(snapshot),
         "fingerprint": staged.snapshot.fingerprint(),
+        "gate_passed": staged.report.passed,
+        **({"report_url": dg.MetadataValue.url(staged.report.report_url)} if staged.report.report_url else {}),
         **{k: round(v, 3) for k, v in staged.timings.items()},
     })
     for name, f in staged.files.items():
+        if name not in selected:
+            continue
         yield dg.Output(f, output_name=name, metadata={
             "dagster/row_count": f.rows,
+            "dagster/column_schema": _column_schema(name),
+            "dagster/uri": f.path.resolve().as_uri(),
             "bytes": f.bytes,
             "sha256": f.sha256,
             "key": ", ".join(KEYS[name]),
             "snapshot_fingerprint": staged.snapshot.fingerprint(),
-            "staged_path": str(f.path),
         })
+    selected_checks = context.selected_asset_check_keys
+    for result in staged.report.checks:
+        evaluation = check_result(result)
+        if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) in selected_checks:
+            yield evaluation
 
 
 @dg.asset(
@@ -50,22 +89,25 @@ def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamR
     deps=list(keys.TABLES.values()),
     group_name=keys.GROUP,
 )
-def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResource, staged: core.Staged
+def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResource, staged: pipeline.Staged
             ) -> dg.MaterializeResult:
-    """The public release: Parquet tables, manifest, datapackage and validation report on S3, then latest.json.
+    """The public release: Parquet tables, manifest, datapackage and validation report on S3, then latest.json,
+    the catalog page and the ReleasePublished announcement.
 
-    Runs only when every table's blocking Great Expectations check passed.
+    Runs only when every blocking (ERROR) gate check passed.
     """
     settings = ballotstream.settings()
-    report = core.load_gate_report(settings, staged)
-    manifest = core.release(settings, staged, report, run_id=context.run_id)
-
+    manifest = pipeline.release(settings, staged, staged.report, run_id=context.run.run_id)
+    tables = manifest["tables"]
+    manifest_url = ReleaseStore(settings).manifest_url(manifest["release_id"])
     return dg.MaterializeResult(metadata={
         "release_id": manifest["release_id"],
-        "manifest_url": dg.MetadataValue.url(
-            settings.public_url(f"{staged.dataset}/releases/{manifest['release_id']}/manifest.json")),
-        "rows": dg.MetadataValue.json({n: t["rows"] for n, t in manifest["tables"].items()}),
-        "sha256": dg.MetadataValue.json({n: t["sha256"] for n, t in manifest["tables"].items()}),
+        "dagster/uri": manifest_url,
+        "manifest_url": dg.MetadataValue.url(manifest_url),
+        "dagster/row_count": sum(t["rows"] for t in tables.values()),
+        "rows": dg.MetadataValue.json({n: t["rows"] for n, t in tables.items()}),
+        "uris": dg.MetadataValue.json({n: t["url"] for n, t in tables.items()}),
+        "sha256": dg.MetadataValue.json({n: t["sha256"] for n, t in tables.items()}),
         "previous_release": manifest["previous_release"] or "",
-        "upload_s": round(staged.timings.get("upload_s", 0.0), 3),
+        "timings_s": dg.MetadataValue.json({k: round(v, 3) for k, v in staged.timings.items()}),
     })

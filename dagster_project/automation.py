@@ -1,38 +1,40 @@
-"""When to publish: a sensor when the event topics' end offsets moved, and an hourly schedule (off by default)."""
-
-
-import json
+"""When to publish: a sensor when the event topics' end offsets moved, and an hourly schedule (both off by
+default). Either way the run's first step skips a snapshot the latest release already holds."""
 
 import dagster as dg
 
 from dagster_project import keys
-from pipelines.kafka import snapshot
-from pipelines.release.pipeline import event_topic_names
-from pipelines.settings import Settings
+from dagster_project.resources import BallotstreamResource
+from pipelines.errors import NothingToPublish
+from pipelines.release import pipeline
 
 publish_job = dg.define_asset_job(
     keys.PUBLISH_JOB,
-    selection=dg.AssetSelection.assets(keys.STAGED, keys.RELEASE, *keys.TABLES.values()),
-    # One process: the staged tables are large, and the checks share the staging folder.
+    selection=dg.AssetSelection.assets(*keys.TOPICS.values(), keys.STAGED, keys.RELEASE, *keys.TABLES.values()),
+    # One process: the staged tables are large and pass between steps as values.
     executor_def=dg.in_process_executor,
-    description="Fold the event log, gate every table, publish a release.",
+    description="Observe the event topics, fold the event log, gate every table, publish a release.",
 )
 
 
 @dg.sensor(job=publish_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-def offsets_moved(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    """Request a publish when any event topic's end offset moved since the last request."""
-    settings = Settings.from_env()
-    snap = snapshot.capture(settings, event_topic_names(settings))
-    ends = {f"{t}[{p}]": end for (t, p), end in sorted(snap.end.items())}
-    cursor = json.dumps(ends, sort_keys=True)
-    if context.cursor == cursor:
-        return dg.SkipReason("end offsets unchanged since the last publish request")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=snap.fingerprint())], cursor=cursor)
+def offsets_moved(context: dg.SensorEvaluationContext, ballotstream: BallotstreamResource
+                  ) -> dg.SensorResult | dg.SkipReason:
+    """Request a publish when the event topics hold events the latest release does not."""
+    try:
+        plan = pipeline.plan(ballotstream.settings())
+    except NothingToPublish as exc:
+        return dg.SkipReason(str(exc))
+    if plan.unchanged:
+        return dg.SkipReason(plan.skip_message())
+    fingerprint = plan.snapshot.fingerprint()
+    if context.cursor == fingerprint:
+        return dg.SkipReason(f"a publish of snapshot {fingerprint} was already requested")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
 
 
 hourly_publish = dg.ScheduleDefinition(
     name="hourly_publish", job=publish_job, cron_schedule="0 * * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Publish every hour, whether or not the sensor is on.",
+    description="Publish every hour, whether or not the sensor is on (an unchanged snapshot publishes nothing).",
 )

@@ -1,48 +1,23 @@
-"""One blocking Great Expectations check per table. A failure stops the release asset downstream, stores the
-validation report in the bucket, and leaves ``latest`` untouched."""
-
+"""The gate's rules as Dagster asset checks: one per rule, on the rule's table; ERROR blocks, WARN does not."""
 
 import dagster as dg
 
 from dagster_project import keys
-from dagster_project.resources import BallotstreamResource
-from pipelines.fold.tables import TABLE_NAMES
-from pipelines.gate import checks_for_table
-from pipelines.release import pipeline as core
-from pipelines.release.store import ReleaseStore
+from pipelines.gate import ALL_CHECKS, CheckResult
+
+CHECK_SPECS = [
+    dg.AssetCheckSpec(spec.name, asset=keys.TABLES[spec.table], description=spec.description,
+                      blocking=spec.blocking)
+    for spec in ALL_CHECKS
+]
 
 
-def _gate_check(table: str) -> dg.AssetChecksDefinition:
-    rules = "; ".join(spec.description for spec in checks_for_table(table))
-
-    @dg.asset_check(
-        asset=keys.TABLES[table],
-        name=keys.gate_check_name(table),
-        blocking=True,
-        additional_ins={"staged": dg.AssetIn(key=keys.STAGED)},
-        description=f"Great Expectations gate on {table}: {rules}",
+def check_result(result: CheckResult) -> dg.AssetCheckResult:
+    """One rule's outcome, with its failing-row count and a sample of failing rows as metadata."""
+    sample = result.json_sample()
+    return dg.AssetCheckResult(
+        asset_key=keys.TABLES[result.table], check_name=result.name, passed=result.success,
+        severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
+        metadata={"failing_rows": result.failing_rows, "checked_rows": result.checked_rows,
+                  "rule": result.rule, **({"sample": dg.MetadataValue.json(sample)} if sample else {})},
     )
-    def gate(context: dg.AssetCheckExecutionContext, ballotstream: BallotstreamResource, staged: core.Staged
-             ) -> dg.AssetCheckResult:
-        settings = ballotstream.settings()
-        results = core.check_table(settings, staged, table)
-        core.save_check_results(staged, table, results)
-        failed = [r for r in results if r.blocking and not r.success]
-        metadata: dict[str, object] = {
-            "checks": len(results),
-            "failed": dg.MetadataValue.json({r.name: r.failing_rows for r in results if not r.success}),
-        }
-        if failed:
-            # Store what is known so far (this and earlier tables) so the failure is visible outside Dagster.
-            report = core.load_gate_report(settings, staged)
-            url = ReleaseStore(settings).store_blocked_report(context.run.run_id, report.to_dict())
-            metadata["report_url"] = dg.MetadataValue.url(url)
-            metadata["sample"] = dg.MetadataValue.json(failed[0].sample[:5])
-        return dg.AssetCheckResult(passed=not failed, metadata=metadata)
-
-    return gate
-
-
-GATE_CHECKS = [_gate_check(table) for table in TABLE_NAMES]
-
-__all__ = ["GATE_CHECKS"]

@@ -6,14 +6,15 @@ import dagster as dg
 
 from dagster_project.assets import folded_tables, release
 from dagster_project.automation import hourly_publish, offsets_moved, publish_job
-from dagster_project.checks import GATE_CHECKS
+from dagster_project.logs import run_log_file
 from dagster_project.resources import BallotstreamResource
+from dagster_project.topics import event_topics
 
 defs = dg.Definitions(
-    assets=[folded_tables, release],
-    asset_checks=GATE_CHECKS,
+    assets=[event_topics, folded_tables, release],
     jobs=[publish_job],
     sensors=[offsets_moved],
     schedules=[hourly_publish],
     resources={"ballotstream": BallotstreamResource()},
+    loggers={"console": dg.colored_console_logger, "file": run_log_file},
 )

@@ -1,18 +1,19 @@
-"""Asset keys, check names and the job name, declared once."""
+"""Asset keys, check names, the job and the run-config keys, declared once."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.contract.topics import EVENT_TOPICS
 from pipelines.fold.tables import TABLE_NAMES
 
 GROUP = "ballotstream"
+# The event topics, as observable source assets: Dagster shows lineage from them to the tables.
+TOPICS: dict[str, dg.AssetKey] = {t.name: dg.AssetKey([GROUP, "topics", t.name]) for t in EVENT_TOPICS}
 STAGED = dg.AssetKey([GROUP, "staged_snapshot"])
 RELEASE = dg.AssetKey([GROUP, "release"])
 TABLES: dict[str, dg.AssetKey] = {name: dg.AssetKey([GROUP, name]) for name in TABLE_NAMES}
 PUBLISH_JOB = "publish"
-
-
-def gate_check_name(table: str) -> str:
-    """The blocking Great Expectations check of one table."""
-    return f"gx_gate_{table}"
+FOLD_OP = "folded_tables"
+OBSERVE_TOPICS_OP = "event_topics"
+# Gate check names are the rule names of pipelines.gate (one asset check per rule, on the rule's table).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
 
 from pipelines.settings import Settings
@@ -10,16 +12,24 @@ from pipelines.settings import Settings
 class BallotstreamResource(dg.ConfigurableResource):
     """Where Kafka, the registry and S3 are (``BALLOTSTREAM_*`` variables; secrets stay in the environment).
 
-    ``dataset`` overrides ``BALLOTSTREAM_DATASET`` for a run.
+    Non-empty fields override their variable for a run: ``dataset`` (``BALLOTSTREAM_DATASET``),
+    ``topic_prefix`` (``BALLOTSTREAM_TOPIC_PREFIX``) and ``staging_dir`` (``BALLOTSTREAM_STAGING_DIR``).
     """
 
     dataset: str = ""
+    topic_prefix: str = ""
+    staging_dir: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings) -> BallotstreamResource:
+        """The resource config that reproduces ``settings``' dataset, topics and staging folder."""
+        return cls(dataset=settings.dataset, topic_prefix=settings.topic_prefix, staging_dir=settings.staging_dir)
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
-        if self.dataset:
-            from dataclasses import replace
-
-            settings = replace(settings, dataset=self.dataset)
+        overrides = {k: v for k, v in (("dataset", self.dataset), ("topic_prefix", self.topic_prefix),
+                                       ("staging_dir", self.staging_dir)) if v}
+        if overrides:
+            settings = replace(settings, **overrides)
             settings.validate()
         return settings

@@ -1,25 +1,40 @@
-"""Run the publish job in-process (what ``ballotstream publish`` does) and say what happened."""
+"""Run the publish job in-process (what ``ballotstream publish``, the tests and the benchmarks do) and say what
+happened. Dagster's own log lines go to the run's log file, not the console."""
 
+import contextlib
+import logging
 import os
-from dataclasses import dataclass
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from dagster_project import keys
 from dagster_project.definitions import defs
-from pipelines.errors import BallotstreamError, GateFailed
+from dagster_project.resources import BallotstreamResource
+from pipelines.errors import BallotstreamError
 from pipelines.gate import GateReport
-from pipelines.release import pipeline as core
+from pipelines.release import pipeline
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
 
 @dataclass(frozen=True)
 class PublishOutcome:
+    """What one run of the publish job did: published ``manifest``, or nothing (``skipped``)."""
+
     run_id: str
-    manifest: dict[str, Any]
-    report: GateReport
+    log_file: Path
+    manifest: dict[str, Any] | None = None
+    report: GateReport | None = None
+    skipped: str | None = None  # why nothing was published
+    timings: dict[str, float] = field(default_factory=dict)
+    # What Dagster recorded of each gate rule: (table, rule) -> (passed, severity)
+    checks: dict[tuple[str, str], tuple[bool, str]] = field(default_factory=dict)
 
 
 def _instance() -> dg.DagsterInstance:
@@ -27,48 +42,76 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def run_publish(settings: Settings) -> PublishOutcome:
+def log_file_for(run_id: str) -> Path:
+    """Where a run's log lines go: beside the Dagster instance, or in the temp folder without one."""
+    home = os.environ.get("DAGSTER_HOME")
+    return (Path(home) if home else Path(tempfile.gettempdir()) / "ballotstream") / "logs" / f"{run_id}.log"
+
+
+@contextlib.contextmanager
+def _python_logs_to(log_file: Path) -> Iterator[None]:
+    """Dagster's own Python log lines (e.g. about checks a skipped step did not run) go to the run log too."""
+    log = logging.getLogger("dagster")
+    saved = (log.handlers[:], log.propagate)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    log.handlers, log.propagate = [handler], False
+    try:
+        yield
+    finally:
+        log.handlers, log.propagate = saved
+        handler.close()
+
+
+def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:  # Dagster wraps the user error: report the original
+                error = error.cause
+            return f"step {event.step_key} failed: {error.message.strip().splitlines()[-1]}"
+    return None
+
+
+def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
     """Execute the publish job for ``settings.dataset``.
 
     Raises:
         GateFailed: a blocking check failed (the message names the checks and the stored report's URL).
-        BallotstreamError: a step failed for another reason (the step's error message).
+        BallotstreamError: a step failed for another reason (the step's own error message).
     """
+    run_id = str(uuid.uuid4())
+    log_file = log_file_for(run_id)
     job = defs.resolve_job_def(keys.PUBLISH_JOB)
-    with _instance() as instance:
+    with _instance() as instance, _python_logs_to(log_file):
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False,
+            instance=instance, raise_on_error=False, run_id=run_id,
             run_config={
-                "resources": {"ballotstream": {"config": {"dataset": settings.dataset}}},
-                # The CLI prints its own summary; step-by-step logs stay in the instance (make ui).
-                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "resources": {"ballotstream": {"config": BallotstreamResource.of(settings).model_dump()}},
+                "ops": {keys.FOLD_OP: {"config": {"force": force}}},
+                "loggers": {"file": {"config": {"path": str(log_file)}}},
             },
         )
-        materialized = [
-            m for m in result.get_asset_materialization_events() if m.asset_key == keys.RELEASE
-        ]
-        staged: core.Staged | None = None
         try:
-            staged = result.output_for_node("folded_tables", "staged_snapshot")
-        except dg.DagsterError:  # the fold step failed: no staged snapshot to report on
+            staged: pipeline.Staged | None = result.output_for_node(keys.FOLD_OP, "staged_snapshot")
+        except dg.DagsterError:  # nothing staged: the snapshot was unchanged, or the step failed
             staged = None
-        if materialized:
-            release_id = materialized[0].materialization.metadata["release_id"].value
-            manifest = ReleaseStore(settings).manifest(str(release_id))
-            assert manifest is not None
-            return PublishOutcome(result.run_id, manifest, core.load_gate_report(settings, staged))
-        if staged is not None:
-            report = core.load_gate_report(settings, staged)
-            if not report.passed:
-                url = settings.public_url(f"{settings.dataset}/reports/{result.run_id}/validation.json")
-                failed = ", ".join(f"{c.qualified_name} ({c.failing_rows} rows)" for c in report.blocking_failures)
-                raise GateFailed(f"release blocked by the gate: {failed}; latest is unchanged; report: {url}",
-                                 report=report)
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data.error is not None:
-                error = event.step_failure_data.error
-                while error.cause is not None:  # Dagster wraps the user error: report the original
-                    error = error.cause
-                message = error.message.strip().splitlines()[-1]
-                raise BallotstreamError(f"step {event.step_key} failed: {message}")
-        raise BallotstreamError(f"publish run {result.run_id} did not produce a release")
+        release = [m for m in result.get_asset_materialization_events() if m.asset_key == keys.RELEASE]
+        checks = {(e.asset_key.path[-1], e.check_name): (e.passed, e.severity.value)
+                  for e in result.get_asset_check_evaluations()}
+    if release:
+        assert staged is not None
+        release_id = str(release[0].materialization.metadata["release_id"].value)
+        return PublishOutcome(run_id, log_file, ReleaseStore(settings).manifest(release_id), staged.report,
+                              timings=dict(staged.timings), checks=checks)
+    if staged is not None and staged.report is not None and not staged.report.passed:
+        raise pipeline.blocked_error(staged.report)
+    error = _original_error(result)
+    if error:
+        raise BallotstreamError(f"{error} (run log: {log_file})")
+    if staged is None and result.success:
+        latest, _ = ReleaseStore(settings).latest()
+        return PublishOutcome(run_id, log_file, skipped=pipeline.unchanged_message(latest and latest["release_id"]),
+                              checks=checks)
+    raise BallotstreamError(f"publish run {run_id} did not produce a release (run log: {log_file})")

@@ -151,36 +151,29 @@ def publish(dataset: str | None, force: bool) -> None:
 
         ballotstream publish --dataset az-municipal-2025
     """
+    from dagster_project.run import run_publish
     from pipelines.errors import GateFailed
-    from pipelines.kafka import snapshot
-    from pipelines.release.pipeline import event_topic_names
     from pipelines.release.store import ReleaseStore
 
     settings = _settings(dataset)
-    store = ReleaseStore(settings)
-    latest, _ = store.latest()
-    if latest and not force:
-        current = snapshot.capture(settings, event_topic_names(settings)).to_json()
-        manifest = store.manifest(latest["release_id"])
-        if manifest and manifest["snapshot"] == current:
-            click.echo(f"no new events since release {latest['release_id']}: nothing to publish "
-                       "(use --force to publish again)")
-            return
-    from dagster_project.run import run_publish
-
     try:
-        outcome = run_publish(settings)
+        outcome = run_publish(settings, force=force)
     except GateFailed as exc:
         _print_gate_failure(exc)
         raise
+    if outcome.manifest is None:
+        click.echo(outcome.skipped)
+        return
+    store = ReleaseStore(settings)
     manifest = outcome.manifest
     click.echo(f"published release {manifest['release_id']} of {manifest['dataset']} (run {outcome.run_id})")
     for name, table in manifest["tables"].items():
         click.echo(f"  {name:26} {table['rows']:>10,} rows  {table['url']}")
     checks = manifest["gate"]["checks"]
     click.echo(f"gate: {sum(c['success'] for c in checks)}/{len(checks)} checks passed")
-    click.echo(f"manifest: {settings.public_url(store.release_prefix(manifest['release_id']) + 'manifest.json')}")
+    click.echo(f"manifest: {store.manifest_url(manifest['release_id'])}")
     click.echo(f"latest:   {settings.public_url(store.latest_key)}")
+    click.echo(f"run log:  {outcome.log_file}")
 
 
 @cli.command()

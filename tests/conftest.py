@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.settings import Settings
+from tests.support.services import make_isolated
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,24 +37,6 @@ def services(settings: Settings) -> Settings:
 def unique() -> str:
     """A short unique suffix so tests sharing one Kafka/S3/registry never see each other's data."""
     return uuid.uuid4().hex[:10]
-
-
-def make_isolated(settings: Settings, tmp: Path) -> Settings:
-    """Settings with their own topics (a unique prefix, created empty), dataset and staging folder."""
-    from dataclasses import replace
-
-    from pipelines.kafka.admin import ensure_topics
-
-    unique = uuid.uuid4().hex[:10]
-    isolated = replace(settings, topic_prefix=f"t{unique}.", dataset=f"test-{unique}", staging_dir=str(tmp))
-    ensure_topics(isolated)
-    return isolated
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    """The environment that makes a CLI run use ``settings``' topics, dataset and staging folder."""
-    return {"BALLOTSTREAM_TOPIC_PREFIX": settings.topic_prefix, "BALLOTSTREAM_DATASET": settings.dataset,
-            "BALLOTSTREAM_STAGING_DIR": settings.staging_dir}
 
 
 @pytest.fixture

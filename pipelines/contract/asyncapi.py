@@ -18,8 +18,7 @@ import yaml
 
 from pipelines.contract import schemas
 from pipelines.contract.record_types import EVENT_TYPE_BY_NAME
-from pipelines.contract.topics import ALL_TOPICS, TopicSpec
-from pipelines.kafka.registry import subject_name
+from pipelines.contract.topics import ALL_TOPICS, TopicSpec, subject_name
 from pipelines.settings import Settings
 
 ASYNCAPI_VERSION = "3.0.0"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from pipelines.contract.reasons import INVALID_ID
 from pipelines.errors import InputError
-from pipelines.ingest.reasons import INVALID_ID
 
 ELECTION_ID_RE = re.compile(r"[a-z]+\.[a-z]{2}(?:\.[a-z0-9-]+)*\.\d{4}-\d{2}-\d{2}")
 DIVISION_ID_RE = re.compile(r"ocd-division/country:[a-z]{2}(?:/[a-z_]+:[a-z0-9_.~-]+)*")

@@ -83,3 +83,7 @@ TOPIC_BY_KIND: dict[str, TopicSpec] = {
     "news": NEWS,
 }
 
+
+def subject_name(topic: str, record_fullname: str) -> str:
+    """TopicRecordNameStrategy: one subject per record type per topic, as Confluent clients expect."""
+    return f"{topic}-{record_fullname}"

@@ -42,6 +42,10 @@ class CheckResult:
         """``table.name``."""
         return f"{self.table}.{self.name}"
 
+    def json_sample(self) -> list[dict[str, Any]]:
+        """The failing-row sample with JSON-ready values."""
+        return [{k: _json_value(v) for k, v in row.items()} for row in self.sample]
+
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -61,6 +65,7 @@ class GateReport:
 
     checks: list[CheckResult]
     tolerance: float
+    report_url: str | None = None  # where the report of a blocked publish was stored
 
     @property
     def passed(self) -> bool:
@@ -84,7 +89,7 @@ class GateReport:
         checks = []
         for c in self.checks:
             d = asdict(c)
-            d["sample"] = [{k: _json_value(v) for k, v in row.items()} for row in c.sample]
+            d["sample"] = c.json_sample()
             checks.append(d)
         return {
             "passed": self.passed, "tolerance": self.tolerance,

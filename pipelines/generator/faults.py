@@ -11,8 +11,8 @@ import json
 import random
 from typing import Any
 
+from pipelines.contract import reasons
 from pipelines.contract.ids import ID_KINDS
-from pipelines.ingest import reasons
 
 DUPLICATE = "duplicate"
 CORRECTION = "correction"

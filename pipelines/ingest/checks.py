@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipelines.ingest import reasons
+from pipelines.contract import reasons
 from pipelines.ingest.records import Parsed, Rejected
 
 # field -> which KnownIds set it must be in.

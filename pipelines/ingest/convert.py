@@ -14,10 +14,9 @@ from typing import Any
 
 from fastavro.schema import expand_schema
 
-from pipelines.contract import ids, schemas
+from pipelines.contract import ids, reasons, schemas
 from pipelines.contract.record_types import derive_event_id
 from pipelines.errors import InputError
-from pipelines.ingest import reasons
 from pipelines.ingest.scalars import (  # noqa: F401  (FieldError is part of this module's interface)
     INT_MAX,
     LONG_MAX,

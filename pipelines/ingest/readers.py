@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.contract import reasons
 from pipelines.contract.record_types import INGESTIBLE
 from pipelines.contract.topics import TopicSpec
 from pipelines.errors import InputError
-from pipelines.ingest import reasons
 from pipelines.ingest.convert import to_avro
 from pipelines.ingest.records import Parsed, Rejected, kind_topic, route
 from pipelines.ingest.tally_csv import read_csv

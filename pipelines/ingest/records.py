@@ -41,7 +41,7 @@ class Rejected:
         file: input file path, as given.
         line: 1-based line of the problem (for CSV, the offending row).
         raw: the input text.
-        reason_code: one of :data:`pipelines.ingest.reasons.REASON_CODES`.
+        reason_code: one of :data:`pipelines.contract.reasons.REASON_CODES`.
         reason: one line naming the field, e.g. ``votes[3].votes: negative count -5``.
         field: the offending field path, when one field is to blame.
         kind: the input kind requested (reference, results, observations, news), if any.

@@ -18,9 +18,9 @@ from pathlib import Path
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from pipelines.contract import reasons
 from pipelines.contract.topics import DEAD_LETTER, REFERENCE
 from pipelines.errors import InputError, ServiceUnavailable
-from pipelines.ingest import reasons
 from pipelines.ingest.checks import KnownIds
 from pipelines.ingest.chunks import chunks
 from pipelines.ingest.parallel import in_order, start_pool, worker_count

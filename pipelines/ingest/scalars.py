@@ -10,8 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.contract import ids
-from pipelines.ingest import reasons
+from pipelines.contract import ids, reasons
 
 Conv = Callable[[Any], Any]
 INT_MAX = 2**31 - 1

@@ -95,8 +95,3 @@ class RegistryClient:
 def _schema_by_id(client: RegistryClient, schema_id: int) -> dict[str, Any]:
     body = client._call("GET", f"/schemas/ids/{schema_id}")
     return json.loads(body["schema"])
-
-
-def subject_name(topic: str, record_fullname: str) -> str:
-    """TopicRecordNameStrategy: one subject per record type per topic, as Confluent clients expect."""
-    return f"{topic}-{record_fullname}"

@@ -18,8 +18,9 @@ import fastavro.schema
 from kafka.serializer import Deserializer, Serializer
 
 from pipelines.contract import schemas
+from pipelines.contract.topics import subject_name
 from pipelines.errors import SchemaError, SerializationError
-from pipelines.kafka.registry import RegistryClient, subject_name
+from pipelines.kafka.registry import RegistryClient
 from pipelines.settings import Settings
 
 MAGIC_BYTE = 0

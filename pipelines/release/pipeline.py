@@ -1,7 +1,8 @@
-"""The publish pipeline in plain Python: snapshot → fold → stage Parquet → gate → release.
+"""The steps of the one publish path: plan → stage (read, fold, write Parquet) → gate → release → announce.
 
-Dagster's assets call these steps one by one (``dagster_project``); benchmarks and tests may call
-:func:`publish` directly. Nothing becomes visible to the public unless the gate passed.
+The Dagster job ``publish`` (``dagster_project``) is the one composition of these steps; the CLI, the tests and
+the benchmarks run that job (``dagster_project.run.run_publish``). The steps are plain functions so unit tests
+can call one at a time. Nothing becomes visible to the public unless the gate passed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.contract import schemas
-from pipelines.contract.topics import EVENT_TOPICS
+from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.read import read_snapshot
 from pipelines.fold.tables import KEYS, TABLE_NAMES
-from pipelines.gate import CheckResult, GateReport, new_gx_context, run_table_checks
+from pipelines.gate import GateReport, new_gx_context, run_table_checks
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.kafka import snapshot
-from pipelines.kafka.registry import subject_name
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, write_table
 from pipelines.release.store import ReleaseStore
@@ -44,6 +44,7 @@ class Staged:
     columns: dict[str, list[dict[str, str]]]
     schemas_used: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
+    report: GateReport | None = None  # set by the gate step
 
     def tables(self, names: list[str] | None = None) -> dict[str, pa.Table]:
         """Read staged tables back (all, or the named ones)."""
@@ -58,14 +59,48 @@ def event_topic_names(settings: Settings) -> list[str]:
     return [settings.topic(t.name) for t in EVENT_TOPICS]
 
 
-def stage(settings: Settings, snap: snapshot.Snapshot | None = None) -> Staged:
-    """Capture (or take) a snapshot, read and fold it, and write each table as deterministic Parquet."""
-    started = time.perf_counter()
-    snap = snap or snapshot.capture(settings, event_topic_names(settings))
+@dataclass(frozen=True)
+class Plan:
+    """What a publish run will do: fold ``snapshot``, or nothing when it equals the latest release's."""
+
+    snapshot: snapshot.Snapshot
+    latest_release: str | None
+    unchanged: bool
+
+    def skip_message(self) -> str:
+        return unchanged_message(self.latest_release)
+
+
+def unchanged_message(release_id: str | None) -> str:
+    return f"no new events since release {release_id}: nothing to publish (use --force to publish again)"
+
+
+def plan(settings: Settings, *, force: bool = False, store: ReleaseStore | None = None) -> Plan:
+    """Capture the event topics' end offsets and decide whether they hold anything the latest release lacks.
+
+    The rule lives here, in the first step of the one path, so the CLI, the sensor and the schedule all skip an
+    unchanged snapshot the same way.
+
+    Raises:
+        NothingToPublish: the topics hold no events at all.
+    """
+    snap = snapshot.capture(settings, event_topic_names(settings))
     if snap.total() == 0:
         raise NothingToPublish(
             f"no events on {', '.join(event_topic_names(settings))} at {settings.kafka_bootstrap_servers}: "
             "nothing to publish (ingest first: ballotstream ingest FILE...)")
+    store = store or ReleaseStore(settings)
+    latest, _ = store.latest()
+    if latest is None:
+        return Plan(snap, None, unchanged=False)
+    manifest = store.manifest(latest["release_id"])
+    unchanged = not force and manifest is not None and manifest["snapshot"] == snap.to_json()
+    return Plan(snap, latest["release_id"], unchanged)
+
+
+def stage(settings: Settings, snap: snapshot.Snapshot) -> Staged:
+    """Read and fold ``snap``, and write each table as deterministic Parquet."""
+    started = time.perf_counter()
     read = read_snapshot(settings, snap)
     t0 = time.perf_counter()
     tables = fold_extracted(read.extracted, settings.dataset)
@@ -113,25 +148,39 @@ def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ..
     return context
 
 
-def check_table(settings: Settings, staged: Staged, name: str, context: dict[str, pa.Table] | None = None,
-                gx_context: Any = None) -> list[CheckResult]:
-    """Run one staged table's checks, loading only that table and what its checks read of others."""
-    context = gate_context(staged, name) if context is None else context
-    table = staged.table(name, OWN_COLUMNS.get(name))
-    return run_table_checks(name, table, context, settings.gate_tolerance, gx_context)
-
-
 def validate(settings: Settings, staged: Staged) -> GateReport:
-    """Run the Great Expectations gate on every staged table."""
+    """Run the Great Expectations gate on every staged table: one GX context, one table in memory at a time."""
     t0 = time.perf_counter()
     gx_context = new_gx_context()
     cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
     checks = []
     for name in TABLE_NAMES:
         if name in staged.files:
-            checks.extend(check_table(settings, staged, name, gate_context(staged, name, cache), gx_context))
+            table = staged.table(name, OWN_COLUMNS.get(name))
+            checks.extend(run_table_checks(name, table, gate_context(staged, name, cache), settings.gate_tolerance,
+                                           gx_context))
     staged.timings["validate_s"] = time.perf_counter() - t0
     return GateReport(checks=checks, tolerance=settings.gate_tolerance)
+
+
+def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStore | None = None) -> GateReport:
+    """Validate ``staged``; when a blocking check fails, store the report where the public can read it.
+
+    Returns:
+        The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
+    """
+    report = validate(settings, staged)
+    if not report.passed:
+        url = (store or ReleaseStore(settings)).store_blocked_report(attempt_id, report.to_dict())
+        report = replace(report, report_url=url)
+    return report
+
+
+def blocked_error(report: GateReport) -> GateFailed:
+    """The one-sentence error of a release the gate blocked (the report's checks are on ``.report``)."""
+    failed = ", ".join(f"{c.qualified_name} ({c.failing_rows:,} rows)" for c in report.blocking_failures)
+    return GateFailed(f"release blocked by the gate: {failed}; latest is unchanged; report: {report.report_url}",
+                      report)
 
 
 def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged) -> dict[str, Any]:
@@ -175,9 +224,9 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     release_id = release_id_for(staged.snapshot, now)
     validation = report.to_dict()
     if not report.passed:
-        url = store.store_blocked_report(release_id, validation)
-        failed = ", ".join(c.qualified_name for c in report.blocking_failures)
-        raise GateFailed(f"release blocked by the gate ({failed}); latest is unchanged; report: {url}", report)
+        if report.report_url is None:
+            report = replace(report, report_url=store.store_blocked_report(release_id, validation))
+        raise blocked_error(report)
     t0 = time.perf_counter()
     latest, etag = store.latest()
     previous = store.manifest(latest["release_id"]) if latest else None
@@ -223,35 +272,5 @@ def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
                     staged.tables([n for n in CHART_TABLES if n in staged.files]))
-    manifest_url = store.url(store.release_prefix(manifest["release_id"]) + "manifest.json")
-    announce_release(settings, release_published_event(manifest, manifest_url))
+    announce_release(settings, release_published_event(manifest, store.manifest_url(manifest["release_id"])))
 
-
-def publish(settings: Settings, *, run_id: str | None = None) -> tuple[Staged, dict[str, Any]]:
-    """Every step in one call (no Dagster): stage, gate, release."""
-    staged = stage(settings)
-    report = validate(settings, staged)
-    return staged, release(settings, staged, report, run_id=run_id)
-
-
-def save_check_results(staged: Staged, table: str, results: list[Any]) -> None:
-    """Keep one table's check results beside its Parquet, so a later step can assemble the whole report."""
-    import dataclasses
-    import json
-
-    directory = staged.directory / "checks"
-    directory.mkdir(parents=True, exist_ok=True)
-    rows = [dataclasses.asdict(r) for r in results]
-    (directory / f"{table}.json").write_text(json.dumps(rows, default=str, sort_keys=True))
-
-
-def load_gate_report(settings: Settings, staged: Staged) -> GateReport:
-    """The gate report assembled from every table's saved check results (missing tables: not checked)."""
-    import json
-
-    results = []
-    for table in staged.files:
-        path = staged.directory / "checks" / f"{table}.json"
-        if path.exists():
-            results.extend(CheckResult(**row) for row in json.loads(path.read_text()))
-    return GateReport(checks=results, tolerance=settings.gate_tolerance)

@@ -64,6 +64,9 @@ class ReleaseStore:
     def url(self, key: str) -> str:
         return self.settings.public_url(key)
 
+    def manifest_url(self, release_id: str) -> str:
+        return self.url(self.release_prefix(release_id) + "manifest.json")
+
     # --- reads ----------------------------------------------------------------------------------------------
     def get_json(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
         """An object parsed as JSON and its ETag, or (None, None) when it does not exist."""

@@ -16,9 +16,9 @@ from pipelines.errors import PublishConflict, ServiceUnavailable
 from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
 from pipelines.kafka.admin import delete_topics
-from pipelines.release.pipeline import release, stage, validate
+from pipelines.release.pipeline import plan, release, stage, validate
 from pipelines.release.store import ReleaseStore
-from tests.conftest import env_of, make_isolated
+from tests.support.services import env_of, make_isolated
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_interrupted_publish_changes_nothing_visible_and_next_publish_succeeds(s
     store = ReleaseStore(settings)
     before_latest, _ = store.latest()
     before_list = [(i.release_id, i.status) for i in store.list()]
-    staged = stage(settings)
+    staged = stage(settings, plan(settings, force=True).snapshot)
     report = validate(settings, staged)
     with pytest.raises(ServiceUnavailable, match="simulated crash"):
         release(settings, staged, report, store=ReleaseStore(settings, s3=_CrashingS3(store.s3, uploads=3)))

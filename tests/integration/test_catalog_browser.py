@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 
 from pipelines.settings import Settings
-from tests.integration.test_public_access import Published, delete_dataset, upload_fake_releases
+from tests.support.releases import Published, delete_dataset, upload_fake_releases
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -11,9 +11,9 @@ from pipelines.kafka.admin import delete_topics
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.pipeline import release, stage_tables, validate
 from pipelines.release.store import ReleaseStore
-from tests.conftest import make_isolated
-from tests.factories import small_election
-from tests.unit.test_gate import MUTATIONS
+from tests.support.factories import small_election
+from tests.support.gate_mutations import MUTATIONS
+from tests.support.services import make_isolated
 
 
 def _snapshot(n: int) -> Snapshot:

@@ -13,7 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +22,14 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from pipelines.release.catalog import publish_catalog
 from pipelines.release.s3 import s3_client
 from pipelines.settings import Settings
-from tests.unit.test_catalog_support import fake_tables, two_releases
+from tests.support.releases import CONTENT_TYPES, Published, delete_dataset, upload_fake_releases
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSITYGW = ROOT / ".state" / "bin" / "versitygw"
 EXAMPLE = ROOT / "examples" / "read_release.py"
-CONTENT_TYPES = {".parquet": "application/vnd.apache.parquet", ".json": "application/json"}
 READER_KEY, READER_SECRET = "ballotstream-reader", "ballotstream-reader-secret"
-
-
-@dataclass
-class Published:
-    settings: Settings
-    dataset: str
-    manifests: list[dict[str, Any]]
-    files: dict[str, bytes]
-
-    def url(self, key: str) -> str:
-        return self.settings.public_url(key)
-
-
-def upload_fake_releases(settings: Settings, dataset: str) -> Published:
-    """Two fake releases plus catalog.json and index.html, written with the publisher's keys."""
-    s3 = s3_client(settings)
-    manifests, files, reports = two_releases(dataset, settings.public_url("").rstrip("/"))
-    for key, body in files.items():
-        s3.put_object(Bucket=settings.release_bucket, Key=key, Body=body,
-                      ContentType=CONTENT_TYPES[Path(key).suffix])
-    for key in publish_catalog(settings, s3, dataset, manifests, fake_tables(), reports=reports):
-        files[key] = s3.get_object(Bucket=settings.release_bucket, Key=key)["Body"].read()
-    return Published(settings, dataset, manifests, files)
-
-
-def delete_dataset(settings: Settings, dataset: str) -> None:
-    s3 = s3_client(settings)
-    listed = s3.list_objects_v2(Bucket=settings.release_bucket, Prefix=f"{dataset}/")
-    for obj in listed.get("Contents", []):
-        s3.delete_object(Bucket=settings.release_bucket, Key=obj["Key"])
 
 
 @pytest.fixture

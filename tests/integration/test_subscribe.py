@@ -24,7 +24,7 @@ from pipelines.ingest.run import ingest
 from pipelines.kafka import snapshot
 from pipelines.kafka.subscribe import announce_release, release_published_event, resolve_topic, subscribe
 from pipelines.settings import Settings
-from tests.integration.test_public_access import delete_dataset, upload_fake_releases
+from tests.support.releases import delete_dataset, upload_fake_releases
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

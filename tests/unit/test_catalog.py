@@ -3,16 +3,20 @@ charts as accessible inline SVG, lists every release, links only relatively and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from html.parser import HTMLParser
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT
 from pipelines.settings import Settings
-from tests.unit.test_catalog_support import fake_tables, two_releases
+from tests.support.catalog import fake_release, fake_tables, two_releases
 
 BASE = "http://s3.example/bucket"
 
@@ -160,3 +164,11 @@ def test_publish_catalog_writes_both_documents_with_content_types():
     assert s3.objects["az-test/catalog.json"]["ContentType"].startswith("application/json")
     assert s3.objects["az-test/index.html"]["ContentType"].startswith("text/html")
     assert json.loads(s3.objects["az-test/catalog.json"]["Body"])["latest"] == manifests[1]["release_id"]
+
+
+def test_fake_release_matches_its_manifest():
+    manifest, files, _ = fake_release("d", "20250131T120000Z-x", base_url="http://h/b")
+    for name, entry in manifest["tables"].items():
+        body = files[f"d/releases/20250131T120000Z-x/{entry['path']}"]
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"] and len(body) == entry["bytes"]
+        assert pq.read_table(pa.py_buffer(body)).num_rows == entry["rows"]

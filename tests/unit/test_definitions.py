@@ -6,6 +6,7 @@ from __future__ import annotations
 from dagster_project import keys
 from dagster_project.definitions import defs
 from pipelines.fold.tables import TABLE_NAMES
+from pipelines.gate import ALL_CHECKS
 
 
 def test_definitions_load_with_one_job_sensor_and_schedule():
@@ -14,21 +15,26 @@ def test_definitions_load_with_one_job_sensor_and_schedule():
     assert defs.resolve_schedule_def("hourly_publish") is not None
 
 
-def test_asset_keys_are_one_per_table_plus_snapshot_and_release():
+def test_asset_keys_are_topics_tables_snapshot_and_release():
     graph = defs.resolve_asset_graph()
-    assert set(graph.get_all_asset_keys()) == {keys.STAGED, keys.RELEASE, *keys.TABLES.values()}
+    assert set(graph.get_all_asset_keys()) == {
+        *keys.TOPICS.values(), keys.STAGED, keys.RELEASE, *keys.TABLES.values()}
     assert {k.path[-1] for k in keys.TABLES.values()} == set(TABLE_NAMES)
+    for topic in keys.TOPICS.values():
+        assert graph.get(topic).is_observable
 
 
-def test_every_table_has_one_blocking_gate_check():
+def test_one_asset_check_per_gate_rule_blocking_exactly_when_the_rule_blocks():
     graph = defs.resolve_asset_graph()
     checks = {(c.asset_key, c.name) for c in graph.asset_check_keys}
-    assert checks == {(keys.TABLES[t], keys.gate_check_name(t)) for t in TABLE_NAMES}
+    assert checks == {(keys.TABLES[spec.table], spec.name) for spec in ALL_CHECKS}
+    blocking = {(spec.table, spec.name): spec.blocking for spec in ALL_CHECKS}
+    assert not all(blocking.values()) and any(blocking.values())  # both kinds exist
     for check_key in graph.asset_check_keys:
-        assert graph.get_check_spec(check_key).blocking
+        assert graph.get_check_spec(check_key).blocking is blocking[(check_key.asset_key.path[-1], check_key.name)]
 
 
-def test_release_depends_on_every_table():
+def test_tables_are_downstream_of_the_topics_and_release_of_every_table():
     graph = defs.resolve_asset_graph()
-    parents = graph.get(keys.RELEASE).parent_keys
-    assert set(keys.TABLES.values()) <= parents
+    assert set(keys.TOPICS.values()) <= graph.get(keys.TABLES["events"]).parent_keys
+    assert set(keys.TABLES.values()) <= graph.get(keys.RELEASE).parent_keys

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.fold import TABLE_NAMES, fold
 from pipelines.fold import tables as t
-from tests.factories import ELECTION, T0, Log, muni, small_election, station
+from tests.support.factories import ELECTION, T0, Log, muni, small_election, station
 
 VOTES = {"candidate:aysel": 300, "candidate:babek": 200}
 

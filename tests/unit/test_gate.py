@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from pipelines.errors import ConfigError, GateFailed
@@ -14,9 +11,8 @@ from pipelines.fold import fold
 from pipelines.fold import tables as t
 from pipelines.gate import ALL_CHECKS, GateReport, checks_for_table, run_gate, run_table_checks
 from pipelines.gate import names as n
-from tests.factories import small_election
-
-Tables = dict[str, pa.Table]
+from tests.support.factories import small_election
+from tests.support.gate_mutations import MUTATIONS, Tables, edit, row_where
 
 
 @pytest.fixture(scope="module")
@@ -27,52 +23,6 @@ def good() -> Tables:
 @pytest.fixture(scope="module")
 def good_report(good: Tables) -> GateReport:
     return run_gate(good)
-
-
-def _edit(tables: Tables, table: str, row: int, **values: Any) -> Tables:
-    rows = tables[table].to_pylist()
-    rows[row].update(values)
-    return {**tables, table: pa.Table.from_pylist(rows, schema=tables[table].schema)}
-
-
-def _append(tables: Tables, table: str, **values: Any) -> Tables:
-    """Add a copy of the first row with ``values`` changed (so nothing else loses its reference)."""
-    rows = tables[table].to_pylist()
-    return {**tables, table: pa.Table.from_pylist([*rows, {**rows[0], **values}], schema=tables[table].schema)}
-
-
-def _row_where(tables: Tables, table: str, **match: Any) -> int:
-    rows = tables[table].to_pylist()
-    return next(i for i, r in enumerate(rows) if all(r[k] == v for k, v in match.items()))
-
-
-def _copy_key(tables: Tables, table: str) -> Tables:
-    first = tables[table].to_pylist()[0]
-    return _edit(tables, table, 1, **{k: first[k] for k in t.KEYS[table]})
-
-
-MUTATIONS: dict[tuple[str, str], Callable[[Tables], Tables]] = {
-    (t.OBSERVATIONS, n.KEY_PRESENT): lambda ts: _edit(ts, t.OBSERVATIONS, 0, incident_id=None),
-    (t.OBSERVATIONS, n.KEY_UNIQUE): lambda ts: _copy_key(ts, t.OBSERVATIONS),
-    (t.PARTIES, n.KEY_UNIQUE): lambda ts: _append(ts, t.PARTIES),
-    (t.OBSERVATIONS, n.COUNTS_NON_NEGATIVE): lambda ts: _edit(ts, t.OBSERVATIONS, 0, count=-1),
-    (t.STATION_TURNOUT, n.CAST_LE_REGISTERED): lambda ts: _edit(ts, t.STATION_TURNOUT, 0, registered_voters=500),
-    (t.STATION_TURNOUT, n.VALID_PLUS_INVALID_EQ_CAST): lambda ts: _edit(ts, t.STATION_TURNOUT, 1,
-                                                                        invalid_ballots=11),
-    (t.STATION_TURNOUT, n.TURNOUT_IN_RANGE): lambda ts: _edit(ts, t.STATION_TURNOUT, 2, turnout=1.5),
-    (t.STATION_RESULTS, n.VOTES_SUM_EQ_VALID): lambda ts: _edit(ts, t.STATION_RESULTS, 0, votes=301),
-    (t.STATION_RESULTS, n.KEY_UNIQUE): lambda ts: _edit(ts, t.STATION_RESULTS, 1, candidate_id="candidate:aysel"),
-    (t.STATION_RESULTS, n.CANDIDATE_RESOLVES): lambda ts: _edit(ts, t.STATION_RESULTS, 3,
-                                                                candidate_id="candidate:ghost"),
-    (t.CANDIDATES, n.PARTY_RESOLVES): lambda ts: _edit(ts, t.CANDIDATES, 0, party_id="party:ghost"),
-    (t.SEATS, n.CANDIDATE_RESOLVES): lambda ts: _edit(ts, t.SEATS, 0, candidate_id="candidate:ghost"),
-    (t.DIVISIONS, n.PARENT_RESOLVES): lambda ts: _edit(ts, t.DIVISIONS, 1, parent_id="ocd-division/country:zz"),
-    (t.OBSERVATIONS, n.CATEGORY_IN_VOCABULARY): lambda ts: _edit(ts, t.OBSERVATIONS, 1, category="ARSON"),
-    (t.CANDIDATES, n.GENDER_IN_VOCABULARY): lambda ts: _edit(ts, t.CANDIDATES, 2, gender="F"),
-    (t.ELECTIONS, n.ELECTION_ID_FORMAT): lambda ts: _append(ts, t.ELECTIONS, election_id="Local AZ 2025"),
-    (t.NATIONAL_SUMMARY, n.REPORTED_MATCHES_COMPUTED): lambda ts: _edit(
-        ts, t.NATIONAL_SUMMARY, _row_where(ts, t.NATIONAL_SUMMARY, metric="REGISTERED_VOTERS"), reported=4000.0),
-}
 
 
 def test_good_dataset_passes_every_check(good_report: GateReport) -> None:
@@ -114,8 +64,8 @@ def _summary_ok(tables: Tables, tolerance: float = 0.01) -> bool:
     (2000.0, "MORE_THAN", 0.001, False),
 ])
 def test_tolerance_and_qualifiers(good: Tables, reported: float, qualifier: str, tolerance: float, ok: bool) -> None:
-    row = _row_where(good, t.NATIONAL_SUMMARY, metric="BALLOTS_CAST")  # 1830 computed
-    edited = _edit(good, t.NATIONAL_SUMMARY, row, reported=reported, qualifier=qualifier)
+    row = row_where(good, t.NATIONAL_SUMMARY, metric="BALLOTS_CAST")  # 1830 computed
+    edited = edit(good, t.NATIONAL_SUMMARY, row, reported=reported, qualifier=qualifier)
     assert _summary_ok(edited, tolerance) is ok
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.ingest import reasons
+from pipelines.contract import reasons
 from pipelines.ingest.checks import KnownIds, with_references
 from pipelines.ingest.readers import Parsed, Rejected, read_path
 from pipelines.ingest.tally_csv import TALLY_COLUMNS
