@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.contract import topics
+from pipelines.contract.ids import ARTICLE_PREFIX, INCIDENT_PREFIX
 from pipelines.contract.topics import TopicSpec
 
 KeyFn = Callable[[Mapping[str, Any]], str]
@@ -116,9 +117,9 @@ def retraction_topic(target_key: str) -> TopicSpec:
     """
     if "|" in target_key:
         return topics.RESULTS
-    if target_key.startswith("incident:"):
+    if target_key.startswith(INCIDENT_PREFIX):
         return topics.OBSERVATIONS
-    if target_key.startswith("article:"):
+    if target_key.startswith(ARTICLE_PREFIX):
         return topics.NEWS
     return topics.REFERENCE
 

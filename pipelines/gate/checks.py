@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.contract import ids
 from pipelines.contract import vocabulary as v
 from pipelines.errors import ConfigError
 from pipelines.fold import tables as t
@@ -136,11 +137,11 @@ def _specific(table: str) -> list[CheckSpec]:
             return [_vocab(T, n.KIND_IN_VOCABULARY, "kind", v.CORRECTION_KINDS)]
         case t.ELECTIONS:
             return [CheckSpec(T, n.ELECTION_ID_FORMAT, "election_id follows kind.country[.x].YYYY-MM-DD", True,
-                              MATCH_REGEX, "election_id", {"regex": v.ELECTION_ID_REGEX}),
+                              MATCH_REGEX, "election_id", {"regex": ids.anchored(ids.ELECTION_ID_RE)}),
                     _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.ELECTION_KINDS)]
         case t.DIVISIONS:
             return [CheckSpec(T, n.DIVISION_ID_FORMAT, "division_id is an Open Civic Data id", True, MATCH_REGEX,
-                              "division_id", {"regex": v.DIVISION_ID_REGEX}),
+                              "division_id", {"regex": ids.anchored(ids.DIVISION_ID_RE)}),
                     _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.DIVISION_KINDS)]
         case t.CANDIDATES:
             return [_vocab(T, n.GENDER_IN_VOCABULARY, "gender", v.GENDERS),
