@@ -11,6 +11,8 @@ from typing import Any
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT
+from pipelines.release.s3 import JSON_TYPE
+from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 from tests.unit.test_catalog_support import fake_tables, two_releases
 
@@ -148,8 +150,9 @@ class _FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
 
-    def put_object(self, **kw: Any) -> None:
+    def put_object(self, **kw: Any) -> dict[str, str]:
         self.objects[kw["Key"]] = kw
+        return {"ETag": '"e"'}
 
 
 def test_publish_catalog_writes_both_documents_with_content_types():
@@ -160,3 +163,12 @@ def test_publish_catalog_writes_both_documents_with_content_types():
     assert s3.objects["az-test/catalog.json"]["ContentType"].startswith("application/json")
     assert s3.objects["az-test/index.html"]["ContentType"].startswith("text/html")
     assert json.loads(s3.objects["az-test/catalog.json"]["Body"])["latest"] == manifests[1]["release_id"]
+
+
+def test_every_json_document_is_written_with_the_one_json_content_type():
+    manifests, _, reports = two_releases("az-test", BASE)
+    s3 = _FakeS3()
+    publish_catalog(Settings(), s3, "az-test", manifests, fake_tables(), reports=reports)
+    ReleaseStore(Settings(), s3, "az-test").put_json("az-test/latest.json", {"release_id": "r1"})
+    for key in ("az-test/catalog.json", "az-test/latest.json"):
+        assert s3.objects[key]["ContentType"] == JSON_TYPE == "application/json; charset=utf-8"
