@@ -25,7 +25,7 @@ from pathlib import Path
 from pipelines.contract.topics import RESULTS as RESULTS_TOPIC
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.ingest.run import producer as ingest_producer
+from pipelines.ingest.sink import bulk_producer as ingest_producer
 from pipelines.kafka.admin import delete_topics, ensure_topics
 from pipelines.settings import Settings
 

@@ -20,6 +20,11 @@ PREFIX = "BALLOTSTREAM_"
 # Read by infra/ (the local services), not by the pipelines; accepted here so they are not "unknown".
 INFRA_VARIABLES = ("BALLOTSTREAM_STATE_DIR", "BALLOTSTREAM_REGISTRY_JAVA")
 
+# Relative tolerance of the gate's reported-vs-computed comparison (national_summary), declared once: the
+# setting's default, and the gate's default for callers without settings. Qualifiers on reported figures
+# (MORE_THAN, ALMOST, ABOUT) relax it in the direction they allow (pipelines.gate.frames).
+DEFAULT_GATE_TOLERANCE = 0.001
+
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
@@ -43,7 +48,7 @@ class Settings:
     s3_public_base_url: str = ""
     release_bucket: str = "ballotstream-releases"
     dataset: str = "az-municipal-2025"
-    gate_tolerance: float = 0.001
+    gate_tolerance: float = DEFAULT_GATE_TOLERANCE
     # Prepended to every declared topic name: separate environments (or test runs) on one cluster.
     topic_prefix: str = ""
     # Where a run stages its Parquet before upload (local disk; one folder per dataset and snapshot).

@@ -14,15 +14,29 @@ from pipelines.errors import InputError
 
 ELECTION_ID_RE = re.compile(r"[a-z]+\.[a-z]{2}(?:\.[a-z0-9-]+)*\.\d{4}-\d{2}-\d{2}")
 DIVISION_ID_RE = re.compile(r"ocd-division/country:[a-z]{2}(?:/[a-z_]+:[a-z0-9_.~-]+)*")
+# The division of a whole country (where national figures are reported): a division id with no sub-division.
+COUNTRY_DIVISION_RE = re.compile(r"ocd-division/country:[a-z]{2}")
 SLUG = r"[a-z0-9][a-z0-9_.-]*"
-PARTY_ID_RE = re.compile(rf"party:{SLUG}")
-CANDIDATE_ID_RE = re.compile(rf"candidate:{SLUG}")
-INCIDENT_ID_RE = re.compile(rf"incident:{SLUG}")
-ARTICLE_ID_RE = re.compile(rf"article:{SLUG}")
+PARTY_PREFIX = "party:"
+CANDIDATE_PREFIX = "candidate:"
+INCIDENT_PREFIX = "incident:"
+ARTICLE_PREFIX = "article:"
+PARTY_ID_RE = re.compile(rf"{PARTY_PREFIX}{SLUG}")
+CANDIDATE_ID_RE = re.compile(rf"{CANDIDATE_PREFIX}{SLUG}")
+INCIDENT_ID_RE = re.compile(rf"{INCIDENT_PREFIX}{SLUG}")
+ARTICLE_ID_RE = re.compile(rf"{ARTICLE_PREFIX}{SLUG}")
 # Canonical lower-case 8-4-4-4-12 form only, so one event has exactly one spelling of its id.
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 IdCheck = Callable[[str], bool]
+
+
+def anchored(pattern: re.Pattern[str]) -> str:
+    """``pattern`` as ``^...$`` text, for tools that search rather than match whole values (Great Expectations).
+
+    Fine for these patterns, none of which has a top-level ``|``.
+    """
+    return f"^{pattern.pattern}$"
 
 
 def _predicate(pattern: re.Pattern[str]) -> IdCheck:

@@ -1,7 +1,8 @@
-"""Every record type: what it means, which topic carries it, and its message key.
+"""Every record type: what it means, its message key, and (read off ``topics.py``) which topic carries it.
 
 The key decides the partition and therefore the per-entity order, so it is the natural id of what the event
-describes (docs/events.md, "Topics").
+describes (docs/events.md, "Topics"). Which record types go on which topic is declared once, on each
+:class:`~pipelines.contract.topics.TopicSpec`; :attr:`EventType.topics` is derived from it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.contract import topics
+from pipelines.contract.ids import ARTICLE_PREFIX, INCIDENT_PREFIX
 from pipelines.contract.topics import TopicSpec
 
 KeyFn = Callable[[Mapping[str, Any]], str]
@@ -30,19 +32,23 @@ _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 @dataclass(frozen=True, slots=True)
 class EventType:
-    """A record type: its Avro short name, the topic(s) it is produced to, its key and its meaning.
+    """A record type: its Avro short name, its key and its meaning.
 
     Attributes:
         name: short Avro record name, e.g. ``"StationTally"``.
-        topics: topics carrying it; one, except ``Retraction`` (which goes to the topic of what it retracts).
         key: the message key of a value.
         doc: what the event means.
     """
 
     name: str
-    topics: tuple[TopicSpec, ...]
     key: KeyFn
     doc: str
+
+    @property
+    def topics(self) -> tuple[TopicSpec, ...]:
+        """Topics carrying it (from ``TopicSpec.record_types``); one, except ``Retraction`` (which goes to the
+        topic of what it retracts)."""
+        return TOPICS_BY_RECORD_TYPE.get(self.name, ())
 
     @property
     def topic(self) -> TopicSpec:
@@ -65,33 +71,38 @@ def _pair(name: str) -> KeyFn:
 
 
 EVENT_TYPES: tuple[EventType, ...] = (
-    EventType("ElectionDeclared", (topics.REFERENCE,), _field("election_id"),
+    EventType("ElectionDeclared", _field("election_id"),
               "An election exists: id, name, polling day and kind."),
-    EventType("DivisionDeclared", (topics.REFERENCE,), _field("division_id"),
+    EventType("DivisionDeclared", _field("division_id"),
               "A division exists (country, region, municipality, constituency or polling station) in a hierarchy."),
-    EventType("PartyDeclared", (topics.REFERENCE,), _field("party_id"), "A political party exists."),
-    EventType("CandidateRegistered", (topics.REFERENCE,), _field("candidate_id"),
+    EventType("PartyDeclared", _field("party_id"), "A political party exists."),
+    EventType("CandidateRegistered", _field("candidate_id"),
               "A candidate stands for a municipal council, with party and demographics."),
-    EventType("StationTally", (topics.RESULTS,), _pair("station_id"),
+    EventType("StationTally", _pair("station_id"),
               "One polling station's result protocol: register, ballots and votes per candidate."),
-    EventType("DivisionSummary", (topics.RESULTS,), _pair("division_id"),
+    EventType("DivisionSummary", _pair("division_id"),
               "Figures for a division exactly as an authority or source reported them, with qualifiers."),
-    EventType("SeatAllocation", (topics.RESULTS,), _pair("municipality_id"),
+    EventType("SeatAllocation", _pair("municipality_id"),
               "Who won the seats of a municipal council."),
-    EventType("IncidentReported", (topics.OBSERVATIONS,), _field("incident_id"),
+    EventType("IncidentReported", _field("incident_id"),
               "Someone reports an irregularity: what, where, by whom, with evidence."),
-    EventType("IncidentStatusChanged", (topics.OBSERVATIONS,), _field("incident_id"),
+    EventType("IncidentStatusChanged", _field("incident_id"),
               "An incident report's verification status moves along its lifecycle."),
-    EventType("ArticlePublished", (topics.NEWS,), _field("article_id"),
+    EventType("ArticlePublished", _field("article_id"),
               "A news article about the election, with the people, places and statements in it."),
-    EventType("Retraction", (topics.REFERENCE, topics.RESULTS, topics.OBSERVATIONS, topics.NEWS),
-              _field("target_key"), "An earlier event is withdrawn from current state (kept in history)."),
-    EventType("DeadLetter", (topics.DEAD_LETTER,), lambda v: f"{v['file']}:{v['line']}",
+    EventType("Retraction", _field("target_key"),
+              "An earlier event is withdrawn from current state (kept in history)."),
+    EventType("DeadLetter", lambda v: f"{v['file']}:{v['line']}",
               "An input record was rejected; carries the raw text, where it was and why."),
-    EventType("ReleasePublished", (topics.RELEASES,), _field("dataset"),
+    EventType("ReleasePublished", _field("dataset"),
               "A dataset release passed the gate and was published."),
 )
 EVENT_TYPE_BY_NAME: dict[str, EventType] = {e.name: e for e in EVENT_TYPES}
+# The other view of ``TopicSpec.record_types``: record type -> the topics declared to carry it, in ALL_TOPICS order.
+TOPICS_BY_RECORD_TYPE: dict[str, tuple[TopicSpec, ...]] = {
+    name: tuple(spec for spec in topics.ALL_TOPICS if name in spec.record_types)
+    for name in dict.fromkeys(name for spec in topics.ALL_TOPICS for name in spec.record_types)
+}
 # Record types that come in through `ballotstream ingest`; DeadLetter and ReleasePublished are written by us.
 INGESTIBLE: frozenset[str] = frozenset(
     e.name for e in EVENT_TYPES if all(t.name in {et.name for et in topics.EVENT_TOPICS} for t in e.topics)
@@ -106,9 +117,9 @@ def retraction_topic(target_key: str) -> TopicSpec:
     """
     if "|" in target_key:
         return topics.RESULTS
-    if target_key.startswith("incident:"):
+    if target_key.startswith(INCIDENT_PREFIX):
         return topics.OBSERVATIONS
-    if target_key.startswith("article:"):
+    if target_key.startswith(ARTICLE_PREFIX):
         return topics.NEWS
     return topics.REFERENCE
 

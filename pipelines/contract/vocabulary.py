@@ -68,7 +68,3 @@ METRIC_STATIONS = "STATIONS"
 SUMMARY_METRICS: tuple[str, ...] = (
     *[m for m in METRICS if m != "OTHER"], METRIC_VALID_BALLOTS, METRIC_INVALID_BALLOTS, METRIC_STATIONS,
 )
-
-ELECTION_ID_REGEX = r"^[a-z]+\.[a-z]{2}(?:\.[a-z0-9-]+)*\.\d{4}-\d{2}-\d{2}$"
-DIVISION_ID_REGEX = r"^ocd-division/country:[a-z]{2}(?:/[a-z_]+:[a-z0-9_.~-]+)*$"
-COUNTRY_DIVISION_REGEX = r"^ocd-division/country:[a-z]{2}$"

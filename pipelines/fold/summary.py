@@ -15,13 +15,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.contract import ids
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.build import current_rows, finish
 from pipelines.fold.extract import Extracted
 from pipelines.fold.versions import Resolution
 
-_COUNTRY = re.compile(v.COUNTRY_DIVISION_REGEX)
+_COUNTRY = re.compile(ids.anchored(ids.COUNTRY_DIVISION_RE))
 _AGE_MIN, _AGE_MAX = 21, 35  # the AGE_21_35 band, for candidates with a birth year but no band
 
 

@@ -12,17 +12,17 @@ import pyarrow as pa
 
 from pipelines.fold.tables import TABLE_NAMES
 from pipelines.gate.checks import ALL_CHECKS, CheckSpec, checks_for_table
-from pipelines.gate.frames import DEFAULT_TOLERANCE
 from pipelines.gate.report import CheckResult, GateReport
+from pipelines.settings import DEFAULT_GATE_TOLERANCE
 
 __all__ = [
-    "ALL_CHECKS", "DEFAULT_TOLERANCE", "CheckResult", "CheckSpec", "GateReport", "checks_for_table", "run_gate",
+    "ALL_CHECKS", "CheckResult", "CheckSpec", "GateReport", "checks_for_table", "run_gate",
     "new_gx_context", "run_table_checks",
 ]
 
 
 def run_table_checks(name: str, table: pa.Table, context_tables: dict[str, pa.Table],
-                     tolerance: float = DEFAULT_TOLERANCE, gx_context: Any = None) -> list[CheckResult]:
+                     tolerance: float = DEFAULT_GATE_TOLERANCE, gx_context: Any = None) -> list[CheckResult]:
     """Run every check of one table.
 
     Args:
@@ -30,7 +30,8 @@ def run_table_checks(name: str, table: pa.Table, context_tables: dict[str, pa.Ta
         table: the table itself.
         context_tables: the tables its references resolve against (e.g. divisions, candidates); passing
             all folded tables is always enough.
-        tolerance: relative tolerance for reported vs computed figures (national_summary).
+        tolerance: relative tolerance for reported vs computed figures (national_summary); callers with
+            settings pass ``settings.gate_tolerance`` (the default is that setting's default).
         gx_context: a context from ``new_gx_context()`` to reuse across tables (default: a new one).
 
     Returns:
@@ -51,12 +52,13 @@ def new_gx_context() -> Any:
     return new_context()
 
 
-def run_gate(tables: dict[str, pa.Table], tolerance: float = DEFAULT_TOLERANCE) -> GateReport:
+def run_gate(tables: dict[str, pa.Table], tolerance: float = DEFAULT_GATE_TOLERANCE) -> GateReport:
     """Run every check of every table present in ``tables``.
 
     Args:
         tables: folded tables by name (``pipelines.fold.fold`` output).
-        tolerance: relative tolerance for reported vs computed figures (national_summary).
+        tolerance: relative tolerance for reported vs computed figures (national_summary); callers with
+            settings pass ``settings.gate_tolerance`` (the default is that setting's default).
 
     Returns:
         The report; ``report.passed`` is False when a blocking check failed (``raise_if_failed`` raises

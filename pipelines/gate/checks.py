@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.contract import vocabulary as v
+from pipelines.contract import ids, vocabulary
 from pipelines.errors import ConfigError
-from pipelines.fold import tables as t
-from pipelines.gate import names as n
+from pipelines.fold import tables
+from pipelines.gate import names
 
 # Expectation kinds -> GX 1.x expectation class names (imported lazily, see runner).
 NOT_NULL = "ExpectColumnValuesToNotBeNull"
@@ -61,10 +61,10 @@ class CheckSpec:
 
 
 def _keys(table: str) -> list[CheckSpec]:
-    cols = ", ".join(t.KEYS[table])
+    cols = ", ".join(tables.KEYS[table])
     return [
-        CheckSpec(table, n.KEY_PRESENT, f"every row has its key ({cols})", True, NOT_NULL, KEY_COLUMN),
-        CheckSpec(table, n.KEY_UNIQUE, f"no two rows share a key ({cols})", True, UNIQUE, KEY_COLUMN),
+        CheckSpec(table, names.KEY_PRESENT, f"every row has its key ({cols})", True, NOT_NULL, KEY_COLUMN),
+        CheckSpec(table, names.KEY_UNIQUE, f"no two rows share a key ({cols})", True, UNIQUE, KEY_COLUMN),
     ]
 
 
@@ -83,35 +83,35 @@ def _zero(table: str, name: str, column: str, description: str, blocking: bool =
 
 
 def _non_negative(table: str, column: str, description: str, blocking: bool = True) -> CheckSpec:
-    return CheckSpec(table, n.COUNTS_NON_NEGATIVE, description, blocking, BETWEEN, column, {"min_value": 0})
+    return CheckSpec(table, names.COUNTS_NON_NEGATIVE, description, blocking, BETWEEN, column, {"min_value": 0})
 
 
-DIV = (t.DIVISIONS, "division_id")
+DIV = (tables.DIVISIONS, "division_id")
 REFERENCES: dict[str, dict[str, Reference]] = {
-    t.DIVISIONS: {n.PARENT_RESOLVES: Reference("parent_id", *DIV),
-                  n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
-    t.CANDIDATES: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id"),
-                   n.PARTY_RESOLVES: Reference("party_id", t.PARTIES, "party_id"),
-                   n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
-    t.STATION_TURNOUT: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id"),
-                        n.STATION_RESOLVES: Reference("station_id", *DIV),
-                        n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
-    t.STATION_RESULTS: {n.STATION_RESOLVES: Reference("station_id", *DIV)},
-    t.MUNICIPALITY_RESULTS: {n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
-                             n.CANDIDATE_RESOLVES: Reference("candidate_id", t.CANDIDATES, "candidate_id")},
-    t.SEATS: {n.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
-              n.CANDIDATE_RESOLVES: Reference("candidate_id", t.CANDIDATES, "candidate_id"),
-              n.PARTY_RESOLVES: Reference("party_id", t.PARTIES, "party_id")},
-    t.NATIONAL_SUMMARY: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id")},
-    t.OBSERVATIONS: {n.DIVISION_RESOLVES: Reference("division_id", *DIV),
-                     n.STATION_RESOLVES: Reference("station_id", *DIV)},
-    t.OBSERVATIONS_BY_DIVISION: {n.DIVISION_RESOLVES: Reference("division_id", *DIV)},
-    t.NEWS: {n.ELECTION_RESOLVES: Reference("election_id", t.ELECTIONS, "election_id")},
-    t.NEWS_MENTIONS: {n.ARTICLE_RESOLVES: Reference("article_id", t.NEWS, "article_id")},
+    tables.DIVISIONS: {names.PARENT_RESOLVES: Reference("parent_id", *DIV),
+                  names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    tables.CANDIDATES: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id"),
+                   names.PARTY_RESOLVES: Reference("party_id", tables.PARTIES, "party_id"),
+                   names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    tables.STATION_TURNOUT: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id"),
+                        names.STATION_RESOLVES: Reference("station_id", *DIV),
+                        names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    tables.STATION_RESULTS: {names.STATION_RESOLVES: Reference("station_id", *DIV)},
+    tables.MUNICIPALITY_RESULTS: {names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
+                             names.CANDIDATE_RESOLVES: Reference("candidate_id", tables.CANDIDATES, "candidate_id")},
+    tables.SEATS: {names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV),
+              names.CANDIDATE_RESOLVES: Reference("candidate_id", tables.CANDIDATES, "candidate_id"),
+              names.PARTY_RESOLVES: Reference("party_id", tables.PARTIES, "party_id")},
+    tables.NATIONAL_SUMMARY: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id")},
+    tables.OBSERVATIONS: {names.DIVISION_RESOLVES: Reference("division_id", *DIV),
+                     names.STATION_RESOLVES: Reference("station_id", *DIV)},
+    tables.OBSERVATIONS_BY_DIVISION: {names.DIVISION_RESOLVES: Reference("division_id", *DIV)},
+    tables.NEWS: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id")},
+    tables.NEWS_MENTIONS: {names.ARTICLE_RESOLVES: Reference("article_id", tables.NEWS, "article_id")},
 }
 # Third parties (observers, media) may name divisions or elections we have not declared: worth a warning,
 # not a reason to withhold a release.
-NON_BLOCKING_REFERENCE_TABLES = frozenset({t.OBSERVATIONS, t.OBSERVATIONS_BY_DIVISION, t.NEWS})
+NON_BLOCKING_REFERENCE_TABLES = frozenset({tables.OBSERVATIONS, tables.OBSERVATIONS_BY_DIVISION, tables.NEWS})
 
 # Derived columns (computed in pipelines.gate.frames).
 COUNTS_MIN = "_counts_min"
@@ -128,75 +128,76 @@ VOTES_MIN = "votes_min"
 def _specific(table: str) -> list[CheckSpec]:
     T = table
     match table:
-        case t.EVENTS:
-            return [_vocab(T, n.RECORD_TYPE_IN_VOCABULARY, "record_type", v.RECORD_TYPES),
-                    _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.EVENT_STATUSES),
-                    _vocab(T, n.SOURCE_KIND_IN_VOCABULARY, "source_kind", v.SOURCE_KINDS)]
-        case t.CORRECTIONS:
-            return [_vocab(T, n.KIND_IN_VOCABULARY, "kind", v.CORRECTION_KINDS)]
-        case t.ELECTIONS:
-            return [CheckSpec(T, n.ELECTION_ID_FORMAT, "election_id follows kind.country[.x].YYYY-MM-DD", True,
-                              MATCH_REGEX, "election_id", {"regex": v.ELECTION_ID_REGEX}),
-                    _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.ELECTION_KINDS)]
-        case t.DIVISIONS:
-            return [CheckSpec(T, n.DIVISION_ID_FORMAT, "division_id is an Open Civic Data id", True, MATCH_REGEX,
-                              "division_id", {"regex": v.DIVISION_ID_REGEX}),
-                    _vocab(T, n.KIND_IN_VOCABULARY, "kind", v.DIVISION_KINDS)]
-        case t.CANDIDATES:
-            return [_vocab(T, n.GENDER_IN_VOCABULARY, "gender", v.GENDERS),
-                    _vocab(T, n.AGE_BAND_IN_VOCABULARY, "age_band", v.AGE_BANDS),
-                    _vocab(T, n.EDUCATION_IN_VOCABULARY, "education", v.EDUCATIONS)]
-        case t.STATION_TURNOUT:
+        case tables.EVENTS:
+            return [_vocab(T, names.RECORD_TYPE_IN_VOCABULARY, "record_type", vocabulary.RECORD_TYPES),
+                    _vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.EVENT_STATUSES),
+                    _vocab(T, names.SOURCE_KIND_IN_VOCABULARY, "source_kind", vocabulary.SOURCE_KINDS)]
+        case tables.CORRECTIONS:
+            return [_vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.CORRECTION_KINDS)]
+        case tables.ELECTIONS:
+            return [CheckSpec(T, names.ELECTION_ID_FORMAT, "election_id follows kind.country[.x].YYYY-MM-DD", True,
+                              MATCH_REGEX, "election_id", {"regex": ids.anchored(ids.ELECTION_ID_RE)}),
+                    _vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.ELECTION_KINDS)]
+        case tables.DIVISIONS:
+            return [CheckSpec(T, names.DIVISION_ID_FORMAT, "division_id is an Open Civic Data id", True, MATCH_REGEX,
+                              "division_id", {"regex": ids.anchored(ids.DIVISION_ID_RE)}),
+                    _vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.DIVISION_KINDS)]
+        case tables.CANDIDATES:
+            return [_vocab(T, names.GENDER_IN_VOCABULARY, "gender", vocabulary.GENDERS),
+                    _vocab(T, names.AGE_BAND_IN_VOCABULARY, "age_band", vocabulary.AGE_BANDS),
+                    _vocab(T, names.EDUCATION_IN_VOCABULARY, "education", vocabulary.EDUCATIONS)]
+        case tables.STATION_TURNOUT:
             return [
                 _non_negative(T, COUNTS_MIN, "registered, cast, valid and invalid ballots are all >= 0"),
-                CheckSpec(T, n.CAST_LE_REGISTERED, "ballots cast <= registered voters", True, BETWEEN,
+                CheckSpec(T, names.CAST_LE_REGISTERED, "ballots cast <= registered voters", True, BETWEEN,
                           CAST_MINUS_REGISTERED, {"max_value": 0}),
-                _zero(T, n.VALID_PLUS_INVALID_EQ_CAST, VALID_PLUS_INVALID_MINUS_CAST,
+                _zero(T, names.VALID_PLUS_INVALID_EQ_CAST, VALID_PLUS_INVALID_MINUS_CAST,
                       "valid + invalid ballots = ballots cast"),
-                CheckSpec(T, n.TURNOUT_IN_RANGE, "turnout (cast / registered) within [0, 1]", True, BETWEEN,
+                CheckSpec(T, names.TURNOUT_IN_RANGE, "turnout (cast / registered) within [0, 1]", True, BETWEEN,
                           "turnout", {"min_value": 0, "max_value": 1}),
-                _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.TALLY_STATUSES),
+                _vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.TALLY_STATUSES),
             ]
-        case t.STATION_RESULTS:
+        case tables.STATION_RESULTS:
             # Validated per station (see frames.station_frame): failing counts are stations, not rows.
             return [
-                _zero(T, n.KEY_PRESENT, KEY_MISSING_ROWS, "per station: no row lacks election, station or candidate"),
-                _zero(T, n.KEY_UNIQUE, DUPLICATE_CANDIDATE_ROWS, "per station: each candidate appears once"),
+                _zero(T, names.KEY_PRESENT, KEY_MISSING_ROWS,
+                      "per station: no row lacks election, station or candidate"),
+                _zero(T, names.KEY_UNIQUE, DUPLICATE_CANDIDATE_ROWS, "per station: each candidate appears once"),
                 _non_negative(T, VOTES_MIN, "per station: every candidate's votes >= 0"),
-                _zero(T, n.VOTES_SUM_EQ_VALID, VOTES_MINUS_VALID,
+                _zero(T, names.VOTES_SUM_EQ_VALID, VOTES_MINUS_VALID,
                       "per station: sum of votes = valid ballots in station_turnout"),
-                _zero(T, n.CANDIDATE_RESOLVES, UNRESOLVED_CANDIDATE_ROWS,
+                _zero(T, names.CANDIDATE_RESOLVES, UNRESOLVED_CANDIDATE_ROWS,
                       "per station: every candidate_id names a row of candidates.candidate_id"),
             ]
-        case t.MUNICIPALITY_RESULTS:
+        case tables.MUNICIPALITY_RESULTS:
             return [_non_negative(T, "votes", "votes >= 0")]
-        case t.NATIONAL_SUMMARY:
+        case tables.NATIONAL_SUMMARY:
             return [
-                CheckSpec(T, n.REPORTED_MATCHES_COMPUTED,
+                CheckSpec(T, names.REPORTED_MATCHES_COMPUTED,
                           "figures reported for the country match those computed from stations, within the "
                           "tolerance and in the direction the qualifier allows", True, BETWEEN, TOLERANCE_EXCESS,
                           {"max_value": 0}),
-                _vocab(T, n.QUALIFIER_IN_VOCABULARY, "qualifier", v.QUALIFIERS),
-                _vocab(T, n.METRIC_IN_VOCABULARY, "metric", v.SUMMARY_METRICS),
+                _vocab(T, names.QUALIFIER_IN_VOCABULARY, "qualifier", vocabulary.QUALIFIERS),
+                _vocab(T, names.METRIC_IN_VOCABULARY, "metric", vocabulary.SUMMARY_METRICS),
             ]
-        case t.OBSERVATIONS:
+        case tables.OBSERVATIONS:
             return [_non_negative(T, "count", "occurrence count >= 0"),
-                    _vocab(T, n.CATEGORY_IN_VOCABULARY, "category", v.INCIDENT_CATEGORIES),
-                    _vocab(T, n.STATUS_IN_VOCABULARY, "status", v.INCIDENT_STATUSES),
-                    _vocab(T, n.REPORTER_KIND_IN_VOCABULARY, "reporter_kind", v.SOURCE_KINDS)]
-        case t.OBSERVATIONS_BY_DIVISION:
+                    _vocab(T, names.CATEGORY_IN_VOCABULARY, "category", vocabulary.INCIDENT_CATEGORIES),
+                    _vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.INCIDENT_STATUSES),
+                    _vocab(T, names.REPORTER_KIND_IN_VOCABULARY, "reporter_kind", vocabulary.SOURCE_KINDS)]
+        case tables.OBSERVATIONS_BY_DIVISION:
             return [_non_negative(T, COUNTS_MIN, "incidents and occurrences >= 0"),
-                    _vocab(T, n.CATEGORY_IN_VOCABULARY, "category", v.INCIDENT_CATEGORIES)]
-        case t.NEWS_MENTIONS:
-            return [_vocab(T, n.KIND_IN_VOCABULARY, "kind", v.MENTION_KINDS)]
+                    _vocab(T, names.CATEGORY_IN_VOCABULARY, "category", vocabulary.INCIDENT_CATEGORIES)]
+        case tables.NEWS_MENTIONS:
+            return [_vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.MENTION_KINDS)]
     return []
 
 
 def checks_for_table(table: str) -> tuple[CheckSpec, ...]:
     """Every check of ``table``, in a stable order (keys, table-specific rules, references)."""
-    if table not in t.SCHEMAS:
-        raise ConfigError(f"unknown table {table!r}; known: {', '.join(t.TABLE_NAMES)}")
-    specs = [] if table == t.STATION_RESULTS else _keys(table)
+    if table not in tables.SCHEMAS:
+        raise ConfigError(f"unknown table {table!r}; known: {', '.join(tables.TABLE_NAMES)}")
+    specs = [] if table == tables.STATION_RESULTS else _keys(table)
     specs += _specific(table)
     for name, ref in REFERENCES.get(table, {}).items():
         if not any(s.name == name for s in specs):
@@ -204,18 +205,18 @@ def checks_for_table(table: str) -> tuple[CheckSpec, ...]:
     return tuple(specs)
 
 
-ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in t.TABLE_NAMES for s in checks_for_table(name))
+ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in tables.TABLE_NAMES for s in checks_for_table(name))
 
 
 # What a table's check frame reads from other tables besides its REFERENCES (see ``pipelines.gate.frames``).
 _FRAME_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
-    t.STATION_RESULTS: {t.CANDIDATES: ("candidate_id",),
-                        t.STATION_TURNOUT: ("election_id", "station_id", "valid_ballots")},
+    tables.STATION_RESULTS: {tables.CANDIDATES: ("candidate_id",),
+                        tables.STATION_TURNOUT: ("election_id", "station_id", "valid_ballots")},
 }
 # The only columns of a table its own checks read, where that is less than all of them: station_results is the
 # largest table (~12.5M rows at a million stations) and its check frame is per station.
 OWN_COLUMNS: dict[str, tuple[str, ...]] = {
-    t.STATION_RESULTS: ("election_id", "station_id", "candidate_id", "votes", *t.TRACE_COLUMNS),
+    tables.STATION_RESULTS: ("election_id", "station_id", "candidate_id", "votes", *tables.TRACE_COLUMNS),
 }
 
 

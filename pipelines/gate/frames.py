@@ -16,7 +16,6 @@ from pipelines.errors import ConfigError
 from pipelines.fold import tables as t
 from pipelines.gate import checks as c
 
-DEFAULT_TOLERANCE = 0.01  # relative: reported figures are often rounded ("about 5.2 million", "52%")
 # How far "almost X" / "about X" may lie from X: a source's approximation, not a rounding of X.
 APPROXIMATE_BAND = 0.05
 

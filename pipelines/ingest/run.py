@@ -10,63 +10,26 @@ silently: it is produced, or dead-lettered with its reason, and the report count
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-
 from pipelines.contract import reasons
-from pipelines.contract.topics import DEAD_LETTER, REFERENCE
-from pipelines.errors import InputError, ServiceUnavailable
+from pipelines.contract.topics import REFERENCE
+from pipelines.errors import InputError
 from pipelines.ingest.checks import KnownIds
 from pipelines.ingest.chunks import chunks
 from pipelines.ingest.parallel import in_order, start_pool, worker_count
 from pipelines.ingest.readers import CSV_SUFFIXES, JSONL_SUFFIXES, Parsed
 from pipelines.ingest.records import kind_topic
-from pipelines.ingest.sink import Sink, dead_letter
+from pipelines.ingest.report import IngestReport
+from pipelines.ingest.sink import Sink, bulk_producer, dead_letter
 from pipelines.kafka import snapshot
+from pipelines.kafka.clients import kafka_errors
 from pipelines.kafka.registry import RegistryClient
-from pipelines.kafka.serde import BytesSerializer, serializer
+from pipelines.kafka.serde import serializer
 from pipelines.settings import Settings
 
-__all__ = ["IngestReport", "dead_letter", "ingest", "known_ids_from_kafka", "producer"]
-
-
-@dataclass
-class IngestReport:
-    """What an ingest did: counts per outcome, per topic and per rejection reason."""
-
-    read: int = 0
-    produced: Counter[str] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
-    failed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    # Seconds per stage: read_validate and encode (CPU seconds, summed over worker processes), produce (wall
-    # time checking and handing records to the producer, in this process), flush (waiting for the last acks).
-    stages: Counter[str] = field(default_factory=Counter)
-    # Peak resident memory (KiB) per process that parsed chunks (this one too, when it did).
-    peak_rss_kib: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-    @property
-    def produced_total(self) -> int:
-        return sum(self.produced.values())
-
-    def lines(self) -> list[str]:
-        rate = self.read / self.seconds if self.seconds else 0.0
-        out = [f"read {self.read}, produced {self.produced_total}, rejected {self.rejected_total} "
-               f"in {self.seconds:.1f}s ({rate:,.0f} records/s)"]
-        out += [f"  produced to {topic}: {n}" for topic, n in sorted(self.produced.items())]
-        out += [f"  rejected {reason}: {n}" for reason, n in sorted(self.rejected.items())]
-        if self.rejected_total:
-            out.append(f"  rejected records are on {DEAD_LETTER.name} with their file, line and reason")
-        return out
+__all__ = ["IngestReport", "bulk_producer", "dead_letter", "ingest", "known_ids_from_kafka"]
 
 
 def known_ids_from_kafka(settings: Settings) -> KnownIds:
@@ -76,28 +39,6 @@ def known_ids_from_kafka(settings: Settings) -> KnownIds:
     for record in snapshot.read(settings, snap):
         known.add(Parsed("", 0, "", record.record_type, record.topic, record.key, record.value))
     return known
-
-
-def producer(settings: Settings) -> KafkaProducer:
-    """An idempotent, ``acks=all`` producer of pre-encoded bytes, tuned for bulk loads.
-
-    Values arrive Avro-encoded and Confluent-framed (workers encode, :func:`pipelines.kafka.serde.frame` frames), so
-    both serializers pass bytes through. Large batches and a short linger amortise per-request cost. No
-    compression (the lz4/zstd extras are not installed; whether it pays on a local broker is not measured).
-    """
-    try:
-        return KafkaProducer(
-            **settings.kafka_config(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=50,
-            batch_size=1024 * 1024,
-            max_request_size=8 * 1024 * 1024,
-            key_serializer=BytesSerializer(),
-            value_serializer=BytesSerializer(),
-        )
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
 
 
 def _ordered(paths: Iterable[Path]) -> list[Path]:
@@ -140,15 +81,14 @@ def ingest(
     try:
         sink = Sink(settings, serializer(settings, registry), known_ids_from_kafka(settings), report, kind)
         try:
-            for path in paths:
-                csv = path.suffix.lower() in CSV_SUFFIXES
-                for chunk, result in in_order(chunks(path, csv, kind), kind, pool):
-                    sink.put(chunk, result)
-                    if progress is not None:
-                        progress(len(result.items))
-            sink.flush()
-        except KafkaError as exc:
-            raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
+            with kafka_errors(settings):
+                for path in paths:
+                    csv = path.suffix.lower() in CSV_SUFFIXES
+                    for chunk, result in in_order(chunks(path, csv, kind), kind, pool):
+                        sink.put(chunk, result)
+                        if progress is not None:
+                            progress(len(result.items))
+                sink.flush()
         finally:
             sink.close()
     finally:

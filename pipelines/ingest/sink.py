@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kafka import KafkaProducer
 
@@ -19,12 +19,28 @@ from pipelines.contract.topics import DEAD_LETTER
 from pipelines.ingest.checks import KnownIds, check_references
 from pipelines.ingest.chunks import Chunk
 from pipelines.ingest.readers import Parsed, Rejected
+from pipelines.ingest.report import IngestReport
 from pipelines.ingest.work import ChunkResult, Encoded, read_chunk
-from pipelines.kafka.serde import AvroSerializer, frame
+from pipelines.kafka.clients import producer
+from pipelines.kafka.serde import AvroSerializer, BytesSerializer, frame
 from pipelines.settings import Settings
 
-if TYPE_CHECKING:
-    from pipelines.ingest.run import IngestReport
+
+def bulk_producer(settings: Settings) -> KafkaProducer:
+    """An idempotent, ``acks=all`` producer of pre-encoded bytes, tuned for bulk loads.
+
+    Values arrive Avro-encoded and Confluent-framed (workers encode, :func:`pipelines.kafka.serde.frame` frames), so
+    both serializers pass bytes through. Large batches and a short linger amortise per-request cost. No
+    compression (the lz4/zstd extras are not installed; whether it pays on a local broker is not measured).
+    """
+    return producer(
+        settings,
+        linger_ms=50,
+        batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        key_serializer=BytesSerializer(),
+        value_serializer=BytesSerializer(),
+    )
 
 
 def dead_letter(rejected: Rejected) -> dict[str, Any]:
@@ -46,10 +62,8 @@ class Sink:
 
     def __init__(self, settings: Settings, ser: AvroSerializer, known: KnownIds, report: IngestReport,
                  kind: str | None, kafka: KafkaProducer | None = None) -> None:
-        from pipelines.ingest.run import producer  # run imports this module
-
         self.settings, self.ser, self.known, self.report, self.kind = settings, ser, known, report, kind
-        self.producer = kafka if kafka is not None else producer(settings)
+        self.producer = kafka if kafka is not None else bulk_producer(settings)
         self._topics: dict[str, str] = {}
         self._partitions: dict[str, list[int]] = {}
         self._schema_ids: dict[tuple[str, str], int] = {}
@@ -81,7 +95,11 @@ class Sink:
                 self.reject(item)  # type: ignore[arg-type]
                 continue
             if not known.covers(item.refs):
-                if reparsed is None:  # rare: read the chunk again for the exact rejection and its raw text
+                # Reference checks must run here, in file order: a worker cannot know what earlier chunks
+                # declare. The rejection needs the parsed record (which field, its raw text), which workers do
+                # not send back: shipping it for every event would pickle each one twice to serve the rare
+                # rejection. So, only then, the chunk is read again here (the worker's reader, same results).
+                if reparsed is None:
                     reparsed = {p.line: p for p in read_chunk(chunk, self.kind) if isinstance(p, Parsed)}  # type: ignore[arg-type]
                 rejected = check_references(reparsed[item.line], known, self.kind)
                 if rejected is not None:

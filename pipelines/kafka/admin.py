@@ -8,18 +8,21 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError
 
 from pipelines.contract.topics import ALL_TOPICS, TopicSpec
-from pipelines.errors import ServiceUnavailable, TopicDrift
+from pipelines.errors import TopicDrift
+from pipelines.kafka.clients import kafka_errors
 from pipelines.settings import Settings
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
-    try:
+    """An admin client with the settings' connection and security options.
+
+    Raises:
+        ServiceUnavailable: Kafka does not answer.
+    """
+    with kafka_errors(settings):
         return KafkaAdminClient(**settings.kafka_config(), request_timeout_ms=15000)
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
 
 
 def _config_value(entry: Any) -> str | None:
@@ -54,17 +57,16 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, *
     specs = [replace(s, name=settings.topic(s.name)) for s in specs]
     admin = admin_client(settings)
     try:
-        existing = set(admin.list_topics())
-        missing = [s for s in specs if s.name not in existing]
-        if missing:
-            admin.create_topics([
-                NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in missing
-            ])
-        present = [s for s in specs if s.name in existing]
-        partitions = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in present])}
-        configs = live_configs(admin, [s.name for s in present]) if present else {}
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
+        with kafka_errors(settings):
+            existing = set(admin.list_topics())
+            missing = [s for s in specs if s.name not in existing]
+            if missing:
+                admin.create_topics([
+                    NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in missing
+                ])
+            present = [s for s in specs if s.name in existing]
+            partitions = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in present])}
+            configs = live_configs(admin, [s.name for s in present]) if present else {}
     finally:
         admin.close()
 
@@ -94,8 +96,7 @@ def delete_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS) -
     """Delete the declared topics under this environment's prefix (benchmarks and tests clean up with it)."""
     admin = admin_client(settings)
     try:
-        admin.delete_topics([settings.topic(s.name) for s in specs])
-    except KafkaError as exc:
-        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {exc}") from exc
+        with kafka_errors(settings):
+            admin.delete_topics([settings.topic(s.name) for s in specs])
     finally:
         admin.close()

@@ -267,7 +267,7 @@ CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "partie
 
 def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
     """After ``latest.json`` switched: regenerate the catalog page and announce the release on Kafka."""
-    from pipelines.kafka.subscribe import announce_release, release_published_event
+    from pipelines.release.announce import announce_release, release_published_event
     from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),

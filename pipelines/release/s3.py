@@ -12,6 +12,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipelines.errors import ServiceUnavailable
 from pipelines.settings import Settings
 
+# Content type of every JSON document written to the bucket (manifest, latest.json, validation report, catalog):
+# all are UTF-8 (written with ensure_ascii=False), and a browser opening one directly should decode it so.
+JSON_TYPE = "application/json; charset=utf-8"
+
 
 def s3_client(settings: Settings, *, anonymous: bool = False) -> Any:
     """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts)."""

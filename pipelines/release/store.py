@@ -16,11 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import PublishConflict, ServiceUnavailable
 from pipelines.release.parquet import StagedFile
-from pipelines.release.s3 import s3_client
+from pipelines.release.s3 import JSON_TYPE, s3_client
 from pipelines.settings import Settings
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
-JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)

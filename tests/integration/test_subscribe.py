@@ -22,7 +22,8 @@ from pipelines.generator.synth import synthesize
 from pipelines.ingest.readers import Parsed, read_path
 from pipelines.ingest.run import ingest
 from pipelines.kafka import snapshot
-from pipelines.kafka.subscribe import announce_release, release_published_event, resolve_topic, subscribe
+from pipelines.kafka.subscribe import resolve_topic, subscribe
+from pipelines.release.announce import announce_release, release_published_event
 from pipelines.settings import Settings
 from tests.support.releases import delete_dataset, upload_fake_releases
 

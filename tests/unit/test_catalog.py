@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT
+from pipelines.release.s3 import JSON_TYPE
+from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 from tests.support.catalog import fake_release, fake_tables, two_releases
 
@@ -152,8 +154,9 @@ class _FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
 
-    def put_object(self, **kw: Any) -> None:
+    def put_object(self, **kw: Any) -> dict[str, str]:
         self.objects[kw["Key"]] = kw
+        return {"ETag": '"e"'}
 
 
 def test_publish_catalog_writes_both_documents_with_content_types():
@@ -172,3 +175,12 @@ def test_fake_release_matches_its_manifest():
         body = files[f"d/releases/20250131T120000Z-x/{entry['path']}"]
         assert hashlib.sha256(body).hexdigest() == entry["sha256"] and len(body) == entry["bytes"]
         assert pq.read_table(pa.py_buffer(body)).num_rows == entry["rows"]
+
+
+def test_every_json_document_is_written_with_the_one_json_content_type():
+    manifests, _, reports = two_releases("az-test", BASE)
+    s3 = _FakeS3()
+    publish_catalog(Settings(), s3, "az-test", manifests, fake_tables(), reports=reports)
+    ReleaseStore(Settings(), s3, "az-test").put_json("az-test/latest.json", {"release_id": "r1"})
+    for key in ("az-test/catalog.json", "az-test/latest.json"):
+        assert s3.objects[key]["ContentType"] == JSON_TYPE == "application/json; charset=utf-8"

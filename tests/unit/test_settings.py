@@ -42,3 +42,16 @@ def test_sasl_options_pass_through_to_kafka_python():
                            "BALLOTSTREAM_KAFKA_SASL_USERNAME": "u", "BALLOTSTREAM_KAFKA_SASL_PASSWORD": "p"})
     conf = s.kafka_config()
     assert conf["security_protocol"] == "SASL_SSL" and conf["sasl_plain_username"] == "u"
+
+
+def test_gate_tolerance_default_is_declared_once_in_settings():
+    import inspect
+
+    from pipelines import gate
+    from pipelines.gate import frames
+    from pipelines.settings import DEFAULT_GATE_TOLERANCE
+
+    assert Settings().gate_tolerance == Settings.from_env({}).gate_tolerance == DEFAULT_GATE_TOLERANCE
+    for run in (gate.run_gate, gate.run_table_checks):
+        assert inspect.signature(run).parameters["tolerance"].default == DEFAULT_GATE_TOLERANCE
+    assert not hasattr(frames, "DEFAULT_TOLERANCE") and not hasattr(gate, "DEFAULT_TOLERANCE")

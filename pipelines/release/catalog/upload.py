@@ -11,11 +11,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipelines.errors import ServiceUnavailable
 from pipelines.release.catalog.build import DEFAULT_REPORT, build_catalog
 from pipelines.release.catalog.page import render_index
+from pipelines.release.s3 import JSON_TYPE
 from pipelines.settings import Settings
 
 CATALOG_NAME = "catalog.json"
 INDEX_NAME = "index.html"
-JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 # Both documents are replaced on every publish: caches must revalidate, unlike the immutable release files.
 CACHE_CONTROL = "no-cache"

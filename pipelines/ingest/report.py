@@ -1,0 +1,42 @@
+"""What an ingest did: the report :func:`pipelines.ingest.run.ingest` returns and the sink fills in."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pipelines.contract.topics import DEAD_LETTER
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: counts per outcome, per topic and per rejection reason."""
+
+    read: int = 0
+    produced: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    # Seconds per stage: read_validate and encode (CPU seconds, summed over worker processes), produce (wall
+    # time checking and handing records to the producer, in this process), flush (waiting for the last acks).
+    stages: Counter[str] = field(default_factory=Counter)
+    # Peak resident memory (KiB) per process that parsed chunks (this one too, when it did).
+    peak_rss_kib: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def produced_total(self) -> int:
+        return sum(self.produced.values())
+
+    def lines(self) -> list[str]:
+        rate = self.read / self.seconds if self.seconds else 0.0
+        out = [f"read {self.read}, produced {self.produced_total}, rejected {self.rejected_total} "
+               f"in {self.seconds:.1f}s ({rate:,.0f} records/s)"]
+        out += [f"  produced to {topic}: {n}" for topic, n in sorted(self.produced.items())]
+        out += [f"  rejected {reason}: {n}" for reason, n in sorted(self.rejected.items())]
+        if self.rejected_total:
+            out.append(f"  rejected records are on {DEAD_LETTER.name} with their file, line and reason")
+        return out
