@@ -25,7 +25,7 @@ _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # String fields that are keys, codes or URLs: one line of text.
 SINGLE_LINE_FIELDS = frozenset({"target_key", "country", "language", "url", "evidence_urls", "outlet",
-                                "abbreviation", "organisation"})
+                                "abbreviation"})
 
 
 class FieldError(Exception):

@@ -30,6 +30,9 @@ def test_values_are_read_and_typed():
     ({"BALLOTSTREAM_DATASET": "a b"}, "DATASET='a b' must be"),
     ({"BALLOTSTREAM_READ_WORKERS": "two"}, "BALLOTSTREAM_READ_WORKERS='two' is not a whole number"),
     ({"BALLOTSTREAM_READ_WORKERS": "0"}, "READ_WORKERS must be between 1 and 64"),
+    ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "100"}, "INGEST_MAX_RECORD_BYTES must be between"),
+    ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "1MB"}, "INGEST_MAX_RECORD_BYTES='1MB' is not a whole number"),
+    ({"BALLOTSTREAM_INGEST_MAX_DEPTH": "100000"}, "INGEST_MAX_DEPTH must be between 4 and 500"),
 ])
 def test_invalid_values_are_refused_naming_the_key(env, message):
     with pytest.raises(ConfigError, match=message):
@@ -42,3 +45,11 @@ def test_sasl_options_pass_through_to_kafka_python():
                            "BALLOTSTREAM_KAFKA_SASL_USERNAME": "u", "BALLOTSTREAM_KAFKA_SASL_PASSWORD": "p"})
     conf = s.kafka_config()
     assert conf["security_protocol"] == "SASL_SSL" and conf["sasl_plain_username"] == "u"
+
+
+def test_ingest_limits_default_below_kafkas_default_message_size_and_reach_the_readers():
+    from pipelines.ingest.records import DEFAULT_LIMITS, Limits
+
+    s = Settings.from_env({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "5000", "BALLOTSTREAM_INGEST_MAX_DEPTH": "8"})
+    assert Limits.of(s) == Limits(5000, 8)
+    assert Limits.of(Settings()) == DEFAULT_LIMITS and DEFAULT_LIMITS.max_record_bytes < 1024 * 1024 - 32 * 1024
