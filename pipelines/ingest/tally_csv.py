@@ -165,7 +165,7 @@ def _rows(data: bytes, start: int, limits: Limits) -> Iterator[tuple[int, str, l
 def _quoted_row(lines: list[bytes], i: int, start: int, max_bytes: int) -> tuple[list[str] | None, int, Problem]:
     """The row starting at ``lines[i]`` read by the csv module, which lets a quoted field span lines: (fields,
     the index of the line after the row, _) or (None, _, the problem)."""
-    stop: list[Problem] = []
+    stop: list[str] = []
     end = i
 
     def feed() -> Iterator[str]:
@@ -175,14 +175,12 @@ def _quoted_row(lines: list[bytes], i: int, start: int, max_bytes: int) -> tuple
             part = lines[end]
             size += len(part)
             if size > max_bytes:
-                stop.append((reasons.RECORD_TOO_LARGE, f"line {start + i}: row (a quoted field spanning lines?) "
-                             f"longer than {max_bytes} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)", None))
+                stop.append(f"still open after {max_bytes} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)")
                 return
             try:
                 decoded = part.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad = encoding_error("", start + end, part.rstrip(b"\r\n"), exc, None)
-                stop.append((bad.reason_code, bad.reason, None))
+            except UnicodeDecodeError:
+                stop.append(f"still open at line {start + end}, which is not UTF-8")
                 return
             end += 1
             yield decoded
@@ -190,7 +188,9 @@ def _quoted_row(lines: list[bytes], i: int, start: int, max_bytes: int) -> tuple
     try:
         return next(csv.reader(feed(), strict=True)), end, (reasons.MALFORMED_CSV, "", None)
     except csv.Error as exc:
-        return None, end, stop[0] if stop else (reasons.MALFORMED_CSV, f"line {start + i}: {exc}", None)
+        # An unclosed quote runs on over the rows below: reject this row and read on at the next line.
+        why = f"a quoted field is {stop[0]}: an unclosed quote?" if stop else str(exc)
+        return None, end, (reasons.MALFORMED_CSV, f"line {start + i}: {why}", None)
 
 
 def csv_items(file: str, data: bytes, start: int, kind: str | None, topic: TopicSpec | None,
