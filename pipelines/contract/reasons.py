@@ -13,6 +13,17 @@ UNKNOWN_ENUM_SYMBOL = "unknown_enum_symbol"
 INVALID_ID = "invalid_id"
 NEGATIVE_COUNT = "negative_count"
 UNKNOWN_REFERENCE = "unknown_reference"
+# Bytes that are not UTF-8 (the reason names the line's byte offset).
+INVALID_ENCODING = "invalid_encoding"
+# A JSON line or CSV station over BALLOTSTREAM_INGEST_MAX_RECORD_BYTES.
+RECORD_TOO_LARGE = "record_too_large"
+# JSON nested deeper than BALLOTSTREAM_INGEST_MAX_DEPTH.
+TOO_DEEPLY_NESTED = "too_deeply_nested"
+# A JSON object naming one key twice (which one would win is not for ingest to guess).
+DUPLICATE_KEY = "duplicate_key"
+# A control character (NUL...) in a string field; ids, keys, URLs and timestamps allow none, text allows tab
+# and line ends.
+CONTROL_CHARACTER = "control_character"
 
 REASON_CODES: tuple[str, ...] = (
     MALFORMED_JSON,
@@ -26,7 +37,15 @@ REASON_CODES: tuple[str, ...] = (
     INVALID_ID,
     NEGATIVE_COUNT,
     UNKNOWN_REFERENCE,
+    INVALID_ENCODING,
+    RECORD_TOO_LARGE,
+    TOO_DEEPLY_NESTED,
+    DUPLICATE_KEY,
+    CONTROL_CHARACTER,
 )
 
 # File-level (not record-level) problem: the file cannot be read as any supported input format.
 UNSUPPORTED_FILE = "unsupported_file"
+# File-level: the file could not be opened or read (missing, a directory, no permission); its dead letter has
+# line 0.
+UNREADABLE_FILE = "unreadable_file"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from pipelines.ingest.records import Rejected
+from pipelines.contract import reasons
+from pipelines.ingest.lines import BOM, encoding_error
+from pipelines.ingest.records import DEFAULT_LIMITS, Limits, Rejected
 from pipelines.ingest.tally_csv import check_header, split_row
 
 CHUNK_BYTES = 1 << 20  # ~2,000 JSON lines or ~300 stations: big enough to amortise the hand-off to a worker
@@ -20,12 +23,13 @@ CHUNK_BYTES = 1 << 20  # ~2,000 JSON lines or ~300 stations: big enough to amort
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole lines of one file: ``data`` starts at line ``start`` (1-based)."""
+    """Whole lines of one file: ``data`` starts at line ``start`` (1-based), to be read within ``limits``."""
 
     file: str
     csv: bool
     start: int
     data: bytes
+    limits: Limits = DEFAULT_LIMITS
 
 
 def count_lines(data: bytes) -> int:
@@ -33,8 +37,10 @@ def count_lines(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-def _lone_cr(data: bytes) -> bool:
-    return data.count(b"\r") != data.count(b"\r\n")
+def _whole_rest(data: bytes) -> bool:
+    """Whether the station cut below cannot be trusted in ``data``: a lone CR ends a row for the reader but not
+    for the cut, and a quote may open a field that holds line ends (RFC 4180)."""
+    return b'"' in data or data.count(b"\r") != data.count(b"\r\n")
 
 
 def _station_cut(data: bytes) -> int:
@@ -57,8 +63,32 @@ def _station_cut(data: bytes) -> int:
     return 0
 
 
-def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
-    """Reads of about ``size`` bytes that end at a line end (the last may not)."""
+def _line_end(block: bytes) -> int:
+    """Where the text after the last line end in ``block`` starts (0: none). A CR as the very last byte does
+    not count: the next read may hold its LF."""
+    return max(block.rfind(b"\n"), block.rfind(b"\r", 0, len(block) - 1)) + 1
+
+
+def _rest_of_line(handle: BinaryIO, size: int) -> bytes:
+    """Skip the rest of an overlong line: what follows its end (the end included), or b"" at the end of file."""
+    while True:
+        block = handle.read(size)
+        if not block:
+            return b""
+        ends = [i for i in (block.find(b"\n"), block.find(b"\r")) if i >= 0]
+        if ends:
+            end = min(ends)
+            if block[end:] == b"\r":
+                block += handle.read(1)
+            return block[end:]
+
+
+def _blocks(handle: BinaryIO, size: int, longest: int) -> Iterator[bytes]:
+    """Reads of about ``size`` bytes that end at a line end (the last may not).
+
+    A line longer than ``longest`` bytes is cut to ``longest + 1`` bytes (the readers reject it as too large),
+    so memory stays bounded whatever the input; its line end is kept, so line numbers stay exact.
+    """
     tail = b""
     while True:
         block = handle.read(size)
@@ -67,34 +97,53 @@ def _blocks(handle: BinaryIO, size: int) -> Iterator[bytes]:
                 yield tail
             return
         block = tail + block
-        end = block.rfind(b"\n") + 1
+        end = _line_end(block)
         if end == 0:
-            tail = block
+            tail = block if len(block) <= longest else block[: longest + 1] + _rest_of_line(handle, size)
+            continue
+        if len(block) - end > longest:  # the unfinished last line is too long already
+            yield block[:end]
+            tail = block[end : end + longest + 1] + _rest_of_line(handle, size)
             continue
         tail = block[end:]
         yield block[:end]
 
 
-def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES) -> Iterator[Chunk | Rejected]:
-    """The chunks of one file, in order; a CSV with a bad header gives its one :class:`Rejected` instead.
+def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES,
+           limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk | Rejected]:
+    """The chunks of one file, in order; a file that cannot be read, or a CSV with a bad header, gives its one
+    :class:`Rejected` instead (a file that cannot be opened has line 0).
 
     Args:
-        path: a JSON Lines or CSV file.
+        path: a JSON Lines or CSV file (a UTF-8 byte order mark at its start is skipped).
         csv: whether it is a tally CSV (header checked here, chunks cut between stations).
         kind: the input kind, copied to a header rejection.
         size: about how many bytes per chunk.
+        limits: copied to each chunk for its reader; lines are cut just past ``limits.max_record_bytes``.
     """
     file = str(path)
-    with path.open("rb") as handle:
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        yield Rejected(file, 0, "", reasons.UNREADABLE_FILE, f"cannot read {file}: {exc.strerror or exc}",
+                       None, kind)
+        return
+    with handle:
         line = 1
-        blocks = _blocks(handle, size)
-        carry = b""
+        blocks = _blocks(handle, size, limits.max_record_bytes)
+        first = next(blocks, b"")
+        if first.startswith(BOM):
+            first = first[len(BOM) :]
+        carry = first
         if csv:
-            first = next(blocks, b"")
-            # The header is the first line in universal-newline terms, like the reader's readline().
+            # The header is the first line in universal-newline terms, like the reader's.
             end = min((i for i in (first.find(b"\n"), first.find(b"\r")) if i >= 0), default=len(first))
             end += 2 if first[end : end + 2] == b"\r\n" else 1
-            header = first[:end].decode("utf-8").rstrip("\r\n")
+            try:
+                header = first[:end].decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                yield encoding_error(file, 1, first[:end].rstrip(b"\r\n"), exc, kind)
+                return
             if not header:
                 return
             bad = check_header(file, header, kind)
@@ -102,10 +151,13 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES) -> 
                 yield bad
                 return
             line, carry = 2, first[end:]
-        for block in blocks:
+        rest = blocks if csv else chain([carry], blocks)
+        if not csv:
+            carry = b""
+        for block in rest:
             data = carry + block
-            if csv and _lone_cr(data):
-                # A lone CR ends a row for the reader but not for the station cut here: hand the rest over whole.
+            if csv and _whole_rest(data):
+                # Hand the rest over whole: rows there may span lines, which only the reader can tell.
                 data += b"".join(blocks)
                 cut = len(data)
             else:
@@ -113,8 +165,8 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES) -> 
             if cut == 0:
                 carry = data  # one station so far: read on
                 continue
-            yield Chunk(file, csv, line, data[:cut])
+            yield Chunk(file, csv, line, data[:cut], limits)
             line += count_lines(data[:cut])
             carry = data[cut:]
         if carry:
-            yield Chunk(file, csv, line, carry)
+            yield Chunk(file, csv, line, carry, limits)

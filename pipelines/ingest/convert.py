@@ -20,6 +20,7 @@ from pipelines.errors import InputError
 from pipelines.ingest.scalars import (  # noqa: F401  (FieldError is part of this module's interface)
     INT_MAX,
     LONG_MAX,
+    SINGLE_LINE_FIELDS,
     Conv,
     FieldError,
     _bool,
@@ -28,6 +29,7 @@ from pipelines.ingest.scalars import (  # noqa: F401  (FieldError is part of thi
     _enum,
     _id_string,
     _int,
+    _line_string,
     _string,
     _timestamp,
     _wrong,
@@ -178,7 +180,7 @@ def _compile(schema: Any, field: str | None) -> Conv:
     if kind == "string":
         if field in ids.ID_KINDS:
             return _id_string(*ids.ID_KINDS[field])
-        return _string
+        return _line_string if field in SINGLE_LINE_FIELDS else _string
     if kind == "enum":
         return _enum(schema)
     if kind == "array":

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.contract.record_types import EVENT_TYPE_BY_NAME, topic_of
 from pipelines.contract.topics import TOPIC_BY_KIND, TopicSpec
 from pipelines.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
+# Kafka's default largest message is 1 MiB (1,048,576 bytes); a record of up to 1,000,000 bytes leaves ~47 KiB
+# for framing, key, headers and a dead letter's file, reason and other fields.
+MAX_RECORD_BYTES = 1_000_000
+MAX_DEPTH = 32  # the deepest record type nests 3 levels (StationTally.votes[i].votes)
+# A dead letter's raw text of a record too large to ingest keeps this much of its start; reasons are clipped
+# to one screen line or so (they can quote an offending value of any length).
+RAW_HEAD_CHARS = 4096
+REASON_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How big and how deeply nested one input record may be (see ``BALLOTSTREAM_INGEST_*`` settings)."""
+
+    max_record_bytes: int = MAX_RECORD_BYTES
+    max_depth: int = MAX_DEPTH
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.ingest_max_record_bytes, settings.ingest_max_depth)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +81,23 @@ class Rejected:
     reason: str
     field: str | None
     kind: str | None
+
+    def __post_init__(self) -> None:
+        # A dead letter must always encode and fit in a Kafka message: text with lone surrogates (from JSON
+        # escapes such as "\\ud800" in a key) is escaped, and a reason quoting a huge value is clipped.
+        for name in ("raw", "reason", "field"):
+            value = getattr(self, name)
+            if value is not None and not value.isascii():
+                object.__setattr__(self, name, value.encode("utf-8", "backslashreplace").decode("utf-8"))
+        if len(self.reason) > REASON_CHARS:
+            object.__setattr__(self, "reason", self.reason[:REASON_CHARS] + "…")
+        if self.field is not None and len(self.field) > REASON_CHARS:
+            object.__setattr__(self, "field", self.field[:REASON_CHARS] + "…")
+
+
+def head(text: str, chars: int = RAW_HEAD_CHARS) -> str:
+    """The start of a too-large record's text, marked as cut."""
+    return text if len(text) <= chars else f"{text[:chars]}… [cut: the record is longer than this]"
 
 
 def kind_topic(kind: str | None) -> TopicSpec | None:

@@ -20,7 +20,7 @@ from pipelines.ingest.checks import KnownIds
 from pipelines.ingest.chunks import chunks
 from pipelines.ingest.parallel import in_order, start_pool, worker_count
 from pipelines.ingest.readers import CSV_SUFFIXES, JSONL_SUFFIXES, Parsed
-from pipelines.ingest.records import kind_topic
+from pipelines.ingest.records import Limits, kind_topic
 from pipelines.ingest.report import IngestReport
 from pipelines.ingest.sink import Sink, bulk_producer, dead_letter
 from pipelines.kafka import snapshot
@@ -77,6 +77,7 @@ def ingest(
     kind_topic(kind)  # an unknown kind fails here, before any work
     started = time.perf_counter()
     report = IngestReport()
+    limits = Limits.of(settings)
     pool = start_pool(worker_count(paths, workers))
     try:
         sink = Sink(settings, serializer(settings, registry), known_ids_from_kafka(settings), report, kind)
@@ -84,7 +85,7 @@ def ingest(
             with kafka_errors(settings):
                 for path in paths:
                     csv = path.suffix.lower() in CSV_SUFFIXES
-                    for chunk, result in in_order(chunks(path, csv, kind), kind, pool):
+                    for chunk, result in in_order(chunks(path, csv, kind, limits=limits), kind, pool):
                         sink.put(chunk, result)
                         if progress is not None:
                             progress(len(result.items))

@@ -7,6 +7,8 @@ Each returns the fastavro-ready value or raises :class:`FieldError`; caches keep
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +19,12 @@ INT_MAX = 2**31 - 1
 LONG_MAX = 2**63 - 1
 # Bounded caches: timestamps and ids repeat heavily in tallies; clearing keeps memory flat on huge inputs.
 _CACHE_LIMIT = 200_000
+# C0 controls and DEL; free text may hold tab and line ends, single-line strings (keys, URLs, codes) none.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# String fields that are keys, codes or URLs: one line of text.
+SINGLE_LINE_FIELDS = frozenset({"target_key", "country", "language", "url", "evidence_urls", "outlet",
+                                "abbreviation"})
 
 
 class FieldError(Exception):
@@ -67,6 +75,10 @@ def _timestamp() -> Conv:
             return hit
         if type(v) is not str:
             raise _wrong("an ISO 8601 timestamp string", v)
+        if not (v.isascii() and v.isprintable()):
+            # fromisoformat would ignore a trailing NUL, say: only printable ASCII is a timestamp.
+            raise FieldError(reasons.CONTROL_CHARACTER if _LINE_CONTROL.search(v) else reasons.WRONG_TYPE,
+                             f"not an ISO 8601 timestamp: {v!r}")
         try:
             parsed = dt.datetime.fromisoformat(v)
         except ValueError:
@@ -91,9 +103,28 @@ def _date(v: Any) -> dt.date:
         raise FieldError(reasons.WRONG_TYPE, f"not a YYYY-MM-DD date: {v!r}") from None
 
 
+def _checked(v: str, control: re.Pattern[str]) -> str:
+    found = control.search(v)
+    if found is not None:
+        raise FieldError(reasons.CONTROL_CHARACTER, f"control character {found.group()!r} at position {found.start()}")
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape such as "\ud800"
+            raise FieldError(reasons.INVALID_ENCODING,
+                             f"not encodable as UTF-8 at position {exc.start} (lone surrogate)") from None
+    return v
+
+
 def _string(v: Any) -> str:
     if type(v) is str:
-        return v
+        return _checked(v, _TEXT_CONTROL)
+    raise _wrong("a string", v)
+
+
+def _line_string(v: Any) -> str:
+    if type(v) is str:
+        return _checked(v, _LINE_CONTROL)
     raise _wrong("a string", v)
 
 
@@ -137,6 +168,14 @@ def _bool(v: Any) -> bool:
 
 
 def _double(v: Any) -> float:
-    if type(v) is float or type(v) is int:
-        return float(v)
+    if type(v) is float:
+        if math.isfinite(v):
+            return v
+        raise FieldError(reasons.WRONG_TYPE, f"{v!r} is not a JSON number (NaN, Infinity and numbers beyond "
+                                             "±1.8e308 are not accepted)")
+    if type(v) is int:
+        try:
+            return float(v)
+        except OverflowError:
+            raise FieldError(reasons.WRONG_TYPE, "number out of range of a double") from None
     raise _wrong("a number", v)

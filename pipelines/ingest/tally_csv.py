@@ -7,15 +7,15 @@ synthetic (a generator is by definition not a real source). Errors name the CSV 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from pipelines.contract import reasons
 from pipelines.contract.topics import TopicSpec
 from pipelines.errors import InputError
 from pipelines.ingest.convert import to_avro
-from pipelines.ingest.records import Parsed, Rejected, route
+from pipelines.ingest.lines import encoding_error, split_lines_keepends
+from pipelines.ingest.records import DEFAULT_LIMITS, RAW_HEAD_CHARS, Limits, Parsed, Rejected, head, route
 
 TALLY_COLUMNS: tuple[str, ...] = (
     "election_id", "station_id", "municipality_id", "status", "registered_voters", "ballots_cast",
@@ -55,8 +55,16 @@ def rows_to_tally(rows: list[list[str]]) -> dict[str, Any]:
     return obj
 
 
-def _check_rows(rows: list[list[str]], lines: list[int]) -> tuple[int, InputError] | None:
-    """The first structural problem of a station's rows: wrong column count or a station column that varies."""
+Problem = tuple[str, str, str | None]  # reason code, reason, field
+
+
+def _check_rows(rows: list[list[str]], lines: list[int],
+                problems: list[Problem | None]) -> tuple[int, InputError] | None:
+    """The first problem of a station's rows: one found reading a row (bytes, size, quoting), a wrong column
+    count, or a station column that varies."""
+    for line, problem in zip(lines, problems):
+        if problem is not None:
+            return line, InputError(problem[0], problem[1], field=problem[2])
     first = rows[0]
     head, tail = first[:_CANDIDATE], first[_VOTES + 1 :]
     for row, line in zip(rows, lines):
@@ -69,12 +77,17 @@ def _check_rows(rows: list[list[str]], lines: list[int]) -> tuple[int, InputErro
     return None
 
 
-def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str], kind: str | None,
-            topic: TopicSpec | None) -> Parsed | Rejected:
+def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str], problems: list[Problem | None],
+            kind: str | None, topic: TopicSpec | None, limits: Limits) -> Parsed | Rejected:
     raw = "\n".join(raws)
-    problem = _check_rows(rows, lines)
+    problem = _check_rows(rows, lines, problems)
+    if problem is None and len(raw) > limits.max_record_bytes // 4 and len(raw.encode()) > limits.max_record_bytes:
+        problem = lines[0], InputError(reasons.RECORD_TOO_LARGE, f"station rows longer than "
+                                       f"{limits.max_record_bytes} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)")
     if problem is not None:
         line, exc = problem
+        if exc.reason_code == reasons.RECORD_TOO_LARGE:
+            raw = head(raw)
         return Rejected(file, line, raw, exc.reason_code, exc.reason, exc.field, kind)
     try:
         value = to_avro(RECORD_TYPE, rows_to_tally(rows))
@@ -91,27 +104,11 @@ def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str],
 
 
 def split_row(text: str) -> list[str]:
+    """The fields of one line (without its end); lenient, for a row's station key and the header."""
     # Generated and most exported tallies have no quotes: str.split is ~10x faster than csv for those.
     if '"' in text:
         return next(csv.reader([text]), [])
     return text.split(",") if text else []
-
-
-def read_csv(path: Path, kind: str | None, topic: TopicSpec | None) -> Iterator[Parsed | Rejected]:
-    """Read a tally CSV; see the module docstring. Yields one result per station (or per unusable row).
-
-    Rows may not span lines (a quoted newline makes the row malformed), so line numbers are exact.
-    """
-    file = str(path)
-    with path.open(encoding="utf-8", newline="") as handle:
-        header = handle.readline().rstrip("\r\n")
-        if not header:
-            return
-        bad = check_header(file, header, kind)
-        if bad is not None:
-            yield bad
-            return
-        yield from csv_items(file, handle, 2, kind, topic)
 
 
 def check_header(file: str, header: str, kind: str | None) -> Rejected | None:
@@ -122,9 +119,83 @@ def check_header(file: str, header: str, kind: str | None) -> Rejected | None:
                     "header", kind)
 
 
-def csv_items(file: str, lines: Iterable[str], start: int, kind: str | None,
-              topic: TopicSpec | None) -> Iterator[Parsed | Rejected]:
-    """Tallies of CSV rows after the header; ``start`` is the file line number of the first row.
+def _rows(data: bytes, start: int, limits: Limits) -> Iterator[tuple[int, str, list[str], Problem | None]]:
+    """The CSV rows (RFC 4180) of ``data``: (first line, raw text, fields, problem or None).
+
+    A quoted field may hold line ends, so a row may span lines; its line is its first. A row that is not
+    UTF-8, longer than the record limit or badly quoted (an unclosed quote, text after a closing quote) comes
+    with its problem and the fields of its first line as well as they can be read, so it still joins its
+    station (which is then rejected as a whole); reading goes on at the line after the row's first.
+    """
+    max_bytes = limits.max_record_bytes
+    lines = split_lines_keepends(data)
+    n, i = len(lines), 0
+    while i < n:
+        line_bytes, line = lines[i], start + i
+        if len(line_bytes) > max_bytes:
+            text = line_bytes[: RAW_HEAD_CHARS * 4].decode("utf-8", "replace")
+            yield line, head(text), split_row(text.rstrip("\r\n")), (
+                reasons.RECORD_TOO_LARGE, f"line {line}: longer than {max_bytes} bytes "
+                "(BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)", None)
+            i += 1
+            continue
+        try:
+            text = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = encoding_error("", line, line_bytes.rstrip(b"\r\n"), exc, None)
+            yield line, bad.raw, split_row(line_bytes.decode("utf-8", "replace").rstrip("\r\n")), (
+                bad.reason_code, bad.reason, None)
+            i += 1
+            continue
+        if '"' not in text:
+            raw = text.rstrip("\r\n")
+            yield line, raw, raw.split(",") if raw else [], None
+            i += 1
+            continue
+        row, end, problem = _quoted_row(lines, i, start, max_bytes)
+        if row is None:
+            raw = text.rstrip("\r\n")
+            yield line, raw, split_row(raw), problem
+            i += 1
+            continue
+        yield line, "".join(lines[j].decode("utf-8") for j in range(i, end)).rstrip("\r\n"), row, None
+        i = end
+
+
+def _quoted_row(lines: list[bytes], i: int, start: int, max_bytes: int) -> tuple[list[str] | None, int, Problem]:
+    """The row starting at ``lines[i]`` read by the csv module, which lets a quoted field span lines: (fields,
+    the index of the line after the row, _) or (None, _, the problem)."""
+    stop: list[str] = []
+    end = i
+
+    def feed() -> Iterator[str]:
+        nonlocal end
+        size = 0
+        while end < len(lines):
+            part = lines[end]
+            size += len(part)
+            if size > max_bytes:
+                stop.append(f"still open after {max_bytes} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)")
+                return
+            try:
+                decoded = part.decode("utf-8")
+            except UnicodeDecodeError:
+                stop.append(f"still open at line {start + end}, which is not UTF-8")
+                return
+            end += 1
+            yield decoded
+
+    try:
+        return next(csv.reader(feed(), strict=True)), end, (reasons.MALFORMED_CSV, "", None)
+    except csv.Error as exc:
+        # An unclosed quote runs on over the rows below: reject this row and read on at the next line.
+        why = f"a quoted field is {stop[0]}: an unclosed quote?" if stop else str(exc)
+        return None, end, (reasons.MALFORMED_CSV, f"line {start + i}: {why}", None)
+
+
+def csv_items(file: str, data: bytes, start: int, kind: str | None, topic: TopicSpec | None,
+              limits: Limits = DEFAULT_LIMITS) -> Iterator[Parsed | Rejected]:
+    """Tallies of CSV bytes after the header; ``start`` is the file line number of the first row.
 
     A chunk of a file must hold whole stations (see :mod:`pipelines.ingest.chunks`): a station's rows are
     grouped only within one call.
@@ -132,26 +203,27 @@ def csv_items(file: str, lines: Iterable[str], start: int, kind: str | None,
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     raws: list[str] = []
+    problems: list[Problem | None] = []
     station: list[str] | None = None
-    for line, text in enumerate(lines, start):
-        raw = text.rstrip("\r\n")
-        row = split_row(raw)
+    for line, raw, row, problem in _rows(data, start, limits):
         if not row:
             continue
         if len(row) < 2:
             # Cannot tell which station this row belongs to: reject it alone.
-            yield Rejected(file, line, raw, reasons.MALFORMED_CSV,
-                           f"line {line}: expected {_N} columns, got {len(row)}", None, kind)
+            code, reason, field = problem or (reasons.MALFORMED_CSV,
+                                              f"line {line}: expected {_N} columns, got {len(row)}", None)
+            yield Rejected(file, line, raw, code, reason, field, kind)
             continue
         if rows and (row[1] != station[1] or row[0] != station[0]):  # type: ignore[index]
-            yield _finish(file, rows, line_numbers, raws, kind, topic)
-            rows, line_numbers, raws = [], [], []
+            yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits)
+            rows, line_numbers, raws, problems = [], [], [], []
         station = row
         rows.append(row)
         line_numbers.append(line)
         raws.append(raw)
+        problems.append(problem)
     if rows:
-        yield _finish(file, rows, line_numbers, raws, kind, topic)
+        yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits)
 
 
 def tally_rows(value: dict[str, Any], occurred_at: str) -> list[list[str]]:

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import fastavro
 from kafka.partitioner.default import murmur2
 
-from pipelines.contract import schemas
+from pipelines.contract import reasons, schemas
 from pipelines.ingest.checks import References, declared, references
 from pipelines.ingest.chunks import Chunk
 from pipelines.ingest.readers import Parsed, Rejected, jsonl_items
-from pipelines.ingest.records import kind_topic
+from pipelines.ingest.records import head, kind_topic
 from pipelines.ingest.tally_csv import csv_items
 
 
@@ -65,10 +65,8 @@ class ChunkResult(NamedTuple):
 
 def read_chunk(chunk: Chunk, kind: str | None) -> Iterator[Parsed | Rejected]:
     """The reader's results for one chunk, exactly as reading the whole file would give them there."""
-    # Same decoding and line splitting as the readers' open(): universal newlines; CSV keeps line ends.
-    text = io.TextIOWrapper(io.BytesIO(chunk.data), encoding="utf-8", newline="" if chunk.csv else None)
     items = csv_items if chunk.csv else jsonl_items
-    return items(chunk.file, text, chunk.start, kind, kind_topic(kind))
+    return items(chunk.file, chunk.data, chunk.start, kind, kind_topic(kind), chunk.limits)
 
 
 @cache
@@ -85,6 +83,20 @@ def encode(parsed: Parsed) -> Encoded:
                    references(parsed.record_type, parsed.value), declared(parsed.record_type, parsed.value))
 
 
+def _encoded(parsed: Parsed, limit: int) -> Encoded | Rejected:
+    """The encoded event, or its rejection if it cannot be produced (bigger than ``limit`` bytes once encoded:
+    defaults and ids filled in can make it longer than its input line)."""
+    try:
+        item = encode(parsed)
+    except (ValueError, TypeError, OverflowError) as exc:  # validated values always encode: a safety net
+        return Rejected(parsed.file, parsed.line, parsed.raw, reasons.WRONG_TYPE, f"cannot encode: {exc}", None,
+                        None)
+    if len(item.body) + len(item.key) > limit:
+        return Rejected(parsed.file, parsed.line, head(parsed.raw), reasons.RECORD_TOO_LARGE,
+                        f"encoded event longer than {limit} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)", None, None)
+    return item
+
+
 def process_chunk(chunk: Chunk, kind: str | None) -> ChunkResult:
     """Parse, validate and encode one chunk (the function the worker processes run)."""
     # CPU time, not wall time: workers share the cores with the main process, and wall time would count the
@@ -92,6 +104,7 @@ def process_chunk(chunk: Chunk, kind: str | None) -> ChunkResult:
     started = time.process_time()
     parsed = list(read_chunk(chunk, kind))
     middle = time.process_time()
-    items = [encode(p) if isinstance(p, Parsed) else p for p in parsed]
+    limit = chunk.limits.max_record_bytes
+    items = [_encoded(p, limit) if isinstance(p, Parsed) else p for p in parsed]
     return ChunkResult(items, middle - started, time.process_time() - middle,
                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, os.getpid())

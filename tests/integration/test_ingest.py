@@ -125,3 +125,26 @@ def test_worker_processes_dead_letter_the_same_lines_and_lose_nothing(isolated, 
         got_by_key.setdefault(r.key, []).append(r.value["event_id"])
         partitions.setdefault(r.key, set()).add(r.partition)
     assert got_by_key == want_by_key and all(len(p) == 1 for p in partitions.values())
+
+
+def test_cli_hostile_input_is_dead_lettered_and_the_run_ends_with_its_summary(isolated, tmp_path):
+    """Invalid UTF-8, a 3 MB line (over Kafka's 1 MiB message limit), deep nesting and a duplicate key each
+    become one dead letter naming file and line; the valid lines around them and the files after still go."""
+    synthesize(tmp_path, stations=20, seed=5)
+    results = tmp_path / "results.jsonl"
+    good = results.read_bytes().splitlines()
+    n = len(good)
+    hostile = [(b'{"type": "\xff"}', "invalid_encoding"), (b'{"pad": "' + b"x" * 3_000_000 + b'"}', "record_too_large"),
+               (b"[" * 10_000, "too_deeply_nested"), (good[0][:-1] + b', "type": "StationTally"}', "duplicate_key")]
+    results.write_bytes(b"\xef\xbb\xbf" + b"\n".join(good + [h for h, _ in hostile]) + b"\n")
+    inputs = sorted(str(p) for p in tmp_path.iterdir() if p.name != "faults.jsonl")
+
+    result = CliRunner().invoke(cli, ["ingest", *inputs], env=_env(isolated))
+
+    assert result.exit_code == 1, result.output
+    assert f"rejected {len(hostile)}" in result.output and "Traceback" not in result.output
+    dead = _read_all(isolated, [DEAD_LETTER.name])
+    got = sorted((Path(d.value["file"]).name, d.value["line"], d.value["reason_code"]) for d in dead)
+    assert got == sorted(("results.jsonl", n + 1 + i, code) for i, (_, code) in enumerate(hostile))
+    good_ids = {p.value["event_id"] for f in inputs for p in read_path(Path(f)) if isinstance(p, Parsed)}
+    assert {r.value["event_id"] for r in _read_all(isolated, [t.name for t in EVENT_TOPICS])} == good_ids

@@ -59,6 +59,10 @@ JSONL_CASES = [
     ("unknown_enum_symbol", tally(status="COUNTED"), None, "status"),
     ("invalid_id", tally(station_id="Station 32"), None, "station_id"),
     ("negative_count", bad_votes(), None, "votes[3].votes"),
+    ("duplicate_key", json.dumps(tally())[:-1] + ', "status": "FINAL"}', None, "status"),
+    ("too_deeply_nested", "[" * 10_000 + "]" * 10_000, None, None),
+    ("control_character", tally(occurred_at=T + "\x00"), None, "occurred_at"),
+    ("record_too_large", tally(source={**SRC, "organisation": "x" * 1_000_000}), None, None),
 ]
 
 
@@ -83,7 +87,7 @@ def test_unknown_reference_is_rejected(tmp_path: Path) -> None:
 
 
 def test_every_reason_code_has_a_case() -> None:
-    covered = {c[0] for c in JSONL_CASES} | {"malformed_csv", "unknown_reference"}
+    covered = {c[0] for c in JSONL_CASES} | {"malformed_csv", "unknown_reference", "invalid_encoding"}
     assert covered == set(reasons.REASON_CODES)
 
 

@@ -30,6 +30,9 @@ def test_values_are_read_and_typed():
     ({"BALLOTSTREAM_DATASET": "a b"}, "DATASET='a b' must be"),
     ({"BALLOTSTREAM_READ_WORKERS": "two"}, "BALLOTSTREAM_READ_WORKERS='two' is not a whole number"),
     ({"BALLOTSTREAM_READ_WORKERS": "0"}, "READ_WORKERS must be between 1 and 64"),
+    ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "100"}, "INGEST_MAX_RECORD_BYTES must be between"),
+    ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "1MB"}, "INGEST_MAX_RECORD_BYTES='1MB' is not a whole number"),
+    ({"BALLOTSTREAM_INGEST_MAX_DEPTH": "100000"}, "INGEST_MAX_DEPTH must be between 4 and 500"),
 ])
 def test_invalid_values_are_refused_naming_the_key(env, message):
     with pytest.raises(ConfigError, match=message):
@@ -55,3 +58,11 @@ def test_gate_tolerance_default_is_declared_once_in_settings():
     for run in (gate.run_gate, gate.run_table_checks):
         assert inspect.signature(run).parameters["tolerance"].default == DEFAULT_GATE_TOLERANCE
     assert not hasattr(frames, "DEFAULT_TOLERANCE") and not hasattr(gate, "DEFAULT_TOLERANCE")
+
+
+def test_ingest_limits_default_below_kafkas_default_message_size_and_reach_the_readers():
+    from pipelines.ingest.records import DEFAULT_LIMITS, Limits
+
+    s = Settings.from_env({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "5000", "BALLOTSTREAM_INGEST_MAX_DEPTH": "8"})
+    assert Limits.of(s) == Limits(5000, 8)
+    assert Limits.of(Settings()) == DEFAULT_LIMITS and DEFAULT_LIMITS.max_record_bytes < 1024 * 1024 - 32 * 1024
