@@ -66,9 +66,9 @@ _TYPE_WORDS = frozenset({
     "general", "primary", "special", "runoff", "general_runoff", "primary_runoff", "recall", "municipal",
     "president", "presidential", "democratic", "republican", "caucus", "nonpartisan", "party",
 })
-_DATE = re.compile(r"\d{8}")
+_DATE = re.compile(r"[0-9]{8}")
 _STATE = re.compile(r"[a-z]{2}")
-_INT = re.compile(r"(\d+|\d{1,3}(,\d{3})+)(\.0)?")
+_INT = re.compile(r"([0-9]+|[0-9]{1,3}(,[0-9]{3})+)(\.0)?")  # ASCII digits only
 _ALNUM = re.compile(r"[^a-z0-9]+")
 _WRITE_IN = re.compile(r"(total|unresolved|unqualified|uncertified|certified|other|scattered)?"
                        r"writeins?(votes|candidates?|totals?|miscellaneous)?")
