@@ -46,7 +46,7 @@ from pathlib import Path
 
 __all__ = [
     "BASE_COLUMNS", "KINDS", "METHOD_COLUMNS", "Contest", "FileName", "ReadResult", "Rejection",
-    "Row", "Station", "classify", "contests", "parse_count", "parse_filename", "read", "sums", "totals",
+    "Row", "Station", "classify", "contests", "parse_count", "parse_filename", "read", "read_all", "sums", "totals",
 ]
 
 BASE_COLUMNS: tuple[str, ...] = ("county", "precinct", "office", "district", "party", "candidate", "votes")
@@ -106,6 +106,13 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One CSV record as read: names stripped (empty → None), counts as int or None, never 0 for unknown.
+
+    ``state``/``date``/``election_type`` come from the file name; ``county`` from the column (else the file
+    name); ``methods`` holds every vote-method column of the file; ``line`` is the physical line where the
+    record starts; ``kind`` is one of :data:`KINDS`; ``extra`` keeps any other column.
+    """
+
     state: str | None
     date: dt.date | None
     election_type: str | None
@@ -124,6 +131,8 @@ class Row:
 
 @dataclass
 class ReadResult:
+    """One file: its name's facts, its columns, the rows read and the rejections (in line order)."""
+
     path: Path
     name: FileName
     columns: list[str]
@@ -265,7 +274,7 @@ def read(path: str | Path, data: bytes | None = None) -> ReadResult:
     for i, c in enumerate(columns):
         if c and c not in index:
             index[c] = i
-    for c, n in ((c, columns.count(c)) for c in set(columns) if c):
+    for c, n in ((c, columns.count(c)) for c in sorted(set(columns)) if c):
         if n > 1:
             result.rejections.append(Rejection(1, c, f"column named {n} times; the first is read"))
     missing = [c for c in REQUIRED_COLUMNS if c not in index]
@@ -396,6 +405,7 @@ def totals(path: str | Path) -> dict[SumKey, int]:
     return dict(out)
 
 
-def iter_rows(paths: Iterable[str | Path]) -> Iterator[ReadResult]:
+def read_all(paths: Iterable[str | Path]) -> Iterator[ReadResult]:
+    """:func:`read` for each file in turn (one file's rows in memory at a time)."""
     for p in paths:
         yield read(p)

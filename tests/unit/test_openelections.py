@@ -255,6 +255,18 @@ def test_broken_headers_and_bytes_never_raise(tmp_path, data, fields):
     oe.totals(p)  # the naive reader survives too
 
 
+def test_trailing_empty_header_cell_and_duplicate_columns(tmp_path):
+    # "votes," with rows that do or do not repeat the trailing comma (PA files of 2020 have it).
+    p = tmp_path / "20201103__pa__general__cameron__precinct.csv"
+    p.write_bytes(b"county,precinct,office,district,candidate,party,votes,votes,\n"
+                  b"Cameron,Gibson,President,,Ann,DEM,15,99,\nCameron,Grove,President,,Ann,DEM,18,99\n"
+                  b"Cameron,Grove,President,,Bob,REP,1,2,3,4\n")
+    r = oe.read(p)
+    assert [(x.line, x.field) for x in r.rejections] == [(1, "votes"), (4, None)]
+    assert [(row.precinct, row.votes) for row in r.rows] == [("Gibson", 15), ("Grove", 18)]
+    assert [res.path.name for res in oe.read_all([p, p])] == [p.name, p.name]
+
+
 def test_county_from_file_name_when_the_column_is_missing(tmp_path):
     p = tmp_path / "20201103__pa__general__forest__precinct.csv"
     p.write_bytes(b"precinct,office,candidate,votes\nP1,President,Ann,3\n")
