@@ -167,10 +167,13 @@ def publish(dataset: str | None, force: bool) -> None:
     store = ReleaseStore(settings)
     manifest = outcome.manifest
     click.echo(f"published release {manifest['release_id']} of {manifest['dataset']} (run {outcome.run_id})")
-    for name, table in manifest["tables"].items():
-        click.echo(f"  {name:26} {table['rows']:>10,} rows  {table['url']}")
+    # Two tables a line and one URL pattern, so `make demo` fits on one screen.
+    cells = [f"{name:<26}{table['rows']:>12,} rows" for name, table in manifest["tables"].items()]
+    for i in range(0, len(cells), 2):
+        click.echo("  " + "    ".join(cells[i:i + 2]))
     checks = manifest["gate"]["checks"]
     click.echo(f"gate: {sum(c['success'] for c in checks)}/{len(checks)} checks passed")
+    click.echo(f"tables:   {settings.public_url(store.release_prefix(manifest['release_id']))}tables/<table>.parquet")
     click.echo(f"manifest: {store.manifest_url(manifest['release_id'])}")
     click.echo(f"latest:   {settings.public_url(store.latest_key)}")
     click.echo(f"run log:  {outcome.log_file}")

@@ -48,7 +48,8 @@ def test_publish_prints_release_rows_checks_and_urls(sample_env):
     settings, output = sample_env
     assert "published release " in output
     assert "gate: " in output and "checks passed" in output
-    assert f"/{settings.dataset}/releases/" in output and "station_turnout.parquet" in output
+    assert f"/{settings.dataset}/releases/" in output and "tables/<table>.parquet" in output
+    assert "station_turnout" in output and "rows" in output
 
 
 def test_release_matches_the_article(sample_env):

@@ -4,6 +4,8 @@ and publishes anyway; a failing ERROR rule stops the release and leaves latest u
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +14,7 @@ from pipelines.errors import GateFailed
 from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
 from pipelines.release.store import ReleaseStore
+from tests.support.services import env_of
 
 RETRACTED = "ocd-division/country:az/region:nowhere"
 DIVISION_EVENT = "6f1f3c2e-8d0a-4b7e-9a51-3c0d2b1e4f70"
@@ -71,3 +74,23 @@ def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp
     assert store.latest()[0]["release_id"] == warned.manifest["release_id"]
     assert blocked.value.report.report_url and not blocked.value.report.passed
     assert [i.release_id for i in store.list()] == [warned.manifest["release_id"]]
+
+
+def test_a_blocked_publish_prints_the_gate_table_and_one_error_line(isolated, tmp_path):
+    """What an operator sees in a terminal: the failing checks, samples, one Error line; no Dagster lines."""
+    import os
+
+    sample = tmp_path / "sample"
+    build_sample(sample)
+    assert ingest([*sorted(sample.iterdir()), _cast_above_registered(tmp_path / "bad.csv", sample)],
+                  isolated).rejected_total == 0
+    env = {**os.environ, **env_of(isolated)}
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "publish"], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 1
+    lines = (run.stdout + run.stderr).splitlines()
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and "release blocked by the gate" in errors[0] and "report: http" in errors[0]
+    assert "station_turnout.cast_le_registered" in errors[0]
+    others = [line for line in lines if not line.startswith("Error:")]
+    assert others and all(line.startswith(("FAIL ", "WARN ", "gate ", "  sample ")) for line in others), lines
