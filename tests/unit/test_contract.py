@@ -130,3 +130,27 @@ def test_contest_vocabularies_come_from_the_schemas() -> None:
     assert vocabulary.DEFAULT_CONTEST_KIND in vocabulary.CONTEST_KINDS
     assert {"COUNTY", "DISTRICT", "WARD", "PRECINCT"} <= set(vocabulary.DIVISION_KINDS)
     assert {"GENERAL", "PRIMARY", "RUNOFF", "SPECIAL"} <= set(vocabulary.ELECTION_KINDS)
+
+
+def _documented_names(schema: dict, path: str = "") -> list[tuple[str, str]]:
+    """(path, name) of every field of a record and of the records in its arrays, and every enum symbol."""
+    out: list[tuple[str, str]] = []
+    for f in schema.get("fields", []):
+        out.append((path + f["name"], f["name"]))
+        kinds = f["type"] if isinstance(f["type"], list) else [f["type"]]
+        for kind in kinds:
+            if isinstance(kind, dict) and kind.get("type") == "enum":
+                out.extend((f"{path}{f['name']}={s}", s) for s in kind["symbols"])
+            if isinstance(kind, dict) and kind.get("type") == "array" and isinstance(kind["items"], dict):
+                out.extend(_documented_names(kind["items"], f"{path}{f['name']}[]."))
+    return out
+
+
+def test_every_record_type_field_and_enum_symbol_is_in_the_event_model_doc() -> None:
+    doc = (schemas.SCHEMA_DIR.parent / "docs" / "events.md").read_text(encoding="utf-8")
+    missing = [name for name in schemas.record_types() if f"**{name}**" not in doc]
+    for name in schemas.record_types():
+        for path, word in _documented_names(schemas.raw_schema(name)):
+            if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", doc):
+                missing.append(f"{name}.{path}")
+    assert missing == []
