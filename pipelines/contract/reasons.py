@@ -24,6 +24,9 @@ DUPLICATE_KEY = "duplicate_key"
 # A control character (NUL...) in a string field; ids, keys, URLs and timestamps allow none, text allows tab
 # and line ends.
 CONTROL_CHARACTER = "control_character"
+# A contest id that does not share its election's type prefix and date (docs/contests.md, "Identifiers"), on a
+# ContestDeclared or a StationTally.
+CONTEST_ELECTION_MISMATCH = "contest_election_mismatch"
 
 REASON_CODES: tuple[str, ...] = (
     MALFORMED_JSON,
@@ -42,6 +45,7 @@ REASON_CODES: tuple[str, ...] = (
     TOO_DEEPLY_NESTED,
     DUPLICATE_KEY,
     CONTROL_CHARACTER,
+    CONTEST_ELECTION_MISMATCH,
 )
 
 # File-level (not record-level) problem: the file cannot be read as any supported input format.

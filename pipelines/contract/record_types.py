@@ -70,6 +70,20 @@ def _pair(name: str) -> KeyFn:
     return lambda v: f"{v['election_id']}|{v[name]}"
 
 
+def tally_key(value: Mapping[str, Any]) -> str:
+    """A StationTally's key: one per contest x station (docs/contests.md, rule 2).
+
+    A tally of the election's default contest (no ``contest_id``, as every v1 tally, or the election id itself)
+    keeps the v1 key ``election_id|station_id``, so v2 corrections of v1 tallies still supersede them by key;
+    any other contest gets ``election_id|contest_id|station_id``, so two contests at one station never replace
+    each other.
+    """
+    election, contest = value["election_id"], value.get("contest_id")
+    if contest is None or contest == election:
+        return f"{election}|{value['station_id']}"
+    return f"{election}|{contest}|{value['station_id']}"
+
+
 EVENT_TYPES: tuple[EventType, ...] = (
     EventType("ElectionDeclared", _field("election_id"),
               "An election exists: id, name, polling day and kind."),
@@ -77,9 +91,11 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "A division exists (country, region, municipality, constituency or polling station) in a hierarchy."),
     EventType("PartyDeclared", _field("party_id"), "A political party exists."),
     EventType("CandidateRegistered", _field("candidate_id"),
-              "A candidate stands for a municipal council, with party and demographics."),
-    EventType("StationTally", _pair("station_id"),
-              "One polling station's result protocol: register, ballots and votes per candidate."),
+              "A candidate stands for a municipal council or in a contest, with party and demographics."),
+    EventType("ContestDeclared", _field("contest_id"),
+              "A contest of an election exists (office, party list, ballot measure, retention) with its selections."),
+    EventType("StationTally", tally_key,
+              "One polling station's result protocol for one contest: register, ballots and votes per selection."),
     EventType("DivisionSummary", _pair("division_id"),
               "Figures for a division exactly as an authority or source reported them, with qualifiers."),
     EventType("SeatAllocation", _pair("municipality_id"),

@@ -27,9 +27,10 @@ _KEEP_FOREVER = {"retention.ms": "-1", "cleanup.policy": "delete"}
 REFERENCE = TopicSpec(
     name="ballotstream.reference",
     partitions=3,
-    record_types=("ElectionDeclared", "DivisionDeclared", "PartyDeclared", "CandidateRegistered", "Retraction"),
-    key="the entity's id (election, division, party or candidate id)",
-    description="Elections, divisions, parties and candidates, with their corrections.",
+    record_types=("ElectionDeclared", "DivisionDeclared", "PartyDeclared", "CandidateRegistered", "ContestDeclared",
+                  "Retraction"),
+    key="the entity's id (election, division, party, candidate or contest id)",
+    description="Elections, divisions, parties, candidates and contests, with their corrections.",
     config=_KEEP_FOREVER,
 )
 RESULTS = TopicSpec(
@@ -37,7 +38,8 @@ RESULTS = TopicSpec(
     # Tallies dominate the volume; 6 partitions let 2-6 consumers share a million-station election.
     partitions=6,
     record_types=("StationTally", "DivisionSummary", "SeatAllocation", "Retraction"),
-    key="election_id|station_id, election_id|division_id or election_id|municipality_id",
+    key="election_id|station_id (election_id|contest_id|station_id for a tally of a contest other than the "
+    "election's default one), election_id|division_id or election_id|municipality_id",
     description="Official tallies per polling station, figures reported per division, seat allocations.",
     config=_KEEP_FOREVER,
 )

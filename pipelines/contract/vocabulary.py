@@ -19,6 +19,11 @@ METRICS = enum_symbols("Metric")
 QUALIFIERS = enum_symbols("Qualifier")
 INCIDENT_CATEGORIES = enum_symbols("IncidentCategory")
 INCIDENT_STATUSES = enum_symbols("IncidentStatus")
+CONTEST_KINDS = enum_symbols("ContestKind")
+SELECTION_KINDS = enum_symbols("SelectionKind")
+VOTE_METHODS = enum_symbols("VoteMethod")
+# The kind of an election's default contest (docs/contests.md, rule 2): nothing declares what it is.
+DEFAULT_CONTEST_KIND = "OTHER"
 # A report starts RECEIVED until a status change says otherwise (docs/events.md, lifecycle).
 INITIAL_INCIDENT_STATUS = "RECEIVED"
 
@@ -27,6 +32,7 @@ ELECTION_DECLARED = "ElectionDeclared"
 DIVISION_DECLARED = "DivisionDeclared"
 PARTY_DECLARED = "PartyDeclared"
 CANDIDATE_REGISTERED = "CandidateRegistered"
+CONTEST_DECLARED = "ContestDeclared"
 STATION_TALLY = "StationTally"
 DIVISION_SUMMARY = "DivisionSummary"
 SEAT_ALLOCATION = "SeatAllocation"
@@ -37,7 +43,8 @@ RETRACTION = "Retraction"
 DEAD_LETTER = "DeadLetter"
 RELEASE_PUBLISHED = "ReleasePublished"
 RECORD_TYPES: tuple[str, ...] = (
-    ELECTION_DECLARED, DIVISION_DECLARED, PARTY_DECLARED, CANDIDATE_REGISTERED, STATION_TALLY, DIVISION_SUMMARY,
+    ELECTION_DECLARED, DIVISION_DECLARED, PARTY_DECLARED, CANDIDATE_REGISTERED, CONTEST_DECLARED, STATION_TALLY,
+    DIVISION_SUMMARY,
     SEAT_ALLOCATION, INCIDENT_REPORTED, INCIDENT_STATUS_CHANGED, ARTICLE_PUBLISHED, RETRACTION, RELEASE_PUBLISHED,
 )
 

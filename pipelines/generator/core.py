@@ -1,7 +1,7 @@
 """Generator building blocks: divisions, candidates, station tallies, corrections and seat allocations.
 
-Votes are generated per municipality from candidate *weights* (popularity) with per-station noise, and the
-seat allocation is computed from the tallies actually written (top-N by votes, ties by candidate id), so the
+Each municipal council is a CANDIDATE contest (one vote per voter: votes sum to the valid ballots). Votes are
+generated per municipality from candidate *weights* (popularity) with per-station noise, and the seat allocation is computed from the tallies actually written (top-N by votes, ties by candidate id), so the
 allocation is always consistent with the results. Everything is driven by seeded ``random.Random`` objects.
 """
 
@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.contract.ids import contest_id
 from pipelines.generator.files import RESULTS, EventFiles
 from pipelines.ingest.convert import to_avro
 from pipelines.ingest.tally_csv import rows_to_tally, tally_rows
@@ -126,8 +127,21 @@ class Emitter:
         self.files.write("reference.jsonl", obj)
         return obj
 
+    def contest(self, m: Municipality) -> str:
+        """Write the ContestDeclared of a municipality's council (after its candidates: they are its
+        selections); returns the contest id, ``<type>.<country>.<municipality slug>.<date>``."""
+        cid = contest_id(self.election_id, m.municipality_id.rsplit(":", 1)[-1])
+        selections = [{"selection_id": c.candidate_id, "kind": "CANDIDATE", "label": c.name,
+                       "candidate_id": c.candidate_id, "party_id": c.party_id} for c in m.candidates]
+        self.files.write("reference.jsonl", self.event(
+            "ContestDeclared", self.times.registered, contest_id=cid, election_id=self.election_id,
+            name=f"Municipal council of {m.name}", kind="CANDIDATE", office="Municipal council",
+            district_id=m.municipality_id, number_elected=m.seats, votes_allowed=1, selections=selections))
+        return cid
+
     def municipality(self, m: Municipality, rng: random.Random) -> list[Candidate]:
-        """Write a municipality: division, stations, candidates, tallies, corrections, seat allocation.
+        """Write a municipality: division, stations, candidates, its council's contest, tallies, corrections,
+        seat allocation.
 
         Returns:
             The elected candidates, most votes first.
@@ -142,16 +156,17 @@ class Emitter:
                 "CandidateRegistered", self.times.registered, candidate_id=c.candidate_id,
                 election_id=self.election_id, name=c.name, party_id=c.party_id, municipality_id=m.municipality_id,
                 gender=c.gender, birth_year=c.birth_year, age_band=c.age_band, education=c.education))
+        cid = self.contest(m)
         weights = [c.weight for c in m.candidates]
         totals = dict.fromkeys((c.candidate_id for c in m.candidates), 0)
         for s in m.stations:
             votes = allocate(s.cast - s.invalid, weights, rng)
-            tally = {"election_id": self.election_id, "station_id": s.station_id,
+            tally = {"election_id": self.election_id, "station_id": s.station_id, "contest_id": cid,
                      "municipality_id": m.municipality_id, "status": "FINAL", "registered_voters": s.registered,
                      "ballots_cast": s.cast, "valid_ballots": s.cast - s.invalid, "invalid_ballots": s.invalid,
                      "votes": [{"candidate_id": c.candidate_id, "votes": v} for c, v in zip(m.candidates, votes)],
                      "source": GENERATOR_SOURCE}
-            rows = tally_rows(tally, self.times.counted)
+            rows = tally_rows(tally, self.times.counted, self.files.columns)
             self.files.write_tally(rows)
             if self.corrections and self._fix.random() < self.corrections and len(votes) > 1:
                 votes = self._correct(tally, rows, votes)
@@ -168,7 +183,7 @@ class Emitter:
     def _correct(self, tally: dict[str, Any], rows: list[list[str]], votes: list[int]) -> list[int]:
         """Write a correction of a CSV tally (votes moved between two candidates; sums unchanged)."""
         # The CSV tally has no event_id of its own: derive it exactly as the reader will.
-        original_id = to_avro("StationTally", rows_to_tally(rows))["event_id"]
+        original_id = to_avro("StationTally", rows_to_tally(rows, self.files.columns))["event_id"]
         fixed = list(votes)
         src = max(range(len(fixed)), key=lambda i: fixed[i])
         dst = (src + 1 + self._fix.randrange(len(fixed) - 1)) % len(fixed)

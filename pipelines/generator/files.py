@@ -1,6 +1,6 @@
 """Streaming writers for generated election files, with optional fault injection and a fault log.
 
-Files: ``reference.jsonl``, ``results.csv`` (tallies), ``results.jsonl`` (summaries, seats, corrections),
+Files: ``reference.jsonl``, ``results.csv`` (tallies, with their contest), ``results.jsonl`` (summaries, seats, corrections),
 ``observations.jsonl``, ``news.jsonl`` and, when faults are injected, ``faults.jsonl``.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipelines.generator import faults as F
-from pipelines.ingest.tally_csv import TALLY_COLUMNS
+from pipelines.ingest.tally_csv import TALLY_COLUMNS_WITH_CONTEST
 
 REFERENCE = "reference.jsonl"
 RESULTS_CSV = "results.csv"
@@ -44,7 +44,8 @@ class EventFiles:
         self._fault_log: TextIO | None = (out_dir / FAULTS).open("w", encoding="utf-8") if faults > 0 else None
         self.fault_counts: dict[str, int] = {}
         self._previous_rows: list[list[str]] | None = None
-        self._handles[RESULTS_CSV].write(",".join(TALLY_COLUMNS) + "\n")
+        self.columns = TALLY_COLUMNS_WITH_CONTEST  # every generated tally names its contest
+        self._handles[RESULTS_CSV].write(",".join(self.columns) + "\n")
         self.lines[RESULTS_CSV] = 1
 
     def _emit(self, name: str, text: str) -> int:

@@ -16,20 +16,22 @@ from typing import BinaryIO
 from pipelines.contract import reasons
 from pipelines.ingest.lines import BOM, encoding_error
 from pipelines.ingest.records import DEFAULT_LIMITS, Limits, Rejected
-from pipelines.ingest.tally_csv import check_header, split_row
+from pipelines.ingest.tally_csv import TALLY_COLUMNS, check_header, header_columns, split_row
 
 CHUNK_BYTES = 1 << 20  # ~2,000 JSON lines or ~300 stations: big enough to amortise the hand-off to a worker
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Whole lines of one file: ``data`` starts at line ``start`` (1-based), to be read within ``limits``."""
+    """Whole lines of one file: ``data`` starts at line ``start`` (1-based), to be read within ``limits``; a CSV
+    chunk's rows have the ``columns`` its file's header declares."""
 
     file: str
     csv: bool
     start: int
     data: bytes
     limits: Limits = DEFAULT_LIMITS
+    columns: tuple[str, ...] = TALLY_COLUMNS
 
 
 def count_lines(data: bytes) -> int:
@@ -47,7 +49,8 @@ def _station_cut(data: bytes) -> int:
     """Where the last station's rows start in ``data`` (whole lines), or 0 if it holds one station only.
 
     Rows that cannot be grouped (blank, fewer than two columns) do not end a station, as in the reader, so
-    the cut is placed right before the last station's first real row.
+    the cut is placed right before the last station's first real row. Rows are grouped by election and station
+    only: the reader's groups (which also split by contest) never straddle such a cut.
     """
     pos, last, cut = len(data), None, 0
     while pos > 0:
@@ -150,7 +153,10 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES,
             if bad is not None:
                 yield bad
                 return
+            columns = header_columns(header) or TALLY_COLUMNS
             line, carry = 2, first[end:]
+        else:
+            columns = TALLY_COLUMNS
         rest = blocks if csv else chain([carry], blocks)
         if not csv:
             carry = b""
@@ -165,8 +171,8 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES,
             if cut == 0:
                 carry = data  # one station so far: read on
                 continue
-            yield Chunk(file, csv, line, data[:cut], limits)
+            yield Chunk(file, csv, line, data[:cut], limits, columns)
             line += count_lines(data[:cut])
             carry = data[cut:]
         if carry:
-            yield Chunk(file, csv, line, carry, limits)
+            yield Chunk(file, csv, line, carry, limits, columns)

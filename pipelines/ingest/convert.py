@@ -3,7 +3,8 @@
 Each schema is compiled once into nested closures, so the hot path is a few dict lookups and ``type()``
 checks per field; error paths (``votes[3].votes``) are only assembled when something is wrong, by catching
 :class:`FieldError` on the way up. Rules beyond the schema: every int is a count or a year and must not be
-negative; id fields must match their format (:data:`pipelines.contract.ids.ID_KINDS`).
+negative; id fields must match their format (:data:`pipelines.contract.ids.ID_KINDS`, by record in
+:data:`~pipelines.contract.ids.ID_KINDS_IN`); a contest id must share its election's type prefix and date.
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def _nullable(inner: Conv) -> Conv:
 
 def _record(schema: dict[str, Any], top: bool) -> Conv:
     fields: list[tuple[str, Conv, Any, bool]] = []
+    owner = schema["name"].rsplit(".", 1)[-1]
     for f in schema["fields"]:
         if top and f["name"] in _OPTIONAL_IN_INPUT:
             default: Any = _LATER
         else:
             default = f.get("default", _MISSING)
-        fields.append((f["name"], _compile(f["type"], f["name"]), default, isinstance(default, (list, dict))))
+        fields.append((f["name"], _compile(f["type"], f["name"], owner), default, isinstance(default, (list, dict))))
     names = frozenset(f[0] for f in fields)
     required = frozenset(name for name, _, default, _ in fields if default is _MISSING)
     pairs = [(name, field_conv) for name, field_conv, _, _ in fields]
@@ -151,17 +153,17 @@ def _fill(default: tuple[Any, bool]) -> Any:
     return copy.deepcopy(value) if mutable else value
 
 
-def _compile(schema: Any, field: str | None) -> Conv:
+def _compile(schema: Any, field: str | None, owner: str | None = None) -> Conv:
     if isinstance(schema, list):
         branches = [b for b in schema if b != "null"]
         if len(branches) == 1 and len(schema) == 2:
-            return _nullable(_compile(branches[0], field))
+            return _nullable(_compile(branches[0], field, owner))
         raise NotImplementedError(f"union {schema} (only [null, T] unions are used)")
     if isinstance(schema, str):
         schema = {"type": schema}
     kind, logical = schema["type"], schema.get("logicalType")
     if isinstance(kind, (dict, list)):
-        return _compile(kind, field)
+        return _compile(kind, field, owner)
     if logical == "timestamp-millis":
         return _timestamp()
     if logical == "date":
@@ -178,13 +180,15 @@ def _compile(schema: Any, field: str | None) -> Conv:
     if kind in simple:
         return simple[kind]
     if kind == "string":
+        if (owner, field) in ids.ID_KINDS_IN:
+            return _id_string(*ids.ID_KINDS_IN[(owner, field)])
         if field in ids.ID_KINDS:
             return _id_string(*ids.ID_KINDS[field])
         return _line_string if field in SINGLE_LINE_FIELDS else _string
     if kind == "enum":
         return _enum(schema)
     if kind == "array":
-        return _array(_compile(schema["items"], field))
+        return _array(_compile(schema["items"], field, owner))
     if kind == "map":
         return _map(_compile(schema["values"], None))
     if kind == "record":
@@ -213,6 +217,10 @@ def to_avro(record_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         raise InputError(exc.code, f"{path}: {exc.message}", field=path) from None
     if value.get("recorded_at") is _LATER:
         value["recorded_at"] = value["occurred_at"]
+    contest = value.get("contest_id")
+    if contest is not None and not ids.contest_matches_election(contest, value["election_id"]):
+        raise InputError(reasons.CONTEST_ELECTION_MISMATCH, f"contest_id: {contest!r} does not share the type "
+                         f"prefix and date of its election {value['election_id']!r}", field="contest_id")
     if value.get("event_id") is _LATER:
         value["event_id"] = derive_event_id(record_type, value)
     return value

@@ -64,8 +64,10 @@ def read_path(path: Path, kind: str | None = None, limits: Limits = DEFAULT_LIMI
         if isinstance(chunk, Rejected):
             yield chunk
             continue
-        items = csv_items if chunk.csv else jsonl_items
-        yield from items(chunk.file, chunk.data, chunk.start, kind, topic, chunk.limits)
+        if chunk.csv:
+            yield from csv_items(chunk.file, chunk.data, chunk.start, kind, topic, chunk.limits, chunk.columns)
+        else:
+            yield from jsonl_items(chunk.file, chunk.data, chunk.start, kind, topic, chunk.limits)
 
 
 def parse_object(

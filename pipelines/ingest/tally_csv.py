@@ -1,7 +1,10 @@
-"""Station tallies as CSV: one row per station x candidate; consecutive rows of one station are one event.
+"""Station tallies as CSV: one row per station x candidate; consecutive rows of one station (and contest) are one
+event.
 
 The CSV format has no ``synthetic`` column, so a tally whose source kind is ``GENERATOR`` is marked
-synthetic (a generator is by definition not a real source). Errors name the CSV line of the offending row.
+synthetic (a generator is by definition not a real source). An optional last column, ``contest_id``, names the
+contest counted (empty: the election's default contest); empty figure and ``municipality_id`` cells are
+unknown (null), never 0. Errors name the CSV line of the offending row.
 """
 
 from __future__ import annotations
@@ -22,12 +25,17 @@ TALLY_COLUMNS: tuple[str, ...] = (
     "valid_ballots", "invalid_ballots", "candidate_id", "votes", "occurred_at", "source_organisation",
     "source_kind", "source_url",
 )
+CONTEST_COLUMN = "contest_id"
+# The header of a CSV whose tallies name their contest (the optional column comes last).
+TALLY_COLUMNS_WITH_CONTEST: tuple[str, ...] = (*TALLY_COLUMNS, CONTEST_COLUMN)
 RECORD_TYPE = "StationTally"
 GENERATOR_KIND = "GENERATOR"
-_STATION_COLUMNS = tuple(c for c in TALLY_COLUMNS if c not in ("candidate_id", "votes"))
+_STATION_COLUMNS = tuple(c for c in TALLY_COLUMNS_WITH_CONTEST if c not in ("candidate_id", "votes"))
 _INT_COLUMNS = ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots")
-_N = len(TALLY_COLUMNS)
+# Text columns whose empty cell means "not given" (null).
+_NULLABLE_TEXT = ("municipality_id", CONTEST_COLUMN)
 _CANDIDATE, _VOTES = TALLY_COLUMNS.index("candidate_id"), TALLY_COLUMNS.index("votes")
+_CONTEST = len(TALLY_COLUMNS)  # index of the optional contest_id column
 
 
 def _int(text: str, field: str) -> int | str:
@@ -38,12 +46,20 @@ def _int(text: str, field: str) -> int | str:
         return text
 
 
-def rows_to_tally(rows: list[list[str]]) -> dict[str, Any]:
-    """The plain-JSON StationTally of one station's rows (all rows already have every column)."""
-    first = dict(zip(TALLY_COLUMNS, rows[0]))
-    obj: dict[str, Any] = {c: first[c] for c in ("election_id", "station_id", "municipality_id", "status")}
+def _figure(text: str, field: str) -> int | str | None:
+    # An empty cell is a figure the source did not publish: null, never 0 (docs/contests.md, rule 1).
+    return None if text == "" else _int(text, field)
+
+
+def rows_to_tally(rows: list[list[str]], columns: tuple[str, ...] = TALLY_COLUMNS) -> dict[str, Any]:
+    """The plain-JSON StationTally of one station's rows (all rows already have every one of ``columns``)."""
+    first = dict(zip(columns, rows[0]))
+    obj: dict[str, Any] = {c: first[c] for c in ("election_id", "station_id", "status")}
+    for column in _NULLABLE_TEXT:
+        if column in first:
+            obj[column] = first[column] or None
     for column in _INT_COLUMNS:
-        obj[column] = _int(first[column], column)
+        obj[column] = _figure(first[column], column)
     try:
         obj["votes"] = [{"candidate_id": r[_CANDIDATE], "votes": int(r[_VOTES])} for r in rows]
     except ValueError:
@@ -58,29 +74,29 @@ def rows_to_tally(rows: list[list[str]]) -> dict[str, Any]:
 Problem = tuple[str, str, str | None]  # reason code, reason, field
 
 
-def _check_rows(rows: list[list[str]], lines: list[int],
-                problems: list[Problem | None]) -> tuple[int, InputError] | None:
+def _check_rows(rows: list[list[str]], lines: list[int], problems: list[Problem | None],
+                columns: tuple[str, ...]) -> tuple[int, InputError] | None:
     """The first problem of a station's rows: one found reading a row (bytes, size, quoting), a wrong column
     count, or a station column that varies."""
     for line, problem in zip(lines, problems):
         if problem is not None:
             return line, InputError(problem[0], problem[1], field=problem[2])
-    first = rows[0]
+    first, n = rows[0], len(columns)
     head, tail = first[:_CANDIDATE], first[_VOTES + 1 :]
     for row, line in zip(rows, lines):
-        if len(row) != _N:
-            return line, InputError(reasons.MALFORMED_CSV, f"line {line}: expected {_N} columns, got {len(row)}")
+        if len(row) != n:
+            return line, InputError(reasons.MALFORMED_CSV, f"line {line}: expected {n} columns, got {len(row)}")
         if row[:_CANDIDATE] != head or row[_VOTES + 1 :] != tail:
-            column = next(c for i, c in enumerate(TALLY_COLUMNS) if c in _STATION_COLUMNS and row[i] != first[i])
+            column = next(c for i, c in enumerate(columns) if c in _STATION_COLUMNS and row[i] != first[i])
             return line, InputError(reasons.MALFORMED_CSV, f"{column}: differs from the station's first row",
                                     field=column)
     return None
 
 
 def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str], problems: list[Problem | None],
-            kind: str | None, topic: TopicSpec | None, limits: Limits) -> Parsed | Rejected:
+            kind: str | None, topic: TopicSpec | None, limits: Limits, columns: tuple[str, ...]) -> Parsed | Rejected:
     raw = "\n".join(raws)
-    problem = _check_rows(rows, lines, problems)
+    problem = _check_rows(rows, lines, problems, columns)
     if problem is None and len(raw) > limits.max_record_bytes // 4 and len(raw.encode()) > limits.max_record_bytes:
         problem = lines[0], InputError(reasons.RECORD_TOO_LARGE, f"station rows longer than "
                                        f"{limits.max_record_bytes} bytes (BALLOTSTREAM_INGEST_MAX_RECORD_BYTES)")
@@ -90,7 +106,7 @@ def _finish(file: str, rows: list[list[str]], lines: list[int], raws: list[str],
             raw = head(raw)
         return Rejected(file, line, raw, exc.reason_code, exc.reason, exc.field, kind)
     try:
-        value = to_avro(RECORD_TYPE, rows_to_tally(rows))
+        value = to_avro(RECORD_TYPE, rows_to_tally(rows, columns))
     except InputError as exc:
         line = lines[0]
         if exc.field and exc.field.startswith("votes["):
@@ -111,12 +127,19 @@ def split_row(text: str) -> list[str]:
     return text.split(",") if text else []
 
 
+def header_columns(header: str) -> tuple[str, ...] | None:
+    """The columns a CSV header (first line, without its line end) declares: :data:`TALLY_COLUMNS` or
+    :data:`TALLY_COLUMNS_WITH_CONTEST`; None for any other header."""
+    found = tuple(h.strip() for h in split_row(header))
+    return found if found in (TALLY_COLUMNS, TALLY_COLUMNS_WITH_CONTEST) else None
+
+
 def check_header(file: str, header: str, kind: str | None) -> Rejected | None:
-    """The rejection of a CSV whose header (first line, without its line end) is not :data:`TALLY_COLUMNS`."""
-    if tuple(h.strip() for h in split_row(header)) == TALLY_COLUMNS:
+    """The rejection of a CSV whose header is not one :func:`header_columns` accepts."""
+    if header_columns(header) is not None:
         return None
-    return Rejected(file, 1, header, reasons.MALFORMED_CSV, f"header: expected {','.join(TALLY_COLUMNS)}",
-                    "header", kind)
+    return Rejected(file, 1, header, reasons.MALFORMED_CSV, f"header: expected {','.join(TALLY_COLUMNS)} "
+                    f"(and optionally ,{CONTEST_COLUMN})", "header", kind)
 
 
 def _rows(data: bytes, start: int, limits: Limits) -> Iterator[tuple[int, str, list[str], Problem | None]]:
@@ -194,12 +217,16 @@ def _quoted_row(lines: list[bytes], i: int, start: int, max_bytes: int) -> tuple
 
 
 def csv_items(file: str, data: bytes, start: int, kind: str | None, topic: TopicSpec | None,
-              limits: Limits = DEFAULT_LIMITS) -> Iterator[Parsed | Rejected]:
-    """Tallies of CSV bytes after the header; ``start`` is the file line number of the first row.
+              limits: Limits = DEFAULT_LIMITS, columns: tuple[str, ...] = TALLY_COLUMNS) -> Iterator[Parsed | Rejected]:
+    """Tallies of CSV bytes after the header; ``start`` is the file line number of the first row, ``columns``
+    what the header declared.
 
     A chunk of a file must hold whole stations (see :mod:`pipelines.ingest.chunks`): a station's rows are
-    grouped only within one call.
+    grouped only within one call. With a contest column, consecutive rows of one station but another contest
+    start a new tally.
     """
+    n = len(columns)
+    contest = _CONTEST if CONTEST_COLUMN in columns else None
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     raws: list[str] = []
@@ -211,11 +238,12 @@ def csv_items(file: str, data: bytes, start: int, kind: str | None, topic: Topic
         if len(row) < 2:
             # Cannot tell which station this row belongs to: reject it alone.
             code, reason, field = problem or (reasons.MALFORMED_CSV,
-                                              f"line {line}: expected {_N} columns, got {len(row)}", None)
+                                              f"line {line}: expected {n} columns, got {len(row)}", None)
             yield Rejected(file, line, raw, code, reason, field, kind)
             continue
-        if rows and (row[1] != station[1] or row[0] != station[0]):  # type: ignore[index]
-            yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits)
+        if rows and (row[1] != station[1] or row[0] != station[0]  # type: ignore[index]
+                     or (contest is not None and _cell(row, contest) != _cell(station, contest))):  # type: ignore[arg-type]
+            yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits, columns)
             rows, line_numbers, raws, problems = [], [], [], []
         station = row
         rows.append(row)
@@ -223,14 +251,25 @@ def csv_items(file: str, data: bytes, start: int, kind: str | None, topic: Topic
         raws.append(raw)
         problems.append(problem)
     if rows:
-        yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits)
+        yield _finish(file, rows, line_numbers, raws, problems, kind, topic, limits, columns)
 
 
-def tally_rows(value: dict[str, Any], occurred_at: str) -> list[list[str]]:
-    """The CSV rows of a StationTally (``occurred_at`` as its ISO text), the inverse of :func:`rows_to_tally`."""
+def _cell(row: list[str], index: int) -> str | None:
+    # A short row has no such cell; _check_rows rejects it with its column count.
+    return row[index] if index < len(row) else None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def tally_rows(value: dict[str, Any], occurred_at: str, columns: tuple[str, ...] = TALLY_COLUMNS) -> list[list[str]]:
+    """The CSV rows of a StationTally (``occurred_at`` as its ISO text) for a file with ``columns``, the inverse
+    of :func:`rows_to_tally` (null figures and ids become empty cells)."""
     source = value["source"]
-    head = [value["election_id"], value["station_id"], value["municipality_id"], value["status"],
-            str(value["registered_voters"]), str(value["ballots_cast"]), str(value["valid_ballots"]),
-            str(value["invalid_ballots"])]
+    head = [value["election_id"], value["station_id"], _text(value.get("municipality_id")), value["status"],
+            *(_text(value.get(c)) for c in _INT_COLUMNS)]
     tail = [occurred_at, source["organisation"], source["kind"], source["url"] or ""]
+    if CONTEST_COLUMN in columns:
+        tail.append(_text(value.get(CONTEST_COLUMN)))
     return [[*head, v["candidate_id"], str(v["votes"]), *tail] for v in value["votes"]]

@@ -65,8 +65,9 @@ class ChunkResult(NamedTuple):
 
 def read_chunk(chunk: Chunk, kind: str | None) -> Iterator[Parsed | Rejected]:
     """The reader's results for one chunk, exactly as reading the whole file would give them there."""
-    items = csv_items if chunk.csv else jsonl_items
-    return items(chunk.file, chunk.data, chunk.start, kind, kind_topic(kind), chunk.limits)
+    if chunk.csv:
+        return csv_items(chunk.file, chunk.data, chunk.start, kind, kind_topic(kind), chunk.limits, chunk.columns)
+    return jsonl_items(chunk.file, chunk.data, chunk.start, kind, kind_topic(kind), chunk.limits)
 
 
 @cache

@@ -38,9 +38,13 @@ def test_sample_election_round_trips_through_registry_and_kafka(isolated, tmp_pa
     # Every record type of the event topics is present and decoded through the registry's schema.
     assert {r.record_type for r in records} >= {
         "ElectionDeclared", "DivisionDeclared", "PartyDeclared", "CandidateRegistered", "StationTally",
-        "DivisionSummary", "SeatAllocation", "IncidentReported", "IncidentStatusChanged", "ArticlePublished"}
+        "DivisionSummary", "SeatAllocation", "IncidentReported", "IncidentStatusChanged", "ArticlePublished",
+        "ContestDeclared"}
     tally = next(r for r in records if r.record_type == "StationTally")
-    assert tally.key == f"{tally.value['election_id']}|{tally.value['station_id']}"
+    # A tally of a municipal council's contest is keyed per contest x station (docs/contests.md, rule 2).
+    assert tally.key == f"{tally.value['election_id']}|{tally.value['contest_id']}|{tally.value['station_id']}"
+    contest = next(r for r in records if r.record_type == "ContestDeclared" and r.key == tally.value["contest_id"])
+    assert contest.topic == isolated.topic("ballotstream.reference")
     assert tally.topic == isolated.topic("ballotstream.results")
 
 

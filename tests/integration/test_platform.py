@@ -8,6 +8,7 @@ import json
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from pipelines.contract import schemas
 from pipelines.contract.topics import ALL_TOPICS, TopicSpec
 from pipelines.errors import SchemaError, TopicDrift
 from pipelines.kafka.admin import admin_client, ensure_topics
@@ -81,3 +82,23 @@ def test_registry_register_fetch_and_refuse_incompatible(services, unique):
     assert registry.is_compatible(subject, bad) is False
     with pytest.raises(SchemaError, match=f"subject {subject} was refused"):
         registry.register(subject, bad)
+
+
+@pytest.mark.parametrize("name", ["StationTally", "DivisionDeclared", "ElectionDeclared", "CandidateRegistered",
+                                  "ContestDeclared"])
+def test_registry_accepts_every_published_version_in_order_under_backward(services, unique, name):
+    # The contest model's versions (docs/contests.md): the real registry, not only our checker, must take each
+    # published version after the one before it, and the current schema must be the newest published one.
+    registry = RegistryClient(services.registry_url)
+    assert registry.compatibility() == "BACKWARD"
+    subject = f"test.platform.{unique}-{schemas.fullname(name)}"
+    versions = schemas.published_versions(name)
+    ids = []
+    for i, version in enumerate(versions):
+        text = json.dumps(version, separators=(",", ":"))
+        if i:
+            assert registry.is_compatible(subject, text) is True, f"{name} v{i + 1}"
+        ids.append(registry.register(subject, text))
+    assert len(set(ids)) == len(versions) and len(registry.versions(subject)) == len(versions)
+    assert versions[-1] == schemas.raw_schema(name)
+    assert registry.register(subject, schemas.schema_json(name)) == ids[-1]

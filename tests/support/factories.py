@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pipelines.contract.record_types import tally_key
 from pipelines.contract.topics import NEWS, OBSERVATIONS, REFERENCE, RESULTS
 from pipelines.kafka.log_record import LogRecord
 
@@ -23,8 +24,8 @@ COUNTRY = "ocd-division/country:az"
 SOURCE = {"organisation": "Central Election Commission", "kind": "ELECTION_AUTHORITY", "url": None}
 _TOPIC_OF = {
     "ElectionDeclared": REFERENCE.name, "DivisionDeclared": REFERENCE.name, "PartyDeclared": REFERENCE.name,
-    "CandidateRegistered": REFERENCE.name, "StationTally": RESULTS.name, "DivisionSummary": RESULTS.name,
-    "SeatAllocation": RESULTS.name, "IncidentReported": OBSERVATIONS.name,
+    "CandidateRegistered": REFERENCE.name, "ContestDeclared": REFERENCE.name, "StationTally": RESULTS.name,
+    "DivisionSummary": RESULTS.name, "SeatAllocation": RESULTS.name, "IncidentReported": OBSERVATIONS.name,
     "IncidentStatusChanged": OBSERVATIONS.name, "ArticlePublished": NEWS.name,
 }
 
@@ -104,12 +105,24 @@ class Log:
             "party_id": party_id, "municipality_id": municipality_id, "gender": gender, "birth_year": birth_year,
             "age_band": age_band, "education": education}, **kw)
 
-    def tally(self, station_id: str, municipality_id: str, votes: dict[str, int], *, registered: int = 1000,
+    def contest(self, contest_id: str, selections: list[str], *, kind: str = "CANDIDATE",
+                district_id: str | None = None, number_elected: int | None = 1, election_id: str = ELECTION,
+                **kw: Any) -> LogRecord:
+        return self.emit("ContestDeclared", contest_id, {
+            "contest_id": contest_id, "election_id": election_id, "name": contest_id, "kind": kind,
+            "office": None, "district_id": district_id, "number_elected": number_elected, "votes_allowed": 1,
+            "selections": [{"selection_id": s, "kind": "CANDIDATE" if s.startswith("candidate:") else "OPTION",
+                            "label": s, "candidate_id": s if s.startswith("candidate:") else None,
+                            "party_id": None, "running_mates": []} for s in selections]}, **kw)
+
+    def tally(self, station_id: str, municipality_id: str | None, votes: dict[str, int], *, registered: int = 1000,
               invalid: int = 10, cast: int | None = None, valid: int | None = None, status: str = "FINAL",
-              election_id: str = ELECTION, **kw: Any) -> LogRecord:
+              election_id: str = ELECTION, contest_id: str | None = None, **kw: Any) -> LogRecord:
         valid = sum(votes.values()) if valid is None else valid
-        return self.emit("StationTally", f"{election_id}|{station_id}", {
-            "election_id": election_id, "station_id": station_id, "municipality_id": municipality_id,
+        key = tally_key({"election_id": election_id, "contest_id": contest_id, "station_id": station_id})
+        return self.emit("StationTally", key, {
+            "election_id": election_id, "station_id": station_id, "contest_id": contest_id,
+            "municipality_id": municipality_id,
             "status": status, "registered_voters": registered,
             "ballots_cast": valid + invalid if cast is None else cast, "valid_ballots": valid,
             "invalid_ballots": invalid,

@@ -11,6 +11,7 @@ from pipelines.contract.record_types import (
     INGESTIBLE,
     TOPICS_BY_RECORD_TYPE,
     retraction_topic,
+    tally_key,
     topic_of,
 )
 from pipelines.fold import summary
@@ -61,6 +62,10 @@ ID_SAMPLES = {
     ids.DIVISION_ID_RE: (["ocd-division/country:az", "ocd-division/country:az/municipality:baku_1/station:12"],
                          ["ocd-division/country:AZ", "ocd-division/country:az/", "ocd-division/country:az\n"]),
     ids.COUNTRY_DIVISION_RE: (["ocd-division/country:az"], ["ocd-division/country:az/municipality:x", "country:az"]),
+    ids.CONTEST_ID_RE: (["local.az.absheron-xirdalan.2025-01-29", "general.us.pa.state-house.d-71.2020-11-03"],
+                        ["local.az.absheron_x.2025-01-29", "local.az.2025-01-29.x", "local.az.Absheron.2025-01-29"]),
+    ids.SELECTION_ID_RE: (["candidate:jane-doe", "party:real", "option:yes", "write-in:john-smith"],
+                          ["jane-doe", "option:", "vote:yes", "option:Yes"]),
 }
 
 
@@ -91,3 +96,61 @@ def test_retraction_topic_reads_the_declared_id_prefixes() -> None:
     for prefix, pattern in [(ids.PARTY_PREFIX, ids.PARTY_ID_RE), (ids.CANDIDATE_PREFIX, ids.CANDIDATE_ID_RE),
                             (ids.INCIDENT_PREFIX, ids.INCIDENT_ID_RE), (ids.ARTICLE_PREFIX, ids.ARTICLE_ID_RE)]:
         assert pattern.pattern.startswith(prefix) and pattern.fullmatch(prefix + "a-1")
+
+
+E = "local.az.2025-01-29"
+S = "ocd-division/country:az/constituency:23/polling_station:32"
+
+
+def test_tally_key_is_per_contest_and_station_and_keeps_the_v1_key_for_the_default_contest() -> None:
+    key = EVENT_TYPE_BY_NAME["StationTally"].key
+    assert key is tally_key
+    v1 = {"election_id": E, "station_id": S}  # a v1 tally has no contest_id at all
+    assert key(v1) == key(v1 | {"contest_id": None}) == key(v1 | {"contest_id": E}) == f"{E}|{S}"
+    council, measure = (key(v1 | {"contest_id": c}) for c in ("local.az.sabail.2025-01-29",
+                                                               "local.az.sabail.measure-1.2025-01-29"))
+    assert council == f"{E}|local.az.sabail.2025-01-29|{S}" and council != measure
+    assert retraction_topic(council) is topics.RESULTS
+
+
+def test_contest_ids_share_their_election_type_prefix_and_date() -> None:
+    assert ids.contest_id(E, "Absheron-2") == "local.az.absheron-2.2025-01-29"
+    assert ids.contest_matches_election("local.az.absheron-2.2025-01-29", E)
+    assert ids.contest_matches_election(E, E)
+    assert not ids.contest_matches_election("general.az.absheron.2025-01-29", E)
+    assert not ids.contest_matches_election("local.az.absheron.2025-01-30", E)
+    assert EVENT_TYPE_BY_NAME["ContestDeclared"].key({"contest_id": "local.az.x.2025-01-29"}) == "local.az.x.2025-01-29"
+    assert EVENT_TYPE_BY_NAME["ContestDeclared"].topic is topics.REFERENCE
+
+
+def test_contest_vocabularies_come_from_the_schemas() -> None:
+    assert vocabulary.CONTEST_KINDS == ("CANDIDATE", "PARTY_LIST", "BALLOT_MEASURE", "RETENTION", "OTHER")
+    assert vocabulary.SELECTION_KINDS == ("CANDIDATE", "PARTY", "OPTION", "WRITE_IN", "OTHER")
+    assert vocabulary.VOTE_METHODS == ("ELECTION_DAY", "EARLY", "MAIL", "ABSENTEE", "PROVISIONAL", "OTHER")
+    assert vocabulary.DEFAULT_CONTEST_KIND in vocabulary.CONTEST_KINDS
+    assert {"COUNTY", "DISTRICT", "WARD", "PRECINCT"} <= set(vocabulary.DIVISION_KINDS)
+    assert {"GENERAL", "PRIMARY", "RUNOFF", "SPECIAL"} <= set(vocabulary.ELECTION_KINDS)
+
+
+def _documented_names(schema: dict, path: str = "") -> list[tuple[str, str]]:
+    """(path, name) of every field of a record and of the records in its arrays, and every enum symbol."""
+    out: list[tuple[str, str]] = []
+    for f in schema.get("fields", []):
+        out.append((path + f["name"], f["name"]))
+        kinds = f["type"] if isinstance(f["type"], list) else [f["type"]]
+        for kind in kinds:
+            if isinstance(kind, dict) and kind.get("type") == "enum":
+                out.extend((f"{path}{f['name']}={s}", s) for s in kind["symbols"])
+            if isinstance(kind, dict) and kind.get("type") == "array" and isinstance(kind["items"], dict):
+                out.extend(_documented_names(kind["items"], f"{path}{f['name']}[]."))
+    return out
+
+
+def test_every_record_type_field_and_enum_symbol_is_in_the_event_model_doc() -> None:
+    doc = (schemas.SCHEMA_DIR.parent / "docs" / "events.md").read_text(encoding="utf-8")
+    missing = [name for name in schemas.record_types() if f"**{name}**" not in doc]
+    for name in schemas.record_types():
+        for path, word in _documented_names(schemas.raw_schema(name)):
+            if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", doc):
+                missing.append(f"{name}.{path}")
+    assert missing == []

@@ -122,6 +122,30 @@ def test_latest_version_rule() -> None:
         "outdated", "current", "outdated"]
 
 
+def test_tallies_of_two_contests_at_one_station_both_stay_current() -> None:
+    # The data loss of a per-station key: a second contest's tally at the same station used to get the same
+    # key and so marked the first one outdated. Keys are per contest x station now (docs/contests.md, rule 2).
+    log = Log()
+    council = log.tally(station(1), muni("a"), VOTES, contest_id="local.az.a.2025-01-29")
+    measure = log.tally(station(1), muni("a"), {"option:yes": 350, "option:no": 150},
+                        contest_id="local.az.a.referendum.2025-01-29")
+    assert council.key != measure.key
+    tables = fold(log.records)
+    assert _status(tables, council.value["event_id"]) == ["current"]
+    assert _status(tables, measure.value["event_id"]) == ["current"]
+    assert _votes(tables, station(1)) == VOTES | {"option:yes": 350, "option:no": 150}
+
+
+def test_v2_tally_with_unknown_municipality_and_figures_folds() -> None:
+    log = small_election()
+    log.contest("local.az.x.2025-01-29", ["candidate:aysel"])
+    tally = log.tally(station(9), None, {"candidate:aysel": 7}, contest_id="local.az.x.2025-01-29")
+    tally.value.update(registered_voters=None, ballots_cast=None, invalid_ballots=None, overvotes=None)
+    tables = fold(log.records)
+    assert _status(tables, tally.value["event_id"]) == ["current"]
+    assert _votes(tables, station(9)) == {"candidate:aysel": 7}
+
+
 def test_out_of_order_arrival_gives_the_same_tables() -> None:
     log = small_election()
     first = next(r for r in log.records if r.record_type == "StationTally")

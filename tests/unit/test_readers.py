@@ -62,6 +62,7 @@ JSONL_CASES = [
     ("duplicate_key", json.dumps(tally())[:-1] + ', "status": "FINAL"}', None, "status"),
     ("too_deeply_nested", "[" * 10_000 + "]" * 10_000, None, None),
     ("control_character", tally(occurred_at=T + "\x00"), None, "occurred_at"),
+    ("contest_election_mismatch", tally(contest_id="general.az.sabail.2025-01-29"), None, "contest_id"),
     ("record_too_large", tally(source={**SRC, "organisation": "x" * 1_000_000}), None, None),
 ]
 

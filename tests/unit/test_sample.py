@@ -86,3 +86,30 @@ def test_generated_events_are_synthetic_and_real_facts_are_not(events: list[Pars
     figures = {f["metric"]: (f["value"], f["qualifier"]) for f in summary["figures"]}
     assert figures["TURNOUT"] == (0.3145, "EXACT") and figures["REGISTERED_VOTERS"][0] == 6326764
     assert figures["MEMBERS_ELECTED"] == (8000, "MORE_THAN") and figures["MUNICIPALITIES"] == (700, "ALMOST")
+
+
+def test_each_municipal_council_is_a_candidate_contest_and_every_tally_names_it(events: list[Parsed]) -> None:
+    contests = {c["contest_id"]: c for c in of(events, "ContestDeclared")}
+    munis = {d["division_id"]: d for d in of(events, "DivisionDeclared") if d["kind"] == "MUNICIPALITY"}
+    assert len(contests) == len(munis) == len(of(events, "SeatAllocation"))
+    by_district = {c["district_id"]: c for c in contests.values()}
+    assert set(by_district) == set(munis)
+    cands: dict[str, list[str]] = {}
+    for c in of(events, "CandidateRegistered"):
+        cands.setdefault(c["municipality_id"], []).append(c["candidate_id"])
+    for muni_id, c in by_district.items():
+        slug = muni_id.rsplit(":", 1)[1]
+        assert c["contest_id"] == f"local.az.{slug}.2025-01-29" and c["election_id"] == "local.az.2025-01-29"
+        assert (c["kind"], c["office"], c["votes_allowed"]) == ("CANDIDATE", "Municipal council", 1)
+        assert c["name"] == f"Municipal council of {munis[muni_id]['name']}"
+        assert c["number_elected"] == munis[muni_id]["seats"]
+        assert [s["selection_id"] for s in c["selections"]] == cands[muni_id]
+        assert all(s["kind"] == "CANDIDATE" and s["candidate_id"] == s["selection_id"] for s in c["selections"])
+    tallies = [e for e in events if e.record_type == "StationTally"]
+    for t in tallies:
+        contest = contests[t.value["contest_id"]]
+        assert contest["district_id"] == t.value["municipality_id"]
+        assert {v["candidate_id"] for v in t.value["votes"]} <= {s["selection_id"] for s in contest["selections"]}
+        assert t.key == f"{t.value['election_id']}|{t.value['contest_id']}|{t.value['station_id']}"
+    # One contest per station: as many current tally keys as stations.
+    assert len({t.key for t in tallies}) == len({t.value["station_id"] for t in tallies})

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from typing import Any
 
+import fastavro
 import pytest
 
 from pipelines.contract import schemas
 from pipelines.contract.compatibility import check_backward
-from pipelines.contract.record_types import EVENT_TYPES, derive_event_id
+from pipelines.contract.record_types import EVENT_TYPE_BY_NAME, EVENT_TYPES, derive_event_id
 
 NAMES = schemas.record_types()
+_T = dt.datetime(2025, 1, 29, 16, tzinfo=dt.UTC)
 
 
 def _walk(node: Any, out: list[dict[str, Any]]) -> None:
@@ -28,7 +32,7 @@ def _walk(node: Any, out: list[dict[str, Any]]) -> None:
 
 def test_event_types_match_schema_files_one_to_one() -> None:
     assert sorted(e.name for e in EVENT_TYPES) == NAMES
-    assert len(NAMES) == 13
+    assert len(NAMES) == 14
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -60,12 +64,17 @@ def _station_tally() -> dict[str, Any]:
     return schemas.raw_schema("StationTally")
 
 
+def _f(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f for f in schema["fields"] if f["name"] == name)
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         (lambda s: s["fields"].append({"name": "x", "type": "int", "doc": "d"}), "x: new field without a default"),
-        (lambda s: s["fields"][10].update(type="string"), "registered_voters: type changed from int to string"),
-        (lambda s: (s["fields"][9]["type"]["symbols"].remove("FINAL"), s["fields"][9]["type"].pop("default")),
+        (lambda s: (_f(s, "registered_voters").update(type="string"), _f(s, "registered_voters").pop("default")),
+         "registered_voters: type changed from int to string"),
+        (lambda s: (_f(s, "status")["type"]["symbols"].remove("FINAL"), _f(s, "status")["type"].pop("default")),
          "status: enum symbols ['FINAL'] removed"),
     ],
     ids=["field-without-default", "unpromotable-type", "enum-symbol-removed"],
@@ -82,8 +91,8 @@ def test_incompatible_change_is_detected(change: Any, expected: str) -> None:
     "change",
     [
         lambda s: s["fields"].append({"name": "x", "type": ["null", "int"], "default": None, "doc": "d"}),
-        lambda s: s["fields"][10].update(type="long"),
-        lambda s: s["fields"][9]["type"]["symbols"].append("CERTIFIED"),
+        lambda s: _f(s, "registered_voters").update(type=["null", "long"]),
+        lambda s: _f(s, "status")["type"]["symbols"].append("CERTIFIED"),
     ],
     ids=["field-with-default", "int-to-long", "enum-symbol-added"],
 )
@@ -98,3 +107,29 @@ def test_event_id_ignores_event_id_and_recorded_at() -> None:
     b = {"event_id": "y", "recorded_at": 2, "incident_id": "incident:a"}
     assert derive_event_id("IncidentStatusChanged", a) == derive_event_id("IncidentStatusChanged", b)
     assert derive_event_id("IncidentStatusChanged", a) != derive_event_id("IncidentReported", a)
+
+
+def test_v1_station_tally_bytes_read_through_v2_as_the_default_contest() -> None:
+    v1 = fastavro.parse_schema(schemas.published_versions("StationTally")[0])
+    assert "contest_id" not in {f["name"] for f in schemas.published_versions("StationTally")[0]["fields"]}
+    written = {
+        "event_id": "00000000-0000-4000-8000-000000000001", "occurred_at": _T, "recorded_at": _T,
+        "source": {"organisation": "CEC", "kind": "ELECTION_AUTHORITY", "url": None}, "supersedes": None,
+        "synthetic": False, "election_id": "local.az.2025-01-29",
+        "station_id": "ocd-division/country:az/constituency:23/polling_station:32",
+        "municipality_id": "ocd-division/country:az/region:baku/municipality:sabail", "status": "FINAL",
+        "registered_voters": 100, "ballots_cast": 40, "valid_ballots": 38, "invalid_ballots": 2,
+        "votes": [{"candidate_id": "candidate:a", "votes": 38}],
+    }
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, v1, written)
+    buf.seek(0)
+    read = fastavro.schemaless_reader(buf, v1, schemas.parsed_schema("StationTally"))
+    assert read["contest_id"] is None
+    assert {k: read[k] for k in ("overvotes", "undervotes", "blank_votes", "write_ins")} == dict.fromkeys(
+        ("overvotes", "undervotes", "blank_votes", "write_ins"))
+    assert read["votes"] == [{"candidate_id": "candidate:a", "votes": 38, "by_method": []}]
+    same = ("occurred_at", "source", "election_id", "station_id", "municipality_id", "status", "registered_voters",
+            "ballots_cast", "valid_ballots", "invalid_ballots")
+    assert {k: read[k] for k in same} == {k: written[k] for k in same}
+    assert EVENT_TYPE_BY_NAME["StationTally"].key(read) == f"{written['election_id']}|{written['station_id']}"
