@@ -275,10 +275,11 @@ class _Converter:
             if primary and row.party:
                 parts.append(_seg(row.party))
             contest_key = ".".join(parts)
+        contest_id = None if contest_key is None else election_id[:-10] + contest_key + election_id[-11:]
         if _is_total(row.precinct):
             self.skip(file, "county-total rows (precinct empty or 'Total'; their precincts are counted)")
             if row.kind == "selection" and row.votes is not None:
-                self.totals[(election_id, county_id, contest_key or "", row.candidate or row.party or "")] += row.votes
+                self.totals[(contest_id or "", county_id, row.candidate or row.party or "")] += row.votes
             return
         if row.kind == "ballots_cast_blank":
             self.skip(file, "'Ballots Cast Blank' rows (a station figure StationTally has no field for)")
@@ -295,13 +296,8 @@ class _Converter:
         self.state.see("division", state_id, file, row.line, {"parent_id": COUNTRY}, (row.state or "").upper())
         self.state.see("division", county_id, file, row.line, {"parent_id": state_id}, county)
         self.state.see("division", precinct_id, file, row.line, {"parent_id": county_id}, row.precinct)
-        contest_id = None
-        if contest_key is not None:
-            contest_id = election_id[:-10] + contest_key + election_id[-11:]
-            if not self._contest(file, row, election_id, contest_id, state_id, precinct_id):
-                return
-            if row.kind == "selection" and row.votes is not None:
-                self.precinct_sums[(election_id, county_id, contest_key, row.candidate or row.party or "")] += row.votes
+        if contest_id is not None and not self._contest(file, row, election_id, contest_id, state_id, precinct_id):
+            return
         self.kept.append(_Kept(file, row, election_id, precinct_id, contest_id))
 
     def _contest(self, file: str, row: oe.Row, election_id: str, contest_id: str, state_id: str,
@@ -416,10 +412,12 @@ class _Converter:
                     entry[1][person] += 1
                     if i:
                         mates.append(pid)
-            selections[sid] = {
+            entry = selections.setdefault(sid, {
                 "selection_id": sid, "kind": {"CANDIDATE": "CANDIDATE", "PARTY_LIST": "PARTY"}.get(kind, "OPTION"),
                 "label": "", "candidate_id": sid if kind == "CANDIDATE" else None,
-                "party_id": party_id if kind != "BALLOT_MEASURE" else None, "running_mates": mates}
+                "party_id": party_id if kind != "BALLOT_MEASURE" else None, "running_mates": []})
+            # Counties may name a ticket in full or its head only: the mates are those any file names.
+            entry["running_mates"] = sorted(set(entry["running_mates"]) | set(mates))
         for sid, s in selections.items():
             s["label"] = _most_common(labels[sid])
         return selections, candidates
@@ -516,6 +514,8 @@ class _Tallies:
                 conv.skip(k.file, "selection rows with an empty votes cell (unknown, left out of the tally)")
             else:
                 votes[sid] = {"candidate_id": sid, "votes": row.votes, "by_method": _by_method(row, conv.methods)}
+                county_id = precinct_id.rsplit("/", 1)[0]
+                conv.precinct_sums[(contest_id, county_id, row.candidate or row.party or "")] += row.votes
         conv.emit("StationTally", (first.file, first.row.line), {
             "election_id": first.election_id, "contest_id": contest_id, "station_id": precinct_id,
             "municipality_id": None, "status": conv.status,
