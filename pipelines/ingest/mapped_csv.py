@@ -56,7 +56,7 @@ def load_mapping(path: Path) -> Mapping:
     """
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: also a YAML date that is no date
         raise _bad(path, f"cannot be read: {exc}".splitlines()[0]) from None
     if not isinstance(doc, dict) or set(doc) - _TOP:
         raise _bad(path, f"keys must be among {sorted(_TOP)}")
