@@ -56,23 +56,34 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--kind", type=click.Choice(["reference", "results", "observations", "news"]),
               help="Accept only this kind of event; others go to the dead-letter topic.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "openelections", "csv"]), default="auto",
+              show_default=True,
+              help="auto: JSON Lines / tally CSV by suffix; openelections: OpenElections precinct CSVs; "
+                   "csv: any results CSV read through --mapping.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML column mapping for --format csv (see README, Input formats).")
 @_friendly
-def ingest(paths: tuple[Path, ...], kind: str | None) -> None:
+def ingest(paths: tuple[Path, ...], kind: str | None, fmt: str, mapping: Path | None) -> None:
     """Validate events in JSON Lines / CSV files and produce them to Kafka.
 
-    Rejected records go to the dead-letter topic with file, line and reason; the exit status is 1 when any
-    record was rejected.
+    Rejected records go to the dead-letter topic with file, line and reason (the first few are printed); the
+    exit status is 1 when any record was rejected. OpenElections files (--format openelections) and other
+    results CSVs (--format csv --mapping MAP.yaml) are converted to events first.
 
     Example:
 
         ballotstream ingest out/sample/reference.jsonl out/sample/results.csv
+
+        ballotstream ingest --format openelections 20201103__pa__general__forest__precinct.csv
     """
     from tqdm import tqdm
 
     from pipelines.ingest.run import ingest as run_ingest
 
+    if (fmt == "csv") != (mapping is not None):
+        raise click.UsageError("--mapping goes with --format csv, and --format csv needs it")
     with tqdm(unit=" records", file=sys.stderr, disable=None, mininterval=0.5) as bar:
-        report = run_ingest(list(paths), _settings(), kind=kind, progress=bar.update)
+        report = run_ingest(list(paths), _settings(), kind=kind, progress=bar.update, fmt=fmt, mapping=mapping)
     for line in report.lines():
         click.echo(line)
     if report.failed:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from pipelines.contract.topics import DEAD_LETTER
 
+EXAMPLES = 5  # rejections shown on the console
+
 
 @dataclass
 class IngestReport:
@@ -22,6 +24,15 @@ class IngestReport:
     stages: Counter[str] = field(default_factory=Counter)
     # Peak resident memory (KiB) per process that parsed chunks (this one too, when it did).
     peak_rss_kib: dict[int, int] = field(default_factory=dict)
+    # Input rows deliberately not converted, by why (e.g. county-total rows of an OpenElections file).
+    skipped: Counter[str] = field(default_factory=Counter)
+    # The first rejections, ``file:line: field: reason``, for the console (all of them are dead letters).
+    examples: list[str] = field(default_factory=list)
+
+    def note_rejection(self, file: str, line: int, field_name: str | None, reason: str) -> None:
+        if len(self.examples) < EXAMPLES:
+            where = f"{file}:{line}" + (f" [{field_name}]" if field_name else "")
+            self.examples.append(f"{where}: {reason}")
 
     @property
     def rejected_total(self) -> int:
@@ -37,6 +48,8 @@ class IngestReport:
                f"in {self.seconds:.1f}s ({rate:,.0f} records/s)"]
         out += [f"  produced to {topic}: {n}" for topic, n in sorted(self.produced.items())]
         out += [f"  rejected {reason}: {n}" for reason, n in sorted(self.rejected.items())]
+        out += [f"  skipped {why}: {n}" for why, n in sorted(self.skipped.items())]
         if self.rejected_total:
-            out.append(f"  rejected records are on {DEAD_LETTER.name} with their file, line and reason")
+            out.append(f"  rejected records are on {DEAD_LETTER.name} with their file, line and reason; the first:")
+            out += [f"    {e}" for e in self.examples]
         return out

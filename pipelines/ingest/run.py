@@ -15,9 +15,12 @@ from pathlib import Path
 
 from pipelines.contract import reasons
 from pipelines.contract.topics import REFERENCE
-from pipelines.errors import InputError
+from pipelines.errors import ConfigError, InputError
+from pipelines.ingest import converted, mapped_csv
+from pipelines.ingest import openelections as oe
 from pipelines.ingest.checks import KnownIds
 from pipelines.ingest.chunks import chunks
+from pipelines.ingest.openelections_events import Conversion, convert
 from pipelines.ingest.parallel import in_order, start_pool, worker_count
 from pipelines.ingest.readers import CSV_SUFFIXES, JSONL_SUFFIXES, Parsed
 from pipelines.ingest.records import Limits, kind_topic
@@ -54,6 +57,8 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     registry: RegistryClient | None = None,
     workers: int | None = None,
+    fmt: str = "auto",
+    mapping: Path | None = None,
 ) -> IngestReport:
     """Ingest files; see the module docstring.
 
@@ -65,10 +70,16 @@ def ingest(
         registry: an existing registry client, to share its caches.
         workers: processes that parse and encode chunks of the files; default one per CPU for large inputs
             and none (all in this process) for small ones. Results are the same either way.
+        fmt: ``auto`` (by suffix: JSON Lines or the tally CSV), ``openelections`` (OpenElections precinct
+            CSVs) or ``csv`` (any CSV, read through ``mapping``): the last two are converted to events
+            (:mod:`pipelines.ingest.openelections_events`) that then take the JSON Lines path.
+        mapping: the YAML column mapping of ``fmt="csv"``.
 
     Returns:
         The report; ``failed`` lists delivery errors (none means Kafka acknowledged every record).
     """
+    if fmt != "auto":
+        return _ingest_converted(list(paths), settings, kind, fmt, mapping, registry)
     paths = _ordered(paths)
     for path in paths:  # fail before touching Kafka: a wrong file is the user's most likely mistake
         if path.suffix.lower() not in JSONL_SUFFIXES + CSV_SUFFIXES:
@@ -95,5 +106,39 @@ def ingest(
     finally:
         if pool is not None:
             pool.terminate()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _convert(paths: list[Path], fmt: str, mapping: Path | None) -> Conversion:
+    """The events of OpenElections files, or of CSV files read through a mapping."""
+    if fmt == "openelections":
+        return convert(oe.read_all(paths))
+    if fmt != "csv" or mapping is None:
+        raise ConfigError(f"format: {fmt!r} needs to be auto, openelections, or csv with a mapping")
+    spec = mapped_csv.load_mapping(mapping)
+    return convert((mapped_csv.read(p, spec) for p in paths), source=spec.source, status=spec.status,
+                   methods=spec.methods)
+
+
+def _ingest_converted(paths: list[Path], settings: Settings, kind: str | None, fmt: str, mapping: Path | None,
+                      registry: RegistryClient | None) -> IngestReport:
+    """Ingest tabular files converted to events (all of them at once: their reference events are shared)."""
+    for path in paths:
+        if path.suffix.lower() not in CSV_SUFFIXES:
+            raise InputError(reasons.UNSUPPORTED_FILE, f"{path}: --format {fmt} reads .csv files")
+    kind_topic(kind)
+    started = time.perf_counter()
+    conversion = _convert(paths, fmt, mapping)
+    report = IngestReport()
+    report.skipped.update(conversion.skipped)
+    result, parsed = converted.results(conversion, kind, Limits.of(settings))
+    sink = Sink(settings, serializer(settings, registry), known_ids_from_kafka(settings), report, kind)
+    try:
+        with kafka_errors(settings):
+            sink.put(None, result, parsed)
+            sink.flush()
+    finally:
+        sink.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,15 +81,19 @@ class Sink:
             self._partitions[full] = sorted(self.producer.partitions_for(full))
         return full
 
-    def put(self, chunk: Chunk | None, result: ChunkResult) -> None:
-        """Produce one chunk's results in order (``chunk`` is kept to rebuild a rejection's raw text)."""
+    def put(self, chunk: Chunk | None, result: ChunkResult, parsed: Mapping[int, Parsed] | None = None) -> None:
+        """Produce one chunk's results in order (``chunk`` is kept to rebuild a rejection's raw text).
+
+        Events converted from another format (:mod:`pipelines.ingest.converted`) come without a chunk: ``parsed``
+        then maps each :attr:`Encoded.line` to its parsed event.
+        """
         started = time.perf_counter()
         self.stages["read_validate"] += result.parse_seconds
         self.stages["encode"] += result.encode_seconds
         if result.pid:
             self.report.peak_rss_kib[result.pid] = result.peak_rss_kib
         known, send, produced, report = self.known, self.producer.send, self.report.produced, self.report
-        reparsed: dict[int, Parsed] | None = None
+        reparsed: Mapping[int, Parsed] | None = parsed
         for item in result.items:
             report.read += 1
             if type(item) is not Encoded:
@@ -123,6 +128,7 @@ class Sink:
         value = self.ser.encode(topic, "DeadLetter", dead_letter(item))
         self.producer.send(topic, key=f"{item.file}:{item.line}".encode(), value=value).add_errback(self._failed)
         self.report.rejected[item.reason_code] += 1
+        self.report.note_rejection(item.file, item.line, item.field, item.reason)
 
     def flush(self) -> None:
         """Wait until Kafka has acknowledged (or failed) everything sent."""

@@ -84,7 +84,7 @@ def encode(parsed: Parsed) -> Encoded:
                    references(parsed.record_type, parsed.value), declared(parsed.record_type, parsed.value))
 
 
-def _encoded(parsed: Parsed, limit: int) -> Encoded | Rejected:
+def encode_within(parsed: Parsed, limit: int) -> Encoded | Rejected:
     """The encoded event, or its rejection if it cannot be produced (bigger than ``limit`` bytes once encoded:
     defaults and ids filled in can make it longer than its input line)."""
     try:
@@ -106,6 +106,6 @@ def process_chunk(chunk: Chunk, kind: str | None) -> ChunkResult:
     parsed = list(read_chunk(chunk, kind))
     middle = time.process_time()
     limit = chunk.limits.max_record_bytes
-    items = [_encoded(p, limit) if isinstance(p, Parsed) else p for p in parsed]
+    items = [encode_within(p, limit) if isinstance(p, Parsed) else p for p in parsed]
     return ChunkResult(items, middle - started, time.process_time() - middle,
                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, os.getpid())
