@@ -346,6 +346,8 @@ def _parties(report: _Report) -> list[dict[str, Any]]:
 
 def _status(report: _Report) -> str:
     """``unofficial-complete`` when every contest's stations all reported; the figures are never certified."""
+    if not report.contests:
+        return "unofficial-partial"  # nothing says the results are complete
     for contest in report.contests:
         s = report.summary.get(contest["contest_id"]) or {}
         if s.get("stations_expected") is None or s.get("stations_reporting") != s["stations_expected"]:
