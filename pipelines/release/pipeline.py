@@ -265,8 +265,11 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     return manifest
 
 
-# What the catalog page's charts are drawn from.
-CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "parties")
+# What the catalog page's charts and contest section are drawn from.
+CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "parties", "elections", "candidates",
+                "contests", "contest_selections", "contest_summary", "contest_results")
+# Of contest_results only the contest-level rows (one per selection), never every station's.
+CHART_FILTERS = {"contest_results": [("level", "==", "contest")]}
 
 
 def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
@@ -275,6 +278,7 @@ def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store
     from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
-                    staged.tables([n for n in CHART_TABLES if n in staged.files]))
+                    {n: pq.read_table(staged.files[n].path, filters=CHART_FILTERS.get(n))
+                     for n in CHART_TABLES if n in staged.files})
     announce_release(settings, release_published_event(manifest, store.manifest_url(manifest["release_id"])))
 
