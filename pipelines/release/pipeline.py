@@ -27,6 +27,7 @@ from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context, run_table_checks
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.kafka import snapshot
+from pipelines.release import cdf
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, write_table
 from pipelines.release.store import ReleaseStore
@@ -235,6 +236,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         name: table_entry(f, staged.columns[name], store.url(f"{prefix}tables/{name}.parquet"))
         for name, f in staged.files.items()
     }
+    cdf_documents, cdf_entries = cdf.release_documents(staged.tables([n for n in cdf.TABLES if n in staged.files]),
+                                                       generated_at=now, url=lambda key: store.url(prefix + key))
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,
@@ -245,6 +248,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "snapshot": staged.snapshot.to_json(),
         "schemas": staged.schemas_used,
         "tables": entries,
+        "documents": cdf_entries,  # cdf/<election_id>.json: NIST SP 1500-100 v2 (docs/contests.md, "Export")
         "gate": {"passed": True, "report": "validation.json", "tolerance": report.tolerance,
                  "checks": [{"name": c.name, "table": c.table, "blocking": c.blocking, "success": c.success,
                              "failing_rows": c.failing_rows} for c in report.checks]},
@@ -252,7 +256,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     }
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
-                         "validation.json": validation}, manifest)
+                         "validation.json": validation, **cdf_documents}, manifest)
     store.switch_latest(manifest, etag)
     staged.timings["upload_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -261,8 +265,11 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     return manifest
 
 
-# What the catalog page's charts are drawn from.
-CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "parties")
+# What the catalog page's charts and contest section are drawn from.
+CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "parties", "elections", "candidates",
+                "contests", "contest_selections", "contest_summary", "contest_results")
+# Of contest_results only the contest-level rows (one per selection), never every station's.
+CHART_FILTERS = {"contest_results": [("level", "==", "contest")]}
 
 
 def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
@@ -271,6 +278,7 @@ def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store
     from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
-                    staged.tables([n for n in CHART_TABLES if n in staged.files]))
+                    {n: pq.read_table(staged.files[n].path, filters=CHART_FILTERS.get(n))
+                     for n in CHART_TABLES if n in staged.files})
     announce_release(settings, release_published_event(manifest, store.manifest_url(manifest["release_id"])))
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+
+from pipelines.release.catalog.contests import contest_sections
+
 CATALOG_FORMAT = "ballotstream.catalog/1"
 # The folder of one release inside the dataset folder (docs/releases.md, "Layout in the bucket").
 RELEASES_FOLDER = "releases"
@@ -77,17 +81,29 @@ def _changes(manifest: dict[str, Any], previous: str | None) -> dict[str, Any]:
     }
 
 
-def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _documents(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Documents beside the tables (NIST SP 1500-100 exports), with paths relative to the dataset folder."""
+    return {key: {"path": release_path(manifest["release_id"], doc.get("path") or key), "url": doc.get("url"),
+                  "format": doc.get("format"), "election_id": doc.get("election_id")}
+            for key, doc in sorted((manifest.get("documents") or {}).items())}
+
+
+def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
+                  latest_tables: dict[str, pa.Table] | None = None) -> dict[str, Any]:
     """Build ``catalog.json`` from the published releases' manifests.
 
     Args:
         manifests: every published release's ``manifest.json`` of one dataset, in any order.
         reports: the gate's ``validation.json`` per release id; releases without one use the manifest's checks.
+        latest_tables: the latest release's tables, for the per-contest section (``contests``,
+            ``contest_summary``, ``contest_results`` at least; without them the section is empty).
 
     Returns:
-        ``{"format", "dataset", "latest", "updated_at", "releases": [...]}`` with releases newest first, each
-        with its tables (rows, bytes, sha256, columns with descriptions, relative path and download url),
-        gate outcome with a link to its report, and changes since the previous release (with corrections).
+        ``{"format", "dataset", "latest", "updated_at", "releases": [...], "contests": [...]}`` with releases
+        newest first, each with its tables (rows, bytes, sha256, columns with descriptions, relative path and
+        download url), documents, gate outcome with a link to its report, and changes since the previous release
+        (with corrections); ``contests`` summarises each contest of the latest release
+        (:func:`~pipelines.release.catalog.contests.contest_sections`).
 
     Raises:
         ValueError: the manifests belong to more than one dataset.
@@ -110,6 +126,7 @@ def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, 
             "bytes": sum(int(t["bytes"] or 0) for t in tables.values()),
             "snapshot": manifest.get("snapshot", []),
             "tables": tables,
+            "documents": _documents(manifest),
             "gate": _gate(manifest, reports.get(release_id)),
             "changes": _changes(manifest, older),
         })
@@ -120,4 +137,5 @@ def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, 
         # Derived from the data, not the clock: the same releases always give the same bytes.
         "updated_at": releases[0]["created_at"] if releases else None,
         "releases": releases,
+        "contests": contest_sections(latest_tables or {}) if releases else [],
     }

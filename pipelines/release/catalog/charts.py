@@ -6,12 +6,15 @@ release lacks the table the chart needs (the page then says so instead of drawin
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.fold.tables import DIVISIONS, OBSERVATIONS, PARTIES, SEATS, STATION_TURNOUT
+from pipelines.fold.tables import DIVISIONS, ELECTIONS, OBSERVATIONS, PARTIES, SEATS, STATION_TURNOUT
+from pipelines.release.catalog.contests import contest_votes, election_label, selection_labels
 from pipelines.release.catalog.svg import Series
 
 # A municipality-level turnout table, if a later fold adds one, is preferred over summing stations.
@@ -41,6 +44,38 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
+def elections_label(tables: dict[str, pa.Table]) -> str:
+    """The release's elections as chart titles name them ("<name> (<date>)", by date), or "" without them."""
+    t = tables.get(ELECTIONS)
+    if t is None:
+        return ""
+    rows = sorted(t.to_pylist(), key=lambda r: (r.get("date") is None, r.get("date"), r["name"]))
+    return "; ".join(str(election_label(r)) for r in rows)
+
+
+def _titled(title: str, tables: dict[str, pa.Table]) -> str:
+    label = elections_label(tables)
+    return f"{title}: {label}" if label else title
+
+
+def _station_figures(source: pa.Table) -> pa.Table:
+    """One row per station with both figures known (turnout is computed only over units where both are).
+
+    Since the contest model a station has a turnout row per contest, each repeating the station's registered
+    voters and ballots cast; summing those rows would count a station once per contest.
+    """
+    t = pa.table({
+        "station_id": _plain(source.column("station_id")),
+        "municipality_id": _plain(source.column("municipality_id")),
+        "registered_voters": source.column("registered_voters"),
+        "ballots_cast": source.column("ballots_cast"),
+    })
+    t = t.group_by(["station_id", "municipality_id"]).aggregate([("registered_voters", "max"),
+                                                                 ("ballots_cast", "max")])
+    t = t.rename_columns(["station_id", "municipality_id", "registered_voters", "ballots_cast"])
+    return t.filter(pc.and_(pc.is_valid(t.column("registered_voters")), pc.is_valid(t.column("ballots_cast"))))
+
+
 def turnout_by_municipality(tables: dict[str, pa.Table]) -> Series | None:
     """Turnout (ballots cast / registered voters) per municipality, highest first."""
     source = tables.get(MUNICIPALITY_TURNOUT)
@@ -48,11 +83,7 @@ def turnout_by_municipality(tables: dict[str, pa.Table]) -> Series | None:
         source = tables.get(STATION_TURNOUT)
     if source is None:
         return None
-    t = pa.table({
-        "municipality_id": _plain(source.column("municipality_id")),
-        "registered_voters": source.column("registered_voters"),
-        "ballots_cast": source.column("ballots_cast"),
-    })
+    t = _station_figures(source) if "station_id" in source.column_names else source
     grouped = t.group_by("municipality_id").aggregate([("registered_voters", "sum"), ("ballots_cast", "sum")])
     registered = grouped.column("registered_voters_sum").to_pylist()
     cast = grouped.column("ballots_cast_sum").to_pylist()
@@ -64,8 +95,9 @@ def turnout_by_municipality(tables: dict[str, pa.Table]) -> Series | None:
     shown = min(len(rows), MAX_MUNICIPALITY_BARS)
     note = (f"The {shown} municipalities with the highest turnout of {len(rows)} are drawn; the table lists all."
             if len(rows) > shown else "")
-    return Series(TURNOUT_ID, "Turnout by municipality",
-                  "Ballots cast as a share of registered voters in each municipality, summed from polling stations.",
+    return Series(TURNOUT_ID, _titled("Turnout by municipality", tables),
+                  "Ballots cast as a share of registered voters in each municipality, summed over the polling "
+                  "stations that reported both figures.",
                   "Municipality", "Turnout (ballots cast / registered voters)",
                   [r[0] for r in rows], [r[1] for r in rows], _percent, note)
 
@@ -80,7 +112,7 @@ def seats_by_party(tables: dict[str, pa.Table]) -> Series | None:
     names = _names(tables, PARTIES, "party_id")
     rows = sorted(((names.get(c["values"]) or c["values"] or INDEPENDENT, float(c["counts"])) for c in counts),
                   key=lambda row: (-row[1], row[0]))
-    return Series(SEATS_ID, "Seats by party", "Council seats won by each party, over all municipalities.",
+    return Series(SEATS_ID, _titled("Seats by party", tables), "Seats won by each party, over all divisions.",
                   "Party", "Seats won", [r[0] for r in rows], [r[1] for r in rows])
 
 
@@ -92,7 +124,7 @@ def incidents_by_category(tables: dict[str, pa.Table]) -> Series | None:
     counts = pc.value_counts(pc.fill_null(observations.column("category"), "UNKNOWN")).to_pylist()
     rows = sorted(((c["values"].replace("_", " ").lower(), float(c["counts"])) for c in counts),
                   key=lambda row: (-row[1], row[0]))
-    return Series(INCIDENTS_ID, "Incidents by category", "Number of incident reports in each category.",
+    return Series(INCIDENTS_ID, _titled("Incidents by category", tables), "Number of incident reports in each category.",
                   "Category", "Incident reports", [r[0] for r in rows], [r[1] for r in rows])
 
 
@@ -103,7 +135,7 @@ def incidents_over_time(tables: dict[str, pa.Table]) -> Series | None:
         return None
     occurred = observations.column("occurred_at").drop_null()
     if len(occurred) == 0:
-        return Series(TIMELINE_ID, "Incidents over time", "Incident reports by when they occurred.",
+        return Series(TIMELINE_ID, _titled("Incidents over time", tables), "Incident reports by when they occurred.",
                       "Time (UTC)", "Incident reports", [], [])
     span = pc.max(occurred).as_py() - pc.min(occurred).as_py()
     unit, fmt = ("hour", "%Y-%m-%d %H:00") if span <= _HOURLY_SPAN else ("day", "%Y-%m-%d")
@@ -117,6 +149,24 @@ def incidents_over_time(tables: dict[str, pa.Table]) -> Series | None:
         labels.append(current.strftime(fmt))
         values.append(float(counts.get(current, 0)))
         current += step
-    return Series(TIMELINE_ID, "Incidents over time",
+    return Series(TIMELINE_ID, _titled("Incidents over time", tables),
                   f"Number of incident reports per {unit} of when they occurred (UTC).",
                   f"Time (UTC, per {unit})", "Incident reports", labels, values)
+
+
+def contest_chart_id(contest_id: str) -> str:
+    """The figure id of a contest's chart (contest ids hold dots; ids and anchors keep to [a-z0-9-])."""
+    return "contest-" + re.sub(r"[^a-z0-9]+", "-", contest_id.lower()).strip("-")
+
+
+def contest_results(tables: dict[str, pa.Table], contest: dict[str, Any]) -> Series:
+    """Votes per selection of one contest (a ``catalog.json`` contest entry), most votes first."""
+    labels = selection_labels(tables)
+    cid = contest["contest_id"]
+    votes = contest_votes(tables).get(cid, [])
+    where = f" in {contest['election']}" if contest.get("election") else ""
+    reporting = contest.get("stations_reporting")
+    over = f", summed over {reporting:,} reporting polling stations" if reporting is not None else ""
+    return Series(contest_chart_id(cid), f"{contest['name']}: votes by selection",
+                  f"Votes for each choice in {contest['name']}{where}{over}.", "Selection", "Votes",
+                  [labels.get((cid, sid), sid) for sid, _ in votes], [float(n) for _, n in votes])

@@ -16,6 +16,10 @@ from pipelines.release.catalog import charts
 from pipelines.release.catalog.svg import Series, bar_chart, column_chart
 
 CATALOG_LINK = "catalog.json"
+# Contests drawn as charts; every contest still gets its summary and table of leading choices.
+MAX_CONTEST_CHARTS = 20
+KIND_WORDS = {"CANDIDATE": "Candidate contest", "PARTY_LIST": "Party-list contest", "BALLOT_MEASURE": "Ballot measure",
+              "RETENTION": "Retention question"}
 # Kept inline: an external stylesheet would be another request, and the page must work from a plain bucket.
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem;color:#111;line-height:1.45}
@@ -95,13 +99,21 @@ def _changes(changes: dict[str, Any]) -> str:
     return table
 
 
+def _documents(release: dict[str, Any]) -> str:
+    docs = release.get("documents") or {}
+    if not docs:
+        return ""
+    links = ", ".join(_link(d["path"], key) for key, d in docs.items())
+    return f"<p>NIST SP 1500-100 v2 election results (JSON): {links}</p>"
+
+
 def _release(release: dict[str, Any], latest: bool) -> str:
     rid = release["release_id"]
     heading = f"{escape(rid)}{' (latest)' if latest else ''}"
     return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
             f"<p>Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows in "
             f"{len(release['tables'])} tables, {_size(release['bytes'])}. {_link(release['manifest'], 'manifest.json')}"
-            f"</p><p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
+            f"</p>{_documents(release)}<p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
             f"<details><summary>Download the tables of {escape(rid)}</summary>{_tables_list(release, False)}"
             "</details></li>")
 
@@ -115,6 +127,65 @@ def _charts(latest_tables: dict[str, pa.Table]) -> str:
         else:
             parts.append(draw(series))
     return "".join(parts)
+
+
+def _progress(contest: dict[str, Any]) -> str:
+    reporting, expected = contest.get("stations_reporting"), contest.get("stations_expected")
+    if reporting is None:
+        return "Reporting progress unknown."
+    if expected is None:
+        return f"{reporting:,} polling stations reporting; how many are expected is unknown."
+    return f"{reporting:,} of {expected:,} polling stations reporting."
+
+
+def _outcome(contest: dict[str, Any]) -> str:
+    """Who won (or which option), with the margin; "leading" until every expected station has reported."""
+    winners = contest.get("winners")
+    if winners is None:
+        reason = " (the number of seats is unknown)" if contest.get("decided_by") == "seats" else ""
+        return f"Outcome not determined{reason}."
+    complete = (contest.get("stations_expected") is not None
+                and contest.get("stations_reporting") == contest["stations_expected"])
+    names = ", ".join(w["label"] for w in winners) or "none"
+    if contest.get("decided_by") == "option":
+        verb = "Outcome" if complete else "Leading option"
+    else:
+        verb = "Elected" if complete else "Leading"
+    margin = contest.get("margin")
+    by = f", by a margin of {margin:,} votes" if margin is not None else ""
+    return f"{verb}: {names}{by}."
+
+
+def _share(share: float | None) -> str:
+    return "" if share is None else f"{share:.1%}"
+
+
+def _contest(contest: dict[str, Any], tables: dict[str, pa.Table], chart: bool) -> str:
+    rows = "".join(
+        f"<tr><th scope=\"row\">{escape(t['label'])}</th><td class=\"n\">{t['votes']:,}</td>"
+        f"<td class=\"n\">{_share(t['share'])}</td></tr>" for t in contest["top_selections"])
+    kind = KIND_WORDS.get(str(contest.get("kind")), "Contest")
+    office = f" for {escape(contest['office'])}" if contest.get("office") else ""
+    election = f" ({escape(contest['election'])})" if contest.get("election") else ""
+    total = contest.get("total_votes")
+    table = (f"<table><caption>Leading choices in {escape(contest['name'])}</caption><thead><tr>"
+             "<th scope=\"col\">Choice</th><th scope=\"col\">Votes</th><th scope=\"col\">Share</th></tr>"
+             f"</thead><tbody>{rows}</tbody></table>" if rows else "<p class=\"note\">No votes reported yet.</p>")
+    drawn = bar_chart(charts.contest_results(tables, contest)) if chart and rows else ""
+    return (f"<article><h3>{escape(contest['name'])}</h3><p>{kind}{office}{election}. "
+            f"{escape(_outcome(contest))} {escape(_progress(contest))}"
+            f"{'' if total is None else f' {total:,} votes in total.'}</p>{table}{drawn}</article>")
+
+
+def _contests(catalog: dict[str, Any], tables: dict[str, pa.Table]) -> str:
+    contests = catalog.get("contests") or []
+    if not contests:
+        return ("<section id=\"contests\"><h2>Contests</h2><p class=\"note\">The latest release has no contest "
+                "tables.</p></section>")
+    note = (f"<p class=\"note\">Charts are drawn for the first {MAX_CONTEST_CHARTS} of {len(contests)} contests; "
+            "every contest lists its leading choices.</p>" if len(contests) > MAX_CONTEST_CHARTS else "")
+    items = "".join(_contest(c, tables, i < MAX_CONTEST_CHARTS) for i, c in enumerate(contests))
+    return f"<section id=\"contests\"><h2>Contests in the latest release</h2>{note}{items}</section>"
 
 
 def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) -> str:
@@ -150,9 +221,11 @@ def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) ->
         f"</head><body><header><h1>{dataset}</h1><p>Open election data from Ballotstream: versioned Parquet "
         "releases, each checked by a quality gate before publication. Releases are never changed; each new one "
         f"lists what changed since the previous.</p>{summary}<nav aria-label=\"Sections\"><ul>"
-        '<li><a href="#charts">Charts</a></li><li><a href="#tables">Tables</a></li>'
+        '<li><a href="#charts">Charts</a></li><li><a href="#contests">Contests</a></li>'
+        '<li><a href="#tables">Tables</a></li>'
         '<li><a href="#releases">All releases</a></li></ul></nav></header><main>'
         f'<section id="charts"><h2>The latest release at a glance</h2>{_charts(latest_tables)}</section>'
+        f"{_contests(catalog, latest_tables)}"
         f"{tables}"
         f'<section id="releases"><h2>All releases, newest first</h2><ol class="releases">{items}</ol></section>'
         "</main><footer><p>Read a table in Python: <code>pyarrow.parquet.read_table(pyarrow.py_buffer("

@@ -65,7 +65,7 @@ def publish_catalog(settings: Settings, s3: Any, dataset: str, manifests: list[d
     """
     if reports is None:
         reports = _reports(settings, s3, dataset, manifests)
-    catalog = build_catalog(manifests, reports)
+    catalog = build_catalog(manifests, reports, latest_tables)
     catalog_key, index_key = catalog_keys(dataset)
     documents = (
         (catalog_key, json.dumps(catalog, indent=2, ensure_ascii=False).encode(), JSON_TYPE),

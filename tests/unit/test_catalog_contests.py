@@ -1,0 +1,145 @@
+"""The catalog's contest section: outcome, margin, progress and leading choices per contest in catalog.json, drawn
+on the page as accessible charts titled from the data; documents linked relatively; nothing loaded from outside."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.release.catalog import build_catalog, render_index
+from pipelines.release.catalog.charts import contest_chart_id, turnout_by_municipality
+from pipelines.release.catalog.contests import contest_sections
+from pipelines.release.catalog.page import MAX_CONTEST_CHARTS
+from tests.support import contests as fx
+from tests.support.catalog import two_releases
+
+BASE = "http://s3.example/bucket"
+
+
+def _latest_tables() -> dict[str, pa.Table]:
+    """What announce() hands the catalog: contest_results at level contest only."""
+    tables = fx.contest_tables()
+    results = tables["contest_results"]
+    return {**tables, "contest_results": results.filter(pc.equal(results.column("level"), "contest"))}
+
+
+def _catalog(tables: dict[str, pa.Table] | None = None) -> dict[str, Any]:
+    manifests, _, reports = two_releases("us-test", BASE)
+    newest = max(manifests, key=lambda m: m["release_id"])
+    key = f"cdf/{fx.ELECTION}.json"
+    newest["documents"] = {key: {"path": key, "url": f"{BASE}/x/{key}", "format": "NIST", "election_id": fx.ELECTION}}
+    return build_catalog(manifests, reports, _latest_tables() if tables is None else tables)
+
+
+def _by_id(sections: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s["contest_id"]: s for s in sections}
+
+
+def test_each_contest_has_outcome_margin_progress_and_leading_choices():
+    sections = contest_sections(_latest_tables())
+    assert [s["contest_id"] for s in sections] == sorted(c["contest_id"] for c in fx.contest_tables()["contests"]
+                                                         .to_pylist())
+    c = _by_id(sections)
+    president = c[fx.PRESIDENT]
+    assert president["election"] == "2020 General Election (3 November 2020)"
+    assert [w["label"] for w in president["winners"]] == ["Donald J. Trump"] and president["margin"] == 160
+    assert (president["stations_reporting"], president["stations_expected"], president["total_votes"]) == (3, 3, 544)
+    top = president["top_selections"]
+    assert [(t["label"], t["votes"]) for t in top] == [("Donald J. Trump", 350), ("Joseph R. Biden", 190),
+                                                       ("Write-ins", 4)]
+    assert abs(top[0]["share"] - 350 / 544) < 1e-12
+    retention = c[fx.RETENTION]
+    assert retention["decided_by"] == "option" and [w["label"] for w in retention["winners"]] == ["Yes"]
+    assert (retention["margin"], retention["stations_reporting"], retention["stations_expected"]) == (105, 2, 3)
+    party_list = c[fx.LIST]
+    assert [w["selection_id"] for w in party_list["winners"]] == ["party:rep", "party:dem"]
+    assert party_list["margin"] is None  # three seats, two lists: nobody lost
+    default = c[fx.DEFAULT]
+    assert default["winners"] is None and default["margin"] is None and default["stations_expected"] is None
+    # Names of undeclared selections come from the candidates table.
+    assert [t["label"] for t in default["top_selections"]] == ["Glenn Thompson", "Robert Williams"]
+
+
+def test_catalog_carries_contests_of_the_latest_release_and_documents():
+    catalog = _catalog()
+    assert len(catalog["contests"]) == 5
+    newest = catalog["releases"][0]
+    key = f"cdf/{fx.ELECTION}.json"
+    assert newest["documents"][key]["path"] == f"releases/{newest['release_id']}/{key}"
+    assert catalog["releases"][1]["documents"] == {}
+    assert _catalog({})["contests"] == []  # a release without contest tables
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.ids: set[str] = set()
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(str(a["href"]))
+        if tag in ("script", "link", "img", "iframe") or a.get("src"):
+            self.external.append(tag)
+
+
+def test_page_draws_each_contest_accessibly_with_outcome_wording():
+    html = render_index(_catalog(), _latest_tables())
+    page = _Page()
+    page.feed(html)
+    for contest_id in (fx.PRESIDENT, fx.LIST, fx.QUESTION, fx.RETENTION, fx.DEFAULT):
+        chart = contest_chart_id(contest_id)
+        assert chart in page.ids and re.fullmatch(r"[a-z0-9-]+", chart)
+        assert f'aria-labelledby="{chart}-title {chart}-desc"' in html
+    assert "Elected: Donald J. Trump, by a margin of 160 votes." in html
+    assert "Leading option: Yes, by a margin of 105 votes." in html and "2 of 3 polling stations reporting." in html
+    assert "Outcome not determined (the number of seats is unknown)." in html
+    assert "how many are expected is unknown" in html
+    assert "<caption>Leading choices in President of the United States</caption>" in html
+    assert f"releases/{_catalog()['latest']}/cdf/{fx.ELECTION}.json" in page.hrefs
+    assert "#contests" in page.hrefs and "contests" in page.ids
+    for href in page.hrefs:
+        assert not re.match(r"^[a-z]+:|^/", href), f"absolute link {href}"
+        if href.startswith("#"):
+            assert href[1:] in page.ids, f"dangling anchor {href}"
+    assert page.external == []
+
+
+def test_chart_titles_name_the_election_from_the_data():
+    html = render_index(_catalog(), _latest_tables())
+    assert "Turnout by municipality: 2020 General Election (3 November 2020)" in html
+    assert "Council" not in html
+    series = turnout_by_municipality(fx.contest_tables())
+    assert series is not None and series.title.endswith("(3 November 2020)")
+
+
+def test_turnout_counts_each_station_once_and_only_where_both_figures_are_known():
+    series = turnout_by_municipality(fx.contest_tables())
+    assert series is not None and len(series.values) == 1
+    # Precincts 1 and 2 (registered known), each once although they have tallies in four contests.
+    assert abs(series.values[0] - (310 + 210) / (1000 + 700)) < 1e-12
+
+
+def test_many_contests_chart_only_the_first_ones():
+    tables = _latest_tables()
+    contests = tables["contests"].to_pylist()
+    many = [{**contests[0], "contest_id": f"general.us.pa.c{i:02d}.2020-11-03", "name": f"Contest {i}"}
+            for i in range(MAX_CONTEST_CHARTS + 3)]
+    extra = pa.Table.from_pylist(many, schema=tables["contests"].schema)
+    votes = [r for r in tables["contest_results"].to_pylist() if r["contest_id"] == contests[0]["contest_id"]]
+    results = pa.Table.from_pylist([{**r, "contest_id": c["contest_id"]} for c in many for r in votes],
+                                   schema=tables["contest_results"].schema)
+    mine = {**tables, "contests": extra, "contest_results": results}
+    html = render_index(_catalog(mine), mine)
+    assert f"Charts are drawn for the first {MAX_CONTEST_CHARTS} of {MAX_CONTEST_CHARTS + 3} contests" in html
+    assert html.count("<article><h3>Contest ") == MAX_CONTEST_CHARTS + 3
+    assert html.count('<figure id="contest-general-us-pa-c') == MAX_CONTEST_CHARTS
+    assert html.count("<caption>Leading choices in Contest ") == MAX_CONTEST_CHARTS + 3

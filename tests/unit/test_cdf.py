@@ -1,0 +1,214 @@
+"""The NIST SP 1500-100 v2 export: valid against the official schema, the same numbers as contest_results, every
+reference resolved, unknown figures absent, and the same bytes from the same tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from pipelines.release import cdf
+from tests.support import contests as fx
+
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "nist" / "NIST_V2_election_results_reporting.json"
+AT = datetime(2020, 11, 5, 12, 30, tzinfo=UTC)
+METHOD_TYPES = {"votes_election_day": "election-day", "votes_early": "early", "votes_mail": "absentee-mail",
+                "votes_absentee": "absentee", "votes_provisional": "provisional", "votes_other": "other"}
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="ascii")))
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return cdf.election_report(fx.contest_tables(), fx.ELECTION, generated_at=AT)
+
+
+def _contests(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["@id"]: c for c in doc["Election"][0]["Contest"]}
+
+
+def _errors(validator: jsonschema.Draft4Validator, doc: dict[str, Any]) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def test_documents_validate_against_the_official_schema(validator):
+    for default in (True, False):
+        docs = cdf.cdf_documents(fx.contest_tables(with_default_contest=default), generated_at=AT)
+        assert list(docs) == [f"cdf/{fx.ELECTION}.json"]
+        assert _errors(validator, docs[f"cdf/{fx.ELECTION}.json"]) == []
+
+
+def test_the_schema_check_catches_a_broken_document(validator, doc):
+    no_votes_allowed = json.loads(json.dumps(doc))
+    del _contests(no_votes_allowed)[fx.PRESIDENT]["VotesAllowed"]
+    bad_count_type = json.loads(json.dumps(doc))
+    _contests(bad_count_type)[fx.QUESTION]["ContestSelection"][0]["VoteCounts"][0]["Type"] = "by-pigeon"
+    bad_unit_type = json.loads(json.dumps(doc))
+    bad_unit_type["GpUnit"][0]["Type"] = "galaxy"
+    for broken in (no_votes_allowed, bad_count_type, bad_unit_type):
+        assert _errors(validator, broken)
+
+
+def test_vote_counts_equal_contest_results(doc):
+    results = fx.contest_tables()["contest_results"].to_pylist()
+    contests = _contests(doc)
+    exported: dict[tuple[str, str, str, str], float] = {}
+    for contest in contests.values():
+        for sel in contest["ContestSelection"]:
+            selection_id = sel["@id"].split("#", 1)[1]
+            for vc in sel.get("VoteCounts", []):
+                key = (contest["@id"], selection_id, vc["GpUnitId"], vc["Type"])
+                assert key not in exported, f"two counts for {key}"
+                exported[key] = vc["Count"]
+    expected: dict[tuple[str, str, str, str], float] = {}
+    for r in results:
+        unit = r["unit_id"]
+        if r["level"] == "contest":
+            unit = contests[r["contest_id"]]["ElectionDistrictId"]
+            if (r["contest_id"], r["selection_id"], unit, "total") in expected:
+                continue  # the district's division row already gave it
+        expected[(r["contest_id"], r["selection_id"], unit, "total")] = r["votes"]
+        for column, typ in METHOD_TYPES.items():
+            if r[column] is not None:
+                expected[(r["contest_id"], r["selection_id"], unit, typ)] = r[column]
+    assert exported == expected
+    # Spot checks by hand: a division total, a method breakdown, a method no tally of a unit reported.
+    assert exported[(fx.PRESIDENT, "candidate:joseph-biden", fx.CD15, "total")] == 190
+    assert exported[(fx.PRESIDENT, "candidate:joseph-biden", fx.P2, "provisional")] == 5
+    assert exported[(fx.PRESIDENT, "candidate:joseph-biden", fx.FOREST, "absentee-mail")] == 65
+    assert (fx.PRESIDENT, "candidate:joseph-biden", fx.P3, "election-day") not in exported
+    # The default contest has no district: its contest-level total sits on the election's scope.
+    assert exported[(fx.DEFAULT, "candidate:glenn-thompson", fx.US, "total")] == 28
+
+
+def test_contest_classes_selections_and_required_fields(doc):
+    c = _contests(doc)
+    president = c[fx.PRESIDENT]
+    assert president["@type"] == "ElectionResults.CandidateContest"
+    assert (president["NumberElected"], president["VotesAllowed"], president["ElectionDistrictId"]) == (1, 1, fx.PA)
+    assert (president["SubUnitsReported"], president["TotalSubUnits"]) == (3, 3)
+    biden = next(s for s in president["ContestSelection"] if s["@id"].endswith("joseph-biden"))
+    assert biden["CandidateIds"] == ["candidate:joseph-biden", "candidate:kamala-harris"]
+    assert biden["EndorsementPartyIds"] == ["party:dem"]
+    write_in = next(s for s in president["ContestSelection"] if s["@id"].endswith("write-ins"))
+    assert write_in["IsWriteIn"] is True and "CandidateIds" not in write_in
+    party_list = c[fx.LIST]
+    assert party_list["@type"] == "ElectionResults.PartyContest" and "VotesAllowed" not in party_list
+    assert [s["PartyIds"] for s in party_list["ContestSelection"]] == [["party:dem"], ["party:rep"]]
+    question = c[fx.QUESTION]
+    assert question["@type"] == "ElectionResults.BallotMeasureContest"
+    assert sorted(s["Selection"]["Text"][0]["Content"] for s in question["ContestSelection"]) == ["No", "Yes"]
+    retention = c[fx.RETENTION]
+    assert retention["@type"] == "ElectionResults.RetentionContest"
+    assert retention["CandidateId"] == "candidate:jane-smith"
+    assert (retention["SubUnitsReported"], retention["TotalSubUnits"]) == (2, 3)
+    default = c[fx.DEFAULT]
+    assert default["@type"] == "ElectionResults.CandidateContest" and "TotalSubUnits" not in default
+    # NIST requires VotesAllowed; the stand-in is said in the report's notes, never silent.
+    assert default["VotesAllowed"] == 1 and "NumberElected" not in default
+    assert f"{fx.DEFAULT}: VotesAllowed and NumberElected not published" in doc["Notes"]
+    assert doc["Status"] == "unofficial-partial"  # the retention question: 2 of 3 precincts
+
+
+def test_gp_units_types_and_composition(doc):
+    units = {u["@id"]: u for u in doc["GpUnit"]}
+    assert set(units) == {d["division_id"] for d in fx.DIVISIONS}
+    types = {k: u["Type"] for k, u in units.items()}
+    assert types == {fx.US: "country", fx.PA: "state", fx.FOREST: "county", fx.CD15: "congressional",
+                     fx.HD65: "state-house", fx.P1: "precinct", fx.P2: "precinct", fx.P3: "precinct"}
+    assert units[fx.CD15]["ComposingGpUnitIds"] == [fx.P1, fx.P2, fx.P3]
+    assert units[fx.HD65]["ComposingGpUnitIds"] == [fx.P1, fx.P2]
+    assert units[fx.PA]["ComposingGpUnitIds"] == sorted([fx.CD15, fx.FOREST, fx.HD65])
+    assert "ComposingGpUnitIds" not in units[fx.P1]
+    assert units[fx.P1]["Name"]["Text"][0]["Content"] == "Barnett"
+    assert doc["Election"][0]["ElectionScopeId"] == fx.US
+    assert (units[fx.P1]["VotersRegistered"], units[fx.P1]["VotersParticipated"]) == (1000, 310)
+
+
+def test_unknown_figures_stay_absent(doc):
+    units = {u["@id"]: u for u in doc["GpUnit"]}
+    assert "VotersRegistered" not in units[fx.P3] and units[fx.P3]["VotersParticipated"] == 45
+    other = {o["GpUnitId"]: o for o in _contests(doc)[fx.PRESIDENT]["OtherCounts"]}
+    assert other[fx.P1] == {"@type": "ElectionResults.OtherCounts", "GpUnitId": fx.P1, "Overvotes": 2,
+                            "Undervotes": 5}
+    assert "Undervotes" not in other[fx.P2] and other[fx.P3]["Overvotes"] == 0
+    # Every precinct reported overvotes, not every one undervotes: only the overvotes add up for the state.
+    assert other[fx.PA] == {"@type": "ElectionResults.OtherCounts", "GpUnitId": fx.PA, "Overvotes": 3}
+    persons = {p["@id"]: p for p in doc["Person"]}
+    assert "Gender" not in persons["candidate:jane-smith#person"]
+    assert persons["candidate:kamala-harris#person"]["Gender"] == "female"
+
+
+def _walk(node: Any, key: str = "") -> Any:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, k)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v, key)
+    else:
+        yield key, node
+
+
+def test_every_reference_resolves_and_ids_are_unique(doc):
+    ids = [v for k, v in _walk(doc) if k == "@id"]
+    assert len(ids) == len(set(ids))
+    refs = [(k, v) for k, v in _walk(doc) if k.endswith("Id") or k.endswith("Ids")]
+    refs = [(k, v) for k, v in refs if k not in ("VendorApplicationId",)]
+    assert refs and all(v in set(ids) for _, v in refs), [r for r in refs if r[1] not in set(ids)]
+
+
+def _shuffled(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    return {n: t.take(pc.indices_nonzero(pc.greater_equal(pa.array(range(t.num_rows)), 0))[::-1])
+            for n, t in tables.items()}
+
+
+def test_same_tables_give_the_same_bytes():
+    one = cdf.cdf_documents(fx.contest_tables(), generated_at=AT)
+    two = cdf.cdf_documents(_shuffled(fx.contest_tables()), generated_at=AT)
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    assert json.dumps(one) == json.dumps(cdf.cdf_documents(fx.contest_tables(), generated_at=AT))
+
+
+def test_complete_when_every_contest_reported_everywhere(validator):
+    tables = fx.contest_tables()
+    keep = pc.is_in(tables["contests"].column("contest_id"), pa.array([fx.PRESIDENT, fx.QUESTION]))
+    doc = cdf.election_report({**tables, "contests": tables["contests"].filter(keep)}, fx.ELECTION,
+                              generated_at=AT)
+    assert doc["Status"] == "unofficial-complete" and "Notes" not in doc
+    assert sorted(_contests(doc)) == [fx.QUESTION, fx.PRESIDENT]
+    assert _errors(validator, doc) == []
+
+
+def test_release_documents_are_what_the_release_step_writes(validator):
+    """What pipelines.release.pipeline.release() writes beside datapackage.json, and lists in the manifest."""
+    docs, entries = cdf.release_documents(fx.contest_tables(), generated_at=AT,
+                                          url=lambda key: f"http://s3.example/ds/releases/r1/{key}")
+    key = f"cdf/{fx.ELECTION}.json"
+    assert list(docs) == [key] and _errors(validator, docs[key]) == []
+    assert entries == {key: {"path": key, "url": f"http://s3.example/ds/releases/r1/{key}", "format": cdf.FORMAT,
+                             "election_id": fx.ELECTION}}
+    assert docs[key]["GeneratedDate"] == "2020-11-05T12:30:00Z"
+
+
+def test_no_contest_tables_no_documents_and_a_log_line(caplog):
+    tables = fx.contest_tables()
+    v1 = {n: t for n, t in tables.items() if not n.startswith("contest")}
+    with caplog.at_level(logging.WARNING, logger=cdf.__name__):
+        assert cdf.release_documents(v1, generated_at=AT, url=str) == ({}, {})
+    assert "no NIST SP 1500-100 export" in caplog.text and "contests, contest_results" in caplog.text
+
+
+def test_unknown_election_is_a_key_error():
+    with pytest.raises(KeyError):
+        cdf.election_report(fx.contest_tables(), "general.us.zz.2020-11-03", generated_at=AT)
