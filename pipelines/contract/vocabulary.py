@@ -34,12 +34,22 @@ INCIDENT_REPORTED = "IncidentReported"
 INCIDENT_STATUS_CHANGED = "IncidentStatusChanged"
 ARTICLE_PUBLISHED = "ArticlePublished"
 RETRACTION = "Retraction"
+CONTEST_DECLARED = "ContestDeclared"
 DEAD_LETTER = "DeadLetter"
 RELEASE_PUBLISHED = "ReleasePublished"
 RECORD_TYPES: tuple[str, ...] = (
     ELECTION_DECLARED, DIVISION_DECLARED, PARTY_DECLARED, CANDIDATE_REGISTERED, STATION_TALLY, DIVISION_SUMMARY,
     SEAT_ALLOCATION, INCIDENT_REPORTED, INCIDENT_STATUS_CHANGED, ARTICLE_PUBLISHED, RETRACTION, RELEASE_PUBLISHED,
 )
+
+# The contest model's enums as docs/contests.md declares them (ContestKind, SelectionKind, VoteMethod). The fold
+# reads decoded records, so it needs only the symbols; once schemas/ declares these enums (ContestDeclared v1,
+# StationTally v2) these become ``enum_symbols(...)`` like the ones above.
+CONTEST_KINDS: tuple[str, ...] = ("CANDIDATE", "PARTY_LIST", "BALLOT_MEASURE", "RETENTION", "OTHER")
+SELECTION_KINDS: tuple[str, ...] = ("CANDIDATE", "PARTY", "OPTION", "WRITE_IN", "OTHER")
+VOTE_METHODS: tuple[str, ...] = ("ELECTION_DAY", "EARLY", "MAIL", "ABSENTEE", "PROVISIONAL", "OTHER")
+# Symbols that mean "not known" (docs/contests.md, CandidateRegistered v2): never a value of their own in a share.
+UNKNOWN = "UNKNOWN"
 
 # Status of each version in the `events` table.
 STATUS_CURRENT = "current"  # the version the current tables show (for a Retraction: in effect)
