@@ -10,7 +10,6 @@ reported the method; a unit's sums are over the tallies that did (docs/contests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +22,8 @@ from pipelines.fold.build import current_rows, dict_column, sorted_dictionary
 from pipelines.fold.compose import Composition, compose
 from pipelines.fold.contest_summary import contest_summary, contests_with_defaults
 from pipelines.fold.extract import Extracted
+from pipelines.fold.tallies import CurrentTallies, StationVotes
 from pipelines.fold.versions import Resolution
-
-if TYPE_CHECKING:
-    from pipelines.fold.results import CurrentTallies, StationVotes
 
 # The division kinds that are polling places: what ``stations_expected`` counts.
 STATION_KINDS = ("POLLING_STATION", "PRECINCT")
