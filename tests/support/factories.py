@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 from pipelines.contract.topics import NEWS, OBSERVATIONS, REFERENCE, RESULTS
@@ -134,12 +135,12 @@ class Log:
 
     def tally2(self, station_id: str, contest_id: str | None, votes: dict[str, int | dict[str, int | None]], *,
                municipality_id: str | None = None, registered: int | None = 1000, cast: int | None = None,
-               valid: int | None = None, invalid: int | None = 0, overvotes: int | None = None,
+               valid: int | None | EllipsisType = ..., invalid: int | None = 0, overvotes: int | None = None,
                undervotes: int | None = None, blank_votes: int | None = None, write_ins: int | None = None,
                status: str = "FINAL", election_id: str = ELECTION, **kw: Any) -> LogRecord:
         """A v2 StationTally of one contest. A selection's votes given as ``{method: votes}`` become its
-        ``by_method`` (its total is their sum, or give ``"total"``); ``valid`` defaults to the votes' sum and
-        ``cast`` to valid + invalid (null when either is)."""
+        ``by_method`` (its total is their sum, or give ``"total"``); ``valid`` defaults to the votes' sum (give
+        None for an unknown figure) and ``cast`` to valid + invalid (null when either is)."""
         items = []
         for sel, n in votes.items():
             if isinstance(n, dict):
@@ -149,7 +150,7 @@ class Log:
                               "by_method": [{"method": m, "votes": x} for m, x in methods.items()]})
             else:
                 items.append({"candidate_id": sel, "votes": n, "by_method": []})
-        valid = sum(i["votes"] for i in items) if valid is None else valid
+        valid = sum(i["votes"] for i in items) if valid is ... else valid
         if cast is None and valid is not None and invalid is not None:
             cast = valid + invalid
         key = f"{election_id}|{station_id}" if contest_id in (None, election_id) \
