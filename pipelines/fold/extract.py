@@ -191,10 +191,9 @@ def _tally(buf: RowBuffer, methods: RowBuffer, o: int, x: dict[str, Any], votes:
                    get("write_ins")))
     items = x["votes"]
     votes.add(row, items)
-    breakdowns = list(map(_BY_METHOD, items))
-    if any(breakdowns):
-        for item, by_method in zip(items, breakdowns, strict=True):
-            for m in by_method or ():
+    if any(map(_BY_METHOD, items)):  # few sources break votes down by method: one C-level pass to find out
+        for item in items:
+            for m in item.get("by_method") or ():
                 methods.add((o, item["candidate_id"], m["method"], m.get("votes")))
 
 
