@@ -1,5 +1,8 @@
 """Which divisions each station composes into: its ``parent_id`` chain and every ``member_of`` (and theirs).
 
+A division's ``municipality_id`` counts as one more ``member_of``: it is how v1 declarations say which
+municipality a polling station (whose parent is its constituency) belongs to.
+
 DivisionDeclared v2 lets a division belong to several districts besides its parent (a precinct is in a county
 and in a congressional district), so the roll-up follows a graph, not a tree. The closure is computed with
 Arrow joins over integer codes, one join per level of depth, so a million stations cost a few joins rather
@@ -35,15 +38,15 @@ class Composition:
 
 
 def _edges(divisions: pa.Table, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(child, up) codes of every parent_id and member_of link."""
+    """(child, up) codes of every parent_id, municipality_id and member_of link."""
     child = divisions["division_id"].combine_chunks()
-    parent = divisions["parent_id"].combine_chunks()
-    has_parent = parent.is_valid()
     members = divisions["member_of"].combine_chunks()
-    member_child = child.take(pc.list_parent_indices(members))
-    member_up = pc.list_flatten(members)
-    kids = pa.concat_arrays([child.filter(has_parent), member_child])
-    ups = pa.concat_arrays([parent.filter(has_parent), member_up.cast(pa.string())])
+    kids, ups = [child.take(pc.list_parent_indices(members))], [pc.list_flatten(members).cast(pa.string())]
+    for column in ("parent_id", "municipality_id"):
+        up = divisions[column].combine_chunks()
+        kids.append(child.filter(up.is_valid()))
+        ups.append(up.drop_null())
+    kids, ups = pa.concat_arrays(kids), pa.concat_arrays(ups)
     code = lambda a: pc.index_in(a, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)  # noqa: E731
     c, u = code(kids), code(ups)
     ok = (c >= 0) & (u >= 0) & (c != u)
@@ -53,6 +56,7 @@ def _edges(divisions: pa.Table, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def compose(divisions: pa.Table, starts: pa.Array | pa.ChunkedArray) -> Composition:
     """Every division each of ``starts`` composes into (transitively), from the current divisions table."""
     pool = pa.chunked_array([divisions["division_id"].combine_chunks(), divisions["parent_id"].combine_chunks(),
+                             divisions["municipality_id"].combine_chunks(),
                              pc.list_flatten(divisions["member_of"].combine_chunks()).cast(pa.string()),
                              *(starts.chunks if isinstance(starts, pa.ChunkedArray) else [starts])],
                             type=pa.string())
