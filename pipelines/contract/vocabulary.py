@@ -48,6 +48,9 @@ RECORD_TYPES: tuple[str, ...] = (
     SEAT_ALLOCATION, INCIDENT_REPORTED, INCIDENT_STATUS_CHANGED, ARTICLE_PUBLISHED, RETRACTION, RELEASE_PUBLISHED,
 )
 
+# Symbols that mean "not known" (docs/contests.md, CandidateRegistered v2): never a value of their own in a share.
+UNKNOWN = "UNKNOWN"
+
 # Status of each version in the `events` table.
 STATUS_CURRENT = "current"  # the version the current tables show (for a Retraction: in effect)
 STATUS_OUTDATED = "outdated"  # an older, uncorrected version of the same key (e.g. PRELIMINARY after FINAL)

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.extract import Extracted
+from pipelines.fold.extract import CONTEST_SELECTION, Extracted
 from pipelines.fold.versions import Resolution
 
 
@@ -30,6 +30,23 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> 
     if table.num_rows > 1:
         table = table.sort_by([(k, "ascending") for k in t.KEYS[name]])
     return table.combine_chunks()
+
+
+def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(sorted distinct values, index of each value in them, -1 for null) — a deterministic dictionary encoding."""
+    uniq = pc.unique(values).drop_null()
+    uniq = uniq.take(pc.sort_indices(uniq))
+    idx = pc.index_in(values, value_set=uniq)
+    return uniq, idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else \
+        idx.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
+    """A dictionary column from numpy indices (-1: null)."""
+    idx = indices.astype(np.int32, copy=False)
+    mask = idx < 0
+    arr = pa.array(idx, type=pa.int32(), mask=mask if mask.any() else None)
+    return pa.DictionaryArray.from_arrays(arr, dictionary)
 
 
 def trace(ex: Extracted, ords: pa.Array | pa.ChunkedArray | np.ndarray) -> dict[str, pa.Array]:
@@ -103,10 +120,12 @@ def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
 
 
 def reference_tables(ex: Extracted, res: Resolution) -> dict[str, pa.Table]:
-    """elections, divisions, parties and candidates: the current declaration of each entity."""
+    """elections, divisions, parties, candidates, contests and their selections: the current declaration of
+    each entity (``contests`` gains each election's default contest once the tallies are known)."""
     out = {}
     for name, rtype in ((t.ELECTIONS, v.ELECTION_DECLARED), (t.DIVISIONS, v.DIVISION_DECLARED),
-                        (t.PARTIES, v.PARTY_DECLARED), (t.CANDIDATES, v.CANDIDATE_REGISTERED)):
+                        (t.PARTIES, v.PARTY_DECLARED), (t.CANDIDATES, v.CANDIDATE_REGISTERED),
+                        (t.CONTESTS, v.CONTEST_DECLARED), (t.CONTEST_SELECTIONS, CONTEST_SELECTION)):
         rows = current_rows(ex, res, rtype)
         out[name] = finish(name, {c: rows[c] for c in rows.column_names})
     return out

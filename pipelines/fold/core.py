@@ -62,7 +62,7 @@ def fold_extracted(ex: Extracted, dataset: str | None = None) -> dict[str, pa.Ta
     """
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
     out: dict[str, pa.Table] = reference_tables(ex, res)
-    out.update(result_tables(ex, res, out[t.CANDIDATES], out[t.DIVISIONS]))
+    out.update(result_tables(ex, res, out))
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
     # station_results, which can share their buffers).

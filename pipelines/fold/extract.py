@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,11 @@ ENVELOPE_SCHEMA = pa.schema([
 ])
 
 
+# Content buffers that are parts of an event rather than record types (their ``ord`` is the event's).
+CONTEST_SELECTION = "ContestDeclared.selections"
+METHOD_VOTES = "StationTally.by_method"
+
+
 def _with_ord(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema([("ord", I64), *fields])
 
@@ -46,14 +51,24 @@ CONTENT_SCHEMAS: dict[str, pa.Schema] = {
         ("seats_at_stake", I32)),
     v.DIVISION_DECLARED: _with_ord(
         ("division_id", S), ("name", S), ("kind", S), ("parent_id", S), ("election_id", S),
-        ("municipality_id", S), ("seats", I32)),
+        ("municipality_id", S), ("seats", I32), ("label", S), ("member_of", pa.list_(S))),
+    v.CONTEST_DECLARED: _with_ord(
+        ("contest_id", S), ("election_id", S), ("name", S), ("kind", S), ("office", S), ("district_id", S),
+        ("number_elected", I32), ("votes_allowed", I32), ("selections", I32)),
+    CONTEST_SELECTION: _with_ord(
+        ("contest_id", S), ("selection_id", S), ("kind", S), ("label", S), ("candidate_id", S), ("party_id", S),
+        ("running_mates", pa.list_(S))),
     v.PARTY_DECLARED: _with_ord(("party_id", S), ("name", S), ("abbreviation", S)),
     v.CANDIDATE_REGISTERED: _with_ord(
         ("candidate_id", S), ("election_id", S), ("name", S), ("party_id", S), ("municipality_id", S),
         ("gender", S), ("birth_year", I32), ("age_band", S), ("education", S)),
+    # contest_id is the tally's contest, the election id for a tally without one (its default contest).
     v.STATION_TALLY: _with_ord(
-        ("election_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
-        ("registered_voters", I64), ("ballots_cast", I64), ("valid_ballots", I64), ("invalid_ballots", I64)),
+        ("election_id", S), ("contest_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
+        ("registered_voters", I64), ("ballots_cast", I64), ("valid_ballots", I64), ("invalid_ballots", I64),
+        ("overvotes", I64), ("undervotes", I64), ("blank_votes", I64), ("write_ins", I64)),
+    # One row per votes[].by_method entry: few sources report them, so they are not part of the hot arrays.
+    METHOD_VOTES: _with_ord(("selection_id", S), ("method", S), ("votes", I64)),
     v.DIVISION_SUMMARY: _with_ord(
         ("election_id", S), ("division_id", S), ("metric", S), ("value", pa.float64()), ("qualifier", S),
         ("note", S)),
@@ -81,6 +96,7 @@ VOTES_SCHEMA = pa.schema([("tally_row", I32), ("candidate_code", I32), ("votes",
 
 _CANDIDATE_ID = itemgetter("candidate_id")
 _VOTES = itemgetter("votes")
+_BY_METHOD = methodcaller("get", "by_method")
 _VOTE_CHUNK = 1 << 16
 
 
@@ -165,10 +181,36 @@ class Extracted:
     votes: Votes
 
 
-def _tally(buf: RowBuffer, o: int, x: dict[str, Any], votes: Votes) -> None:
-    row = buf.add((o, x["election_id"], x["station_id"], x["municipality_id"], x["status"],
-                   x["registered_voters"], x["ballots_cast"], x["valid_ballots"], x["invalid_ballots"]))
-    votes.add(row, x["votes"])
+def _tally(buf: RowBuffer, methods: RowBuffer, o: int, x: dict[str, Any], votes: Votes) -> None:
+    # v1 tallies lack the v2 fields: .get reads them as unknown (null), and a missing contest as the default.
+    get = x.get
+    election = x["election_id"]
+    row = buf.add((o, election, get("contest_id") or election, x["station_id"], get("municipality_id"),
+                   x["status"], get("registered_voters"), get("ballots_cast"), get("valid_ballots"),
+                   get("invalid_ballots"), get("overvotes"), get("undervotes"), get("blank_votes"),
+                   get("write_ins")))
+    items = x["votes"]
+    votes.add(row, items)
+    if any(map(_BY_METHOD, items)):  # few sources break votes down by method: one C-level pass to find out
+        for item in items:
+            for m in item.get("by_method") or ():
+                methods.add((o, item["candidate_id"], m["method"], m.get("votes")))
+
+
+def _division(buf: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    get = x.get
+    buf.add((o, x["division_id"], x["name"], x["kind"], get("parent_id"), get("election_id"), get("municipality_id"),
+             get("seats"), get("label"), list(get("member_of") or ())))
+
+
+def _contest(buf: RowBuffer, selections: RowBuffer, o: int, x: dict[str, Any]) -> None:
+    get = x.get
+    items = x.get("selections") or ()
+    buf.add((o, x["contest_id"], x["election_id"], x["name"], x["kind"], get("office"), get("district_id"),
+             get("number_elected"), get("votes_allowed"), len(items)))
+    for s in items:
+        selections.add((o, x["contest_id"], s["selection_id"], s["kind"], s.get("label"), s.get("candidate_id"),
+                        s.get("party_id"), list(s.get("running_mates") or ())))
 
 
 def _simple(columns: tuple[str, ...]) -> Callable[[RowBuffer, int, dict[str, Any]], None]:
@@ -179,7 +221,7 @@ def _simple(columns: tuple[str, ...]) -> Callable[[RowBuffer, int, dict[str, Any
 
 _SIMPLE: dict[str, Callable[[RowBuffer, int, dict[str, Any]], None]] = {
     t: _simple(tuple(CONTENT_SCHEMAS[t].names[1:]))
-    for t in (v.ELECTION_DECLARED, v.DIVISION_DECLARED, v.PARTY_DECLARED, v.CANDIDATE_REGISTERED,
+    for t in (v.ELECTION_DECLARED, v.PARTY_DECLARED, v.CANDIDATE_REGISTERED,
               v.INCIDENT_STATUS_CHANGED, v.RETRACTION)
 }
 
@@ -228,7 +270,7 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
     buffers = {t: RowBuffer(s) for t, s in CONTENT_SCHEMAS.items()}
     mentions = RowBuffer(MENTIONS_SCHEMA)
     votes = Votes()
-    tally_buf = buffers[v.STATION_TALLY]
+    tally_buf, method_buf = buffers[v.STATION_TALLY], buffers[METHOD_VOTES]
     for rec in records:
         rtype = rec.record_type
         if rtype == v.DEAD_LETTER:  # rejected input, not an event: it has no envelope
@@ -243,7 +285,11 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
                 bool(x.get("synthetic", False)), sup["event_id"] if sup else None, sup["reason"] if sup else None,
             ))
             if rtype == v.STATION_TALLY:
-                _tally(tally_buf, o, x, votes)
+                _tally(tally_buf, method_buf, o, x, votes)
+            elif rtype == v.DIVISION_DECLARED:
+                _division(buffers[rtype], o, x)
+            elif rtype == v.CONTEST_DECLARED:
+                _contest(buffers[rtype], buffers[CONTEST_SELECTION], o, x)
             elif rtype in _SIMPLE:
                 _SIMPLE[rtype](buffers[rtype], o, x)
             elif rtype == v.DIVISION_SUMMARY:

@@ -8,60 +8,22 @@ on the order events arrived in).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import current_rows, finish, trace
+from pipelines.fold.build import current_rows, dict_column, finish, sorted_dictionary
+from pipelines.fold.contest_results import contest_tables
 from pipelines.fold.extract import Extracted
+from pipelines.fold.tallies import CurrentTallies, StationVotes, current_tallies, station_votes
 from pipelines.fold.versions import Resolution
 
 
-@dataclass(frozen=True)
-class CurrentTallies:
-    """The current StationTally rows, sorted by (election_id, station_id)."""
-
-    table: pa.Table  # tally content + trace columns, sorted
-    rank_of_row: np.ndarray  # tally buffer row -> position in `table`, or -1 when not current
-
-
-def _current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
-    content = ex.content[v.STATION_TALLY]
-    rows = np.flatnonzero(res.current[content["ord"].to_numpy()]) if content.num_rows else np.zeros(0, np.int64)
-    sub = content.take(pa.array(rows, type=pa.int64()))
-    order = pc.sort_indices(sub, sort_keys=[("election_id", "ascending"), ("station_id", "ascending")]).to_numpy()
-    table = sub.take(pa.array(order, type=pa.int64()))
-    for name, col in trace(ex, table["ord"]).items():
-        table = table.append_column(name, col)
-    # int32 halves the per-vote index arrays station_results derives from this (tally rows are int32 too).
-    rank = np.full(content.num_rows, -1, dtype=np.int32)
-    rank[rows[order]] = np.arange(len(rows), dtype=np.int32)
-    del rows, order, sub
-    return CurrentTallies(table=table.combine_chunks(), rank_of_row=rank)
-
-
-def _sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """(sorted distinct values, index of each value in them) — a deterministic dictionary encoding."""
-    uniq = pc.unique(values).drop_null()
-    uniq = uniq.take(pc.sort_indices(uniq))
-    idx = pc.index_in(values, value_set=uniq)
-    return uniq, idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else \
-        idx.fill_null(-1).to_numpy(zero_copy_only=False)
-
-
-def _dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
-    idx = indices.astype(np.int32, copy=False)
-    mask = idx < 0
-    arr = pa.array(idx, type=pa.int32(), mask=mask if mask.any() else None)
-    return pa.DictionaryArray.from_arrays(arr, dictionary)
-
-
 def station_turnout(cur: CurrentTallies) -> pa.Table:
-    """One row per current tally: ballots and turnout (null when nobody was registered)."""
+    """One row per current tally: ballots and turnout (null unless registered and cast are known, and someone
+    was registered)."""
     tab = cur.table
     registered = tab["registered_voters"]
     turnout = pc.divide(pc.cast(tab["ballots_cast"], pa.float64()),
@@ -71,50 +33,39 @@ def station_turnout(cur: CurrentTallies) -> pa.Table:
     return finish(t.STATION_TURNOUT, cols)
 
 
-def station_results(ex: Extracted, cur: CurrentTallies, candidates: pa.Table) -> pa.Table:
-    """One row per station × candidate of the current tallies, dictionary-encoded, sorted by key."""
-    # ~12 entries per tally: keep every per-vote array int32 where it fits, and drop each one as soon as
-    # it is used, so only a few 12M-entry temporaries are alive at once.
-    tally_row, cand_code, votes = ex.votes.numpy()
-    rank = cur.rank_of_row[tally_row] if len(tally_row) else np.zeros(0, np.int32)
-    del tally_row
-    keep = rank >= 0
-    if not keep.all():
-        rank, cand_code, votes = rank[keep], cand_code[keep], votes[keep]
-    del keep
+def _party_of_selection(sv: StationVotes, candidates: pa.Table, selections: pa.Table) -> pa.Array:
+    """Party of each selection: the candidate's registration, else the party the contest names for it, else
+    the selection itself when it is a party (party-list contests)."""
+    cand_dict = sv.selections
+    registered = pa.nulls(len(cand_dict), pa.string())
+    if candidates.num_rows:
+        at = pc.index_in(cand_dict, value_set=candidates["candidate_id"])
+        registered = candidates["party_id"].combine_chunks().take(at)
+    declared = pa.nulls(len(cand_dict), pa.string())
+    named = selections.filter(selections["party_id"].is_valid()) if selections.num_rows else selections
+    if named.num_rows:
+        # A selection named in several contests: the first by (selection_id, contest_id) decides.
+        named = named.sort_by([("selection_id", "ascending"), ("contest_id", "ascending")])
+        at = pc.index_in(cand_dict, value_set=named["selection_id"])
+        declared = named["party_id"].combine_chunks().take(at)
+    itself = pc.if_else(pc.starts_with(cand_dict, "party:"), cand_dict, pa.scalar(None, pa.string()))
+    return pc.coalesce(registered, declared, itself)
 
-    cand_ids = pa.array(ex.votes.candidate_ids(), type=pa.string())
-    used = np.bincount(cand_code, minlength=len(cand_ids)) > 0
-    cand_dict, _ = _sorted_dictionary(cand_ids.filter(pa.array(used)))
-    cand_index = pc.index_in(cand_ids, value_set=cand_dict).fill_null(-1).to_numpy(zero_copy_only=False)
-    cand_idx = cand_index[cand_code].astype(np.int32, copy=False)
-    del cand_code
-    # One integer sort orders rows by (station, candidate): tallies are already sorted, ranks follow.
-    width = max(len(cand_dict), 1)
-    key_type = np.int32 if len(cur.rank_of_row) * width < np.iinfo(np.int32).max else np.int64
-    key = rank.astype(key_type) * key_type(width) + cand_idx
-    if len(key) > 1 and not (key[1:] >= key[:-1]).all():  # rows usually arrive in key order already
-        order = np.argsort(key, kind="stable")
-        del key
-        rank, cand_idx, votes = rank[order], cand_idx[order], votes[order]
-        del order
-    else:
-        del key
 
-    tab = cur.table
+def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table,
+                    selections: pa.Table) -> pa.Table:
+    """One row per tally × selection of the current tallies, dictionary-encoded, sorted by key."""
+    tab, rank = cur.table, sv.rank
     cols: dict[str, pa.Array] = {}
     for c in ("election_id", "station_id", "municipality_id", "event_id", "topic"):
-        dictionary, idx = _sorted_dictionary(tab[c])
-        cols[c] = _dict_column(dictionary, idx[rank])
-    cols["candidate_id"] = _dict_column(cand_dict, cand_idx)
-    party_of = pc.index_in(cand_dict, value_set=candidates["candidate_id"]).fill_null(-1).to_numpy(
-        zero_copy_only=False)
-    party_col = candidates["party_id"].take(pa.array(np.where(party_of < 0, 0, party_of))) if len(candidates) \
-        else pa.nulls(len(cand_dict), pa.string())
-    party_col = pc.if_else(pa.array(party_of >= 0), party_col, pa.scalar(None, pa.string()))
-    party_dict, party_idx = _sorted_dictionary(party_col)
-    cols["party_id"] = _dict_column(party_dict, party_idx[cand_idx])
-    cols["votes"] = pa.array(votes, type=pa.int64())
+        dictionary, idx = sorted_dictionary(tab[c])
+        cols[c] = dict_column(dictionary, idx[rank])
+    cols["contest_id"] = dict_column(sv.contests, sv.contest_of_tally[rank])
+    cols["candidate_id"] = dict_column(sv.selections, sv.selection)
+    cols["selection_kind"] = dict_column(sv.kinds, sv.kind)
+    party_dict, party_idx = sorted_dictionary(_party_of_selection(sv, candidates, selections))
+    cols["party_id"] = dict_column(party_dict, party_idx[sv.selection])
+    cols["votes"] = pa.array(sv.votes, type=pa.int64())
     cols["partition"] = pa.array(tab["partition"].to_numpy()[rank], type=pa.int32())
     cols["offset"] = pa.array(tab["offset"].to_numpy()[rank], type=pa.int64())
     # Rows are already in key order: build the table directly instead of re-sorting 12M rows.
@@ -137,7 +88,14 @@ def seats(ex: Extracted, res: Resolution, candidates: pa.Table) -> pa.Table:
 
 def municipality_results(station: pa.Table, seat_table: pa.Table, divisions: pa.Table,
                          ex: Extracted, res: Resolution) -> pa.Table:
-    """Votes per municipality × candidate, ranked, with the elected-by-votes and elected flags."""
+    """Votes per municipality × candidate, ranked, with the elected-by-votes and elected flags.
+
+    Only candidate selections count: party lists, ballot measures and write-ins elect no council member.
+    """
+    kind = station["selection_kind"]
+    is_candidate = pc.equal(kind, pa.scalar("CANDIDATE", kind.type.value_type)) if station.num_rows else None
+    if is_candidate is not None and not pc.all(pc.fill_null(is_candidate, False)).as_py():
+        station = station.filter(pc.fill_null(is_candidate, False))
     if station.num_rows == 0:
         return t.empty_table(t.MUNICIPALITY_RESULTS)
     codes = {c: station[c].combine_chunks() if isinstance(station[c], pa.ChunkedArray) else station[c]
@@ -196,17 +154,21 @@ def _party_by_candidate(candidate: pa.DictionaryArray, party: pa.DictionaryArray
     cidx = candidate.indices.to_numpy(zero_copy_only=False)
     # Any row will do (a candidate's party is the same on every row): take the last one numpy writes.
     first[cidx] = np.arange(len(cidx))
-    return party.take(pa.array(first, type=pa.int64())).cast(pa.string())
+    # Dictionary entries no row uses (selections filtered out as not candidates) get null.
+    return party.take(pa.array(first, type=pa.int64(), mask=first < 0)).cast(pa.string())
 
 
-def result_tables(ex: Extracted, res: Resolution, candidates: pa.Table, divisions: pa.Table) -> dict[str, pa.Table]:
-    """All four result tables."""
-    cur = _current_tallies(ex, res)
-    station = station_results(ex, cur, candidates)
+def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The result tables: station_results and station_turnout, the contest tables, municipality_results and
+    seats."""
+    cur = current_tallies(ex, res)
+    candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
+    sv = station_votes(ex, cur, selections)
+    station = station_results(cur, sv, candidates, selections)
+    turnout = station_turnout(cur)
     seat_table = seats(ex, res, candidates)
-    return {
-        t.STATION_RESULTS: station,
-        t.STATION_TURNOUT: station_turnout(cur),
-        t.MUNICIPALITY_RESULTS: municipality_results(station, seat_table, divisions, ex, res),
-        t.SEATS: seat_table,
-    }
+    out = {t.STATION_RESULTS: station, t.STATION_TURNOUT: turnout}
+    out.update(contest_tables(ex, res, cur, sv, reference, turnout))
+    out[t.MUNICIPALITY_RESULTS] = municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
+    out[t.SEATS] = seat_table
+    return out

@@ -1,6 +1,8 @@
 """national_summary: per election, figures computed from the stations beside those the source reported.
 
-Computed figures come from the current tables (station_turnout, candidates, seats). Reported figures come
+Computed figures come from the current tables (station_turnout, candidates, seats); ``known`` says how many
+values each was computed over (stations reporting the figure, candidates whose attribute is known), and a
+figure nobody reported is null, never 0. Reported figures come
 from the current DivisionSummary of the country division (``ocd-division/country:xx``). ``difference`` is
 computed − reported; whether it is acceptable (given the qualifier) is the gate's call, not the fold's.
 Reported figures with metric OTHER are not comparable and are left out.
@@ -12,6 +14,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,27 +29,65 @@ _COUNTRY = re.compile(ids.anchored(ids.COUNTRY_DIVISION_RE))
 _AGE_MIN, _AGE_MAX = 21, 35  # the AGE_21_35 band, for candidates with a birth year but no band
 
 
+Figure = tuple[float | None, int | None]  # (computed value, how many values it was taken over)
+
+
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _station_figures(turnout: pa.Table) -> dict[str, dict[str, float | None]]:
-    grouped = turnout.group_by("election_id").aggregate([
-        ("registered_voters", "sum"), ("ballots_cast", "sum"), ("valid_ballots", "sum"),
-        ("invalid_ballots", "sum"), ("station_id", "count"), ("municipality_id", "count_distinct"),
+def primary_tallies(turnout: pa.Table) -> pa.Table:
+    """One station_turnout row per (election, station): its default contest's, else its lowest contest's.
+
+    registered voters and ballots cast are the station's figures, repeated on each of its contests; valid and
+    invalid ballots are a contest's, so the national figures take them from one contest per station.
+    """
+    if turnout.num_rows == 0:
+        return turnout
+    other = pc.not_equal(turnout["contest_id"], turnout["election_id"]).cast(pa.int8())
+    tab = turnout.append_column("_other", other).sort_by(
+        [("election_id", "ascending"), ("station_id", "ascending"), ("_other", "ascending"),
+         ("contest_id", "ascending")])
+    e, st = tab["election_id"], tab["station_id"]
+    first = np.append(True, pc.or_(pc.not_equal(e[1:], e[:-1]), pc.not_equal(st[1:], st[:-1]))
+                      .to_numpy(zero_copy_only=False))
+    return tab.filter(pa.array(first)).drop_columns(["_other"])
+
+
+def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
+    tab = primary_tallies(turnout)
+    both = pc.and_(tab["registered_voters"].is_valid(), tab["ballots_cast"].is_valid()) if tab.num_rows \
+        else pa.array([], pa.bool_())
+    tab = tab.append_column("_reg_both", pc.if_else(both, tab["registered_voters"], None)).append_column(
+        "_cast_both", pc.if_else(both, tab["ballots_cast"], None))
+    counted = ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots", "_reg_both", "_cast_both")
+    grouped = tab.group_by("election_id").aggregate([
+        *[(c, "sum") for c in counted], *[(c, "count") for c in counted],
+        ("station_id", "count"), ("municipality_id", "count_distinct"), ("municipality_id", "count"),
     ])
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, Figure]] = {}
     for r in grouped.to_pylist():
-        reg, cast = r["registered_voters_sum"] or 0, r["ballots_cast_sum"] or 0
+        reg, cast = r["_reg_both_sum"], r["_cast_both_sum"]
+        # Sums over the stations that report the figure (null when none does), with how many did.
         out[r["election_id"]] = {
-            "REGISTERED_VOTERS": reg, "BALLOTS_CAST": cast, "TURNOUT": _share(cast, reg),
-            v.METRIC_VALID_BALLOTS: r["valid_ballots_sum"] or 0, v.METRIC_INVALID_BALLOTS: r["invalid_ballots_sum"] or 0,
-            v.METRIC_STATIONS: r["station_id_count"], "MUNICIPALITIES": r["municipality_id_count_distinct"],
+            "REGISTERED_VOTERS": (r["registered_voters_sum"], r["registered_voters_count"]),
+            "BALLOTS_CAST": (r["ballots_cast_sum"], r["ballots_cast_count"]),
+            "TURNOUT": (_share(cast, reg) if reg is not None else None, r["_reg_both_count"]),
+            v.METRIC_VALID_BALLOTS: (r["valid_ballots_sum"], r["valid_ballots_count"]),
+            v.METRIC_INVALID_BALLOTS: (r["invalid_ballots_sum"], r["invalid_ballots_count"]),
+            v.METRIC_STATIONS: (r["station_id_count"], r["station_id_count"]),
+            "MUNICIPALITIES": (r["municipality_id_count_distinct"], r["municipality_id_count"]),
         }
     return out
 
 
-def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> dict[str, dict[str, float | None]]:
+def _known(value: str | None) -> bool:
+    return value is not None and value != v.UNKNOWN
+
+
+def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> dict[str, dict[str, Figure]]:
+    """Counts and shares of candidates; each share over the candidates whose attribute is known (UNKNOWN is
+    not a value of its own)."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     cols = candidates.select(["election_id", "party_id", "gender", "education", "age_band", "birth_year"])
     for e, party, gender, education, band, born in zip(*(cols[c].to_pylist() for c in cols.column_names),
@@ -54,17 +95,24 @@ def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> 
         c = counts[e]
         c["all"] += 1
         c["party" if party is not None else "independent"] += 1
-        c["women"] += gender == "FEMALE"
-        c["higher"] += education == "HIGHER"
+        if _known(gender):
+            c["gender_known"] += 1
+            c["women"] += gender == "FEMALE"
+        if _known(education):
+            c["education_known"] += 1
+            c["higher"] += education == "HIGHER"
         year = election_years.get(e)
-        aged = band == "AGE_21_35" or (band in (None, "UNKNOWN") and born is not None and year is not None
-                                       and _AGE_MIN <= year - born <= _AGE_MAX)
-        c["aged"] += aged
+        if _known(band):
+            c["age_known"] += 1
+            c["aged"] += band == "AGE_21_35"
+        elif born is not None and year is not None:
+            c["age_known"] += 1
+            c["aged"] += _AGE_MIN <= year - born <= _AGE_MAX
     return {e: {
-        "CANDIDATES_PARTY": c["party"], "CANDIDATES_INDEPENDENT": c["independent"],
-        "CANDIDATES_WOMEN_SHARE": _share(c["women"], c["all"]),
-        "CANDIDATES_HIGHER_EDUCATION_SHARE": _share(c["higher"], c["all"]),
-        "CANDIDATES_AGED_21_35_SHARE": _share(c["aged"], c["all"]),
+        "CANDIDATES_PARTY": (c["party"], c["all"]), "CANDIDATES_INDEPENDENT": (c["independent"], c["all"]),
+        "CANDIDATES_WOMEN_SHARE": (_share(c["women"], c["gender_known"]), c["gender_known"]),
+        "CANDIDATES_HIGHER_EDUCATION_SHARE": (_share(c["higher"], c["education_known"]), c["education_known"]),
+        "CANDIDATES_AGED_21_35_SHARE": (_share(c["aged"], c["age_known"]), c["age_known"]),
     } for e, c in counts.items()}
 
 
@@ -93,19 +141,23 @@ def national_summary(ex: Extracted, res: Resolution, tables: dict[str, pa.Table]
                           | {e for e, _ in reported})
     cols: dict[str, list[Any]] = {f.name: [] for f in t.SCHEMAS[t.NATIONAL_SUMMARY]}
     for e in election_ids:
-        computed = {**{m: 0 for m in ("REGISTERED_VOTERS", "BALLOTS_CAST", v.METRIC_VALID_BALLOTS,
-                                      v.METRIC_INVALID_BALLOTS, v.METRIC_STATIONS, "MUNICIPALITIES",
-                                      "CANDIDATES_PARTY", "CANDIDATES_INDEPENDENT")},
-                    "TURNOUT": None, "CANDIDATES_WOMEN_SHARE": None, "CANDIDATES_HIGHER_EDUCATION_SHARE": None,
-                    "CANDIDATES_AGED_21_35_SHARE": None,
-                    **stations.get(e, {}), **cands.get(e, {}), "MEMBERS_ELECTED": members.get(e, 0)}
+        # Counts of things (stations, candidates, members) are 0 when there are none; sums of figures are
+        # unknown (null, over 0 values) when no station reports them.
+        computed: dict[str, Figure] = {
+            **{m: (None, 0) for m in ("REGISTERED_VOTERS", "BALLOTS_CAST", v.METRIC_VALID_BALLOTS,
+                                      v.METRIC_INVALID_BALLOTS, "TURNOUT", "CANDIDATES_WOMEN_SHARE",
+                                      "CANDIDATES_HIGHER_EDUCATION_SHARE", "CANDIDATES_AGED_21_35_SHARE")},
+            **{m: (0, 0) for m in (v.METRIC_STATIONS, "MUNICIPALITIES", "CANDIDATES_PARTY",
+                                   "CANDIDATES_INDEPENDENT")},
+            **stations.get(e, {}), **cands.get(e, {}), "MEMBERS_ELECTED": (members.get(e, 0), members.get(e, 0))}
         for metric in v.SUMMARY_METRICS:
-            c = computed[metric]
+            c, known = computed[metric]
             r = reported.get((e, metric), {})
             value = r.get("value")
             cols["election_id"].append(e)
             cols["metric"].append(metric)
             cols["computed"].append(None if c is None else float(c))
+            cols["known"].append(known)
             cols["reported"].append(value)
             cols["qualifier"].append(r.get("qualifier"))
             cols["difference"].append(None if c is None or value is None else float(c) - value)

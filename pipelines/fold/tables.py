@@ -15,6 +15,10 @@ ELECTIONS = "elections"
 DIVISIONS = "divisions"
 PARTIES = "parties"
 CANDIDATES = "candidates"
+CONTESTS = "contests"
+CONTEST_SELECTIONS = "contest_selections"
+CONTEST_RESULTS = "contest_results"
+CONTEST_SUMMARY = "contest_summary"
 STATION_RESULTS = "station_results"
 STATION_TURNOUT = "station_turnout"
 MUNICIPALITY_RESULTS = "municipality_results"
@@ -26,14 +30,21 @@ NEWS = "news"
 NEWS_MENTIONS = "news_mentions"
 
 TABLE_NAMES: tuple[str, ...] = (
-    EVENTS, CORRECTIONS, ELECTIONS, DIVISIONS, PARTIES, CANDIDATES, STATION_RESULTS, STATION_TURNOUT,
-    MUNICIPALITY_RESULTS, SEATS, NATIONAL_SUMMARY, OBSERVATIONS, OBSERVATIONS_BY_DIVISION, NEWS, NEWS_MENTIONS,
+    EVENTS, CORRECTIONS, ELECTIONS, DIVISIONS, PARTIES, CANDIDATES, CONTESTS, CONTEST_SELECTIONS, STATION_RESULTS,
+    STATION_TURNOUT, CONTEST_RESULTS, CONTEST_SUMMARY, MUNICIPALITY_RESULTS, SEATS, NATIONAL_SUMMARY, OBSERVATIONS, OBSERVATIONS_BY_DIVISION, NEWS, NEWS_MENTIONS,
 )
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 # station_results has ~12 rows per station; dictionary columns keep a million-station election in memory
 # (plain strings would need ~2.5 GB for the ids alone). Parquet dictionary-encodes them anyway.
 DICT_STRING = pa.dictionary(pa.int32(), pa.string())
+
+# contest_results levels: a station's tally, a division it composes into, the whole contest.
+LEVEL_STATION, LEVEL_DIVISION, LEVEL_CONTEST = "station", "division", "contest"
+LEVELS: tuple[str, ...] = (LEVEL_STATION, LEVEL_DIVISION, LEVEL_CONTEST)
+# contest_results' vote-method columns, in VoteMethod order (pipelines.contract.vocabulary.VOTE_METHODS).
+METHOD_COLUMNS: tuple[str, ...] = ("votes_election_day", "votes_early", "votes_mail", "votes_absentee",
+                                   "votes_provisional", "votes_other")
 
 TRACE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("event_id", pa.string()),
@@ -67,22 +78,48 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     DIVISIONS: _schema(
         ("division_id", S), ("name", S), ("kind", S), ("parent_id", S), ("election_id", S),
-        ("municipality_id", S), ("seats", pa.int32()),
+        ("municipality_id", S), ("seats", pa.int32()), ("label", S), ("member_of", pa.list_(S)),
     ),
     PARTIES: _schema(("party_id", S), ("name", S), ("abbreviation", S)),
     CANDIDATES: _schema(
         ("candidate_id", S), ("election_id", S), ("name", S), ("party_id", S), ("municipality_id", S),
         ("gender", S), ("birth_year", pa.int32()), ("age_band", S), ("education", S),
     ),
+    CONTESTS: _schema(
+        ("contest_id", S), ("election_id", S), ("name", S), ("kind", S), ("office", S), ("district_id", S),
+        ("number_elected", pa.int32()), ("votes_allowed", pa.int32()), ("selections", pa.int32()),
+    ),
+    CONTEST_SELECTIONS: _schema(
+        ("contest_id", S), ("selection_id", S), ("kind", S), ("label", S), ("candidate_id", S), ("party_id", S),
+        ("running_mates", pa.list_(S)),
+    ),
+    # candidate_id is the selection voted for: a candidate, party, option or write-in id (docs/contests.md).
     STATION_RESULTS: pa.schema([
-        ("election_id", DICT_STRING), ("station_id", DICT_STRING), ("municipality_id", DICT_STRING),
-        ("candidate_id", DICT_STRING), ("party_id", DICT_STRING), ("votes", pa.int64()),
+        ("election_id", DICT_STRING), ("contest_id", DICT_STRING), ("station_id", DICT_STRING),
+        ("municipality_id", DICT_STRING), ("candidate_id", DICT_STRING), ("selection_kind", DICT_STRING),
+        ("party_id", DICT_STRING), ("votes", pa.int64()),
         ("event_id", DICT_STRING), ("topic", DICT_STRING), ("partition", pa.int32()), ("offset", pa.int64()),
     ]),
     STATION_TURNOUT: _schema(
-        ("election_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
+        ("election_id", S), ("contest_id", S), ("station_id", S), ("municipality_id", S), ("status", S),
         ("registered_voters", pa.int64()), ("ballots_cast", pa.int64()), ("valid_ballots", pa.int64()),
-        ("invalid_ballots", pa.int64()), ("turnout", pa.float64()),
+        ("invalid_ballots", pa.int64()), ("overvotes", pa.int64()), ("undervotes", pa.int64()),
+        ("blank_votes", pa.int64()), ("write_ins", pa.int64()), ("turnout", pa.float64()),
+    ),
+    # As large as station_results at level station: dictionary strings, like it.
+    CONTEST_RESULTS: _schema(
+        ("election_id", DICT_STRING), ("contest_id", DICT_STRING), ("selection_id", DICT_STRING),
+        ("selection_kind", DICT_STRING), ("level", DICT_STRING), ("unit_id", DICT_STRING), ("votes", pa.int64()),
+        *[(c, pa.int64()) for c in METHOD_COLUMNS], ("methods_unknown", pa.int64()), ("stations", pa.int64()),
+        trace=False,
+    ),
+    CONTEST_SUMMARY: _schema(
+        ("election_id", S), ("contest_id", S), ("kind", S), ("stations_reporting", pa.int64()),
+        ("stations_expected", pa.int64()), ("registered_voters", pa.int64()), ("registered_known", pa.int64()),
+        ("ballots_cast", pa.int64()), ("ballots_cast_known", pa.int64()), ("turnout", pa.float64()),
+        ("overvotes", pa.int64()), ("undervotes", pa.int64()), ("blank_votes", pa.int64()),
+        ("write_ins", pa.int64()), ("total_votes", pa.int64()), ("winners", pa.list_(S)), ("margin", pa.int64()),
+        trace=False,
     ),
     MUNICIPALITY_RESULTS: _schema(
         ("election_id", S), ("municipality_id", S), ("candidate_id", S), ("party_id", S), ("votes", pa.int64()),
@@ -94,7 +131,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("total_seats", pa.int32()),
     ),
     NATIONAL_SUMMARY: _schema(
-        ("election_id", S), ("metric", S), ("computed", pa.float64()), ("reported", pa.float64()),
+        ("election_id", S), ("metric", S), ("computed", pa.float64()), ("known", pa.int64()),
+        ("reported", pa.float64()),
         ("qualifier", S), ("difference", pa.float64()), ("note", S), ("division_id", S),
     ),
     OBSERVATIONS: _schema(
@@ -122,8 +160,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     DIVISIONS: ("division_id",),
     PARTIES: ("party_id",),
     CANDIDATES: ("candidate_id",),
-    STATION_RESULTS: ("election_id", "station_id", "candidate_id"),
-    STATION_TURNOUT: ("election_id", "station_id"),
+    CONTESTS: ("contest_id",),
+    CONTEST_SELECTIONS: ("contest_id", "selection_id"),
+    STATION_RESULTS: ("election_id", "contest_id", "station_id", "candidate_id"),
+    STATION_TURNOUT: ("election_id", "contest_id", "station_id"),
+    CONTEST_RESULTS: ("contest_id", "level", "unit_id", "selection_id"),
+    CONTEST_SUMMARY: ("contest_id",),
     MUNICIPALITY_RESULTS: ("election_id", "municipality_id", "candidate_id"),
     SEATS: ("election_id", "municipality_id", "candidate_id"),
     NATIONAL_SUMMARY: ("election_id", "metric"),

@@ -93,6 +93,9 @@ REFERENCES: dict[str, dict[str, Reference]] = {
     tables.CANDIDATES: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id"),
                    names.PARTY_RESOLVES: Reference("party_id", tables.PARTIES, "party_id"),
                    names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
+    tables.CONTESTS: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id"),
+                      names.DISTRICT_RESOLVES: Reference("district_id", *DIV)},
+    tables.CONTEST_SELECTIONS: {names.CONTEST_RESOLVES: Reference("contest_id", tables.CONTESTS, "contest_id")},
     tables.STATION_TURNOUT: {names.ELECTION_RESOLVES: Reference("election_id", tables.ELECTIONS, "election_id"),
                         names.STATION_RESOLVES: Reference("station_id", *DIV),
                         names.MUNICIPALITY_RESOLVES: Reference("municipality_id", *DIV)},
@@ -123,6 +126,10 @@ KEY_MISSING_ROWS = "_key_missing_rows"
 DUPLICATE_CANDIDATE_ROWS = "_duplicate_candidate_rows"
 UNRESOLVED_CANDIDATE_ROWS = "_unresolved_candidate_rows"
 VOTES_MIN = "votes_min"
+VOTES_EXCESS = "_votes_minus_cast_times_allowed"
+SELECTION_DECLARED_FLAG = "_selection_declared"
+METHODS_MINUS_VOTES = "_methods_minus_votes"
+REPORTING_MINUS_EXPECTED = "_reporting_minus_expected"
 
 
 def _specific(table: str) -> list[CheckSpec]:
@@ -146,9 +153,32 @@ def _specific(table: str) -> list[CheckSpec]:
             return [_vocab(T, names.GENDER_IN_VOCABULARY, "gender", vocabulary.GENDERS),
                     _vocab(T, names.AGE_BAND_IN_VOCABULARY, "age_band", vocabulary.AGE_BANDS),
                     _vocab(T, names.EDUCATION_IN_VOCABULARY, "education", vocabulary.EDUCATIONS)]
+        case tables.CONTESTS:
+            return [CheckSpec(T, names.CONTEST_ID_FORMAT, "contest_id follows type.country[.x].YYYY-MM-DD", True,
+                              MATCH_REGEX, "contest_id", {"regex": ids.anchored(ids.CONTEST_ID_RE)}),
+                    _vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.CONTEST_KINDS)]
+        case tables.CONTEST_SELECTIONS:
+            return [_vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.SELECTION_KINDS)]
+        case tables.CONTEST_RESULTS:
+            return [
+                _non_negative(T, COUNTS_MIN, "votes and every vote-method figure >= 0"),
+                CheckSpec(T, names.SELECTION_DECLARED, "at station level, the selection is one the contest "
+                          "declares (when it declares any)", True, IN_SET, SELECTION_DECLARED_FLAG,
+                          {"value_set": [True]}),
+                _zero(T, names.METHODS_SUM_EQ_VOTES, METHODS_MINUS_VOTES,
+                      "at station level, the vote-method figures sum to votes (where every reported one is known)"),
+            ]
+        case tables.CONTEST_SUMMARY:
+            return [
+                CheckSpec(T, names.TURNOUT_IN_RANGE, "turnout within [0, 1] where known", True, BETWEEN,
+                          "turnout", {"min_value": 0, "max_value": 1}),
+                CheckSpec(T, names.REPORTING_LE_EXPECTED, "stations reporting <= stations expected where known",
+                          True, BETWEEN, REPORTING_MINUS_EXPECTED, {"max_value": 0}),
+            ]
         case tables.STATION_TURNOUT:
             return [
-                _non_negative(T, COUNTS_MIN, "registered, cast, valid and invalid ballots are all >= 0"),
+                _non_negative(T, COUNTS_MIN, "every reported count (registered, cast, valid, invalid, over, under, "
+                                             "blank, write-ins) is >= 0"),
                 CheckSpec(T, names.CAST_LE_REGISTERED, "ballots cast <= registered voters", True, BETWEEN,
                           CAST_MINUS_REGISTERED, {"max_value": 0}),
                 _zero(T, names.VALID_PLUS_INVALID_EQ_CAST, VALID_PLUS_INVALID_MINUS_CAST,
@@ -156,18 +186,21 @@ def _specific(table: str) -> list[CheckSpec]:
                 CheckSpec(T, names.TURNOUT_IN_RANGE, "turnout (cast / registered) within [0, 1]", True, BETWEEN,
                           "turnout", {"min_value": 0, "max_value": 1}),
                 _vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.TALLY_STATUSES),
+                CheckSpec(T, names.VOTES_LE_CAST_TIMES_ALLOWED,
+                          "sum(votes) + over + under + blank <= cast x votes_allowed, where all are known", True,
+                          BETWEEN, VOTES_EXCESS, {"max_value": 0}),
             ]
         case tables.STATION_RESULTS:
-            # Validated per station (see frames.station_frame): failing counts are stations, not rows.
+            # Validated per tally (see frames.station_frame): failing counts are tallies, not rows.
             return [
                 _zero(T, names.KEY_PRESENT, KEY_MISSING_ROWS,
-                      "per station: no row lacks election, station or candidate"),
-                _zero(T, names.KEY_UNIQUE, DUPLICATE_CANDIDATE_ROWS, "per station: each candidate appears once"),
-                _non_negative(T, VOTES_MIN, "per station: every candidate's votes >= 0"),
+                      "per tally: no row lacks election, contest, station or selection"),
+                _zero(T, names.KEY_UNIQUE, DUPLICATE_CANDIDATE_ROWS, "per tally: each selection appears once"),
+                _non_negative(T, VOTES_MIN, "per tally: every selection's votes >= 0"),
                 _zero(T, names.VOTES_SUM_EQ_VALID, VOTES_MINUS_VALID,
-                      "per station: sum of votes = valid ballots in station_turnout"),
+                      "per tally: sum of votes = valid ballots in station_turnout (where valid is known)"),
                 _zero(T, names.CANDIDATE_RESOLVES, UNRESOLVED_CANDIDATE_ROWS,
-                      "per station: every candidate_id names a row of candidates.candidate_id"),
+                      "per tally: every candidate selection names a row of candidates.candidate_id"),
             ]
         case tables.MUNICIPALITY_RESULTS:
             return [_non_negative(T, "votes", "votes >= 0")]
@@ -211,12 +244,16 @@ ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in tables.TABLE_NAMES for s
 # What a table's check frame reads from other tables besides its REFERENCES (see ``pipelines.gate.frames``).
 _FRAME_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     tables.STATION_RESULTS: {tables.CANDIDATES: ("candidate_id",),
-                        tables.STATION_TURNOUT: ("election_id", "station_id", "valid_ballots")},
+                             tables.STATION_TURNOUT: ("election_id", "contest_id", "station_id", "valid_ballots")},
+    tables.STATION_TURNOUT: {tables.STATION_RESULTS: ("election_id", "contest_id", "station_id", "votes"),
+                             tables.CONTESTS: ("contest_id", "votes_allowed")},
+    tables.CONTEST_RESULTS: {tables.CONTEST_SELECTIONS: ("contest_id", "selection_id")},
 }
 # The only columns of a table its own checks read, where that is less than all of them: station_results is the
 # largest table (~12.5M rows at a million stations) and its check frame is per station.
 OWN_COLUMNS: dict[str, tuple[str, ...]] = {
-    tables.STATION_RESULTS: ("election_id", "station_id", "candidate_id", "votes", *tables.TRACE_COLUMNS),
+    tables.STATION_RESULTS: ("election_id", "contest_id", "station_id", "candidate_id", "selection_kind", "votes",
+                             *tables.TRACE_COLUMNS),
 }
 
 

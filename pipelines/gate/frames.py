@@ -45,14 +45,15 @@ def _composite_key(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray
 
 
 def _excess(table: pa.Table, tolerance: float) -> pa.Array:
-    """How far each reported figure lies outside what its qualifier allows (0 = fine, null = not reported)."""
+    """How far each reported figure lies outside what its qualifier allows (0 = fine, null = not reported or
+    not computable from what the stations report)."""
     out = []
     for computed, reported, qualifier in zip(table["computed"].to_pylist(), table["reported"].to_pylist(),
                                              table["qualifier"].to_pylist(), strict=True):
-        if reported is None:
+        if reported is None or computed is None:  # nothing to compare: the rule does not apply (rule 1)
             out.append(None)
             continue
-        got = 0.0 if computed is None else computed
+        got = computed
         scale = max(abs(reported), 1e-9)
         slack = tolerance * scale
         if qualifier == "MORE_THAN":  # "more than X": the computed figure must not be clearly below X
@@ -86,16 +87,17 @@ def _sort_order(key: np.ndarray) -> np.ndarray | None:
 
 
 def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
-    """Aggregate station_results to one row per (election_id, station_id) with the per-station measures.
+    """Aggregate station_results to one row per tally (election_id, contest_id, station_id) with its measures.
 
     A hash group-by with count_distinct over 12.5M rows took ~10 s; ordering by one integer key
-    (station, then candidate) turns every measure into a numpy segment reduction over adjacent rows.
+    (tally, then selection) turns every measure into a numpy segment reduction over adjacent rows.
     """
-    e, s, cand = (_dictionary(results[k]) for k in ("election_id", "station_id", "candidate_id"))
-    ei, si, ci = _codes(e), _codes(s), _codes(cand)
-    stations, candidates = max(len(s.dictionary), 1) + 1, max(len(cand.dictionary), 1) + 1
-    # +1 so a null code (-1) still groups; (station, candidate) in one int64 (1e6 x 1e5 x elections fits).
-    key = ((ei + 1) * stations + (si + 1)) * candidates + (ci + 1)
+    e, co, s, cand = (_dictionary(results[k]) for k in ("election_id", "contest_id", "station_id", "candidate_id"))
+    ei, coi, si, ci = _codes(e), _codes(co), _codes(s), _codes(cand)
+    contests, stations = max(len(co.dictionary), 1) + 1, max(len(s.dictionary), 1) + 1
+    candidates = max(len(cand.dictionary), 1) + 1
+    # +1 so a null code (-1) still groups; (tally, selection) in one int64 (1e6 x 1e5 x contests fits).
+    key = (((ei + 1) * contests + (coi + 1)) * stations + (si + 1)) * candidates + (ci + 1)
     order = _sort_order(key)
     if order is not None:
         key, ci = key[order], ci[order]
@@ -105,10 +107,16 @@ def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
     ref = c.Reference("candidate_id", t.CANDIDATES, "candidate_id")
     known = pc.is_in(cand.dictionary, value_set=_context_column(context, ref)).to_numpy(zero_copy_only=False)
     present = ci >= 0
-    missing = (ei < 0) | (si < 0)
+    missing = (ei < 0) | (coi < 0) | (si < 0)
     missing = (missing if order is None else missing[order]) | ~present
-    unresolved = present & ~known[np.where(present, ci, 0)] if len(known) else np.zeros(len(ci), dtype=bool)
-    # A candidate counts once per station: only the first of a run of equal (station, candidate) keys.
+    # Only candidate selections must name a registered candidate (parties, options, write-ins need not).
+    kind = results["selection_kind"].cast(pa.string())
+    is_candidate = pc.fill_null(pc.equal(kind, "CANDIDATE"), False).to_numpy(zero_copy_only=False)
+    if order is not None:
+        is_candidate = is_candidate[order]
+    unresolved = present & is_candidate & ~known[np.where(present, ci, 0)] if len(known) \
+        else np.zeros(len(ci), dtype=bool)
+    # A selection counts once per tally: only the first of a run of equal (tally, selection) keys.
     distinct = present & np.r_[True, key[1:] != key[:-1]] if len(key) else present
     del key, group
     votes = results["votes"]
@@ -122,29 +130,90 @@ def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
     v_min = np.minimum.reduceat(np.where(valid, v, np.iinfo(np.int64).max), starts) if len(starts) \
         else np.zeros(0, np.int64)
 
-    def per_station(flags: np.ndarray) -> np.ndarray:
+    def per_tally(flags: np.ndarray) -> np.ndarray:
         return np.add.reduceat(flags.astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
 
-    rows = per_station(present)
+    rows = per_tally(present)
     idx = pa.array(first_row, type=pa.int64())
-    frame = {"election_id": e.take(idx), "station_id": s.take(idx)}
+    frame = {"election_id": e.take(idx), "contest_id": co.take(idx), "station_id": s.take(idx)}
     frame.update({k: results[k].take(idx) for k in t.TRACE_COLUMNS})
     frame = {k: col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col for k, col in frame.items()}
     frame.update({
         "rows": rows, "votes_sum": pa.array(v_sum, mask=no_votes), c.VOTES_MIN: pa.array(v_min, mask=no_votes),
-        c.KEY_MISSING_ROWS: per_station(missing),
-        c.DUPLICATE_CANDIDATE_ROWS: rows - per_station(distinct),
-        c.UNRESOLVED_CANDIDATE_ROWS: per_station(unresolved),
+        c.KEY_MISSING_ROWS: per_tally(missing),
+        c.DUPLICATE_CANDIDATE_ROWS: rows - per_tally(distinct),
+        c.UNRESOLVED_CANDIDATE_ROWS: per_tally(unresolved),
     })
     table = pa.table(frame)
     if t.STATION_TURNOUT not in context:
-        raise ConfigError("station_results checks need station_turnout in context (valid ballots per station)")
-    turnout = context[t.STATION_TURNOUT].select(["election_id", "station_id", "valid_ballots"])
+        raise ConfigError("station_results checks need station_turnout in context (valid ballots per tally)")
+    keys = ["election_id", "contest_id", "station_id"]
+    turnout = context[t.STATION_TURNOUT].select([*keys, "valid_ballots"])
+    turnout = turnout.append_column("_has_turnout", pa.array(np.ones(turnout.num_rows, dtype=bool)))
     joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
-        turnout, keys=["election_id", "station_id"], join_type="left outer").sort_by("_row")
-    # A station without a turnout row has no valid ballots to match: its votes count as the difference.
-    diff = pc.subtract(joined["votes_sum"], pc.coalesce(joined["valid_ballots"], 0))
-    return joined.drop_columns(["_row"]).append_column(c.VOTES_MINUS_VALID, diff)
+        turnout, keys=keys, join_type="left outer").sort_by("_row")
+    # A tally without a turnout row has no valid ballots to match: its votes count as the difference. One whose
+    # valid ballots are unknown has nothing to match against: the rule does not apply (null).
+    has_turnout = pc.fill_null(joined["_has_turnout"], False)
+    diff = pc.if_else(has_turnout, pc.subtract(joined["votes_sum"], joined["valid_ballots"]), joined["votes_sum"])
+    return joined.drop_columns(["_row", "_has_turnout"]).append_column(c.VOTES_MINUS_VALID, diff)
+
+
+def _tally_votes(results: pa.Table) -> pa.Table:
+    """Sum of votes per tally (election_id, contest_id, station_id) of station_results, null when none known."""
+    keys = ["election_id", "contest_id", "station_id"]
+    plain = results.select([*keys, "votes"])
+    plain = plain.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                                  for f in plain.schema]))
+    grouped = plain.group_by(keys).aggregate([("votes", "sum")])
+    return grouped
+
+
+def _votes_excess(turnout: pa.Table, context: dict[str, pa.Table]) -> pa.ChunkedArray | pa.Array:
+    """sum(votes) + over + under + blank - cast x votes_allowed; null where any input is unknown.
+
+    Over, under and blank count as 0 only when the tally reports none of them (then sum(votes) is compared
+    alone); one reported and another not leaves the sum unknown.
+    """
+    for needed in (t.STATION_RESULTS, t.CONTESTS):
+        if needed not in context:
+            raise ConfigError(f"station_turnout checks need {needed} in context")
+    keys = ["election_id", "contest_id", "station_id"]
+    sums = _tally_votes(context[t.STATION_RESULTS])
+    frame = turnout.select(keys).append_column("_row", pa.array(np.arange(turnout.num_rows)))
+    frame = frame.join(sums, keys=keys, join_type="left outer").sort_by("_row")
+    extras = [turnout[k] for k in ("overvotes", "undervotes", "blank_votes")]
+    none_reported = pc.and_(pc.and_(extras[0].is_null(), extras[1].is_null()), extras[2].is_null())
+    extra = pc.if_else(none_reported, 0, pc.add(pc.add(extras[0], extras[1]), extras[2]))
+    contests = context[t.CONTESTS]
+    at = pc.index_in(turnout["contest_id"], value_set=contests["contest_id"])
+    allowed = contests["votes_allowed"].combine_chunks().take(at).cast(pa.int64())
+    used = pc.add(pc.coalesce(frame["votes_sum"], 0), extra)
+    return pc.subtract(used, pc.multiply(turnout["ballots_cast"], allowed))
+
+
+def _contest_results_derived(frame: pa.Table, context: dict[str, pa.Table]) -> dict[str, pa.Array]:
+    """counts min, selection-declared flag and methods-minus-votes for contest_results (station level only)."""
+    methods = [frame[m] for m in t.METHOD_COLUMNS]
+    out: dict[str, pa.Array] = {c.COUNTS_MIN: pc.min_element_wise(frame["votes"], *methods)}
+    station = pc.equal(frame["level"], t.LEVEL_STATION)
+    if t.CONTEST_SELECTIONS not in context:
+        raise ConfigError("contest_results checks need contest_selections in context")
+    declared = context[t.CONTEST_SELECTIONS]
+    pair = pc.binary_join_element_wise(frame["contest_id"], frame["selection_id"], "\x1f")
+    declared_pairs = pc.binary_join_element_wise(declared["contest_id"], declared["selection_id"], "\x1f")
+    declares_any = pc.is_in(frame["contest_id"], value_set=declared["contest_id"])
+    applies = pc.and_(station, declares_any)
+    out[c.SELECTION_DECLARED_FLAG] = pc.if_else(applies, pc.is_in(pair, value_set=declared_pairs),
+                                                pa.scalar(None, pa.bool_()))
+    # Where any reported figure is unknown (methods_unknown > 0) or none was reported (null), no rule applies.
+    total = pc.add(*[pc.coalesce(m, 0) for m in methods[:2]])
+    for m in methods[2:]:
+        total = pc.add(total, pc.coalesce(m, 0))
+    complete = pc.and_(station, pc.equal(frame["methods_unknown"], 0))
+    out[c.METHODS_MINUS_VOTES] = pc.if_else(complete, pc.subtract(total, frame["votes"]),
+                                            pa.scalar(None, pa.int64()))
+    return out
 
 
 def check_frame(table_name: str, table: pa.Table, context: dict[str, pa.Table], tolerance: float) -> pa.Table:
@@ -159,13 +228,19 @@ def check_frame(table_name: str, table: pa.Table, context: dict[str, pa.Table], 
         frame = frame.append_column(c.KEY_COLUMN, _composite_key(frame, t.KEYS[table_name]))
     derived: dict[str, pa.Array | pa.ChunkedArray] = {}
     if table_name == t.STATION_TURNOUT:
-        counts = [frame[k] for k in ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots")]
-        derived[c.COUNTS_MIN] = pc.min_element_wise(*counts)
+        counts = [frame[k] for k in ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots",
+                                     "overvotes", "undervotes", "blank_votes", "write_ins")]
+        derived[c.COUNTS_MIN] = pc.min_element_wise(*counts)  # over the known ones; null when none is
+        derived[c.VOTES_EXCESS] = _votes_excess(frame, context)
         derived[c.CAST_MINUS_REGISTERED] = pc.subtract(frame["ballots_cast"], frame["registered_voters"])
         derived[c.VALID_PLUS_INVALID_MINUS_CAST] = pc.subtract(
             pc.add(frame["valid_ballots"], frame["invalid_ballots"]), frame["ballots_cast"])
     elif table_name == t.OBSERVATIONS_BY_DIVISION:
         derived[c.COUNTS_MIN] = pc.min_element_wise(frame["incidents"], frame["occurrences"])
+    elif table_name == t.CONTEST_RESULTS:
+        derived.update(_contest_results_derived(frame, context))
+    elif table_name == t.CONTEST_SUMMARY:
+        derived[c.REPORTING_MINUS_EXPECTED] = pc.subtract(frame["stations_reporting"], frame["stations_expected"])
     elif table_name == t.NATIONAL_SUMMARY:
         derived[c.TOLERANCE_EXCESS] = _excess(frame, tolerance)
     for ref in c.REFERENCES.get(table_name, {}).values():

@@ -20,8 +20,14 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "divisions": "Divisions: country, regions, municipalities, constituencies and polling stations.",
     "parties": "Political parties.",
     "candidates": "Registered candidates, with party (null: independent), gender, age band and education.",
-    "station_results": "Votes per polling station and candidate (current version of each tally).",
-    "station_turnout": "Registered voters, ballots cast, valid, invalid and turnout per polling station.",
+    "contests": "Contests (offices, party lists, ballot measures), incl. each election's default contest.",
+    "contest_selections": "The choices on each contest's ballot: candidates, parties, options, write-ins.",
+    "station_results": "Votes per polling station, contest and selection (current version of each tally).",
+    "station_turnout": "Registered, cast, valid, invalid, over/under/blank votes, write-ins and turnout per "
+                       "polling station and contest (null where not reported).",
+    "contest_results": "Votes per contest and selection at each station, each division it composes into, and "
+                       "overall, by vote method.",
+    "contest_summary": "Per contest: stations reporting and expected, figures over known values, winners, margin.",
     "municipality_results": "Votes per municipality and candidate, summed from stations, with rank and seats.",
     "seats": "Council seats as allocated per municipality (one row per elected member).",
     "national_summary": "National figures computed from stations beside the figures as reported.",
@@ -44,6 +50,26 @@ _EXTRA_DOCS = {
     "elected": "Whether the candidate appears in the reported seat allocation.",
     "status": "Current status (for events: current, superseded, retracted or duplicate).",
     "record_type": "Avro record name of the event.",
+    "contest_id": "The contest (the election id for the election's default contest).",
+    "overvotes": "Overvotes (null: not reported).",
+    "undervotes": "Undervotes (null: not reported).",
+    "blank_votes": "Blank votes (null: not reported).",
+    "write_ins": "Write-in votes (null: not reported).",
+    "known": "How many values the computed figure was taken over (stations or candidates where it is known).",
+    "selection_kind": "CANDIDATE, PARTY, OPTION, WRITE_IN or OTHER (null: unknown).",
+    "level": "station, division or contest: the unit the row sums over.",
+    "unit_id": "The station, division or contest id of the unit.",
+    "methods_unknown": "Vote-method figures reported without votes (null: no method reported).",
+    "stations": "Tallies summed.",
+    "stations_reporting": "Stations with a current tally of the contest.",
+    "stations_expected": "Stations composing into the contest's district (null: unknown).",
+    "registered_known": "Tallies reporting registered voters.",
+    "ballots_cast_known": "Tallies reporting ballots cast.",
+    "total_votes": "Votes for all selections.",
+    "winners": "Selections that won (null: seats unknown).",
+    "margin": "Votes of the last winner minus the best loser.",
+    **{f"votes_{m.lower()}": f"Votes cast {m.lower().replace('_', ' ')} (null: not reported)."
+       for m in ("ELECTION_DAY", "EARLY", "MAIL", "ABSENTEE", "PROVISIONAL", "OTHER")},
 }
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 from pipelines.contract.record_types import tally_key
@@ -87,11 +88,27 @@ class Log:
             "kind": "MUNICIPAL", "country": "az", "seats_at_stake": None}, **kw)
 
     def division(self, division_id: str, kind: str, parent_id: str | None, *, municipality_id: str | None = None,
-                 seats: int | None = None, election_id: str | None = ELECTION, **kw: Any) -> LogRecord:
-        return self.emit("DivisionDeclared", division_id, {
+                 seats: int | None = None, election_id: str | None = ELECTION, member_of: list[str] | None = None,
+                 label: str | None = None, **kw: Any) -> LogRecord:
+        """A DivisionDeclared; ``member_of`` or ``label`` make it a v2 record (v1 otherwise)."""
+        fields = {
             "division_id": division_id, "name": division_id.rsplit(":", 1)[-1].title(), "kind": kind,
             "parent_id": parent_id, "election_id": election_id, "municipality_id": municipality_id,
-            "seats": seats}, **kw)
+            "seats": seats}
+        if member_of is not None or label is not None:
+            fields.update(member_of=list(member_of or ()), label=label)
+        return self.emit("DivisionDeclared", division_id, fields, **kw)
+
+    def contest(self, contest_id: str, selections: list[str | dict[str, Any]], *, kind: str = "CANDIDATE",
+                name: str | None = None, office: str | None = None, district_id: str | None = None,
+                number_elected: int | None = 1, votes_allowed: int | None = 1, election_id: str = ELECTION,
+                **kw: Any) -> LogRecord:
+        """A ContestDeclared (docs/contests.md); a selection given as an id gets its kind from the id's prefix."""
+        items = [s if isinstance(s, dict) else selection(s) for s in selections]
+        return self.emit("ContestDeclared", contest_id, {
+            "contest_id": contest_id, "election_id": election_id, "name": name or contest_id, "kind": kind,
+            "office": office, "district_id": district_id, "number_elected": number_elected,
+            "votes_allowed": votes_allowed, "selections": items}, **kw)
 
     def party(self, party_id: str, name: str = "", **kw: Any) -> LogRecord:
         return self.emit("PartyDeclared", party_id, {"party_id": party_id, "name": name or party_id,
@@ -105,16 +122,6 @@ class Log:
             "party_id": party_id, "municipality_id": municipality_id, "gender": gender, "birth_year": birth_year,
             "age_band": age_band, "education": education}, **kw)
 
-    def contest(self, contest_id: str, selections: list[str], *, kind: str = "CANDIDATE",
-                district_id: str | None = None, number_elected: int | None = 1, election_id: str = ELECTION,
-                **kw: Any) -> LogRecord:
-        return self.emit("ContestDeclared", contest_id, {
-            "contest_id": contest_id, "election_id": election_id, "name": contest_id, "kind": kind,
-            "office": None, "district_id": district_id, "number_elected": number_elected, "votes_allowed": 1,
-            "selections": [{"selection_id": s, "kind": "CANDIDATE" if s.startswith("candidate:") else "OPTION",
-                            "label": s, "candidate_id": s if s.startswith("candidate:") else None,
-                            "party_id": None, "running_mates": []} for s in selections]}, **kw)
-
     def tally(self, station_id: str, municipality_id: str | None, votes: dict[str, int], *, registered: int = 1000,
               invalid: int = 10, cast: int | None = None, valid: int | None = None, status: str = "FINAL",
               election_id: str = ELECTION, contest_id: str | None = None, **kw: Any) -> LogRecord:
@@ -127,6 +134,34 @@ class Log:
             "ballots_cast": valid + invalid if cast is None else cast, "valid_ballots": valid,
             "invalid_ballots": invalid,
             "votes": [{"candidate_id": c, "votes": n} for c, n in votes.items()]}, **kw)
+
+    def tally2(self, station_id: str, contest_id: str | None, votes: dict[str, int | dict[str, int | None]], *,
+               municipality_id: str | None = None, registered: int | None = 1000, cast: int | None = None,
+               valid: int | None | EllipsisType = ..., invalid: int | None = 0, overvotes: int | None = None,
+               undervotes: int | None = None, blank_votes: int | None = None, write_ins: int | None = None,
+               status: str = "FINAL", election_id: str = ELECTION, **kw: Any) -> LogRecord:
+        """A v2 StationTally of one contest. A selection's votes given as ``{method: votes}`` become its
+        ``by_method`` (its total is their sum, or give ``"total"``); ``valid`` defaults to the votes' sum (give
+        None for an unknown figure) and ``cast`` to valid + invalid (null when either is)."""
+        items = []
+        for sel, n in votes.items():
+            if isinstance(n, dict):
+                methods = {m: x for m, x in n.items() if m != "total"}
+                total = n.get("total", sum(x or 0 for x in methods.values()))
+                items.append({"candidate_id": sel, "votes": total,
+                              "by_method": [{"method": m, "votes": x} for m, x in methods.items()]})
+            else:
+                items.append({"candidate_id": sel, "votes": n, "by_method": []})
+        valid = sum(i["votes"] for i in items) if valid is ... else valid
+        if cast is None and valid is not None and invalid is not None:
+            cast = valid + invalid
+        key = f"{election_id}|{station_id}" if contest_id in (None, election_id) \
+            else f"{election_id}|{contest_id}|{station_id}"
+        return self.emit("StationTally", key, {
+            "election_id": election_id, "contest_id": contest_id, "station_id": station_id,
+            "municipality_id": municipality_id, "status": status, "registered_voters": registered,
+            "ballots_cast": cast, "valid_ballots": valid, "invalid_ballots": invalid, "overvotes": overvotes,
+            "undervotes": undervotes, "blank_votes": blank_votes, "write_ins": write_ins, "votes": items}, **kw)
 
     def summary(self, figures: dict[str, float | tuple[float, str]], *, division_id: str = COUNTRY,
                 election_id: str = ELECTION, **kw: Any) -> LogRecord:
@@ -168,8 +203,24 @@ class Log:
                          topic=target.topic, **kw)
 
 
+_SELECTION_KINDS = {"candidate": "CANDIDATE", "party": "PARTY", "option": "OPTION", "write-in": "WRITE_IN"}
+
+
+def selection(selection_id: str, label: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A ContestSelection dict; its kind (and candidate or party id) follow from the id's prefix."""
+    prefix = selection_id.split(":", 1)[0]
+    kind = _SELECTION_KINDS.get(prefix, "OTHER")
+    return {"selection_id": selection_id, "kind": kind, "label": label or selection_id.split(":", 1)[-1],
+            "candidate_id": selection_id if kind == "CANDIDATE" else None,
+            "party_id": selection_id if kind == "PARTY" else None, "running_mates": [], **fields}
+
+
+REFERENDUM = "local.az.constitution.2025-01-29"
+
+
 def small_election() -> Log:
-    """A complete, consistent election: 2 municipalities, 4 stations, 4 candidates; every gate check passes."""
+    """A complete, consistent election: 2 municipalities, 4 stations, 4 candidates (v1 tallies: the default
+    contest) and a referendum at every station (v2 tallies); every gate check passes."""
     log = Log()
     log.election()
     log.division(COUNTRY, "COUNTRY", None)
@@ -189,6 +240,17 @@ def small_election() -> Log:
     log.tally(station(2), muni("a"), {"candidate:aysel": 250, "candidate:babek": 100})
     log.tally(station(3), muni("b"), {"candidate:cavid": 400, "candidate:dilara": 150}, registered=800)
     log.tally(station(4), muni("b"), {"candidate:cavid": 90, "candidate:dilara": 300}, registered=700)
+    log.contest(REFERENDUM, ["option:yes", "option:no"], kind="BALLOT_MEASURE", name="Constitutional referendum",
+                district_id=COUNTRY, number_elected=None)
+    # The referendum is on the same ballots: the station's registered and cast figures, the contest's own rest.
+    log.tally2(station(1), REFERENDUM, {"option:yes": {"ELECTION_DAY": 280, "MAIL": 20}, "option:no": 190},
+               municipality_id=muni("a"), invalid=20, blank_votes=5, cast=510)
+    log.tally2(station(2), REFERENDUM, {"option:yes": 200, "option:no": 150}, municipality_id=muni("a"),
+               invalid=10)
+    log.tally2(station(3), REFERENDUM, {"option:yes": 260, "option:no": 290}, municipality_id=muni("b"),
+               registered=800, invalid=10)
+    log.tally2(station(4), REFERENDUM, {"option:yes": 100, "option:no": 290}, municipality_id=muni("b"),
+               registered=700, invalid=10)
     log.seats(muni("a"), {"candidate:aysel": "party:real"}, 1)
     log.seats(muni("b"), {"candidate:cavid": "party:yap"}, 1)
     registered, cast = 1000 + 1000 + 800 + 700, 510 + 360 + 560 + 400

@@ -82,8 +82,10 @@ def test_anchored_id_patterns_accept_exactly_what_the_predicates_accept() -> Non
 
 def test_gate_and_fold_use_the_declared_id_patterns() -> None:
     regexes = {s.name: s.kwargs["regex"] for s in ALL_CHECKS if s.expectation == MATCH_REGEX}
+    # A contest id has an election id's shape (docs/contests.md, Identifiers).
     assert regexes == {names.ELECTION_ID_FORMAT: ids.anchored(ids.ELECTION_ID_RE),
-                       names.DIVISION_ID_FORMAT: ids.anchored(ids.DIVISION_ID_RE)}
+                       names.DIVISION_ID_FORMAT: ids.anchored(ids.DIVISION_ID_RE),
+                       names.CONTEST_ID_FORMAT: ids.anchored(getattr(ids, "CONTEST_ID_RE", ids.ELECTION_ID_RE))}
     assert summary._COUNTRY.pattern == ids.anchored(ids.COUNTRY_DIVISION_RE)
     assert ids.is_division_id("ocd-division/country:az") and ids.COUNTRY_DIVISION_RE.fullmatch("ocd-division/country:az")
 

@@ -12,14 +12,16 @@ import pytest
 
 from pipelines.fold import TABLE_NAMES, fold
 from pipelines.fold import tables as t
-from tests.support.factories import ELECTION, T0, Log, muni, small_election, station
+from tests.support.factories import ELECTION, REFERENDUM, T0, Log, muni, small_election, station
 
 VOTES = {"candidate:aysel": 300, "candidate:babek": 200}
 
 
-def _votes(tables: dict[str, pa.Table], station_id: str) -> dict[str, int]:
+def _votes(tables: dict[str, pa.Table], station_id: str, contest_id: str = ELECTION) -> dict[str, int]:
+    """Votes at one station in one contest (the default contest unless told)."""
     rows = tables[t.STATION_RESULTS].to_pylist()
-    return {r["candidate_id"]: r["votes"] for r in rows if r["station_id"] == station_id}
+    return {r["candidate_id"]: r["votes"] for r in rows
+            if r["station_id"] == station_id and r["contest_id"] == contest_id}
 
 
 def _status(tables: dict[str, pa.Table], event_id: str) -> list[str]:
@@ -66,7 +68,10 @@ def test_retraction_removes_from_current_tables_but_keeps_history() -> None:
     retraction = log.retract(target, reason="station did not exist")
     tables = fold(log.records)
     assert _votes(tables, station(1)) == {}
-    assert station(1) not in tables[t.STATION_TURNOUT]["station_id"].to_pylist()
+    turnout = tables[t.STATION_TURNOUT].to_pylist()
+    assert (ELECTION, station(1)) not in {(r["contest_id"], r["station_id"]) for r in turnout}
+    # The referendum's tally at that station has its own key: retracting the other contest's leaves it.
+    assert (REFERENDUM, station(1)) in {(r["contest_id"], r["station_id"]) for r in turnout}
     assert _status(tables, target.value["event_id"]) == ["retracted"]
     assert _status(tables, retraction.value["event_id"]) == ["current"]
     [corr] = [c for c in tables[t.CORRECTIONS].to_pylist() if c["kind"] == "retract"]
@@ -133,7 +138,8 @@ def test_tallies_of_two_contests_at_one_station_both_stay_current() -> None:
     tables = fold(log.records)
     assert _status(tables, council.value["event_id"]) == ["current"]
     assert _status(tables, measure.value["event_id"]) == ["current"]
-    assert _votes(tables, station(1)) == VOTES | {"option:yes": 350, "option:no": 150}
+    assert _votes(tables, station(1), "local.az.a.2025-01-29") == VOTES
+    assert _votes(tables, station(1), "local.az.a.referendum.2025-01-29") == {"option:yes": 350, "option:no": 150}
 
 
 def test_v2_tally_with_unknown_municipality_and_figures_folds() -> None:
@@ -143,7 +149,7 @@ def test_v2_tally_with_unknown_municipality_and_figures_folds() -> None:
     tally.value.update(registered_voters=None, ballots_cast=None, invalid_ballots=None, overvotes=None)
     tables = fold(log.records)
     assert _status(tables, tally.value["event_id"]) == ["current"]
-    assert _votes(tables, station(9)) == {"candidate:aysel": 7}
+    assert _votes(tables, station(9), "local.az.x.2025-01-29") == {"candidate:aysel": 7}
 
 
 def test_out_of_order_arrival_gives_the_same_tables() -> None:

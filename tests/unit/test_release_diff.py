@@ -58,14 +58,16 @@ def test_row_order_does_not_matter():
 def test_dictionary_columns_with_different_dictionaries():
     schema = SCHEMAS[STATION_RESULTS]
     old = pa.table({
-        "election_id": ["e", "e"], "station_id": ["s1", "s2"], "municipality_id": ["m", "m"],
-        "candidate_id": ["c1", "c1"], "party_id": ["p1", "p2"], "votes": [5, 6],
+        "election_id": ["e", "e"], "contest_id": ["e", "e"], "station_id": ["s1", "s2"],
+        "municipality_id": ["m", "m"], "candidate_id": ["c1", "c1"], "selection_kind": ["CANDIDATE"] * 2,
+        "party_id": ["p1", "p2"], "votes": [5, 6],
         "event_id": ["x", "y"], "topic": ["t", "t"], "partition": [0, 0], "offset": [0, 1],
     }).cast(schema)
     # Rows in another order, so every dictionary is built in another order too.
     new = pa.table({
-        "election_id": ["e", "e", "e"], "station_id": ["s3", "s2", "s1"], "municipality_id": ["m", "m", "m"],
-        "candidate_id": ["c1", "c1", "c1"], "party_id": [None, "p1", "p1"], "votes": [1, 6, 5],
+        "election_id": ["e", "e", "e"], "contest_id": ["e", "e", "e"], "station_id": ["s3", "s2", "s1"],
+        "municipality_id": ["m", "m", "m"], "candidate_id": ["c1", "c1", "c1"],
+        "selection_kind": ["CANDIDATE"] * 3, "party_id": [None, "p1", "p1"], "votes": [1, 6, 5],
         "event_id": ["z", "y2", "x"], "topic": ["t", "t", "t"], "partition": [0, 0, 0], "offset": [2, 3, 0],
     }).cast(schema)
     assert diff_tables(old, new, list(KEYS[STATION_RESULTS])) == {"added": 1, "changed": 1, "removed": 0}
