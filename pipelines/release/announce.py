@@ -1,7 +1,18 @@
-"""Announce a published release on the compacted releases topic: one ``ReleasePublished`` event per release.
+"""Announce published releases on the compacted releases topic: exactly one ``ReleasePublished`` per release.
 
 Subscribers (``ballotstream subscribe releases``, examples/release_downloader.py) learn of new releases from it;
 compaction keeps the newest announcement per dataset.
+
+Exactly once, also when a publisher dies between switching ``latest.json`` and Kafka's ack:
+
+* after Kafka acknowledged a release's announcement, ``announced.json`` is written into its release folder
+  (``ReleaseStore.mark_announced``); a published release without it is *pending*;
+* every publish, and ``ballotstream announce --repair``, announces the pending releases of the dataset, oldest
+  first (so the newest release stays the last, compaction-surviving record of the key), before anything newer;
+* a publisher can die after the ack but before the marker: so before announcing, the releases topic is read
+  from the beginning and a pending release already on it only gets its marker. Its record cannot have been
+  compacted away, because compaction drops a record only once a newer record with the same key (dataset)
+  exists, and every newer announcement is made by a run that first marked this one.
 """
 
 from __future__ import annotations
@@ -13,6 +24,8 @@ from pipelines.contract import topics
 from pipelines.contract.record_types import derive_event_id
 from pipelines.kafka.clients import kafka_errors, producer
 from pipelines.kafka.serde import serializer
+from pipelines.kafka.subscribe import subscribe
+from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
 RECORD_TYPE = "ReleasePublished"
@@ -71,3 +84,49 @@ def announce_release(settings: Settings, value: dict[str, Any]) -> dict[str, Any
     finally:
         sender.close()
     return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset}
+
+
+def announced_on_topic(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
+    """Release id -> ``{"topic", "partition", "offset"}`` of every announcement of ``dataset`` on the topic now."""
+    found: dict[str, dict[str, Any]] = {}
+    events = subscribe(settings, topics.RELEASES.name, from_beginning=True)
+    try:
+        for event in events:
+            value = event["value"]
+            if event["record_type"] == RECORD_TYPE and value and value.get("dataset") == dataset:
+                found.setdefault(value["release_id"],
+                                 {k: event[k] for k in ("topic", "partition", "offset")})
+    finally:
+        events.close()
+    return found
+
+
+def pending_releases(store: ReleaseStore) -> list[dict[str, Any]]:
+    """Manifests of published releases (the chain from ``latest.json``) not marked announced, oldest first."""
+    return [m for m in reversed(store.published_manifests()) if not store.announced(m["release_id"])]
+
+
+def announce_pending(settings: Settings, store: ReleaseStore) -> list[tuple[str, str]]:
+    """Announce every pending release exactly once (see the module's doc), oldest first.
+
+    Returns:
+        ``(release_id, "announced" | "already on the topic")`` for each release that was pending.
+
+    Raises:
+        ServiceUnavailable: Kafka or S3 did not answer; what was done so far stays marked.
+    """
+    pending = pending_releases(store)
+    if not pending:
+        return []
+    on_topic = announced_on_topic(settings, store.dataset)
+    done = []
+    for manifest in pending:
+        release_id = manifest["release_id"]
+        position = on_topic.get(release_id)
+        outcome = "already on the topic"
+        if position is None:
+            position = announce_release(settings, release_published_event(manifest, store.manifest_url(release_id)))
+            outcome = "announced"
+        store.mark_announced(release_id, position)
+        done.append((release_id, outcome))
+    return done
