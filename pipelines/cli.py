@@ -200,8 +200,10 @@ def releases(dataset: str | None) -> None:
 @cli.command()
 @dataset_option
 @click.option("--repair", is_flag=True, help="Announce them (without it, only list them).")
+@click.option("--stale-after", default="30s", show_default=True,
+              help="Take over another run's claim to announce once older than this (0s: no publisher is running).")
 @_friendly
-def announce(dataset: str | None, repair: bool) -> None:
+def announce(dataset: str | None, repair: bool, stale_after: str) -> None:
     """Find published releases whose ReleasePublished announcement is missing (a publisher died after switching
     latest.json) and, with --repair, announce each exactly once, oldest first.
 
@@ -210,6 +212,7 @@ def announce(dataset: str | None, repair: bool) -> None:
         ballotstream announce --repair --dataset az-municipal-2025
     """
     from pipelines.release.announce import announce_pending, pending_releases
+    from pipelines.release.gc import parse_grace
     from pipelines.release.store import ReleaseStore
 
     settings = _settings(dataset)
@@ -221,10 +224,13 @@ def announce(dataset: str | None, repair: bool) -> None:
         click.echo(f"{len(pending)} published releases of {store.dataset} not announced"
                    + (" (ballotstream announce --repair announces them)" if pending else ""))
         return
-    done = announce_pending(settings, store)
+    done = announce_pending(settings, store, takeover_after_s=parse_grace(stale_after).total_seconds())
     for release_id, outcome in done:
         click.echo(f"{release_id}: {outcome}")
-    click.echo(f"{len(done)} releases of {store.dataset} were pending; every published release is announced")
+    left = sum(outcome == "claimed by another run" for _, outcome in done)
+    click.echo(f"{len(done)} releases of {store.dataset} were pending; "
+               + (f"{left} claimed by a run younger than {stale_after} (run again later)" if left
+                  else "every published release is announced"))
 
 
 @cli.command()

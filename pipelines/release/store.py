@@ -227,6 +227,32 @@ class ReleaseStore:
         """Whether Kafka acknowledged the release's ``ReleasePublished`` (its marker exists)."""
         return self.get_json(self.announced_key(release_id))[0] is not None
 
+    def claim_key(self, release_id: str) -> str:
+        return self.release_prefix(release_id) + "announce-claim.json"
+
+    def claim_announcement(self, release_id: str, *, takeover_after_s: float | None = None) -> bool:
+        """Claim the right to announce a release (a conditional write: of two runs, one gets it).
+
+        With ``takeover_after_s``, a claim older than that (its holder presumably died) is taken over.
+        """
+        body = {"release_id": release_id, "claimed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        try:
+            self.put_json(self.claim_key(release_id), body, IfNoneMatch="*")
+            return True
+        except PublishConflict:
+            pass
+        claim, etag = self.get_json(self.claim_key(release_id))
+        if takeover_after_s is None or claim is None or etag is None:
+            return False
+        age = (datetime.now(UTC) - datetime.fromisoformat(claim["claimed_at"])).total_seconds()
+        if age < takeover_after_s:
+            return False
+        try:
+            self.put_json(self.claim_key(release_id), body, IfMatch=etag)
+            return True
+        except PublishConflict:
+            return False
+
     def mark_announced(self, release_id: str, position: dict[str, Any]) -> None:
         """Record where the release's announcement is on the releases topic (written after Kafka's ack)."""
         self.put_json(self.announced_key(release_id), {
