@@ -74,6 +74,8 @@ def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
             while error.cause is not None:  # Dagster wraps the user error: report the original
+                if error.cls_name == PublishConflict.__name__:  # (which may wrap S3's own error)
+                    break
                 error = error.cause
             text = error.message.strip().splitlines()[-1]
             if error.cls_name == PublishConflict.__name__:
