@@ -4,7 +4,7 @@ PY    := .venv/bin/python
 STATE := .state
 export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
 
-.PHONY: help install up down status demo test test-unit ui bench clean
+.PHONY: help install up down status demo test test-unit chaos ui bench clean
 
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ demo: up $(DAGSTER_HOME)/dagster.yaml  ## Ingest the sample election, publish a 
 
 test: up $(DAGSTER_HOME)/dagster.yaml  ## The full suite (unit, integration against the real services, CLI end to end)
 	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; $(MAKE) --no-print-directory down; exit $$status
+
+chaos: up  ## Longer publisher fault tests (CHAOS_ROUNDS kills and races, default 10) with their figures
+	CHAOS_ROUNDS=$(or $(CHAOS_ROUNDS),10) $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_publish_faults.py
 
 test-unit: install  ## Only the tests that need no services
 	$(PY) -m pytest -q -m "not integration"

@@ -52,7 +52,7 @@ def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ball
     if plan.unchanged:
         context.log.info(plan.skip_message())
         return
-    staged = pipeline.stage(settings, plan.snapshot)
+    staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id)
     staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
     selected = set(context.op_execution_context.selected_output_names)
     snapshot = {f"{t}[{p}]": f"{staged.snapshot.start[(t, p)]}..{end}" for (t, p), end in staged.snapshot.end.items()}

@@ -16,7 +16,7 @@ import dagster as dg
 from dagster_project import keys
 from dagster_project.definitions import defs
 from dagster_project.resources import BallotstreamResource
-from pipelines.errors import BallotstreamError
+from pipelines.errors import BallotstreamError, PublishConflict
 from pipelines.gate import GateReport
 from pipelines.release import pipeline
 from pipelines.release.store import ReleaseStore
@@ -65,12 +65,22 @@ def _python_logs_to(log_file: Path) -> Iterator[None]:
 
 
 def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
+    """The first failed step's own error message.
+
+    Raises:
+        PublishConflict: that error was a lost ``latest.json`` race: its sentence is the whole story.
+    """
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
             while error.cause is not None:  # Dagster wraps the user error: report the original
+                if error.cls_name == PublishConflict.__name__:  # (which may wrap S3's own error)
+                    break
                 error = error.cause
-            return f"step {event.step_key} failed: {error.message.strip().splitlines()[-1]}"
+            text = error.message.strip().splitlines()[-1]
+            if error.cls_name == PublishConflict.__name__:
+                raise PublishConflict(text.split(": ", 1)[-1])
+            return f"step {event.step_key} failed: {text}"
     return None
 
 
@@ -84,6 +94,16 @@ def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
     run_id = str(uuid.uuid4())
     log_file = log_file_for(run_id)
     job = defs.resolve_job_def(keys.PUBLISH_JOB)
+    try:
+        return _execute(settings, job, run_id, log_file, force)
+    finally:
+        # The run's own staging folder goes whatever happened (published, blocked, conflict, failed); a run that
+        # was killed leaves it to `ballotstream gc`.
+        pipeline.remove_run_staging(settings, run_id)
+
+
+def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: Path, force: bool
+             ) -> PublishOutcome:
     with _instance() as instance, _python_logs_to(log_file):
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_id=run_id,

@@ -212,6 +212,70 @@ def releases(dataset: str | None) -> None:
 
 
 @cli.command()
+@dataset_option
+@click.option("--repair", is_flag=True, help="Announce them (without it, only list them).")
+@click.option("--stale-after", default="30s", show_default=True,
+              help="Take over another run's claim to announce once older than this (0s: no publisher is running).")
+@_friendly
+def announce(dataset: str | None, repair: bool, stale_after: str) -> None:
+    """Find published releases whose ReleasePublished announcement is missing (a publisher died after switching
+    latest.json) and, with --repair, announce each exactly once, oldest first.
+
+    Example:
+
+        ballotstream announce --repair --dataset az-municipal-2025
+    """
+    from pipelines.release.announce import announce_pending, pending_releases
+    from pipelines.release.gc import parse_grace
+    from pipelines.release.store import ReleaseStore
+
+    settings = _settings(dataset)
+    store = ReleaseStore(settings)
+    if not repair:
+        pending = pending_releases(store)
+        for manifest in pending:
+            click.echo(f"not announced: {manifest['release_id']}")
+        click.echo(f"{len(pending)} published releases of {store.dataset} not announced"
+                   + (" (ballotstream announce --repair announces them)" if pending else ""))
+        return
+    done = announce_pending(settings, store, takeover_after_s=parse_grace(stale_after).total_seconds())
+    for release_id, outcome in done:
+        click.echo(f"{release_id}: {outcome}")
+    left = sum(outcome == "claimed by another run" for _, outcome in done)
+    click.echo(f"{len(done)} releases of {store.dataset} were pending; "
+               + (f"{left} claimed by a run younger than {stale_after} (run again later)" if left
+                  else "every published release is announced"))
+
+
+@cli.command()
+@dataset_option
+@click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
+@click.option("--grace", default="1h", show_default=True,
+              help="Keep anything younger than this (s, m, h, d); must exceed the longest publish.")
+@_friendly
+def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
+    """Remove partial release folders (no manifest) and stale staging folders older than the grace period.
+
+    Never removes a release that has a manifest, nor anything a manifest references.
+
+    Example:
+
+        ballotstream gc --dry-run --grace 1h
+    """
+    from pipelines.release.gc import collect, parse_grace
+
+    settings = _settings(dataset)
+    done = collect(settings, parse_grace(grace), dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for release_id in done.release_folders:
+        click.echo(f"{verb} partial release {release_id}")
+    for folder in done.staging_folders:
+        click.echo(f"{verb} staging folder {folder}")
+    click.echo(f"{verb} {len(done.release_folders)} partial release folders ({done.objects} objects) and "
+               f"{len(done.staging_folders)} staging folders; kept {done.kept_young} younger than {grace}")
+
+
+@cli.command()
 @click.argument("topic")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest event (when the group has no position).")
 @click.option("--follow", is_flag=True, help="Keep waiting for new events instead of stopping at the end.")

@@ -59,7 +59,15 @@ class CheckError(BallotstreamError):
 
 
 class PublishConflict(BallotstreamError):
-    """Another publisher switched ``latest.json`` first."""
+    """Another publisher switched ``latest.json`` first; ``winner`` is the release it published (None: unknown)."""
+
+    def __init__(self, message: str, winner: str | None = None):
+        super().__init__(message)
+        self.winner = winner
+
+
+class ChecksumMismatch(BallotstreamError):
+    """The bytes uploaded for a file are not the bytes its manifest entry describes; nothing was published."""
 
 
 class ReadWorkerFailed(BallotstreamError):

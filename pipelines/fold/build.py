@@ -69,14 +69,29 @@ def current_rows(ex: Extracted, res: Resolution, record_type: str) -> pa.Table:
 
 
 def events_table(ex: Extracted, res: Resolution) -> pa.Table:
-    """Every event, every version, with its status; one row per Kafka record."""
+    """Every event, every version, once: one row per event_id, however often it was delivered.
+
+    A re-delivered event (a producer retry, a file ingested twice: the same event_id at another log position) is
+    counted, not repeated: the row is the canonical copy (the lowest topic/partition/offset, the one the other
+    tables trace to) with its status, and ``deliveries`` says at how many positions the event was found. The
+    same Kafka record read twice is one delivery.
+    """
     env = ex.envelope
-    if res.kept.all():  # the usual case: no Kafka record was read twice, so no copy before the sort
-        cols = {name: env[name] for name in env.column_names}
-    else:
-        kept = pa.array(res.kept)
-        cols = {name: env[name].filter(kept) for name in env.column_names}
-    cols["status"] = res.status_of(np.flatnonzero(res.kept))
+    canonical = res.kept & (res.status != DUPLICATE)
+    rows = np.flatnonzero(canonical)
+    every = bool(canonical.all())  # the usual case: nothing delivered twice, so no copy before the sort
+    cols = {name: env[name] if every else env[name].take(pa.array(rows)) for name in env.column_names}
+    cols["status"] = res.status_of(rows)
+    deliveries = np.ones(len(rows), dtype=np.int32)
+    if not every and (res.kept & (res.status == DUPLICATE)).any():
+        # Only the re-delivered ids are counted by hand: usually a handful among millions.
+        copies = pc.value_counts(env["event_id"].filter(pa.array(res.kept & (res.status == DUPLICATE))))
+        extra = dict(zip(copies.field("values").to_pylist(), copies.field("counts").to_pylist(), strict=True))
+        ids = pa.array(list(extra), type=pa.string())
+        hits = np.flatnonzero(pc.is_in(cols["event_id"], value_set=ids).to_numpy(zero_copy_only=False))
+        for i, event_id in zip(hits.tolist(), pc.take(cols["event_id"], pa.array(hits)).to_pylist(), strict=True):
+            deliveries[i] += extra[event_id]
+    cols["deliveries"] = pa.array(deliveries, type=pa.int32())
     return finish(t.EVENTS, cols)
 
 

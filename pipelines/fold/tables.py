@@ -65,7 +65,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("event_id", S), ("record_type", S), ("key", S), ("topic", S), ("partition", pa.int32()),
         ("offset", pa.int64()), ("occurred_at", TIMESTAMP), ("recorded_at", TIMESTAMP),
         ("source_organisation", S), ("source_kind", S), ("source_url", S), ("synthetic", pa.bool_()),
-        ("supersedes_event_id", S), ("schema_id", pa.int32()), ("status", S),
+        ("supersedes_event_id", S), ("schema_id", pa.int32()), ("status", S), ("deliveries", pa.int32()),
     ]),
     CORRECTIONS: pa.schema([
         ("correction_event_id", S), ("target_event_id", S), ("kind", S), ("reason", S), ("key", S),
@@ -154,7 +154,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 # The key of each table: unique, never null, and the sort order of its rows.
 KEYS: dict[str, tuple[str, ...]] = {
-    EVENTS: ("topic", "partition", "offset"),
+    EVENTS: ("event_id",),
     CORRECTIONS: ("correction_event_id",),
     ELECTIONS: ("election_id",),
     DIVISIONS: ("division_id",),

@@ -1,7 +1,23 @@
-"""Announce a published release on the compacted releases topic: one ``ReleasePublished`` event per release.
+"""Announce published releases on the compacted releases topic: exactly one ``ReleasePublished`` per release.
 
 Subscribers (``ballotstream subscribe releases``, examples/release_downloader.py) learn of new releases from it;
 compaction keeps the newest announcement per dataset.
+
+Exactly once, also when a publisher dies between switching ``latest.json`` and Kafka's ack:
+
+* after Kafka acknowledged a release's announcement, ``announced.json`` is written into its release folder
+  (``ReleaseStore.mark_announced``); a published release without it is *pending*;
+* every publish, and ``ballotstream announce --repair``, announces the pending releases of the dataset, oldest
+  first (so the newest release stays the last, compaction-surviving record of the key), before anything newer;
+* two live runs never announce one release twice: a run first claims it (``announce-claim.json``, written with
+  ``If-None-Match: *``) and a publish skips releases another run claimed; ``--repair`` takes over claims older
+  than ``--stale-after`` (the claimer died: run it with ``0s`` only when no publisher is running);
+* a publisher can die after the ack but before the marker: so before announcing, the releases topic is read
+  from the beginning and a pending release already on it only gets its marker. Its record cannot have been
+  compacted away, because compaction drops a record only once a newer record with the same key (dataset)
+  exists, and every newer announcement is made by a run that first marked this one (or, with concurrent
+  publishers, by one that saw it claimed: then a compacted topic may keep that newer release's record, not this
+  one's, and the marker stays missing until a repair finds it on the topic or announces it).
 """
 
 from __future__ import annotations
@@ -13,6 +29,8 @@ from pipelines.contract import topics
 from pipelines.contract.record_types import derive_event_id
 from pipelines.kafka.clients import kafka_errors, producer
 from pipelines.kafka.serde import serializer
+from pipelines.kafka.subscribe import subscribe
+from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
 RECORD_TYPE = "ReleasePublished"
@@ -71,3 +89,56 @@ def announce_release(settings: Settings, value: dict[str, Any]) -> dict[str, Any
     finally:
         sender.close()
     return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset}
+
+
+def announced_on_topic(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
+    """Release id -> ``{"topic", "partition", "offset"}`` of every announcement of ``dataset`` on the topic now."""
+    found: dict[str, dict[str, Any]] = {}
+    events = subscribe(settings, topics.RELEASES.name, from_beginning=True)
+    try:
+        for event in events:
+            value = event["value"]
+            if event["record_type"] == RECORD_TYPE and value and value.get("dataset") == dataset:
+                found.setdefault(value["release_id"],
+                                 {k: event[k] for k in ("topic", "partition", "offset")})
+    finally:
+        events.close()
+    return found
+
+
+def pending_releases(store: ReleaseStore) -> list[dict[str, Any]]:
+    """Manifests of published releases (the chain from ``latest.json``) not marked announced, oldest first."""
+    return [m for m in reversed(store.published_manifests()) if not store.announced(m["release_id"])]
+
+
+def announce_pending(settings: Settings, store: ReleaseStore, *, takeover_after_s: float | None = None
+                     ) -> list[tuple[str, str]]:
+    """Announce every pending release exactly once (see the module's doc), oldest first.
+
+    Args:
+        takeover_after_s: take over other runs' claims older than this (repair); None: skip claimed releases.
+
+    Returns:
+        ``(release_id, "announced" | "already on the topic" | "claimed by another run")`` per pending release.
+
+    Raises:
+        ServiceUnavailable: Kafka or S3 did not answer; what was done so far stays marked.
+    """
+    pending = pending_releases(store)
+    claimed = [m for m in pending
+               if store.claim_announcement(m["release_id"], takeover_after_s=takeover_after_s)]
+    done = [(m["release_id"], "claimed by another run") for m in pending if m not in claimed]
+    if not claimed:
+        return done
+    # Read after claiming: an announcement acked before a claimer died is on the topic by now.
+    on_topic = announced_on_topic(settings, store.dataset)
+    for manifest in claimed:
+        release_id = manifest["release_id"]
+        position = on_topic.get(release_id)
+        outcome = "already on the topic"
+        if position is None:
+            position = announce_release(settings, release_published_event(manifest, store.manifest_url(release_id)))
+            outcome = "announced"
+        store.mark_announced(release_id, position)
+        done.append((release_id, outcome))
+    return done

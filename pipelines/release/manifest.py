@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -14,7 +15,8 @@ from pipelines.release.parquet import StagedFile
 MANIFEST_FORMAT = "ballotstream.release/1"
 
 TABLE_DESCRIPTIONS: dict[str, str] = {
-    "events": "Every event in the snapshot, every version, with its topic, partition and offset.",
+    "events": "Every event in the snapshot, every version, once (one row per event_id), with the topic, "
+              "partition and offset of its first delivery and how many times it was delivered.",
     "corrections": "Each correction (supersede) or retraction, with its reason and both event ids.",
     "elections": "Elections declared.",
     "divisions": "Divisions: country, regions, municipalities, constituencies and polling stations.",
@@ -48,7 +50,7 @@ _EXTRA_DOCS = {
     "rank": "Rank of the candidate by votes within the municipality (1 = most votes).",
     "elected_by_votes": "Whether the candidate's rank is within the municipality's seats.",
     "elected": "Whether the candidate appears in the reported seat allocation.",
-    "status": "Current status (for events: current, superseded, retracted or duplicate).",
+    "status": "Current status (for events: current, outdated, superseded or retracted).",
     "record_type": "Avro record name of the event.",
     "contest_id": "The contest (the election id for the election's default contest).",
     "overvotes": "Overvotes (null: not reported).",
@@ -70,6 +72,7 @@ _EXTRA_DOCS = {
     "margin": "Votes of the last winner minus the best loser.",
     **{f"votes_{m.lower()}": f"Votes cast {m.lower().replace('_', ' ')} (null: not reported)."
        for m in ("ELECTION_DAY", "EARLY", "MAIL", "ABSENTEE", "PROVISIONAL", "OTHER")},
+    "deliveries": "At how many Kafka log positions the event was found (2 or more: re-delivered, counted once).",
 }
 
 
@@ -110,9 +113,12 @@ def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], url: s
     }
 
 
-def release_id_for(snapshot: Snapshot, now: datetime) -> str:
-    """``YYYYMMDDTHHMMSSZ-<snapshot fingerprint>``: sorts by time, and names the data it holds."""
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot.fingerprint()}"
+def release_id_for(snapshot: Snapshot, now: datetime, nonce: str | None = None) -> str:
+    """``YYYYMMDDTHHMMSS.ffffffZ-<snapshot fingerprint>-<8 random hex>``: sorts by time (microseconds, fixed
+    width), names the data it holds, and never collides: two publishers of one snapshot in one microsecond still
+    differ by the random suffix, so neither can write into the other's release folder."""
+    stamp = f"{now.strftime('%Y%m%dT%H%M%S')}.{now.microsecond:06d}Z"
+    return f"{stamp}-{snapshot.fingerprint()}-{nonce or secrets.token_hex(4)}"
 
 
 def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,9 @@ can call one at a time. Nothing becomes visible to the public unless the gate pa
 from __future__ import annotations
 
 import os
+import shutil
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,6 +58,26 @@ class Staged:
         return pq.read_table(self.files[name].path, columns=list(columns) if columns else None)
 
 
+def staging_root(settings: Settings) -> Path:
+    """The dataset's staging folder; each run stages in its own subfolder (``staging_folder``)."""
+    return Path(settings.staging_dir) / settings.dataset
+
+
+def staging_folder(settings: Settings, snap: snapshot.Snapshot, run_id: str) -> Path:
+    """``<staging>/<dataset>/<snapshot fingerprint>-<run id>``: unique per run, so two runs of one snapshot never
+    write, hash or upload each other's files."""
+    return staging_root(settings) / f"{snap.fingerprint()}-{run_id}"
+
+
+def remove_run_staging(settings: Settings, run_id: str) -> list[Path]:
+    """Delete the staging folders of run ``run_id`` (what a publish does when it ends, however it ends)."""
+    root = staging_root(settings)
+    removed = sorted(root.glob(f"*-{run_id}")) if root.is_dir() else []
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
 def event_topic_names(settings: Settings) -> list[str]:
     return [settings.topic(t.name) for t in EVENT_TOPICS]
 
@@ -99,8 +121,8 @@ def plan(settings: Settings, *, force: bool = False, store: ReleaseStore | None 
     return Plan(snap, latest["release_id"], unchanged)
 
 
-def stage(settings: Settings, snap: snapshot.Snapshot) -> Staged:
-    """Read and fold ``snap``, and write each table as deterministic Parquet."""
+def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None) -> Staged:
+    """Read and fold ``snap``, and write each table as deterministic Parquet into the run's own folder."""
     started = time.perf_counter()
     read = read_snapshot(settings, snap)
     t0 = time.perf_counter()
@@ -112,16 +134,16 @@ def stage(settings: Settings, snap: snapshot.Snapshot) -> Staged:
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
         for (topic, rt), schema_id in sorted(read.schema_ids.items())
     ]
-    staged = stage_tables(settings, snap, tables, used)
+    staged = stage_tables(settings, snap, tables, used, run_id=run_id)
     staged.timings.update({**read.timings(), "read_workers": read.workers, "fold_s": fold_s,
                            "stage_total_s": time.perf_counter() - started})
     return staged
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, pa.Table],
-                 schemas_used: list[dict[str, Any]] | None = None) -> Staged:
-    """Write folded tables as deterministic Parquet under the staging folder of their snapshot."""
-    directory = Path(settings.staging_dir) / settings.dataset / snap.fingerprint()
+                 schemas_used: list[dict[str, Any]] | None = None, *, run_id: str | None = None) -> Staged:
+    """Write folded tables as deterministic Parquet into this run's staging folder (``staging_folder``)."""
+    directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
     t0 = time.perf_counter()
     # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side, the
     # largest first so the small ones fill in around them. Each file's bytes do not depend on the threads.
@@ -273,12 +295,13 @@ CHART_FILTERS = {"contest_results": [("level", "==", "contest")]}
 
 
 def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
-    """After ``latest.json`` switched: regenerate the catalog page and announce the release on Kafka."""
-    from pipelines.release.announce import announce_release, release_published_event
+    """After ``latest.json`` switched: regenerate the catalog page and announce on Kafka this release and any
+    earlier one whose announcement a killed publisher never made (exactly once each: announce.py)."""
+    from pipelines.release.announce import announce_pending
     from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
                     {n: pq.read_table(staged.files[n].path, filters=CHART_FILTERS.get(n))
                      for n in CHART_TABLES if n in staged.files})
-    announce_release(settings, release_published_event(manifest, store.manifest_url(manifest["release_id"])))
+    announce_pending(settings, store)
 

@@ -7,6 +7,7 @@ ETag read at the start, so of two concurrent publishers exactly one wins.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.errors import PublishConflict, ServiceUnavailable
+from pipelines.errors import ChecksumMismatch, PublishConflict, ServiceUnavailable
 from pipelines.release.parquet import StagedFile
 from pipelines.release.s3 import JSON_TYPE, s3_client
 from pipelines.settings import Settings
@@ -35,6 +36,28 @@ class ReleaseInfo:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+_CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict")
+
+
+class _HashingReader:
+    """A read-only, non-seekable view of a file that hashes every byte handed to the uploader.
+
+    Non-seekable on purpose: the uploader then reads the file once, front to back, buffering each part it sends
+    (and re-sends a part from that buffer), so the digest is exactly that of the bytes that went to S3.
+    """
+
+    def __init__(self, fh: Any):
+        self._fh = fh
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return bytes(data)
 
 
 class ReleaseStore:
@@ -138,28 +161,40 @@ class ReleaseStore:
             return str(self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=JSON_TYPE,
                                           **conditions)["ETag"])
         except ClientError as exc:
-            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if _code(exc) in _CONFLICT_CODES:
                 raise PublishConflict(f"{key} changed while publishing: another publisher won") from exc
             raise ServiceUnavailable(f"S3 put {key}: {exc}") from exc
         except BotoCoreError as exc:
             raise ServiceUnavailable(f"S3 put {key}: {exc}") from exc
 
-    def put_file(self, key: str, staged: StagedFile) -> None:
+    def put_file(self, key: str, staged: StagedFile) -> tuple[str, int]:
+        """Upload a staged file; returns the sha256 and size of the bytes actually uploaded."""
         try:
-            # upload_file switches to multipart for large tables.
-            self.s3.upload_file(str(staged.path), self.bucket, key, ExtraArgs={"ContentType": PARQUET_TYPE})
-        except (BotoCoreError, ClientError) as exc:
+            with staged.path.open("rb") as fh:
+                reader = _HashingReader(fh)
+                # upload_fileobj switches to multipart for large tables.
+                self.s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={"ContentType": PARQUET_TYPE})
+        except (BotoCoreError, ClientError, OSError) as exc:
             raise ServiceUnavailable(f"S3 upload {key}: {exc}") from exc
+        return reader.sha256.hexdigest(), reader.bytes
 
     def write_release(self, release_id: str, files: list[StagedFile], documents: dict[str, dict[str, Any]],
                       manifest: dict[str, Any]) -> None:
         """Upload data files, then the documents (datapackage, validation report), then the manifest.
 
-        The manifest is written with ``If-None-Match: *``: a release folder is written once, never replaced.
+        Each file's checksum is taken from the bytes as they are uploaded and must equal its manifest entry, or
+        the manifest is not written (``ChecksumMismatch``). The manifest is written with ``If-None-Match: *``: a
+        release folder is written once, never replaced.
         """
         prefix = self.release_prefix(release_id)
         for staged in files:
-            self.put_file(f"{prefix}tables/{staged.table}.parquet", staged)
+            sha256, size = self.put_file(f"{prefix}tables/{staged.table}.parquet", staged)
+            entry = manifest["tables"][staged.table]
+            if (sha256, size) != (entry["sha256"], entry["bytes"]):
+                raise ChecksumMismatch(
+                    f"{prefix}tables/{staged.table}.parquet: uploaded {size:,} bytes with sha256 {sha256}, the "
+                    f"manifest says {entry['bytes']:,} bytes with {entry['sha256']}; release {release_id} was not "
+                    "published (its staged file changed during the upload)")
         for name, body in documents.items():
             self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
@@ -175,7 +210,53 @@ class ReleaseStore:
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         condition = {"IfMatch": expected_etag} if expected_etag else {"IfNoneMatch": "*"}
-        self.put_json(self.latest_key, body, **condition)
+        try:
+            self.put_json(self.latest_key, body, **condition)
+        except PublishConflict as exc:
+            winner = (self.latest()[0] or {}).get("release_id")
+            raise PublishConflict(
+                f"another publisher switched {self.latest_key} first (latest is now release {winner}); release "
+                f"{manifest['release_id']} was not published: publish again if its events are not in {winner}",
+                winner) from exc
+
+    # --- announcements (pipelines/release/announce.py) --------------------------------------------------------
+    def announced_key(self, release_id: str) -> str:
+        return self.release_prefix(release_id) + "announced.json"
+
+    def announced(self, release_id: str) -> bool:
+        """Whether Kafka acknowledged the release's ``ReleasePublished`` (its marker exists)."""
+        return self.get_json(self.announced_key(release_id))[0] is not None
+
+    def claim_key(self, release_id: str) -> str:
+        return self.release_prefix(release_id) + "announce-claim.json"
+
+    def claim_announcement(self, release_id: str, *, takeover_after_s: float | None = None) -> bool:
+        """Claim the right to announce a release (a conditional write: of two runs, one gets it).
+
+        With ``takeover_after_s``, a claim older than that (its holder presumably died) is taken over.
+        """
+        body = {"release_id": release_id, "claimed_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        try:
+            self.put_json(self.claim_key(release_id), body, IfNoneMatch="*")
+            return True
+        except PublishConflict:
+            pass
+        claim, etag = self.get_json(self.claim_key(release_id))
+        if takeover_after_s is None or claim is None or etag is None:
+            return False
+        age = (datetime.now(UTC) - datetime.fromisoformat(claim["claimed_at"])).total_seconds()
+        if age < takeover_after_s:
+            return False
+        try:
+            self.put_json(self.claim_key(release_id), body, IfMatch=etag)
+            return True
+        except PublishConflict:
+            return False
+
+    def mark_announced(self, release_id: str, position: dict[str, Any]) -> None:
+        """Record where the release's announcement is on the releases topic (written after Kafka's ack)."""
+        self.put_json(self.announced_key(release_id), {
+            "release_id": release_id, **position, "marked_at": datetime.now(UTC).isoformat(timespec="seconds")})
 
     def store_blocked_report(self, attempt_id: str, report: dict[str, Any]) -> str:
         """Keep the report of a publish the gate blocked; returns its URL."""

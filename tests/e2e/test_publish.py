@@ -108,11 +108,11 @@ class _CrashingS3:
     def __init__(self, real, uploads: int):
         self._real, self._left = real, uploads
 
-    def upload_file(self, *args, **kwargs):
+    def upload_fileobj(self, *args, **kwargs):
         if self._left == 0:
             raise ServiceUnavailable("simulated crash during publish")
         self._left -= 1
-        return self._real.upload_file(*args, **kwargs)
+        return self._real.upload_fileobj(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._real, name)
@@ -142,7 +142,7 @@ def test_two_publishers_cannot_both_switch_latest(sample_env):
     mine = store.manifest(latest["release_id"])
     theirs = store.manifest(mine["previous_release"])  # any other complete release
     store.switch_latest(theirs, etag)  # the other publisher, having read the same ETag, switches first
-    with pytest.raises(PublishConflict, match="another publisher won"):
+    with pytest.raises(PublishConflict, match=f"another publisher switched .*latest is now release {theirs['release_id']}"):
         store.switch_latest(mine, etag)
     assert store.latest()[0]["release_id"] == theirs["release_id"]
     store.switch_latest(mine, store.latest()[1])  # leave latest as it was for the other tests

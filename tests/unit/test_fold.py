@@ -108,9 +108,28 @@ def test_duplicates_count_once() -> None:
     log.records.append(log.records[-1])  # the same Kafka record read twice
     tables = fold(log.records)
     assert _votes(tables, station(1)) == VOTES
-    assert sorted(_status(tables, tally.value["event_id"])) == ["current", "duplicate"]
+    # One row per event: the re-delivery is counted (deliveries 2), not repeated; the repeated read is not.
+    assert _status(tables, tally.value["event_id"]) == ["current"]
+    rows = [r for r in tables[t.EVENTS].to_pylist() if r["event_id"] == tally.value["event_id"]]
+    assert [r["deliveries"] for r in rows] == [2]
     baseline = fold(small_election().records)
     assert tables[t.NATIONAL_SUMMARY].equals(baseline[t.NATIONAL_SUMMARY])
+    assert tables[t.EVENTS].num_rows == baseline[t.EVENTS].num_rows
+
+
+def test_ingesting_every_event_twice_changes_only_the_deliveries() -> None:
+    log = small_election()
+    baseline = fold(log.records)
+    for record in list(log.records):
+        log.again(record)
+    twice = fold(log.records)
+    assert twice[t.EVENTS].num_rows == baseline[t.EVENTS].num_rows
+    assert set(twice[t.EVENTS]["deliveries"].to_pylist()) == {2}
+    assert set(baseline[t.EVENTS]["deliveries"].to_pylist()) == {1}
+    assert twice[t.EVENTS].drop_columns(["deliveries"]).equals(baseline[t.EVENTS].drop_columns(["deliveries"]))
+    for name in TABLE_NAMES:
+        if name != t.EVENTS:
+            assert twice[name].equals(baseline[name]), name
 
 
 def test_latest_version_rule() -> None:

@@ -1,0 +1,93 @@
+"""Garbage collection: partial release folders nobody references, and staging folders of runs long gone.
+
+A publisher that dies mid-upload leaves a release folder without ``manifest.json`` (never listed as published)
+and, on its machine, its staging folder. Both are removed once older than a grace period, which must exceed the
+longest publish (a folder younger than that may belong to a run still uploading). A folder with a manifest is
+never touched, nor any object a manifest references.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipelines.errors import ConfigError, ServiceUnavailable
+from pipelines.release.pipeline import staging_root
+from pipelines.release.store import ReleaseStore
+from pipelines.settings import Settings
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_grace(text: str) -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``2d`` (a bare number is seconds)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise ConfigError(f"grace period {text!r}: expected a number with s, m, h or d (e.g. 1h)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2) or "s"])
+
+
+@dataclass
+class Collected:
+    """What one collection removed (or, in a dry run, would remove)."""
+
+    release_folders: list[str] = field(default_factory=list)  # release ids
+    objects: int = 0
+    staging_folders: list[Path] = field(default_factory=list)
+    kept_young: int = 0  # partial folders or staging folders within the grace period
+
+
+def _objects(store: ReleaseStore, prefix: str) -> list[dict]:
+    try:
+        pages = store.s3.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix)
+        return [obj for page in pages for obj in page.get("Contents", [])]
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(f"S3 list {prefix}: {exc}") from exc
+
+
+def _delete(store: ReleaseStore, keys: list[str]) -> None:
+    try:
+        for key in keys:
+            store.s3.delete_object(Bucket=store.bucket, Key=key)
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(f"S3 delete under {store.dataset}: {exc}") from exc
+
+
+def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, store: ReleaseStore | None = None
+            ) -> Collected:
+    """Remove partial release folders (no manifest, newest object older than ``grace``) and staging folders
+    (last modified more than ``grace`` ago) of ``settings.dataset``; with ``dry_run`` only say what would go."""
+    store = store or ReleaseStore(settings)
+    out = Collected()
+    cutoff = datetime.now(UTC) - grace
+    latest, _ = store.latest()
+    for release_id in store.release_ids():
+        prefix = store.release_prefix(release_id)
+        objects = _objects(store, prefix)
+        keys = [o["Key"] for o in objects]
+        # A manifest makes the folder a release (published or not); latest.json naming it is checked as well, in
+        # case a manifest was removed by hand.
+        if prefix + "manifest.json" in keys or (latest and latest.get("release_id") == release_id):
+            continue
+        if objects and max(o["LastModified"] for o in objects) > cutoff:
+            out.kept_young += 1
+            continue
+        out.release_folders.append(release_id)
+        out.objects += len(keys)
+        if not dry_run:
+            _delete(store, keys)
+    root = staging_root(settings)
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if time.time() - folder.stat().st_mtime < grace.total_seconds():
+            out.kept_young += 1
+            continue
+        out.staging_folders.append(folder)
+        if not dry_run:
+            shutil.rmtree(folder, ignore_errors=True)
+    return out
