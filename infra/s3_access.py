@@ -59,22 +59,32 @@ def versitygw_admin(settings: Settings, *args: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=30)
 
 
-def _ensure_account(settings: Settings) -> str:
-    key = settings.s3_access_key_id
-    if key == settings.s3_admin_access_key_id:
-        raise ServiceUnavailable("BALLOTSTREAM_S3_ACCESS_KEY_ID is the root key: the publisher must be its own "
-                                 "account, or the bucket policy would not apply to it")
+def _account_exists(settings: Settings) -> bool:
     listed = versitygw_admin(settings, "list-users")
     if listed.returncode != 0:
         raise ServiceUnavailable(f"versitygw admin list-users failed: {(listed.stderr or listed.stdout).strip()}")
-    exists = any(line.split()[:1] == [key] for line in listed.stdout.splitlines())
-    # update-user resets the secret, so a changed BALLOTSTREAM_S3_SECRET_ACCESS_KEY takes effect.
-    action = ("update-user", "-a", key, "-s", settings.s3_secret_access_key) if exists else \
-        ("create-user", "-a", key, "-s", settings.s3_secret_access_key, "-r", "user")
-    done = versitygw_admin(settings, *action)
-    if done.returncode != 0:
-        raise ServiceUnavailable(f"versitygw admin {action[0]} {key} failed: {(done.stderr or done.stdout).strip()}")
-    return f"s3 account {key}: {'updated' if exists else 'created'} (publisher)"
+    return any(line.split()[:1] == [settings.s3_access_key_id] for line in listed.stdout.splitlines())
+
+
+def _ensure_account(settings: Settings) -> str:
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    if key == settings.s3_admin_access_key_id:
+        raise ServiceUnavailable("BALLOTSTREAM_S3_ACCESS_KEY_ID is the root key: the publisher must be its own "
+                                 "account, or the bucket policy would not apply to it")
+    existed = _account_exists(settings)
+    if not existed:
+        created = versitygw_admin(settings, "create-user", "-a", key, "-s", secret, "-r", "user")
+        if created.returncode == 0:
+            return f"s3 account {key}: created (publisher)"
+        if not _account_exists(settings):  # else another `make up` (a parallel test session) created it first
+            raise ServiceUnavailable(f"versitygw admin create-user {key} failed: "
+                                     f"{(created.stderr or created.stdout).strip()}")
+    # Resets the secret, so a changed BALLOTSTREAM_S3_SECRET_ACCESS_KEY takes effect.
+    updated = versitygw_admin(settings, "update-user", "-a", key, "-s", secret)
+    if updated.returncode != 0:
+        raise ServiceUnavailable(f"versitygw admin update-user {key} failed: "
+                                 f"{(updated.stderr or updated.stdout).strip()}")
+    return f"s3 account {key}: {'exists, secret set' if existed else 'created'} (publisher)"
 
 
 def ensure_publisher(settings: Settings) -> list[str]:
