@@ -1,4 +1,4 @@
-"""Readiness checks (each a real request) and provisioning of buckets, topics and registry config."""
+"""Readiness checks, each a real request (provisioning is in ``infra.provision``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from pipelines.errors import BallotstreamError, ServiceUnavailable
-from pipelines.kafka.admin import ensure_topics
 from pipelines.kafka.registry import RegistryClient
-from pipelines.release.s3 import ensure_bucket, s3_client
+from pipelines.release.s3 import s3_client
 from pipelines.settings import Settings
 
 
-def _port_open(address: str) -> bool:
+def port_open(address: str) -> bool:
+    """A TCP connection to ``host:port`` succeeds within a second."""
     host, _, port = address.rpartition(":")
     with socket.socket() as sock:
         sock.settimeout(1.0)
@@ -25,7 +25,7 @@ def _port_open(address: str) -> bool:
 def kafka_ready(settings: Settings) -> None:
     """A metadata request answered by the broker."""
     first = settings.kafka_bootstrap_servers.split(",")[0]
-    if not _port_open(first):
+    if not port_open(first):
         raise ServiceUnavailable(f"Kafka port {first} closed")
     try:
         consumer = KafkaConsumer(**settings.kafka_config(), request_timeout_ms=5000)
@@ -38,9 +38,13 @@ def kafka_ready(settings: Settings) -> None:
 
 
 def s3_ready(settings: Settings) -> None:
-    """ListBuckets answered with the configured keys."""
+    """ListBuckets answered with the administrator's keys (the publisher's account may not exist yet)."""
+    from dataclasses import replace
+
+    admin = replace(settings, s3_access_key_id=settings.s3_admin_access_key_id,
+                    s3_secret_access_key=settings.s3_admin_secret_access_key)
     try:
-        s3_client(settings).list_buckets()
+        s3_client(admin).list_buckets()
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable(f"S3 ListBuckets at {settings.s3_endpoint_url} failed: {exc}") from exc
 
@@ -51,15 +55,3 @@ def registry_ready(settings: Settings) -> None:
         RegistryClient(settings.registry_url, timeout_s=3).subjects()
     except BallotstreamError as exc:
         raise ServiceUnavailable(str(exc)) from exc
-
-
-def provision(settings: Settings) -> list[str]:
-    """Buckets, topics and the registry's compatibility level, each idempotent."""
-    lines = [ensure_bucket(settings)]
-    lines.extend(ensure_topics(settings))
-    registry = RegistryClient(settings.registry_url)
-    before = registry.compatibility()
-    if before != "BACKWARD":
-        registry.set_compatibility("BACKWARD")
-    lines.append(f"registry compatibility: BACKWARD ({'unchanged' if before == 'BACKWARD' else 'set'})")
-    return lines

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from infra import health
 from pipelines.errors import ServiceUnavailable
@@ -22,18 +23,39 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("BALLOTSTREAM_STATE_DIR", ROOT / ".state")).resolve()
 RUN, LOGS = STATE / "run", STATE / "logs"
 APICURIO_VERSION = "3.3.3"
-KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092, 19093
-S3_PORT = 17070
-REGISTRY_PORT, REGISTRY_MANAGEMENT_PORT = 18081, 18082
+
+
+# The local services listen where the settings say clients connect (defaults: Kafka 19092, its controller 19093,
+# the subscribers' SASL listener 19094, S3 17070, registry 18081 and its management port 18082), so a second
+# instance for development is a matter of BALLOTSTREAM_STATE_DIR plus the address settings. The two ports no
+# client connects to are the next ones up: controller = Kafka + 1, registry management = registry + 1.
+def _port(address: str) -> int:
+    return int(address.split(",")[0].strip().rpartition(":")[2])
+
+
+def kafka_port(settings: Settings) -> int:
+    return _port(settings.kafka_bootstrap_servers)
+
+
+def kafka_subscriber_port(settings: Settings) -> int:
+    return _port(settings.kafka_subscriber_bootstrap_servers)
+
+
+def s3_port(settings: Settings) -> int:
+    return urlparse(settings.s3_endpoint_url).port or 80
+
+
+def registry_port(settings: Settings) -> int:
+    return urlparse(settings.registry_url).port or 80
 
 
 @dataclass(frozen=True)
 class Service:
     name: str
-    port: int
+    port: Callable[[Settings], int]
     command: Callable[[Settings], list[str]]
     ready: Callable[[Settings], None]
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[Settings], None] = lambda s: None
     env: Callable[[Settings], dict[str, str]] = lambda s: {}
     timeout_s: float = 90.0
 
@@ -49,16 +71,35 @@ class Service:
 # --- Kafka ---------------------------------------------------------------------------------------------------
 KAFKA_HOME = STATE / "kafka"
 
-_SERVER_PROPERTIES = f"""\
-# Written by infra/services.py: a one-node KRaft cluster (broker + controller) on loopback.
+
+def server_properties(settings: Settings) -> str:
+    """The broker's configuration: the pipeline's PLAINTEXT listener, the controller, and the subscribers' listener.
+
+    Access control (README "Who may write"): the StandardAuthorizer refuses whatever no ACL allows. Clients of the
+    loopback PLAINTEXT listener (the pipeline, tests, `make up` itself) and the controller listener are
+    ``User:ANONYMOUS``, a super user, so they keep every right they had. The SUBSCRIBER listener authenticates
+    with SCRAM-SHA-512; its principals get only the ACLs ``infra.kafka_access`` grants.
+    """
+    port, controller, subscriber = kafka_port(settings), kafka_port(settings) + 1, kafka_subscriber_port(settings)
+    subscriber_host = settings.kafka_subscriber_bootstrap_servers.split(",")[0].strip().rpartition(":")[0]
+    return f"""\
+# Written by infra/local_services.py on every start: a one-node KRaft cluster (broker + controller) on loopback.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://127.0.0.1:{KAFKA_PORT}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller},SUBSCRIBER://127.0.0.1:{subscriber}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},SUBSCRIBER://{subscriber_host}:{subscriber}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.quorum.bootstrap.servers=127.0.0.1:{KAFKA_CONTROLLER_PORT}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SUBSCRIBER:SASL_PLAINTEXT
+controller.quorum.bootstrap.servers=127.0.0.1:{controller}
+# Subscribers authenticate with SCRAM; their credentials live in the cluster metadata (set by `make up`).
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.subscriber.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.subscriber.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+# The unauthenticated loopback listeners (pipeline, controller): full rights, as before access control.
+super.users=User:ANONYMOUS
 log.dirs={KAFKA_HOME / "data"}
 num.partitions=1
 # Topics are declared in pipelines/contract/topics.py and created by `make up`; a typo must not create one.
@@ -71,6 +112,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 message.max.bytes=10485760
 """
+
 
 _LOG4J2 = """\
 status = warn
@@ -88,10 +130,12 @@ logger.apache.level = WARN
 """
 
 
-def _kafka_prepare() -> None:
+def _kafka_prepare(settings: Settings) -> None:
     config = KAFKA_HOME / "config"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "server.properties").write_text(_SERVER_PROPERTIES)
+    # Rewritten on every start, so an existing installation picks up new listeners; its storage is kept (the
+    # subscriber's SCRAM credential is created at run time by `make up`, not at format time, for that reason).
+    (config / "server.properties").write_text(server_properties(settings))
     (config / "log4j2.properties").write_text(_LOG4J2)
     if (KAFKA_HOME / "data" / "meta.properties").exists():
         return
@@ -114,23 +158,25 @@ def _kafka_command(_: Settings) -> list[str]:
 
 # --- versitygw (S3) ------------------------------------------------------------------------------------------
 S3_ROOT, S3_META, S3_IAM = STATE / "s3" / "data", STATE / "s3" / "meta", STATE / "s3" / "iam"
+VERSITYGW = STATE / "bin" / "versitygw"
 
 
-def _s3_prepare() -> None:
+def _s3_prepare(_: Settings) -> None:
     S3_ROOT.mkdir(parents=True, exist_ok=True)
     S3_META.mkdir(parents=True, exist_ok=True)
     S3_IAM.mkdir(parents=True, exist_ok=True)
 
 
-def _s3_command(_: Settings) -> list[str]:
+def _s3_command(settings: Settings) -> list[str]:
     # --sidecar keeps metadata in files: the filesystem here may not allow user xattrs.
-    # --iam-dir: a file-based accounts store, so read-only keys can be created (versitygw admin create-user).
-    return [str(STATE / "bin" / "versitygw"), "--port", f"127.0.0.1:{S3_PORT}", "--iam-dir", str(S3_IAM),
+    # --iam-dir: a file-based accounts store, for the publisher's account and read-only keys (infra.s3_access).
+    return [str(VERSITYGW), "--port", f"127.0.0.1:{s3_port(settings)}", "--iam-dir", str(S3_IAM),
             "posix", "--sidecar", str(S3_META), str(S3_ROOT)]
 
 
 def _s3_env(settings: Settings) -> dict[str, str]:
-    return {"ROOT_ACCESS_KEY": settings.s3_access_key_id, "ROOT_SECRET_KEY": settings.s3_secret_access_key}
+    # The root account bypasses bucket policies: it is the administrator's, never the publisher's.
+    return {"ROOT_ACCESS_KEY": settings.s3_admin_access_key_id, "ROOT_SECRET_KEY": settings.s3_admin_secret_access_key}
 
 
 # --- Apicurio Registry ---------------------------------------------------------------------------------------
@@ -163,12 +209,13 @@ def _java_major(java: str) -> int:
     return 0
 
 
-def _registry_command(_: Settings) -> list[str]:
+def _registry_command(settings: Settings) -> list[str]:
     db = STATE / "apicurio" / "db" / "registry"
+    port = registry_port(settings)
     return [
         registry_java(), "-Xms128m", "-Xmx512m",
-        "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={REGISTRY_PORT}",
-        "-Dquarkus.management.host=127.0.0.1", f"-Dquarkus.management.port={REGISTRY_MANAGEMENT_PORT}",
+        "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={port}",
+        "-Dquarkus.management.host=127.0.0.1", f"-Dquarkus.management.port={port + 1}",
         # A file database, so registered schemas (and their ids) survive a restart.
         f"-Dapicurio.datasource.url=jdbc:h2:file:{db}",
         "-Dapicurio.datasource.jdbc.initial-size=2", "-Dapicurio.datasource.jdbc.min-size=2",
@@ -177,14 +224,14 @@ def _registry_command(_: Settings) -> list[str]:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("kafka", KAFKA_PORT, _kafka_command, health.kafka_ready, prepare=_kafka_prepare),
-    Service("s3", S3_PORT, _s3_command, health.s3_ready, prepare=_s3_prepare, env=_s3_env),
-    Service("registry", REGISTRY_PORT, _registry_command, health.registry_ready, timeout_s=120.0),
+    Service("kafka", kafka_port, _kafka_command, health.kafka_ready, prepare=_kafka_prepare),
+    Service("s3", s3_port, _s3_command, health.s3_ready, prepare=_s3_prepare, env=_s3_env),
+    Service("registry", registry_port, _registry_command, health.registry_ready, timeout_s=120.0),
 )
 
 INSTALLED = {
     "kafka": KAFKA_HOME / "libs" / ".complete",
-    "s3": STATE / "bin" / "versitygw",
+    "s3": VERSITYGW,
     "registry": APICURIO_HOME / "quarkus-run.jar",
 }
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from infra import health
+from infra import provision
 from infra.local_services import INSTALLED, LOGS, RUN, SERVICES, STATE, Service
 from pipelines.errors import BallotstreamError, ServiceUnavailable
 from pipelines.settings import Settings
@@ -51,7 +51,7 @@ def _start(service: Service, settings: Settings) -> str:
         except ServiceUnavailable:
             pass  # started earlier but not answering yet: wait below
     else:
-        service.prepare()
+        service.prepare(settings)
         RUN.mkdir(parents=True, exist_ok=True)
         LOGS.mkdir(parents=True, exist_ok=True)
         with service.log_file.open("ab") as log:
@@ -83,8 +83,8 @@ def up(settings: Settings) -> list[str]:
     report = []
     for service in SERVICES:
         outcome = _start(service, settings)
-        report.append(f"{service.name:9} {outcome:16} 127.0.0.1:{service.port}  log: {service.log_file}")
-    report.extend(health.provision(settings))
+        report.append(f"{service.name:9} {outcome:16} 127.0.0.1:{service.port(settings)}  log: {service.log_file}")
+    report.extend(provision.provision(settings))
     return report
 
 
@@ -123,7 +123,7 @@ def status(settings: Settings) -> list[str]:
                 state = f"running (pid {pid})"
             except ServiceUnavailable as exc:
                 state = f"not answering (pid {pid}): {exc}"
-        lines.append(f"{service.name:9} 127.0.0.1:{service.port:<6} {state}")
+        lines.append(f"{service.name:9} 127.0.0.1:{service.port(settings):<6} {state}")
     return lines
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "up":
             lines = up(settings)
         elif args.action == "provision":
-            lines = health.provision(settings)
+            lines = provision.provision(settings)
         elif args.action == "down":
             lines = down()
         else:

@@ -40,11 +40,22 @@ class Settings:
     kafka_sasl_password: str = ""
     kafka_ssl_cafile: str = ""
     kafka_client_id: str = "ballotstream"
+    # Downstream apps: the SASL/SCRAM-SHA-512 listener of the local Kafka and the read-only principal `make up`
+    # provisions on it (read the public topics, consumer groups named <group prefix>*; nothing else). The
+    # password's default is for the local services only.
+    kafka_subscriber_bootstrap_servers: str = "127.0.0.1:19094"
+    kafka_subscriber_username: str = "subscriber"
+    kafka_subscriber_password: str = "ballotstream-subscriber-secret"
+    kafka_subscriber_group_prefix: str = "sub-"
     registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
     s3_endpoint_url: str = "http://127.0.0.1:17070"
     s3_region: str = "us-east-1"
-    s3_access_key_id: str = "ballotstream"
-    s3_secret_access_key: str = "ballotstream-local-secret"
+    # The publisher: writes releases, cannot delete one (an account `make up` creates, see infra/s3_access.py).
+    s3_access_key_id: str = "ballotstream-publisher"
+    s3_secret_access_key: str = "ballotstream-publisher-secret"
+    # The S3 server's administrator (versitygw's root): `make up` provisioning and removing partial releases only.
+    s3_admin_access_key_id: str = "ballotstream"
+    s3_admin_secret_access_key: str = "ballotstream-local-secret"
     s3_public_base_url: str = ""
     release_bucket: str = "ballotstream-releases"
     dataset: str = "az-municipal-2025"
@@ -101,10 +112,13 @@ class Settings:
             raise ConfigError(f"{PREFIX}KAFKA_SASL_MECHANISM must be one of {_SASL_MECHANISMS}")
         if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_mechanism:
             raise ConfigError(f"{PREFIX}KAFKA_SASL_MECHANISM is required with {self.kafka_security_protocol}")
-        for server in self.kafka_bootstrap_servers.split(","):
-            host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit():
-                raise ConfigError(f"{PREFIX}KAFKA_BOOTSTRAP_SERVERS: {server!r} is not host:port")
+        for key in ("kafka_bootstrap_servers", "kafka_subscriber_bootstrap_servers"):
+            for server in getattr(self, key).split(","):
+                host, _, port = server.strip().rpartition(":")
+                if not host or not port.isdigit():
+                    raise ConfigError(f"{PREFIX}{key.upper()}: {server!r} is not host:port")
+        if not self.kafka_subscriber_group_prefix:
+            raise ConfigError(f"{PREFIX}KAFKA_SUBSCRIBER_GROUP_PREFIX must not be empty (it would grant every group)")
         for key in ("registry_url", "s3_endpoint_url", "s3_public_base_url"):
             value = getattr(self, key)
             if value and urlparse(value).scheme not in ("http", "https"):
@@ -138,6 +152,17 @@ class Settings:
             conf["ssl_cafile"] = self.kafka_ssl_cafile
         return conf
 
+    def subscriber_kafka_config(self) -> dict[str, Any]:
+        """kafka-python options of the read-only subscriber on the SASL/SCRAM listener (local services)."""
+        return {
+            "bootstrap_servers": self.kafka_subscriber_bootstrap_servers.split(","),
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.kafka_subscriber_username,
+            "sasl_plain_password": self.kafka_subscriber_password,
+            "client_id": f"{self.kafka_client_id}-subscriber",
+        }
+
     def topic(self, name: str) -> str:
         """The live name of a declared topic (``TopicSpec.name``), with this environment's prefix."""
         return self.topic_prefix + name
@@ -149,7 +174,8 @@ class Settings:
 
     def documented(self) -> dict[str, str]:
         """Every setting's environment variable and default, for docs and ``ballotstream settings``."""
-        secret = {"s3_secret_access_key", "kafka_sasl_password"}
+        secret = {"s3_secret_access_key", "s3_admin_secret_access_key", "kafka_sasl_password",
+                  "kafka_subscriber_password"}
         return {
             f"{PREFIX}{f.name.upper()}": ("***" if f.name in secret else str(getattr(self, f.name)))
             for f in fields(self)

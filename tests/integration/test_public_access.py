@@ -87,8 +87,8 @@ def test_anonymous_put_and_delete_are_refused(published: Published):
 
 
 def _admin(settings: Settings, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VERSITYGW), "admin", "-a", settings.s3_access_key_id, "-s",
-                           settings.s3_secret_access_key, "--er", endpoint, *args],
+    return subprocess.run([str(VERSITYGW), "admin", "-a", settings.s3_admin_access_key_id, "-s",
+                           settings.s3_admin_secret_access_key, "--er", endpoint, *args],
                           capture_output=True, text=True, timeout=30)
 
 

@@ -38,7 +38,11 @@ def upload_fake_releases(settings: Settings, dataset: str) -> Published:
 
 
 def delete_dataset(settings: Settings, dataset: str) -> None:
-    s3 = s3_client(settings)
+    """Remove a test's dataset with the administrator's keys (the publisher may not delete releases)."""
+    from dataclasses import replace
+
+    s3 = s3_client(replace(settings, s3_access_key_id=settings.s3_admin_access_key_id,
+                           s3_secret_access_key=settings.s3_admin_secret_access_key))
     listed = s3.list_objects_v2(Bucket=settings.release_bucket, Prefix=f"{dataset}/")
     for obj in listed.get("Contents", []):
         s3.delete_object(Bucket=settings.release_bucket, Key=obj["Key"])
