@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import ConfigError, ServiceUnavailable
 from pipelines.release.pipeline import staging_root
+from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
@@ -63,7 +64,8 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
             ) -> Collected:
     """Remove partial release folders (no manifest, newest object older than ``grace``) and staging folders
     (last modified more than ``grace`` ago) of ``settings.dataset``; with ``dry_run`` only say what would go."""
-    store = store or ReleaseStore(settings)
+    # The publisher's keys cannot delete anything in the bucket: collection runs with the administrator's.
+    store = store or ReleaseStore(settings, s3=s3_client(settings, admin=True))
     out = Collected()
     cutoff = datetime.now(UTC) - grace
     latest, _ = store.latest()

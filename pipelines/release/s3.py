@@ -17,8 +17,12 @@ from pipelines.settings import Settings
 JSON_TYPE = "application/json; charset=utf-8"
 
 
-def s3_client(settings: Settings, *, anonymous: bool = False) -> Any:
-    """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts)."""
+def s3_client(settings: Settings, *, anonymous: bool = False, admin: bool = False) -> Any:
+    """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts).
+
+    The publisher's keys may write but never delete (the bucket policy denies it); ``admin`` uses the
+    administrator's keys, which only garbage collection needs.
+    """
     from botocore import UNSIGNED
 
     config = Config(
@@ -33,8 +37,10 @@ def s3_client(settings: Settings, *, anonymous: bool = False) -> Any:
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
         region_name=settings.s3_region,
-        aws_access_key_id=None if anonymous else settings.s3_access_key_id,
-        aws_secret_access_key=None if anonymous else settings.s3_secret_access_key,
+        aws_access_key_id=None if anonymous else (
+            settings.s3_admin_access_key_id if admin else settings.s3_access_key_id),
+        aws_secret_access_key=None if anonymous else (
+            settings.s3_admin_secret_access_key if admin else settings.s3_secret_access_key),
         config=config,
     )
 
