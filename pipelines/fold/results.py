@@ -90,12 +90,17 @@ def municipality_results(station: pa.Table, seat_table: pa.Table, divisions: pa.
                          ex: Extracted, res: Resolution) -> pa.Table:
     """Votes per municipality × candidate, ranked, with the elected-by-votes and elected flags.
 
-    Only candidate selections count: party lists, ballot measures and write-ins elect no council member.
+    Only candidate selections at stations that name their municipality count: party lists, ballot measures and
+    write-ins elect no council member, and a tally without a municipality (most sources outside the sample:
+    contests are in contest_results) belongs to none.
     """
     kind = station["selection_kind"]
-    is_candidate = pc.equal(kind, pa.scalar("CANDIDATE", kind.type.value_type)) if station.num_rows else None
-    if is_candidate is not None and not pc.all(pc.fill_null(is_candidate, False)).as_py():
-        station = station.filter(pc.fill_null(is_candidate, False))
+    if station.num_rows:
+        counts = pc.and_(pc.equal(kind, pa.scalar("CANDIDATE", kind.type.value_type)),
+                         pc.is_valid(station["municipality_id"]))
+        counts = pc.fill_null(counts, False)
+        if not pc.all(counts).as_py():
+            station = station.filter(counts)
     if station.num_rows == 0:
         return t.empty_table(t.MUNICIPALITY_RESULTS)
     codes = {c: station[c].combine_chunks() if isinstance(station[c], pa.ChunkedArray) else station[c]

@@ -46,9 +46,13 @@ References = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str,
 
 def _contest_ref(value: dict[str, Any], own: str | None) -> str | None:
     """The contest an event points at: its contest_id unless it is the election's default contest (the
-    election id itself, never declared as a contest; docs/contests.md rule 2) or the event declares it."""
+    election id itself, never declared as a contest; docs/contests.md rule 2) or the event declares it.
+
+    A candidate's contest_id is not checked here: a contest lists its candidates as selections, so the candidates
+    are declared first and their contest after them, whose declaration is checked against them.
+    """
     contest = value.get("contest_id")
-    if contest is None or own == "contest_id" or contest == value.get("election_id"):
+    if contest is None or own in ("contest_id", "candidate_id") or contest == value.get("election_id"):
         return None
     return str(contest)
 

@@ -1,5 +1,5 @@
 """Real OpenElections files of two states through ``ballotstream ingest --format openelections`` and the publish
-job: the released ``contest_results`` per county equal the sums computed straight from the source files.
+job (Georgia, Pennsylvania, Texas): the released ``contest_results`` per county equal the sums computed straight from the source files.
 
 Needs the v2 schemas (ContestDeclared, StationTally v2...) and the contest tables of docs/contests.md.
 """
@@ -19,7 +19,7 @@ from pipelines.release.s3 import s3_client
 from tests.support.openelections import PSEUDO, expected_votes
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "openelections"
-STATES = ("pa", "tx")
+STATES = ("ga", "pa", "tx")
 
 
 def _table(settings, manifest, name):
