@@ -84,12 +84,24 @@ def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether a step failed because of Ctrl-C: Dagster catches SIGINT during a run and fails the step instead."""
+    for event in result.all_events:
+        error = event.step_failure_data.error if event.is_step_failure else None
+        while error is not None:
+            if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                return True
+            error = error.cause
+    return False
+
+
 def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
     """Execute the publish job for ``settings.dataset``.
 
     Raises:
         GateFailed: a blocking check failed (the message names the checks and the stored report's URL).
         BallotstreamError: a step failed for another reason (the step's own error message).
+        KeyboardInterrupt: Ctrl-C stopped the run (Dagster turns it into a failed step; it is not a failure).
     """
     run_id = str(uuid.uuid4())
     log_file = log_file_for(run_id)
@@ -125,6 +137,8 @@ def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: P
         release_id = str(release[0].materialization.metadata["release_id"].value)
         return PublishOutcome(run_id, log_file, ReleaseStore(settings).manifest(release_id), staged.report,
                               timings=dict(staged.timings), checks=checks)
+    if _interrupted(result):  # the caller (e.g. `publish --watch`) stops as on any other Ctrl-C
+        raise KeyboardInterrupt(f"publish run {run_id} interrupted (run log: {log_file})")
     if staged is not None and staged.report is not None and not staged.report.passed:
         raise pipeline.blocked_error(staged.report)
     error = _original_error(result)

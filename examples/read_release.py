@@ -6,12 +6,15 @@ with URL a table's ``url`` from a release's manifest.json, e.g.
 ``http://127.0.0.1:17070/ballotstream-releases/<dataset>/releases/<id>/tables/station_turnout.parquet``.
 
 The lines marked ``# README:`` are the snippets the README shows; tests/integration/test_public_access.py runs
-exactly these lines, so the documentation cannot drift from what works. DuckDB can read the URL itself once its
-``httpfs`` extension is installed (downloaded by DuckDB itself, so not offline); pyarrow needs nothing extra.
+exactly these lines, so the documentation cannot drift from what works. DuckDB reads the URL itself through its
+``httpfs`` extension, loaded from the ``duckdb-ext-httpfs`` Python package (``pip install "duckdb==1.4.4"
+"duckdb-ext-httpfs==1.4.4.20260205"``: the extension's version must equal DuckDB's), so DuckDB never downloads
+anything; pyarrow needs nothing extra.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import sys
 import urllib.request
 from urllib.parse import urlparse
@@ -31,11 +34,11 @@ def main(url: str) -> None:
     endpoint, key = f"{urlparse(url).scheme}://{urlparse(url).netloc}", urlparse(url).path.lstrip("/")
     tbl = pq.read_table(key, filesystem=fs.S3FileSystem(anonymous=True, endpoint_override=endpoint))  # README: s3
     print(tbl.schema)
-    try:
-        # With DuckDB's httpfs extension installed, DuckDB reads the URL directly.
-        print(duckdb.sql(f"SELECT * FROM read_parquet('{url}') LIMIT 5"))  # README: duckdb
-    except duckdb.Error as exc:
-        print(f"(DuckDB's httpfs extension is not available here: {str(exc).splitlines()[0]})")
+    # DuckDB reads the URL itself with httpfs, loaded from the file the duckdb-ext-httpfs package installs for
+    # this DuckDB version and platform (DuckDB's own INSTALL would download it).
+    httpfs = importlib.resources.files("duckdb_ext") / "extensions" / f"v{duckdb.__version__}" / duckdb.execute("PRAGMA platform").fetchone()[0] / "httpfs.duckdb_extension"  # README: duckdb-httpfs
+    duckdb.sql(f"LOAD '{httpfs}'")  # README: duckdb-load
+    print(duckdb.sql(f"SELECT * FROM read_parquet('{url}') LIMIT 5"))  # README: duckdb
 
 
 if __name__ == "__main__":

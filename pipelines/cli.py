@@ -151,22 +151,39 @@ def _print_gate_failure(exc: Any) -> None:
 @cli.command()
 @dataset_option
 @click.option("--force", is_flag=True, help="Publish even when the snapshot equals the latest release's.")
+@click.option("--watch", is_flag=True,
+              help="Keep publishing: check every --interval and publish whenever new events arrived.")
+@click.option("--interval", default="30s", show_default=True, help="With --watch: time between checks (s, m, h).")
+@click.option("--max-publishes", type=click.IntRange(min=1), help="With --watch: stop after this many releases.")
+@click.option("--max-checks", type=click.IntRange(min=1), help="With --watch: stop after this many checks.")
 @_friendly
-def publish(dataset: str | None, force: bool) -> None:
+def publish(dataset: str | None, force: bool, watch: bool, interval: str, max_publishes: int | None,
+            max_checks: int | None) -> None:
     """Fold the event log, run the Great Expectations gate and publish a release (the Dagster job, in-process).
 
     Prints the release id, rows per table, the checks' outcome and the download URLs. When a blocking check
     fails, nothing is published, latest stays as it was, and the validation report is printed and stored.
 
+    With --watch it keeps going: every --interval it compares the event topics' end offsets with the latest
+    release's and publishes when they moved, printing one line per release or failure (a failure is reported and
+    the watch goes on). Ctrl-C stops it.
+
     Example:
 
         ballotstream publish --dataset az-municipal-2025
+
+        ballotstream publish --watch --interval 30s
     """
     from dagster_project.run import run_publish
     from pipelines.errors import GateFailed
     from pipelines.release.store import ReleaseStore
 
     settings = _settings(dataset)
+    if watch:
+        _watch(settings, interval, max_publishes, max_checks)
+        return
+    if max_publishes or max_checks:
+        raise click.UsageError("--max-publishes and --max-checks go with --watch")
     try:
         outcome = run_publish(settings, force=force)
     except GateFailed as exc:
@@ -190,6 +207,22 @@ def publish(dataset: str | None, force: bool) -> None:
     click.echo(f"run log:  {outcome.log_file}")
 
 
+def _watch(settings: Settings, interval: str, max_publishes: int | None, max_checks: int | None) -> None:
+    from dagster_project.run import run_publish
+    from pipelines.release.gc import parse_grace
+    from pipelines.release.watch import watch
+
+    interval_s = parse_grace(interval).total_seconds()
+    click.echo(f"watching {settings.dataset}: checking every {interval} (Ctrl-C stops)")
+    try:
+        summary = watch(settings, lambda: run_publish(settings).manifest, interval_s=interval_s,
+                        echo=lambda line: click.echo(line), max_publishes=max_publishes, max_checks=max_checks)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+        return
+    click.echo(f"stopped after {summary.checks} checks: {summary.published} published, {summary.failed} failed")
+
+
 @cli.command()
 @dataset_option
 @_friendly
@@ -209,6 +242,41 @@ def releases(dataset: str | None) -> None:
         gate = "" if info.gate_passed is None else ("gate passed" if info.gate_passed else "gate FAILED")
         rows = "" if info.rows is None else f"{info.rows:,} rows"
         click.echo(f"{info.release_id}  {info.status:12}  {info.created_at or '':25}  {rows:>14}  {gate}")
+
+
+@cli.command()
+@dataset_option
+@_friendly
+def status(dataset: str | None) -> None:
+    """How far the latest release is behind the event log, the last release, the last publish the gate blocked
+    since, and withheld units.
+
+    Events behind: the event topics' end offsets now minus those in the latest release's manifest. Seconds
+    behind: how long the oldest event not yet released has been in the log (its Kafka timestamp).
+
+    Example:
+
+        ballotstream status --dataset az-municipal-2025
+    """
+    from pipelines.release.status import status as status_of
+
+    st = status_of(_settings(dataset))
+    waited = "" if st.seconds_behind is None else f", {st.seconds_behind:,.0f} s behind"
+    since = f" (oldest unreleased event at {st.oldest_unreleased_at.isoformat(timespec='seconds')})" \
+        if st.oldest_unreleased_at else ""
+    click.echo(f"dataset:      {st.dataset}")
+    click.echo(f"lag:          {st.events_behind:,} events{waited}{since}")
+    for (topic, partition), n in sorted(st.behind.items()):
+        click.echo(f"              {topic}[{partition}]: {n:,} events not released")
+    last = st.last_release
+    click.echo("last release: none yet" if last is None else
+               f"last release: {last.release_id} at {last.created_at}, {last.rows:,} rows, gate "
+               f"{'passed' if last.gate_passed else 'FAILED'} ({last.checks_passed}/{last.checks} checks)")
+    failure = st.last_failure
+    click.echo("last failure: none since the last release" if failure is None else
+               f"last failure: run {failure.run_id} at {failure.at.isoformat(timespec='seconds')}, blocked by "
+               f"{', '.join(failure.blocking_failed) or 'the gate'}; report: {failure.url}")
+    click.echo(f"withheld:     {st.withheld_units} units ({st.withholding})")
 
 
 @cli.command()
