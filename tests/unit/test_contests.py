@@ -52,8 +52,9 @@ def test_two_contests_at_one_station_are_both_current() -> None:
     log = _base(Log())
     log.contest(COUNCIL, ["candidate:aysel", "candidate:babek"], number_elected=1)
     log.contest(REFERENDUM, ["option:yes", "option:no"], kind="BALLOT_MEASURE", number_elected=None)
-    first = log.tally2(station(1), COUNCIL, {"candidate:aysel": 300, "candidate:babek": 200})
-    second = log.tally2(station(1), REFERENDUM, {"option:yes": 400, "option:no": 100})
+    first = log.tally2(station(1), COUNCIL, {"candidate:aysel": 300, "candidate:babek": 200},
+                       municipality_id=muni("a"))
+    second = log.tally2(station(1), REFERENDUM, {"option:yes": 400, "option:no": 100}, municipality_id=muni("a"))
     assert first.key != second.key
     tables = fold(log.records)
     assert {(r["contest_id"], r["station_id"]) for r in tables[t.STATION_TURNOUT].to_pylist()} == {
@@ -196,3 +197,12 @@ def test_contest_tables_do_not_depend_on_arrival_order() -> None:
     results = first[t.CONTEST_RESULTS]
     keys = [tuple(r[k] for k in t.KEYS[t.CONTEST_RESULTS]) for r in results.to_pylist()]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
+def test_a_tally_without_a_municipality_adds_nothing_to_municipality_results() -> None:
+    log = _base(Log())
+    log.contest(COUNCIL, ["candidate:aysel", "candidate:babek"], number_elected=1)
+    log.tally2(station(1), COUNCIL, {"candidate:aysel": 300, "candidate:babek": 200})
+    tables = fold(log.records)
+    assert tables[t.MUNICIPALITY_RESULTS].num_rows == 0
+    assert {r["votes"] for r in _rows(tables, t.CONTEST_RESULTS, level="contest")} == {300, 200}
