@@ -94,6 +94,7 @@ def municipality_results(station: pa.Table, seat_table: pa.Table, divisions: pa.
     write-ins elect no council member, and a tally without a municipality (most sources outside the sample:
     contests are in contest_results) belongs to none.
     """
+    # Long: one columnar pipeline (filter, group, rank, join seats) whose steps share the dictionary codes.
     kind = station["selection_kind"]
     if station.num_rows:
         counts = pc.and_(pc.equal(kind, pa.scalar("CANDIDATE", kind.type.value_type)),

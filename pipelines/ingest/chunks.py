@@ -124,6 +124,7 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES,
         size: about how many bytes per chunk.
         limits: copied to each chunk for its reader; lines are cut just past ``limits.max_record_bytes``.
     """
+    # Long: one pass over a file's bytes that must keep line numbers, BOM, header and limits together.
     file = str(path)
     try:
         handle = path.open("rb")

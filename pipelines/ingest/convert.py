@@ -83,6 +83,7 @@ def _nullable(inner: Conv) -> Conv:
 
 
 def _record(schema: dict[str, Any], top: bool) -> Conv:
+    # Long: builds both the fast and the checking converter of a record from one list of fields.
     fields: list[tuple[str, Conv, Any, bool]] = []
     owner = schema["name"].rsplit(".", 1)[-1]
     for f in schema["fields"]:

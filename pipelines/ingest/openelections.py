@@ -250,6 +250,7 @@ def _decode(data: bytes) -> tuple[str, set[int]]:
 
 def read(path: str | Path, data: bytes | None = None) -> ReadResult:
     """Every row of one file, with what could not be read as rejections. Never raises on content."""
+    # Long: one pass over a file as published (header, quirks, rows), each failure kept as a rejection.
     path = Path(path)
     name = parse_filename(path)
     if data is None:
