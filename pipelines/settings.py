@@ -66,6 +66,8 @@ class Settings:
     staging_dir: str = ".state/staging"
     # Processes that consume and decode a snapshot in parallel (1: all in the calling process).
     read_workers: int = 2
+    # Replicas of each topic Ballotstream creates (1 on the single local broker; 3 on a production cluster).
+    kafka_replication_factor: int = 1
     # Largest input record (a JSON line, a CSV station's rows) ingest accepts; larger ones are dead-lettered.
     # The default stays below Kafka's default 1 MiB message size with room for the dead letter's other fields.
     ingest_max_record_bytes: int = 1_000_000
@@ -131,6 +133,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}GATE_TOLERANCE must be in [0, 1)")
         if not 1 <= self.read_workers <= 64:
             raise ConfigError(f"{PREFIX}READ_WORKERS must be between 1 and 64")
+        if not 1 <= self.kafka_replication_factor <= 16:
+            raise ConfigError(f"{PREFIX}KAFKA_REPLICATION_FACTOR must be between 1 and 16")
         if not 1024 <= self.ingest_max_record_bytes <= 64 * 1024 * 1024:
             raise ConfigError(f"{PREFIX}INGEST_MAX_RECORD_BYTES must be between 1024 and 67108864 (64 MiB); "
                               "Kafka's topics and producer must allow messages that large")

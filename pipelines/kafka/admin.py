@@ -62,7 +62,8 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, *
             missing = [s for s in specs if s.name not in existing]
             if missing:
                 admin.create_topics([
-                    NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in missing
+                    NewTopic(s.name, s.partitions, settings.kafka_replication_factor, topic_configs=dict(s.config))
+                    for s in missing
                 ])
             present = [s for s in specs if s.name in existing]
             partitions = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([s.name for s in present])}
