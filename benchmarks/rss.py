@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 class TreeRss:
-    """Samples the summed RSS of this process and its children: the read workers run beside the parent, so
+    """Samples the summed RSS of this process and all its descendants: the workers run beside the parent, so
     the parent's own peak understates what the machine must hold."""
 
     def __init__(self, every_s: float = 0.25) -> None:
@@ -28,15 +28,20 @@ class TreeRss:
         return 0
 
     def _tree(self) -> list[str]:
-        me, pids = str(os.getpid()), []
+        # All descendants, not just children: forkserver workers (ingest) are the fork server's children.
+        children: dict[str, list[str]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 ppid = stat.read_text().rsplit(")", 1)[1].split()[1]
             except (OSError, IndexError):
                 continue
-            if ppid == me:
-                pids.append(stat.parent.name)
-        return [me, *pids]
+            children.setdefault(ppid, []).append(stat.parent.name)
+        out, todo = [], [str(os.getpid())]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, ()))
+        return out
 
     def _run(self) -> None:
         while not self._stop.is_set():
