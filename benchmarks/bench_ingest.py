@@ -1,12 +1,15 @@
 """Measure ``ballotstream ingest`` on a synthetic election: events/s overall and per stage, and peak memory.
 
-Usage: ``.venv/bin/python -m benchmarks.bench_ingest --stations 100000 [--workers N] [--keep-topics]``
+Usage: ``.venv/bin/python -m benchmarks.bench_ingest --stations 100000 [--contests N] [--selections M] [--workers N]
+[--keep-topics]``
 
 The election is synthesized into a temporary directory first (not timed), then ingested into fresh topics
 (a unique prefix) on the running local services; the topics are deleted afterwards unless ``--keep-topics``.
 Stage figures: ``read_validate`` and ``encode`` are CPU seconds summed over the worker processes (so they
 can exceed the wall time), ``produce`` is the main process checking references and handing bytes to the
-producer, ``flush`` the wait for the last acknowledgements. Figures go to ``benchmarks/results/ingest.json``.
+producer, ``flush`` the wait for the last acknowledgements. ``--contests`` / ``--selections`` are the generator's
+(``ballotstream synth``). Figures go to ``benchmarks/results/ingest.json``, or
+``ingest-<N>x<contests>x<selections>.json`` when either is given.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.bench_publish import result_name
+from benchmarks.rss import TreeRss
 from pipelines.contract.topics import RESULTS as RESULTS_TOPIC
+from pipelines.generator.contests import DEFAULT_CONTESTS
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.ingest.sink import bulk_producer as ingest_producer
@@ -59,19 +65,23 @@ def producer_ceiling(settings: Settings, messages: int = 200_000, value_bytes: i
             "messages_per_second": _rate(messages, seconds)}
 
 
-def run(stations: int, workers: int | None, keep_topics: bool) -> dict[str, object]:
+def run(stations: int, workers: int | None, keep_topics: bool, contests: int | None = None,
+        selections: int | None = None) -> dict[str, object]:
     """Synthesize, ingest, and return the figures."""
+    shape = {"contests": contests, "selections": selections} if contests is not None else {"selections": selections}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         started = time.perf_counter()
-        synthesize(Path(tmp), stations=stations, seed=1)
+        synth = synthesize(Path(tmp), stations=stations, seed=1, **shape)  # type: ignore[arg-type]
         synth_seconds = time.perf_counter() - started
         files = [p for p in sorted(Path(tmp).iterdir()) if p.name != "faults.jsonl"]
         input_mb = sum(p.stat().st_size for p in files) / 1e6
         settings = replace(Settings.from_env(), topic_prefix=f"bench{uuid.uuid4().hex[:10]}.")
         ensure_topics(settings)
+        load_before = [round(x, 2) for x in os.getloadavg()]
         try:
             started = time.perf_counter()
-            report = ingest(files, settings, workers=workers)
+            with TreeRss() as tree:
+                report = ingest(files, settings, workers=workers)
             seconds = time.perf_counter() - started
             ceiling = producer_ceiling(settings)
         finally:
@@ -82,6 +92,10 @@ def run(stations: int, workers: int | None, keep_topics: bool) -> dict[str, obje
     stages = dict(report.stages)
     return {
         "stations": stations,
+        "contests_per_station": contests or "default (3)",
+        "selections": selections or "default",
+        "contests_declared": synth.contests,
+        "tallies": stations * (contests or DEFAULT_CONTESTS),  # one per station and contest
         "events": report.read,
         "produced": report.produced_total,
         "rejected": report.rejected_total,
@@ -97,8 +111,10 @@ def run(stations: int, workers: int | None, keep_topics: bool) -> dict[str, obje
         "kafka_python_send_ceiling": ceiling,
         "peak_rss_mb": {"main": round(main_kib / 1024, 1),
                         "workers": [round(k / 1024, 1) for k in workers_kib.values()],
-                        "total": round((main_kib + sum(workers_kib.values())) / 1024, 1)},
+                        "total": round((main_kib + sum(workers_kib.values())) / 1024, 1),
+                        "process_tree_sampled": tree.peak_mb},
         "cpus": len(os.sched_getaffinity(0)),
+        "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "topics_deleted": not keep_topics,
@@ -111,10 +127,15 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: ingest's choice)")
     parser.add_argument("--keep-topics", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--contests", type=int, default=None, help="contests per station (synth's default: 3)")
+    parser.add_argument("--selections", type=int, default=None, help="selections per contest (synth's default)")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/ingest[-<shape>].json")
     args = parser.parse_args()
+    if args.out is None:
+        name = result_name(args.stations, args.contests, args.selections)
+        args.out = RESULTS if name == str(args.stations) else RESULTS.with_name(f"ingest-{name}.json")
 
-    figures = run(args.stations, args.workers, args.keep_topics)
+    figures = run(args.stations, args.workers, args.keep_topics, args.contests, args.selections)
     print(f"ingest: {figures['events']:,} events ({figures['input_mb']} MB) in {figures['seconds']} s = "
           f"{figures['events_per_second']:,} events/s with {figures['workers']} worker processes")
     for stage, secs in figures["stage_seconds"].items():  # type: ignore[attr-defined]

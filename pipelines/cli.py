@@ -120,18 +120,25 @@ def sample(out: Path) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--faults", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of records to corrupt or correct; the list is written to OUT/faults.jsonl.")
+@click.option("--contests", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Contests per station: municipal council, regional party list, national referendum, then "
+                   "national party lists and multi-option questions in turn.")
+@click.option("--selections", type=click.IntRange(min=2), default=None,
+              help="Candidates per council, parties per list, options per question (the referendum keeps yes/no); "
+                   "default 10-15 candidates, 4 parties, 3 options.")
 @_friendly
-def synth(out: Path, stations: int, seed: int, faults: float) -> None:
+def synth(out: Path, stations: int, seed: int, faults: float, contests: int, selections: int | None) -> None:
     """Generate a synthetic election of any size for tests and benchmarks.
 
     Example:
 
-        ballotstream synth --stations 10000 --seed 7 --faults 0.01 out/synth
+        ballotstream synth --stations 10000 --seed 7 --faults 0.01 --contests 5 --selections 10 out/synth
     """
     from pipelines.generator.synth import synthesize
 
-    report = synthesize(out, stations=stations, seed=seed, faults=faults)
-    click.echo(f"wrote {sum(report.events.values())} events for {report.stations} stations to {out}")
+    report = synthesize(out, stations=stations, seed=seed, faults=faults, contests=contests, selections=selections)
+    click.echo(f"wrote {sum(report.events.values())} events for {report.stations} stations and "
+               f"{report.contests} contests to {out}")
     if report.faults:
         click.echo("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
 

@@ -67,7 +67,9 @@ def mutate_json(fault: str, obj: dict[str, Any], text: str) -> str | None:
         bad[field] = f"Not A Valid Id {bad[field]}"
     elif fault == "unknown_reference":
         own = _OWN_ID.get(obj.get("type", ""))
-        field = next((k for k in _UNKNOWN if k != own and isinstance(bad.get(k), str)), None)
+        # Another election would fail the contest's election match first (contest_election_mismatch).
+        skip = {own, "election_id"} if obj.get("contest_id") else {own}
+        field = next((k for k in _UNKNOWN if k not in skip and isinstance(bad.get(k), str)), None)
         if field is None:
             return None
         bad[field] = _UNKNOWN[field]

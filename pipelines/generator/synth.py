@@ -3,7 +3,8 @@
 Uses the generator core shared with :mod:`pipelines.generator.sample`; the country is the user-assigned code ``xs`` so
 synthetic data can never be mistaken for (or collide with) a real election. With ``faults > 0`` it injects
 rejectable lines, duplicates, corrections and retractions and logs each in ``faults.jsonl``
-(``{file, line, fault, expect, reason_code}``).
+(``{file, line, fault, expect, reason_code}``). Every station counts ``contests`` contests (default 3: its
+municipal council, its region's party list, the national referendum; see :mod:`pipelines.generator.contests`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.generator import files as F
+from pipelines.generator.contests import DEFAULT_CONTESTS, ContestPlan, party_list
 from pipelines.generator.core import Candidate, Emitter, Municipality, Station, Times
 from pipelines.generator.population import make_candidate, other_band, spread
 
@@ -47,13 +49,14 @@ class SynthReport:
     candidates: int
     events: dict[str, int]
     faults: dict[str, int]
+    contests: int = 0  # declared contests, councils included
 
 
-def _candidates(rng: random.Random, start: int) -> list[Candidate]:
+def _candidates(rng: random.Random, start: int, count: int | None) -> list[Candidate]:
     parties = list(PARTIES)
     shares = [PARTIES[p][1] for p in parties]
     out = []
-    for k in range(start, start + rng.randint(10, 15)):
+    for k in range(start, start + (count or rng.randint(10, 15))):
         party = rng.choices(parties, shares)[0]
         lo, hi = PARTIES[party][2]
         band = "AGE_21_35" if rng.random() < 0.41 else other_band(rng)
@@ -62,41 +65,39 @@ def _candidates(rng: random.Random, start: int) -> list[Candidate]:
     return out
 
 
-def synthesize(out_dir: Path, stations: int, seed: int, faults: float = 0.0) -> SynthReport:
+def synthesize(out_dir: Path, stations: int, seed: int, faults: float = 0.0, *, contests: int = DEFAULT_CONTESTS,
+               selections: int | None = None) -> SynthReport:
     """Generate a synthetic election with ``stations`` polling stations into ``out_dir``.
 
     Args:
         out_dir: output directory (files are overwritten).
-        stations: number of polling stations (about 100 per municipality, 10-15 candidates each).
+        stations: number of polling stations (about 100 per municipality).
         seed: the same seed always gives byte-identical files.
         faults: probability per written event of an injected fault (0 for clean data).
+        contests: contests counted at every station (>= 1): the municipal council, a regional party list, a
+            national referendum, then further national contests (see :mod:`pipelines.generator.contests`).
+        selections: candidates per council, parties per list and options per question (>= 2); None: 10-15
+            candidates, the four parties, three options.
 
     Returns:
         Counts of what was written, including faults per kind.
     """
-    if stations < 1 or not 0.0 <= faults < 1.0:
-        raise ValueError("stations must be >= 1 and faults in [0, 1)")
+    if stations < 1 or not 0.0 <= faults < 1.0 or contests < 1 or (selections is not None and selections < 2):
+        raise ValueError("stations and contests must be >= 1, selections >= 2 and faults in [0, 1)")
     rng = random.Random(seed)
     files = F.EventFiles(out_dir, faults=faults, fault_seed=seed + 1)
     em = Emitter(files, ELECTION_ID, TIMES, seed=seed, corrections=faults / 2)
+    # Its own random source, so the councils' figures are the same whatever the other contests.
+    plan_rng = random.Random(seed * 7919 + 3)
+    named = [(p, name, sum(w) / 2) for p, (name, _, w) in PARTIES.items() if p is not None]
+    plan = ContestPlan(em, plan_rng, contests=contests, selections=selections,
+                       parties=party_list(named, selections, plan_rng), country_id=COUNTRY_ID)
     n_munis = max(1, round(stations / STATIONS_PER_MUNICIPALITY))
-    n_regions = math.ceil(n_munis / MUNICIPALITIES_PER_REGION)
-    files.write(F.REFERENCE, em.event("ElectionDeclared", TIMES.declared, election_id=ELECTION_ID,
-                                      name="Synthetic municipal elections", date="2030-05-05", kind="MUNICIPAL",
-                                      country="xs", seats_at_stake=None))
-    for party, (name, _, _) in PARTIES.items():
-        if party is not None:
-            files.write(F.REFERENCE, em.event("PartyDeclared", TIMES.declared, party_id=party, name=name,
-                                              abbreviation=None))
-    em.division(COUNTRY_ID, "Synthland", "COUNTRY", None)
-    for r in range(1, n_regions + 1):
-        em.division(f"{COUNTRY_ID}/region:r{r}", f"Region {r}", "REGION", COUNTRY_ID)
-    for c in range(1, math.ceil(stations / STATIONS_PER_CONSTITUENCY) + 1):
-        em.division(f"{COUNTRY_ID}/constituency:{c}", f"Constituency {c}", "CONSTITUENCY", COUNTRY_ID)
+    n_contests = n_munis + _declare_reference(em, plan, math.ceil(n_munis / MUNICIPALITIES_PER_REGION), stations)
     k = n_candidates = 0
     for m_index, size in enumerate(spread(stations, n_munis, rng)):
         region_id = f"{COUNTRY_ID}/region:r{m_index // MUNICIPALITIES_PER_REGION + 1}"
-        cands = _candidates(rng, n_candidates)
+        cands = _candidates(rng, n_candidates, selections)
         n_candidates += len(cands)
         m = Municipality(f"{region_id}/municipality:m{m_index + 1}", f"Municipality {m_index + 1}", region_id,
                          max(1, len(cands) // 2 + rng.randint(-2, 1)), cands)
@@ -109,6 +110,7 @@ def synthesize(out_dir: Path, stations: int, seed: int, faults: float = 0.0) -> 
                                       registered, cast, round(cast * rng.uniform(0.005, 0.03))))
             k += 1
         em.municipality(m, rng)
+        plan.tallies(m)
         if rng.random() < INCIDENT_RATE:
             _incident(em, rng, m, m_index, faults)
     files.write(F.NEWS, em.event(
@@ -117,7 +119,28 @@ def synthesize(out_dir: Path, stations: int, seed: int, faults: float = 0.0) -> 
         summary="Synthetic article about the synthetic election.", people=[], organisations=["Unity Party"],
         places=["Synthland"], election_id=ELECTION_ID, division_ids=[COUNTRY_ID], statements=[]))
     files.close()
-    return SynthReport(out_dir, stations, n_munis, n_candidates, dict(files.events), dict(files.fault_counts))
+    return SynthReport(out_dir, stations, n_munis, n_candidates, dict(files.events), dict(files.fault_counts),
+                       n_contests)
+
+
+def _declare_reference(em: Emitter, plan: ContestPlan, n_regions: int, stations: int) -> int:
+    """Write the election, parties, country, regions, constituencies and the contests beyond the councils;
+    returns how many contests that declared."""
+    em.files.write(F.REFERENCE, em.event("ElectionDeclared", TIMES.declared, election_id=ELECTION_ID,
+                                         name="Synthetic municipal elections", date="2030-05-05", kind="MUNICIPAL",
+                                         country="xs", seats_at_stake=None))
+    declared = {p: name for p, (name, _, _) in PARTIES.items() if p is not None}
+    declared.update({p: name for p, name, _ in plan.parties})
+    for party, name in declared.items():
+        em.files.write(F.REFERENCE, em.event("PartyDeclared", TIMES.declared, party_id=party, name=name,
+                                             abbreviation=None))
+    em.division(COUNTRY_ID, "Synthland", "COUNTRY", None)
+    regions = [(f"{COUNTRY_ID}/region:r{r}", f"Region {r}") for r in range(1, n_regions + 1)]
+    for region_id, name in regions:
+        em.division(region_id, name, "REGION", COUNTRY_ID)
+    for c in range(1, math.ceil(stations / STATIONS_PER_CONSTITUENCY) + 1):
+        em.division(f"{COUNTRY_ID}/constituency:{c}", f"Constituency {c}", "CONSTITUENCY", COUNTRY_ID)
+    return plan.declare(regions)
 
 
 def _incident(em: Emitter, rng: random.Random, m: Municipality, m_index: int, faults: float) -> None:

@@ -1,0 +1,58 @@
+"""Peak memory of a benchmark's whole process tree (the ingest and read workers run beside the main process)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+class TreeRss:
+    """Samples the summed RSS of this process and all its descendants: the workers run beside the parent, so
+    the parent's own peak understates what the machine must hold."""
+
+    def __init__(self, every_s: float = 0.25) -> None:
+        self.peak_mb = 0.0
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss_kb(pid: str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _tree(self) -> list[str]:
+        # All descendants, not just children: forkserver workers (ingest) are the fork server's children.
+        children: dict[str, list[str]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = stat.read_text().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(stat.parent.name)
+        out, todo = [], [str(os.getpid())]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, ()))
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = sum(self._rss_kb(pid) for pid in self._tree())
+            self.peak_mb = max(self.peak_mb, round(total / 1024, 1))
+            self._stop.wait(self._every)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
