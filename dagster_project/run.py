@@ -95,6 +95,12 @@ def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
     return False
 
 
+def _release_timings(event: Any) -> dict[str, float]:
+    """Seconds per stage, as the release step recorded them (its input is a copy of the staged snapshot, so the
+    upload and announcement times exist only in its materialisation's metadata)."""
+    return dict(event.materialization.metadata["timings_s"].value)
+
+
 def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
     """Execute the publish job for ``settings.dataset``.
 
@@ -136,7 +142,7 @@ def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: P
         assert staged is not None
         release_id = str(release[0].materialization.metadata["release_id"].value)
         return PublishOutcome(run_id, log_file, ReleaseStore(settings).manifest(release_id), staged.report,
-                              timings=dict(staged.timings), checks=checks)
+                              timings=_release_timings(release[0]), checks=checks)
     if _interrupted(result):  # the caller (e.g. `publish --watch`) stops as on any other Ctrl-C
         raise KeyboardInterrupt(f"publish run {run_id} interrupted (run log: {log_file})")
     if staged is not None and staged.report is not None and not staged.report.passed:

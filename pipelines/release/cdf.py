@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.release import cdf_vocab as v
 
@@ -35,6 +36,12 @@ CONTESTS, SELECTIONS, RESULTS, SUMMARY = "contests", "contest_selections", "cont
 STATION_TURNOUT = "station_turnout"
 # Without these there is nothing to export (a release folded before the contest model existed).
 REQUIRED = (ELECTIONS, CONTESTS, RESULTS)
+# Polling-station counts go into the document up to this many station rows of contest_results. Beyond it the
+# document holds divisions and contests only ("summary-contest"): the station counts are in the Parquet tables,
+# and a document of every station × selection of a large election would not fit in memory (100,000 stations ×
+# 5 contests × 10 selections took 5.9 GB to build).
+STATION_LEVEL_MAX_ROWS = 250_000
+STATION_KINDS = frozenset({"POLLING_STATION", "PRECINCT"})
 TABLES = (ELECTIONS, DIVISIONS, PARTIES, CANDIDATES, CONTESTS, SELECTIONS, RESULTS, SUMMARY, STATION_TURNOUT)
 STATION, DIVISION, CONTEST = "station", "division", "contest"
 OTHER_COUNTS = {"overvotes": "Overvotes", "undervotes": "Undervotes", "write_ins": "WriteIns"}
@@ -355,6 +362,27 @@ def _status(report: _Report) -> str:
     return "unofficial-complete"
 
 
+PRECINCT_FORMAT, SUMMARY_FORMAT = "precinct-level", "summary-contest"
+
+
+def _at_reporting_level(tables: Mapping[str, pa.Table]) -> tuple[Mapping[str, pa.Table], str]:
+    """The tables as the document will use them, and its NIST ``Format``: everything when the station rows fit
+    (``STATION_LEVEL_MAX_ROWS``), else without station rows, station figures and station units."""
+    results = tables.get(RESULTS)
+    if results is None or "level" not in results.column_names:
+        return tables, PRECINCT_FORMAT
+    at_station = pc.equal(results["level"], STATION)
+    if (pc.sum(at_station).as_py() or 0) <= STATION_LEVEL_MAX_ROWS:
+        return tables, PRECINCT_FORMAT
+    out = dict(tables)
+    out[RESULTS] = results.filter(pc.invert(at_station))
+    out.pop(STATION_TURNOUT, None)
+    divisions = tables.get(DIVISIONS)
+    if divisions is not None:
+        out[DIVISIONS] = divisions.filter(pc.invert(pc.is_in(divisions["kind"], pa.array(sorted(STATION_KINDS)))))
+    return out, SUMMARY_FORMAT
+
+
 def election_report(tables: Mapping[str, pa.Table], election_id: str, *, generated_at: datetime) -> dict[str, Any]:
     """The ElectionReport of ``election_id`` from a release's tables (by name; see ``TABLES``).
 
@@ -364,7 +392,11 @@ def election_report(tables: Mapping[str, pa.Table], election_id: str, *, generat
     election = next((r for r in _rows(tables, ELECTIONS) if r["election_id"] == election_id), None)
     if election is None:
         raise KeyError(election_id)
+    tables, level_format = _at_reporting_level(tables)
     report = _Report(tables, election)
+    if level_format == SUMMARY_FORMAT:
+        report.notes.append(f"Polling-station counts are left out (more than {STATION_LEVEL_MAX_ROWS:,} station "
+                            "rows); they are in the release's contest_results table.")
     contests = [_contest(report, c) for c in report.contests]
     persons, candidates = _people(report)
     etype, other = v.election_type(election.get("kind"))
@@ -378,7 +410,7 @@ def election_report(tables: Mapping[str, pa.Table], election_id: str, *, generat
     if contests:
         body["Contest"] = contests
     doc: dict[str, Any] = {
-        "@type": "ElectionResults.ElectionReport", "Election": [body], "Format": "precinct-level",
+        "@type": "ElectionResults.ElectionReport", "Election": [body], "Format": level_format,
         "GeneratedDate": generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "GpUnit": _gp_units(report), "Issuer": ISSUER, "IssuerAbbreviation": ISSUER,
         "SequenceStart": 1, "SequenceEnd": 1, "Status": _status(report), "VendorApplicationId": ISSUER,

@@ -212,3 +212,18 @@ def test_no_contest_tables_no_documents_and_a_log_line(caplog):
 def test_unknown_election_is_a_key_error():
     with pytest.raises(KeyError):
         cdf.election_report(fx.contest_tables(), "general.us.zz.2020-11-03", generated_at=AT)
+
+
+def test_a_large_election_is_exported_at_division_and_contest_level(validator, monkeypatch):
+    tables = fx.contest_tables()
+    stations = {r["unit_id"] for r in tables["contest_results"].to_pylist() if r["level"] == "station"}
+    assert stations
+    monkeypatch.setattr(cdf, "STATION_LEVEL_MAX_ROWS", 0)  # every election is "large" now
+    doc = cdf.election_report(tables, fx.ELECTION, generated_at=AT)
+    assert doc["Format"] == "summary-contest" and "contest_results" in doc["Notes"]
+    assert _errors(validator, doc) == []
+    units = {u["@id"] for u in doc["GpUnit"]}
+    assert not units & stations
+    counted = {vc["GpUnitId"] for c in doc["Election"][0]["Contest"] for s in c.get("ContestSelection", [])
+               for vc in s.get("VoteCounts", [])}
+    assert counted and not counted & stations and counted <= units
