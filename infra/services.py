@@ -105,6 +105,44 @@ def _stop(service: Service, grace_s: float = 20.0) -> str:
     return "killed after timeout"
 
 
+def _gone(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie nobody reaped yet: it holds no port and no file lock)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaps it when this process started it (a restart by a fault test)
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def kill(name: str, timeout_s: float = 30.0) -> int | None:
+    """SIGKILL one service's whole process group, as a crash would, and wait until it is gone (fault tests).
+
+    Returns:
+        The pid killed, or None when the service was not running.
+    """
+    service = next(s for s in SERVICES if s.name == name)
+    pid = _pid(service)
+    if pid is None:
+        return None
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while not _gone(pid):
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"{name} (pid {pid}) still running {timeout_s:.0f}s after SIGKILL")
+        time.sleep(0.05)
+    service.pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def start(name: str, settings: Settings) -> str:
+    """Start one service (again) and wait until it answers: ``started`` or ``already running``."""
+    return _start(next(s for s in SERVICES if s.name == name), settings)
+
+
 def down() -> list[str]:
     """Stop exactly the processes ``up`` started (by pid file), newest first."""
     return [f"{s.name:9} {_stop(s)}" for s in reversed(SERVICES)]

@@ -134,10 +134,12 @@ def chunks(path: Path, csv: bool, kind: str | None, size: int = CHUNK_BYTES,
         return
     with handle:
         line = 1
+        # Skipped before the blocks are cut, not after: an overlong first line is cut to max_record_bytes + 1
+        # bytes, and the BOM must not count among them (without it the cut line would look small enough).
+        if handle.read(len(BOM)) != BOM:
+            handle.seek(0)
         blocks = _blocks(handle, size, limits.max_record_bytes)
         first = next(blocks, b"")
-        if first.startswith(BOM):
-            first = first[len(BOM) :]
         carry = first
         if csv:
             # The header is the first line in universal-newline terms, like the reader's.

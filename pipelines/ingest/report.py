@@ -44,9 +44,13 @@ class IngestReport:
 
     def lines(self) -> list[str]:
         rate = self.read / self.seconds if self.seconds else 0.0
-        out = [f"read {self.read}, produced {self.produced_total}, rejected {self.rejected_total} "
+        # Records are counted when handed to the producer; only a run without delivery failures may call them
+        # produced. Otherwise they were sent, and some (len(failed)) are not known to be on Kafka.
+        done = "sent" if self.failed else "produced"
+        unacked = f" ({len(self.failed)} not acknowledged by Kafka)" if self.failed else ""
+        out = [f"read {self.read}, {done} {self.produced_total}{unacked}, rejected {self.rejected_total} "
                f"in {self.seconds:.1f}s ({rate:,.0f} records/s)"]
-        out += [f"  produced to {topic}: {n}" for topic, n in sorted(self.produced.items())]
+        out += [f"  {done} to {topic}: {n}" for topic, n in sorted(self.produced.items())]
         out += [f"  rejected {reason}: {n}" for reason, n in sorted(self.rejected.items())]
         out += [f"  skipped {why}: {n}" for why, n in sorted(self.skipped.items())]
         if self.rejected_total:

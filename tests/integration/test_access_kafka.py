@@ -195,7 +195,7 @@ def test_every_write_by_the_subscriber_is_refused(granted: Settings, unique: str
     finally:
         producer.close()
         admin.close()
-    print(f"\nsubscriber writes refused: {sum(refused.values())} of {len(refused)} "
+    print(f"\nchaos: subscriber writes refused: {sum(refused.values())} of {len(refused)} "
           f"({100 * sum(refused.values()) / len(refused):.0f} %)")
     assert [label for label, ok in refused.items() if not ok] == []
     assert len(refused) == len(topics.ALL_TOPICS) + 6

@@ -30,7 +30,7 @@ def events(isolated: Settings, tmp_path: Path) -> Settings:
 
 
 def _figures(title: str, figures: dict[str, object]) -> None:
-    print(f"\n{title}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    print(f"\nchaos: {title}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 def test_killed_publishers_leave_nothing_corrupt_and_every_release_is_announced_once(events, tmp_path):
