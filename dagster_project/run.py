@@ -64,22 +64,34 @@ def _python_logs_to(log_file: Path) -> Iterator[None]:
         handler.close()
 
 
+def _typed_error_names() -> frozenset[str]:
+    """Class names of Ballotstream's own errors (their messages are written for people)."""
+    found, todo = set(), [BallotstreamError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return frozenset(found)
+
+
 def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
-    """The first failed step's own error message.
+    """The first failed step's own error message: the outermost of Ballotstream's typed errors in the chain (which
+    may wrap a library's error), else the innermost error.
 
     Raises:
         PublishConflict: that error was a lost ``latest.json`` race: its sentence is the whole story.
     """
+    typed = _typed_error_names()
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
-            while error.cause is not None:  # Dagster wraps the user error: report the original
-                if error.cls_name == PublishConflict.__name__:  # (which may wrap S3's own error)
-                    break
+            while error.cause is not None and error.cls_name not in typed:  # Dagster wraps the user error
                 error = error.cause
             text = error.message.strip().splitlines()[-1]
+            if error.cls_name in typed:
+                text = text.split(": ", 1)[-1]  # drop "pipelines.errors.X: "
             if error.cls_name == PublishConflict.__name__:
-                raise PublishConflict(text.split(": ", 1)[-1])
+                raise PublishConflict(text)
             return f"step {event.step_key} failed: {text}"
     return None
 

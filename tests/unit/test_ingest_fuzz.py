@@ -15,8 +15,7 @@ from pipelines.ingest.chunks import chunks
 from pipelines.ingest.records import Limits, Rejected
 from pipelines.ingest.tally_csv import TALLY_COLUMNS
 from pipelines.ingest.work import Encoded, process_chunk
-from tests.unit.test_ingest_hostile import summary_with
-from tests.unit.test_readers import csv_rows, tally
+from tests.support.inputs import csv_rows, summary_with, tally
 
 LIMITS = Limits(max_record_bytes=20_000, max_depth=16)
 # `make chaos` (CHAOS_ROUNDS=50) fuzzes 7x the files: 420 files, about 12,000 records; same seed, so reproducible.

@@ -14,13 +14,9 @@ from pipelines.ingest.readers import Parsed, Rejected, loads, read_path
 from pipelines.ingest.records import Limits
 from pipelines.ingest.tally_csv import TALLY_COLUMNS
 from pipelines.ingest.work import process_chunk
-from tests.unit.test_readers import SRC, T, csv_rows, tally
+from tests.support.inputs import SRC, T, csv_rows, summary_with, tally
 
 GOOD = json.dumps(tally()).encode()
-E = "local.az.2025-01-29"
-SUMMARY = {"type": "DivisionSummary", "occurred_at": T, "source": SRC, "election_id": E,
-           "division_id": "ocd-division/country:az/region:baku",
-           "figures": [{"metric": "TURNOUT", "value": 0.5, "qualifier": "EXACT", "note": None}]}
 
 
 def read(tmp_path: Path, data: bytes, suffix: str = ".jsonl", **kw: object) -> list[tuple[str, int, str, str | None]]:
@@ -29,9 +25,6 @@ def read(tmp_path: Path, data: bytes, suffix: str = ".jsonl", **kw: object) -> l
     return [("ok", r.line, "", None) if isinstance(r, Parsed) else ("rejected", r.line, r.reason_code, r.field)
             for r in read_path(path, **kw)]  # type: ignore[arg-type]
 
-
-def summary_with(value: str) -> bytes:
-    return json.dumps(SUMMARY).replace('"value": 0.5', f'"value": {value}').encode()
 
 
 def test_summary_fixture_is_valid(tmp_path: Path) -> None:

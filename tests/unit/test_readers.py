@@ -12,22 +12,7 @@ from pipelines.contract import reasons
 from pipelines.ingest.checks import KnownIds, with_references
 from pipelines.ingest.readers import Parsed, Rejected, read_path
 from pipelines.ingest.tally_csv import TALLY_COLUMNS
-
-E = "local.az.2025-01-29"
-AZ = "ocd-division/country:az"
-ST = f"{AZ}/constituency:23/polling_station:32"
-MU = f"{AZ}/region:baku/municipality:sabail"
-SRC = {"organisation": "CEC", "kind": "ELECTION_AUTHORITY", "url": None}
-T = "2025-01-29T20:00:00+04:00"
-
-
-def tally(**over: Any) -> dict[str, Any]:
-    obj = {"type": "StationTally", "occurred_at": T, "source": SRC, "election_id": E, "station_id": ST,
-           "municipality_id": MU, "status": "FINAL", "registered_voters": 100, "ballots_cast": 40,
-           "valid_ballots": 38, "invalid_ballots": 2,
-           "votes": [{"candidate_id": f"candidate:c{i}", "votes": 9 + (i == 3) * 2} for i in range(4)]}
-    obj.update(over)
-    return obj
+from tests.support.inputs import SRC, ST, E, T, csv_rows, tally
 
 
 def write_jsonl(tmp_path: Path, *lines: Any) -> Path:
@@ -116,10 +101,6 @@ def test_event_ids_are_deterministic_and_ignore_recorded_at(tmp_path: Path) -> N
     assert isinstance(a, Parsed) and isinstance(b, Parsed) and isinstance(c, Parsed)
     assert a.value["event_id"] == b.value["event_id"] != c.value["event_id"]
 
-
-def csv_rows(votes: list[str]) -> list[str]:
-    return [",".join([E, ST, MU, "FINAL", "100", "40", "38", "2", f"candidate:c{i}", v, T, "CEC",
-                      "ELECTION_AUTHORITY", ""]) for i, v in enumerate(votes)]
 
 
 def write_csv(tmp_path: Path, rows: list[str]) -> Path:
