@@ -39,3 +39,14 @@ def test_a_withheld_failure_is_reported_but_does_not_block() -> None:
     assert held.passed and held.withheld_rules == {"station_turnout.cast_le_registered": 1}
     assert held.to_dict()["withheld"] == {"station_turnout.cast_le_registered": 1}
     assert held.summary_lines()[0].startswith("WARN ") and "(1 tallies withheld)" in held.summary_lines()[0]
+
+
+def test_status_shows_the_latest_manifests_withheld_units_when_withholding_is_on() -> None:
+    from pipelines.release.status import WITHHOLDING, withholding
+
+    manifest = {"withheld": {"units": 2, "rules": {"station_turnout.cast_le_registered": 2}}}
+    assert withholding(Settings(), manifest) == (0, WITHHOLDING)
+    on = Settings(gate_withhold="station_turnout.cast_le_registered")
+    units, text = withholding(on, manifest)
+    assert units == 2 and "station_turnout.cast_le_registered: 2" in text
+    assert withholding(on, None)[0] == 0 and withholding(on, {"withheld": {"units": 0, "rules": {}}})[0] == 0
