@@ -61,6 +61,7 @@ def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ball
         "snapshot": dg.MetadataValue.json(snapshot),
         "fingerprint": staged.snapshot.fingerprint(),
         "gate_passed": staged.report.passed,
+        "withheld_rules": dg.MetadataValue.json(staged.report.withheld_rules),
         **({"report_url": dg.MetadataValue.url(staged.report.report_url)} if staged.report.report_url else {}),
         **{k: round(v, 3) for k, v in staged.timings.items()},
     })
@@ -109,5 +110,6 @@ def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResourc
         "uris": dg.MetadataValue.json({n: t["url"] for n, t in tables.items()}),
         "sha256": dg.MetadataValue.json({n: t["sha256"] for n, t in tables.items()}),
         "previous_release": manifest["previous_release"] or "",
+        "withheld_units": manifest["withheld"]["units"],
         "timings_s": dg.MetadataValue.json({k: round(v, 3) for k, v in staged.timings.items()}),
     })

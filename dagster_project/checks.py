@@ -1,4 +1,5 @@
-"""The gate's rules as Dagster asset checks: one per rule, on the rule's table; ERROR blocks, WARN does not."""
+"""The gate's rules as Dagster asset checks: one per rule, on the rule's table; ERROR blocks, WARN does not (a
+blocking rule whose failing tallies were withheld instead reports WARN, with ``withheld_units``)."""
 
 import dagster as dg
 
@@ -17,7 +18,9 @@ def check_result(result: CheckResult) -> dg.AssetCheckResult:
     sample = result.json_sample()
     return dg.AssetCheckResult(
         asset_key=keys.TABLES[result.table], check_name=result.name, passed=result.success,
-        severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if result.blocking and not result.withheld
+        else dg.AssetCheckSeverity.WARN,
         metadata={"failing_rows": result.failing_rows, "checked_rows": result.checked_rows,
-                  "rule": result.rule, **({"sample": dg.MetadataValue.json(sample)} if sample else {})},
+                  "rule": result.rule, **({"sample": dg.MetadataValue.json(sample)} if sample else {}),
+                  **({"withheld_units": result.withheld} if result.withheld else {})},
     )

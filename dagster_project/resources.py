@@ -13,22 +13,25 @@ class BallotstreamResource(dg.ConfigurableResource):
     """Where Kafka, the registry and S3 are (``BALLOTSTREAM_*`` variables; secrets stay in the environment).
 
     Non-empty fields override their variable for a run: ``dataset`` (``BALLOTSTREAM_DATASET``),
-    ``topic_prefix`` (``BALLOTSTREAM_TOPIC_PREFIX``) and ``staging_dir`` (``BALLOTSTREAM_STAGING_DIR``).
+    ``topic_prefix`` (``BALLOTSTREAM_TOPIC_PREFIX``), ``staging_dir`` (``BALLOTSTREAM_STAGING_DIR``) and
+    ``gate_withhold`` (``BALLOTSTREAM_GATE_WITHHOLD``: a dataset's choice of rules that withhold).
     """
 
     dataset: str = ""
     topic_prefix: str = ""
     staging_dir: str = ""
+    gate_withhold: str = ""
 
     @classmethod
     def of(cls, settings: Settings) -> BallotstreamResource:
         """The resource config that reproduces ``settings``' dataset, topics and staging folder."""
-        return cls(dataset=settings.dataset, topic_prefix=settings.topic_prefix, staging_dir=settings.staging_dir)
+        return cls(dataset=settings.dataset, topic_prefix=settings.topic_prefix, staging_dir=settings.staging_dir,
+                   gate_withhold=settings.gate_withhold)
 
     def settings(self) -> Settings:
         settings = Settings.from_env()
         overrides = {k: v for k, v in (("dataset", self.dataset), ("topic_prefix", self.topic_prefix),
-                                       ("staging_dir", self.staging_dir)) if v}
+                                       ("staging_dir", self.staging_dir), ("gate_withhold", self.gate_withhold)) if v}
         if overrides:
             settings = replace(settings, **overrides)
             settings.validate()

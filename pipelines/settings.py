@@ -25,6 +25,21 @@ INFRA_VARIABLES = ("BALLOTSTREAM_STATE_DIR", "BALLOTSTREAM_REGISTRY_JAVA")
 # (MORE_THAN, ALMOST, ABOUT) relax it in the direction they allow (pipelines.gate.frames).
 DEFAULT_GATE_TOLERANCE = 0.001
 
+# Gate rules whose failures may withhold the failing tallies instead of blocking the release
+# (BALLOTSTREAM_GATE_WITHHOLD): the per-tally rules of station_turnout, station_results and contest_results (station
+# level), whose failing rows each name one tally (election_id, contest_id, station_id). Declared here because
+# settings sit below the gate in the import layers; pipelines.gate.checks refuses to load if one is not a rule.
+WITHHOLDABLE_RULES: frozenset[str] = frozenset({
+    "station_turnout.counts_non_negative", "station_turnout.cast_le_registered",
+    "station_turnout.valid_plus_invalid_eq_cast", "station_turnout.turnout_in_range",
+    "station_turnout.status_in_vocabulary", "station_turnout.votes_le_cast_times_allowed",
+    "station_turnout.station_id_resolves", "station_turnout.municipality_id_resolves",
+    "station_results.key_unique", "station_results.counts_non_negative", "station_results.votes_sum_eq_valid",
+    "station_results.candidate_id_resolves", "station_results.station_id_resolves",
+    "contest_results.counts_non_negative", "contest_results.selection_declared",
+    "contest_results.methods_sum_eq_votes",
+})
+
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
@@ -60,6 +75,9 @@ class Settings:
     release_bucket: str = "ballotstream-releases"
     dataset: str = "az-municipal-2025"
     gate_tolerance: float = DEFAULT_GATE_TOLERANCE
+    # Gate rules (``table.rule``, comma-separated) whose failing tallies are withheld instead of blocking the
+    # release; empty: every blocking rule blocks (WITHHOLDABLE_RULES lists the rules allowed).
+    gate_withhold: str = ""
     # Prepended to every declared topic name: separate environments (or test runs) on one cluster.
     topic_prefix: str = ""
     # Where a run stages its Parquet before upload (local disk; one folder per dataset and snapshot).
@@ -131,6 +149,10 @@ class Settings:
             raise ConfigError(f"{PREFIX}TOPIC_PREFIX={self.topic_prefix!r} may hold only letters, digits, '.', '_', '-'")
         if not 0 <= self.gate_tolerance < 1:
             raise ConfigError(f"{PREFIX}GATE_TOLERANCE must be in [0, 1)")
+        for rule in self.withheld_rules:
+            if rule not in WITHHOLDABLE_RULES:
+                raise ConfigError(f"{PREFIX}GATE_WITHHOLD: {rule!r} is not a gate rule that can withhold (only "
+                                  f"per-tally rules can: {', '.join(sorted(WITHHOLDABLE_RULES))})")
         if not 1 <= self.read_workers <= 64:
             raise ConfigError(f"{PREFIX}READ_WORKERS must be between 1 and 64")
         if not 1 <= self.kafka_replication_factor <= 16:
@@ -140,6 +162,11 @@ class Settings:
                               "Kafka's topics and producer must allow messages that large")
         if not 4 <= self.ingest_max_depth <= 500:
             raise ConfigError(f"{PREFIX}INGEST_MAX_DEPTH must be between 4 and 500")
+
+    @property
+    def withheld_rules(self) -> frozenset[str]:
+        """The gate rules (``table.rule``) whose failures withhold the failing tallies instead of blocking."""
+        return frozenset(r.strip() for r in self.gate_withhold.split(",") if r.strip())
 
     def kafka_config(self) -> dict[str, Any]:
         """Connection options passed through to kafka-python clients."""

@@ -107,6 +107,7 @@ def contest_summary(contests: pa.Table, turnout: pa.Table, results: pa.Table, co
             "election_id": d.get("election_id") or s.get("election_id_min"), "contest_id": cid,
             "kind": d.get("kind"), "stations_reporting": reporting,
             "stations_expected": int(expected[at]) if at >= 0 else None,
+            "stations_withheld": 0,  # the fold sets it from the withheld table (pipelines.fold.withheld)
             "registered_voters": s.get("registered_voters_sum"), "registered_known": s.get("registered_voters_count", 0),
             "ballots_cast": s.get("ballots_cast_sum"), "ballots_cast_known": s.get("ballots_cast_count", 0),
             "turnout": cast_both / reg_both if reg_both else None,

@@ -15,6 +15,7 @@ from pipelines.fold.observations import news, observations, observations_by_divi
 from pipelines.fold.results import result_tables
 from pipelines.fold.summary import national_summary
 from pipelines.fold.versions import resolve
+from pipelines.fold.withheld import exclude, with_withheld_counts
 from pipelines.kafka.log_record import LogRecord
 
 DATASET_METADATA_KEY = b"ballotstream.dataset"
@@ -54,15 +55,24 @@ def extract_all(records: Iterable[LogRecord]) -> Extracted:
             gc.enable()
 
 
-def fold_extracted(ex: Extracted, dataset: str | None = None) -> dict[str, pa.Table]:
+def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None
+                   ) -> dict[str, pa.Table]:
     """The second half of ``fold``: resolve versions and build the tables from an extraction.
 
     Reading may be split across processes (``pipelines.fold.read``); their extractions are merged
     (``pipelines.fold.extract.merge``) and folded here.
+
+    Args:
+        ex: the extraction (its vote buffers are released on the way).
+        dataset: release name recorded in each table's schema metadata.
+        withhold: tallies to leave out of every result table, one row per (tally, rule)
+            (``pipelines.fold.withheld.REQUEST_SCHEMA``); they become the ``withheld`` table.
     """
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
     out: dict[str, pa.Table] = reference_tables(ex, res)
-    out.update(result_tables(ex, res, out))
+    results_res, out[t.WITHHELD] = exclude(ex, res, withhold)
+    out.update(result_tables(ex, results_res, out))
+    out[t.CONTEST_SUMMARY] = with_withheld_counts(out[t.CONTEST_SUMMARY], out[t.WITHHELD])
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
     # station_results, which can share their buffers).

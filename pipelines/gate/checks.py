@@ -17,6 +17,7 @@ from pipelines.contract import ids, vocabulary
 from pipelines.errors import ConfigError
 from pipelines.fold import tables
 from pipelines.gate import names
+from pipelines.settings import WITHHOLDABLE_RULES
 
 # Expectation kinds -> GX 1.x expectation class names (imported lazily, see runner).
 NOT_NULL = "ExpectColumnValuesToNotBeNull"
@@ -240,6 +241,14 @@ def checks_for_table(table: str) -> tuple[CheckSpec, ...]:
 
 
 ALL_CHECKS: tuple[CheckSpec, ...] = tuple(s for name in tables.TABLE_NAMES for s in checks_for_table(name))
+
+# The rules BALLOTSTREAM_GATE_WITHHOLD may name (declared in pipelines.settings, below the gate): each must be a
+# blocking rule of a table whose failing rows name a tally, or withholding could not find its units.
+WITHHOLD_TABLES = frozenset({tables.STATION_TURNOUT, tables.STATION_RESULTS, tables.CONTEST_RESULTS})
+_unknown = sorted(WITHHOLDABLE_RULES - {s.qualified_name for s in ALL_CHECKS
+                                        if s.blocking and s.table in WITHHOLD_TABLES})
+if _unknown:
+    raise ConfigError(f"WITHHOLDABLE_RULES names rules the gate does not have: {', '.join(_unknown)}")
 
 
 # What a table's check frame reads from other tables besides its REFERENCES (see ``pipelines.gate.frames``).

@@ -26,6 +26,8 @@ class CheckResult:
         failing_rows: how many rows failed (for station_results: how many stations).
         checked_rows: how many rows were checked.
         sample: up to ``MAX_SAMPLE_ROWS`` failing rows, each with its event id and trace columns.
+        withheld: tallies withheld from the release because this rule failed on them
+            (``BALLOTSTREAM_GATE_WITHHOLD``); a failure that withheld does not block.
     """
 
     name: str
@@ -36,6 +38,7 @@ class CheckResult:
     failing_rows: int
     checked_rows: int
     sample: list[dict[str, Any]] = field(default_factory=list)
+    withheld: int = 0
 
     @property
     def qualified_name(self) -> str:
@@ -75,7 +78,12 @@ class GateReport:
     @property
     def blocking_failures(self) -> list[CheckResult]:
         """The blocking checks that failed."""
-        return [c for c in self.checks if c.blocking and not c.success]
+        return [c for c in self.checks if c.blocking and not c.success and not c.withheld]
+
+    @property
+    def withheld_rules(self) -> dict[str, int]:
+        """Rules whose failures withheld tallies instead of blocking: ``table.rule`` -> tallies withheld."""
+        return {c.qualified_name: c.withheld for c in self.checks if c.withheld}
 
     def result(self, table: str, name: str) -> CheckResult:
         """The result of check ``name`` on ``table`` (KeyError when it did not run)."""
@@ -95,6 +103,7 @@ class GateReport:
             "passed": self.passed, "tolerance": self.tolerance,
             "checks_run": len(self.checks), "checks_failed": sum(not c.success for c in self.checks),
             "blocking_failed": [c.qualified_name for c in self.blocking_failures],
+            "withheld": self.withheld_rules,
             "checks": checks,
         }
 
@@ -107,8 +116,9 @@ class GateReport:
         ordered = sorted(self.checks, key=lambda c: (c.success, not c.blocking, c.table, c.name))
         lines = []
         for c in ordered:
-            verdict = "ok  " if c.success else ("FAIL" if c.blocking else "WARN")
-            lines.append(f"{verdict} {c.qualified_name:<52} {c.failing_rows:>9,}/{c.checked_rows:<10,} {c.rule}")
+            verdict = "ok  " if c.success else ("FAIL" if c.blocking and not c.withheld else "WARN")
+            held = f" ({c.withheld:,} tallies withheld)" if c.withheld else ""
+            lines.append(f"{verdict} {c.qualified_name:<52} {c.failing_rows:>9,}/{c.checked_rows:<10,} {c.rule}{held}")
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.blocking_failures)} blocking)"
         lines.append(f"gate {verdict}: {len(self.checks)} checks, tolerance {self.tolerance:g}")
         return lines

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
-from pipelines.errors import GateFailed, NothingToPublish
+from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.read import read_snapshot
 from pipelines.fold.tables import KEYS, TABLE_NAMES
@@ -189,14 +190,66 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
 def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStore | None = None) -> GateReport:
     """Validate ``staged``; when a blocking check fails, store the report where the public can read it.
 
+    When every blocking failure is a rule of ``settings.withheld_rules``, the failing tallies are withheld
+    instead (``pipelines.release.withhold``): ``staged`` then holds the tables folded without them, and the
+    report is the second gate's.
+
     Returns:
         The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
     """
     report = validate(settings, staged)
+    if settings.withheld_rules and not report.passed:
+        report = withhold(settings, staged, report)
     if not report.passed:
         url = (store or ReleaseStore(settings)).store_blocked_report(attempt_id, report.to_dict())
         report = replace(report, report_url=url)
     return report
+
+
+def withhold(settings: Settings, staged: Staged, report: GateReport) -> GateReport:
+    """When every blocking failure is a rule configured to withhold: fold the snapshot again without the failing
+    tallies, write the tables over ``staged``'s (in place: the Dagster step yields them after the gate), gate
+    them again, and return the merged report (blocking only when the second gate failed).
+
+    Returns ``report`` unchanged when withholding does not apply, or cannot name the failing tallies exactly.
+    """
+    from pipelines.release import withhold as w
+
+    if not w.applies(settings, report):
+        return report
+    t0 = time.perf_counter()
+    cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
+    try:
+        request = pa.concat_tables([
+            w.failing_units(settings, c, staged.table(c.table, OWN_COLUMNS.get(c.table)),
+                            gate_context(staged, c.table, cache))
+            for c in report.blocking_failures])
+    except CheckError:
+        return report
+    del cache
+    if request.num_rows == 0:
+        return report
+    read = read_snapshot(settings, staged.snapshot)
+    tables = fold_extracted(read.extracted, settings.dataset, withhold=request)
+    del read
+    # The same folder: the first fold's files are replaced, and the run's cleanup removes the folder as before.
+    again = stage_tables(settings, staged.snapshot, tables, staged.schemas_used,
+                         run_id=staged.directory.name.split("-", 1)[1])
+    del tables
+    staged.files, staged.columns = again.files, again.columns
+    staged.timings["withhold_s"] = time.perf_counter() - t0
+    first_validate_s = staged.timings["validate_s"]
+    second = validate(settings, staged)
+    staged.timings["validate_s"] += first_validate_s
+    return w.merge(report, second, dict(Counter(request["rule"].to_pylist())))
+
+
+def withheld_units(staged: Staged) -> int:
+    """How many distinct tallies the staged tables withhold (a tally failing two rules is one unit)."""
+    if "withheld" not in staged.files:
+        return 0
+    units = staged.table("withheld", ("election_id", "contest_id", "station_id"))
+    return units.group_by(list(units.column_names)).aggregate([]).num_rows
 
 
 def blocked_error(report: GateReport) -> GateFailed:
@@ -275,7 +328,9 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "documents": cdf_entries,  # cdf/<election_id>.json: NIST SP 1500-100 v2 (docs/contests.md, "Export")
         "gate": {"passed": True, "report": "validation.json", "tolerance": report.tolerance,
                  "checks": [{"name": c.name, "table": c.table, "blocking": c.blocking, "success": c.success,
-                             "failing_rows": c.failing_rows} for c in report.checks]},
+                             "failing_rows": c.failing_rows, "withheld": c.withheld} for c in report.checks]},
+        # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
+        "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": _changes(store, previous, staged),
     }
     store.write_release(release_id, list(staged.files.values()),

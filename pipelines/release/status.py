@@ -21,9 +21,19 @@ from pipelines.release.pipeline import event_topic_names
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
-# Withholding units from publication (e.g. a station under review) is not built yet; status says so rather than
-# implying that nothing is withheld by choice.
+# Without BALLOTSTREAM_GATE_WITHHOLD nothing can be withheld: status says so rather than implying that nothing
+# is withheld by choice.
 WITHHOLDING = "withholding not configured"
+
+
+def withholding(settings: Settings, manifest: dict[str, Any] | None) -> tuple[int, str]:
+    """(tallies withheld from the latest release, what withholds them) for ``ballotstream status``."""
+    if not settings.withheld_rules:
+        return 0, WITHHOLDING
+    held = (manifest or {}).get("withheld") or {}
+    rules = held.get("rules") or {}
+    detail = ", ".join(f"{r}: {n}" for r, n in sorted(rules.items())) or "none failed"
+    return int(held.get("units", 0)), f"withheld by {', '.join(sorted(settings.withheld_rules))}; {detail}"
 
 
 @dataclass(frozen=True)
@@ -122,9 +132,11 @@ def status(settings: Settings, *, store: ReleaseStore | None = None, now: dateti
     checked_at = now or datetime.now(UTC)
     oldest = min(times.values()) if times else None
     released_at = datetime.fromisoformat(latest["published_at"]) if latest else None
+    withheld_units, withheld_by = withholding(settings, manifest)
     return Status(
         dataset=store.dataset, checked_at=checked_at, events_behind=sum(behind.values()), behind=behind,
         seconds_behind=max(0.0, (checked_at - oldest).total_seconds()) if oldest else (0.0 if not behind else None),
         oldest_unreleased_at=oldest, last_release=_last_release(store, manifest),
         last_failure=last_blocked(store, released_at), end_offsets=dict(log.end),
+        withheld_units=withheld_units, withholding=withheld_by,
     )
