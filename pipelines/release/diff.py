@@ -135,6 +135,10 @@ def diff_tables(old: Source | None, new: Source, key: list[str]) -> dict[str, in
     """
     if old is None:
         return {ADDED: _rows(new), CHANGED: 0, REMOVED: 0}
+    if not set(key) <= set(_names(old)):
+        # The table's key changed between releases (a schema change, e.g. a contest column joined the key):
+        # rows cannot be matched, so every old row counts as removed and every new one as added.
+        return {ADDED: _rows(new), CHANGED: 0, REMOVED: _rows(old)}
     old_idx, new_idx = _match(old, new, key)
     # Keys are unique in each table, so every key not matched was added or removed.
     matched = len(new_idx)

@@ -37,6 +37,14 @@ def test_added_changed_removed_by_key():
     assert diff_tables(old, new, KEY) == {"added": 1, "changed": 1, "removed": 1}
 
 
+def test_a_key_that_changed_between_releases_counts_everything_removed_and_added():
+    # The previous release was folded before the key gained a column (e.g. contest_id): rows cannot be matched.
+    old = _turnout([("s1", 10, "a", 0), ("s2", 20, "b", 1)])
+    new = _turnout([("s1", 10, "a", 0), ("s2", 20, "b", 1), ("s3", 5, "c", 2)]).append_column(
+        "contest_id", pa.array(["c1", "c1", "c1"]))
+    assert diff_tables(old, new, [*KEY, "contest_id"]) == {"added": 3, "changed": 0, "removed": 2}
+
+
 def test_trace_columns_alone_do_not_make_a_change():
     old = _turnout([("s1", 10, "a", 0)])
     new = _turnout([("s1", 10, "a-reingested", 99)])
