@@ -36,7 +36,23 @@ def _resolves(values: pa.ChunkedArray | pa.Array, targets: pa.ChunkedArray | pa.
     return pc.if_else(values.is_valid(), found, pa.scalar(None, pa.bool_()))
 
 
-def _composite_key(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray:
+def _composite_key(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray | pa.Array:
+    """One value per row that is unique exactly when the key is, and null when any key column is.
+
+    Dictionary-encoded keys (the large result tables) become one int64 of their codes: joining the strings of
+    a million-row table's ids would cost hundreds of megabytes.
+    """
+    if len(columns) > 1 and all(pa.types.is_dictionary(table.schema.field(k).type) for k in columns):
+        arrays = [_dictionary(table[k]) for k in columns]
+        sizes = [len(a.dictionary) + 1 for a in arrays]
+        if float(np.prod(sizes, dtype=np.float64)) < 2.0 ** 62:
+            packed = np.zeros(table.num_rows, dtype=np.int64)
+            missing = np.zeros(table.num_rows, dtype=bool)
+            for arr, size in zip(arrays, sizes, strict=True):
+                codes = _codes(arr)
+                missing |= codes < 0
+                packed = packed * size + (codes + 1)
+            return pa.array(packed, mask=missing)
     parts = [table[k].cast(pa.string()) for k in columns]
     if len(parts) == 1:
         return parts[0]
@@ -222,11 +238,12 @@ def check_frame(table_name: str, table: pa.Table, context: dict[str, pa.Table], 
     if table_name == t.STATION_RESULTS:
         frame = station_frame(table, context)
     else:
+        key = _composite_key(table, t.KEYS[table_name])
         frame = table
         if any(pa.types.is_dictionary(f.type) for f in frame.schema):
             frame = frame.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type)
                                                    else f.type) for f in frame.schema]))
-        frame = frame.append_column(c.KEY_COLUMN, _composite_key(frame, t.KEYS[table_name]))
+        frame = frame.append_column(c.KEY_COLUMN, key)
     derived: dict[str, pa.Array | pa.ChunkedArray] = {}
     if table_name == t.STATION_TURNOUT:
         counts = [frame[k] for k in ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots",
