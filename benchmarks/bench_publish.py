@@ -112,7 +112,7 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None, conte
             load_before = [round(x, 2) for x in os.getloadavg()]
             t0 = time.perf_counter()
             with TreeRss() as tree:
-                outcome = run_publish(settings)
+                outcome = run_publish(settings, force=True)  # a --reuse-prefix run republishes one snapshot
             assert outcome.manifest is not None and outcome.report is not None
             manifest, gate = outcome.manifest, outcome.report
             publish_s = time.perf_counter() - t0
