@@ -101,19 +101,8 @@ def read(path: Path, mapping: Mapping) -> oe.ReadResult:
         result.rejections += [oe.Rejection(1, f, f"column {c!r} missing from the header") for f, c in missing]
         result.rejections += [oe.Rejection(1, None, "header is not valid UTF-8")] if 1 in bad_lines else []
         return result
-    while True:
-        before = reader.line_num
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            result.rejections.append(oe.Rejection(before + 1, None, f"unreadable CSV: {e}"))
-            continue
-        if not record or all(not c.strip() for c in record):
-            continue
-        result.records += 1
-        row = _row(before + 1, record, index, mapping, bad_lines, reader.line_num)
+    for line, record in oe.records(reader, result):
+        row = _row(line, record, index, mapping, bad_lines, reader.line_num)
         if isinstance(row, oe.Row):
             result.rows.append(row)
         else:

@@ -43,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BASE_COLUMNS", "KINDS", "METHOD_COLUMNS", "Contest", "FileName", "ReadResult", "Rejection",
@@ -248,6 +249,24 @@ def _decode(data: bytes) -> tuple[str, set[int]]:
     return "".join(parts), bad
 
 
+def records(reader: Any, result: ReadResult) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records after the header, each with the physical line it starts on (a quoted field may span
+    more); a record the csv module cannot read becomes a rejection in ``result``. Counts ``result.records``."""
+    while True:
+        before = reader.line_num
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            result.rejections.append(Rejection(before + 1, None, f"unreadable CSV: {e}"))
+            continue
+        if not record or all(not c.strip() for c in record):
+            continue
+        result.records += 1
+        yield before + 1, record
+
+
 def read(path: str | Path, data: bytes | None = None) -> ReadResult:
     """Every row of one file, with what could not be read as rejections. Never raises on content."""
     # Long: one pass over a file as published (header, quirks, rows), each failure kept as a rejection.
@@ -293,19 +312,7 @@ def read(path: str | Path, data: bytes | None = None) -> ReadResult:
     # A trailing empty header cell ("votes,") is a real-file habit: rows may then carry one cell fewer.
     shortest = max(i for i, c in enumerate(columns) if c) + 1
 
-    while True:
-        before = reader.line_num
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            result.rejections.append(Rejection(before + 1, None, f"unreadable CSV: {e}"))
-            continue
-        line = before + 1  # physical line where the record starts (a quoted field may span more)
-        if not record or all(not c.strip() for c in record):
-            continue
-        result.records += 1
+    for line, record in records(reader, result):
         if any(n in bad_lines for n in range(line, reader.line_num + 1)):
             result.rejections.append(Rejection(line, None, "not valid UTF-8"))
             continue

@@ -14,6 +14,7 @@ from pipelines.errors import GateFailed
 from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
 from pipelines.release.store import ReleaseStore
+from tests.support.sample_edits import cast_above_registered
 from tests.support.services import env_of
 
 RETRACTED = "ocd-division/country:az/region:nowhere"
@@ -39,19 +40,6 @@ def _incident_in_a_retracted_division(directory, sample_dir):
     return paths
 
 
-def _cast_above_registered(path, sample_dir):
-    header, *rows = (sample_dir / "results.csv").read_text().splitlines()
-    cols = header.split(",")
-    station = rows[0].split(",")[cols.index("station_id")]
-    bad = []
-    for row in rows:
-        values = row.split(",")
-        if values[cols.index("station_id")] == station:
-            values[cols.index("ballots_cast")] = str(int(values[cols.index("registered_voters")]) + 500)
-            bad.append(",".join(values))
-    path.write_text("\n".join([header, *bad]) + "\n")
-    return path
-
 
 def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp_path):
     sample = tmp_path / "sample"
@@ -68,7 +56,7 @@ def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp
     store = ReleaseStore(isolated)
     assert store.latest()[0]["release_id"] == warned.manifest["release_id"]
 
-    assert ingest([_cast_above_registered(tmp_path / "bad.csv", sample)], isolated).rejected_total == 0
+    assert ingest([cast_above_registered(tmp_path / "bad.csv", sample)], isolated).rejected_total == 0
     with pytest.raises(GateFailed, match="station_turnout.cast_le_registered") as blocked:
         run_publish(isolated)
     assert store.latest()[0]["release_id"] == warned.manifest["release_id"]
@@ -82,7 +70,7 @@ def test_a_blocked_publish_prints_the_gate_table_and_one_error_line(isolated, tm
 
     sample = tmp_path / "sample"
     build_sample(sample)
-    assert ingest([*sorted(sample.iterdir()), _cast_above_registered(tmp_path / "bad.csv", sample)],
+    assert ingest([*sorted(sample.iterdir()), cast_above_registered(tmp_path / "bad.csv", sample)],
                   isolated).rejected_total == 0
     env = {**os.environ, **env_of(isolated)}
     run = subprocess.run([sys.executable, "-m", "pipelines.cli", "publish"], env=env, capture_output=True,

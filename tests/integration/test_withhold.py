@@ -15,28 +15,12 @@ from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
 from pipelines.release.status import withholding
 from pipelines.release.store import ReleaseStore
+from tests.support.sample_edits import station_rows
 
 # What a tally with ballots cast = registered + 500 fails (cast and valid + invalid no longer agree either).
 RULES = ("station_turnout.cast_le_registered", "station_turnout.valid_plus_invalid_eq_cast",
          "station_turnout.turnout_in_range")
 
-
-def _station_rows(sample_dir, cast_above_registered: bool, occurred_at: str | None = None):
-    """(station id, header, that station's rows): as the sample has them, or with ballots cast > registered;
-    ``occurred_at`` makes them a later version (the same content would be the same event, a duplicate)."""
-    header, *rows = (sample_dir / "results.csv").read_text().splitlines()
-    cols = header.split(",")
-    station = rows[0].split(",")[cols.index("station_id")]
-    out = []
-    for row in rows:
-        values = row.split(",")
-        if values[cols.index("station_id")] == station:
-            if cast_above_registered:
-                values[cols.index("ballots_cast")] = str(int(values[cols.index("registered_voters")]) + 500)
-            if occurred_at:
-                values[cols.index("occurred_at")] = occurred_at
-            out.append(",".join(values))
-    return station, header, out
 
 
 def _table(store: ReleaseStore, manifest: dict, name: str):
@@ -50,7 +34,7 @@ def _table(store: ReleaseStore, manifest: dict, name: str):
 def test_an_impossible_tally_is_withheld_then_restored_by_a_correction(isolated, tmp_path):
     sample = tmp_path / "sample"
     build_sample(sample)
-    station, header, bad = _station_rows(sample, cast_above_registered=True)
+    station, header, bad = station_rows(sample, cast_above_registered=True)
     (tmp_path / "bad.csv").write_text("\n".join([header, *bad]) + "\n")
     assert ingest([*sorted(sample.iterdir()), tmp_path / "bad.csv"], isolated).rejected_total == 0
     settings = replace(isolated, gate_withhold=",".join(RULES))
@@ -75,7 +59,7 @@ def test_an_impossible_tally_is_withheld_then_restored_by_a_correction(isolated,
     assert all(passed for (passed, severity) in held.checks.values() if severity == "ERROR")
     assert withholding(settings, manifest)[0] == len(units)
 
-    _, header, good = _station_rows(sample, cast_above_registered=False, occurred_at="2025-01-30T09:00:00+04:00")
+    _, header, good = station_rows(sample, cast_above_registered=False, occurred_at="2025-01-30T09:00:00+04:00")
     (tmp_path / "fixed.csv").write_text("\n".join([header, *good]) + "\n")
     assert ingest([tmp_path / "fixed.csv"], settings).rejected_total == 0
     fixed = run_publish(settings)
@@ -88,7 +72,7 @@ def test_an_impossible_tally_is_withheld_then_restored_by_a_correction(isolated,
 def test_without_the_setting_the_impossible_tally_blocks_the_release(isolated, tmp_path):
     sample = tmp_path / "sample"
     build_sample(sample)
-    _, header, bad = _station_rows(sample, cast_above_registered=True)
+    _, header, bad = station_rows(sample, cast_above_registered=True)
     (tmp_path / "bad.csv").write_text("\n".join([header, *bad]) + "\n")
     assert ingest([*sorted(sample.iterdir()), tmp_path / "bad.csv"], isolated).rejected_total == 0
     with pytest.raises(GateFailed, match="station_turnout.cast_le_registered"):
