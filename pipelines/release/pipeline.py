@@ -339,7 +339,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.switch_latest(manifest, etag)
     staged.timings["upload_s"] = time.perf_counter() - t0 - staged.timings["documents_s"]
     t0 = time.perf_counter()
-    announce(settings, staged, manifest, store)
+    announce(settings, staged, store)
     staged.timings["catalog_announce_s"] = time.perf_counter() - t0
     return manifest
 
@@ -351,7 +351,7 @@ CHART_TABLES = ("station_turnout", "seats", "observations", "divisions", "partie
 CHART_FILTERS = {"contest_results": [("level", "==", "contest")]}
 
 
-def announce(settings: Settings, staged: Staged, manifest: dict[str, Any], store: ReleaseStore) -> None:
+def announce(settings: Settings, staged: Staged, store: ReleaseStore) -> None:
     """After ``latest.json`` switched: regenerate the catalog page and announce on Kafka this release and any
     earlier one whose announcement a killed publisher never made (exactly once each: announce.py)."""
     from pipelines.release.announce import announce_pending
