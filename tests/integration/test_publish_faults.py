@@ -41,8 +41,9 @@ def test_killed_publishers_leave_nothing_corrupt_and_every_release_is_announced_
     typical = time.monotonic() - started
     rng = random.Random(int(os.environ.get("CHAOS_SEED", "0")) or None)
     kills = max(ROUNDS, 3)
-    # Mid-upload and right after the switch always; the rest anywhere in a typical run.
-    points = [("upload", 0.0), ("switch", 0.0)] + [random_point(rng, typical) for _ in range(kills - 2)]
+    # Mid-upload and right after the switch always; the rest anywhere in a typical run. The switch kill comes last:
+    # a later run that got as far as announcing would (rightly) announce its release, leaving nothing to repair.
+    points = [("upload", 0.0)] + [random_point(rng, typical) for _ in range(kills - 2)] + [("switch", 0.0)]
     outcomes, latest_valid = [], 0
     for i, (point, delay) in enumerate(points):
         outcomes.append(kill_publish(settings, point, tmp_path / f"kill-{i}.log", delay_s=delay))
