@@ -19,6 +19,7 @@ class PublishConfig(dg.Config):
     """Run configuration of the publish job."""
 
     force: bool = False  # publish even when the snapshot equals the latest release's
+    full: bool = False  # read every event from offset 0, not from the latest release's checkpoint
 
 
 def _column_schema(name: str) -> dg.TableSchema:
@@ -43,16 +44,18 @@ def _column_schema(name: str) -> dg.TableSchema:
 )
 def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ballotstream: BallotstreamResource
                   ) -> Iterator[Any]:
-    """Capture the topics' end offsets, read every event up to them, fold them into tables, and gate each table.
+    """Capture the topics' end offsets, read the events after the latest release's checkpoint (or every event),
+    fold the whole extraction into tables, and gate each table.
 
     Yields nothing when the snapshot equals the latest release's (so nothing downstream runs), unless ``force``.
     """
     settings = ballotstream.settings()
-    plan = pipeline.plan(settings, force=config.force)
+    plan = pipeline.plan(settings, force=config.force, full=config.full)
     if plan.unchanged:
         context.log.info(plan.skip_message())
         return
-    staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id)
+    context.log.info(f"read: {plan.base.reason}")
+    staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id, base=plan.base)
     staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
     selected = set(context.op_execution_context.selected_output_names)
     snapshot = {f"{t}[{p}]": f"{staged.snapshot.start[(t, p)]}..{end}" for (t, p), end in staged.snapshot.end.items()}
@@ -60,6 +63,8 @@ def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ball
         "events": staged.snapshot.total(),
         "snapshot": dg.MetadataValue.json(snapshot),
         "fingerprint": staged.snapshot.fingerprint(),
+        "read_from": staged.base_reason,
+        "events_read": staged.events_read,
         "gate_passed": staged.report.passed,
         "withheld_rules": dg.MetadataValue.json(staged.report.withheld_rules),
         **({"report_url": dg.MetadataValue.url(staged.report.report_url)} if staged.report.report_url else {}),
@@ -111,5 +116,8 @@ def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResourc
         "sha256": dg.MetadataValue.json({n: t["sha256"] for n, t in tables.items()}),
         "previous_release": manifest["previous_release"] or "",
         "withheld_units": manifest["withheld"]["units"],
+        "read_from": manifest["read"]["from"],
+        "events_read": manifest["read"]["events_read"],
+        "checkpoint": manifest["checkpoint"] or "",
         "timings_s": dg.MetadataValue.json({k: round(v, 3) for k, v in staged.timings.items()}),
     })

@@ -113,8 +113,8 @@ def _release_timings(event: Any) -> dict[str, float]:
     return dict(event.materialization.metadata["timings_s"].value)
 
 
-def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
-    """Execute the publish job for ``settings.dataset``.
+def run_publish(settings: Settings, *, force: bool = False, full: bool = False) -> PublishOutcome:
+    """Execute the publish job for ``settings.dataset`` (``full``: read from offset 0, not the checkpoint).
 
     Raises:
         GateFailed: a blocking check failed (the message names the checks and the stored report's URL).
@@ -125,21 +125,21 @@ def run_publish(settings: Settings, *, force: bool = False) -> PublishOutcome:
     log_file = log_file_for(run_id)
     job = defs.resolve_job_def(keys.PUBLISH_JOB)
     try:
-        return _execute(settings, job, run_id, log_file, force)
+        return _execute(settings, job, run_id, log_file, {"force": force, "full": full})
     finally:
         # The run's own staging folder goes whatever happened (published, blocked, conflict, failed); a run that
         # was killed leaves it to `ballotstream gc`.
         pipeline.remove_run_staging(settings, run_id)
 
 
-def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: Path, force: bool
+def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: Path, config: dict[str, bool]
              ) -> PublishOutcome:
     with _instance() as instance, _python_logs_to(log_file):
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_id=run_id,
             run_config={
                 "resources": {"ballotstream": {"config": BallotstreamResource.of(settings).model_dump()}},
-                "ops": {keys.FOLD_OP: {"config": {"force": force}}},
+                "ops": {keys.FOLD_OP: {"config": config}},
                 "loggers": {"file": {"config": {"path": str(log_file)}}},
             },
         )

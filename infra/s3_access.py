@@ -2,7 +2,8 @@
 
 versitygw's root account bypasses bucket policies, so the publisher is a separate account (role ``user``) in the
 gateway's accounts store (``--iam-dir``); root (``BALLOTSTREAM_S3_ADMIN_*``) only provisions and removes partial
-releases. The bucket policy lets anyone GET objects; lets the publisher put, get and list; and denies the
+releases. The bucket policy lets anyone GET the published objects (not the private checkpoints); lets the
+publisher put, get and list; and denies the
 publisher every delete: of a published release's objects above all, and multi-object deletes (which versitygw
 authorises per bucket, not per key, so allowing them would allow deleting releases).
 """
@@ -22,6 +23,9 @@ from pipelines.settings import Settings
 # What publishing does: put (single and multipart), read back, list. Nothing that changes the bucket itself.
 PUBLISHER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 PUBLISHER_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketMultipartUploads")
+# What anyone may GET, per dataset: releases, the latest pointer, the catalog and blocked gate reports. Not
+# ``<dataset>/checkpoints/`` (pipelines.release.checkpoint): the publisher's private state.
+PUBLIC_OBJECTS = ("*/releases/*", "*/latest.json", "*/index.html", "*/catalog.json", "*/reports/*")
 
 
 def admin_settings(settings: Settings) -> Settings:
@@ -33,14 +37,16 @@ def admin_settings(settings: Settings) -> Settings:
 
 
 def bucket_policy(settings: Settings) -> str:
-    """Public GET; publisher put/get/list; publisher deletes denied (explicitly for ``<dataset>/releases/*``)."""
+    """Public GET of ``PUBLIC_OBJECTS``; publisher put/get/list; publisher deletes denied (explicitly for
+    ``<dataset>/releases/*``)."""
     bucket, publisher = settings.release_bucket, {"AWS": settings.s3_access_key_id}
     objects, everything = f"arn:aws:s3:::{bucket}/*", f"arn:aws:s3:::{bucket}"
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
+            # What the public reads, by name: everything else (the checkpoints above all) is private.
             {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"],
-             "Resource": [objects]},
+             "Resource": [f"arn:aws:s3:::{bucket}/{pattern}" for pattern in PUBLIC_OBJECTS]},
             {"Sid": "PublisherWritesObjects", "Effect": "Allow", "Principal": publisher,
              "Action": list(PUBLISHER_OBJECT_ACTIONS), "Resource": [objects]},
             {"Sid": "PublisherListsBucket", "Effect": "Allow", "Principal": publisher,

@@ -158,18 +158,24 @@ def _print_gate_failure(exc: Any) -> None:
 @cli.command()
 @dataset_option
 @click.option("--force", is_flag=True, help="Publish even when the snapshot equals the latest release's.")
+@click.option("--full", is_flag=True,
+              help="Read every event from offset 0 instead of resuming from the latest release's checkpoint.")
 @click.option("--watch", is_flag=True,
               help="Keep publishing: check every --interval and publish whenever new events arrived.")
 @click.option("--interval", default="30s", show_default=True, help="With --watch: time between checks (s, m, h).")
 @click.option("--max-publishes", type=click.IntRange(min=1), help="With --watch: stop after this many releases.")
 @click.option("--max-checks", type=click.IntRange(min=1), help="With --watch: stop after this many checks.")
 @_friendly
-def publish(dataset: str | None, force: bool, watch: bool, interval: str, max_publishes: int | None,
+def publish(dataset: str | None, force: bool, full: bool, watch: bool, interval: str, max_publishes: int | None,
             max_checks: int | None) -> None:
     """Fold the event log, run the Great Expectations gate and publish a release (the Dagster job, in-process).
 
     Prints the release id, rows per table, the checks' outcome and the download URLs. When a blocking check
     fails, nothing is published, latest stays as it was, and the validation report is printed and stored.
+
+    A publish resumes from the checkpoint the latest release left and reads only the events after it; the
+    tables are the same as from a full rebuild. --full reads everything from offset 0 (a missing, unreadable
+    or outdated checkpoint does so too, and the output says why).
 
     With --watch it keeps going: every --interval it compares the event topics' end offsets with the latest
     release's and publishes when they moved, printing one line per release or failure (a failure is reported and
@@ -180,6 +186,8 @@ def publish(dataset: str | None, force: bool, watch: bool, interval: str, max_pu
         ballotstream publish --dataset az-municipal-2025
 
         ballotstream publish --watch --interval 30s
+
+        ballotstream publish --full --force
     """
     from dagster_project.run import run_publish
     from pipelines.errors import GateFailed
@@ -192,7 +200,7 @@ def publish(dataset: str | None, force: bool, watch: bool, interval: str, max_pu
     if max_publishes or max_checks:
         raise click.UsageError("--max-publishes and --max-checks go with --watch")
     try:
-        outcome = run_publish(settings, force=force)
+        outcome = run_publish(settings, force=force, full=full)
     except GateFailed as exc:
         _print_gate_failure(exc)
         raise
@@ -202,6 +210,7 @@ def publish(dataset: str | None, force: bool, watch: bool, interval: str, max_pu
     store = ReleaseStore(settings)
     manifest = outcome.manifest
     click.echo(f"published release {manifest['release_id']} of {manifest['dataset']} (run {outcome.run_id})")
+    click.echo(f"read: {manifest['read']['events_read']:,} events, {manifest['read']['from']}")
     # Two tables a line and one URL pattern, so `make demo` fits on one screen.
     cells = [f"{name:<26}{table['rows']:>12,} rows" for name, table in manifest["tables"].items()]
     for i in range(0, len(cells), 2):

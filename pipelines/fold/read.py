@@ -23,11 +23,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-
 from pipelines.errors import ReadWorkerFailed
 from pipelines.fold.core import extract_all
-from pipelines.fold.extract import Extracted, Votes, merge
+from pipelines.fold.extract import Extracted, merge
+from pipelines.fold.extraction_files import load_extraction, save_extraction
 from pipelines.kafka import snapshot
 from pipelines.kafka.log_record import LogRecord
 from pipelines.kafka.serde import deserializer
@@ -110,30 +109,11 @@ def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, d
     return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}
 
 
-def _save(extracted: Extracted, directory: Path) -> None:
-    votes, candidates = extracted.votes.to_tables()
-    tables = {"envelope": extracted.envelope, "mentions": extracted.mentions, "votes": votes,
-              "candidates": candidates, **{f"content.{t}": table for t, table in extracted.content.items()}}
-    directory.mkdir(parents=True)
-    for name, table in tables.items():
-        with pa.OSFile(str(directory / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
-            out.write_table(table)
-
-
-def _load(directory: Path) -> Extracted:
-    def read(name: str) -> pa.Table:
-        return pa.ipc.open_file(pa.memory_map(str(directory / f"{name}.arrow"))).read_all()
-
-    content = {p.stem.split(".", 1)[1]: read(p.stem) for p in sorted(directory.glob("content.*.arrow"))}
-    return Extracted(envelope=read("envelope"), content=content, mentions=read("mentions"),
-                     votes=Votes.from_tables(read("votes"), read("candidates")))
-
-
 def _read_part_to(settings: Settings, part: snapshot.Snapshot, directory: Path) -> tuple[
         dict[tuple[str, str], int], dict[str, float]]:
     """A worker's job: ``read_part``, with the extraction left as Arrow files in ``directory``."""
     extracted, schema_ids, seconds = read_part(settings, part)
-    _save(extracted, directory)
+    save_extraction(extracted, directory)
     return schema_ids, seconds
 
 
@@ -171,7 +151,7 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
         wall = time.perf_counter() - started
         t0 = time.perf_counter()
         # Mapped, not read: the files can go once loaded (the mapping keeps the data until the tables go).
-        extracted = merge([_load(scratch / str(i)) for i in range(len(parts))])
+        extracted = merge([load_extraction(scratch / str(i)) for i in range(len(parts))])
         merge_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -25,12 +25,12 @@ from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
-from pipelines.fold.read import read_snapshot
+from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.tables import KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context, run_table_checks
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.kafka import snapshot
-from pipelines.release import cdf
+from pipelines.release import cdf, checkpoint
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, write_table
 from pipelines.release.store import ReleaseStore
@@ -49,6 +49,16 @@ class Staged:
     schemas_used: list[dict[str, Any]]
     timings: dict[str, float] = field(default_factory=dict)
     report: GateReport | None = None  # set by the gate step
+    # Where the read started (``checkpoint.Base.reason``) and the checkpoint this release will leave.
+    base_reason: str = "full rebuild"
+    next_checkpoint: checkpoint.Pending | None = None
+    events_read: int = 0  # events read from Kafka by this run (all of them for a full rebuild)
+
+    def extraction(self) -> Extracted:
+        """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
+        if self.next_checkpoint is None:
+            raise ValueError("this staged snapshot kept no extraction")
+        return merge(checkpoint.load_segments(self.next_checkpoint.folders()))
 
     def tables(self, names: list[str] | None = None) -> dict[str, pa.Table]:
         """Read staged tables back (all, or the named ones)."""
@@ -85,11 +95,13 @@ def event_topic_names(settings: Settings) -> list[str]:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a publish run will do: fold ``snapshot``, or nothing when it equals the latest release's."""
+    """What a publish run will do: fold ``snapshot``, or nothing when it equals the latest release's; and
+    whether it starts from the latest release's checkpoint (``base``) or from offset 0."""
 
     snapshot: snapshot.Snapshot
     latest_release: str | None
     unchanged: bool
+    base: checkpoint.Base = field(default_factory=lambda: checkpoint.Base(None, "full rebuild"))
 
     def skip_message(self) -> str:
         return unchanged_message(self.latest_release)
@@ -99,8 +111,11 @@ def unchanged_message(release_id: str | None) -> str:
     return f"no new events since release {release_id}: nothing to publish (use --force to publish again)"
 
 
-def plan(settings: Settings, *, force: bool = False, store: ReleaseStore | None = None) -> Plan:
-    """Capture the event topics' end offsets and decide whether they hold anything the latest release lacks.
+def plan(settings: Settings, *, force: bool = False, full: bool = False, store: ReleaseStore | None = None
+         ) -> Plan:
+    """Capture the event topics' end offsets and decide whether they hold anything the latest release lacks,
+    and where the read starts: after the latest release's checkpoint, or at offset 0 when there is none, it is
+    unusable, or ``full`` asks for a full rebuild (``checkpoint.base_for``).
 
     The rule lives here, in the first step of the one path, so the CLI, the sensor and the schedule all skip an
     unchanged snapshot the same way.
@@ -116,28 +131,37 @@ def plan(settings: Settings, *, force: bool = False, store: ReleaseStore | None 
     store = store or ReleaseStore(settings)
     latest, _ = store.latest()
     if latest is None:
-        return Plan(snap, None, unchanged=False)
+        return Plan(snap, None, unchanged=False, base=checkpoint.base_for(store, None, snap))
     manifest = store.manifest(latest["release_id"])
     unchanged = not force and manifest is not None and manifest["snapshot"] == snap.to_json()
-    return Plan(snap, latest["release_id"], unchanged)
+    if unchanged:
+        return Plan(snap, latest["release_id"], unchanged)
+    return Plan(snap, latest["release_id"], unchanged, checkpoint.base_for(store, manifest, snap, full=full))
 
 
-def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None) -> Staged:
-    """Read and fold ``snap``, and write each table as deterministic Parquet into the run's own folder."""
+def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None, *,
+          base: checkpoint.Base | None = None, store: ReleaseStore | None = None) -> Staged:
+    """Read what ``base`` lacks of ``snap``, fold the whole extraction, and write each table as deterministic
+    Parquet into the run's own folder. Without ``base`` (or with a full one) every offset is read.
+
+    An incremental base whose segments cannot be fetched falls back to a full rebuild, and says so.
+    """
     started = time.perf_counter()
-    read = read_snapshot(settings, snap)
+    extension = checkpoint.extend(settings, snap, base or checkpoint.Base(None, "full rebuild"),
+                                  store or ReleaseStore(settings), staging_root(settings) / checkpoint.CACHE_FOLDER)
     t0 = time.perf_counter()
-    tables = fold_extracted(read.extracted, settings.dataset)
-    del read.extracted
+    tables = fold_extracted(extension.extracted, settings.dataset)
+    extension.extracted = None
     fold_s = time.perf_counter() - t0
     used = [
         {"topic": topic, "record_type": rt, "subject": subject_name(topic, schemas.fullname(rt)),
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
-        for (topic, rt), schema_id in sorted(read.schema_ids.items())
+        for (topic, rt), schema_id in sorted(extension.pending.checkpoint.schema_ids.items())
     ]
     staged = stage_tables(settings, snap, tables, used, run_id=run_id)
-    staged.timings.update({**read.timings(), "read_workers": read.workers, "fold_s": fold_s,
-                           "stage_total_s": time.perf_counter() - started})
+    staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
+    staged.events_read = extension.events_read
+    staged.timings.update({**extension.timings, "fold_s": fold_s, "stage_total_s": time.perf_counter() - started})
     return staged
 
 
@@ -229,9 +253,7 @@ def withhold(settings: Settings, staged: Staged, report: GateReport) -> GateRepo
     del cache
     if request.num_rows == 0:
         return report
-    read = read_snapshot(settings, staged.snapshot)
-    tables = fold_extracted(read.extracted, settings.dataset, withhold=request)
-    del read
+    tables = fold_extracted(staged.extraction(), settings.dataset, withhold=request)
     # The same folder: the first fold's files are replaced, and the run's cleanup removes the folder as before.
     again = stage_tables(settings, staged.snapshot, tables, staged.schemas_used,
                          run_id=staged.directory.name.split("-", 1)[1])
@@ -286,6 +308,13 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
             "corrections": applied}
 
 
+def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
+    """Upload the private checkpoint the next publish resumes from (``checkpoint``), before the manifest that
+    names it, and say where this release's read started."""
+    key = staged.next_checkpoint.upload(store, release_id) if staged.next_checkpoint else None
+    return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
+
+
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
             store: ReleaseStore | None = None) -> dict[str, Any]:
     """Publish ``staged`` if the gate passed; return its manifest.
@@ -332,11 +361,14 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": _changes(store, previous, staged),
+        **_checkpoint_entries(staged, store, release_id),
     }
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
                          "validation.json": validation, **cdf_documents}, manifest)
     store.switch_latest(manifest, etag)
+    if staged.next_checkpoint:
+        staged.next_checkpoint.prune_cache()
     staged.timings["upload_s"] = time.perf_counter() - t0 - staged.timings["documents_s"]
     t0 = time.perf_counter()
     announce(settings, staged, store)

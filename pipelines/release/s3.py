@@ -15,6 +15,7 @@ from pipelines.settings import Settings
 # Content type of every JSON document written to the bucket (manifest, latest.json, validation report, catalog):
 # all are UTF-8 (written with ensure_ascii=False), and a browser opening one directly should decode it so.
 JSON_TYPE = "application/json; charset=utf-8"
+ARROW_TYPE = "application/vnd.apache.arrow.file"
 
 
 def s3_client(settings: Settings, *, anonymous: bool = False, admin: bool = False) -> Any:

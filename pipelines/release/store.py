@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -167,16 +168,51 @@ class ReleaseStore:
         except BotoCoreError as exc:
             raise ServiceUnavailable(f"S3 put {key}: {exc}") from exc
 
-    def put_file(self, key: str, staged: StagedFile) -> tuple[str, int]:
+    def put_file(self, key: str, staged: StagedFile, content_type: str = PARQUET_TYPE) -> tuple[str, int]:
         """Upload a staged file; returns the sha256 and size of the bytes actually uploaded."""
         try:
             with staged.path.open("rb") as fh:
                 reader = _HashingReader(fh)
                 # upload_fileobj switches to multipart for large tables.
-                self.s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={"ContentType": PARQUET_TYPE})
+                self.s3.upload_fileobj(reader, self.bucket, key, ExtraArgs={"ContentType": content_type})
         except (BotoCoreError, ClientError, OSError) as exc:
             raise ServiceUnavailable(f"S3 upload {key}: {exc}") from exc
         return reader.sha256.hexdigest(), reader.bytes
+
+    def put_verified(self, key: str, staged: StagedFile, content_type: str = PARQUET_TYPE) -> None:
+        """``put_file``, then check the uploaded bytes' sha256 and size against ``staged``'s.
+
+        Raises:
+            ChecksumMismatch: the file changed between staging and upload.
+        """
+        sha256, size = self.put_file(key, staged, content_type)
+        if (sha256, size) != (staged.sha256, staged.bytes):
+            raise ChecksumMismatch(
+                f"{key}: uploaded {size:,} bytes with sha256 {sha256}, staged as {staged.bytes:,} bytes with "
+                f"{staged.sha256} (the staged file changed during the upload)")
+
+    def get_file(self, key: str, path: Path) -> tuple[str, int]:
+        """Download ``key`` to ``path``; returns the sha256 and size of the bytes received.
+
+        Raises:
+            FileNotFoundError: there is no such object.
+            ServiceUnavailable: S3 cannot be reached.
+        """
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
+            digest, size = hashlib.sha256(), 0
+            with path.open("wb") as out:
+                for chunk in obj["Body"].iter_chunks(8 * 1024 * 1024):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from exc
+            raise ServiceUnavailable(f"S3 get {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ServiceUnavailable(f"S3 get {key}: {exc}") from exc
+        return digest.hexdigest(), size
 
     def write_release(self, release_id: str, files: list[StagedFile], documents: dict[str, dict[str, Any]],
                       manifest: dict[str, Any]) -> None:
@@ -188,13 +224,12 @@ class ReleaseStore:
         """
         prefix = self.release_prefix(release_id)
         for staged in files:
-            sha256, size = self.put_file(f"{prefix}tables/{staged.table}.parquet", staged)
             entry = manifest["tables"][staged.table]
-            if (sha256, size) != (entry["sha256"], entry["bytes"]):
-                raise ChecksumMismatch(
-                    f"{prefix}tables/{staged.table}.parquet: uploaded {size:,} bytes with sha256 {sha256}, the "
-                    f"manifest says {entry['bytes']:,} bytes with {entry['sha256']}; release {release_id} was not "
-                    "published (its staged file changed during the upload)")
+            try:
+                self.put_verified(f"{prefix}tables/{staged.table}.parquet",
+                                  replace(staged, sha256=entry["sha256"], bytes=entry["bytes"]))
+            except ChecksumMismatch as exc:
+                raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
         for name, body in documents.items():
             self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")

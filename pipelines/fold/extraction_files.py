@@ -1,0 +1,71 @@
+"""An extraction (``pipelines.fold.extract.Extracted``) as a folder of Arrow IPC files, and back.
+
+Two readers need this: the parallel read hands each worker's extraction to the parent this way, and the
+incremental publish keeps the extraction of every offset range it has read as a checkpoint segment
+(``pipelines.release.checkpoint``). Merging the loaded parts (``extract.merge``) and folding them gives the
+tables of one pass over all their records, because the fold does not depend on record order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.contract import schemas
+from pipelines.fold.extract import CONTENT_SCHEMAS, ENVELOPE_SCHEMA, VOTES_SCHEMA, Extracted, Votes
+
+# Bump when ``extract`` changes what it writes for the same record without its Arrow schemas changing (a field
+# read differently, a default): saved extractions of the old logic must then not be merged with new ones.
+EXTRACT_LOGIC_VERSION = 1
+
+
+def extraction_version() -> str:
+    """What a saved extraction depends on: the extraction logic, its Arrow schemas, and the Avro reader schemas
+    records were decoded with. Two extractions may only be merged when their versions are equal.
+
+    The fold itself is not part of it: every publish folds the merged extraction afresh, so a changed fold
+    reads old checkpoints correctly.
+    """
+    digest = hashlib.sha256(f"extract-logic:{EXTRACT_LOGIC_VERSION}\n".encode())
+    digest.update(str(ENVELOPE_SCHEMA).encode())
+    for name, schema in sorted(CONTENT_SCHEMAS.items()):
+        digest.update(f"\n{name}\n{schema}".encode())
+    digest.update(f"\n{VOTES_SCHEMA}".encode())
+    # The schema text, not its canonical form: a reader's defaults decide what an older record decodes to.
+    for record_type in schemas.record_types():
+        digest.update(f"\n{record_type}:{schemas.schema_json(record_type)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _tables(extracted: Extracted) -> dict[str, pa.Table]:
+    votes, candidates = extracted.votes.to_tables()
+    return {"envelope": extracted.envelope, "mentions": extracted.mentions, "votes": votes,
+            "candidates": candidates, **{f"content.{t}": table for t, table in extracted.content.items()}}
+
+
+def save_extraction(extracted: Extracted, directory: Path, *, compression: str | None = None) -> dict[str, Path]:
+    """Write ``extracted`` as ``directory/<part>.arrow`` files (``directory`` must not exist); returns them by part.
+
+    Uncompressed files can be memory-mapped by the reader; ``compression="zstd"`` for files that travel.
+    """
+    directory.mkdir(parents=True)
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    written = {}
+    for name, table in _tables(extracted).items():
+        path = directory / f"{name}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as out:
+            out.write_table(table)
+        written[name] = path
+    return written
+
+
+def load_extraction(directory: Path) -> Extracted:
+    """The inverse of ``save_extraction`` (files are memory-mapped: uncompressed ones are not copied)."""
+    def read(name: str) -> pa.Table:
+        return pa.ipc.open_file(pa.memory_map(str(directory / f"{name}.arrow"))).read_all()
+
+    content = {p.stem.split(".", 1)[1]: read(p.stem) for p in sorted(directory.glob("content.*.arrow"))}
+    return Extracted(envelope=read("envelope"), content=content, mentions=read("mentions"),
+                     votes=Votes.from_tables(read("votes"), read("candidates")))

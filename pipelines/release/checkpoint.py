@@ -1,0 +1,330 @@
+"""The private checkpoint a release leaves for the next publish: its extraction and the offsets it covers.
+
+A publish that finds the latest release's checkpoint reads only the offsets after it, merges their extraction
+with the checkpoint's and folds the whole; the tables are those of a full rebuild at the same end offsets,
+because the fold does not depend on record order (``pipelines.fold.extract.merge``). What is kept is the
+extraction, not the tables: every publish folds afresh, so a changed fold needs no rebuild, while a changed
+extraction (``extraction_version``) does.
+
+Layout in the release bucket, beside the releases (the bucket policy keeps ``checkpoints/`` from the public)::
+
+    <dataset>/checkpoints/<release_id>.json             which segments, which offsets, which extraction version
+    <dataset>/checkpoints/segments/<segment id>/<part>.arrow   one extraction per offset range (zstd Arrow IPC)
+
+A checkpoint lists the segments of every offset range read so far; a publish adds one segment for its new
+offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
+extraction is written as one segment instead. Segments are named by their content, so two publishers that
+read the same range write the same objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import BallotstreamError
+from pipelines.fold.extract import Extracted, merge
+from pipelines.fold.extraction_files import extraction_version, load_extraction, save_extraction
+from pipelines.fold.read import ReadResult, read_snapshot
+from pipelines.kafka.snapshot import Snapshot
+from pipelines.release.parquet import StagedFile
+from pipelines.release.s3 import ARROW_TYPE
+from pipelines.release.store import ReleaseStore
+from pipelines.settings import Settings
+
+CHECKPOINT_FORMAT = "ballotstream.checkpoint/1"
+# Segments downloaded or saved here, under the dataset's staging folder, are kept between runs (by content id).
+CACHE_FOLDER = ".checkpoint-segments"
+# More segments than this and the next publish compacts them into one (each segment costs a download and a
+# merge step; one segment per publish all night long would be thousands).
+MAX_SEGMENTS = 16
+
+TopicPartition = tuple[str, int]
+
+
+class CheckpointUnusable(BallotstreamError):
+    """The checkpoint cannot be resumed from; the message says why (the publish rebuilds in full)."""
+
+
+def _offsets_to_json(offsets: dict[TopicPartition, int]) -> list[list[Any]]:
+    return [[t, p, o] for (t, p), o in sorted(offsets.items())]
+
+
+def _offsets_from_json(rows: list[list[Any]]) -> dict[TopicPartition, int]:
+    return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One saved extraction: its id (from its content) and its files' checksums and sizes, by part."""
+
+    segment_id: str
+    files: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.segment_id, "files": self.files}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Segment:
+        return cls(str(body["id"]), {str(k): {"sha256": str(f["sha256"]), "bytes": int(f["bytes"])}
+                                     for k, f in body["files"].items()})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The extraction of the offsets ``start``..``end`` (per partition), saved as ``segments``."""
+
+    version: str
+    start: dict[TopicPartition, int]
+    end: dict[TopicPartition, int]
+    segments: list[Segment]
+    schema_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "extraction_version": self.version,
+                "start": _offsets_to_json(self.start), "end": _offsets_to_json(self.end),
+                "segments": [s.to_json() for s in self.segments],
+                "schema_ids": [[t, rt, i] for (t, rt), i in sorted(self.schema_ids.items())]}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Checkpoint:
+        if body.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {body.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        return cls(str(body["extraction_version"]), _offsets_from_json(body["start"]),
+                   _offsets_from_json(body["end"]), [Segment.from_json(s) for s in body["segments"]],
+                   {(str(t), str(rt)): int(i) for t, rt, i in body["schema_ids"]})
+
+
+def checkpoint_key(store: ReleaseStore, release_id: str) -> str:
+    return f"{store.dataset}/checkpoints/{release_id}.json"
+
+
+def segment_prefix(store: ReleaseStore, segment_id: str) -> str:
+    return f"{store.dataset}/checkpoints/segments/{segment_id}/"
+
+
+@dataclass
+class Base:
+    """Where a publish starts: from ``checkpoint`` (incremental), or from offset 0 (``checkpoint`` None).
+
+    ``reason`` says which and why, for the run's metadata and the console.
+    """
+
+    checkpoint: Checkpoint | None
+    reason: str
+    release_id: str | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.checkpoint is not None
+
+    def delta(self, snap: Snapshot) -> Snapshot:
+        """The part of ``snap`` the checkpoint does not cover (all of it for a full rebuild)."""
+        done = self.checkpoint.end if self.checkpoint else {}
+        return Snapshot(start={tp: done.get(tp, snap.start[tp]) for tp in snap.end}, end=dict(snap.end))
+
+
+def _usable(ckpt: Checkpoint, snap: Snapshot) -> str | None:
+    """Why ``ckpt`` cannot be extended to ``snap``, or None when it can."""
+    if ckpt.version != extraction_version():
+        return f"the extraction changed since the checkpoint (version {ckpt.version}, now {extraction_version()})"
+    for tp, offset in ckpt.end.items():
+        if tp not in snap.end:
+            return f"partition {tp[0]}[{tp[1]}] of the checkpoint is gone from the log"
+        if offset > snap.end[tp]:
+            return f"{tp[0]}[{tp[1]}] ends at {snap.end[tp]}, before the checkpoint's {offset} (topic recreated?)"
+        if ckpt.start[tp] != snap.start[tp]:
+            return (f"{tp[0]}[{tp[1]}] now starts at {snap.start[tp]}, the checkpoint at {ckpt.start[tp]} "
+                    "(retention removed events)")
+    return None
+
+
+def base_for(store: ReleaseStore, latest_manifest: dict[str, Any] | None, snap: Snapshot, *,
+             full: bool = False) -> Base:
+    """Decide where a publish of ``snap`` starts: the latest release's checkpoint when it is usable."""
+    if full:
+        return Base(None, "full rebuild (requested)")
+    if latest_manifest is None:
+        return Base(None, "full rebuild (no earlier release)")
+    release_id = latest_manifest["release_id"]
+    if not latest_manifest.get("checkpoint"):
+        return Base(None, f"full rebuild (release {release_id} has no checkpoint)")
+    try:
+        body, _ = store.get_json(latest_manifest["checkpoint"])
+        if body is None:
+            return Base(None, f"full rebuild (the checkpoint of release {release_id} is missing)")
+        ckpt = Checkpoint.from_json(body)
+    except (BallotstreamError, ValueError, KeyError, TypeError) as exc:
+        return Base(None, f"full rebuild (the checkpoint of release {release_id} is unreadable: {exc})")
+    why = _usable(ckpt, snap)
+    if why:
+        return Base(None, f"full rebuild ({why})")
+    return Base(ckpt, f"incremental from release {release_id}", release_id)
+
+
+def fetch_segments(store: ReleaseStore, ckpt: Checkpoint, cache: Path) -> list[Path]:
+    """Each segment as a local folder, downloaded into ``cache`` unless already there; checksums verified.
+
+    Raises:
+        CheckpointUnusable: a file is missing, or its bytes do not match the checkpoint.
+    """
+    folders = []
+    for segment in ckpt.segments:
+        folder = cache / segment.segment_id
+        if not folder.is_dir():
+            partial = cache / f".{segment.segment_id}-{uuid.uuid4().hex[:8]}"
+            partial.mkdir(parents=True)
+            try:
+                for part, expected in segment.files.items():
+                    key = segment_prefix(store, segment.segment_id) + f"{part}.arrow"
+                    sha256, size = store.get_file(key, partial / f"{part}.arrow")
+                    if (sha256, size) != (expected["sha256"], expected["bytes"]):
+                        raise CheckpointUnusable(f"{key}: downloaded {size:,} bytes with sha256 {sha256}, the "
+                                                 f"checkpoint says {expected['bytes']:,} with {expected['sha256']}")
+                # A rename, so a concurrent publisher never sees a half-downloaded segment.
+                partial.rename(folder)
+            except FileNotFoundError as exc:
+                raise CheckpointUnusable(f"segment {segment.segment_id} is incomplete: {exc}") from exc
+            except OSError:
+                if not folder.is_dir():  # another publisher's rename won: its copy is as good
+                    raise
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+        folders.append(folder)
+    return folders
+
+
+def load_segments(folders: list[Path]) -> list[Extracted]:
+    return [load_extraction(f) for f in folders]
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(8 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_segment(extracted: Extracted, directory: Path) -> tuple[Segment, Path]:
+    """Save ``extracted`` as a segment under ``directory`` (zstd Arrow IPC); returns it and its folder."""
+    scratch = directory / f".segment-{uuid.uuid4().hex[:12]}"
+    paths = save_extraction(extracted, scratch, compression="zstd")
+    files = {part: {"sha256": _hash(p), "bytes": p.stat().st_size} for part, p in sorted(paths.items())}
+    segment_id = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
+    folder = directory / segment_id
+    if folder.exists():
+        shutil.rmtree(scratch)
+    else:
+        scratch.rename(folder)
+    return Segment(segment_id, files), folder
+
+
+@dataclass
+class Pending:
+    """The checkpoint a publish will leave when its release is written, with the local folders of its segments
+    (those it read from its base and those it saved itself, which it uploads)."""
+
+    checkpoint: Checkpoint
+    local: dict[str, Path]  # segment id -> local folder, every segment of ``checkpoint``
+    new: frozenset[str]  # ids of the segments this run saved (to upload)
+
+    def folders(self) -> list[Path]:
+        """The segments' local folders in merge order."""
+        return [self.local[s.segment_id] for s in self.checkpoint.segments]
+
+    def upload(self, store: ReleaseStore, release_id: str) -> str:
+        """Upload the new segments (checksums taken from the uploaded bytes), then the checkpoint document;
+        returns the document's key."""
+        for segment in self.checkpoint.segments:
+            if segment.segment_id not in self.new:
+                continue
+            folder = self.local[segment.segment_id]
+            for part, expected in segment.files.items():
+                staged = StagedFile(part, folder / f"{part}.arrow", 0, expected["bytes"], expected["sha256"])
+                store.put_verified(segment_prefix(store, segment.segment_id) + f"{part}.arrow", staged,
+                                   content_type=ARROW_TYPE)
+        key = checkpoint_key(store, release_id)
+        store.put_json(key, self.checkpoint.to_json())
+        return key
+
+    def prune_cache(self) -> None:
+        """Remove cached segments this checkpoint does not use (after its release is published)."""
+        keep = set(self.local.values())
+        cache = {folder.parent for folder in keep}
+        for root in cache:
+            for folder in root.iterdir():
+                if folder not in keep and not folder.name.startswith("."):
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class Extension:
+    """A snapshot's whole extraction, made from a base checkpoint and the offsets read after it."""
+
+    extracted: Extracted | None
+    pending: Pending
+    reason: str
+    events_read: int
+    timings: dict[str, float]
+
+
+def extend(settings: Settings, snap: Snapshot, base: Base, store: ReleaseStore, cache: Path, *,
+           read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, max_segments: int = MAX_SEGMENTS
+           ) -> Extension:
+    """Fetch ``base``'s segments, ``read`` the offsets of ``snap`` after them, save what was read as a new
+    segment and merge everything into the extraction of the whole snapshot.
+
+    A base whose segments cannot be fetched becomes a full rebuild (``reason`` says why). Past
+    ``max_segments`` the merged extraction is saved as the checkpoint's only segment.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ckpt = base.checkpoint
+    local: dict[str, Path] = {}
+    parts: list[Extracted] = []
+    if ckpt is not None:
+        try:
+            local = dict(zip((s.segment_id for s in ckpt.segments), fetch_segments(store, ckpt, cache), strict=True))
+            parts = load_segments(list(local.values()))
+        except CheckpointUnusable as exc:
+            base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
+            ckpt, local, parts = None, {}, []
+    timings["checkpoint_load_s"] = time.perf_counter() - t0
+    delta = base.delta(snap)
+    segments = list(ckpt.segments) if ckpt else []
+    schema_ids = dict(ckpt.schema_ids) if ckpt else {}
+    new: set[str] = set()
+    # One more segment would pass the limit: the merge of everything is saved as the only segment instead.
+    compact = len(segments) + 1 >= max_segments
+    if delta.total() or not parts:
+        result = read(settings, delta)
+        timings.update({**result.timings(), "read_workers": result.workers})
+        schema_ids.update(result.schema_ids)
+        parts.append(result.extracted)
+        del result
+        if not compact:
+            t0 = time.perf_counter()
+            segment, local[segment.segment_id] = save_segment(parts[-1], cache)
+            segments.append(segment)
+            new.add(segment.segment_id)
+            timings["checkpoint_save_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    merged = merge(parts)
+    del parts
+    timings["checkpoint_merge_s"] = time.perf_counter() - t0
+    if compact and delta.total():
+        t0 = time.perf_counter()
+        segment, folder = save_segment(merged, cache)
+        segments, local, new = [segment], {segment.segment_id: folder}, {segment.segment_id}
+        timings["checkpoint_save_s"] = time.perf_counter() - t0
+    pending = Pending(Checkpoint(extraction_version(), dict(snap.start), dict(snap.end), segments, schema_ids),
+                      {s.segment_id: local[s.segment_id] for s in segments}, frozenset(new))
+    return Extension(merged, pending, base.reason, delta.total(), timings)

@@ -1,0 +1,125 @@
+"""Incremental publish: a chain of checkpoints gives, at every publish, the tables of a full rebuild, byte for byte.
+
+The chain runs the publish path's own ``checkpoint.extend`` (segments saved and loaded as zstd Arrow IPC, merged,
+compacted past the segment limit) with the in-memory log standing in for Kafka's read; the full rebuild is
+``fold`` over every record up to the same offsets. Hypothesis draws the event sequences: new tallies in two
+contests, corrections, retractions (also of corrections and of retractions' targets twice), re-deliveries on
+another partition, incidents and their status changes, and publishes between any two of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.fold import TABLE_NAMES, fold
+from pipelines.fold.core import extract_all, fold_extracted
+from pipelines.fold.read import ReadResult
+from pipelines.kafka.log_record import LogRecord
+from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import checkpoint
+from pipelines.release.parquet import write_table
+from tests.support.factories import REFERENDUM, Log, muni, small_election, station
+
+# Low, so that a sequence of a few publishes goes through compaction too.
+MAX_SEGMENTS = 3
+EXAMPLES = 150
+
+OPS = ("tally", "referendum", "correct", "retract", "redeliver", "incident", "status", "publish")
+op_sequences = st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 1_000)), min_size=1, max_size=30)
+
+
+def _apply(log: Log, op: str, n: int, publishes: list[int]) -> None:
+    """Append the event(s) of one drawn operation to ``log`` (``publish`` marks a publish point)."""
+    tallies = [r for r in log.records if r.record_type == "StationTally"]
+    events = [r for r in log.records if r.record_type != "Retraction"]
+    s, m = n % 6 + 1, "a" if n % 2 else "b"
+    if op == "publish":
+        publishes.append(len(log.records))
+    elif op == "tally":
+        log.tally(station(s), muni(m), {"candidate:aysel": n, "candidate:babek": 1000 - n})
+    elif op == "referendum":
+        log.tally2(station(s), REFERENDUM, {"option:yes": n, "option:no": 7}, municipality_id=muni(m))
+    elif op == "correct" and tallies:
+        target = tallies[n % len(tallies)]
+        log.emit(target.record_type, target.key, {**{k: x for k, x in target.value.items()
+                                                     if k not in ("event_id", "supersedes")},
+                                                  "registered_voters": 2000 + n}, supersedes=target)
+    elif op == "retract" and events:
+        log.retract(events[n % len(events)])
+    elif op == "redeliver" and log.records:
+        log.again(log.records[n % len(log.records)], partition=n % 2)
+    elif op == "incident":
+        log.incident(f"incident:{n % 5}", muni(m), station_id=station(s), count=n % 4 or None)
+    elif op == "status":
+        log.status(f"incident:{n % 5}", ("VERIFIED", "REJECTED", "UNVERIFIED")[n % 3])
+
+
+def _snapshot(records: list[LogRecord]) -> Snapshot:
+    """The snapshot whose offsets are exactly ``records`` (a prefix of the log: offsets grow per partition)."""
+    end: dict[tuple[str, int], int] = {}
+    for r in records:
+        end[(r.topic, r.partition)] = max(end.get((r.topic, r.partition), 0), r.offset + 1)
+    return Snapshot(start={tp: 0 for tp in end}, end=end)
+
+
+def _reader(log: Log):
+    """What the Kafka read returns for a snapshot: the extraction of the log's records within its offsets."""
+    def read(_settings: object, snap: Snapshot) -> ReadResult:
+        wanted = [r for r in log.records
+                  if snap.start.get((r.topic, r.partition), 0) <= r.offset < snap.end.get((r.topic, r.partition), 0)]
+        return ReadResult(extract_all(wanted), {}, 1, [{"consume_decode_s": 0.0, "extract_s": 0.0}])
+    return read
+
+
+def _shas(tables: dict[str, pa.Table], directory: Path) -> dict[str, str]:
+    return {name: write_table(name, table, directory).sha256 for name, table in tables.items()}
+
+
+def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Path
+                       ) -> list[tuple[dict[str, str], dict[str, str], checkpoint.Extension]]:
+    """At each publish point: (the incremental chain's table checksums, the full rebuild's, the extension)."""
+    out = []
+    previous: checkpoint.Checkpoint | None = None
+    for i, upto in enumerate(publishes):
+        snap = _snapshot(log.records[:upto])
+        base = checkpoint.Base(previous, "incremental") if previous else checkpoint.Base(None, "full")
+        ext = checkpoint.extend(None, snap, base, None, cache, read=_reader(log),  # type: ignore[arg-type]
+                                max_segments=MAX_SEGMENTS)
+        incremental = _shas(fold_extracted(ext.extracted), scratch / f"inc-{i}")
+        full = _shas(fold(log.records[:upto]), scratch / f"full-{i}")
+        out.append((incremental, full, ext))
+        previous = ext.pending.checkpoint
+    return out
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=op_sequences)
+def test_every_incremental_publish_equals_a_full_rebuild(ops: list[tuple[str, int]], tmp_path_factory) -> None:
+    tmp = tmp_path_factory.mktemp("chain")
+    log = small_election()
+    publishes = [len(log.records)]
+    for op, n in ops:
+        _apply(log, op, n, publishes)
+    publishes.append(len(log.records))
+    publishes = sorted(set(publishes))
+    for incremental, full, ext in chain_and_rebuilds(log, publishes, tmp / "cache", tmp / "tables"):
+        assert set(incremental) == set(TABLE_NAMES)
+        assert incremental == full
+        assert len(ext.pending.checkpoint.segments) < MAX_SEGMENTS
+
+
+def test_a_chain_reads_only_new_offsets_and_compacts(tmp_path: Path) -> None:
+    log = small_election()
+    publishes = [len(log.records)]
+    for n in range(5):
+        log.tally(station(n % 4 + 1), muni("a"), {"candidate:aysel": n, "candidate:babek": 1})
+        publishes.append(len(log.records))
+    results = chain_and_rebuilds(log, publishes, tmp_path / "cache", tmp_path / "tables")
+    assert [ext.events_read for _, _, ext in results] == [publishes[0], 1, 1, 1, 1, 1]
+    # 1 segment, 2, then the merge of 3 as one, 2, then one again.
+    assert [len(ext.pending.checkpoint.segments) for _, _, ext in results] == [1, 2, 1, 2, 1, 2]
+    assert all(inc == full for inc, full, _ in results)
