@@ -338,7 +338,8 @@ def announce(dataset: str | None, repair: bool, stale_after: str) -> None:
               help="Keep anything younger than this (s, m, h, d); must exceed the longest publish.")
 @_friendly
 def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
-    """Remove partial release folders (no manifest) and stale staging folders older than the grace period.
+    """Remove partial release folders (no manifest), stale staging folders, and checkpoints other than the
+    latest release's, when older than the grace period.
 
     Never removes a release that has a manifest, nor anything a manifest references.
 
@@ -355,8 +356,9 @@ def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
         click.echo(f"{verb} partial release {release_id}")
     for folder in done.staging_folders:
         click.echo(f"{verb} staging folder {folder}")
-    click.echo(f"{verb} {len(done.release_folders)} partial release folders ({done.objects} objects) and "
-               f"{len(done.staging_folders)} staging folders; kept {done.kept_young} younger than {grace}")
+    click.echo(f"{verb} {len(done.release_folders)} partial release folders ({done.objects} objects), "
+               f"{len(done.staging_folders)} staging folders and {done.checkpoint_objects} checkpoint objects; "
+               f"kept {done.kept_young} younger than {grace}")
 
 
 @cli.command()

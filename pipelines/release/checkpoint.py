@@ -102,12 +102,20 @@ class Checkpoint:
                    {(str(t), str(rt)): int(i) for t, rt, i in body["schema_ids"]})
 
 
+def checkpoints_prefix(store: ReleaseStore) -> str:
+    return f"{store.dataset}/checkpoints/"
+
+
 def checkpoint_key(store: ReleaseStore, release_id: str) -> str:
-    return f"{store.dataset}/checkpoints/{release_id}.json"
+    return f"{checkpoints_prefix(store)}{release_id}.json"
+
+
+def segments_prefix(store: ReleaseStore) -> str:
+    return f"{checkpoints_prefix(store)}segments/"
 
 
 def segment_prefix(store: ReleaseStore, segment_id: str) -> str:
-    return f"{store.dataset}/checkpoints/segments/{segment_id}/"
+    return f"{segments_prefix(store)}{segment_id}/"
 
 
 @dataclass

@@ -4,6 +4,10 @@ A publisher that dies mid-upload leaves a release folder without ``manifest.json
 and, on its machine, its staging folder. Both are removed once older than a grace period, which must exceed the
 longest publish (a folder younger than that may belong to a run still uploading). A folder with a manifest is
 never touched, nor any object a manifest references.
+
+Checkpoints (``pipelines.release.checkpoint``) are only ever resumed from the latest release's: the others, and
+segments no kept checkpoint lists, go once older than the grace period (a younger one may be a publish's that
+has not switched ``latest.json`` yet, or the base of a publish still running).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import ConfigError, ServiceUnavailable
+from pipelines.release.checkpoint import CACHE_FOLDER, Checkpoint, checkpoints_prefix, segments_prefix
 from pipelines.release.pipeline import staging_root
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -42,6 +47,7 @@ class Collected:
     objects: int = 0
     staging_folders: list[Path] = field(default_factory=list)
     kept_young: int = 0  # partial folders or staging folders within the grace period
+    checkpoint_objects: int = 0  # checkpoint documents and segment files no longer needed
 
 
 def _objects(store: ReleaseStore, prefix: str) -> list[dict]:
@@ -84,8 +90,11 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
         out.objects += len(keys)
         if not dry_run:
             _delete(store, keys)
+    out.checkpoint_objects = _collect_checkpoints(store, latest, cutoff, dry_run=dry_run)
     root = staging_root(settings)
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name == CACHE_FOLDER:  # segments in use: pruned by the publish itself
+            continue
         if time.time() - folder.stat().st_mtime < grace.total_seconds():
             out.kept_young += 1
             continue
@@ -93,3 +102,27 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
         if not dry_run:
             shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def _collect_checkpoints(store: ReleaseStore, latest: dict | None, cutoff: datetime, *, dry_run: bool) -> int:
+    """Remove checkpoint documents other than the latest release's, and segments no kept document lists, of
+    those older than ``cutoff``; returns how many objects (would) go."""
+    root = segments_prefix(store)
+    everything = _objects(store, checkpoints_prefix(store))
+    documents = [o for o in everything if not o["Key"].startswith(root)]
+    segments = [o for o in everything if o["Key"].startswith(root)]
+    latest_manifest = store.manifest(latest["release_id"]) if latest else None
+    keep_key = (latest_manifest or {}).get("checkpoint")
+    kept = [o["Key"] for o in documents if o["Key"] == keep_key or o["LastModified"] > cutoff]
+    used: set[str] = set()
+    for key in kept:
+        try:
+            used.update(s.segment_id for s in Checkpoint.from_json(store.get_json(key)[0] or {}).segments)
+        except (ValueError, KeyError, TypeError):
+            continue  # an unreadable document: the next publish rebuilds in full and writes a good one
+    doomed = [o["Key"] for o in documents if o["Key"] not in kept]
+    doomed += [o["Key"] for o in segments
+               if o["Key"][len(root):].split("/", 1)[0] not in used and o["LastModified"] <= cutoff]
+    if doomed and not dry_run:
+        _delete(store, doomed)
+    return len(doomed)

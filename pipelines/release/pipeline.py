@@ -309,8 +309,8 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
 
 
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
-    """Upload the private checkpoint the next publish resumes from (``checkpoint``), before the manifest that
-    names it, and say where this release's read started."""
+    """Upload the private checkpoint the next publish resumes from (``checkpoint``), after the tables and before
+    the manifest that names it, and say where this release's read started."""
     key = staged.next_checkpoint.upload(store, release_id) if staged.next_checkpoint else None
     return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
 
@@ -361,11 +361,11 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": _changes(store, previous, staged),
-        **_checkpoint_entries(staged, store, release_id),
     }
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
-                         "validation.json": validation, **cdf_documents}, manifest)
+                         "validation.json": validation, **cdf_documents}, manifest,
+                        before_manifest=lambda: _checkpoint_entries(staged, store, release_id))
     store.switch_latest(manifest, etag)
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()

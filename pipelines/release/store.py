@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,8 +216,9 @@ class ReleaseStore:
         return digest.hexdigest(), size
 
     def write_release(self, release_id: str, files: list[StagedFile], documents: dict[str, dict[str, Any]],
-                      manifest: dict[str, Any]) -> None:
-        """Upload data files, then the documents (datapackage, validation report), then the manifest.
+                      manifest: dict[str, Any], before_manifest: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Upload data files, then what ``before_manifest`` uploads (its result joins the manifest), then the
+        documents (datapackage, validation report), then the manifest.
 
         Each file's checksum is taken from the bytes as they are uploaded and must equal its manifest entry, or
         the manifest is not written (``ChecksumMismatch``). The manifest is written with ``If-None-Match: *``: a
@@ -230,6 +232,8 @@ class ReleaseStore:
                                   replace(staged, sha256=entry["sha256"], bytes=entry["bytes"]))
             except ChecksumMismatch as exc:
                 raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
+        if before_manifest is not None:
+            manifest.update(before_manifest())
         for name, body in documents.items():
             self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")

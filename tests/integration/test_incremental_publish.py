@@ -5,6 +5,7 @@ unreadable or tampered checkpoint makes the next publish rebuild in full and say
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.release import checkpoint
+from pipelines.release.gc import collect
 from pipelines.release.pipeline import staging_root
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -97,3 +99,24 @@ def test_an_unusable_checkpoint_means_a_full_rebuild_that_says_why(isolated, tmp
     fifth = run_publish(isolated).manifest
     assert fifth["read"]["from"] == f"incremental from release {fourth['release_id']}"
     assert _shas(run_publish(isolated, force=True, full=True).manifest) == _shas(fifth)
+
+
+def test_gc_keeps_only_the_latest_checkpoint_and_the_next_publish_still_resumes(isolated, tmp_path):
+    _ingest(isolated, tmp_path / "a", stations=4, seed=11)
+    run_publish(isolated)
+    _ingest(isolated, tmp_path / "a", stations=4, seed=11)  # re-delivered: new offsets to publish
+    latest = run_publish(isolated).manifest
+    store = ReleaseStore(isolated)
+    kept = checkpoint.Checkpoint.from_json(store.get_json(latest["checkpoint"])[0])
+    listed = {f"{checkpoint.segment_prefix(store, s.segment_id)}{part}.arrow"
+              for s in kept.segments for part in s.files}
+
+    assert collect(isolated, timedelta(hours=1)).checkpoint_objects == 0  # everything is younger than that
+    removed = collect(isolated, timedelta(0)).checkpoint_objects
+    objects = s3_client(isolated, admin=True).list_objects_v2(Bucket=isolated.release_bucket,
+                                                              Prefix=checkpoint.checkpoints_prefix(store))
+    assert {o["Key"] for o in objects["Contents"]} == listed | {latest["checkpoint"]}
+    assert removed == 1  # the first release's document; its segment is the latest's first one
+
+    _ingest(isolated, tmp_path / "a", stations=4, seed=11)
+    assert run_publish(isolated).manifest["read"]["from"] == f"incremental from release {latest['release_id']}"
