@@ -3,9 +3,11 @@
     python examples/release_downloader.py --out downloads/          # every release so far, then new ones
     python examples/release_downloader.py --max-events 1 --no-save  # verify the first announcement only
 
-For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each table from its
-``url`` and checks the size and SHA-256 the manifest gives. No credentials are used: releases are public.
-Prints ``verified <release> <table> <sha256>`` per file; exits 1 if any file did not match.
+For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each file of each
+table (a large table is several files, listed in ``files``) and checks the size and SHA-256 the manifest gives.
+No credentials are used: releases are public. Prints ``verified <release> <table> <sha256>`` per file; exits 1
+if any file did not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
+``tables/<table>/<n>.parquet`` for a table in several files.
 """
 
 from __future__ import annotations
@@ -26,23 +28,30 @@ def download(url: str) -> bytes:
         return response.read()
 
 
+def table_files(table: dict) -> list[dict]:
+    """A table's files in order (manifests before ``files`` existed had the one file's ``url`` only)."""
+    return table.get("files") or [{"url": table["url"], "sha256": table["sha256"], "bytes": table["bytes"]}]
+
+
 def verify_release(manifest_url: str, out: Path | None) -> list[str]:
-    """Download and check every table of one release; returns the problems found (empty: all good)."""
+    """Download and check every file of every table of one release; returns the problems found (empty: all good)."""
     manifest = json.loads(download(manifest_url))
     problems = []
     for name, table in sorted(manifest["tables"].items()):
-        body = download(table["url"])
-        digest = hashlib.sha256(body).hexdigest()
-        if digest != table["sha256"] or len(body) != table["bytes"]:
-            problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest says "
-                            f"{table['sha256']} / {table['bytes']} bytes")
-            print(f"MISMATCH {manifest['release_id']} {name}", flush=True)
-            continue
-        if out is not None:
-            target = out / manifest["dataset"] / manifest["release_id"] / table["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-        print(f"verified {manifest['release_id']} {name} {digest}", flush=True)
+        for n, file in enumerate(table_files(table)):
+            body = download(file["url"])
+            digest = hashlib.sha256(body).hexdigest()
+            if digest != file["sha256"] or len(body) != file["bytes"]:
+                problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "
+                                f"says {file['sha256']} / {file['bytes']} bytes")
+                print(f"MISMATCH {manifest['release_id']} {name}", flush=True)
+                continue
+            if out is not None:
+                folder = out / manifest["dataset"] / manifest["release_id"]
+                target = folder / (table["path"] if table.get("path") else f"tables/{name}/{n:05d}.parquet")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(body)
+            print(f"verified {manifest['release_id']} {name} {digest}", flush=True)
     return problems
 
 

@@ -23,9 +23,10 @@ from pipelines.settings import Settings
 # What publishing does: put (single and multipart), read back, list. Nothing that changes the bucket itself.
 PUBLISHER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 PUBLISHER_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketMultipartUploads")
-# What anyone may GET, per dataset: releases, the latest pointer, the catalog and blocked gate reports. Not
+# What anyone may GET, per dataset: releases and the files of split tables they list, the latest pointer, the
+# catalog and blocked gate reports. Not
 # ``<dataset>/checkpoints/`` (pipelines.release.checkpoint): the publisher's private state.
-PUBLIC_OBJECTS = ("*/releases/*", "*/latest.json", "*/index.html", "*/catalog.json", "*/reports/*")
+PUBLIC_OBJECTS = ("*/releases/*", "*/tables/*", "*/latest.json", "*/index.html", "*/catalog.json", "*/reports/*")
 
 
 def admin_settings(settings: Settings) -> Settings:

@@ -84,6 +84,9 @@ class Settings:
     staging_dir: str = ".state/staging"
     # Processes that consume and decode a snapshot in parallel (1: all in the calling process).
     read_workers: int = 2
+    # About how many rows each file of a large table holds: a table of more than twice this many rows is
+    # published as several content-addressed files (pipelines/release/parquet.py, ``chunk_bounds``).
+    table_file_rows: int = 250_000
     # Replicas of each topic Ballotstream creates (1 on the single local broker; 3 on a production cluster).
     kafka_replication_factor: int = 1
     # Largest input record (a JSON line, a CSV station's rows) ingest accepts; larger ones are dead-lettered.
@@ -155,6 +158,8 @@ class Settings:
                                   f"per-tally rules can: {', '.join(sorted(WITHHOLDABLE_RULES))})")
         if not 1 <= self.read_workers <= 64:
             raise ConfigError(f"{PREFIX}READ_WORKERS must be between 1 and 64")
+        if not 100 <= self.table_file_rows <= 100_000_000:
+            raise ConfigError(f"{PREFIX}TABLE_FILE_ROWS must be between 100 and 100000000")
         if not 1 <= self.kafka_replication_factor <= 16:
             raise ConfigError(f"{PREFIX}KAFKA_REPLICATION_FACTOR must be between 1 and 16")
         if not 1024 <= self.ingest_max_record_bytes <= 64 * 1024 * 1024:

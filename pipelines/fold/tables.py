@@ -182,6 +182,17 @@ KEYS: dict[str, tuple[str, ...]] = {
     WITHHELD: ("election_id", "contest_id", "station_id", "rule"),
 }
 
+# Where a file of a large table may start (pipelines.release.parquet.chunk_bounds): a key column whose rows are
+# contiguous in key order and whose values arrive together (a station's tally; a division's composed rows).
+FILE_SPLIT_COLUMNS: dict[str, str] = {
+    EVENTS: "event_id", CORRECTIONS: "correction_event_id", ELECTIONS: "election_id", DIVISIONS: "division_id",
+    PARTIES: "party_id", CANDIDATES: "candidate_id", CONTESTS: "contest_id", CONTEST_SELECTIONS: "contest_id",
+    STATION_RESULTS: "station_id", STATION_TURNOUT: "station_id", CONTEST_RESULTS: "unit_id",
+    CONTEST_SUMMARY: "contest_id", MUNICIPALITY_RESULTS: "municipality_id", SEATS: "municipality_id",
+    NATIONAL_SUMMARY: "election_id", OBSERVATIONS: "incident_id", OBSERVATIONS_BY_DIVISION: "division_id",
+    NEWS: "article_id", NEWS_MENTIONS: "article_id", WITHHELD: "station_id",
+}
+
 # The column naming the event a row comes from (None: an aggregate, traced by its key).
 EVENT_ID_COLUMNS: dict[str, str | None] = {
     name: ("correction_event_id" if name == CORRECTIONS else "event_id" if "event_id" in SCHEMAS[name].names

@@ -7,7 +7,8 @@ int64 and binary-searched with numpy, or with Arrow's hash join when they do not
 compared code by code on the matched rows. Matching codes instead of the columns themselves keeps memory low
 and works for column types a hash join cannot carry (lists) or key on (dictionaries).
 
-Either side may be a ``pyarrow.parquet.ParquetFile``: columns are then read one at a time as the diff needs
+Either side may be a ``pyarrow.parquet.ParquetFile`` or ``parquet.ParquetParts`` (a table in several files):
+columns are then read one at a time as the diff needs
 them, so trace columns (36-character event ids on every row) are never loaded and at most the keys and one
 column pair are held at once.
 """
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.fold.tables import TRACE_COLUMNS
+from pipelines.release.parquet import ParquetParts
 
 ADDED = "added"
 CHANGED = "changed"
@@ -35,7 +37,7 @@ _LIST_SEPARATOR = "\x1f"
 _PACKED_LIMIT = 2**62
 
 
-Source = pa.Table | pq.ParquetFile
+Source = pa.Table | pq.ParquetFile | ParquetParts
 
 
 def _names(src: Source) -> list[str]:
@@ -43,7 +45,7 @@ def _names(src: Source) -> list[str]:
 
 
 def _rows(src: Source) -> int:
-    return src.num_rows if isinstance(src, pa.Table) else src.metadata.num_rows
+    return src.metadata.num_rows if isinstance(src, pq.ParquetFile) else src.num_rows
 
 
 def _column(src: Source, name: str) -> pa.ChunkedArray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -99,14 +100,29 @@ def column_docs() -> dict[str, str]:
     return {**docs, **_EXTRA_DOCS}
 
 
-def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], url: str) -> dict[str, Any]:
+def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], *, release_prefix: str,
+                object_key: Callable[[str, str], str], url: Callable[[str], str]) -> dict[str, Any]:
+    """A table's manifest entry. ``files`` lists its files in order, each with its bucket ``key`` and ``url``:
+    one file in the release folder (also given as ``path`` and ``url``), or for a large table several
+    content-addressed files (``object_key(table, sha256)``), shared with every release that has the same one;
+    ``sha256`` is then ``parquet.tree_sha256`` of theirs, and ``path`` and ``url`` are null."""
     docs = column_docs()
+    if staged.parts:
+        path = None
+        files = [{"key": object_key(p.table, p.sha256), "rows": p.rows, "bytes": p.bytes, "sha256": p.sha256}
+                 for p in staged.parts]
+    else:
+        path = f"tables/{staged.table}.parquet"
+        files = [{"key": release_prefix + path, "rows": staged.rows, "bytes": staged.bytes, "sha256": staged.sha256}]
+    for f in files:
+        f["url"] = url(f["key"])
     return {
-        "path": f"tables/{staged.table}.parquet",
-        "url": url,
+        "path": path,
+        "url": files[0]["url"] if path else None,
         "rows": staged.rows,
         "bytes": staged.bytes,
         "sha256": staged.sha256,
+        "files": files,
         "key": list(KEYS[staged.table]),
         "description": TABLE_DESCRIPTIONS.get(staged.table, ""),
         "columns": [{**c, "description": docs.get(c["name"], "")} for c in schema_columns],
@@ -140,11 +156,13 @@ def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]]
         "resources": [
             {
                 "name": name,
-                "path": entry["path"],
+                # Frictionless allows a list of paths for a resource in several files (same schema, in order).
+                "path": entry["path"] if entry["path"] else [f["url"] for f in entry["files"]],
                 "format": "parquet",
                 "mediatype": "application/vnd.apache.parquet",
                 "bytes": entry["bytes"],
-                "hash": f"sha256:{entry['sha256']}",
+                # One file's checksum; the files of a split table carry theirs in the manifest.
+                **({"hash": f"sha256:{entry['sha256']}"} if entry["path"] else {}),
                 "description": entry["description"],
                 "schema": {
                     "fields": [{"name": c["name"], "type": field_type(c["type"]), "description": c["description"]}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 # Fixed writer options: pyarrow's defaults may change between versions, and the checksum must not.
@@ -49,27 +52,115 @@ def _row_groups(table: pa.Table) -> Iterator[pa.Table]:
 
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    """A table written to local Parquet, with what the manifest needs."""
+    """A table written to local Parquet, with what the manifest needs.
+
+    A large table is several files (``parts``): ``path`` is then their folder, ``rows`` and ``bytes`` their sums,
+    and ``sha256`` the sha256 of their checksums, one per line in order (``tree_sha256``).
+    """
 
     table: str
     path: Path
     rows: int
     bytes: int
     sha256: str
+    parts: tuple[StagedFile, ...] = ()
+
+    def paths(self) -> list[Path]:
+        """The table's files, in order."""
+        return [p.path for p in self.parts] if self.parts else [self.path]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(8 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_sha256(part_sha256s: list[str]) -> str:
+    """The checksum of a table kept as several files: sha256 of their sha256s, one per line, in order."""
+    return hashlib.sha256("".join(f"{s}\n" for s in part_sha256s).encode()).hexdigest()
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    with pq.ParquetWriter(path, table.schema, **_WRITE_OPTIONS) as writer:
+        for part in _row_groups(table):
+            writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
 
 
 def write_table(name: str, table: pa.Table, directory: Path) -> StagedFile:
     """Write ``table`` to ``directory/<name>.parquet`` and checksum it."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.parquet"
-    with pq.ParquetWriter(path, table.schema, **_WRITE_OPTIONS) as writer:
-        for part in _row_groups(table):
-            writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(8 * 1024 * 1024), b""):
-            digest.update(chunk)
-    return StagedFile(name, path, table.num_rows, path.stat().st_size, digest.hexdigest())
+    _write(table, path)
+    return StagedFile(name, path, table.num_rows, path.stat().st_size, _sha256(path))
+
+
+def chunk_bounds(table: pa.Table, column: str, file_rows: int) -> list[int]:
+    """Where each file of ``table`` starts: content-defined, so a change to some rows changes only their files.
+
+    A file may start only where ``column`` (a key column; the table is sorted by its key) changes value, and
+    does where a hash of the new value is 0 modulo M. M is the power of two that makes files of about
+    ``file_rows`` rows; it depends on rows per value, not on the table's size, so it stays put as results
+    arrive. Rows added or changed move at most the boundaries around them: the other files keep their bytes.
+    A table of at most twice ``file_rows`` rows is one file.
+    """
+    rows = table.num_rows
+    if rows <= 2 * file_rows:
+        return [0]
+    col = table.column(column).combine_chunks()
+    encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    runs = len(starts) + 1
+    modulus = 1 << max(0, round(math.log2(max(1.0, file_rows * runs / rows))))
+    # blake2b, not crc32: ids differ in a few trailing digits, and crc32's low bits then cluster (files of 3-4x
+    # the mean size were common); blake2b's are uniform, so file sizes follow the expected geometric spread.
+    hashes = np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()[:7], "little")
+                       for v in encoded.dictionary.to_pylist()] + [0], dtype=np.int64)
+    chosen = starts[(hashes[codes[starts]] & (modulus - 1)) == 0]
+    return [0, *chosen.tolist()]
+
+
+def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str, file_rows: int
+                      ) -> StagedFile:
+    """``write_table``, or for a large table one file per ``chunk_bounds`` chunk in ``directory/<name>/``."""
+    bounds = chunk_bounds(table, split_column, file_rows)
+    if len(bounds) == 1:
+        return write_table(name, table, directory)
+    folder = directory / name
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for i, (start, stop) in enumerate(zip(bounds, [*bounds[1:], table.num_rows], strict=True)):
+        path = folder / f"part-{i:05d}.parquet"
+        _write(table.slice(start, stop - start), path)
+        parts.append(StagedFile(name, path, stop - start, path.stat().st_size, _sha256(path)))
+    return StagedFile(name, folder, table.num_rows, sum(p.bytes for p in parts),
+                      tree_sha256([p.sha256 for p in parts]), tuple(parts))
+
+
+class ParquetParts:
+    """A table kept as one or several Parquet files, read like one ``ParquetFile`` (column by column)."""
+
+    def __init__(self, sources: list[Any]):
+        self.files = [pq.ParquetFile(s) for s in sources]
+
+    @property
+    def schema_arrow(self) -> pa.Schema:
+        return self.files[0].schema_arrow
+
+    @property
+    def num_rows(self) -> int:
+        return sum(f.metadata.num_rows for f in self.files)
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        return pa.concat_tables([f.read(columns=columns) for f in self.files])
+
+
+def read_staged(staged: StagedFile, columns: list[str] | None = None, filters: Any = None) -> pa.Table:
+    """A staged table read back whole (all its files), or only ``columns`` / the rows ``filters`` keeps."""
+    return pq.read_table([str(p) for p in staged.paths()], columns=columns, filters=filters)
 
 
 def columns(table: pa.Table) -> list[dict[str, str]]:

@@ -19,20 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.extract import Extracted, merge
-from pipelines.fold.tables import KEYS, TABLE_NAMES
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context, run_table_checks
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, checkpoint
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
-from pipelines.release.parquet import StagedFile, columns, write_table
+from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
@@ -62,11 +61,11 @@ class Staged:
 
     def tables(self, names: list[str] | None = None) -> dict[str, pa.Table]:
         """Read staged tables back (all, or the named ones)."""
-        return {n: pq.read_table(self.files[n].path) for n in (names or list(self.files))}
+        return {n: read_staged(self.files[n]) for n in (names or list(self.files))}
 
     def table(self, name: str, columns: tuple[str, ...] | None = None) -> pa.Table:
         """Read one staged table back (all its columns, or the named ones)."""
-        return pq.read_table(self.files[name].path, columns=list(columns) if columns else None)
+        return read_staged(self.files[name], list(columns) if columns else None)
 
 
 def staging_root(settings: Settings) -> Path:
@@ -174,7 +173,9 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
     # largest first so the small ones fill in around them. Each file's bytes do not depend on the threads.
     order = sorted(tables, key=lambda n: -tables[n].nbytes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        written = dict(zip(order, pool.map(lambda n: write_table(n, tables[n], directory), order), strict=True))
+        written = dict(zip(order, pool.map(
+            lambda n: write_table_files(n, tables[n], directory, split_column=FILE_SPLIT_COLUMNS[n],
+                                        file_rows=settings.table_file_rows), order), strict=True))
     files = {name: written[name] for name in tables}
     return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
                   schemas_used or [], {"write_s": time.perf_counter() - t0})
@@ -288,21 +289,19 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
     tables: dict[str, Any] = {}
     prev_corrections: set[str] = set()
     for name, staged_file in staged.files.items():
-        new = pq.ParquetFile(staged_file.path)
+        new = ParquetParts(staged_file.paths())
         old = None
         if previous and name in previous["tables"]:
             if previous["tables"][name]["sha256"] == staged_file.sha256:
                 tables[name] = {"added": 0, "changed": 0, "removed": 0}
                 continue
-            key = store.release_prefix(previous["release_id"]) + previous["tables"][name]["path"]
-            body = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-            old = pq.ParquetFile(pa.BufferReader(body))
+            old = ParquetParts([pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+                                for key in store.table_keys(previous, name)])
             if name == "corrections":
                 prev_corrections = set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
         tables[name] = diff_tables(old, new, list(KEYS[name]))
     wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
-    corrections = (pq.read_table(staged.files["corrections"].path, columns=wanted).to_pylist()
-                   if "corrections" in staged.files else [])
+    corrections = (staged.table("corrections", tuple(wanted)).to_pylist() if "corrections" in staged.files else [])
     applied = [c for c in corrections if c["correction_event_id"] not in prev_corrections]
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
             "corrections": applied}
@@ -337,7 +336,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     previous = store.manifest(latest["release_id"]) if latest else None
     prefix = store.release_prefix(release_id)
     entries = {
-        name: table_entry(f, staged.columns[name], store.url(f"{prefix}tables/{name}.parquet"))
+        name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key, url=store.url)
         for name, f in staged.files.items()
     }
     t1 = time.perf_counter()
@@ -390,7 +389,7 @@ def announce(settings: Settings, staged: Staged, store: ReleaseStore) -> None:
     from pipelines.release.catalog import publish_catalog
 
     publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
-                    {n: pq.read_table(staged.files[n].path, filters=CHART_FILTERS.get(n))
+                    {n: read_staged(staged.files[n], filters=CHART_FILTERS.get(n))
                      for n in CHART_TABLES if n in staged.files})
     announce_pending(settings, store)
 

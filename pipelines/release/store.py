@@ -85,6 +85,17 @@ class ReleaseStore:
     def latest_key(self) -> str:
         return f"{self.dataset}/latest.json"
 
+    def object_key(self, table: str, sha256: str) -> str:
+        """Where a file of a large table is kept, named by its content and shared by every release that has it."""
+        return f"{self.dataset}/tables/{table}/{sha256}.parquet"
+
+    def table_keys(self, manifest: dict[str, Any], name: str) -> list[str]:
+        """The bucket keys of a release's table, in order (one for releases before tables had ``files``)."""
+        entry = manifest["tables"][name]
+        if "files" in entry:
+            return [f["key"] for f in entry["files"]]
+        return [self.release_prefix(manifest["release_id"]) + entry["path"]]
+
     def url(self, key: str) -> str:
         return self.settings.public_url(key)
 
@@ -192,6 +203,18 @@ class ReleaseStore:
                 f"{key}: uploaded {size:,} bytes with sha256 {sha256}, staged as {staged.bytes:,} bytes with "
                 f"{staged.sha256} (the staged file changed during the upload)")
 
+    def exists(self, key: str, size: int) -> bool:
+        """Whether ``key`` holds an object of ``size`` bytes (a content-addressed file: its name is its sha256,
+        checked against the bytes when it was uploaded)."""
+        try:
+            return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"]) == size
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise ServiceUnavailable(f"S3 head {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ServiceUnavailable(f"S3 head {key}: {exc}") from exc
+
     def get_file(self, key: str, path: Path) -> tuple[str, int]:
         """Download ``key`` to ``path``; returns the sha256 and size of the bytes received.
 
@@ -226,12 +249,14 @@ class ReleaseStore:
         """
         prefix = self.release_prefix(release_id)
         for staged in files:
-            entry = manifest["tables"][staged.table]
-            try:
-                self.put_verified(f"{prefix}tables/{staged.table}.parquet",
-                                  replace(staged, sha256=entry["sha256"], bytes=entry["bytes"]))
-            except ChecksumMismatch as exc:
-                raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
+            entries = manifest["tables"][staged.table]["files"]
+            for part, entry in zip(staged.parts or (staged,), entries, strict=True):
+                if staged.parts and self.exists(entry["key"], entry["bytes"]):
+                    continue  # the same content is already there, from an earlier release
+                try:
+                    self.put_verified(entry["key"], replace(part, sha256=entry["sha256"], bytes=entry["bytes"]))
+                except ChecksumMismatch as exc:
+                    raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
         if before_manifest is not None:
             manifest.update(before_manifest())
         for name, body in documents.items():

@@ -11,17 +11,23 @@ import pytest
 from pipelines.errors import ChecksumMismatch
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.gc import collect
-from pipelines.release.parquet import write_table
+from pipelines.release.manifest import table_entry
+from pipelines.release.parquet import columns, write_table
 from pipelines.release.pipeline import remove_run_staging, staging_folder
 from pipelines.release.store import ReleaseStore
 from tests.support.releases import delete_dataset
+
+
+def _entry(store: ReleaseStore, release_id: str, staged) -> dict:
+    return table_entry(staged, columns(pa.table({"a": [1]})), release_prefix=store.release_prefix(release_id),
+                       object_key=store.object_key, url=store.url)
 
 
 def test_changed_staged_file_is_not_published_and_gc_removes_the_folder(isolated, tmp_path):
     store = ReleaseStore(isolated)
     try:
         staged = write_table("events", pa.table({"a": list(range(1000))}), tmp_path)
-        manifest = {"release_id": "r1", "tables": {"events": {"sha256": staged.sha256, "bytes": staged.bytes}}}
+        manifest = {"release_id": "r1", "tables": {"events": _entry(store, "r1", staged)}}
         # Another writer replaces the file after it was hashed (what a shared staging folder allowed).
         write_table("events", pa.table({"a": list(range(1, 1001))}), tmp_path)
         with pytest.raises(ChecksumMismatch, match="was not published"):
@@ -29,8 +35,7 @@ def test_changed_staged_file_is_not_published_and_gc_removes_the_folder(isolated
         assert store.manifest("r1") is None
         assert [i.status for i in store.list()] == ["incomplete (no manifest; never published)"]
         kept = write_table("events", pa.table({"a": [1]}), tmp_path / "2")
-        store.write_release("r2", [kept], {}, {"release_id": "r2", "tables": {
-            "events": {"sha256": kept.sha256, "bytes": kept.bytes}}})
+        store.write_release("r2", [kept], {}, {"release_id": "r2", "tables": {"events": _entry(store, "r2", kept)}})
         assert collect(isolated, timedelta(hours=1), dry_run=False).release_folders == []  # young: kept
         dry = collect(isolated, timedelta(0), dry_run=True)
         assert dry.release_folders == ["r1"] and store.release_ids() == ["r1", "r2"]

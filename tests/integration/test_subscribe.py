@@ -190,7 +190,7 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
         tampered["tables"]["seats"]["sha256"] = "0" * 64
         from pipelines.release.s3 import s3_client
 
-        key = f"{isolated.dataset}/tampered/manifest.json"
+        key = f"{isolated.dataset}/reports/tampered/manifest.json"  # somewhere the public may read
         s3_client(isolated).put_object(Bucket=isolated.release_bucket, Key=key, Body=json.dumps(tampered).encode())
         announce_release(isolated, release_published_event(tampered, isolated.public_url(key)))
         run = _run_example("release_downloader.py", isolated, "--max-events", "2", "--no-save")

@@ -1,0 +1,106 @@
+"""Large tables as several content-addressed files, against the real services: a release lists every file, a
+correction of one station uploads only the files it changed, the public reads the files anonymously, and
+pyarrow and DuckDB read a table as one dataset straight from the bucket."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from dagster_project.run import run_publish
+from pipelines.generator.synth import synthesize
+from pipelines.ingest.run import ingest
+from pipelines.release.s3 import s3_client
+from pipelines.release.store import ReleaseStore
+from tests.support.sample_edits import station_rows
+
+SPLIT = ("station_results", "contest_results")
+
+
+def _objects(settings, prefix: str) -> dict[str, int]:
+    pages = s3_client(settings, admin=True).get_paginator("list_objects_v2").paginate(
+        Bucket=settings.release_bucket, Prefix=prefix)
+    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+
+def _one_vote_moved(synth_dir: Path) -> str:
+    """The first station's rows again as a later version, one vote moved between two of its candidates."""
+    _, header, rows = station_rows(synth_dir, cast_above_registered=False, occurred_at="2030-05-06T08:00:00+00:00")
+    cols = header.split(",")
+    first, second = (r.split(",") for r in rows[:2])
+    assert first[cols.index("contest_id")] == second[cols.index("contest_id")]
+    first[cols.index("votes")] = str(int(first[cols.index("votes")]) - 1)
+    second[cols.index("votes")] = str(int(second[cols.index("votes")]) + 1)
+    return "\n".join([header, ",".join(first), ",".join(second), *rows[2:]]) + "\n"
+
+
+def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_readers_see_one_table(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, table_file_rows=100)
+    synthesize(tmp_path / "e", stations=40, seed=3)
+    assert ingest([p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"],
+                  settings).rejected_total == 0
+    first = run_publish(settings).manifest
+    for name in SPLIT:
+        entry = first["tables"][name]
+        assert len(entry["files"]) > 3 and entry["path"] is None and entry["url"] is None
+        assert sum(f["rows"] for f in entry["files"]) == entry["rows"]
+        assert all(f["key"] == f"{settings.dataset}/tables/{name}/{f['sha256']}.parquet" for f in entry["files"])
+    small = first["tables"]["elections"]
+    assert [f["key"] for f in small["files"]] == [
+        f"{settings.dataset}/releases/{first['release_id']}/tables/elections.parquet"]
+
+    # Anyone reads a file; pyarrow (S3, anonymous) and DuckDB (its URLs) read the table as one dataset.
+    entry = first["tables"]["contest_results"]
+    with urllib.request.urlopen(entry["files"][0]["url"], timeout=10) as response:
+        assert response.status == 200 and int(response.headers["Content-Length"]) == entry["files"][0]["bytes"]
+    s3 = pafs.S3FileSystem(anonymous=True, endpoint_override=settings.s3_endpoint_url, scheme="http",
+                           region=settings.s3_region)
+    table = ds.dataset([f"{settings.release_bucket}/{f['key']}" for f in entry["files"]], filesystem=s3,
+                       format="parquet").to_table()
+    assert table.num_rows == entry["rows"]
+    con = duckdb.connect()
+    platform = con.execute("PRAGMA platform").fetchone()[0]
+    con.execute(f"LOAD '{importlib.resources.files('duckdb_ext') / 'extensions' / f'v{duckdb.__version__}' / platform}"
+                "/httpfs.duckdb_extension'")  # the packaged extension, as the README loads it (no download)
+    urls = [f["url"] for f in entry["files"]]
+    assert con.execute("SELECT count(*) FROM read_parquet(?)", [urls]).fetchone()[0] == entry["rows"]
+
+    # One station's tally again, as a later version: a few files change, the rest are the earlier release's.
+    (tmp_path / "fix").mkdir()
+    (tmp_path / "fix" / "results.csv").write_text(_one_vote_moved(tmp_path / "e"))
+    assert ingest([tmp_path / "fix" / "results.csv"], settings).rejected_total == 0
+    before = _objects(settings, f"{settings.dataset}/tables/")
+    second = run_publish(settings).manifest
+    assert second["read"]["from"] == f"incremental from release {first['release_id']}"
+    uploaded = {k: size for k, size in _objects(settings, f"{settings.dataset}/tables/").items() if k not in before}
+    for name in ("station_results", "contest_results"):
+        old = {f["key"] for f in first["tables"][name]["files"]}
+        new = [f for f in second["tables"][name]["files"] if f["key"] not in old]
+        assert 1 <= len(new) < len(second["tables"][name]["files"]) / 2, name
+        assert {f["key"] for f in new} <= set(uploaded)
+    # What was uploaded is exactly what the release lists that no earlier release had.
+    listed = {f["key"] for t in second["tables"].values() for f in t["files"]}
+    assert set(uploaded) <= listed
+    assert ReleaseStore(settings).table_keys(second, "station_results") == [
+        f["key"] for f in second["tables"]["station_results"]["files"]]
+
+
+def test_a_split_table_diffs_against_the_previous_release(isolated, tmp_path: Path):
+    settings = dataclasses.replace(isolated, table_file_rows=100)
+    synthesize(tmp_path / "e", stations=20, seed=5)
+    files = [p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"]
+    ingest(files, settings)
+    run_publish(settings)
+    (tmp_path / "fix.csv").write_text(_one_vote_moved(tmp_path / "e"))
+    ingest([tmp_path / "fix.csv"], settings)
+    changes = run_publish(settings).manifest["changes"]["tables"]
+    assert changes["station_results"]["added"] == changes["station_results"]["removed"] == 0
+    # The station's rows of every contest it reported (a new version each), two of them with other votes.
+    assert changes["station_results"]["changed"] >= 2
+    assert changes["contests"] == {"added": 0, "changed": 0, "removed": 0}

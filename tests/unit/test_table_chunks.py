@@ -1,0 +1,74 @@
+"""Large tables as several content-addressed files: where files start depends only on the rows around it, so a
+change to a few stations rewrites only their files, and the files read back as the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.release.parquet import chunk_bounds, read_staged, tree_sha256, write_table_files
+
+STATIONS, PER_STATION, FILE_ROWS = 60_000, 3, 5_000
+
+
+def _results(stations: list[str], votes: np.ndarray) -> pa.Table:
+    ids = pa.array(np.repeat(stations, PER_STATION)).dictionary_encode()
+    return pa.table({"station_id": ids, "candidate": pa.array(np.tile(["a", "b", "c"], len(stations))),
+                     "votes": pa.array(votes)})
+
+
+def _stations(n: int) -> list[str]:
+    """Station ids in key order, as the fold sorts them."""
+    return sorted(f"ocd-division/country:xx/region:{i % 7}/station:{i:06d}" for i in range(n))
+
+
+def _write(table: pa.Table, directory: Path):
+    return write_table_files("station_results", table, directory, split_column="station_id", file_rows=FILE_ROWS)
+
+
+def test_files_start_only_where_the_station_changes_and_hold_about_file_rows(tmp_path):
+    table = _results(_stations(STATIONS), np.arange(STATIONS * PER_STATION))
+    bounds = chunk_bounds(table, "station_id", FILE_ROWS)
+    assert bounds[0] == 0 and all(b % PER_STATION == 0 for b in bounds)
+    sizes = np.diff([*bounds, table.num_rows])
+    assert 0.5 * FILE_ROWS < sizes.mean() < 2 * FILE_ROWS
+    staged = _write(table, tmp_path)
+    assert len(staged.parts) == len(bounds) > 1
+    assert staged.rows == table.num_rows == sum(p.rows for p in staged.parts)
+    assert staged.sha256 == tree_sha256([p.sha256 for p in staged.parts])
+    back = read_staged(staged)
+    assert back.column("votes").to_pylist() == table.column("votes").to_pylist()
+    assert back.column("station_id").to_pylist() == table.column("station_id").to_pylist()
+    assert [pq.read_metadata(p.path).num_rows for p in staged.parts] == [p.rows for p in staged.parts]
+
+
+def test_a_small_table_is_one_file(tmp_path):
+    table = _results(_stations(100), np.zeros(100 * PER_STATION, dtype=np.int64))
+    staged = _write(table, tmp_path)
+    assert staged.parts == () and staged.path.name == "station_results.parquet"
+    assert chunk_bounds(table, "station_id", FILE_ROWS) == [0]
+
+
+def test_corrections_and_new_stations_rewrite_only_their_files(tmp_path):
+    stations = _stations(STATIONS)
+    votes = np.arange(STATIONS * PER_STATION)
+    before = _write(_results(stations, votes), tmp_path / "before")
+
+    # Three stations corrected, and 50 new stations of one region (their ids sort together).
+    changed = votes.copy()
+    for s in (10, 29_000, 55_500):
+        changed[s * PER_STATION] += 1
+    new = [f"ocd-division/country:xx/region:3/station:new{i:03d}" for i in range(50)]
+    merged = sorted(stations + new)
+    by_id = dict(zip(stations, changed.reshape(-1, PER_STATION), strict=True))
+    after_votes = np.concatenate([by_id.get(s, np.array([7, 8, 9])) for s in merged])
+    after = _write(_results(merged, after_votes), tmp_path / "after")
+
+    old = {p.sha256 for p in before.parts}
+    rewritten = [p for p in after.parts if p.sha256 not in old]
+    assert 1 <= len(rewritten) <= 3 + 2, (len(rewritten), len(after.parts))
+    assert sum(p.bytes for p in rewritten) < 0.25 * after.bytes
+    assert after.sha256 != before.sha256
