@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project.assets import folded_tables, release
 from dagster_project.automation import hourly_publish, offsets_moved, publish_job
+from dagster_project.io import RunScopedIOManager
 from dagster_project.logs import run_log_file
 from dagster_project.resources import BallotstreamResource
 from dagster_project.topics import event_topics
@@ -15,6 +16,6 @@ defs = dg.Definitions(
     jobs=[publish_job],
     sensors=[offsets_moved],
     schedules=[hourly_publish],
-    resources={"ballotstream": BallotstreamResource()},
+    resources={"ballotstream": BallotstreamResource(), "io_manager": RunScopedIOManager()},
     loggers={"console": dg.colored_console_logger, "file": run_log_file},
 )

@@ -1,0 +1,41 @@
+"""Step outputs kept per run: two publish runs at once (a sensor's and a person's) never read each other's.
+
+Dagster's default filesystem IO manager stores an asset's value under its asset key alone, so with two runs of
+the publish job at once the release step of one could load the staged snapshot the other just wrote, and publish
+it. Here every value lives under ``<storage>/runs/<run id>/<asset key>``, written to a temporary name and renamed.
+"""
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+
+class RunScopedIOManager(dg.ConfigurableIOManager):
+    """Pickles each output under its run's own folder (``base_dir``: default ``$DAGSTER_HOME/storage``)."""
+
+    base_dir: str = ""
+
+    def _path(self, run_id: str, key: dg.AssetKey) -> Path:
+        home = os.environ.get("DAGSTER_HOME") or os.path.join(tempfile.gettempdir(), "ballotstream")
+        return Path(self.base_dir or os.path.join(home, "storage")) / "runs" / run_id / "/".join(key.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        path = self._path(context.run_id, context.asset_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        with partial.open("wb") as out:
+            pickle.dump(obj, out)
+        partial.replace(path)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        upstream = context.upstream_output
+        path = self._path(upstream.run_id, context.asset_key)
+        if not path.exists():
+            raise dg.Failure(f"{context.asset_key.to_user_string()} was not materialized in this run: materialize "
+                             "it together with what reads it (the publish job does)")
+        with path.open("rb") as source:
+            return pickle.load(source)
