@@ -143,18 +143,23 @@ def write_table_files(name: str, table: pa.Table, directory: Path, *, split_colu
 class ParquetParts:
     """A table kept as one or several Parquet files, read like one ``ParquetFile`` (column by column)."""
 
-    def __init__(self, sources: list[Any]):
+    def __init__(self, sources: list[Any], schema: pa.Schema | None = None):
+        """``sources``: paths or buffers, in order; ``schema`` is needed only when there are none."""
         self.files = [pq.ParquetFile(s) for s in sources]
+        self._schema = schema if schema is not None else self.files[0].schema_arrow
 
     @property
     def schema_arrow(self) -> pa.Schema:
-        return self.files[0].schema_arrow
+        return self._schema
 
     @property
     def num_rows(self) -> int:
         return sum(f.metadata.num_rows for f in self.files)
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
+        if not self.files:
+            empty = self._schema.empty_table()
+            return empty.select(columns) if columns else empty
         return pa.concat_tables([f.read(columns=columns) for f in self.files])
 
 

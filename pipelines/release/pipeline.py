@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
@@ -282,29 +283,46 @@ def blocked_error(report: GateReport) -> GateFailed:
                       report)
 
 
+def _differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, staged_file: StagedFile
+                    ) -> tuple[Any, Any]:
+    """(old, new) sources of the rows of table ``name`` that may differ between the releases.
+
+    A file both releases list (same sha256) holds the same rows in both, and the keys in it are in no other file:
+    leaving it out of both sides changes no count. So only the files that differ are read (and downloaded), which
+    for a large table after a few corrections is a few files, not the table.
+    """
+    entry = previous["tables"][name]
+    keys = store.table_keys(previous, name)
+    old_shas = [f["sha256"] for f in entry["files"]] if "files" in entry else [entry["sha256"]]
+    parts = staged_file.parts or (staged_file,)
+    shared = set(old_shas) & {p.sha256 for p in parts}
+    old_keys = [k for k, sha in zip(keys, old_shas, strict=True) if sha not in shared]
+    new_paths = [p.path for p in parts if p.sha256 not in shared]
+    schema = pq.read_schema(parts[0].path)
+    old = ParquetParts([pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=k)["Body"].read())
+                        for k in old_keys], schema)
+    return old, ParquetParts(new_paths, schema)
+
+
 def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged) -> dict[str, Any]:
     """Rows added, changed and removed per table since the previous release, and the corrections applied."""
     from pipelines.release.diff import diff_tables
 
     tables: dict[str, Any] = {}
-    prev_corrections: set[str] = set()
-    for name, staged_file in staged.files.items():
-        new = ParquetParts(staged_file.paths())
-        old = None
-        if previous and name in previous["tables"]:
-            if previous["tables"][name]["sha256"] == staged_file.sha256:
-                tables[name] = {"added": 0, "changed": 0, "removed": 0}
-                continue
-            old = ParquetParts([pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
-                                for key in store.table_keys(previous, name)])
-            if name == "corrections":
-                prev_corrections = set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
-        tables[name] = diff_tables(old, new, list(KEYS[name]))
+    applied: list[dict[str, Any]] = []
     wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
-    corrections = (staged.table("corrections", tuple(wanted)).to_pylist() if "corrections" in staged.files else [])
-    applied = [c for c in corrections if c["correction_event_id"] not in prev_corrections]
+    for name, staged_file in staged.files.items():
+        if previous and name in previous["tables"]:
+            old, new = _differing_rows(store, previous, name, staged_file)
+        else:
+            old, new = None, ParquetParts(staged_file.paths())
+        tables[name] = diff_tables(old, new, list(KEYS[name]))
+        if name == "corrections":
+            # Corrections in files both releases share were applied before: only the differing rows can be new.
+            before = set() if old is None else set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
+            applied = [c for c in new.read(columns=wanted).to_pylist() if c["correction_event_id"] not in before]
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
-            "corrections": applied}
+            "corrections": sorted(applied, key=lambda c: c["correction_event_id"])}
 
 
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
