@@ -184,3 +184,19 @@ def test_every_json_document_is_written_with_the_one_json_content_type():
     ReleaseStore(Settings(), s3, "az-test").put_json("az-test/latest.json", {"release_id": "r1"})
     for key in ("az-test/catalog.json", "az-test/latest.json"):
         assert s3.objects[key]["ContentType"] == JSON_TYPE == "application/json; charset=utf-8"
+
+
+def test_a_table_in_several_files_lists_each_file_with_a_relative_link():
+    manifests, _, reports = two_releases("az-test", BASE)
+    entry = manifests[-1]["tables"][STATION_TURNOUT]
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]
+    entry.update(path=None, url=None, files=[
+        {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "url": f"{BASE}/az-test/tables/x/{sha}.parquet",
+         "rows": 2, "bytes": 10, "sha256": sha} for sha in shas])
+    catalog = build_catalog(manifests, reports)
+    listed = catalog["releases"][0]["tables"][STATION_TURNOUT]
+    assert listed["path"] is None
+    assert [f["path"] for f in listed["files"]] == [f"tables/{STATION_TURNOUT}/{sha}.parquet" for sha in shas]
+    page = _parse(render_index(catalog, fake_tables()))
+    assert all(f"tables/{STATION_TURNOUT}/{sha}.parquet" in page.hrefs for sha in shas)
+    assert f"releases/{manifests[-1]['release_id']}/tables/{STATION_TURNOUT}.parquet" not in page.hrefs

@@ -35,9 +35,13 @@ def _tables(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     release_id = manifest["release_id"]
     out: dict[str, dict[str, Any]] = {}
     for name, table in sorted(manifest.get("tables", {}).items()):
+        split = table.get("path") is None and len(table.get("files") or []) > 1
         out[name] = {
-            "path": release_path(release_id, table.get("path") or f"tables/{name}.parquet"),
+            "path": None if split else release_path(release_id, table.get("path") or f"tables/{name}.parquet"),
             "url": table.get("url"),
+            # A large table's files (docs/releases.md), relative to the dataset folder like ``path``.
+            "files": [{"path": f["key"].split("/", 1)[1], "url": f.get("url"), "rows": f["rows"], "bytes": f["bytes"],
+                       "sha256": f["sha256"]} for f in table["files"]] if split else [],
             "rows": table.get("rows"),
             "bytes": table.get("bytes"),
             "sha256": table.get("sha256"),

@@ -69,7 +69,11 @@ def _tables_list(release: dict[str, Any], with_columns: bool) -> str:
             items = "".join(f"<li><code>{escape(c['name'])}</code> <small>{escape(c['type'])}</small> "
                             f"{escape(c['description'])}</li>" for c in t["columns"])
             columns = f"<details><summary>{len(t['columns'])} columns</summary><ul>{items}</ul></details>"
-        rows.append(f"<tr><th scope=\"row\">{_link(t['path'], name)}</th><td>{escape(t['description'])}"
+        title = _link(t["path"], name) if t["path"] else escape(name)
+        if t.get("files"):
+            items = "".join(f"<li>{_link(f['path'], f['sha256'][:12])} {f['rows']:,} rows</li>" for f in t["files"])
+            title += f"<details><summary>{len(t['files'])} files</summary><ul>{items}</ul></details>"
+        rows.append(f"<tr><th scope=\"row\">{title}</th><td>{escape(t['description'])}"
                     f"{columns}</td><td class=\"n\">{(t['rows'] or 0):,}</td><td class=\"n\">{_size(t['bytes'])}</td>"
                     f"<td><code>{escape(t['sha256'] or '')}</code></td></tr>")
     return ("<table><thead><tr><th scope=\"col\">Table (Parquet)</th><th scope=\"col\">Description</th>"
