@@ -205,6 +205,7 @@ def fetch_segments(store: ReleaseStore, ckpt: Checkpoint, cache: Path) -> list[P
                     raise
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
+        folder.touch()  # in use: not pruned for another hour (``Pending.prune_cache``)
         folders.append(folder)
     return folders
 
@@ -263,13 +264,13 @@ class Pending:
         store.put_json(key, self.checkpoint.to_json())
         return key
 
-    def prune_cache(self) -> None:
-        """Remove cached segments this checkpoint does not use (after its release is published)."""
+    def prune_cache(self, min_age_s: float = 3600.0) -> None:
+        """Remove cached segments this checkpoint does not use (after its release is published), once unused for
+        ``min_age_s``: another publish on this machine may still be loading one it started from."""
         keep = set(self.local.values())
-        cache = {folder.parent for folder in keep}
-        for root in cache:
+        for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():
-                if folder not in keep and not folder.name.startswith("."):
+                if folder not in keep and time.time() - folder.stat().st_mtime > min_age_s:
                     shutil.rmtree(folder, ignore_errors=True)
 
 
