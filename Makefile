@@ -4,7 +4,7 @@ PY    := .venv/bin/python
 STATE := .state
 export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
 
-.PHONY: help install up down status demo test test-unit chaos ui bench clean
+.PHONY: help install up down status demo test test-unit chaos ui bench bench-live clean
 
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,11 @@ ui: up $(DAGSTER_HOME)/dagster.yaml  ## Dagster webserver + daemon on a local in
 bench: up  ## Benchmarks (not tests): ingest and publish of a 100,000-station election (STATIONS=...)
 	$(PY) -m benchmarks.bench_ingest --stations $(or $(STATIONS),100000)
 	$(PY) -m benchmarks.bench_publish --stations $(or $(STATIONS),100000)
+
+# A variable, because make would split the literal commas of a function argument.
+LIVE_BATCHES := 1000,10000,100000
+bench-live: up  ## Election night: batches of new/corrected tallies on a 1,000,000-station history (STATIONS=, BATCHES=)
+	$(PY) -m benchmarks.bench_live --stations $(or $(STATIONS),1000000) --batches $(or $(BATCHES),$(LIVE_BATCHES))
 
 clean: down  ## Remove all local state (service data, logs, jars, venv)
 	rm -rf $(STATE) .venv

@@ -21,15 +21,13 @@ import platform
 import resource
 import tempfile
 import time
-import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.bench_publish import result_name
+from benchmarks.election import fresh_settings, synthesize_files
 from benchmarks.rss import TreeRss
 from pipelines.contract.topics import RESULTS as RESULTS_TOPIC
 from pipelines.generator.contests import DEFAULT_CONTESTS
-from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.ingest.sink import bulk_producer as ingest_producer
 from pipelines.kafka.admin import delete_topics, ensure_topics
@@ -68,14 +66,10 @@ def producer_ceiling(settings: Settings, messages: int = 200_000, value_bytes: i
 def run(stations: int, workers: int | None, keep_topics: bool, contests: int | None = None,
         selections: int | None = None) -> dict[str, object]:
     """Synthesize, ingest, and return the figures."""
-    shape = {"contests": contests, "selections": selections} if contests is not None else {"selections": selections}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        started = time.perf_counter()
-        synth = synthesize(Path(tmp), stations=stations, seed=1, **shape)  # type: ignore[arg-type]
-        synth_seconds = time.perf_counter() - started
-        files = [p for p in sorted(Path(tmp).iterdir()) if p.name != "faults.jsonl"]
+        files, synth, synth_seconds = synthesize_files(Path(tmp), stations, contests, selections)
         input_mb = sum(p.stat().st_size for p in files) / 1e6
-        settings = replace(Settings.from_env(), topic_prefix=f"bench{uuid.uuid4().hex[:10]}.")
+        settings = fresh_settings()
         ensure_topics(settings)
         load_before = [round(x, 2) for x in os.getloadavg()]
         try:

@@ -19,30 +19,23 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from benchmarks.election import fresh_settings, ingest_timed, peak_rss_mb, synthesize_files
 from benchmarks.rss import TreeRss
 from dagster_project.run import run_publish
 from pipelines.contract.topics import RESULTS
-from pipelines.generator.synth import synthesize
-from pipelines.ingest.run import ingest
 from pipelines.kafka.admin import delete_topics, ensure_topics
 from pipelines.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def raw_kafka_python(settings: Settings, topic: str) -> dict[str, float]:
@@ -88,26 +81,17 @@ def raw_java(settings: Settings, topic: str, records: int) -> dict[str, object]:
 def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None, contests: int | None = None,
         selections: int | None = None) -> dict[str, object]:
     """Synthesize and ingest (unless reusing topics), publish once, and return the figures."""
-    shape = {"contests": contests, "selections": selections} if contests is not None else {"selections": selections}
-    settings = replace(Settings.from_env(), topic_prefix=reuse_prefix or f"bench{uuid.uuid4().hex[:10]}.",
-                       dataset=f"bench-{stations}")
+    settings = fresh_settings(dataset=f"bench-{stations}")
+    if reuse_prefix:
+        settings = replace(settings, topic_prefix=reuse_prefix)
     ensure_topics(settings)
     setup: dict[str, object] = {"reused_topics": settings.topic_prefix} if reuse_prefix else {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
             settings = replace(settings, staging_dir=str(Path(tmp) / "staging"))
             if not reuse_prefix:
-                t0 = time.perf_counter()
-                synthesize(Path(tmp) / "data", stations=stations, seed=1, **shape)  # type: ignore[arg-type]
-                synth_s = time.perf_counter() - t0
-                files = [p for p in sorted((Path(tmp) / "data").iterdir()) if p.name != "faults.jsonl"]
-                t0 = time.perf_counter()
-                with TreeRss() as ingest_tree:
-                    report = ingest(files, settings)
-                ingest_s = time.perf_counter() - t0
-                setup = {"synth_s": round(synth_s, 1), "ingest_s": round(ingest_s, 1),
-                         "ingest_events_per_s": round(report.read / ingest_s), "ingest_rejected": report.rejected_total,
-                         "ingest_peak_rss_process_tree_sampled_mb": ingest_tree.peak_mb}
+                files, _, synth_s = synthesize_files(Path(tmp) / "data", stations, contests, selections)
+                setup = {"synth_s": round(synth_s, 1), **ingest_timed(files, settings)}
 
             load_before = [round(x, 2) for x in os.getloadavg()]
             t0 = time.perf_counter()
@@ -147,7 +131,7 @@ def run(stations: int, keep_topics: bool, reuse_prefix: str | None = None, conte
         "stages_s": timings,
         "slowest_stage": slowest,
         "gate_passed": gate.passed,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "peak_rss_process_tree_sampled_mb": tree.peak_mb,
         # All read workers together: events consumed, decoded and extracted per second of wall time.
         "read_events_per_s": round(events / outcome.timings["read_wall_s"]),

@@ -8,12 +8,13 @@ from pathlib import Path
 
 
 class TreeRss:
-    """Samples the summed RSS of this process and all its descendants: the workers run beside the parent, so
-    the parent's own peak understates what the machine must hold."""
+    """Samples the summed RSS of this process (or of process ``root``) and all its descendants: the workers run
+    beside the parent, so the parent's own peak understates what the machine must hold."""
 
-    def __init__(self, every_s: float = 0.25) -> None:
+    def __init__(self, every_s: float = 0.25, root: int | None = None) -> None:
         self.peak_mb = 0.0
         self._every = every_s
+        self._root = root or os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -36,7 +37,7 @@ class TreeRss:
             except (OSError, IndexError):
                 continue
             children.setdefault(ppid, []).append(stat.parent.name)
-        out, todo = [], [str(os.getpid())]
+        out, todo = [], [str(self._root)]
         while todo:
             pid = todo.pop()
             out.append(pid)
