@@ -34,7 +34,7 @@ from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.extraction_files import extraction_version, load_extraction, save_extraction
 from pipelines.fold.read import ReadResult, read_snapshot
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release.parquet import StagedFile
+from pipelines.release.parquet import StagedFile, file_sha256
 from pipelines.release.s3 import ARROW_TYPE
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -214,19 +214,11 @@ def load_segments(folders: list[Path]) -> list[Extracted]:
     return [load_extraction(f) for f in folders]
 
 
-def _hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(8 * 1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def save_segment(extracted: Extracted, directory: Path) -> tuple[Segment, Path]:
     """Save ``extracted`` as a segment under ``directory`` (zstd Arrow IPC); returns it and its folder."""
     scratch = directory / f".segment-{uuid.uuid4().hex[:12]}"
     paths = save_extraction(extracted, scratch, compression="zstd")
-    files = {part: {"sha256": _hash(p), "bytes": p.stat().st_size} for part, p in sorted(paths.items())}
+    files = {part: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for part, p in sorted(paths.items())}
     segment_id = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
     folder = directory / segment_id
     if folder.exists():

@@ -70,7 +70,8 @@ class StagedFile:
         return [p.path for p in self.parts] if self.parts else [self.path]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in 8 MiB chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(8 * 1024 * 1024), b""):
@@ -94,7 +95,7 @@ def write_table(name: str, table: pa.Table, directory: Path) -> StagedFile:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.parquet"
     _write(table, path)
-    return StagedFile(name, path, table.num_rows, path.stat().st_size, _sha256(path))
+    return StagedFile(name, path, table.num_rows, path.stat().st_size, file_sha256(path))
 
 
 def chunk_bounds(table: pa.Table, column: str, file_rows: int) -> list[int]:
@@ -135,7 +136,7 @@ def write_table_files(name: str, table: pa.Table, directory: Path, *, split_colu
     for i, (start, stop) in enumerate(zip(bounds, [*bounds[1:], table.num_rows], strict=True)):
         path = folder / f"part-{i:05d}.parquet"
         _write(table.slice(start, stop - start), path)
-        parts.append(StagedFile(name, path, stop - start, path.stat().st_size, _sha256(path)))
+        parts.append(StagedFile(name, path, stop - start, path.stat().st_size, file_sha256(path)))
     return StagedFile(name, folder, table.num_rows, sum(p.bytes for p in parts),
                       tree_sha256([p.sha256 for p in parts]), tuple(parts))
 
