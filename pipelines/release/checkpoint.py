@@ -40,8 +40,14 @@ from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
 CHECKPOINT_FORMAT = "ballotstream.checkpoint/1"
-# Segments downloaded or saved here, under the dataset's staging folder, are kept between runs (by content id).
+# Segments downloaded or saved are kept between runs (by content id) in ``cache_folder``.
 CACHE_FOLDER = ".checkpoint-segments"
+
+
+def cache_folder(settings: Settings) -> Path:
+    """``<staging>/.checkpoint-segments/<dataset>``: beside the runs' staging folders, not among them (a run's
+    folder goes when it ends; the segments stay for the next run)."""
+    return Path(settings.staging_dir) / CACHE_FOLDER / settings.dataset
 # More segments than this and the next publish compacts them into one (each segment costs a download and a
 # merge step; one segment per publish all night long would be thousands).
 MAX_SEGMENTS = 16

@@ -22,7 +22,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import ConfigError, ServiceUnavailable
-from pipelines.release.checkpoint import CACHE_FOLDER, Checkpoint, checkpoints_prefix, segments_prefix
+from pipelines.release.checkpoint import Checkpoint, checkpoints_prefix, segments_prefix
 from pipelines.release.pipeline import staging_root
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -93,8 +93,6 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
     out.checkpoint_objects = _collect_checkpoints(store, latest, cutoff, dry_run=dry_run)
     root = staging_root(settings)
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if folder.name == CACHE_FOLDER:  # segments in use: pruned by the publish itself
-            continue
         if time.time() - folder.stat().st_mtime < grace.total_seconds():
             out.kept_young += 1
             continue

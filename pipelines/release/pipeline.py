@@ -148,7 +148,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     """
     started = time.perf_counter()
     extension = checkpoint.extend(settings, snap, base or checkpoint.Base(None, "full rebuild"),
-                                  store or ReleaseStore(settings), staging_root(settings) / checkpoint.CACHE_FOLDER)
+                                  store or ReleaseStore(settings), checkpoint.cache_folder(settings))
     t0 = time.perf_counter()
     tables = fold_extracted(extension.extracted, settings.dataset)
     extension.extracted = None

@@ -16,7 +16,6 @@ from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.release import checkpoint
 from pipelines.release.gc import collect
-from pipelines.release.pipeline import staging_root
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -86,7 +85,7 @@ def test_an_unusable_checkpoint_means_a_full_rebuild_that_says_why(isolated, tmp
     segment = ckpt.segments[0]
     admin.put_object(Bucket=bucket, Key=checkpoint.segment_prefix(ReleaseStore(isolated), segment.segment_id)
                      + "envelope.arrow", Body=b"tampered")
-    shutil.rmtree(staging_root(isolated) / checkpoint.CACHE_FOLDER)
+    shutil.rmtree(checkpoint.cache_folder(isolated))
     _ingest(isolated, tmp_path / "d", stations=2, seed=7)
     fourth = run_publish(isolated).manifest
     reason = fourth["read"]["from"]
