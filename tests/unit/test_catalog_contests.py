@@ -143,3 +143,45 @@ def test_many_contests_chart_only_the_first_ones():
     assert html.count("<article><h3>Contest ") == MAX_CONTEST_CHARTS + 3
     assert html.count('<figure id="contest-general-us-pa-c') == MAX_CONTEST_CHARTS
     assert html.count("<caption>Leading choices in Contest ") == MAX_CONTEST_CHARTS + 3
+
+
+def _with_rows(table: pa.Table, change: Any) -> pa.Table:
+    return pa.Table.from_pylist(change(table.to_pylist()), schema=table.schema)
+
+
+def test_labels_fall_back_from_ballot_label_to_name_to_id():
+    tables = _latest_tables()
+
+    def relabel(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            if r["selection_id"] == "candidate:joseph-biden":
+                r["label"] = ""  # empty: the candidate's name instead
+            if r["selection_id"] == "candidate:donald-trump":
+                r["label"] = None
+        return [r for r in rows if r["selection_id"] != "write-in:write-ins"]  # undeclared, nameless: its id
+
+    def more_winners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            if r["contest_id"] == fx.PRESIDENT:
+                # A running mate is neither declared nor in the results: only its id is known.
+                r["winners"] = [*r["winners"], "candidate:kamala-harris"]
+        return rows
+
+    mine = {**tables, "contest_selections": _with_rows(tables["contest_selections"], relabel),
+            "contest_summary": _with_rows(tables["contest_summary"], more_winners)}
+    president = _by_id(contest_sections(mine))[fx.PRESIDENT]
+    assert [t["label"] for t in president["top_selections"]] == ["Donald J. Trump", "Joseph R. Biden",
+                                                                 "write-in:write-ins"]
+    assert [w["label"] for w in president["winners"]] == ["Donald J. Trump", "candidate:kamala-harris"]
+
+
+def test_dictionary_columns_and_many_chunks_give_the_same_sections():
+    tables = _latest_tables()
+    results = tables["contest_results"]
+    encoded = pa.table({name: (pc.dictionary_encode(col) if pa.types.is_string(col.type) else col)
+                        for name, col in zip(results.column_names, results.columns)})
+    chunked = {name: pa.concat_tables([t.slice(i, 2) for i in range(0, t.num_rows, 2)]) for name, t in tables.items()}
+    want = contest_sections(tables)
+    assert contest_sections({**tables, "contest_results": encoded}) == want
+    assert contest_sections(chunked) == want
+    assert sum(len(c["top_selections"]) for c in want) == results.num_rows  # every selection, top 5 of each
