@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT
-from pipelines.release.catalog.upload import manifests_since, read_catalog
+from pipelines.release.catalog.upload import ENTRIES_METADATA, manifests_since, read_catalog
 from pipelines.release.s3 import JSON_TYPE
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -252,7 +252,10 @@ def test_publish_catalog_reuses_the_catalog_it_wrote_and_reads_only_new_reports(
     publish_catalog(Settings(), again, "az-test", manifests, fake_tables(), reports=reports)
     for key in catalog_keys("az-test"):
         assert s3.objects[key]["Body"] == again.objects[key]["Body"]
-    # A catalog written without the entries' version (older code) is not reused.
+    assert read_catalog(Settings(), s3, "az-test") is not None
+    # A catalog another version of the entries' code wrote, or one without a version (older code), is not reused.
+    s3.objects["az-test/catalog.json"]["Metadata"] = {ENTRIES_METADATA: "0123456789abcdef"}
+    assert read_catalog(Settings(), s3, "az-test") is None
     del s3.objects["az-test/catalog.json"]["Metadata"]
     assert read_catalog(Settings(), s3, "az-test") is None
 

@@ -7,6 +7,8 @@ copied from the manifests for scripts that download directly.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -88,7 +90,7 @@ def _documents(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _entry(manifest: dict[str, Any], report: dict[str, Any] | None, older: str | None) -> dict[str, Any]:
-    """One release's entry in ``catalog.json`` (change ENTRIES_VERSION when what it holds changes)."""
+    """One release's entry in ``catalog.json`` (all of how it is derived lives in this module: ENTRIES_VERSION)."""
     release_id = manifest["release_id"]
     tables = _tables(manifest)
     return {
@@ -106,9 +108,17 @@ def _entry(manifest: dict[str, Any], report: dict[str, Any] | None, older: str |
     }
 
 
+def _source_digest() -> str | None:
+    try:
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None  # no source to tell versions apart: never reuse an earlier catalog
+
+
 # Which derivation of a release's entry an earlier catalog.json was built with (it travels as the object's
-# metadata, not in the document): a catalog of another version is never reused, its entries are built anew.
-ENTRIES_VERSION = "1"
+# metadata, not in the document): the digest of this module, so any change here rebuilds every entry once rather
+# than keeping entries an older derivation built.
+ENTRIES_VERSION = _source_digest()
 _ENTRY_KEYS = ("release_id", "created_at", "previous_release", "manifest", "rows", "bytes", "snapshot", "tables",
                "documents", "gate", "changes")
 

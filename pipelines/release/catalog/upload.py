@@ -26,7 +26,7 @@ INDEX_NAME = "index.html"
 HTML_TYPE = "text/html; charset=utf-8"
 # Both documents are replaced on every publish: caches must revalidate, unlike the immutable release files.
 CACHE_CONTROL = "no-cache"
-# Object metadata of catalog.json: which ENTRIES_VERSION built it (S3 lower-cases metadata names).
+# Object metadata of catalog.json: the ENTRIES_VERSION that built it (S3 lower-cases metadata names).
 ENTRIES_METADATA = "ballotstream-catalog-entries"
 
 
@@ -63,7 +63,7 @@ def read_catalog(settings: Settings, s3: Any, dataset: str) -> dict[str, Any] | 
     catalog_key, _ = catalog_keys(dataset)
     try:
         obj = s3.get_object(Bucket=settings.release_bucket, Key=catalog_key)
-        if (obj.get("Metadata") or {}).get(ENTRIES_METADATA) != ENTRIES_VERSION:
+        if ENTRIES_VERSION is None or (obj.get("Metadata") or {}).get(ENTRIES_METADATA) != ENTRIES_VERSION:
             return None
         catalog = json.loads(obj["Body"].read())
     except ClientError as exc:
@@ -124,7 +124,7 @@ def publish_catalog(settings: Settings, s3: Any, dataset: str, manifests: list[d
     catalog_key, index_key = catalog_keys(dataset)
     documents = (
         (catalog_key, json.dumps(catalog, indent=2, ensure_ascii=False).encode(), JSON_TYPE,
-         {ENTRIES_METADATA: ENTRIES_VERSION}),
+         {ENTRIES_METADATA: ENTRIES_VERSION} if ENTRIES_VERSION else {}),
         # The page last: it links to catalog.json, which then already exists.
         (index_key, render_index(catalog, latest_tables).encode(), HTML_TYPE, {}),
     )
