@@ -226,3 +226,16 @@ def test_more_contests_than_the_page_shows_leave_the_largest_and_say_where_the_r
     page.feed(html)
     assert "catalog.json" in page.hrefs and latest["tables"]["contest_summary"]["path"] in page.hrefs
     assert "<code>contest_results</code>" in html  # not in this release's tables: named, not linked
+
+
+def test_the_latest_columns_are_all_the_catalog_reads():
+    from pipelines.release.catalog import LATEST_COLUMNS
+    from pipelines.release.pipeline import CHART_TABLES
+    from tests.support.catalog import fake_tables
+
+    tables = {**fake_tables(), **_latest_tables()}
+    narrow = {n: t.select(LATEST_COLUMNS[n]) for n, t in tables.items()}
+    assert set(tables) == set(LATEST_COLUMNS) == set(CHART_TABLES)
+    catalog = _catalog(narrow)
+    assert catalog == _catalog(tables)
+    assert render_index(catalog, narrow) == render_index(_catalog(tables), tables)

@@ -26,6 +26,22 @@ INDEX_NAME = "index.html"
 HTML_TYPE = "text/html; charset=utf-8"
 # Both documents are replaced on every publish: caches must revalidate, unlike the immutable release files.
 CACHE_CONTROL = "no-cache"
+# What the catalog reads of the latest release's tables (``latest_tables``): a caller may read only these. The
+# whole tables cost 1.2 GB at a million stations (divisions lists every station; the contest-level rows of
+# contest_results keep the dictionary of every unit id), these columns 0.3 GB.
+LATEST_COLUMNS: dict[str, list[str]] = {
+    "station_turnout": ["station_id", "municipality_id", "registered_voters", "ballots_cast"],
+    "seats": ["party_id"],
+    "observations": ["category", "occurred_at"],
+    "divisions": ["division_id", "name"],
+    "parties": ["party_id", "name"],
+    "elections": ["election_id", "name", "date"],
+    "candidates": ["candidate_id", "name"],
+    "contests": ["contest_id", "election_id", "name", "kind", "office"],
+    "contest_selections": ["contest_id", "selection_id", "label"],
+    "contest_summary": ["contest_id", "total_votes", "winners", "margin", "stations_reporting", "stations_expected"],
+    "contest_results": ["contest_id", "selection_id", "level", "votes"],
+}
 # Object metadata of catalog.json: the ENTRIES_VERSION that built it (S3 lower-cases metadata names).
 ENTRIES_METADATA = "ballotstream-catalog-entries"
 
