@@ -213,7 +213,8 @@ def test_more_contests_than_the_page_shows_leave_the_largest_and_say_where_the_r
     catalog = _catalog(mine)
     assert len(catalog["contests"]) == n  # catalog.json keeps every contest
     latest = catalog["releases"][0]
-    latest["tables"]["contest_summary"] = {**next(iter(latest["tables"].values())),
+    some = next(iter(latest["tables"].values()))
+    latest["tables"]["contest_summary"] = {**some,
                                            "path": f"releases/{latest['release_id']}/tables/contest_summary.parquet"}
     html = render_index(catalog, mine)
     shown = re.findall(r"<article><h3>Contest (\d+)</h3>", html)
@@ -226,6 +227,10 @@ def test_more_contests_than_the_page_shows_leave_the_largest_and_say_where_the_r
     page.feed(html)
     assert "catalog.json" in page.hrefs and latest["tables"]["contest_summary"]["path"] in page.hrefs
     assert "<code>contest_results</code>" in html  # not in this release's tables: named, not linked
+    # A table in several files: the link goes to the table list, which links each file.
+    latest["tables"]["contest_results"] = {**some, "path": None, "files": [
+        {"path": "tables/contest_results/0.parquet", "url": None, "rows": 1, "bytes": 1, "sha256": "0" * 64}]}
+    assert '<a href="#tables">contest_results</a>' in render_index(catalog, mine)
 
 
 def test_the_latest_columns_are_all_the_catalog_reads():

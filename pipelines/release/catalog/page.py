@@ -193,10 +193,13 @@ def largest_contests(contests: list[dict[str, Any]], limit: int = MAX_CONTEST_SE
 
 
 def _table_link(catalog: dict[str, Any], name: str) -> str:
-    """A link to table ``name`` of the latest release (its name in code when the release lacks it)."""
+    """A link to table ``name`` of the latest release: its file, or the table list when it is several files (its
+    name in code when the release lacks it)."""
     releases = catalog.get("releases") or []
     table = (releases[0]["tables"] if releases else {}).get(name)
-    return _link(table["path"], name) if table else f"<code>{escape(name)}</code>"
+    if not table:
+        return f"<code>{escape(name)}</code>"
+    return _link(table["path"] or "#tables", name)
 
 
 def _contests_note(catalog: dict[str, Any], shown: int) -> str:
