@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -66,23 +66,27 @@ def json_ready(value: Any) -> Any:
 
 
 def _start(source: KafkaConsumer, partitions: list[TopicPartition], from_beginning: bool,
-           group: str | None) -> None:
-    """Seek each partition to the group's committed offset, else to its beginning or end."""
-    fallback = source.beginning_offsets(partitions) if from_beginning else source.end_offsets(partitions)
+           group: str | None, start: Mapping[int, int] | None = None) -> None:
+    """Seek each partition to the group's committed offset, else to its ``start`` offset (not before its
+    beginning), else to its beginning or end."""
+    first = source.beginning_offsets(partitions) if from_beginning or start else {}
+    fallback = first if from_beginning else source.end_offsets(partitions)
     for tp in partitions:
-        committed = source.committed(tp) if group else None
-        source.seek(tp, committed if committed is not None else fallback[tp])
+        position = source.committed(tp) if group else None
+        if position is None and start and tp.partition in start:
+            position = max(start[tp.partition], first[tp])
+        source.seek(tp, position if position is not None else fallback[tp])
 
 
 def subscribe(settings: Settings, topic: str, *, from_beginning: bool = False, follow: bool = False,
-              group: str | None = None) -> Iterator[dict[str, Any]]:
+              group: str | None = None, start: Mapping[int, int] | None = None) -> Iterator[dict[str, Any]]:
     """Yield the events of one topic, decoded through the schema registry.
 
     Args:
         settings: Kafka and registry addresses, and the topic prefix.
         topic: a short name (reference, results, observations, news, releases, deadletter) or a full name.
         from_beginning: start at the oldest event; otherwise at the end (only new events). A group with
-            committed offsets resumes from them either way.
+            committed offsets resumes from them either way; else a partition in ``start`` starts at its offset.
         follow: keep waiting for new events; otherwise stop at the end offsets captured at the start.
         group: consumer group id whose committed offsets make the read resumable; None commits nothing.
 
@@ -106,7 +110,7 @@ def subscribe(settings: Settings, topic: str, *, from_beginning: bool = False, f
                 raise ServiceUnavailable(f"topic {live} does not exist on {settings.kafka_bootstrap_servers}")
             partitions = [TopicPartition(live, p) for p in sorted(numbers)]
             source.assign(partitions)
-            _start(source, partitions, from_beginning, group)
+            _start(source, partitions, from_beginning, group, start)
             if group:
                 # Commit where every partition starts, read or not: a resumed read of a partition this run never
                 # reached must start where this run would have, not at the end.

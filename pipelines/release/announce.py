@@ -18,6 +18,14 @@ Exactly once, also when a publisher dies between switching ``latest.json`` and K
   exists, and every newer announcement is made by a run that first marked this one (or, with concurrent
   publishers, by one that saw it claimed: then a compacted topic may keep that newer release's record, not this
   one's, and the marker stays missing until a repair finds it on the topic or announces it).
+
+A publish looks only at the releases after the newest announced one, and reads the topic only after that one's
+announcement (its marker says where): a few S3 reads however many releases came before, where reading every
+release's marker and the whole topic cost two S3 reads per release on each publish of election night. Nothing
+older can be pending for a publish: a run marks a release only once every older one is marked or claimed, and a
+publish never takes over a claim. What a publish claims nobody claimed before, so nobody announced it (the read
+after the marker stays as a safety net). ``announce --repair``, which takes claims over, still looks at every
+release and reads the topic from the beginning.
 """
 
 from __future__ import annotations
@@ -91,10 +99,12 @@ def announce_release(settings: Settings, value: dict[str, Any]) -> dict[str, Any
     return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset}
 
 
-def announced_on_topic(settings: Settings, dataset: str) -> dict[str, dict[str, Any]]:
-    """Release id -> ``{"topic", "partition", "offset"}`` of every announcement of ``dataset`` on the topic now."""
+def announced_on_topic(settings: Settings, dataset: str, start: dict[int, int] | None = None
+                       ) -> dict[str, dict[str, Any]]:
+    """Release id -> ``{"topic", "partition", "offset"}`` of every announcement of ``dataset`` on the topic now
+    (from ``start``'s offsets, per partition number, instead of the beginning when given)."""
     found: dict[str, dict[str, Any]] = {}
-    events = subscribe(settings, topics.RELEASES.name, from_beginning=True)
+    events = subscribe(settings, topics.RELEASES.name, from_beginning=True, start=start)
     try:
         for event in events:
             value = event["value"]
@@ -111,12 +121,40 @@ def pending_releases(store: ReleaseStore) -> list[dict[str, Any]]:
     return [m for m in reversed(store.published_manifests()) if not store.announced(m["release_id"])]
 
 
+def pending_since_announced(store: ReleaseStore) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Manifests of the published releases after the newest one marked announced, oldest first, and that one's
+    marker (None when no release of the chain is marked)."""
+    latest, _ = store.latest()
+    newer: list[dict[str, Any]] = []
+    release_id = latest["release_id"] if latest else None
+    while release_id:
+        marker, _ = store.get_json(store.announced_key(release_id))
+        if marker is not None:
+            return newer[::-1], marker
+        manifest = store.manifest(release_id)
+        if manifest is None:
+            break
+        newer.append(manifest)
+        release_id = manifest.get("previous_release")
+    return newer[::-1], None
+
+
+def _after(settings: Settings, marker: dict[str, Any] | None) -> dict[int, int] | None:
+    """Where to read the topic from: just after the marked announcement; None (the beginning) without one, or
+    when the marker names another topic."""
+    if (marker is None or marker.get("topic") != settings.topic(topics.RELEASES.name)
+            or not isinstance(marker.get("partition"), int) or not isinstance(marker.get("offset"), int)):
+        return None
+    return {marker["partition"]: marker["offset"] + 1}
+
+
 def announce_pending(settings: Settings, store: ReleaseStore, *, takeover_after_s: float | None = None
                      ) -> list[tuple[str, str]]:
     """Announce every pending release exactly once (see the module's doc), oldest first.
 
     Args:
-        takeover_after_s: take over other runs' claims older than this (repair); None: skip claimed releases.
+        takeover_after_s: take over other runs' claims older than this (repair: every published release is
+            looked at); None: skip claimed releases, and look only after the newest announced release.
 
     Returns:
         ``(release_id, "announced" | "already on the topic" | "claimed by another run")`` per pending release.
@@ -124,14 +162,18 @@ def announce_pending(settings: Settings, store: ReleaseStore, *, takeover_after_
     Raises:
         ServiceUnavailable: Kafka or S3 did not answer; what was done so far stays marked.
     """
-    pending = pending_releases(store)
+    if takeover_after_s is None:
+        pending, marker = pending_since_announced(store)
+        start = _after(settings, marker)
+    else:
+        pending, start = pending_releases(store), None
     claimed = [m for m in pending
                if store.claim_announcement(m["release_id"], takeover_after_s=takeover_after_s)]
     done = [(m["release_id"], "claimed by another run") for m in pending if m not in claimed]
     if not claimed:
         return done
     # Read after claiming: an announcement acked before a claimer died is on the topic by now.
-    on_topic = announced_on_topic(settings, store.dataset)
+    on_topic = announced_on_topic(settings, store.dataset, start)
     for manifest in claimed:
         release_id = manifest["release_id"]
         position = on_topic.get(release_id)

@@ -96,6 +96,9 @@ def test_without_follow_events_after_the_start_are_left_for_later(isolated):
     following = subscribe(isolated, "releases", from_beginning=True, follow=True)
     assert [e["value"]["release_id"] for e in itertools.islice(following, 3)] == ["r1", "r2", "r3"]
     following.close()
+    later = [e["value"]["release_id"] for e in subscribe(isolated, "releases", from_beginning=True, start={0: 1})]
+    assert later == ["r2", "r3"]
+    assert [e["value"]["release_id"] for e in subscribe(isolated, "releases", start={0: -5})] == ["r1", "r2", "r3"]
 
 
 def test_release_published_event_fits_the_schema_and_is_keyed_by_dataset(isolated):

@@ -4,6 +4,7 @@ charts as accessible inline SVG, lists every release, links only relatively and 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -11,10 +12,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from botocore.exceptions import ClientError
 
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT
+from pipelines.release.catalog.upload import ENTRIES_METADATA, manifests_since, read_catalog
 from pipelines.release.s3 import JSON_TYPE
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -153,10 +157,19 @@ def test_text_is_escaped():
 class _FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
+        self.gets: list[str] = []
 
     def put_object(self, **kw: Any) -> dict[str, str]:
         self.objects[kw["Key"]] = kw
         return {"ETag": '"e"'}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        self.gets.append(Key)
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey"}}, "GetObject")
+        obj = self.objects[Key]
+        body = obj["Body"] if isinstance(obj["Body"], bytes) else obj["Body"].encode()
+        return {"Body": io.BytesIO(body), "ETag": '"e"', "Metadata": obj.get("Metadata", {})}
 
 
 def test_publish_catalog_writes_both_documents_with_content_types():
@@ -200,3 +213,62 @@ def test_a_table_in_several_files_lists_each_file_with_a_relative_link():
     page = _parse(render_index(catalog, fake_tables()))
     assert all(f"tables/{STATION_TURNOUT}/{sha}.parquet" in page.hrefs for sha in shas)
     assert f"releases/{manifests[-1]['release_id']}/tables/{STATION_TURNOUT}.parquet" not in page.hrefs
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value))  # what a catalog read back from the bucket is
+
+
+def test_an_earlier_catalog_spares_the_manifests_and_reports_of_the_releases_it_lists():
+    manifests, _, reports = two_releases("az-test", BASE)
+    first, second = sorted(manifests, key=lambda m: m["release_id"])
+    full = build_catalog(manifests, reports, fake_tables())
+    previous = _json(build_catalog([first], reports))
+    assert build_catalog([second], {second["release_id"]: reports[second["release_id"]]}, fake_tables(),
+                         previous) == full
+    assert build_catalog(manifests, {}, fake_tables(), previous)["releases"][1] == full["releases"][1]
+    # An earlier catalog's release newer than every manifest given is left out (a racing publisher's).
+    assert build_catalog([first], reports, None, _json(full)) == build_catalog([first], reports)
+    # Of another format, or with entries of another shape, it is not used.
+    for other in ({**previous, "format": "ballotstream.catalog/0"},
+                  {**previous, "releases": [{**previous["releases"][0], "extra": 1}]}):
+        assert [r["release_id"] for r in build_catalog([second], reports, None, other)["releases"]] == [
+            second["release_id"]]
+    with pytest.raises(ValueError, match="several datasets"):
+        build_catalog([{**second, "dataset": "other"}], reports, None, previous)
+
+
+def test_publish_catalog_reuses_the_catalog_it_wrote_and_reads_only_new_reports():
+    manifests, files, reports = two_releases("az-test", BASE)
+    first, second = sorted(manifests, key=lambda m: m["release_id"])
+    s3 = _FakeS3()
+    for key, body in files.items():
+        s3.put_object(Key=key, Body=body)
+    publish_catalog(Settings(), s3, "az-test", [first], fake_tables())
+    s3.gets.clear()
+    publish_catalog(Settings(), s3, "az-test", manifests, fake_tables())
+    assert s3.gets == ["az-test/catalog.json", f"az-test/releases/{second['release_id']}/validation.json"]
+    again = _FakeS3()
+    publish_catalog(Settings(), again, "az-test", manifests, fake_tables(), reports=reports)
+    for key in catalog_keys("az-test"):
+        assert s3.objects[key]["Body"] == again.objects[key]["Body"]
+    assert read_catalog(Settings(), s3, "az-test") is not None
+    # A catalog another version of the entries' code wrote, or one without a version (older code), is not reused.
+    s3.objects["az-test/catalog.json"]["Metadata"] = {ENTRIES_METADATA: "0123456789abcdef"}
+    assert read_catalog(Settings(), s3, "az-test") is None
+    del s3.objects["az-test/catalog.json"]["Metadata"]
+    assert read_catalog(Settings(), s3, "az-test") is None
+
+
+def test_manifests_since_walks_the_chain_back_to_the_catalogs_newest_release():
+    manifests, files, reports = two_releases("az-test", BASE)
+    first, second = sorted(manifests, key=lambda m: m["release_id"])
+    s3 = _FakeS3()
+    for key, body in files.items():
+        s3.put_object(Key=key, Body=body)
+    store = ReleaseStore(Settings(), s3, "az-test")
+    s3.put_object(Key=store.latest_key, Body=json.dumps({"release_id": second["release_id"]}).encode())
+    assert [m["release_id"] for m in manifests_since(store, None)] == [second["release_id"], first["release_id"]]
+    previous = _json(build_catalog([first], reports))
+    assert [m["release_id"] for m in manifests_since(store, previous)] == [second["release_id"]]
+    assert manifests_since(store, _json(build_catalog(manifests, reports))) == []

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from pipelines.release.catalog import build_catalog, render_index
 from pipelines.release.catalog.charts import contest_chart_id, turnout_by_municipality
 from pipelines.release.catalog.contests import contest_sections
-from pipelines.release.catalog.page import MAX_CONTEST_CHARTS
+from pipelines.release.catalog.page import MAX_CONTEST_CHARTS, MAX_CONTEST_SECTIONS, largest_contests
 from tests.support import contests as fx
 from tests.support.catalog import two_releases
 
@@ -143,3 +143,104 @@ def test_many_contests_chart_only_the_first_ones():
     assert html.count("<article><h3>Contest ") == MAX_CONTEST_CHARTS + 3
     assert html.count('<figure id="contest-general-us-pa-c') == MAX_CONTEST_CHARTS
     assert html.count("<caption>Leading choices in Contest ") == MAX_CONTEST_CHARTS + 3
+
+
+def _with_rows(table: pa.Table, change: Any) -> pa.Table:
+    return pa.Table.from_pylist(change(table.to_pylist()), schema=table.schema)
+
+
+def test_labels_fall_back_from_ballot_label_to_name_to_id():
+    tables = _latest_tables()
+
+    def relabel(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            if r["selection_id"] == "candidate:joseph-biden":
+                r["label"] = ""  # empty: the candidate's name instead
+            if r["selection_id"] == "candidate:donald-trump":
+                r["label"] = None
+        return [r for r in rows if r["selection_id"] != "write-in:write-ins"]  # undeclared, nameless: its id
+
+    def more_winners(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for r in rows:
+            if r["contest_id"] == fx.PRESIDENT:
+                # A running mate is neither declared nor in the results: only its id is known.
+                r["winners"] = [*r["winners"], "candidate:kamala-harris"]
+        return rows
+
+    mine = {**tables, "contest_selections": _with_rows(tables["contest_selections"], relabel),
+            "contest_summary": _with_rows(tables["contest_summary"], more_winners)}
+    president = _by_id(contest_sections(mine))[fx.PRESIDENT]
+    assert [t["label"] for t in president["top_selections"]] == ["Donald J. Trump", "Joseph R. Biden",
+                                                                 "write-in:write-ins"]
+    assert [w["label"] for w in president["winners"]] == ["Donald J. Trump", "candidate:kamala-harris"]
+
+
+def test_dictionary_columns_and_many_chunks_give_the_same_sections():
+    tables = _latest_tables()
+    results = tables["contest_results"]
+    encoded = pa.table({name: (pc.dictionary_encode(col) if pa.types.is_string(col.type) else col)
+                        for name, col in zip(results.column_names, results.columns)})
+    chunked = {name: pa.concat_tables([t.slice(i, 2) for i in range(0, t.num_rows, 2)]) for name, t in tables.items()}
+    want = contest_sections(tables)
+    assert contest_sections({**tables, "contest_results": encoded}) == want
+    assert contest_sections(chunked) == want
+    assert sum(len(c["top_selections"]) for c in want) == results.num_rows  # every selection, top 5 of each
+
+
+def test_largest_contests_keep_all_up_to_the_limit_else_the_most_voted_first():
+    contests = [{"contest_id": c, "total_votes": v} for c, v in (("a", 5), ("b", None), ("c", 9), ("d", 5), ("e", 1))]
+    assert largest_contests(contests, limit=5) is contests
+    assert [c["contest_id"] for c in largest_contests(contests, limit=4)] == ["c", "a", "d", "e"]
+    assert [c["contest_id"] for c in largest_contests(contests, limit=2)] == ["c", "a"]
+
+
+def test_more_contests_than_the_page_shows_leave_the_largest_and_say_where_the_rest_are():
+    tables = _latest_tables()
+    base = tables["contests"].to_pylist()[0]
+    n = MAX_CONTEST_SECTIONS + 7
+    ids = [f"general.us.pa.c{i:03d}.2020-11-03" for i in range(n)]
+    votes = [r for r in tables["contest_results"].to_pylist() if r["contest_id"] == base["contest_id"]]
+    # Contest i gets i + 1 times the base contest's votes: the later, the larger.
+    results = [{**r, "contest_id": cid, "unit_id": cid, "votes": r["votes"] * (i + 1)}
+               for i, cid in enumerate(ids) for r in votes]
+    summary = [{"election_id": fx.ELECTION, "contest_id": cid, "kind": base["kind"],
+                "total_votes": sum(r["votes"] for r in results if r["contest_id"] == cid)} for cid in ids]
+    mine = {**tables,
+            "contests": pa.Table.from_pylist([{**base, "contest_id": cid, "name": f"Contest {i}"}
+                                              for i, cid in enumerate(ids)], schema=tables["contests"].schema),
+            "contest_results": pa.Table.from_pylist(results, schema=tables["contest_results"].schema),
+            "contest_summary": fx.table("contest_summary", summary)}
+    catalog = _catalog(mine)
+    assert len(catalog["contests"]) == n  # catalog.json keeps every contest
+    latest = catalog["releases"][0]
+    some = next(iter(latest["tables"].values()))
+    latest["tables"]["contest_summary"] = {**some,
+                                           "path": f"releases/{latest['release_id']}/tables/contest_summary.parquet"}
+    html = render_index(catalog, mine)
+    shown = re.findall(r"<article><h3>Contest (\d+)</h3>", html)
+    assert shown == [str(i) for i in range(n - 1, n - 1 - MAX_CONTEST_SECTIONS, -1)]
+    charted = re.findall(r'<figure id="contest-general-us-pa-c(\d+)-', html)
+    assert charted == [f"{i:03d}" for i in range(n - 1, n - 1 - MAX_CONTEST_CHARTS, -1)]
+    assert (f"The latest release has {n:,} contests: the {MAX_CONTEST_SECTIONS} with the most votes are shown, most "
+            f"first, with charts for the first {MAX_CONTEST_CHARTS}. The other 7 are in") in html
+    page = _Page()
+    page.feed(html)
+    assert "catalog.json" in page.hrefs and latest["tables"]["contest_summary"]["path"] in page.hrefs
+    assert "<code>contest_results</code>" in html  # not in this release's tables: named, not linked
+    # A table in several files: the link goes to the table list, which links each file.
+    latest["tables"]["contest_results"] = {**some, "path": None, "files": [
+        {"path": "tables/contest_results/0.parquet", "url": None, "rows": 1, "bytes": 1, "sha256": "0" * 64}]}
+    assert '<a href="#tables">contest_results</a>' in render_index(catalog, mine)
+
+
+def test_the_latest_columns_are_all_the_catalog_reads():
+    from pipelines.release.catalog import LATEST_COLUMNS
+    from pipelines.release.pipeline import CHART_TABLES
+    from tests.support.catalog import fake_tables
+
+    tables = {**fake_tables(), **_latest_tables()}
+    narrow = {n: t.select(LATEST_COLUMNS[n]) for n, t in tables.items()}
+    assert set(tables) == set(LATEST_COLUMNS) == set(CHART_TABLES)
+    catalog = _catalog(narrow)
+    assert catalog == _catalog(tables)
+    assert render_index(catalog, narrow) == render_index(_catalog(tables), tables)

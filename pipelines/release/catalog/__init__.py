@@ -6,12 +6,19 @@ human page with charts), both regenerated on each publish and served from the re
 
 from pipelines.release.catalog.build import CATALOG_FORMAT, build_catalog
 from pipelines.release.catalog.page import render_index
-from pipelines.release.catalog.upload import CATALOG_NAME, INDEX_NAME, catalog_keys, publish_catalog
+from pipelines.release.catalog.upload import (
+    CATALOG_NAME,
+    INDEX_NAME,
+    LATEST_COLUMNS,
+    catalog_keys,
+    publish_catalog,
+)
 
 __all__ = [
     "CATALOG_FORMAT",
     "CATALOG_NAME",
     "INDEX_NAME",
+    "LATEST_COLUMNS",
     "build_catalog",
     "catalog_keys",
     "publish_catalog",

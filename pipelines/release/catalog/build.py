@@ -7,6 +7,8 @@ copied from the manifests for scripts that download directly.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,11 +26,6 @@ DEFAULT_REPORT = "validation.json"
 def release_path(release_id: str, name: str) -> str:
     """The path of a file of a release, relative to the dataset folder."""
     return f"{RELEASES_FOLDER}/{release_id}/{name}"
-
-
-def _newest_first(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Release ids start with a UTC timestamp, so they sort by time even when created_at is missing.
-    return sorted(manifests, key=lambda m: (str(m.get("created_at") or ""), str(m["release_id"])), reverse=True)
 
 
 def _tables(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -92,15 +89,71 @@ def _documents(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             for key, doc in sorted((manifest.get("documents") or {}).items())}
 
 
+def _entry(manifest: dict[str, Any], report: dict[str, Any] | None, older: str | None) -> dict[str, Any]:
+    """One release's entry in ``catalog.json`` (all of how it is derived lives in this module: ENTRIES_VERSION)."""
+    release_id = manifest["release_id"]
+    tables = _tables(manifest)
+    return {
+        "release_id": release_id,
+        "created_at": manifest.get("created_at"),
+        "previous_release": manifest.get("previous_release", older),
+        "manifest": release_path(release_id, MANIFEST_NAME),
+        "rows": sum(int(t["rows"] or 0) for t in tables.values()),
+        "bytes": sum(int(t["bytes"] or 0) for t in tables.values()),
+        "snapshot": manifest.get("snapshot", []),
+        "tables": tables,
+        "documents": _documents(manifest),
+        "gate": _gate(manifest, report),
+        "changes": _changes(manifest, older),
+    }
+
+
+def _source_digest() -> str | None:
+    try:
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None  # no source to tell versions apart: never reuse an earlier catalog
+
+
+# Which derivation of a release's entry an earlier catalog.json was built with (it travels as the object's
+# metadata, not in the document): the digest of this module, so any change here rebuilds every entry once rather
+# than keeping entries an older derivation built.
+ENTRIES_VERSION = _source_digest()
+_ENTRY_KEYS = ("release_id", "created_at", "previous_release", "manifest", "rows", "bytes", "snapshot", "tables",
+               "documents", "gate", "changes")
+
+
+def reusable_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Release id -> entry of an earlier ``catalog.json`` of this format (empty for None, another format, or an
+    entry of another shape). A release never changes, so neither does its entry: the releases an earlier catalog
+    lists need neither their manifest nor their report again."""
+    if not previous or previous.get("format") != CATALOG_FORMAT:
+        return {}
+    entries = previous.get("releases")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and tuple(e) == _ENTRY_KEYS
+                                                 and isinstance(e["release_id"], str) for e in entries):
+        return {}
+    return {e["release_id"]: e for e in entries}
+
+
+def _sort_key(item: dict[str, Any]) -> tuple[str, str]:
+    # Release ids start with a UTC timestamp, so they sort by time even when created_at is missing.
+    return str(item.get("created_at") or ""), str(item["release_id"])
+
+
 def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
-                  latest_tables: dict[str, pa.Table] | None = None) -> dict[str, Any]:
+                  latest_tables: dict[str, pa.Table] | None = None,
+                  previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``catalog.json`` from the published releases' manifests.
 
     Args:
-        manifests: every published release's ``manifest.json`` of one dataset, in any order.
+        manifests: every published release's ``manifest.json`` of one dataset, in any order; with ``previous``,
+            those it lacks are enough.
         reports: the gate's ``validation.json`` per release id; releases without one use the manifest's checks.
         latest_tables: the latest release's tables, for the per-contest section (``contests``,
             ``contest_summary``, ``contest_results`` at least; without them the section is empty).
+        previous: the dataset's ``catalog.json`` as the last publish wrote it: the releases it lists are kept
+            from it (:func:`reusable_entries`) instead of built from their manifests.
 
     Returns:
         ``{"format", "dataset", "latest", "updated_at", "releases": [...], "contests": [...]}`` with releases
@@ -110,30 +163,24 @@ def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, 
         (:func:`~pipelines.release.catalog.contests.contest_sections`).
 
     Raises:
-        ValueError: the manifests belong to more than one dataset.
+        ValueError: the manifests (and ``previous``) belong to more than one dataset.
     """
-    datasets = {m.get("dataset") for m in manifests}
+    kept = reusable_entries(previous)
+    if manifests:
+        # Not past the newest release given: a racing publisher's newer one would head the page of this one.
+        newest = max(_sort_key(m) for m in manifests)
+        kept = {rid: e for rid, e in kept.items() if _sort_key(e) <= newest}
+    datasets = {m.get("dataset") for m in manifests} | ({(previous or {}).get("dataset")} if kept else set())
     if len(datasets) > 1:
         raise ValueError(f"manifests of several datasets: {sorted(map(str, datasets))}")
-    ordered = _newest_first(manifests)
+    # Each release is either kept whole or built from its manifest; "older" is the next release either way.
+    ordered = sorted([*kept.values(), *(m for m in manifests if m["release_id"] not in kept)], key=_sort_key,
+                     reverse=True)
     releases = []
-    for i, manifest in enumerate(ordered):
-        release_id = manifest["release_id"]
+    for i, item in enumerate(ordered):
         older = ordered[i + 1]["release_id"] if i + 1 < len(ordered) else None
-        tables = _tables(manifest)
-        releases.append({
-            "release_id": release_id,
-            "created_at": manifest.get("created_at"),
-            "previous_release": manifest.get("previous_release", older),
-            "manifest": release_path(release_id, MANIFEST_NAME),
-            "rows": sum(int(t["rows"] or 0) for t in tables.values()),
-            "bytes": sum(int(t["bytes"] or 0) for t in tables.values()),
-            "snapshot": manifest.get("snapshot", []),
-            "tables": tables,
-            "documents": _documents(manifest),
-            "gate": _gate(manifest, reports.get(release_id)),
-            "changes": _changes(manifest, older),
-        })
+        release_id = item["release_id"]
+        releases.append(kept[release_id] if release_id in kept else _entry(item, reports.get(release_id), older))
     return {
         "format": CATALOG_FORMAT,
         "dataset": next(iter(datasets)) if datasets else None,

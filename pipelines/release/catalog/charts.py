@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.fold.tables import DIVISIONS, ELECTIONS, OBSERVATIONS, PARTIES, SEATS, STATION_TURNOUT
-from pipelines.release.catalog.contests import contest_votes, election_label, selection_labels
+from pipelines.release.catalog.contests import election_label, labels_of, ranked_votes
+from pipelines.release.catalog.contests import plain as _plain
 from pipelines.release.catalog.svg import Series
 
 # A municipality-level turnout table, if a later fold adds one, is preferred over summing stations.
@@ -27,16 +28,13 @@ INDEPENDENT = "Independent"
 _HOURLY_SPAN = timedelta(days=2)
 
 
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Dictionary columns decoded to their values (group_by keys and joins want plain types)."""
-    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
-
-
-def _names(tables: dict[str, pa.Table], table: str, id_column: str) -> dict[str, str]:
-    """id -> display name from a reference table (empty when the release lacks it)."""
+def _names(tables: dict[str, pa.Table], table: str, id_column: str, ids: pa.Array) -> dict[str, str]:
+    """id -> display name of ``ids`` from a reference table (empty when the release lacks it)."""
     t = tables.get(table)
     if t is None or "name" not in t.column_names:
         return {}
+    # Only the rows asked for: divisions holds every polling station (a million rows), charts name a few.
+    t = t.filter(pc.is_in(_plain(t.column(id_column)), value_set=pc.cast(ids, pa.string())))
     return dict(zip(_plain(t.column(id_column)).to_pylist(), t.column("name").to_pylist()))
 
 
@@ -87,7 +85,7 @@ def turnout_by_municipality(tables: dict[str, pa.Table]) -> Series | None:
     grouped = t.group_by("municipality_id").aggregate([("registered_voters", "sum"), ("ballots_cast", "sum")])
     registered = grouped.column("registered_voters_sum").to_pylist()
     cast = grouped.column("ballots_cast_sum").to_pylist()
-    names = _names(tables, DIVISIONS, "division_id")
+    names = _names(tables, DIVISIONS, "division_id", grouped.column("municipality_id"))
     rows = sorted(
         ((names.get(m) or m or "unknown", (c or 0) / r if r else 0.0)
          for m, r, c in zip(grouped.column("municipality_id").to_pylist(), registered, cast)),
@@ -108,8 +106,9 @@ def seats_by_party(tables: dict[str, pa.Table]) -> Series | None:
     if seats is None:
         return None
     party = pc.fill_null(_plain(seats.column("party_id")), "")
-    counts = pc.value_counts(party).to_pylist()
-    names = _names(tables, PARTIES, "party_id")
+    counted = pc.value_counts(party)
+    counts = counted.to_pylist()
+    names = _names(tables, PARTIES, "party_id", counted.field("values"))
     rows = sorted(((names.get(c["values"]) or c["values"] or INDEPENDENT, float(c["counts"])) for c in counts),
                   key=lambda row: (-row[1], row[0]))
     return Series(SEATS_ID, _titled("Seats by party", tables), "Seats won by each party, over all divisions.",
@@ -161,12 +160,11 @@ def contest_chart_id(contest_id: str) -> str:
 
 def contest_results(tables: dict[str, pa.Table], contest: dict[str, Any]) -> Series:
     """Votes per selection of one contest (a ``catalog.json`` contest entry), most votes first."""
-    labels = selection_labels(tables)
     cid = contest["contest_id"]
-    votes = contest_votes(tables).get(cid, [])
+    votes = ranked_votes(tables, [cid])
     where = f" in {contest['election']}" if contest.get("election") else ""
     reporting = contest.get("stations_reporting")
     over = f", summed over {reporting:,} reporting polling stations" if reporting is not None else ""
     return Series(contest_chart_id(cid), f"{contest['name']}: votes by selection",
                   f"Votes for each choice in {contest['name']}{where}{over}.", "Selection", "Votes",
-                  [labels.get((cid, sid), sid) for sid, _ in votes], [float(n) for _, n in votes])
+                  labels_of(tables, votes).to_pylist(), [float(n) for n in votes.column("votes").to_pylist()])
