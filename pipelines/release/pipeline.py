@@ -404,10 +404,13 @@ def announce(settings: Settings, staged: Staged, store: ReleaseStore) -> None:
     """After ``latest.json`` switched: regenerate the catalog page and announce on Kafka this release and any
     earlier one whose announcement a killed publisher never made (exactly once each: announce.py)."""
     from pipelines.release.announce import announce_pending
-    from pipelines.release.catalog import publish_catalog
+    from pipelines.release.catalog import LATEST_COLUMNS, manifests_since, publish_catalog, read_catalog
 
-    publish_catalog(settings, store.s3, staged.dataset, store.published_manifests(),
-                    {n: read_staged(staged.files[n], filters=CHART_FILTERS.get(n))
-                     for n in CHART_TABLES if n in staged.files})
+    # The previous catalog's entries are kept (a release never changes): only newer manifests are read, and of
+    # the latest tables only the columns the page draws from.
+    previous = read_catalog(settings, store.s3, staged.dataset)
+    publish_catalog(settings, store.s3, staged.dataset, manifests_since(store, previous),
+                    {n: read_staged(staged.files[n], columns=LATEST_COLUMNS.get(n), filters=CHART_FILTERS.get(n))
+                     for n in CHART_TABLES if n in staged.files}, previous=previous)
     announce_pending(settings, store)
 

@@ -11,7 +11,9 @@ from pipelines.release.catalog.upload import (
     INDEX_NAME,
     LATEST_COLUMNS,
     catalog_keys,
+    manifests_since,
     publish_catalog,
+    read_catalog,
 )
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "LATEST_COLUMNS",
     "build_catalog",
     "catalog_keys",
+    "manifests_since",
     "publish_catalog",
+    "read_catalog",
     "render_index",
 ]
