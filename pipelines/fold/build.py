@@ -33,12 +33,33 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> 
 
 
 def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """(sorted distinct values, index of each value in them, -1 for null) — a deterministic dictionary encoding."""
-    uniq = pc.unique(values).drop_null()
-    uniq = uniq.take(pc.sort_indices(uniq))
-    idx = pc.index_in(values, value_set=uniq)
-    return uniq, idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else \
-        idx.fill_null(-1).to_numpy(zero_copy_only=False)
+    """(sorted distinct values, index of each value in them, -1 for null) — a deterministic dictionary encoding.
+
+    The indices are int32.
+    """
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    # A dense rank is the index into the sorted distinct values: one sort, where unique + sort + index_in
+    # hashed every value twice (a million station or event ids: most of the cost).
+    rank = pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False)
+    idx = rank.astype(np.int32) - 1
+    if values.null_count:
+        valid = values.is_valid()
+        valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
+            zero_copy_only=False)
+        idx[~valid] = -1  # nulls rank last, as one more value
+    else:
+        valid = None
+    first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)
+    rows = np.arange(len(idx), dtype=np.int64)
+    if valid is None:
+        first[idx] = rows
+    else:
+        first[idx[valid]] = rows[valid]
+    uniq = values.take(pa.array(first))
+    if isinstance(uniq, pa.ChunkedArray):
+        uniq = uniq.combine_chunks() if uniq.num_chunks else pa.array([], values.type)
+    return uniq, idx
 
 
 def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
