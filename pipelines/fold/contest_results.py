@@ -9,6 +9,7 @@ reported the method; a unit's sums are over the tallies that did (docs/contests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,62 +88,73 @@ _EXACT_FLOAT = 1 << 53
 
 @dataclass
 class _Column:
-    """A summed column of the station rows as numpy: values (0 where null) and where they are known."""
+    """A summed column as numpy: values (0 where null), how many known values each entry stands for, and
+    whether float64 sums of it are exact."""
 
-    values: np.ndarray  # int64
-    valid: np.ndarray | None  # bool, None: never null
+    values: np.ndarray | None  # int64; None: 1 per entry (the ``stations`` column of station rows)
+    known: np.ndarray | None  # bool, or int64 counts; None: every value known
+    exact: bool
 
     @classmethod
     def of(cls, array: pa.Array | np.ndarray) -> _Column | None:
-        """None for a column that is null throughout (its sums are null too: nothing to add up)."""
+        """None for a column that is null throughout (its sums are null too: nothing to add up).
+
+        Every sum of the column is over a subset of its rows, each row at most once, so no sum's magnitude
+        exceeds the rows' largest magnitude times their number: below 2**53, float64 sums are exact.
+        """
         if isinstance(array, np.ndarray):
-            return cls(array.astype(np.int64, copy=False), None)
-        if array.null_count == len(array) and len(array):
+            values, known = array.astype(np.int64, copy=False), None
+        elif array.null_count == len(array) and len(array):
             return None
-        if array.null_count == 0:
-            return cls(array.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), None)
-        return cls(array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False),
-                   array.is_valid().to_numpy(zero_copy_only=False))
+        elif array.null_count == 0:
+            values, known = array.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), None
+        else:
+            values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            known = array.is_valid().to_numpy(zero_copy_only=False)
+        top = int(np.abs(values).max()) if len(values) else 0
+        return cls(values, known, top * len(values) < _EXACT_FLOAT)
+
+    def take(self, at: np.ndarray) -> _Column:
+        return _Column(None if self.values is None else self.values[at],
+                       None if self.known is None else self.known[at], self.exact)
 
 
-def _bin_sum(bins: np.ndarray, values: np.ndarray, n_bins: int, exact: bool) -> np.ndarray:
-    """Sum of ``values`` per bin (int64; a bin without rows: 0)."""
+Columns = dict[str, "_Column | None"]
+_COUNT = _Column(None, None, True)  # the ``stations`` column of station rows: each row is one
+
+
+def _bin_sum(bins: np.ndarray, weights: np.ndarray | None, n_bins: int, exact: bool) -> np.ndarray:
+    """Sum of ``weights`` per bin (int64; a bin without rows: 0), or the rows per bin when None."""
+    if weights is None:
+        return np.bincount(bins, minlength=n_bins).astype(np.int64, copy=False)
     if exact:
-        return np.rint(np.bincount(bins, weights=values, minlength=n_bins)).astype(np.int64)
+        return np.rint(np.bincount(bins, weights=weights, minlength=n_bins)).astype(np.int64)
     # Beyond float64's exact range: Arrow's integer sum, which wraps as the group-by it replaces did.
-    grouped = pa.table({"b": bins, "v": values}).group_by("b").aggregate([("v", "sum")])
+    grouped = pa.table({"b": bins, "v": weights}).group_by("b").aggregate([("v", "sum")])
     out = np.zeros(n_bins, np.int64)
     out[grouped["b"].to_numpy()] = grouped["v_sum"].to_numpy()
     return out
 
 
-def _sums(groupings: list[tuple[np.ndarray, np.ndarray | None]], cols: dict[str, _Column | None], n_bins: int
-          ) -> tuple[np.ndarray, dict[str, np.ndarray | None], dict[str, np.ndarray | None]]:
-    """Sum ``cols`` per bin over every grouping: (rows per bin, sums, known values per bin).
-
-    Each grouping gives each row's bin, and which rows take part (None: all). A row adds to a bin at most once
-    over all groupings (each grouping is another division of the row's station), so no sum exceeds the sum of
-    the column's magnitudes: below 2**53, float64 sums are exact.
-    """
-    n_rows = max((len(c.values) for c in cols.values() if c is not None), default=0)
-    count = np.zeros(n_bins, np.int64)
-    sums: dict[str, np.ndarray | None] = {k: None if c is None else np.zeros(n_bins, np.int64) for k, c in cols.items()}
-    known: dict[str, np.ndarray | None] = {k: None if c is None or c.valid is None else np.zeros(n_bins, np.int64)
-                                           for k, c in cols.items()}
-    exact = {k: c is not None and (int(np.abs(c.values).max()) if len(c.values) else 0) * n_rows < _EXACT_FLOAT
-             for k, c in cols.items()}
+def _sums(groupings: Iterable[tuple[np.ndarray, np.ndarray | None]], cols: Columns, n_bins: int) -> Columns:
+    """Sum ``cols`` per bin over every grouping; each gives each entry's bin, and which entries take part (None:
+    all). A bin's known count is the known values summed into it."""
+    values = {k: np.zeros(n_bins, np.int64) for k, c in cols.items() if c is not None}
+    known = {k: np.zeros(n_bins, np.int64) for k, c in cols.items() if c is not None and c.known is not None}
     for bins, rows in groupings:
         b = bins if rows is None else bins[rows]
-        count += np.bincount(b, minlength=n_bins)
         for k, c in cols.items():
             if c is None:
                 continue
-            values = c.values if rows is None else c.values[rows]
-            sums[k] += _bin_sum(b, values, n_bins, exact[k])
-            if c.valid is not None:
-                valid = c.valid if rows is None else c.valid[rows]
-                known[k] += np.bincount(b, weights=valid, minlength=n_bins).astype(np.int64)
-    return count, sums, known
+            values[k] += _bin_sum(b, c.values if rows is None or c.values is None else c.values[rows], n_bins,
+                                  c.exact)
+            if c.known is not None:
+                known[k] += _bin_sum(b, c.known if rows is None else c.known[rows], n_bins, True)
+    return {k: None if c is None else _Column(values[k], known.get(k), c.exact) for k, c in cols.items()}
+
+
+def _taken(cols: Columns, at: np.ndarray) -> Columns:
+    return {k: None if c is None else c.take(at) for k, c in cols.items()}
 
 
 @dataclass
@@ -153,7 +165,7 @@ class _Level:
     contest: np.ndarray
     cs: np.ndarray  # (contest, selection) pair: index into _Pairs
     unit: np.ndarray  # index into the unit dictionary, -1: null
-    columns: dict[str, tuple[np.ndarray, np.ndarray | None] | None]  # (values, known or None) or all null
+    columns: Columns
 
 
 @dataclass
@@ -185,47 +197,91 @@ def _pairs(contest_idx: np.ndarray, sv: StationVotes) -> _Pairs:
                   first=first, width=width)
 
 
-def _division_level(pairs: _Pairs, comp: Composition, station_code: np.ndarray, tally_contest: np.ndarray,
-                    rank: np.ndarray, cols: dict[str, _Column | None], unit_of_id: np.ndarray) -> _Level:
-    """Sums per (contest, division, selection) over the stations composing into each division.
+def _dense(keys: np.ndarray) -> np.ndarray:
+    """An index per distinct key (in order of first appearance)."""
+    return pc.dictionary_encode(pa.array(keys, pa.int64())).indices.to_numpy().astype(np.int64)
 
-    The k-th division a station composes into (k = 0, 1, ...) is its *ancestor slot* k; each slot is a grouping
-    of the station rows. A row's bin is its (contest, division) block (sorted) times the widest contest plus its
-    selection's rank in the contest, so bins are in output order and sums need no sort of the rows.
-    """
+
+def _dense_enough(n_bins: int, n_rows: int) -> bool:
+    """Whether summing rows into ``n_bins`` dense bins costs no more memory than the rows themselves."""
+    return n_bins <= max(n_rows, 1 << 20)
+
+
+def _slots(comp: Composition, station_of_tally: np.ndarray) -> list[np.ndarray]:
+    """Per *ancestor slot* k (the k-th division a station composes into), the slot's division of each tally (-1:
+    none)."""
     n_ids = max(len(comp.ids), 1)
     starts = np.searchsorted(comp.start, np.arange(n_ids))
     slot = np.arange(len(comp.start)) - starts[comp.start] if len(comp.start) else np.zeros(0, np.int64)
-    units_of_tally = []
+    out = []
     for k in range(int(slot.max()) + 1 if len(slot) else 0):
         ancestor = np.full(n_ids, -1, np.int64)
         ancestor[comp.start[slot == k]] = comp.division[slot == k]
-        units_of_tally.append(np.where(station_code >= 0, ancestor[np.maximum(station_code, 0)], -1))
-    block_keys = np.concatenate([np.zeros(0, np.int64)] + [tally_contest[u >= 0] * n_ids + u[u >= 0]
-                                                           for u in units_of_tally])
-    block_keys.sort()
-    if len(block_keys) > 1:
-        block_keys = block_keys[np.append(True, block_keys[1:] != block_keys[:-1])]
+        out.append(np.where(station_of_tally >= 0, ancestor[np.maximum(station_of_tally, 0)], -1))
+    return out
+
+
+def _roll_up(pairs: _Pairs, comp: Composition, station_of_tally: np.ndarray, tally_contest: np.ndarray,
+             rank: np.ndarray, cols: Columns, unit_of_id: np.ndarray, unit_of_contest: np.ndarray
+             ) -> tuple[_Level, _Level]:
+    """(the contest level, the division level): sums per (contest, selection), and per (contest, division,
+    selection) over the stations composing into each division.
+
+    Tallies of one contest whose stations compose into the same divisions form a *block*. The station rows are
+    summed per (block, selection) once (a million stations fall into tens of thousands of blocks); the levels
+    sum those sums. A bin is a block (or a (contest, division) pair, sorted) times the widest contest plus the
+    selection's rank in its contest, so bins come out in output order and nothing sorts the rows.
+    """
+    # Long: one pass of bin arithmetic whose intermediate arrays (blocks, bins, slots) are shared by both levels.
+    n_ids = np.int64(max(len(comp.ids), 1))
+    slots = _slots(comp, station_of_tally)
+    key = tally_contest
+    for units in slots:
+        key = _dense(key) * (n_ids + 1) + units + 1
+    block_of_tally = _dense(key)
+    rep = np.zeros(int(block_of_tally.max()) + 1 if len(block_of_tally) else 0, np.int64)
+    rep[block_of_tally] = np.arange(len(block_of_tally))  # any tally of each block stands for it
     width = np.int64(max(pairs.width, 1))
-    groupings = []
-    for units in units_of_tally:
-        block = np.searchsorted(block_keys, tally_contest * n_ids + units)  # garbage where units < 0: not used
-        rows = units[rank] >= 0
-        groupings.append((block[rank] * width + pairs.local, None if rows.all() else rows))
-    del units_of_tally
-    n_bins = len(block_keys) * int(width)
-    count, sums, known = _sums(groupings, cols, n_bins)
-    del groupings
-    present = np.flatnonzero(count)
-    block, local = present // width, present % width
-    contest, unit = block_keys[block] // n_ids, block_keys[block] % n_ids
-    columns = {k: None if sums[k] is None else (sums[k][present], None if known[k] is None else known[k][present])
-               for k in cols}
-    columns["stations"] = (count[present], None)
-    return _Level(code=1, contest=contest, cs=pairs.first[contest] + local, unit=unit_of_id[unit], columns=columns)
+    rows = {**cols, "stations": _COUNT}
+    if _dense_enough(len(rep) * int(width), len(rank)):
+        summed = _sums([(block_of_tally[rank] * width + pairs.local, None)], rows, len(rep) * int(width))
+        present = np.flatnonzero(summed["stations"].values)
+        entry_block, entry_local, entries = present // width, present % width, _taken(summed, present)
+    else:  # selections too sparse for dense bins (thousands of write-ins): sum the rows themselves
+        entry_block, entry_local, entries = block_of_tally[rank], pairs.local, rows
+    block_contest = tally_contest[rep]
+    block_units = [units[rep] for units in slots]
+    del slots, key
+
+    contest_sums = _sums([(pairs.first[block_contest[entry_block]] + entry_local, None)], entries,
+                         len(pairs.contest))
+    contest = _Level(code=0, contest=pairs.contest, cs=np.arange(len(pairs.contest)),
+                     unit=unit_of_contest[pairs.contest], columns=contest_sums)
+
+    pair_keys = [block_contest * n_ids + units for units in block_units]
+    divisions = np.concatenate([np.zeros(0, np.int64)] + [k[u >= 0] for k, u in zip(pair_keys, block_units,
+                                                                                      strict=True)])
+    divisions.sort()
+    if len(divisions) > 1:
+        divisions = divisions[np.append(True, divisions[1:] != divisions[:-1])]
+
+    def groupings() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for k, units in zip(pair_keys, block_units, strict=True):
+            bin_of_block = np.searchsorted(divisions, k) * width  # meaningless where units < 0: not taken
+            taking = (units >= 0)[entry_block]
+            yield bin_of_block[entry_block] + entry_local, None if taking.all() else taking
+
+    summed = _sums(groupings(), entries, len(divisions) * int(width))
+    present = np.flatnonzero(summed["stations"].values)
+    pair = divisions[present // width]
+    division_contest = pair // n_ids
+    division = _Level(code=1, contest=division_contest, cs=pairs.first[division_contest] + present % width,
+                      unit=unit_of_id[pair % n_ids], columns=_taken(summed, present))
+    return contest, division
 
 
-def contest_results(sv: StationVotes, methods: Methods, comp: Composition, station_of_tally: np.ndarray, contest_election: pa.Array) -> tuple[pa.Table, pa.Table]:
+def contest_results(sv: StationVotes, methods: Methods, comp: Composition, station_of_tally: np.ndarray,
+                    contest_election: pa.Array) -> tuple[pa.Table, pa.Table]:
     """(contest_results: all three levels, sorted by (contest_id, level, unit_id, selection_id); the contest level
     as (contest_id, selection_id, votes)).
 
@@ -242,22 +298,16 @@ def contest_results(sv: StationVotes, methods: Methods, comp: Composition, stati
     # One unit dictionary for station, division and contest ids; levels sort as contest < division < station.
     units, unit_codes = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
     unit_of_id = unit_codes[:len(comp.ids)].astype(np.int64)
-    unit_of_contest = unit_codes[len(comp.ids):].astype(np.int64)
-    division = _division_level(pairs, comp, station_of_tally, tally_contest, rank, cols, unit_of_id)
-    count, sums, known = _sums([(pairs.of_row, None)], cols, len(pairs.contest))
-    contest_columns = {k: None if sums[k] is None else (sums[k], known[k]) for k in cols}
-    contest_columns["stations"] = (count, None)
-    contest = _Level(code=0, contest=pairs.contest, cs=np.arange(len(pairs.contest)),
-                     unit=unit_of_contest[pairs.contest], columns=contest_columns)
+    contest, division = _roll_up(pairs, comp, station_of_tally, tally_contest, rank, cols, unit_of_id,
+                                 unit_codes[len(comp.ids):].astype(np.int64))
     station_unit = np.where(station_of_tally >= 0, unit_of_id[np.maximum(station_of_tally, 0)], -1)
     station = _Level(code=2, contest=contest_idx, cs=pairs.of_row, unit=station_unit[rank] if len(rank) else rank,
-                     columns={k: None if c is None else (c.values, c.valid) for k, c in cols.items()}
-                     | {"stations": (np.ones(len(rank), np.int64), None)})
+                     columns={**cols, "stations": _COUNT})
     kind_of_pair = np.full(len(pairs.contest), -1, np.int32)
     kind_of_pair[pairs.of_row] = sv.kind  # a function of (contest, selection): any row will do
     top = pa.table({"contest_id": sv.contests.take(pa.array(pairs.contest)),
                     "selection_id": sv.selections.take(pa.array(pairs.selection)),
-                    "votes": pa.array(sums["votes"], pa.int64())})
+                    "votes": pa.array(contest.columns["votes"].values, pa.int64())})
     return _assemble([contest, division, station], sv, pairs, kind_of_pair, contest_election, units), top
 
 
@@ -290,15 +340,15 @@ def _runs_order(levels: list[_Level]) -> np.ndarray:
 def _gathered(levels: list[_Level], name: str, order: np.ndarray) -> pa.Array:
     """Column ``name`` of the levels, concatenated and put in ``order``."""
     parts = [level.columns[name] for level in levels]
-    n = len(order)
     if all(p is None for p in parts):
-        return _null_int64(n)
-    values = np.concatenate([p[0] if p is not None else np.zeros(len(lv.contest), np.int64)
+        return _null_int64(len(order))
+    values = np.concatenate([np.zeros(len(lv.contest), np.int64) if p is None else
+                             np.ones(len(lv.contest), np.int64) if p.values is None else p.values
                              for p, lv in zip(parts, levels, strict=True)])[order]
-    if all(p is not None and p[1] is None for p in parts):
+    if all(p is not None and p.known is None for p in parts):
         return pa.array(values, pa.int64())
     known = np.concatenate([np.zeros(len(lv.contest), bool) if p is None else
-                            np.ones(len(lv.contest), bool) if p[1] is None else p[1] > 0
+                            np.ones(len(lv.contest), bool) if p.known is None else p.known > 0
                             for p, lv in zip(parts, levels, strict=True)])[order]
     return pa.array(values, pa.int64(), mask=~known)
 
