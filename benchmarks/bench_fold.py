@@ -49,9 +49,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def synth_records(directory: Path) -> Iterator[LogRecord]:
+def synth_records(directory: Path, rejected: list[int] | None = None) -> Iterator[LogRecord]:
     """The events of the synthesized files in ``directory``, parsed and reference-checked as ingest does, placed
-    on their topic's partitions by key (as the producer places them) with per-partition offsets."""
+    on their topic's partitions by key (as the producer places them) with per-partition offsets.
+
+    Records ingest would reject are counted in ``rejected`` when given (they are dead letters: the fold skips
+    them), else they stop the benchmark (clean data has none)."""
     from pipelines.generator.files import FILES
     from pipelines.ingest.checks import KnownIds, with_references
     from pipelines.ingest.readers import Parsed, read_path
@@ -60,7 +63,10 @@ def synth_records(directory: Path) -> Iterator[LogRecord]:
     for name in FILES:
         for item in with_references(read_path(directory / name), known):
             if not isinstance(item, Parsed):
-                raise SystemExit(f"the generator wrote a rejected record: {item}")
+                if rejected is None:
+                    raise SystemExit(f"the generator wrote a rejected record: {item}")
+                rejected.append(1)
+                continue
             partition = zlib.crc32(item.key.encode()) % _PARTITIONS.get(item.topic, 1)
             offset = offsets.get((item.topic, partition), 0)
             offsets[(item.topic, partition)] = offset + 1
@@ -72,12 +78,14 @@ def _synth_extraction(args: argparse.Namespace) -> object:
 
     with tempfile.TemporaryDirectory(prefix="bench-fold-") as tmp:
         start = time.perf_counter()
-        synthesize(Path(tmp), stations=args.stations, seed=1, contests=args.contests, selections=args.selections)
+        synthesize(Path(tmp), stations=args.stations, seed=1, faults=args.faults, contests=args.contests,
+                   selections=args.selections)
         print(f"synth: {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
-        ex = extract_all(synth_records(Path(tmp)))
-    print(f"parse + extract: {ex.envelope.num_rows:,} events in {time.perf_counter() - start:.1f} s "
-          f"(peak RSS {_rss_mb():,.0f} MB)")
+        rejected: list[int] = []
+        ex = extract_all(synth_records(Path(tmp), rejected if args.faults else None))
+    print(f"parse + extract: {ex.envelope.num_rows:,} events ({len(rejected):,} rejected) in "
+          f"{time.perf_counter() - start:.1f} s (peak RSS {_rss_mb():,.0f} MB)")
     return ex
 
 
@@ -115,6 +123,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=12, help="per station, without --contests")
     parser.add_argument("--contests", type=int, help="the synth generator's shape: contests per station")
     parser.add_argument("--selections", type=int, help="with --contests: selections per contest")
+    parser.add_argument("--faults", type=float, default=0.0,
+                        help="with --contests: the generator's fault rate (duplicates, corrections, retractions)")
     parser.add_argument("--save", help="with --contests: keep the extraction in this (new) folder")
     parser.add_argument("--load", help="fold the extraction saved in this folder (and nothing else)")
     parser.add_argument("--profile", help="with --load: write a cProfile of fold_extracted here")
