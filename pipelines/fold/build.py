@@ -15,8 +15,13 @@ from pipelines.fold.extract import CONTEST_SELECTION, Extracted
 from pipelines.fold.versions import Resolution
 
 
-def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> pa.Table:
-    """Assemble table ``name`` in its declared column order and types, sorted by its key."""
+def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, presorted: bool = False,
+           order: np.ndarray | None = None) -> pa.Table:
+    """Assemble table ``name`` in its declared column order and types, sorted by its key.
+
+    ``presorted``: the columns are in key order already; ``order``: the rows in key order, known to the caller
+    (a sort of the key columns would give the same order, at the cost of sorting strings again).
+    """
     schema = t.SCHEMAS[name]
     arrays = []
     for f in schema:
@@ -27,7 +32,9 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> 
             col = col.cast(f.type)
         arrays.append(col)
     table = pa.Table.from_arrays(arrays, schema=schema)
-    if table.num_rows > 1:
+    if order is not None:
+        table = table.take(pa.array(order, pa.int64()))
+    elif table.num_rows > 1 and not presorted:
         table = table.sort_by([(k, "ascending") for k in t.KEYS[name]])
     return table.combine_chunks()
 
@@ -42,14 +49,28 @@ def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
     # A dense rank is the index into the sorted distinct values: one sort, where unique + sort + index_in
     # hashed every value twice (a million station or event ids: most of the cost).
     rank = pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False)
-    idx = rank.astype(np.int32) - 1
+    return ranked_dictionary(values, rank, dense=True)
+
+
+def ranked_dictionary(values: pa.Array | pa.ChunkedArray, rank: np.ndarray, *, dense: bool = False
+                      ) -> tuple[pa.Array, np.ndarray]:
+    """``sorted_dictionary`` of ``values`` given each value's rank in some order of them (equal values, equal
+    ranks; nulls rank last): ``dense`` when the ranks are 1, 2, ... with no gaps, else they are made so."""
     if values.null_count:
         valid = values.is_valid()
         valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
             zero_copy_only=False)
-        idx[~valid] = -1  # nulls rank last, as one more value
     else:
         valid = None
+    if dense:
+        idx = rank.astype(np.int32) - 1
+    else:
+        used = np.sort(rank if valid is None else rank[valid])
+        if len(used) > 1:
+            used = used[np.append(True, used[1:] != used[:-1])]
+        idx = np.searchsorted(used, rank).astype(np.int32)
+    if valid is not None:
+        idx[~valid] = -1
     first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)
     rows = np.arange(len(idx), dtype=np.int64)
     if valid is None:
@@ -102,6 +123,8 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
     rows = np.flatnonzero(canonical)
     every = bool(canonical.all())  # the usual case: nothing delivered twice, so no copy before the sort
     cols = {name: env[name] if every else env[name].take(pa.array(rows)) for name in env.column_names}
+    # One canonical row per event_id: the ids' ranks order the rows as a sort of the ids would.
+    order = np.argsort(res.event_rank[rows], kind="stable")
     cols["status"] = res.status_of(rows)
     deliveries = np.ones(len(rows), dtype=np.int32)
     if not every and (res.kept & (res.status == DUPLICATE)).any():
@@ -113,7 +136,7 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
         for i, event_id in zip(hits.tolist(), pc.take(cols["event_id"], pa.array(hits)).to_pylist(), strict=True):
             deliveries[i] += extra[event_id]
     cols["deliveries"] = pa.array(deliveries, type=pa.int32())
-    return finish(t.EVENTS, cols)
+    return finish(t.EVENTS, cols, order=order)
 
 
 DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)

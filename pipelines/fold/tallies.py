@@ -26,6 +26,7 @@ class CurrentTallies:
 
     table: pa.Table  # tally content + trace columns, sorted
     rank_of_row: np.ndarray  # tally buffer row -> position in `table`, or -1 when not current
+    event_rank: np.ndarray  # per row of `table`: its event_id's rank among all (Resolution.event_rank)
 
 
 def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
@@ -41,7 +42,9 @@ def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
     rank = np.full(content.num_rows, -1, dtype=np.int32)
     rank[rows[order]] = np.arange(len(rows), dtype=np.int32)
     del rows, order, sub
-    return CurrentTallies(table=table.combine_chunks(), rank_of_row=rank)
+    table = table.combine_chunks()
+    return CurrentTallies(table=table, rank_of_row=rank,
+                          event_rank=res.event_rank[table["ord"].to_numpy()] if len(table) else np.zeros(0, np.int64))
 
 
 @dataclass
