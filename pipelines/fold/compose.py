@@ -33,11 +33,19 @@ class Composition:
     ids: pa.Array
     start: np.ndarray  # int64 codes
     division: np.ndarray  # int64 codes
-    starts: np.ndarray  # int64 code of each start as given to ``compose`` (-1 where null)
+    starts: np.ndarray  # int64 code of each start given to ``compose`` (-1 where null)
+    division_codes: np.ndarray  # int64 code of each row of the divisions table
 
     def code_of(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Codes of ``values`` in ``ids`` (-1 where a value is null or unknown)."""
         return pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _distinct(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values, index of each value in them, -1 for null): a parent or municipality is named by
+    thousands of divisions, so only the distinct names go into the sorted dictionary."""
+    encoded = pc.dictionary_encode(values)
+    return encoded.dictionary, encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _edges(divisions: pa.Table, codes: dict[str, np.ndarray], members: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,26 +101,36 @@ def _through(child: np.ndarray, up: np.ndarray, is_leaf: np.ndarray, inner_s: np
     return np.concatenate([s, np.repeat(s, counts)]), np.concatenate([u, inner_d[at]])
 
 
-def compose(divisions: pa.Table, starts: pa.Array | pa.ChunkedArray) -> Composition:
-    """Every division each of ``starts`` composes into (transitively), from the current divisions table."""
+def compose(divisions: pa.Table, starts: pa.Array | pa.ChunkedArray, division_starts: np.ndarray | None = None
+            ) -> Composition:
+    """Every division each of ``starts`` composes into (transitively), from the current divisions table.
+
+    ``division_starts`` marks rows of ``divisions`` whose division is a start too (without a copy of their ids).
+    """
+    # Long: one encoding of every id in play feeds the edges, the walk and the leaves, which share its codes.
     members = divisions["member_of"].combine_chunks()
     if isinstance(members, pa.ChunkedArray):  # a table without rows
         members = pa.array([], members.type)
-    parts = {"division_id": divisions["division_id"].combine_chunks(),
-             "parent_id": divisions["parent_id"].combine_chunks(),
-             "municipality_id": divisions["municipality_id"].combine_chunks(),
-             "member_of": pc.list_flatten(members).cast(pa.string())}
+    named = {"parent_id": _distinct(divisions["parent_id"].combine_chunks()),
+             "municipality_id": _distinct(divisions["municipality_id"].combine_chunks()),
+             "member_of": _distinct(pc.list_flatten(members).cast(pa.string()))}
+    parts = [divisions["division_id"].combine_chunks(), *(d for d, _ in named.values())]
     start_chunks = starts.chunks if isinstance(starts, pa.ChunkedArray) else [starts]
     # One dictionary for every id in play: its codes are the edges' and the starts' codes (no lookups).
-    ids, pool_codes = sorted_dictionary(pa.chunked_array([*parts.values(), *start_chunks], type=pa.string()))
-    bounds = np.cumsum([0, *(len(p) for p in parts.values())])
-    codes = {name: pool_codes[a:b].astype(np.int64) for name, a, b in zip(parts, bounds[:-1], bounds[1:],
-                                                                             strict=True)}
-    start_of_input = pool_codes[bounds[-1]:].astype(np.int64)
+    ids, pool_codes = sorted_dictionary(pa.chunked_array([*parts, *start_chunks], type=pa.string()))
+    pool_codes = pool_codes.astype(np.int64)
+    bounds = np.cumsum([0, *(len(p) for p in parts)])
+    codes = {"division_id": pool_codes[:bounds[1]]}
+    for (name, (_, at)), a, b in zip(named.items(), bounds[1:-1], bounds[2:], strict=True):
+        codes[name] = np.where(at >= 0, pool_codes[a:b][np.maximum(at, 0)], -1) if b > a else at
+    start_of_input = pool_codes[bounds[-1]:]
     child, up = _edges(divisions, codes, members)
     n_ids = len(ids)
     n = np.int64(max(n_ids, 1))
-    start_codes = np.unique(start_of_input[start_of_input >= 0])
+    given = [start_of_input[start_of_input >= 0]]
+    if division_starts is not None:
+        given.append(codes["division_id"][division_starts])
+    start_codes = np.concatenate(given)
     # Divisions something belongs to are walked; the rest (the leaves) reach what their links reach.
     linked = np.zeros(n_ids, dtype=bool)
     linked[up] = True
@@ -130,4 +148,5 @@ def compose(divisions: pa.Table, starts: pa.Array | pa.ChunkedArray) -> Composit
     keys.sort()
     if len(keys) > 1:  # a leaf reaches a division through two links (its constituency's and municipality's country)
         keys = keys[np.append(True, keys[1:] != keys[:-1])]
-    return Composition(ids=ids, start=keys // n, division=keys % n, starts=start_of_input)
+    return Composition(ids=ids, start=keys // n, division=keys % n, starts=start_of_input,
+                       division_codes=codes["division_id"])

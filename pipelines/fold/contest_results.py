@@ -380,20 +380,18 @@ def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: Stat
                    reference: dict[str, pa.Table], turnout: pa.Table) -> dict[str, pa.Table]:
     """contests (with each election's default contest), contest_results and contest_summary."""
     divisions = reference[t.DIVISIONS]
-    stations = divisions.filter(pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)))["division_id"]
-    comp = compose(divisions, pa.chunked_array([*stations.chunks, *cur.table["station_id"].chunks],
-                                               type=pa.string()))
+    is_station = pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)).to_numpy(zero_copy_only=False) \
+        if divisions.num_rows else np.zeros(0, bool)
+    comp = compose(divisions, cur.table["station_id"], division_starts=is_station)
     contests = contests_with_defaults(reference[t.CONTESTS], reference[t.ELECTIONS], turnout)
     n_contests = len(sv.contests)
     first = np.full(n_contests, len(sv.contest_of_tally), np.int64)
     np.minimum.at(first, sv.contest_of_tally, np.arange(len(sv.contest_of_tally), dtype=np.int64))
     contest_election = cur.table["election_id"].take(pa.array(first)).combine_chunks() if n_contests \
         else pa.array([], pa.string())
-    station_codes = comp.starts[:len(stations)]
-    results, top = contest_results(sv, station_methods(ex, res, cur, sv), comp, comp.starts[len(stations):],
-                                   contest_election)
+    results, top = contest_results(sv, station_methods(ex, res, cur, sv), comp, comp.starts, contest_election)
     station_flags = np.zeros(len(comp.ids), bool)
-    station_flags[station_codes[station_codes >= 0]] = True
+    station_flags[comp.division_codes[is_station]] = True
     return {t.CONTESTS: contests, t.CONTEST_RESULTS: results,
             t.CONTEST_SUMMARY: contest_summary(contests, turnout, top, comp, station_flags)}
 

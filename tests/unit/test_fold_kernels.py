@@ -65,7 +65,8 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     divisions = pa.Table.from_pylist(rows, schema=_DIVISIONS)
     given = [rnd.choice([*names, None, "s"]) if names else "s" for _ in range(rnd.randint(0, 12))]
     starts = pa.chunked_array([pa.array(given[:3], pa.string()), pa.array(given[3:], pa.string())])
-    comp = compose(divisions, starts)
+    marked = np.array([rnd.random() < 0.3 for _ in names], dtype=bool)  # divisions that are starts as well
+    comp = compose(divisions, starts, division_starts=marked)
     ids = comp.ids.to_pylist()
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     pairs = list(zip(comp.start.tolist(), comp.division.tolist(), strict=True))
@@ -73,9 +74,11 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     got = defaultdict(set)
     for s, d in pairs:
         got[ids[s]].add(ids[d])
-    assert {s: got[s] for s in given if s is not None} == {s: _reach(rows, s) for s in given if s is not None}
-    assert set(got) <= {s for s in given if s is not None}
+    every = {s for s in given if s is not None} | {d for d, m in zip(names, marked, strict=True) if m}
+    assert {s: got[s] for s in every} == {s: _reach(rows, s) for s in every}
+    assert set(got) <= every
     assert [ids[c] if c >= 0 else None for c in comp.starts.tolist()] == given
+    assert [ids[c] for c in comp.division_codes.tolist()] == names
 
 
 def _random_election(seed: int, big: bool = False) -> Log:
