@@ -33,11 +33,17 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipelines.contract import vocabulary as v  # noqa: E402
 from pipelines.contract.topics import EVENT_TOPICS  # noqa: E402
 from pipelines.fold import fold  # noqa: E402
+from pipelines.fold.buffers import DEFAULT_CHUNK_ROWS  # noqa: E402
 from pipelines.fold.core import extract_all, fold_extracted  # noqa: E402
+from pipelines.fold.extract import Extracted, Votes, merge  # noqa: E402
 from pipelines.fold.extraction_files import load_extraction, save_extraction  # noqa: E402
 from pipelines.kafka.log_record import LogRecord  # noqa: E402
 from tests.support.factories import generate_election  # noqa: E402
@@ -73,6 +79,59 @@ def synth_records(directory: Path, rejected: list[int] | None = None) -> Iterato
             yield LogRecord(item.topic, partition, offset, item.key, item.record_type, 1, item.value)
 
 
+def _chunked(table: pa.Table) -> pa.Table:
+    """In the extraction pass's 32,768-row batches (``pipelines.fold.buffers``), as a worker's files hold it."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=DEFAULT_CHUNK_ROWS), schema=table.schema)
+
+
+def _part(ex: Extracted, ords: np.ndarray) -> Extracted:
+    """The extraction of the events at ``ords`` (old ordinals, in their new order), renumbered from 0."""
+    new = np.full(ex.envelope.num_rows, -1, np.int64)
+    new[ords] = np.arange(len(ords))
+
+    def rows(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        at = new[table["ord"].to_numpy()] if table.num_rows else np.zeros(0, np.int64)
+        keep = np.flatnonzero(at >= 0)
+        keep = keep[np.argsort(at[keep], kind="stable")]
+        out = table.take(pa.array(keep, pa.int64()))
+        return _chunked(out.set_column(0, "ord", pa.array(at[keep], pa.int64()))), keep
+
+    content, tally_rows = {}, None
+    for name, table in ex.content.items():
+        content[name], kept = rows(table)
+        if name == v.STATION_TALLY:
+            tally_rows = kept
+    tally_new = np.full(ex.content[v.STATION_TALLY].num_rows, -1, np.int64)
+    tally_new[tally_rows] = np.arange(len(tally_rows))
+    tally_row, codes, votes = ex.votes.numpy()
+    at = tally_new[tally_row] if len(tally_row) else np.zeros(0, np.int64)
+    keep = np.flatnonzero(at >= 0)
+    keep = keep[np.argsort(at[keep], kind="stable")]
+    part_votes, candidates = ex.votes.to_tables()
+    part_votes = pa.table([at[keep].astype(np.int32), codes[keep], votes[keep]], schema=part_votes.schema)
+    return Extracted(envelope=_chunked(ex.envelope.take(pa.array(ords, pa.int64()))), content=content,
+                     mentions=rows(ex.mentions)[0], votes=Votes.from_tables(part_votes, candidates))
+
+
+def publish_parts(ex: Extracted, workers: int) -> list[Extracted]:
+    """``ex`` cut as a publish reads it: the (topic, partition)s dealt to ``workers`` read workers (largest first,
+    each to the lightest: ``pipelines.fold.read.split``), each worker's events partition by partition in offset
+    order. Kafka's polls interleave a worker's partitions in batches; here they follow one another."""
+    env = ex.envelope
+    topics, topic_code = np.unique(env["topic"].to_numpy(zero_copy_only=False), return_inverse=True)
+    partition = env["partition"].to_numpy().astype(np.int64)
+    tp = topic_code * 1024 + partition
+    sizes = np.bincount(tp)
+    loads, worker_of = [0] * workers, {}
+    for key in sorted(np.flatnonzero(sizes).tolist(), key=lambda k: (-sizes[k], str(topics[k // 1024]), k % 1024)):
+        lightest = loads.index(min(loads))
+        loads[lightest] += int(sizes[key])
+        worker_of[key] = lightest
+    worker = np.array([worker_of.get(k, 0) for k in range(len(sizes))], np.int64)[tp]
+    order = np.lexsort((env["offset"].to_numpy(), tp, worker))
+    return [_part(ex, order[worker[order] == w]) for w in range(workers) if (worker == w).any()]
+
+
 def _synth_extraction(args: argparse.Namespace) -> object:
     from pipelines.generator.synth import synthesize
 
@@ -89,8 +148,14 @@ def _synth_extraction(args: argparse.Namespace) -> object:
     return ex
 
 
+def _load(directory: Path) -> Extracted:
+    """A saved extraction, or the merge of its saved worker parts (``part-<i>``), as a publish merges them."""
+    parts = sorted(directory.glob("part-*"), key=lambda p: int(p.name.split("-")[1]))
+    return merge([load_extraction(p) for p in parts]) if parts else load_extraction(directory)
+
+
 def _fold_saved(args: argparse.Namespace) -> dict:
-    ex = load_extraction(Path(args.load))
+    ex = _load(Path(args.load))
     rss_before = _rss_mb()
     profiler = cProfile.Profile() if args.profile else None
     cpu, start = time.process_time(), time.perf_counter()
@@ -125,6 +190,9 @@ def main() -> None:
     parser.add_argument("--selections", type=int, help="with --contests: selections per contest")
     parser.add_argument("--faults", type=float, default=0.0,
                         help="with --contests: the generator's fault rate (duplicates, corrections, retractions)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --contests: read workers whose extractions the fold merges, as a publish with "
+                             "BALLOTSTREAM_READ_WORKERS (default 2); 1: one pass in file order")
     parser.add_argument("--save", help="with --contests: keep the extraction in this (new) folder")
     parser.add_argument("--load", help="fold the extraction saved in this folder (and nothing else)")
     parser.add_argument("--profile", help="with --load: write a cProfile of fold_extracted here")
@@ -137,8 +205,16 @@ def main() -> None:
         tables = _fold_saved(args)
     elif args.contests is not None:
         ex = _synth_extraction(args)
-        if args.save:
+        if args.workers > 1:
+            parts = publish_parts(ex, args.workers)  # type: ignore[arg-type]
+            if args.save:
+                Path(args.save).mkdir(parents=True)
+                for i, part in enumerate(parts):
+                    save_extraction(part, Path(args.save) / f"part-{i}")
+            ex = merge(parts)
+        elif args.save:
             save_extraction(ex, Path(args.save))  # type: ignore[arg-type]
+        if args.save:
             print(f"extraction saved to {args.save}")
         cpu, start = time.process_time(), time.perf_counter()
         tables = fold_extracted(ex, args.dataset)  # type: ignore[arg-type]
