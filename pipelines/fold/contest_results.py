@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import extract as x
 from pipelines.fold import tables as t
-from pipelines.fold.build import current_rows, dict_column, sorted_dictionary
+from pipelines.fold.build import bin_sum, current_rows, dict_column, exact_in_float, sorted_dictionary
 from pipelines.fold.compose import Composition, compose
 from pipelines.fold.contest_summary import contest_summary, contests_with_defaults
 from pipelines.fold.extract import Extracted
-from pipelines.fold.tallies import CurrentTallies, StationVotes
+from pipelines.fold.tallies import CurrentTallies, Pairs, StationVotes
 from pipelines.fold.versions import Resolution
 
 # The division kinds that are polling places: what ``stations_expected`` counts.
@@ -82,10 +82,6 @@ def station_methods(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: Sta
                    unknown=pa.array(unknown, mask=~reported))
 
 
-# float64 sums of integers are exact while every partial sum stays below 2**53 (bincount sums in float64).
-_EXACT_FLOAT = 1 << 53
-
-
 @dataclass
 class _Column:
     """A summed column as numpy: values (0 where null), how many known values each entry stands for, and
@@ -111,8 +107,7 @@ class _Column:
         else:
             values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
             known = array.is_valid().to_numpy(zero_copy_only=False)
-        top = int(np.abs(values).max()) if len(values) else 0
-        return cls(values, known, top * len(values) < _EXACT_FLOAT)
+        return cls(values, known, exact_in_float(values))
 
     def take(self, at: np.ndarray) -> _Column:
         return _Column(None if self.values is None else self.values[at],
@@ -121,19 +116,6 @@ class _Column:
 
 Columns = dict[str, "_Column | None"]
 _COUNT = _Column(None, None, True)  # the ``stations`` column of station rows: each row is one
-
-
-def _bin_sum(bins: np.ndarray, weights: np.ndarray | None, n_bins: int, exact: bool) -> np.ndarray:
-    """Sum of ``weights`` per bin (int64; a bin without rows: 0), or the rows per bin when None."""
-    if weights is None:
-        return np.bincount(bins, minlength=n_bins).astype(np.int64, copy=False)
-    if exact:
-        return np.rint(np.bincount(bins, weights=weights, minlength=n_bins)).astype(np.int64)
-    # Beyond float64's exact range: Arrow's integer sum, which wraps as the group-by it replaces did.
-    grouped = pa.table({"b": bins, "v": weights}).group_by("b").aggregate([("v", "sum")])
-    out = np.zeros(n_bins, np.int64)
-    out[grouped["b"].to_numpy()] = grouped["v_sum"].to_numpy()
-    return out
 
 
 def _sums(groupings: Iterable[tuple[np.ndarray, np.ndarray | None]], cols: Columns, n_bins: int) -> Columns:
@@ -146,10 +128,10 @@ def _sums(groupings: Iterable[tuple[np.ndarray, np.ndarray | None]], cols: Colum
         for k, c in cols.items():
             if c is None:
                 continue
-            values[k] += _bin_sum(b, c.values if rows is None or c.values is None else c.values[rows], n_bins,
+            values[k] += bin_sum(b, c.values if rows is None or c.values is None else c.values[rows], n_bins,
                                   c.exact)
             if c.known is not None:
-                known[k] += _bin_sum(b, c.known if rows is None else c.known[rows], n_bins, True)
+                known[k] += bin_sum(b, c.known if rows is None else c.known[rows], n_bins, True)
     return {k: None if c is None else _Column(values[k], known.get(k), c.exact) for k, c in cols.items()}
 
 
@@ -159,42 +141,14 @@ def _taken(cols: Columns, at: np.ndarray) -> Columns:
 
 @dataclass
 class _Level:
-    """One level's rows, in (contest, unit, selection) order within each contest."""
+    """One level's rows, in (unit, selection) order within each contest."""
 
     code: int  # index into sorted(t.LEVELS)
-    contest: np.ndarray
-    cs: np.ndarray  # (contest, selection) pair: index into _Pairs
+    contest: np.ndarray  # index into StationVotes.contests
+    selection: np.ndarray  # index into StationVotes.selections
+    kind: np.ndarray  # index into StationVotes.kinds, -1: null
     unit: np.ndarray  # index into the unit dictionary, -1: null
     columns: Columns
-
-
-@dataclass
-class _Pairs:
-    """The distinct (contest, selection) pairs of the station rows, sorted."""
-
-    contest: np.ndarray
-    selection: np.ndarray
-    of_row: np.ndarray  # each station row's pair
-    local: np.ndarray  # each station row's selection: its rank among its contest's selections
-    first: np.ndarray  # per contest, its first pair
-    width: int  # most selections of one contest
-
-
-def _pairs(contest_idx: np.ndarray, sv: StationVotes) -> _Pairs:
-    n_sel = np.int64(max(len(sv.selections), 1))
-    enc = pc.dictionary_encode(pa.array(contest_idx * n_sel + sv.selection))
-    keys = enc.dictionary.to_numpy()
-    order = np.argsort(keys)
-    rank = np.empty(len(keys), np.int64)
-    rank[order] = np.arange(len(keys))
-    keys = keys[order]
-    of_row = rank[enc.indices.to_numpy()]
-    del enc, rank
-    contest, selection = keys // n_sel, keys % n_sel
-    first = np.searchsorted(contest, np.arange(len(sv.contests) + 1))
-    width = int(np.diff(first).max()) if len(sv.contests) else 0
-    return _Pairs(contest=contest, selection=selection, of_row=of_row, local=of_row - first[contest_idx],
-                  first=first, width=width)
 
 
 def _dense(keys: np.ndarray) -> np.ndarray:
@@ -221,7 +175,7 @@ def _slots(comp: Composition, station_of_tally: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _roll_up(pairs: _Pairs, comp: Composition, station_of_tally: np.ndarray, tally_contest: np.ndarray,
+def _roll_up(pairs: Pairs, comp: Composition, station_of_tally: np.ndarray, tally_contest: np.ndarray,
              rank: np.ndarray, cols: Columns, unit_of_id: np.ndarray, unit_of_contest: np.ndarray
              ) -> tuple[_Level, _Level]:
     """(the contest level, the division level): sums per (contest, selection), and per (contest, division,
@@ -255,7 +209,7 @@ def _roll_up(pairs: _Pairs, comp: Composition, station_of_tally: np.ndarray, tal
 
     contest_sums = _sums([(pairs.first[block_contest[entry_block]] + entry_local, None)], entries,
                          len(pairs.contest))
-    contest = _Level(code=0, contest=pairs.contest, cs=np.arange(len(pairs.contest)),
+    contest = _Level(code=0, contest=pairs.contest, selection=pairs.selection, kind=pairs.kind,
                      unit=unit_of_contest[pairs.contest], columns=contest_sums)
 
     pair_keys = [block_contest * n_ids + units for units in block_units]
@@ -275,7 +229,8 @@ def _roll_up(pairs: _Pairs, comp: Composition, station_of_tally: np.ndarray, tal
     present = np.flatnonzero(summed["stations"].values)
     pair = divisions[present // width]
     division_contest = pair // n_ids
-    division = _Level(code=1, contest=division_contest, cs=pairs.first[division_contest] + present % width,
+    cs = pairs.first[division_contest] + present % width
+    division = _Level(code=1, contest=division_contest, selection=pairs.selection[cs], kind=pairs.kind[cs],
                       unit=unit_of_id[pair % n_ids], columns=_taken(summed, present))
     return contest, division
 
@@ -288,27 +243,23 @@ def contest_results(sv: StationVotes, methods: Methods, comp: Composition, stati
     ``station_of_tally`` is each current tally's station code in ``comp.ids``; ``contest_election`` the election
     of each ``sv.contests`` entry.
     """
-    rank = sv.rank
+    rank, pairs = sv.rank, sv.pairs
     tally_contest = sv.contest_of_tally.astype(np.int64)
-    contest_idx = tally_contest[rank] if len(rank) else np.zeros(0, np.int64)
-    pairs = _pairs(contest_idx, sv)
     cols = {"votes": _Column.of(sv.votes), **{c: _Column.of(a) for c, a in zip(t.METHOD_COLUMNS, methods.values,
                                                                                    strict=True)},
             "methods_unknown": _Column.of(methods.unknown)}
     # One unit dictionary for station, division and contest ids; levels sort as contest < division < station.
     units, unit_codes = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
-    unit_of_id = unit_codes[:len(comp.ids)].astype(np.int64)
+    unit_of_id = unit_codes[:len(comp.ids)]
     contest, division = _roll_up(pairs, comp, station_of_tally, tally_contest, rank, cols, unit_of_id,
-                                 unit_codes[len(comp.ids):].astype(np.int64))
-    station_unit = np.where(station_of_tally >= 0, unit_of_id[np.maximum(station_of_tally, 0)], -1)
-    station = _Level(code=2, contest=contest_idx, cs=pairs.of_row, unit=station_unit[rank] if len(rank) else rank,
-                     columns={**cols, "stations": _COUNT})
-    kind_of_pair = np.full(len(pairs.contest), -1, np.int32)
-    kind_of_pair[pairs.of_row] = sv.kind  # a function of (contest, selection): any row will do
+                                 unit_codes[len(comp.ids):])
+    station_unit = np.where(station_of_tally >= 0, unit_of_id[np.maximum(station_of_tally, 0)], -1).astype(np.int32)
+    station = _Level(code=2, contest=sv.contest, selection=sv.selection, kind=sv.kind,
+                     unit=station_unit[rank] if len(rank) else rank, columns={**cols, "stations": _COUNT})
     top = pa.table({"contest_id": sv.contests.take(pa.array(pairs.contest)),
                     "selection_id": sv.selections.take(pa.array(pairs.selection)),
                     "votes": pa.array(contest.columns["votes"].values, pa.int64())})
-    return _assemble([contest, division, station], sv, pairs, kind_of_pair, contest_election, units), top
+    return _assemble([contest, division, station], sv, contest_election, units), top
 
 
 def _runs_order(levels: list[_Level]) -> np.ndarray:
@@ -337,41 +288,52 @@ def _runs_order(levels: list[_Level]) -> np.ndarray:
     return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(start - (ends - length), length)
 
 
-def _gathered(levels: list[_Level], name: str, order: np.ndarray) -> pa.Array:
-    """Column ``name`` of the levels, concatenated and put in ``order``."""
+def _scattered(levels: list[_Level], name: str, place: _Place) -> pa.Array:
+    """Summed column ``name`` of the levels, in output order."""
     parts = [level.columns[name] for level in levels]
     if all(p is None for p in parts):
-        return _null_int64(len(order))
-    values = np.concatenate([np.zeros(len(lv.contest), np.int64) if p is None else
-                             np.ones(len(lv.contest), np.int64) if p.values is None else p.values
-                             for p, lv in zip(parts, levels, strict=True)])[order]
+        return _null_int64(place.n)
+    values = place([0 if p is None else 1 if p.values is None else p.values for p in parts], np.int64)
     if all(p is not None and p.known is None for p in parts):
         return pa.array(values, pa.int64())
-    known = np.concatenate([np.zeros(len(lv.contest), bool) if p is None else
-                            np.ones(len(lv.contest), bool) if p.known is None else p.known > 0
-                            for p, lv in zip(parts, levels, strict=True)])[order]
+    known = place([False if p is None else True if p.known is None else p.known > 0 for p in parts], np.bool_)
     return pa.array(values, pa.int64(), mask=~known)
 
 
-def _assemble(levels: list[_Level], sv: StationVotes, pairs: _Pairs, kind_of_pair: np.ndarray,
-              contest_election: pa.Array, units: pa.Array) -> pa.Table:
+class _Place:
+    """Puts the levels' rows in output order: each level's values (or one value for all its rows) to its rows'
+    places, without concatenating the levels first."""
+
+    def __init__(self, levels: list[_Level]) -> None:
+        order = _runs_order(levels)
+        self.n = len(order)
+        self.dest = np.empty(self.n, np.int64)
+        self.dest[order] = np.arange(self.n)
+        self.bounds = np.cumsum([0, *(len(lv.contest) for lv in levels)])
+
+    def __call__(self, parts: list[np.ndarray | int | bool], dtype: type) -> np.ndarray:
+        out = np.empty(self.n, dtype)
+        for part, a, b in zip(parts, self.bounds[:-1], self.bounds[1:], strict=True):
+            out[self.dest[a:b]] = part
+        return out
+
+
+def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array, units: pa.Array) -> pa.Table:
     """The contest_results table from its levels."""
-    order = _runs_order(levels)
-    cs = np.concatenate([lv.cs for lv in levels])[order]
-    contest = pairs.contest[cs]
+    place = _Place(levels)
+    contest = place([lv.contest for lv in levels], np.int32)
     elections, election_idx = sorted_dictionary(contest_election)
     cols = {
         "election_id": dict_column(elections, election_idx[contest] if len(contest) else contest),
-        "contest_id": dict_column(sv.contests, contest), "selection_id": dict_column(sv.selections,
-                                                                                     pairs.selection[cs]),
-        "selection_kind": dict_column(sv.kinds, kind_of_pair[cs]),
-        "level": dict_column(pa.array(sorted(t.LEVELS), pa.string()),
-                             np.concatenate([np.full(len(lv.contest), lv.code, np.int32) for lv in levels])[order]),
-        "unit_id": dict_column(units, np.concatenate([lv.unit for lv in levels])[order]),
+        "contest_id": dict_column(sv.contests, contest),
+        "selection_id": dict_column(sv.selections, place([lv.selection for lv in levels], np.int32)),
+        "selection_kind": dict_column(sv.kinds, place([lv.kind for lv in levels], np.int32)),
+        "level": dict_column(pa.array(sorted(t.LEVELS), pa.string()), place([lv.code for lv in levels], np.int32)),
+        "unit_id": dict_column(units, place([lv.unit for lv in levels], np.int32)),
     }
-    del cs, contest
+    del contest
     for name in _SUMMED:
-        cols[name] = _gathered(levels, name, order)
+        cols[name] = _scattered(levels, name, place)
     schema = t.SCHEMAS[t.CONTEST_RESULTS]
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 

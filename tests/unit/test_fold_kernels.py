@@ -11,12 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from pipelines.fold import build, fold
 from pipelines.fold import contest_results as cr
-from pipelines.fold import fold
 from pipelines.fold import tables as t
 from pipelines.fold.build import sorted_dictionary
 from pipelines.fold.compose import compose
-from tests.support.factories import COUNTRY, ELECTION, Log
+from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
 _DIVISIONS = pa.schema([("division_id", pa.string()), ("parent_id", pa.string()), ("municipality_id", pa.string()),
                         ("member_of", pa.list_(pa.string()))])
@@ -142,21 +142,26 @@ def test_sums_beyond_float64_exact_range_are_exact() -> None:
     log = Log()
     log.election()
     log.division(COUNTRY, "COUNTRY", None)
+    log.division(muni("a"), "MUNICIPALITY", COUNTRY)
     big = (1 << 53) + 1  # 2**53 + 1 is not a float64: a float sum would lose the 1s
     for i in range(3):
         log.division(f"{COUNTRY}/precinct:p{i}", "PRECINCT", COUNTRY)
-        log.tally2(f"{COUNTRY}/precinct:p{i}", ELECTION, {"candidate:a": big}, valid=None)
-    results = fold(log.records)[t.CONTEST_RESULTS].to_pylist()
-    whole = {r["level"]: r["votes"] for r in results if r["unit_id"] in (COUNTRY, ELECTION)}
+        log.tally2(f"{COUNTRY}/precinct:p{i}", ELECTION, {"candidate:a": big}, valid=None, municipality_id=muni("a"))
+    tables = fold(log.records)
+    whole = {r["level"]: r["votes"] for r in tables[t.CONTEST_RESULTS].to_pylist()
+             if r["unit_id"] in (COUNTRY, ELECTION)}
     assert whole == {"division": 3 * big, "contest": 3 * big}
+    assert [r["votes"] for r in tables[t.MUNICIPALITY_RESULTS].to_pylist()] == [3 * big]
 
 
 @pytest.mark.parametrize("path", ["integer sums", "rows summed directly"])
 def test_every_summing_path_gives_the_same_table(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     records = _random_election(5).records
-    fast = fold(records)[t.CONTEST_RESULTS]
+    fast = fold(records)
     if path == "integer sums":
-        monkeypatch.setattr(cr, "_EXACT_FLOAT", 0)  # every sum through Arrow's integer sum
+        monkeypatch.setattr(build, "EXACT_FLOAT", 0)  # every sum through Arrow's integer sum
     else:
         monkeypatch.setattr(cr, "_dense_enough", lambda n_bins, n_rows: False)  # no (block, selection) bins
-    assert fold(records)[t.CONTEST_RESULTS].equals(fast)
+    slow = fold(records)
+    assert slow[t.CONTEST_RESULTS].equals(fast[t.CONTEST_RESULTS])
+    assert slow[t.MUNICIPALITY_RESULTS].equals(fast[t.MUNICIPALITY_RESULTS])
