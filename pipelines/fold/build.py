@@ -32,12 +32,12 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, 
             col = col.cast(f.type)
         arrays.append(col)
     table = pa.Table.from_arrays(arrays, schema=schema)
+    if order is None and table.num_rows > 1 and not presorted:
+        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.KEYS[name]])  # what sort_by does
     if order is not None:
         # Column by column, each made one array first: Arrow takes strings from a chunked column ~25x slower.
-        at = pa.array(order, pa.int64())
+        at = order if isinstance(order, pa.Array) else pa.array(order, pa.int64())
         table = pa.Table.from_arrays([c.combine_chunks().take(at) for c in table.columns], schema=schema)
-    elif table.num_rows > 1 and not presorted:
-        table = table.sort_by([(k, "ascending") for k in t.KEYS[name]])
     return table.combine_chunks()
 
 
@@ -177,11 +177,13 @@ def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
     ret_rows = np.array([r.ordinal for r in res.retractions if res.status[r.ordinal] != DUPLICATE],
                         dtype=np.int64)
     sup = env.take(pa.array(sup_rows))
-    targets = pc.is_in(sup["supersedes_event_id"], value_set=env["event_id"]).to_numpy(zero_copy_only=False)
-    target_types = env.select(["event_id", "record_type"]).filter(
-        pc.is_in(env["event_id"], value_set=sup["supersedes_event_id"]))
-    type_of = dict(zip(target_types["event_id"].to_pylist(), target_types["record_type"].to_pylist(),
-                       strict=True))
+    type_of: dict[str, str] = {}
+    if len(sup_rows):  # the events that corrections name (a hash of the few targets, not of every event id)
+        target_types = env.select(["event_id", "record_type"]).filter(
+            pc.is_in(env["event_id"], value_set=sup["supersedes_event_id"]))
+        type_of = dict(zip(target_types["event_id"].to_pylist(), target_types["record_type"].to_pylist(),
+                           strict=True))
+    targets = [e in type_of for e in sup["supersedes_event_id"].to_pylist()]
     by_ord = {r.ordinal: r for r in res.retractions}
     rets = [by_ord[int(o)] for o in ret_rows]
     ret_env = env.take(pa.array(ret_rows))
@@ -196,7 +198,7 @@ def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
         "key": sup["key"].to_pylist() + [r.target_key for r in rets],
         "target_record_type": [type_of.get(e) for e in sup["supersedes_event_id"].to_pylist()]
         + [r.target_record_type for r in rets],
-        "target_found": targets.tolist() + [r.target_record_type is not None for r in rets],
+        "target_found": targets + [r.target_record_type is not None for r in rets],
         "status": res.status_of(rows),
         "recorded_at": env["recorded_at"].take(pa.array(rows, type=pa.int64())),
     }

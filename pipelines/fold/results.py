@@ -14,15 +14,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import (
-    bin_sum,
-    current_rows,
-    dict_column,
-    exact_in_float,
-    finish,
-    ranked_dictionary,
-    sorted_dictionary,
-)
+from pipelines.fold.build import current_rows, dict_column, finish, ranked_dictionary, sorted_dictionary
 from pipelines.fold.contest_results import contest_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.tallies import CurrentTallies, StationVotes, current_tallies, station_votes
@@ -69,7 +61,7 @@ def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table,
         # The event ids were sorted once for the whole snapshot: their ranks sort them again for free.
         dictionary, idx = ranked_dictionary(tab[c], cur.event_rank) if c == "event_id" else sorted_dictionary(tab[c])
         cols[c] = dict_column(dictionary, idx[rank])
-    cols["contest_id"] = dict_column(sv.contests, sv.contest_of_tally[rank])
+    cols["contest_id"] = dict_column(sv.contests, sv.contest)
     cols["candidate_id"] = dict_column(sv.selections, sv.selection)
     cols["selection_kind"] = dict_column(sv.kinds, sv.kind)
     party_dict, party_idx = sorted_dictionary(_party_of_selection(sv, candidates, selections))
@@ -115,7 +107,10 @@ def municipality_results(station: pa.Table, seat_table: pa.Table, divisions: pa.
         return t.empty_table(t.MUNICIPALITY_RESULTS)
     codes = {c: station[c].combine_chunks() if isinstance(station[c], pa.ChunkedArray) else station[c]
              for c in ("election_id", "municipality_id", "candidate_id", "party_id")}
-    grouped = _votes_by_candidate(codes, station["votes"])
+    grouped = pa.table({
+        "e": codes["election_id"].indices, "m": codes["municipality_id"].indices,
+        "c": codes["candidate_id"].indices, "v": station["votes"],
+    }).group_by(["e", "m", "c"]).aggregate([("v", "sum"), ("v", "count")])
     cand = codes["candidate_id"].dictionary.take(grouped["c"])
     cand_party = _party_by_candidate(codes["candidate_id"], codes["party_id"])
     table = pa.table({
@@ -157,23 +152,6 @@ def municipality_results(station: pa.Table, seat_table: pa.Table, divisions: pa.
     cols["elected"] = pc.if_else(has_allocation, pc.coalesce(keyed["is_elected"], False),
                                  pa.scalar(None, pa.bool_()))
     return finish(t.MUNICIPALITY_RESULTS, cols)
-
-
-def _votes_by_candidate(codes: dict[str, pa.DictionaryArray], votes: pa.Array | pa.ChunkedArray) -> pa.Table:
-    """(e, m, c, v_sum, v_count): votes and station rows per (election, municipality, candidate) code, in no
-    particular order (the caller sorts)."""
-    e, m, c = (codes[k].indices.to_numpy(zero_copy_only=False).astype(np.int64)
-               for k in ("election_id", "municipality_id", "candidate_id"))
-    n_m, n_c = max(len(codes["municipality_id"].dictionary), 1), max(len(codes["candidate_id"].dictionary), 1)
-    votes = (votes.combine_chunks() if isinstance(votes, pa.ChunkedArray) else votes).to_numpy()
-    # One integer key per row, its groups by hashing (few distinct), their sums by bincount: no 3-key group-by.
-    encoded = pc.dictionary_encode(pa.array((e * n_m + m) * n_c + c))
-    keys, group = encoded.dictionary.to_numpy(), encoded.indices.to_numpy()
-    return pa.table({
-        "e": keys // (n_m * n_c), "m": keys // n_c % n_m, "c": keys % n_c,
-        "v_sum": bin_sum(group, votes, len(keys), exact_in_float(votes)),
-        "v_count": bin_sum(group, None, len(keys), True),
-    })
 
 
 def _party_by_candidate(candidate: pa.DictionaryArray, party: pa.DictionaryArray) -> pa.Array:
