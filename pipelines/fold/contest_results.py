@@ -262,30 +262,28 @@ def contest_results(sv: StationVotes, methods: Methods, comp: Composition, stati
     return _assemble([contest, division, station], sv, contest_election, units), top
 
 
-def _runs_order(levels: list[_Level]) -> np.ndarray:
-    """Row order of the concatenated levels: per contest, its contest rows, division rows, then station rows.
+def _runs(levels: list[_Level]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The output's runs in order, as (level, first row in the level, rows): per contest, its contest rows,
+    division rows, then station rows.
 
     Each level is already ordered by (unit, selection) within a contest (station rows follow the tallies'
-    (election, contest, station) order, so each contest's station rows are one run), so the order is a
+    (election, contest, station) order, so each contest's station rows are one run), so the output is a
     concatenation of runs, not a sort of ~13M rows.
     """
-    starts, lengths, contests = [], [], []
-    base = 0
-    for level in levels:
-        c = level.contest
+    level, starts, lengths, contests = [], [], [], []
+    for i, lv in enumerate(levels):
+        c = lv.contest
         if len(c):
             bounds = np.flatnonzero(np.r_[True, c[1:] != c[:-1], True])
-            starts.append(base + bounds[:-1])
+            level.append(np.full(len(bounds) - 1, i))
+            starts.append(bounds[:-1])
             lengths.append(np.diff(bounds))
             contests.append(c[bounds[:-1]])
-        base += len(c)
     if not starts:
-        return np.zeros(0, np.int64)
-    start, length = np.concatenate(starts), np.concatenate(lengths)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     by_contest = np.argsort(np.concatenate(contests), kind="stable")  # runs are listed level by level
-    start, length = start[by_contest], length[by_contest]
-    ends = np.cumsum(length)
-    return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(start - (ends - length), length)
+    return (np.concatenate(level)[by_contest], np.concatenate(starts)[by_contest],
+            np.concatenate(lengths)[by_contest])
 
 
 def _scattered(levels: list[_Level], name: str, place: _Place) -> pa.Array:
@@ -301,20 +299,39 @@ def _scattered(levels: list[_Level], name: str, place: _Place) -> pa.Array:
 
 
 class _Place:
-    """Puts the levels' rows in output order: each level's values (or one value for all its rows) to its rows'
-    places, without concatenating the levels first."""
+    """Puts the levels' rows in output order: each level's values (or one value for all its rows), run by run
+    into one array, without concatenating the levels first.
+
+    Past ``MANY_RUNS`` runs (tens of thousands of contests) a copy per run costs more in Python than one
+    scatter of every row to its place.
+    """
+
+    MANY_RUNS = 1 << 16
 
     def __init__(self, levels: list[_Level]) -> None:
-        order = _runs_order(levels)
-        self.n = len(order)
-        self.dest = np.empty(self.n, np.int64)
-        self.dest[order] = np.arange(self.n)
-        self.bounds = np.cumsum([0, *(len(lv.contest) for lv in levels)])
+        self.level, self.start, self.length = _runs(levels)
+        self.n = int(self.length.sum())
+        self.dest = None
+        if len(self.level) > self.MANY_RUNS:
+            ends = np.cumsum(self.length)
+            level_base = np.cumsum([0, *(len(lv.contest) for lv in levels)])
+            order = np.arange(self.n, dtype=np.int64) + np.repeat(
+                level_base[self.level] + self.start - (ends - self.length), self.length)
+            self.dest = np.empty(self.n, np.int64)
+            self.dest[order] = np.arange(self.n)
+            self.bounds = level_base
 
     def __call__(self, parts: list[np.ndarray | int | bool], dtype: type) -> np.ndarray:
         out = np.empty(self.n, dtype)
-        for part, a, b in zip(parts, self.bounds[:-1], self.bounds[1:], strict=True):
-            out[self.dest[a:b]] = part
+        if self.dest is not None:
+            for part, a, b in zip(parts, self.bounds[:-1], self.bounds[1:], strict=True):
+                out[self.dest[a:b]] = part
+            return out
+        at = 0
+        for level, start, length in zip(self.level.tolist(), self.start.tolist(), self.length.tolist(), strict=True):
+            part = parts[level]
+            out[at:at + length] = part[start:start + length] if isinstance(part, np.ndarray) else part
+            at += length
         return out
 
 
