@@ -66,11 +66,12 @@ def ranked_dictionary(values: pa.Array | pa.ChunkedArray, rank: np.ndarray, *, d
         valid = None
     if dense:
         idx = rank.astype(np.int32) - 1
-    else:
-        used = np.sort(rank if valid is None else rank[valid])
-        if len(used) > 1:
-            used = used[np.append(True, used[1:] != used[:-1])]
-        idx = np.searchsorted(used, rank).astype(np.int32)
+    else:  # made dense by sorting the ranks: integers, where the values would be strings
+        rows = np.arange(len(rank)) if valid is None else np.flatnonzero(valid)
+        order = rows[np.argsort(rank[rows], kind="stable")]
+        ordered = rank[order]
+        idx = np.zeros(len(rank), np.int32)
+        idx[order] = np.cumsum(np.r_[len(order) > 0, ordered[1:] != ordered[:-1]]) - 1 if len(order) else 0
     if valid is not None:
         idx[~valid] = -1
     first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)

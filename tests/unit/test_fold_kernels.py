@@ -14,7 +14,7 @@ import pytest
 from pipelines.fold import build, fold
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
-from pipelines.fold.build import sorted_dictionary
+from pipelines.fold.build import ranked_dictionary, sorted_dictionary
 from pipelines.fold.compose import compose
 from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
@@ -34,6 +34,18 @@ def test_sorted_dictionary_is_sorted_distinct_values_and_their_indices(seed: int
     assert uniq.to_pylist() == expected
     assert idx.dtype == np.int32
     assert idx.tolist() == [-1 if x is None else expected.index(x) for x in flat]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ranked_dictionary_with_gaps_in_the_ranks_is_the_sorted_dictionary(seed: int) -> None:
+    """Ranks from a larger set (an event's among every event) have gaps; nulls may rank anywhere."""
+    rnd = random.Random(seed)
+    values = [None if rnd.random() < 0.2 else rnd.choice("gfedcba") for _ in range(rnd.randint(0, 12))]
+    known = sorted({x for x in values if x is not None})
+    rank = np.array([rnd.randint(0, 99) if x is None else 100 + 7 * known.index(x) for x in values], np.int64)
+    uniq, idx = ranked_dictionary(pa.array(values, pa.string()), rank)
+    expected_uniq, expected_idx = sorted_dictionary(pa.array(values, pa.string()))
+    assert uniq.equals(expected_uniq) and idx.dtype == expected_idx.dtype and idx.tolist() == expected_idx.tolist()
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
