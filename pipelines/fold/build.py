@@ -15,8 +15,13 @@ from pipelines.fold.extract import CONTEST_SELECTION, Extracted
 from pipelines.fold.versions import Resolution
 
 
-def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> pa.Table:
-    """Assemble table ``name`` in its declared column order and types, sorted by its key."""
+def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, presorted: bool = False,
+           order: np.ndarray | None = None) -> pa.Table:
+    """Assemble table ``name`` in its declared column order and types, sorted by its key.
+
+    ``presorted``: the columns are in key order already; ``order``: the rows in key order, known to the caller
+    (a sort of the key columns would give the same order, at the cost of sorting strings again).
+    """
     schema = t.SCHEMAS[name]
     arrays = []
     for f in schema:
@@ -27,18 +32,83 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list]) -> 
             col = col.cast(f.type)
         arrays.append(col)
     table = pa.Table.from_arrays(arrays, schema=schema)
-    if table.num_rows > 1:
-        table = table.sort_by([(k, "ascending") for k in t.KEYS[name]])
+    if order is None and table.num_rows > 1 and not presorted:
+        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.KEYS[name]])  # what sort_by does
+    if order is not None:
+        # Column by column, each made one array first: Arrow takes strings from a chunked column ~25x slower.
+        at = order if isinstance(order, pa.Array) else pa.array(order, pa.int64())
+        table = pa.Table.from_arrays([c.combine_chunks().take(at) for c in table.columns], schema=schema)
     return table.combine_chunks()
 
 
 def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
-    """(sorted distinct values, index of each value in them, -1 for null) — a deterministic dictionary encoding."""
-    uniq = pc.unique(values).drop_null()
-    uniq = uniq.take(pc.sort_indices(uniq))
-    idx = pc.index_in(values, value_set=uniq)
-    return uniq, idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else \
-        idx.fill_null(-1).to_numpy(zero_copy_only=False)
+    """(sorted distinct values, index of each value in them, -1 for null) — a deterministic dictionary encoding.
+
+    The indices are int32.
+    """
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    # A dense rank is the index into the sorted distinct values: one sort, where unique + sort + index_in
+    # hashed every value twice (a million station or event ids: most of the cost).
+    rank = pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False)
+    return ranked_dictionary(values, rank, dense=True)
+
+
+def ranked_dictionary(values: pa.Array | pa.ChunkedArray, rank: np.ndarray, *, dense: bool = False
+                      ) -> tuple[pa.Array, np.ndarray]:
+    """``sorted_dictionary`` of ``values`` given each value's rank in some order of them (equal values, equal
+    ranks; nulls rank last): ``dense`` when the ranks are 1, 2, ... with no gaps, else they are made so."""
+    if values.null_count:
+        valid = values.is_valid()
+        valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
+            zero_copy_only=False)
+    else:
+        valid = None
+    if dense:
+        idx = rank.astype(np.int32) - 1
+    else:  # made dense by sorting the ranks: integers, where the values would be strings
+        rows = np.arange(len(rank)) if valid is None else np.flatnonzero(valid)
+        order = rows[np.argsort(rank[rows], kind="stable")]
+        ordered = rank[order]
+        idx = np.zeros(len(rank), np.int32)
+        idx[order] = np.cumsum(np.r_[len(order) > 0, ordered[1:] != ordered[:-1]]) - 1 if len(order) else 0
+    if valid is not None:
+        idx[~valid] = -1
+    first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)
+    rows = np.arange(len(idx), dtype=np.int64)
+    if valid is None:
+        first[idx] = rows
+    else:
+        first[idx[valid]] = rows[valid]
+    uniq = values.take(pa.array(first))
+    if isinstance(uniq, pa.ChunkedArray):
+        uniq = uniq.combine_chunks() if uniq.num_chunks else pa.array([], values.type)
+    return uniq, idx
+
+
+# float64 sums of integers are exact while every partial sum stays below 2**53 (bincount sums in float64).
+EXACT_FLOAT = 1 << 53
+
+
+def exact_in_float(values: np.ndarray) -> bool:
+    """Whether float64 sums of any subset of ``values`` (int64, each taken at most once) are exact."""
+    return (int(np.abs(values).max()) if len(values) else 0) * len(values) < EXACT_FLOAT
+
+
+def bin_sum(bins: np.ndarray, weights: np.ndarray | None, n_bins: int, exact: bool) -> np.ndarray:
+    """Sum of ``weights`` per bin (int64; a bin without rows: 0), or the rows per bin when None.
+
+    ``exact``: float64 sums are exact (``exact_in_float``); else Arrow's integer sum, which wraps as Arrow's
+    group-by sums do.
+    """
+    if weights is None:
+        return np.bincount(bins, minlength=n_bins).astype(np.int64, copy=False)
+    if exact:
+        return np.rint(np.bincount(bins, weights=weights, minlength=n_bins)).astype(np.int64)
+    grouped = pa.table({"b": bins, "v": weights}).group_by("b").aggregate([("v", "sum")])
+    out = np.zeros(n_bins, np.int64)
+    out[grouped["b"].to_numpy()] = grouped["v_sum"].to_numpy()
+    return out
 
 
 def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
@@ -81,6 +151,8 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
     rows = np.flatnonzero(canonical)
     every = bool(canonical.all())  # the usual case: nothing delivered twice, so no copy before the sort
     cols = {name: env[name] if every else env[name].take(pa.array(rows)) for name in env.column_names}
+    # One canonical row per event_id: the ids' ranks order the rows as a sort of the ids would.
+    order = np.argsort(res.event_rank[rows], kind="stable")
     cols["status"] = res.status_of(rows)
     deliveries = np.ones(len(rows), dtype=np.int32)
     if not every and (res.kept & (res.status == DUPLICATE)).any():
@@ -92,7 +164,7 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
         for i, event_id in zip(hits.tolist(), pc.take(cols["event_id"], pa.array(hits)).to_pylist(), strict=True):
             deliveries[i] += extra[event_id]
     cols["deliveries"] = pa.array(deliveries, type=pa.int32())
-    return finish(t.EVENTS, cols)
+    return finish(t.EVENTS, cols, order=order)
 
 
 DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
@@ -106,11 +178,13 @@ def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
     ret_rows = np.array([r.ordinal for r in res.retractions if res.status[r.ordinal] != DUPLICATE],
                         dtype=np.int64)
     sup = env.take(pa.array(sup_rows))
-    targets = pc.is_in(sup["supersedes_event_id"], value_set=env["event_id"]).to_numpy(zero_copy_only=False)
-    target_types = env.select(["event_id", "record_type"]).filter(
-        pc.is_in(env["event_id"], value_set=sup["supersedes_event_id"]))
-    type_of = dict(zip(target_types["event_id"].to_pylist(), target_types["record_type"].to_pylist(),
-                       strict=True))
+    type_of: dict[str, str] = {}
+    if len(sup_rows):  # the events that corrections name (a hash of the few targets, not of every event id)
+        target_types = env.select(["event_id", "record_type"]).filter(
+            pc.is_in(env["event_id"], value_set=sup["supersedes_event_id"]))
+        type_of = dict(zip(target_types["event_id"].to_pylist(), target_types["record_type"].to_pylist(),
+                           strict=True))
+    targets = [e in type_of for e in sup["supersedes_event_id"].to_pylist()]
     by_ord = {r.ordinal: r for r in res.retractions}
     rets = [by_ord[int(o)] for o in ret_rows]
     ret_env = env.take(pa.array(ret_rows))
@@ -125,7 +199,7 @@ def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:
         "key": sup["key"].to_pylist() + [r.target_key for r in rets],
         "target_record_type": [type_of.get(e) for e in sup["supersedes_event_id"].to_pylist()]
         + [r.target_record_type for r in rets],
-        "target_found": targets.tolist() + [r.target_record_type is not None for r in rets],
+        "target_found": targets + [r.target_record_type is not None for r in rets],
         "status": res.status_of(rows),
         "recorded_at": env["recorded_at"].take(pa.array(rows, type=pa.int64())),
     }
@@ -141,6 +215,23 @@ def reference_tables(ex: Extracted, res: Resolution) -> dict[str, pa.Table]:
     for name, rtype in ((t.ELECTIONS, v.ELECTION_DECLARED), (t.DIVISIONS, v.DIVISION_DECLARED),
                         (t.PARTIES, v.PARTY_DECLARED), (t.CANDIDATES, v.CANDIDATE_REGISTERED),
                         (t.CONTESTS, v.CONTEST_DECLARED), (t.CONTEST_SELECTIONS, CONTEST_SELECTION)):
-        rows = current_rows(ex, res, rtype)
-        out[name] = finish(name, {c: rows[c] for c in rows.column_names})
+        out[name] = finish(name, current_in_key_order(ex, res, rtype, t.KEYS[name]), presorted=True)
+    return out
+
+
+def current_in_key_order(ex: Extracted, res: Resolution, record_type: str, keys: tuple[str, ...]
+                         ) -> dict[str, pa.Array]:
+    """``current_rows`` sorted by ``keys``, as columns: the key columns are sorted alone and every column is
+    taken once, from one array (a million divisions: no filtered copy to sort and copy again)."""
+    content = ex.content[record_type]
+    ords = content["ord"].to_numpy() if content.num_rows else np.zeros(0, np.int64)
+    rows = np.flatnonzero(res.current[ords]) if content.num_rows else np.zeros(0, np.int64)
+    columns = {c: content[c].combine_chunks() for c in content.column_names}
+    at = pa.array(rows, pa.int64())
+    if len(rows) > 1:
+        key_table = pa.table({k: columns[k].take(at) for k in keys})
+        order = pc.sort_indices(key_table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+        at = pa.array(rows[order], pa.int64())
+    out = {c: col.take(at) for c, col in columns.items()}
+    out.update(trace(ex, out["ord"]))
     return out

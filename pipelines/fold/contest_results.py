@@ -9,6 +9,7 @@ reported the method; a unit's sums are over the tallies that did (docs/contests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,11 +19,11 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import extract as x
 from pipelines.fold import tables as t
-from pipelines.fold.build import current_rows, dict_column, sorted_dictionary
+from pipelines.fold.build import bin_sum, current_rows, dict_column, exact_in_float, sorted_dictionary
 from pipelines.fold.compose import Composition, compose
 from pipelines.fold.contest_summary import contest_summary, contests_with_defaults
 from pipelines.fold.extract import Extracted
-from pipelines.fold.tallies import CurrentTallies, StationVotes
+from pipelines.fold.tallies import CurrentTallies, Pairs, StationVotes
 from pipelines.fold.versions import Resolution
 
 # The division kinds that are polling places: what ``stations_expected`` counts.
@@ -81,134 +82,297 @@ def station_methods(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: Sta
                    unknown=pa.array(unknown, mask=~reported))
 
 
-def _group(codes: dict[str, np.ndarray], cols: dict[str, pa.Array], mask: np.ndarray | None) -> pa.Table:
-    """Sum ``cols`` per distinct ``codes`` (nulls skipped; a sum of nothing but nulls is null)."""
-    data = {k: pa.array(c if mask is None else c[mask]) for k, c in codes.items()}
-    data.update({k: (c if mask is None else c.filter(pa.array(mask))) for k, c in cols.items()})
-    grouped = pa.table(data).group_by(list(codes)).aggregate([(k, "sum") for k in cols])
-    return grouped.rename_columns([c.removesuffix("_sum") for c in grouped.column_names])
+@dataclass
+class _Column:
+    """A summed column as numpy: values (0 where null), how many known values each entry stands for, and
+    whether float64 sums of it are exact."""
+
+    values: np.ndarray | None  # int64; None: 1 per entry (the ``stations`` column of station rows)
+    known: np.ndarray | None  # bool, or int64 counts; None: every value known
+    exact: bool
+
+    @classmethod
+    def of(cls, array: pa.Array | np.ndarray) -> _Column | None:
+        """None for a column that is null throughout (its sums are null too: nothing to add up).
+
+        Every sum of the column is over a subset of its rows, each row at most once, so no sum's magnitude
+        exceeds the rows' largest magnitude times their number: below 2**53, float64 sums are exact.
+        """
+        if isinstance(array, np.ndarray):
+            values, known = array.astype(np.int64, copy=False), None
+        elif array.null_count == len(array) and len(array):
+            return None
+        elif array.null_count == 0:
+            values, known = array.to_numpy(zero_copy_only=False).astype(np.int64, copy=False), None
+        else:
+            values = array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+            known = array.is_valid().to_numpy(zero_copy_only=False)
+        return cls(values, known, exact_in_float(values))
+
+    def take(self, at: np.ndarray) -> _Column:
+        return _Column(None if self.values is None else self.values[at],
+                       None if self.known is None else self.known[at], self.exact)
 
 
-def _division_level(sv: StationVotes, comp: Composition, station_code: np.ndarray, cols: dict[str, pa.Array],
-                    contest_idx: np.ndarray) -> pa.Table:
-    """Sums per (contest, division, selection) over the stations composing into each division."""
+Columns = dict[str, "_Column | None"]
+_COUNT = _Column(None, None, True)  # the ``stations`` column of station rows: each row is one
+
+
+def _sums(groupings: Iterable[tuple[np.ndarray, np.ndarray | None]], cols: Columns, n_bins: int) -> Columns:
+    """Sum ``cols`` per bin over every grouping; each gives each entry's bin, and which entries take part (None:
+    all). A bin's known count is the known values summed into it."""
+    values = {k: np.zeros(n_bins, np.int64) for k, c in cols.items() if c is not None}
+    known = {k: np.zeros(n_bins, np.int64) for k, c in cols.items() if c is not None and c.known is not None}
+    for bins, rows in groupings:
+        b = bins if rows is None else bins[rows]
+        for k, c in cols.items():
+            if c is None:
+                continue
+            values[k] += bin_sum(b, c.values if rows is None or c.values is None else c.values[rows], n_bins,
+                                  c.exact)
+            if c.known is not None:
+                known[k] += bin_sum(b, c.known if rows is None else c.known[rows], n_bins, True)
+    return {k: None if c is None else _Column(values[k], known.get(k), c.exact) for k, c in cols.items()}
+
+
+def _taken(cols: Columns, at: np.ndarray) -> Columns:
+    return {k: None if c is None else c.take(at) for k, c in cols.items()}
+
+
+@dataclass
+class _Level:
+    """One level's rows, in (unit, selection) order within each contest."""
+
+    code: int  # index into sorted(t.LEVELS)
+    contest: np.ndarray  # index into StationVotes.contests
+    selection: np.ndarray  # index into StationVotes.selections
+    kind: np.ndarray  # index into StationVotes.kinds, -1: null
+    unit: np.ndarray  # index into the unit dictionary, -1: null
+    columns: Columns
+
+
+def _dense(keys: np.ndarray) -> np.ndarray:
+    """An index per distinct key (in order of first appearance)."""
+    return pc.dictionary_encode(pa.array(keys, pa.int64())).indices.to_numpy().astype(np.int64)
+
+
+def _dense_enough(n_bins: int, n_rows: int) -> bool:
+    """Whether summing rows into ``n_bins`` dense bins costs no more memory than the rows themselves."""
+    return n_bins <= max(n_rows, 1 << 20)
+
+
+def _slots(comp: Composition, station_of_tally: np.ndarray) -> list[np.ndarray]:
+    """Per *ancestor slot* k (the k-th division a station composes into), the slot's division of each tally (-1:
+    none)."""
     n_ids = max(len(comp.ids), 1)
     starts = np.searchsorted(comp.start, np.arange(n_ids))
     slot = np.arange(len(comp.start)) - starts[comp.start] if len(comp.start) else np.zeros(0, np.int64)
-    parts = []
+    out = []
     for k in range(int(slot.max()) + 1 if len(slot) else 0):
         ancestor = np.full(n_ids, -1, np.int64)
         ancestor[comp.start[slot == k]] = comp.division[slot == k]
-        unit = np.where(station_code >= 0, ancestor[np.maximum(station_code, 0)], -1)
-        has = unit >= 0
-        if has.any():
-            parts.append(_group({"contest": contest_idx, "unit": unit, "sel": sv.selection.astype(np.int64)},
-                                cols, has))
-    if not parts:
-        return pa.table({"contest": pa.array([], pa.int64()), "unit": pa.array([], pa.int64()),
-                         "sel": pa.array([], pa.int64()), **{c: pa.array([], pa.int64()) for c in _SUMMED}})
-    merged = pa.concat_tables(parts)
-    if len(parts) > 1:  # one division can be a station's k-th ancestor and another's j-th
-        merged = merged.group_by(["contest", "unit", "sel"]).aggregate([(c, "sum") for c in _SUMMED])
-        merged = merged.rename_columns([c.removesuffix("_sum") for c in merged.column_names])
-    return merged
+        out.append(np.where(station_of_tally >= 0, ancestor[np.maximum(station_of_tally, 0)], -1))
+    return out
 
 
-def contest_results(cur: CurrentTallies, sv: StationVotes, methods: Methods, comp: Composition,
-                    contest_election: pa.Array) -> pa.Table:
-    """All three levels, sorted by (contest_id, level, unit_id, selection_id).
+def _roll_up(pairs: Pairs, comp: Composition, station_of_tally: np.ndarray, tally_contest: np.ndarray,
+             rank: np.ndarray, cols: Columns, unit_of_id: np.ndarray, unit_of_contest: np.ndarray
+             ) -> tuple[_Level, _Level]:
+    """(the contest level, the division level): sums per (contest, selection), and per (contest, division,
+    selection) over the stations composing into each division.
 
-    ``contest_election`` is the election of each ``sv.contests`` entry.
+    Tallies of one contest whose stations compose into the same divisions form a *block*. The station rows are
+    summed per (block, selection) once (a million stations fall into tens of thousands of blocks); the levels
+    sum those sums. A bin is a block (or a (contest, division) pair, sorted) times the widest contest plus the
+    selection's rank in its contest, so bins come out in output order and nothing sorts the rows.
     """
-    n = len(sv.votes)
-    contest_idx = sv.contest_of_tally[sv.rank].astype(np.int64) if n else np.zeros(0, np.int64)
-    station_of_tally = comp.code_of(cur.table["station_id"])
-    station_code = station_of_tally[sv.rank] if n else np.zeros(0, np.int64)
-    cols = {"votes": pa.array(sv.votes, pa.int64()),
-            **dict(zip(t.METHOD_COLUMNS, methods.values, strict=True)), "methods_unknown": methods.unknown,
-            "stations": pa.array(np.ones(n, np.int64))}
-    division = _division_level(sv, comp, station_code, cols, contest_idx)
-    contest = _group({"contest": contest_idx, "sel": sv.selection.astype(np.int64)}, cols, None)
+    # Long: one pass of bin arithmetic whose intermediate arrays (blocks, bins, slots) are shared by both levels.
+    n_ids = np.int64(max(len(comp.ids), 1))
+    slots = _slots(comp, station_of_tally)
+    key = tally_contest
+    for units in slots:
+        key = _dense(key) * (n_ids + 1) + units + 1
+    block_of_tally = _dense(key)
+    rep = np.zeros(int(block_of_tally.max()) + 1 if len(block_of_tally) else 0, np.int64)
+    rep[block_of_tally] = np.arange(len(block_of_tally))  # any tally of each block stands for it
+    width = np.int64(max(pairs.width, 1))
+    rows = {**cols, "stations": _COUNT}
+    if _dense_enough(len(rep) * int(width), len(rank)):
+        summed = _sums([(block_of_tally[rank] * width + pairs.local, None)], rows, len(rep) * int(width))
+        present = np.flatnonzero(summed["stations"].values)
+        entry_block, entry_local, entries = present // width, present % width, _taken(summed, present)
+    else:  # selections too sparse for dense bins (thousands of write-ins): sum the rows themselves
+        entry_block, entry_local, entries = block_of_tally[rank], pairs.local, rows
+    block_contest = tally_contest[rep]
+    block_units = [units[rep] for units in slots]
+    del slots, key
+
+    contest_sums = _sums([(pairs.first[block_contest[entry_block]] + entry_local, None)], entries,
+                         len(pairs.contest))
+    contest = _Level(code=0, contest=pairs.contest, selection=pairs.selection, kind=pairs.kind,
+                     unit=unit_of_contest[pairs.contest], columns=contest_sums)
+
+    pair_keys = [block_contest * n_ids + units for units in block_units]
+    divisions = np.concatenate([np.zeros(0, np.int64)] + [k[u >= 0] for k, u in zip(pair_keys, block_units,
+                                                                                      strict=True)])
+    divisions.sort()
+    if len(divisions) > 1:
+        divisions = divisions[np.append(True, divisions[1:] != divisions[:-1])]
+
+    def groupings() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for k, units in zip(pair_keys, block_units, strict=True):
+            bin_of_block = np.searchsorted(divisions, k) * width  # meaningless where units < 0: not taken
+            taking = (units >= 0)[entry_block]
+            yield bin_of_block[entry_block] + entry_local, None if taking.all() else taking
+
+    summed = _sums(groupings(), entries, len(divisions) * int(width))
+    present = np.flatnonzero(summed["stations"].values)
+    pair = divisions[present // width]
+    division_contest = pair // n_ids
+    cs = pairs.first[division_contest] + present % width
+    division = _Level(code=1, contest=division_contest, selection=pairs.selection[cs], kind=pairs.kind[cs],
+                      unit=unit_of_id[pair % n_ids], columns=_taken(summed, present))
+    return contest, division
+
+
+def contest_results(sv: StationVotes, methods: Methods, comp: Composition, station_of_tally: np.ndarray,
+                    contest_election: pa.Array) -> tuple[pa.Table, pa.Table]:
+    """(contest_results: all three levels, sorted by (contest_id, level, unit_id, selection_id); the contest level
+    as (contest_id, selection_id, votes)).
+
+    ``station_of_tally`` is each current tally's station code in ``comp.ids``; ``contest_election`` the election
+    of each ``sv.contests`` entry.
+    """
+    rank, pairs = sv.rank, sv.pairs
+    tally_contest = sv.contest_of_tally.astype(np.int64)
+    cols = {"votes": _Column.of(sv.votes), **{c: _Column.of(a) for c, a in zip(t.METHOD_COLUMNS, methods.values,
+                                                                                   strict=True)},
+            "methods_unknown": _Column.of(methods.unknown)}
     # One unit dictionary for station, division and contest ids; levels sort as contest < division < station.
-    units, _ = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
-    unit_of_id = pc.index_in(comp.ids, value_set=units).to_numpy(zero_copy_only=False).astype(np.int64)
-    unit_of_contest = pc.index_in(sv.contests, value_set=units).to_numpy(zero_copy_only=False).astype(np.int64)
-    contest_sorted = contest.sort_by([("contest", "ascending"), ("sel", "ascending")])
-    division_sorted = division.sort_by([("contest", "ascending"), ("unit", "ascending"), ("sel", "ascending")])
-    parts = [
-        (0, contest_sorted["contest"].to_numpy(), unit_of_contest[contest_sorted["contest"].to_numpy()],
-         contest_sorted),
-        (1, division_sorted["contest"].to_numpy(), unit_of_id[division_sorted["unit"].to_numpy()], division_sorted),
-        (2, contest_idx, np.where(station_code >= 0, unit_of_id[np.maximum(station_code, 0)], -1),
-         pa.table({"sel": pa.array(sv.selection.astype(np.int64)), **cols})),
-    ]
-    return _assemble(parts, sv, contest_election, units)
+    units, unit_codes = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
+    unit_of_id = unit_codes[:len(comp.ids)]
+    contest, division = _roll_up(pairs, comp, station_of_tally, tally_contest, rank, cols, unit_of_id,
+                                 unit_codes[len(comp.ids):])
+    station_unit = np.where(station_of_tally >= 0, unit_of_id[np.maximum(station_of_tally, 0)], -1).astype(np.int32)
+    station = _Level(code=2, contest=sv.contest, selection=sv.selection, kind=sv.kind,
+                     unit=station_unit[rank] if len(rank) else rank, columns={**cols, "stations": _COUNT})
+    top = pa.table({"contest_id": sv.contests.take(pa.array(pairs.contest)),
+                    "selection_id": sv.selections.take(pa.array(pairs.selection)),
+                    "votes": pa.array(contest.columns["votes"].values, pa.int64())})
+    return _assemble([contest, division, station], sv, contest_election, units), top
 
 
-def _assemble(parts: list[tuple[int, np.ndarray, np.ndarray, pa.Table]], sv: StationVotes,
-              contest_election: pa.Array, units: pa.Array) -> pa.Table:
-    """Concatenate the levels in key order: per contest, its contest rows, division rows, then station rows.
+def _runs(levels: list[_Level]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The output's runs in order, as (level, first row in the level, rows): per contest, its contest rows,
+    division rows, then station rows.
 
-    Each part is already ordered by (contest, unit, selection) within a contest (station rows follow the
-    tallies' (election, contest, station) order, so each contest's station rows are one run), so the order is
-    a concatenation of runs, not a sort of ~13M rows.
+    Each level is already ordered by (unit, selection) within a contest (station rows follow the tallies'
+    (election, contest, station) order, so each contest's station rows are one run), so the output is a
+    concatenation of runs, not a sort of ~13M rows.
     """
-    offsets = np.cumsum([0] + [len(p[1]) for p in parts])
-    runs: list[list[np.ndarray]] = [[] for _ in range(len(sv.contests))]
-    for (_, contest, _, _), base in zip(parts, offsets, strict=False):
-        if not len(contest):
-            continue
-        bounds = np.flatnonzero(np.r_[True, contest[1:] != contest[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            runs[int(contest[a])].append(np.arange(base + a, base + b))
-    order = np.concatenate([r for rs in runs for r in rs]) if any(runs) else np.zeros(0, np.int64)
-    level = np.concatenate([np.full(len(p[1]), p[0], np.int32) for p in parts])[order]
-    contest = np.concatenate([p[1] for p in parts]).astype(np.int64)[order]
-    unit = np.concatenate([p[2] for p in parts])[order]
-    sel = np.concatenate([p[3]["sel"].to_numpy() for p in parts]).astype(np.int64)[order]
-    idx = pa.array(order, pa.int64())
-    table = pa.concat_tables([p[3].select(list(_SUMMED)) for p in parts]).take(idx) if len(order) \
-        else pa.table({c: pa.array([], pa.int64()) for c in _SUMMED})
-    kinds = _kind_of(sv, contest, sel)
+    level, starts, lengths, contests = [], [], [], []
+    for i, lv in enumerate(levels):
+        c = lv.contest
+        if len(c):
+            bounds = np.flatnonzero(np.r_[True, c[1:] != c[:-1], True])
+            level.append(np.full(len(bounds) - 1, i))
+            starts.append(bounds[:-1])
+            lengths.append(np.diff(bounds))
+            contests.append(c[bounds[:-1]])
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    by_contest = np.argsort(np.concatenate(contests), kind="stable")  # runs are listed level by level
+    return (np.concatenate(level)[by_contest], np.concatenate(starts)[by_contest],
+            np.concatenate(lengths)[by_contest])
+
+
+def _scattered(levels: list[_Level], name: str, place: _Place) -> pa.Array:
+    """Summed column ``name`` of the levels, in output order."""
+    parts = [level.columns[name] for level in levels]
+    if all(p is None for p in parts):
+        return _null_int64(place.n)
+    values = place([0 if p is None else 1 if p.values is None else p.values for p in parts], np.int64)
+    if all(p is not None and p.known is None for p in parts):
+        return pa.array(values, pa.int64())
+    known = place([False if p is None else True if p.known is None else p.known > 0 for p in parts], np.bool_)
+    return pa.array(values, pa.int64(), mask=~known)
+
+
+class _Place:
+    """Puts the levels' rows in output order: each level's values (or one value for all its rows), run by run
+    into one array, without concatenating the levels first.
+
+    Past ``MANY_RUNS`` runs (tens of thousands of contests) a copy per run costs more in Python than one
+    scatter of every row to its place.
+    """
+
+    MANY_RUNS = 1 << 16
+
+    def __init__(self, levels: list[_Level]) -> None:
+        self.level, self.start, self.length = _runs(levels)
+        self.n = int(self.length.sum())
+        self.dest = None
+        if len(self.level) > self.MANY_RUNS:
+            ends = np.cumsum(self.length)
+            level_base = np.cumsum([0, *(len(lv.contest) for lv in levels)])
+            order = np.arange(self.n, dtype=np.int64) + np.repeat(
+                level_base[self.level] + self.start - (ends - self.length), self.length)
+            self.dest = np.empty(self.n, np.int64)
+            self.dest[order] = np.arange(self.n)
+            self.bounds = level_base
+
+    def __call__(self, parts: list[np.ndarray | int | bool], dtype: type) -> np.ndarray:
+        out = np.empty(self.n, dtype)
+        if self.dest is not None:
+            for part, a, b in zip(parts, self.bounds[:-1], self.bounds[1:], strict=True):
+                out[self.dest[a:b]] = part
+            return out
+        at = 0
+        for level, start, length in zip(self.level.tolist(), self.start.tolist(), self.length.tolist(), strict=True):
+            part = parts[level]
+            out[at:at + length] = part[start:start + length] if isinstance(part, np.ndarray) else part
+            at += length
+        return out
+
+
+def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array, units: pa.Array) -> pa.Table:
+    """The contest_results table from its levels."""
+    place = _Place(levels)
+    contest = place([lv.contest for lv in levels], np.int32)
     elections, election_idx = sorted_dictionary(contest_election)
     cols = {
         "election_id": dict_column(elections, election_idx[contest] if len(contest) else contest),
-        "contest_id": dict_column(sv.contests, contest), "selection_id": dict_column(sv.selections, sel),
-        "selection_kind": dict_column(sv.kinds, kinds),
-        "level": dict_column(pa.array(sorted(t.LEVELS), pa.string()), level), "unit_id": dict_column(units, unit),
-        **{c: table[c] for c in _SUMMED},
+        "contest_id": dict_column(sv.contests, contest),
+        "selection_id": dict_column(sv.selections, place([lv.selection for lv in levels], np.int32)),
+        "selection_kind": dict_column(sv.kinds, place([lv.kind for lv in levels], np.int32)),
+        "level": dict_column(pa.array(sorted(t.LEVELS), pa.string()), place([lv.code for lv in levels], np.int32)),
+        "unit_id": dict_column(units, place([lv.unit for lv in levels], np.int32)),
     }
+    del contest
+    for name in _SUMMED:
+        cols[name] = _scattered(levels, name, place)
     schema = t.SCHEMAS[t.CONTEST_RESULTS]
-    return pa.Table.from_arrays([cols[f.name].cast(f.type) if not isinstance(cols[f.name], pa.DictionaryArray)
-                                 else cols[f.name] for f in schema], schema=schema).combine_chunks()
-
-
-def _kind_of(sv: StationVotes, contest: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    """The selection kind of each (contest, selection), as the station rows have it."""
-    width = np.int64(max(len(sv.selections), 1))
-    station_keys = sv.contest_of_tally[sv.rank].astype(np.int64) * width + sv.selection
-    keys, first = np.unique(station_keys, return_index=True)
-    wanted = contest * width + sel
-    at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-    return sv.kind[first][at] if len(keys) else np.zeros(len(wanted), np.int32)
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
 def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: StationVotes,
                    reference: dict[str, pa.Table], turnout: pa.Table) -> dict[str, pa.Table]:
     """contests (with each election's default contest), contest_results and contest_summary."""
     divisions = reference[t.DIVISIONS]
-    stations = divisions.filter(pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)))["division_id"]
-    comp = compose(divisions, pa.chunked_array([*stations.chunks, *cur.table["station_id"].chunks],
-                                               type=pa.string()))
+    is_station = pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)).to_numpy(zero_copy_only=False) \
+        if divisions.num_rows else np.zeros(0, bool)
+    comp = compose(divisions, cur.table["station_id"], division_starts=is_station)
     contests = contests_with_defaults(reference[t.CONTESTS], reference[t.ELECTIONS], turnout)
-    tally_election = cur.table["election_id"]
-    first = np.unique(sv.contest_of_tally, return_index=True)[1] if len(sv.contest_of_tally) else np.zeros(0, int)
-    contest_election = tally_election.take(pa.array(first, pa.int64())).combine_chunks() if len(first) \
+    n_contests = len(sv.contests)
+    first = np.full(n_contests, len(sv.contest_of_tally), np.int64)
+    np.minimum.at(first, sv.contest_of_tally, np.arange(len(sv.contest_of_tally), dtype=np.int64))
+    contest_election = cur.table["election_id"].take(pa.array(first)).combine_chunks() if n_contests \
         else pa.array([], pa.string())
-    results = contest_results(cur, sv, station_methods(ex, res, cur, sv), comp, contest_election)
-    station_flags = pc.is_in(comp.ids, value_set=stations).to_numpy(zero_copy_only=False)
+    results, top = contest_results(sv, station_methods(ex, res, cur, sv), comp, comp.starts, contest_election)
+    station_flags = np.zeros(len(comp.ids), bool)
+    station_flags[comp.division_codes[is_station]] = True
     return {t.CONTESTS: contests, t.CONTEST_RESULTS: results,
-            t.CONTEST_SUMMARY: contest_summary(contests, turnout, results, comp, station_flags)}
+            t.CONTEST_SUMMARY: contest_summary(contests, turnout, top, comp, station_flags)}
 
 
 def declared(ex: Extracted, res: Resolution) -> tuple[pa.Table, pa.Table]:

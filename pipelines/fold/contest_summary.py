@@ -76,14 +76,13 @@ def _winners(kind: str | None, number_elected: int | None, ranked: list[tuple[in
     return [s for _, s in won], margin
 
 
-def contest_summary(contests: pa.Table, turnout: pa.Table, results: pa.Table, comp: Composition,
+def contest_summary(contests: pa.Table, turnout: pa.Table, top: pa.Table, comp: Composition,
                     station_flags: np.ndarray) -> pa.Table:
-    """One row per contest that is declared or has tallies."""
+    """One row per contest that is declared or has tallies.
+
+    ``top`` is contest_results' contest level: (contest_id, selection_id, votes) strings and int64.
+    """
     sums = _tally_sums(turnout)
-    top = results.filter(pc.equal(results["level"].cast(pa.string()), t.LEVEL_CONTEST)).select(
-        ["contest_id", "selection_id", "votes"]).cast(pa.schema([("contest_id", pa.string()),
-                                                                  ("selection_id", pa.string()),
-                                                                  ("votes", pa.int64())]))
     ranked: dict[str, list[tuple[int, str]]] = {}
     for c, s, n in zip(*(top[k].to_pylist() for k in ("contest_id", "selection_id", "votes")), strict=True):
         ranked.setdefault(c, []).append((n, s))

@@ -68,6 +68,11 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
         withhold: tallies to leave out of every result table, one row per (tally, rule)
             (``pipelines.fold.withheld.REQUEST_SCHEMA``); they become the ``withheld`` table.
     """
+    # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
+    # slower than from one array, and every table takes its trace (event_id, topic) from the envelope.
+    for name in ("event_id", "topic"):
+        at = ex.envelope.schema.get_field_index(name)
+        ex.envelope = ex.envelope.set_column(at, name, ex.envelope[name].combine_chunks())
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
     out: dict[str, pa.Table] = reference_tables(ex, res)
     results_res, out[t.WITHHELD] = exclude(ex, res, withhold)

@@ -26,22 +26,43 @@ class CurrentTallies:
 
     table: pa.Table  # tally content + trace columns, sorted
     rank_of_row: np.ndarray  # tally buffer row -> position in `table`, or -1 when not current
+    event_rank: np.ndarray  # per row of `table`: its event_id's rank among all (Resolution.event_rank)
 
 
 def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
     """The current tallies, sorted by station_turnout's key, with their trace columns."""
     content = ex.content[v.STATION_TALLY]
     rows = np.flatnonzero(res.current[content["ord"].to_numpy()]) if content.num_rows else np.zeros(0, np.int64)
-    sub = content.take(pa.array(rows, type=pa.int64()))
-    order = pc.sort_indices(sub, sort_keys=[(k, "ascending") for k in t.KEYS[t.STATION_TURNOUT]]).to_numpy()
-    table = sub.take(pa.array(order, type=pa.int64()))
+    # Sorted on the key columns alone, then every column taken once, from one array each (Arrow takes strings
+    # from a chunked column ~25x slower).
+    columns = {c: content[c].combine_chunks() for c in content.column_names}
+    at = pa.array(rows, type=pa.int64())
+    keys = pa.table({k: columns[k].take(at) for k in t.KEYS[t.STATION_TURNOUT]})
+    order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in keys.column_names]).to_numpy()
+    at = pa.array(rows[order], type=pa.int64())
+    table = pa.table({c: col.take(at) for c, col in columns.items()})
     for name, col in trace(ex, table["ord"]).items():
         table = table.append_column(name, col)
     # int32 halves the per-vote index arrays station_results derives from this (tally rows are int32 too).
     rank = np.full(content.num_rows, -1, dtype=np.int32)
     rank[rows[order]] = np.arange(len(rows), dtype=np.int32)
-    del rows, order, sub
-    return CurrentTallies(table=table.combine_chunks(), rank_of_row=rank)
+    del rows, order, keys, columns
+    table = table.combine_chunks()
+    return CurrentTallies(table=table, rank_of_row=rank,
+                          event_rank=res.event_rank[table["ord"].to_numpy()] if len(table) else np.zeros(0, np.int64))
+
+
+@dataclass
+class Pairs:
+    """The distinct (contest, selection) pairs of the station rows, sorted, and each row's pair."""
+
+    contest: np.ndarray  # int32 index into StationVotes.contests
+    selection: np.ndarray  # int32 index into StationVotes.selections
+    kind: np.ndarray  # int32 index into StationVotes.kinds (-1: unknown)
+    of_row: np.ndarray  # int32: each station row's pair
+    local: np.ndarray  # int32: each station row's selection, as its rank among its contest's selections
+    first: np.ndarray  # per contest, its first pair (and one past the last contest's last)
+    width: int  # most selections of one contest
 
 
 @dataclass
@@ -57,21 +78,41 @@ class StationVotes:
     selections: pa.Array  # sorted distinct selection ids
     contests: pa.Array  # sorted distinct contest ids of the current tallies
     contest_of_tally: np.ndarray  # CurrentTallies row -> index into `contests`
+    contest: np.ndarray  # int32 index into `contests` of each row
     kind: np.ndarray  # index into `kinds` (-1: unknown)
     kinds: pa.Array
+    pairs: Pairs
 
 
-def _kinds(sv_selections: pa.Array, contests: pa.Array, contest_idx: np.ndarray,
-           sel_idx: np.ndarray, selections: pa.Table) -> tuple[pa.Array, np.ndarray]:
-    """Each vote's selection kind: as the contest declares it, else as its id's prefix says (docs/contests.md,
-    Identifiers), else null."""
+def _pairs(contest: np.ndarray, selection: np.ndarray, n_contests: int, n_selections: int) -> Pairs:
+    """The (contest, selection) pairs: one hash of 12M integer keys (few distinct), no sort of the rows."""
+    n_sel = np.int64(max(n_selections, 1))
+    enc = pc.dictionary_encode(pa.array(contest.astype(np.int64) * n_sel + selection))
+    keys = enc.dictionary.to_numpy()
+    order = np.argsort(keys)
+    rank = np.empty(len(keys), np.int32)
+    rank[order] = np.arange(len(keys), dtype=np.int32)
+    keys = keys[order]
+    of_row = rank[enc.indices.to_numpy()]
+    del enc, rank
+    pair_contest = (keys // n_sel).astype(np.int32)
+    first = np.searchsorted(pair_contest, np.arange(n_contests + 1))
+    return Pairs(contest=pair_contest, selection=(keys % n_sel).astype(np.int32), kind=np.zeros(0, np.int32),
+                 of_row=of_row, local=of_row - first[contest].astype(np.int32), first=first,
+                 width=int(np.diff(first).max()) if n_contests else 0)
+
+
+def _kinds(sv_selections: pa.Array, contests: pa.Array, pairs: Pairs, selections: pa.Table
+           ) -> tuple[pa.Array, np.ndarray]:
+    """Each (contest, selection) pair's kind: as the contest declares it, else as its id's prefix says
+    (docs/contests.md, Identifiers), else null."""
     kinds, _ = sorted_dictionary(pa.chunked_array([pa.array(v.SELECTION_KINDS, pa.string()),
                                                    *selections["kind"].cast(pa.string()).chunks]))
     by_prefix = np.full(len(sv_selections), -1, dtype=np.int32)
     for prefix, kind in SELECTION_PREFIXES.items():
         hit = pc.starts_with(sv_selections, prefix).to_numpy(zero_copy_only=False)
         by_prefix[hit] = kinds.index(kind).as_py()
-    out = by_prefix[sel_idx] if len(sel_idx) else np.zeros(0, np.int32)
+    out = by_prefix[pairs.selection] if len(pairs.selection) else np.zeros(0, np.int32)
     if selections.num_rows and len(out):
         width = np.int64(max(len(sv_selections), 1))
         dc = pc.index_in(selections["contest_id"], value_set=contests).fill_null(-1).to_numpy(zero_copy_only=False)
@@ -82,9 +123,9 @@ def _kinds(sv_selections: pa.Array, contests: pa.Array, contest_idx: np.ndarray,
         keys = dc[ok].astype(np.int64) * width + ds[ok]
         order = np.argsort(keys, kind="stable")
         keys, dk = keys[order], dk[ok][order]
-        vote_keys = contest_idx.astype(np.int64) * width + sel_idx
-        pos = np.minimum(np.searchsorted(keys, vote_keys), max(len(keys) - 1, 0))
-        hit = (keys[pos] == vote_keys) if len(keys) else np.zeros(len(vote_keys), dtype=bool)
+        pair_keys = pairs.contest.astype(np.int64) * width + pairs.selection
+        pos = np.minimum(np.searchsorted(keys, pair_keys), max(len(keys) - 1, 0))
+        hit = (keys[pos] == pair_keys) if len(keys) else np.zeros(len(pair_keys), dtype=bool)
         out = np.where(hit, dk[pos] if len(keys) else out, out).astype(np.int32)
     return kinds, out
 
@@ -123,7 +164,10 @@ def station_votes(ex: Extracted, cur: CurrentTallies, selections: pa.Table) -> S
     else:
         del key
     contests, contest_of_tally = sorted_dictionary(cur.table["contest_id"])
-    contest_idx = contest_of_tally[rank] if len(rank) else np.zeros(0, np.int64)
-    kinds, kind = _kinds(cand_dict, contests, contest_idx, cand_idx, selections)
+    contest = contest_of_tally[rank] if len(rank) else np.zeros(0, np.int32)
+    pairs = _pairs(contest, cand_idx, len(contests), len(cand_dict))
+    # Kinds are a property of (contest, selection): decided per pair, then spread over the rows.
+    kinds, pairs.kind = _kinds(cand_dict, contests, pairs, selections)
+    kind = pairs.kind[pairs.of_row] if len(pairs.of_row) else np.zeros(0, np.int32)
     return StationVotes(rank=rank, selection=cand_idx, votes=votes, selections=cand_dict, contests=contests,
-                        contest_of_tally=contest_of_tally, kind=kind, kinds=kinds)
+                        contest_of_tally=contest_of_tally, contest=contest, kind=kind, kinds=kinds, pairs=pairs)

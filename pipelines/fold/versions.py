@@ -53,6 +53,9 @@ class Resolution:
         return pa.array(v.EVENT_STATUSES, type=pa.string()).take(pa.array(self.status[rows], type=pa.int8()))
     current: np.ndarray  # bool: the version the current tables show
     retractions: list[Retraction]
+    # Per ordinal, the rank of its event_id among the distinct event ids (0: the smallest): the events table's
+    # order and the tables' event_id dictionaries, from the one sort of the ids.
+    event_rank: np.ndarray
 
 
 def _mask(n: int, rows: pa.Array | np.ndarray) -> np.ndarray:
@@ -61,15 +64,19 @@ def _mask(n: int, rows: pa.Array | np.ndarray) -> np.ndarray:
     return out
 
 
-def _duplicates(env: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def dense_rank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Rank of each value among the distinct values, from 0 (int64; nulls rank last, as one value)."""
+    return pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False).astype(np.int64) - 1
+
+
+def _duplicates(env: pa.Table, event_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dropped, duplicate) masks over ordinals."""
     n = env.num_rows
     dropped, duplicate = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    counts = env.select(["event_id"]).group_by("event_id").aggregate([("event_id", "count")])
-    repeated = counts.filter(pc.greater(counts["event_id_count"], 1))["event_id"]
-    if len(repeated) == 0:
+    repeated = np.bincount(event_rank)[event_rank] > 1 if n else np.zeros(0, dtype=bool)
+    if not repeated.any():
         return dropped, duplicate
-    rows = np.flatnonzero(pc.is_in(env["event_id"], value_set=repeated).to_numpy(zero_copy_only=False))
+    rows = np.flatnonzero(repeated)
     sub = env.take(rows).select(["event_id", "topic", "partition", "offset"]).to_pylist()
     groups: dict[str, list[tuple[tuple[str, int, int], int]]] = {}
     for row, r in zip(rows.tolist(), sub, strict=True):
@@ -161,10 +168,12 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
         Per-ordinal kept/status/current arrays and the resolved Retractions.
     """
     n = env.num_rows
-    dropped, duplicate = _duplicates(env)
+    event_rank = dense_rank(env["event_id"])
+    dropped, duplicate = _duplicates(env, event_rank)
     canonical = ~dropped & ~duplicate
     sup = env["supersedes_event_id"].filter(pa.array(canonical)).drop_null()
-    superseded = pc.is_in(env["event_id"], value_set=pc.unique(sup)).to_numpy(zero_copy_only=False) & canonical
+    superseded = pc.is_in(env["event_id"], value_set=pc.unique(sup)).to_numpy(zero_copy_only=False) & canonical \
+        if len(sup) else np.zeros(n, dtype=bool)
     live = canonical & ~superseded
     retractions = _retractions(env, retraction_content, canonical, live)
     retracted = _retracted(env, retractions, canonical)
@@ -174,6 +183,12 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
     versioned = eligible & ~is_retraction
     rows = np.flatnonzero(versioned)
     current = np.zeros(n, dtype=bool)
+    if len(rows):
+        # A key with one version is current as it is; only keys with several are sorted (usually a handful).
+        key_rank = dense_rank(env["key"])[rows]
+        several = np.bincount(key_rank)[key_rank] > 1
+        current[rows[~several]] = True
+        rows = rows[several]
     if len(rows):
         sub = env.select(["record_type", "key", "recorded_at", "occurred_at", "topic", "partition", "offset"]) \
             .take(rows)
@@ -193,4 +208,5 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
     status[superseded] = v.EVENT_STATUSES.index(v.STATUS_SUPERSEDED)
     status[retracted] = v.EVENT_STATUSES.index(v.STATUS_RETRACTED)
     status[duplicate | dropped] = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
-    return Resolution(kept=~dropped, status=status, current=current, retractions=retractions)
+    return Resolution(kept=~dropped, status=status, current=current, retractions=retractions,
+                      event_rank=event_rank)

@@ -1,0 +1,181 @@
+"""The fold's vectorised building blocks against plain Python: the sorted dictionary encoding, the division
+closure (``compose``), and contest_results' roll-up sums, including sums beyond float64's exact range."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pipelines.fold import build, fold
+from pipelines.fold import contest_results as cr
+from pipelines.fold import tables as t
+from pipelines.fold.build import ranked_dictionary, sorted_dictionary
+from pipelines.fold.compose import compose
+from tests.support.factories import COUNTRY, ELECTION, Log, muni
+
+_DIVISIONS = pa.schema([("division_id", pa.string()), ("parent_id", pa.string()), ("municipality_id", pa.string()),
+                        ("member_of", pa.list_(pa.string()))])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sorted_dictionary_is_sorted_distinct_values_and_their_indices(seed: int) -> None:
+    rnd = random.Random(seed)
+    chunks = [pa.array([None if rnd.random() < 0.2 else rnd.choice(["b", "a", "", "ab", "é", "zz"])
+                        for _ in range(rnd.randint(0, 9))], pa.string()) for _ in range(rnd.randint(0, 3))]
+    values = pa.chunked_array(chunks, pa.string())
+    flat = [x for c in chunks for x in c.to_pylist()]
+    uniq, idx = sorted_dictionary(values)
+    expected = sorted({x for x in flat if x is not None}, key=lambda s: s.encode())
+    assert uniq.to_pylist() == expected
+    assert idx.dtype == np.int32
+    assert idx.tolist() == [-1 if x is None else expected.index(x) for x in flat]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ranked_dictionary_with_gaps_in_the_ranks_is_the_sorted_dictionary(seed: int) -> None:
+    """Ranks from a larger set (an event's among every event) have gaps; nulls may rank anywhere."""
+    rnd = random.Random(seed)
+    values = [None if rnd.random() < 0.2 else rnd.choice("gfedcba") for _ in range(rnd.randint(0, 12))]
+    known = sorted({x for x in values if x is not None})
+    rank = np.array([rnd.randint(0, 99) if x is None else 100 + 7 * known.index(x) for x in values], np.int64)
+    uniq, idx = ranked_dictionary(pa.array(values, pa.string()), rank)
+    expected_uniq, expected_idx = sorted_dictionary(pa.array(values, pa.string()))
+    assert uniq.equals(expected_uniq) and idx.dtype == expected_idx.dtype and idx.tolist() == expected_idx.tolist()
+
+
+def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
+    """Every division ``start`` reaches through parent_id, municipality_id and member_of, itself excluded."""
+    links = defaultdict(set)
+    for r in rows:
+        for up in [r["parent_id"], r["municipality_id"], *(r["member_of"] or ())]:
+            if up is not None:
+                links[r["division_id"]].add(up)
+    seen, todo = set(), [start]
+    while todo:
+        for up in links[todo.pop()]:
+            if up not in seen:
+                seen.add(up)
+                todo.append(up)
+    return seen - {start}
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_compose_is_the_transitive_closure(seed: int) -> None:
+    """Random graphs: cycles, self-links, unknown ids, nulls, several links per division, divisions that are
+    both linked to and starts."""
+    rnd = random.Random(seed)
+    names = [f"d{i}" for i in range(rnd.randint(0, 14))]
+    pick = lambda: rnd.choice([*names, "unknown"]) if names and rnd.random() < 0.6 else None  # noqa: E731
+    rows = [{"division_id": d, "parent_id": pick(), "municipality_id": pick() if rnd.random() < 0.4 else None,
+             "member_of": None if rnd.random() < 0.3 else [pick() for _ in range(rnd.randint(0, 3))]}
+            for d in names]
+    divisions = pa.Table.from_pylist(rows, schema=_DIVISIONS)
+    given = [rnd.choice([*names, None, "s"]) if names else "s" for _ in range(rnd.randint(0, 12))]
+    starts = pa.chunked_array([pa.array(given[:3], pa.string()), pa.array(given[3:], pa.string())])
+    marked = np.array([rnd.random() < 0.3 for _ in names], dtype=bool)  # divisions that are starts as well
+    comp = compose(divisions, starts, division_starts=marked)
+    ids = comp.ids.to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    pairs = list(zip(comp.start.tolist(), comp.division.tolist(), strict=True))
+    assert pairs == sorted(set(pairs))
+    got = defaultdict(set)
+    for s, d in pairs:
+        got[ids[s]].add(ids[d])
+    every = {s for s in given if s is not None} | {d for d, m in zip(names, marked, strict=True) if m}
+    assert {s: got[s] for s in every} == {s: _reach(rows, s) for s in every}
+    assert set(got) <= every
+    assert [ids[c] if c >= 0 else None for c in comp.starts.tolist()] == given
+    assert [ids[c] for c in comp.division_codes.tolist()] == names
+
+
+def _random_election(seed: int, big: bool = False) -> Log:
+    """Stations in districts and regions (with member_of), several contests with vote methods here and there."""
+    rnd = random.Random(seed)
+    log = Log()
+    log.election()
+    log.division(COUNTRY, "COUNTRY", None)
+    regions = [f"{COUNTRY}/region:r{i}" for i in range(2)]
+    districts = [f"{COUNTRY}/district:d{i}" for i in range(3)]
+    for r in regions:
+        log.division(r, "REGION", COUNTRY)
+    for d in districts:
+        log.division(d, "DISTRICT", rnd.choice(regions), member_of=rnd.sample(regions, rnd.randint(0, 1)))
+    stations = [f"{COUNTRY}/district:d0/precinct:p{i}" for i in range(8)]
+    for s in stations:
+        log.division(s, "PRECINCT", rnd.choice(districts), member_of=rnd.sample(districts, rnd.randint(0, 2)))
+    contests = {f"local.az.c{i}.2025-01-29": [f"candidate:c{i}-{j}" for j in range(rnd.randint(1, 4))]
+                for i in range(3)}
+    for cid, sels in contests.items():
+        log.contest(cid, sels, number_elected=1)
+    for s in stations:
+        for cid, sels in contests.items():
+            if rnd.random() < 0.3:
+                continue
+            votes: dict[str, Any] = {}
+            for sel in rnd.sample(sels, rnd.randint(1, len(sels))):
+                n = rnd.randint(0, 100) + ((1 << 53) if big and rnd.random() < 0.5 else 0)
+                votes[sel] = {"ELECTION_DAY": n, "MAIL": rnd.choice([None, 3])} if rnd.random() < 0.3 else n
+            log.tally2(s, cid, votes, valid=None)
+    return log
+
+
+def _division_rows(tables: dict[str, pa.Table]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(r["contest_id"], r["unit_id"], r["selection_id"]): r for r in tables[t.CONTEST_RESULTS].to_pylist()
+            if r["level"] == "division"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_division_sums_are_the_station_rows_summed_over_what_each_station_composes_into(seed: int) -> None:
+    tables = fold(_random_election(seed, big=seed % 3 == 0).records)
+    divisions = tables[t.DIVISIONS].select(list(_DIVISIONS.names)).to_pylist()
+    expected: dict[tuple[str, str, str], dict[str, Any]] = {}
+    summed = ("votes", *t.METHOD_COLUMNS, "methods_unknown", "stations")
+    for r in tables[t.CONTEST_RESULTS].to_pylist():
+        if r["level"] != "station":
+            continue
+        for unit in _reach(divisions, r["unit_id"]):
+            e = expected.setdefault((r["contest_id"], unit, r["selection_id"]), dict.fromkeys(summed))
+            for c in summed:
+                if r[c] is not None:
+                    e[c] = (e[c] or 0) + r[c]
+    got = _division_rows(tables)
+    assert {k: {c: v[c] for c in summed} for k, v in got.items()} == expected
+    keys = [(r["contest_id"], r["level"], r["unit_id"], r["selection_id"])
+            for r in tables[t.CONTEST_RESULTS].to_pylist()]
+    assert keys == sorted(keys, key=lambda k: tuple(x.encode() for x in k))
+
+
+def test_sums_beyond_float64_exact_range_are_exact() -> None:
+    log = Log()
+    log.election()
+    log.division(COUNTRY, "COUNTRY", None)
+    log.division(muni("a"), "MUNICIPALITY", COUNTRY)
+    big = (1 << 53) + 1  # 2**53 + 1 is not a float64: a float sum would lose the 1s
+    for i in range(3):
+        log.division(f"{COUNTRY}/precinct:p{i}", "PRECINCT", COUNTRY)
+        log.tally2(f"{COUNTRY}/precinct:p{i}", ELECTION, {"candidate:a": big}, valid=None, municipality_id=muni("a"))
+    tables = fold(log.records)
+    whole = {r["level"]: r["votes"] for r in tables[t.CONTEST_RESULTS].to_pylist()
+             if r["unit_id"] in (COUNTRY, ELECTION)}
+    assert whole == {"division": 3 * big, "contest": 3 * big}
+    assert [r["votes"] for r in tables[t.MUNICIPALITY_RESULTS].to_pylist()] == [3 * big]
+
+
+@pytest.mark.parametrize("path", ["integer sums", "rows summed directly", "rows scattered to their places"])
+def test_every_summing_path_gives_the_same_table(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    records = _random_election(5).records
+    fast = fold(records)
+    if path == "integer sums":
+        monkeypatch.setattr(build, "EXACT_FLOAT", 0)  # every sum through Arrow's integer sum
+    elif path == "rows summed directly":
+        monkeypatch.setattr(cr, "_dense_enough", lambda n_bins, n_rows: False)  # no (block, selection) bins
+    else:
+        monkeypatch.setattr(cr._Place, "MANY_RUNS", 0)  # one scatter, not a copy per run
+    slow = fold(records)
+    assert slow[t.CONTEST_RESULTS].equals(fast[t.CONTEST_RESULTS])
+    assert slow[t.MUNICIPALITY_RESULTS].equals(fast[t.MUNICIPALITY_RESULTS])
