@@ -1,10 +1,11 @@
 """contest_results: votes per selection at each station, each division the station composes into, and the contest.
 
-Built from the same numpy arrays as station_results (``results.StationVotes``): the station level is those
-arrays re-labelled, the division level one Arrow group-by per *ancestor slot* (the k-th division a station
-composes into, k = 0, 1, ...) instead of one over a table expanded by every (station, division) pair, and the
-contest level one group-by over the station rows. Vote-method columns are null where no tally of the unit
-reported the method; a unit's sums are over the tallies that did (docs/contests.md, rule 1).
+Built from the same numpy arrays as station_results (``tallies.StationVotes``): the station level is those
+arrays re-labelled; the station rows are summed once per (block, selection), a block being the tallies of one
+contest whose stations compose into the same divisions, and the division level (per *ancestor slot*: the k-th
+division a station composes into) and the contest level sum those sums, with integer bins and bincount rather
+than group-bys or sorts of the ~13M rows. Vote-method columns are null where no tally of the unit reported the
+method; a unit's sums are over the tallies that did (docs/contests.md, rule 1).
 """
 
 from __future__ import annotations
