@@ -31,8 +31,9 @@ def _election(directory: Path, *, stations: int = 10, seed: int = 2) -> list[Pat
 def _cli(settings: Settings, *args: str, **popen: object) -> subprocess.Popen[str]:
     env = {**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, **env_of(settings),
            "PYTHONPATH": str(ROOT)}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+                            **streams)  # type: ignore[call-overload]
 
 
 def _cast_above_registered(source: Path, out: Path) -> Path:
@@ -122,10 +123,17 @@ def test_cli_watch_publishes_status_prints_and_ctrl_c_stops_with_exit_0(isolated
     assert "last failure: none since the last release" in out
     assert "withheld:     0 units (withholding not configured)" in out
 
-    watching = _cli(isolated, "publish", "--watch", "--interval", "60s")
-    assert watching.stdout is not None and "watching" in watching.stdout.readline()
-    time.sleep(5)  # through the first check (nothing new) into the sleep
-    watching.send_signal(signal.SIGINT)
-    out, err = watching.communicate(timeout=60)
-    assert watching.returncode == 0, err
-    assert out.strip() == "stopped" and "Traceback" not in err
+    # Output to files, not pipes: the exit is what is measured, not when every process that may have inherited
+    # the pipe (a helper Dagster starts beside a run) lets go of it.
+    out_path, err_path = tmp_path / "watch.out", tmp_path / "watch.err"
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        watching = _cli(isolated, "publish", "--watch", "--interval", "60s", stdout=out_file, stderr=err_file)
+        deadline = time.monotonic() + 120
+        while "watching" not in out_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(5)  # through the first check (nothing new) into the sleep
+        watching.send_signal(signal.SIGINT)
+        assert watching.wait(timeout=120) == 0, err_path.read_text()
+    lines = out_path.read_text().strip().splitlines()
+    assert lines[0].startswith("watching") and lines[-1] == "stopped", lines
+    assert len(lines) == 2 and "Traceback" not in err_path.read_text()
