@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,12 +134,13 @@ class ReleaseStore:
             raise ServiceUnavailable(f"S3 list {prefix}: {exc}") from exc
         return sorted(ids)
 
-    def published_manifests(self) -> list[dict[str, Any]]:
-        """Manifests of published releases, newest first: the chain of ``previous_release`` from latest."""
+    def published_manifests(self, until: Container[str] = ()) -> list[dict[str, Any]]:
+        """Manifests of published releases, newest first: the chain of ``previous_release`` from latest, down to
+        (not including) the first release in ``until``."""
         latest, _ = self.latest()
         out: list[dict[str, Any]] = []
         release_id = latest["release_id"] if latest else None
-        while release_id:
+        while release_id and release_id not in until:
             manifest = self.manifest(release_id)
             if manifest is None:
                 break

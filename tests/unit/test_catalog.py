@@ -238,12 +238,17 @@ def test_an_earlier_catalog_spares_the_manifests_and_reports_of_the_releases_it_
         build_catalog([{**second, "dataset": "other"}], reports, None, previous)
 
 
-def test_publish_catalog_reuses_the_catalog_it_wrote_and_reads_only_new_reports():
-    manifests, files, reports = two_releases("az-test", BASE)
-    first, second = sorted(manifests, key=lambda m: m["release_id"])
+def _fake_s3_holding(files: dict[str, bytes]) -> _FakeS3:
     s3 = _FakeS3()
     for key, body in files.items():
         s3.put_object(Key=key, Body=body)
+    return s3
+
+
+def test_publish_catalog_reuses_the_catalog_it_wrote_and_reads_only_new_reports():
+    manifests, files, reports = two_releases("az-test", BASE)
+    first, second = sorted(manifests, key=lambda m: m["release_id"])
+    s3 = _fake_s3_holding(files)
     publish_catalog(Settings(), s3, "az-test", [first], fake_tables())
     s3.gets.clear()
     publish_catalog(Settings(), s3, "az-test", manifests, fake_tables())
@@ -263,9 +268,7 @@ def test_publish_catalog_reuses_the_catalog_it_wrote_and_reads_only_new_reports(
 def test_manifests_since_walks_the_chain_back_to_the_catalogs_newest_release():
     manifests, files, reports = two_releases("az-test", BASE)
     first, second = sorted(manifests, key=lambda m: m["release_id"])
-    s3 = _FakeS3()
-    for key, body in files.items():
-        s3.put_object(Key=key, Body=body)
+    s3 = _fake_s3_holding(files)
     store = ReleaseStore(Settings(), s3, "az-test")
     s3.put_object(Key=store.latest_key, Body=json.dumps({"release_id": second["release_id"]}).encode())
     assert [m["release_id"] for m in manifests_since(store, None)] == [second["release_id"], first["release_id"]]

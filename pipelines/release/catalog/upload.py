@@ -97,17 +97,7 @@ def read_catalog(settings: Settings, s3: Any, dataset: str) -> dict[str, Any] | 
 def manifests_since(store: ReleaseStore, catalog: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Manifests of the published releases ``catalog`` does not list, newest first: the chain from
     ``latest.json`` back to the newest release it lists (the whole chain when it lists none)."""
-    listed = reusable_entries(catalog)
-    latest, _ = store.latest()
-    out: list[dict[str, Any]] = []
-    release_id = latest["release_id"] if latest else None
-    while release_id and release_id not in listed:
-        manifest = store.manifest(release_id)
-        if manifest is None:
-            break
-        out.append(manifest)
-        release_id = manifest.get("previous_release")
-    return out
+    return store.published_manifests(until=reusable_entries(catalog))
 
 
 def publish_catalog(settings: Settings, s3: Any, dataset: str, manifests: list[dict[str, Any]],
