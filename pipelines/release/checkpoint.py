@@ -227,10 +227,13 @@ def save_segment(extracted: Extracted, directory: Path) -> tuple[Segment, Path]:
     files = {part: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for part, p in sorted(paths.items())}
     segment_id = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
     folder = directory / segment_id
-    if folder.exists():
-        shutil.rmtree(scratch)
-    else:
+    try:
         scratch.rename(folder)
+    except OSError:
+        # The same content already there (an earlier run, or another publisher that read the same offsets).
+        if not folder.is_dir():
+            raise
+        shutil.rmtree(scratch, ignore_errors=True)
     return Segment(segment_id, files), folder
 
 

@@ -123,3 +123,13 @@ def test_a_chain_reads_only_new_offsets_and_compacts(tmp_path: Path) -> None:
     # 1 segment, 2, then the merge of 3 as one, 2, then one again.
     assert [len(ext.pending.checkpoint.segments) for _, _, ext in results] == [1, 2, 1, 2, 1, 2]
     assert all(inc == full for inc, full, _ in results)
+
+
+def test_saving_the_same_extraction_twice_names_one_segment_and_leaves_no_scratch(tmp_path: Path) -> None:
+    extraction = extract_all(small_election().records)
+    first, folder = checkpoint.save_segment(extraction, tmp_path)
+    again, same = checkpoint.save_segment(extraction, tmp_path)
+    assert first == again and folder == same
+    assert [p.name for p in tmp_path.iterdir()] == [first.segment_id]
+    loaded = checkpoint.load_segments([folder])[0]
+    assert loaded.envelope.equals(extraction.envelope)
