@@ -127,13 +127,20 @@ def test_cli_watch_publishes_status_prints_and_ctrl_c_stops_with_exit_0(isolated
     # the pipe (a helper Dagster starts beside a run) lets go of it.
     out_path, err_path = tmp_path / "watch.out", tmp_path / "watch.err"
     with out_path.open("w") as out_file, err_path.open("w") as err_file:
-        watching = _cli(isolated, "publish", "--watch", "--interval", "60s", stdout=out_file, stderr=err_file)
-        deadline = time.monotonic() + 120
-        while "watching" not in out_path.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(5)  # through the first check (nothing new) into the sleep
-        watching.send_signal(signal.SIGINT)
-        assert watching.wait(timeout=120) == 0, err_path.read_text()
+        # SIGINT as a terminal's Ctrl-C delivers it, even when this suite itself runs in the background (a shell
+        # starts background jobs with SIGINT ignored, children inherit that, and Python then never raises
+        # KeyboardInterrupt).
+        watching = _cli(isolated, "publish", "--watch", "--interval", "60s", stdout=out_file, stderr=err_file,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            deadline = time.monotonic() + 120
+            while "watching" not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(5)  # through the first check (nothing new) into the sleep
+            watching.send_signal(signal.SIGINT)
+            assert watching.wait(timeout=120) == 0, err_path.read_text()
+        finally:
+            watching.kill()  # never left running when the test fails
     lines = out_path.read_text().strip().splitlines()
     assert lines[0].startswith("watching") and lines[-1] == "stopped", lines
     assert len(lines) == 2 and "Traceback" not in err_path.read_text()
