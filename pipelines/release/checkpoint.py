@@ -135,10 +135,6 @@ class Base:
     reason: str
     release_id: str | None = None
 
-    @property
-    def incremental(self) -> bool:
-        return self.checkpoint is not None
-
     def delta(self, snap: Snapshot) -> Snapshot:
         """The part of ``snap`` the checkpoint does not cover (all of it for a full rebuild)."""
         done = self.checkpoint.end if self.checkpoint else {}
