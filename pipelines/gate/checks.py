@@ -27,6 +27,8 @@ IN_SET = "ExpectColumnValuesToBeInSet"
 MATCH_REGEX = "ExpectColumnValuesToMatchRegex"
 
 KEY_COLUMN = "_key"
+# Which file of a table a row of a check frame comes from (the incremental gate counts failures per file).
+PART_COLUMN = "_part"
 
 
 @dataclass(frozen=True)

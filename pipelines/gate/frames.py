@@ -153,7 +153,8 @@ def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
     rows = per_tally(present)
     idx = pa.array(first_row, type=pa.int64())
     frame = {"election_id": e.take(idx), "contest_id": co.take(idx), "station_id": s.take(idx)}
-    frame.update({k: results[k].take(idx) for k in t.TRACE_COLUMNS})
+    carried = [*t.TRACE_COLUMNS, *([c.PART_COLUMN] if c.PART_COLUMN in results.column_names else [])]
+    frame.update({k: results[k].take(idx) for k in carried})
     frame = {k: col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col for k, col in frame.items()}
     frame.update({
         "rows": rows, "votes_sum": pa.array(v_sum, mask=no_votes), c.VOTES_MIN: pa.array(v_min, mask=no_votes),

@@ -47,7 +47,12 @@ class CheckResult:
 
     def json_sample(self) -> list[dict[str, Any]]:
         """The failing-row sample with JSON-ready values."""
-        return [{k: _json_value(v) for k, v in row.items()} for row in self.sample]
+        return json_rows(self.sample)
+
+
+def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sample rows with JSON-ready values (dates as ISO text, NaN as null, numpy scalars as Python's)."""
+    return [{k: _json_value(v) for k, v in row.items()} for row in rows]
 
 
 def _json_value(value: Any) -> Any:

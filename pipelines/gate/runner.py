@@ -23,6 +23,7 @@ from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult
 from pipelines.gate.suspects import suspect_rows
 
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLE_ROWS}
+_COMPLETE_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": MAX_SAMPLE_ROWS}
 _SOURCE, _ASSET, _BATCH = "ballotstream_gate", "check_frame", "whole_frame"
 
 
@@ -96,18 +97,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table) -> list[CheckResult]:
-    """Validate ``frame`` against ``specs`` with one GX validation definition.
-
-    Args:
-        context: a GX context from ``new_context``.
-        table: the table the frame was built from.
-        specs: the checks to run (all of ``table``).
-        frame: the check frame (see ``pipelines.gate.frames``).
-
-    Returns:
-        One CheckResult per spec, in spec order.
-    """
+def _validate(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table, result_format: dict[str, Any]
+              ) -> tuple[Any, dict[str, Any]]:
+    """GX's validation of ``frame``'s suspect rows against ``specs``: (the rows GX saw, result by check name)."""
     gx = _gx()
     import great_expectations.expectations as gxe
 
@@ -120,24 +112,57 @@ def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
         cls = getattr(gxe, spec.expectation)
         suite.add_expectation(cls(column=spec.column, meta={"check": spec.name}, **spec.kwargs))
     batch = _batch_definition(context).get_batch(batch_parameters={"dataframe": df})
-    outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
+    outcome = batch.validate(suite, result_format=result_format)
     by_check = {r.expectation_config.meta["check"]: r for r in outcome.results}
+    for spec in specs:
+        info = by_check[spec.name].exception_info
+        if info and info.get("raised_exception"):
+            raise CheckError(f"GX could not evaluate {table}.{spec.name}: {info['exception_message']}")
+    return df, by_check
+
+
+def _row_number(idx: Any) -> int:
+    return int(idx.get("index", idx) if isinstance(idx, dict) else idx)
+
+
+def sample_rows(df: Any, table: str, spec: CheckSpec, frame_columns: list[str], rows: Any) -> list[dict[str, Any]]:
+    """The sample of ``spec``'s failing ``rows`` (frame row numbers, at most ``MAX_SAMPLE_ROWS``) from ``df``."""
+    cols = _sample_columns(table, spec, frame_columns)
+    return [{c: _plain(v) for c, v in zip(cols, df.loc[_row_number(idx), cols], strict=True)}
+            for idx in list(rows)[:MAX_SAMPLE_ROWS]]
+
+
+def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table) -> list[CheckResult]:
+    """Validate ``frame`` against ``specs`` with one GX validation definition.
+
+    Args:
+        context: a GX context from ``new_context``.
+        table: the table the frame was built from.
+        specs: the checks to run (all of ``table``).
+        frame: the check frame (see ``pipelines.gate.frames``).
+
+    Returns:
+        One CheckResult per spec, in spec order.
+    """
+    df, by_check = _validate(context, table, specs, frame, _RESULT_FORMAT)
     results = []
     for spec in specs:
         r = by_check[spec.name]
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            raise CheckError(f"GX could not evaluate {table}.{spec.name}: {r.exception_info['exception_message']}")
-        unexpected = int(r.result.get("unexpected_count") or 0)
-        sample: list[dict[str, Any]] = []
-        if not r.success:
-            cols = _sample_columns(table, spec, frame.column_names)
-            for idx in (r.result.get("partial_unexpected_index_list") or [])[:MAX_SAMPLE_ROWS]:
-                row = df.loc[idx if not isinstance(idx, dict) else idx.get("index", idx), cols]
-                sample.append({c: _plain(row[c]) for c in cols})
+        sample = [] if r.success else sample_rows(df, table, spec, frame.column_names,
+                                                  r.result.get("partial_unexpected_index_list") or [])
         results.append(CheckResult(name=spec.name, table=table, rule=spec.description, blocking=spec.blocking,
-                                   success=bool(r.success), failing_rows=unexpected, checked_rows=frame.num_rows,
-                                   sample=sample))
+                                   success=bool(r.success), failing_rows=int(r.result.get("unexpected_count") or 0),
+                                   checked_rows=frame.num_rows, sample=sample))
     return results
+
+
+def failing_rows(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table
+                 ) -> tuple[Any, dict[str, list[int]]]:
+    """Every row of ``frame`` that GX rejects, per check (ascending frame row numbers), and the rows GX saw
+    (for ``sample_rows``): what the incremental gate needs to count failures per file."""
+    df, by_check = _validate(context, table, specs, frame, _COMPLETE_FORMAT)
+    return df, {spec.name: sorted(_row_number(i) for i in by_check[spec.name].result.get("unexpected_index_list")
+                                  or []) for spec in specs}
 
 
 def run_table(context: Any, table_name: str, table: pa.Table, tables: dict[str, pa.Table],

@@ -92,12 +92,16 @@ class Checkpoint:
     end: dict[TopicPartition, int]
     segments: list[Segment]
     schema_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    # What the gate found in each table file of the release (``pipelines.gate.incremental``): the next gate
+    # re-checks only the files it does not cover.
+    gate: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "extraction_version": self.version,
                 "start": _offsets_to_json(self.start), "end": _offsets_to_json(self.end),
                 "segments": [s.to_json() for s in self.segments],
-                "schema_ids": [[t, rt, i] for (t, rt), i in sorted(self.schema_ids.items())]}
+                "schema_ids": [[t, rt, i] for (t, rt), i in sorted(self.schema_ids.items())],
+                **({"gate": self.gate} if self.gate is not None else {})}
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Checkpoint:
@@ -105,7 +109,8 @@ class Checkpoint:
             raise ValueError(f"format {body.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         return cls(str(body["extraction_version"]), _offsets_from_json(body["start"]),
                    _offsets_from_json(body["end"]), [Segment.from_json(s) for s in body["segments"]],
-                   {(str(t), str(rt)): int(i) for t, rt, i in body["schema_ids"]})
+                   {(str(t), str(rt)): int(i) for t, rt, i in body["schema_ids"]},
+                   body.get("gate") if isinstance(body.get("gate"), dict) else None)
 
 
 def checkpoints_prefix(store: ReleaseStore) -> str:

@@ -27,8 +27,9 @@ from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, KEYS, TABLE_NAMES
-from pipelines.gate import GateReport, new_gx_context, run_table_checks
+from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
+from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, checkpoint
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
@@ -53,6 +54,8 @@ class Staged:
     base_reason: str = "full rebuild"
     next_checkpoint: checkpoint.Pending | None = None
     events_read: int = 0  # events read from Kafka by this run (all of them for a full rebuild)
+    # The last release's gate outcomes per table file (``pipelines.gate.incremental``); None: check every file.
+    gate_kept: dict[str, Any] | None = None
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -161,6 +164,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     staged = stage_tables(settings, snap, tables, used, run_id=run_id)
     staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
     staged.events_read = extension.events_read
+    staged.gate_kept = base.checkpoint.gate if base is not None and base.checkpoint is not None else None
     staged.timings.update({**extension.timings, "fold_s": fold_s, "stage_total_s": time.perf_counter() - started})
     return staged
 
@@ -199,18 +203,25 @@ def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ..
 
 
 def validate(settings: Settings, staged: Staged) -> GateReport:
-    """Run the Great Expectations gate on every staged table: one GX context, one table in memory at a time."""
+    """Run the Great Expectations gate on every staged table, one table in memory at a time, re-checking only
+    the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``); the outcomes
+    of this gate go into the checkpoint the release leaves."""
     t0 = time.perf_counter()
-    gx_context = new_gx_context()
     cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
-    checks = []
-    for name in TABLE_NAMES:
-        if name in staged.files:
-            table = staged.table(name, OWN_COLUMNS.get(name))
-            checks.extend(run_table_checks(name, table, gate_context(staged, name, cache), settings.gate_tolerance,
-                                           gx_context))
-    staged.timings["validate_s"] = time.perf_counter() - t0
-    return GateReport(checks=checks, tolerance=settings.gate_tolerance)
+    files = [_gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
+    run = gate_tables(new_gx_context(), files, lambda name: gate_context(staged, name, cache),
+                      settings.gate_tolerance, staged.gate_kept)
+    if staged.next_checkpoint is not None:
+        staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
+    staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
+                           "gate_files_reused": run.reused_files})
+    return GateReport(checks=run.results, tolerance=settings.gate_tolerance)
+
+
+def _gate_files(name: str, staged_file: StagedFile) -> TableFiles:
+    parts = staged_file.parts or (staged_file,)
+    return TableFiles(name, staged_file.sha256, tuple(p.sha256 for p in parts),
+                      lambda i, cols: read_staged(parts[i], cols))
 
 
 def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStore | None = None) -> GateReport:
@@ -325,6 +336,15 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
             "corrections": sorted(applied, key=lambda c: c["correction_event_id"])}
 
 
+def _gate_entry(staged: Staged, report: GateReport) -> dict[str, Any]:
+    return {"passed": True, "report": "validation.json", "tolerance": report.tolerance,
+            # Table files the gate checked, and those whose outcome it kept from the last release's gate.
+            "files": {"checked": staged.timings.get("gate_files_checked"),
+                      "reused": staged.timings.get("gate_files_reused")},
+            "checks": [{"name": c.name, "table": c.table, "blocking": c.blocking, "success": c.success,
+                        "failing_rows": c.failing_rows, "withheld": c.withheld} for c in report.checks]}
+
+
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
     """Upload the private checkpoint the next publish resumes from (``checkpoint``), after the tables and before
     the manifest that names it, and say where this release's read started."""
@@ -372,9 +392,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "schemas": staged.schemas_used,
         "tables": entries,
         "documents": cdf_entries,  # cdf/<election_id>.json: NIST SP 1500-100 v2 (docs/contests.md, "Export")
-        "gate": {"passed": True, "report": "validation.json", "tolerance": report.tolerance,
-                 "checks": [{"name": c.name, "table": c.table, "blocking": c.blocking, "success": c.success,
-                             "failing_rows": c.failing_rows, "withheld": c.withheld} for c in report.checks]},
+        "gate": _gate_entry(staged, report),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": _changes(store, previous, staged),

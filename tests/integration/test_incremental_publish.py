@@ -4,6 +4,7 @@ unreadable or tampered checkpoint makes the next publish rebuild in full and say
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -119,3 +120,31 @@ def test_gc_keeps_only_the_latest_checkpoint_and_the_next_publish_still_resumes(
 
     _ingest(isolated, tmp_path / "a", stations=4, seed=11)
     assert run_publish(isolated).manifest["read"]["from"] == f"incremental from release {latest['release_id']}"
+
+
+def _verdicts(manifest: dict) -> list[tuple]:
+    return [(c["table"], c["name"], c["success"], c["failing_rows"]) for c in manifest["gate"]["checks"]]
+
+
+def test_the_gate_rechecks_only_changed_table_files_with_the_full_gates_verdicts(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, table_file_rows=100)
+    _ingest(settings, tmp_path / "a", stations=60, seed=21)
+    first = run_publish(settings).manifest
+    assert first["gate"]["files"]["reused"] == 0
+    files = first["gate"]["files"]["checked"]
+    assert files > len(first["tables"])  # split tables are gated per file
+    kept = ReleaseStore(settings).get_json(first["checkpoint"])[0]["gate"]
+    assert len(kept["tables"]["station_results"]["files"]) == len(first["tables"]["station_results"]["files"])
+
+    _ingest(settings, tmp_path / "b", stations=2, seed=22)  # two more stations' tallies
+    second = run_publish(settings).manifest
+    assert second["read"]["from"].startswith("incremental")
+    assert second["gate"]["files"]["reused"] > 0 and second["gate"]["files"]["checked"] > 0
+    full = run_publish(settings, force=True, full=True).manifest
+    assert full["gate"]["files"] == {"checked": files_of(full), "reused": 0}
+    assert _verdicts(full) == _verdicts(second)
+    assert ReleaseStore(settings).get_json(second["checkpoint"])[0]["gate"]["tables"]
+
+
+def files_of(manifest: dict) -> int:
+    return sum(len(t.get("files") or [t]) for t in manifest["tables"].values())

@@ -1,0 +1,225 @@
+"""The incremental gate: a table's checks run only on the files that changed since the last release, with the
+same verdicts as the full gate (``run_gate``).
+
+A release stores each large table as several content-addressed files. What a check finds in one file depends
+only on that file's bytes and on the tables its checks read (``context_needs``). So each file's outcome (failing
+rows and sample per check, rows checked) is kept in the release's private checkpoint, under the file's sha256
+and a *context digest*: the gate's logic version, the checks' declarations, the tolerance and the sha256 of every
+table the checks read. The next publish re-checks a file only when its sha256 or the digest differs, and adds
+the kept outcomes of the others.
+
+Adding per file is exact for row rules. It is exact for the rules over groups of rows (a key's uniqueness, a
+tally's rows in station_results) only when no group spans two files. Files are cut where the split column
+changes (``parquet.chunk_bounds``), so in a table sorted by its key no group does; each file's first and last
+group key are kept, and the table is gated per file only when those ranges are in order and do not overlap
+(no nulls in the group key, rows sorted within each file). Otherwise that table is gated whole, as the full
+gate does, and nothing is kept for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.fold import tables as t
+from pipelines.gate.checks import PART_COLUMN, REFERENCES, CheckSpec, checks_for_table, context_needs
+from pipelines.gate.frames import check_frame
+from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult, json_rows
+
+# Bump when frames.py, suspects.py or runner.py change what a check finds: kept outcomes then no longer count.
+GATE_LOGIC_VERSION = 1
+CACHE_FORMAT = "ballotstream-gate-cache/1"
+TALLY = ("election_id", "contest_id", "station_id")
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """One staged table as the gate sees it: its checksum, its files' checksums in order, and a reader of one
+    file (``read(i, columns)``; ``columns`` None for all)."""
+
+    name: str
+    sha256: str
+    file_shas: tuple[str, ...]
+    read: Callable[[int, list[str] | None], pa.Table]
+
+
+@dataclass
+class TableOutcome:
+    """A table's check results, what to keep for the next gate, and how many files were checked or reused."""
+
+    results: list[CheckResult]
+    kept: dict[str, Any]
+    checked_files: int
+    reused_files: int
+
+
+def group_columns(table: str) -> tuple[str, ...]:
+    """The columns whose rows the table's checks judge together: a tally in station_results, else the key."""
+    return TALLY if table == t.STATION_RESULTS else t.KEYS[table]
+
+
+def _self_referencing(table: str) -> bool:
+    return any(ref.target_table == table for ref in REFERENCES.get(table, {}).values())
+
+
+def _gx_version() -> str:
+    try:
+        return metadata.version("great_expectations")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def context_digest(table: str, table_shas: dict[str, str], tolerance: float) -> str:
+    """What, besides a file's own bytes, decides what the table's checks find in it."""
+    reads = sorted(context_needs(table)) + ([table] if _self_referencing(table) else [])
+    body = {"logic": GATE_LOGIC_VERSION, "gx": _gx_version(), "tolerance": tolerance,
+            "checks": [repr(spec) for spec in checks_for_table(table)],
+            "reads": {name: table_shas.get(name) for name in reads}}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def _plain(col: pa.ChunkedArray) -> pa.Array:
+    arr = col.combine_chunks()
+    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+
+
+def key_range(table: pa.Table, columns: tuple[str, ...]) -> list[list[Any]] | None:
+    """[first, last] group key of a file whose rows are sorted by ``columns`` with none null; ``[]`` for an empty
+    file; None when the rows are not sorted or a key is null (the file's groups cannot be located)."""
+    if table.num_rows == 0:
+        return []
+    cols = [_plain(table[c]) for c in columns]
+    if any(col.null_count for col in cols):
+        return None
+    if table.num_rows > 1:
+        tied = np.ones(table.num_rows - 1, dtype=bool)
+        for col in cols:  # lexicographic: a row may not be below the one before it
+            before, after = col.slice(0, len(col) - 1), col.slice(1)
+            if np.any(tied & pc.greater(before, after).to_numpy(zero_copy_only=False)):
+                return None
+            tied &= pc.equal(before, after).to_numpy(zero_copy_only=False)
+    first = [_json_value(col[0].as_py()) for col in cols]
+    last = [_json_value(col[-1].as_py()) for col in cols]
+    return [first, last]
+
+
+def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
+    """True when every file's groups are in no other file: all ranges known, in file order, none overlapping."""
+    if any(r is None for r in ranges):
+        return False
+    spans = [r for r in ranges if r]
+    return all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+
+
+def _combine(specs: tuple[CheckSpec, ...], files: list[dict[str, Any]]) -> list[CheckResult]:
+    results = []
+    for spec in specs:
+        failing = sum(f["checks"][spec.name]["failing"] for f in files)
+        sample = [row for f in files for row in f["checks"][spec.name]["sample"]][:MAX_SAMPLE_ROWS]
+        results.append(CheckResult(name=spec.name, table=spec.table, rule=spec.description, blocking=spec.blocking,
+                                   success=failing == 0, failing_rows=failing,
+                                   checked_rows=sum(f["rows"] for f in files), sample=sample))
+    return results
+
+
+def _check_files(gx_context: Any, name: str, specs: tuple[CheckSpec, ...], parts: dict[int, pa.Table],
+                 context: dict[str, pa.Table], tolerance: float) -> dict[int, dict[str, Any]]:
+    """Gate the files ``parts`` (file number -> its rows) in one GX validation; the outcome of each file."""
+    from pipelines.gate.runner import failing_rows, sample_rows
+
+    numbered = [p.append_column(PART_COLUMN, pa.array(np.full(p.num_rows, i, dtype=np.int64)))
+                for i, p in parts.items()]
+    frame = check_frame(name, pa.concat_tables(numbered, promote_options="permissive"), context, tolerance)
+    df, failing = failing_rows(gx_context, name, specs, frame)
+    part_of = frame[PART_COLUMN].to_numpy()
+    by_spec = {spec.name: np.asarray(failing[spec.name], dtype=np.int64) for spec in specs}
+    out: dict[int, dict[str, Any]] = {}
+    for i in parts:
+        checks = {}
+        for spec in specs:
+            rows = by_spec[spec.name][part_of[by_spec[spec.name]] == i]
+            checks[spec.name] = {"failing": len(rows),
+                                 "sample": json_rows(sample_rows(df, name, spec, frame.column_names, rows))}
+        out[i] = {"rows": int(np.count_nonzero(part_of == i)), "checks": checks}
+    return out
+
+
+def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], dict[str, pa.Table]],
+               table_shas: dict[str, str], tolerance: float, kept: dict[str, Any] | None) -> TableOutcome:
+    """Gate one table, re-checking only the files the ``kept`` outcomes of the last gate do not cover.
+
+    Args:
+        gx_context: a context from ``pipelines.gate.new_gx_context``.
+        files: the table's files.
+        read_context: gives the other tables' columns its checks read (``context_needs``); called only when a
+            file is checked.
+        table_shas: every staged table's sha256, by name (for the context digest).
+        tolerance: as for ``run_gate``.
+        kept: this table's entry of the last release's gate cache (``TableOutcome.kept``), or None.
+    """
+    from pipelines.gate.checks import OWN_COLUMNS
+    from pipelines.gate.runner import run_specs
+
+    name, specs = files.name, checks_for_table(files.name)
+    digest = context_digest(name, table_shas, tolerance)
+    before = {f["sha256"]: f for f in (kept or {}).get("files", [])} if (kept or {}).get("context") == digest else {}
+    entries: list[dict[str, Any] | None] = [before.get(sha) for sha in files.file_shas]
+    todo = [i for i, e in enumerate(entries) if e is None]
+    own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
+    parts = {i: files.read(i, own) for i in todo}
+    ranges = [e["range"] if e is not None else key_range(parts[i], group_columns(name)) for i, e in enumerate(entries)]
+    local = groups_stay_in_files(ranges)
+    context = read_context() if todo or not local else {}
+    if _self_referencing(name) and todo:  # its references resolve against all of its rows, not one file's
+        targets = {ref.target_column for ref in REFERENCES[name].values() if ref.target_table == name}
+        context = {**context, name: pa.concat_tables([files.read(i, sorted(targets))
+                                                      for i in range(len(files.file_shas))])}
+    if not local:
+        whole = pa.concat_tables([parts[i] if i in parts else files.read(i, own) for i in range(len(entries))])
+        frame = check_frame(name, whole, {**context, name: whole}, tolerance)
+        return TableOutcome(run_specs(gx_context, name, specs, frame), {}, len(entries), 0)
+    if todo:
+        for i, outcome in _check_files(gx_context, name, specs, parts, context, tolerance).items():
+            entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
+    done = [e for e in entries if e is not None]
+    return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
+
+
+@dataclass
+class GateRun:
+    """Every table's results, the cache the next gate starts from, and how many files were checked or reused."""
+
+    results: list[CheckResult]
+    cache: dict[str, Any]
+    checked_files: int
+    reused_files: int
+
+
+def gate_tables(gx_context: Any, files: list[TableFiles], read_context: Callable[[str], dict[str, pa.Table]],
+                tolerance: float, kept: dict[str, Any] | None) -> GateRun:
+    """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file)."""
+    kept_tables = kept.get("tables", {}) if kept and kept.get("format") == CACHE_FORMAT else {}
+    shas = {f.name: f.sha256 for f in files}
+    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
+    for table in files:
+        outcome = gate_table(gx_context, table, lambda n=table.name: read_context(n), shas, tolerance,
+                             kept_tables.get(table.name))
+        run.results.extend(outcome.results)
+        if outcome.kept:
+            run.cache["tables"][table.name] = outcome.kept
+        run.checked_files += outcome.checked_files
+        run.reused_files += outcome.reused_files
+    return run

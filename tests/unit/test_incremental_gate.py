@@ -1,0 +1,142 @@
+"""The incremental gate (``pipelines.gate.incremental``) gives the full gate's verdicts on random damage.
+
+Each example stages a good election as many small files, gates it, then applies a random sequence of the gate's
+mutations (one per rule, ``tests.support.gate_mutations``), re-stages and gates again from the kept outcomes,
+and so on: at every step each check's success, failing rows and rows checked must equal ``run_gate``'s on the
+same tables, and so must the sample whenever it holds every failing row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.fold import fold
+from pipelines.fold import tables as t
+from pipelines.gate import names as n
+from pipelines.gate import new_gx_context, run_gate
+from pipelines.gate.checks import context_needs
+from pipelines.gate.incremental import GateRun, TableFiles, gate_tables, groups_stay_in_files, key_range
+from pipelines.gate.report import MAX_SAMPLE_ROWS
+from pipelines.release.parquet import write_table_files
+from tests.support.factories import small_election
+from tests.support.gate_mutations import MUTATIONS, Tables, append_row, edit
+
+EXAMPLES = int(os.environ.get("INCREMENTAL_GATE_EXAMPLES", "25"))
+FILE_ROWS = 2  # tiny files, so the small election's tables are cut into several
+
+
+@pytest.fixture(scope="module")
+def good() -> Tables:
+    return fold(small_election().records)
+
+
+@pytest.fixture(scope="module")
+def gx():
+    return new_gx_context()
+
+
+def stage(tables: Tables, folder: Path) -> list[TableFiles]:
+    folder.mkdir(parents=True)
+    out = []
+    for name in t.TABLE_NAMES:
+        staged = write_table_files(name, tables[name], folder, split_column=t.FILE_SPLIT_COLUMNS[name],
+                                   file_rows=FILE_ROWS)
+        paths = staged.paths()
+        out.append(TableFiles(name, staged.sha256, tuple(p.sha256 for p in staged.parts) or (staged.sha256,),
+                              lambda i, cols, paths=paths: pq.read_table(paths[i], columns=cols)))
+    return out
+
+
+def incremental(gx, tables: Tables, folder: Path, kept: dict | None) -> GateRun:
+    def context(name: str) -> dict[str, pa.Table]:
+        return {other: tables[other].select(list(cols)) for other, cols in context_needs(name).items()}
+
+    return gate_tables(gx, stage(tables, folder), context, 0.01, kept)
+
+
+def verdicts(checks) -> dict:
+    return {(c.table, c.name): (c.success, c.failing_rows, c.checked_rows) for c in checks}
+
+
+def assert_same(run: GateRun, tables: Tables) -> None:
+    full = run_gate(tables, tolerance=0.01)
+    assert verdicts(run.results) == verdicts(full.checks)
+    mine = {(c.table, c.name): c.json_sample() for c in run.results}
+    for c in full.checks:
+        if c.failing_rows <= MAX_SAMPLE_ROWS:  # all failing rows are in both samples (order may differ)
+            key = lambda row: repr(sorted(row.items()))  # noqa: E731
+            assert sorted(mine[(c.table, c.name)], key=key) == sorted(c.json_sample(), key=key), c.qualified_name
+
+
+def test_good_tables_are_cut_into_files_whose_groups_stay_in_them(good: Tables, gx, tmp_path: Path) -> None:
+    run = incremental(gx, good, tmp_path / "a", None)
+    assert_same(run, good)
+    split = {name for name, entry in run.cache["tables"].items() if len(entry["files"]) > 1}
+    assert {t.STATION_RESULTS, t.STATION_TURNOUT, t.CONTEST_RESULTS} <= split  # checked per file, not whole
+
+
+def test_unchanged_files_are_not_checked_again(good: Tables, gx, tmp_path: Path) -> None:
+    first = incremental(gx, good, tmp_path / "a", None)
+    again = incremental(gx, good, tmp_path / "b", first.cache)
+    assert again.checked_files == 0 and again.reused_files == first.checked_files
+    assert verdicts(again.results) == verdicts(first.results)
+    row = next(i for i, r in enumerate(good[t.OBSERVATIONS].to_pylist()) if r["count"] is not None)
+    damaged = edit(good, t.OBSERVATIONS, row, count=-5)
+    third = incremental(gx, damaged, tmp_path / "c", first.cache)
+    assert 0 < third.checked_files < first.checked_files / 4
+    assert_same(third, damaged)
+
+
+def test_a_changed_context_table_rechecks_the_tables_that_read_it(good: Tables, gx, tmp_path: Path) -> None:
+    first = incremental(gx, good, tmp_path / "a", None)
+    candidates = good[t.CANDIDATES].to_pylist()
+    ghost = next(i for i, r in enumerate(candidates) if r["candidate_id"] == "candidate:aysel")
+    damaged = edit(good, t.CANDIDATES, ghost, candidate_id="candidate:renamed")  # results now name a ghost
+    run = incremental(gx, damaged, tmp_path / "b", first.cache)
+    assert not verdicts(run.results)[(t.STATION_RESULTS, n.CANDIDATE_RESOLVES)][0]
+    assert_same(run, damaged)
+
+
+def test_key_range_and_locality() -> None:
+    table = pa.table({"a": ["x", "x", "y"], "b": ["2", "3", "1"]})
+    assert key_range(table, ("a", "b")) == [["x", "2"], ["y", "1"]]
+    assert key_range(table, ("b",)) is None  # not sorted
+    assert key_range(pa.table({"a": ["x", None]}), ("a",)) is None  # a null key cannot be located
+    assert groups_stay_in_files([[["a"], ["b"]], [], [["c"], ["d"]]])
+    assert not groups_stay_in_files([[["a"], ["c"]], [["c"], ["d"]]])  # a group in two files
+    assert not groups_stay_in_files([[["c"], ["d"]], [["a"], ["b"]]])  # out of order
+    assert not groups_stay_in_files([[["a"], ["b"]], None])
+
+
+# Besides each rule's own mutation: a copy of some row of a large table appended at its end, i.e. a key (or a
+# station's tally) in two files, out of key order.
+DUPLICATES = [("copy", name) for name in (t.STATION_RESULTS, t.STATION_TURNOUT, t.CONTEST_RESULTS, t.EVENTS)]
+DAMAGE = st.one_of(st.sampled_from(sorted(MUTATIONS)), st.tuples(st.sampled_from(DUPLICATES), st.integers(0, 10**6)))
+
+
+def damage(tables: Tables, what) -> Tables:
+    if what in MUTATIONS:
+        return MUTATIONS[what](tables)
+    (_, name), row = what
+    return append_row(tables, name, row % tables[name].num_rows)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.lists(DAMAGE, min_size=0, max_size=3), min_size=1, max_size=3))
+def test_incremental_and_full_gates_agree_on_random_damage(good: Tables, gx, tmp_path_factory, steps) -> None:
+    root = tmp_path_factory.mktemp("gate")
+    kept = incremental(gx, good, root / "0", None).cache
+    tables = good
+    for step, mutations in enumerate(steps, start=1):
+        for what in mutations:
+            tables = damage(tables, what)
+        run = incremental(gx, tables, root / str(step), kept)
+        assert_same(run, tables)
+        kept = run.cache
