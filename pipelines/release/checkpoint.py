@@ -11,10 +11,15 @@ Layout in the release bucket, beside the releases (the bucket policy keeps ``che
     <dataset>/checkpoints/<release_id>.json             which segments, which offsets, which extraction version
     <dataset>/checkpoints/segments/<segment id>/<part>.arrow   one extraction per offset range (zstd Arrow IPC)
 
-A checkpoint lists the segments of every offset range read so far; a publish adds one segment for its new
-offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
+A checkpoint lists the segments of every offset range read so far; a publish adds one segment per range of its
+new offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
 extraction is written as one segment instead. Segments are named by their content, so two publishers that
 read the same range write the same objects.
+
+The read is three functions, so that the publish job can run it as one step per range, on other machines:
+``plan_ranges`` splits the new offsets into ranges of whole partitions, ``read_range`` reads one and saves
+(and uploads) its segment, and ``combine`` merges the base's segments with the ranges'. ``extend`` runs the
+three in one call.
 """
 
 from __future__ import annotations
