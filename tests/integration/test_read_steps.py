@@ -74,6 +74,10 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     full = run_publish(replace(settings, read_ranges=1), force=True, full=True).manifest
     assert full["read"]["from"] == "full rebuild (requested)"
     assert full["snapshot"] == second["snapshot"] and _shas(full) == _shas(second)
+    # Forced without new events: one empty range, nothing read, the same tables.
+    forced = run_publish(settings, force=True).manifest
+    assert forced["read"] == {"from": f"incremental from release {full['release_id']}", "events_read": 0}
+    assert _shas(forced) == _shas(full)
 
 
 def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(isolated, tmp_path):

@@ -137,3 +137,14 @@ def test_past_the_segment_limit_the_ranges_are_compacted_into_one_segment(tmp_pa
     ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=_reader(log), max_segments=3)
     assert len(ext.pending.checkpoint.segments) == 1
     assert ext.pending.new == {ext.pending.checkpoint.segments[0].segment_id}
+
+
+def test_a_forced_publish_without_new_events_reads_nothing_and_keeps_the_checkpoint(tmp_path):
+    log = _log()
+    settings, snap, reads = _read_all(log, tmp_path, ranges=2)
+    first = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=_reader(log))
+    base = checkpoint.Base(first.pending.checkpoint, "incremental from release r1", "r1")
+    again = checkpoint.extend(settings, snap, base, None, tmp_path, read=_reader(log))
+    assert again.events_read == 0 and again.timings["read_ranges"] == 0
+    assert again.pending.checkpoint.segments == first.pending.checkpoint.segments and not again.pending.new
+    assert again.extracted.envelope.num_rows == snap.total()
