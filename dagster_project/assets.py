@@ -8,18 +8,12 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.checks import CHECK_SPECS, check_result
+from dagster_project.reads import EventsRead
 from dagster_project.resources import BallotstreamResource
 from pipelines.fold.tables import KEYS, SCHEMAS, TABLE_NAMES
 from pipelines.release import pipeline
 from pipelines.release.manifest import TABLE_DESCRIPTIONS, column_docs
 from pipelines.release.store import ReleaseStore
-
-
-class PublishConfig(dg.Config):
-    """Run configuration of the publish job."""
-
-    force: bool = False  # publish even when the snapshot equals the latest release's
-    full: bool = False  # read every event from offset 0, not from the latest release's checkpoint
 
 
 def _column_schema(name: str) -> dg.TableSchema:
@@ -36,26 +30,19 @@ def _column_schema(name: str) -> dg.TableSchema:
         **{name: dg.AssetOut(key=keys.TABLES[name], description=TABLE_DESCRIPTIONS.get(name), is_required=False)
            for name in TABLE_NAMES},
     },
-    deps=list(keys.TOPICS.values()),
+    ins={"events": dg.AssetIn(key=keys.READ)},
     check_specs=CHECK_SPECS,
     # Subsettable so that nothing is required: an unchanged snapshot yields no table and no check result.
     can_subset=True,
     group_name=keys.GROUP,
 )
-def folded_tables(context: dg.AssetExecutionContext, config: PublishConfig, ballotstream: BallotstreamResource
+def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamResource, events: EventsRead
                   ) -> Iterator[Any]:
-    """Capture the topics' end offsets, read the events after the latest release's checkpoint (or every event),
-    fold the whole extraction into tables, and gate each table.
-
-    Yields nothing when the snapshot equals the latest release's (so nothing downstream runs), unless ``force``.
-    """
+    """Combine the latest release's checkpoint with the segments the read steps saved (or, when the checkpoint
+    cannot be fetched, read what it held too), fold the whole extraction into tables, and gate each table."""
     settings = ballotstream.settings()
-    plan = pipeline.plan(settings, force=config.force, full=config.full)
-    if plan.unchanged:
-        context.log.info(plan.skip_message())
-        return
-    context.log.info(f"read: {plan.base.reason}")
-    staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id, base=plan.base)
+    plan = events.plan
+    staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id, base=plan.base, reads=events.ranges)
     staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
     selected = set(context.op_execution_context.selected_output_names)
     snapshot = {f"{t}[{p}]": f"{staged.snapshot.start[(t, p)]}..{end}" for (t, p), end in staged.snapshot.end.items()}

@@ -10,10 +10,14 @@ from pipelines.release import pipeline
 
 publish_job = dg.define_asset_job(
     keys.PUBLISH_JOB,
-    selection=dg.AssetSelection.assets(*keys.TOPICS.values(), keys.STAGED, keys.RELEASE, *keys.TABLES.values()),
-    # One process: the staged tables are large and pass between steps as values.
-    executor_def=dg.in_process_executor,
-    description="Observe the event topics, fold the event log, gate every table, publish a release.",
+    selection=dg.AssetSelection.assets(*keys.TOPICS.values(), keys.READ, keys.STAGED, keys.RELEASE,
+                                       *keys.TABLES.values()),
+    # In one process unless a run's config picks `multiprocess` (docs/deployment.md): steps hand each other
+    # small values (offsets, segment ids, the staged files' paths on this machine) through the run's storage.
+    executor_def=dg.multi_or_in_process_executor,
+    config={"execution": {"config": {"in_process": {}}}},
+    description="Observe the event topics, read the new events (one step per partition range), fold the event "
+                "log, gate every table, publish a release.",
 )
 
 

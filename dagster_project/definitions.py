@@ -8,11 +8,12 @@ from dagster_project.assets import folded_tables, release
 from dagster_project.automation import hourly_publish, offsets_moved, publish_job
 from dagster_project.io import RunScopedIOManager
 from dagster_project.logs import run_log_file
+from dagster_project.reads import events_read
 from dagster_project.resources import BallotstreamResource
 from dagster_project.topics import event_topics
 
 defs = dg.Definitions(
-    assets=[event_topics, folded_tables, release],
+    assets=[event_topics, events_read, folded_tables, release],
     jobs=[publish_job],
     sensors=[offsets_moved],
     schedules=[hourly_publish],

@@ -2,7 +2,9 @@
 
 Dagster's default filesystem IO manager stores an asset's value under its asset key alone, so with two runs of
 the publish job at once the release step of one could load the staged snapshot the other just wrote, and publish
-it. Here every value lives under ``<storage>/runs/<run id>/<asset key>``, written to a temporary name and renamed.
+it. Here every value lives under ``<storage>/runs/<run id>/<asset key>`` (an output of a step inside the
+events-read asset, which has no asset key: ``<storage>/runs/<run id>/steps/<step key>/<output>[/<mapping key>]``),
+written to a temporary name and renamed. Steps in other processes of the run find it there.
 """
 
 import os
@@ -19,12 +21,18 @@ class RunScopedIOManager(dg.ConfigurableIOManager):
 
     base_dir: str = ""
 
-    def _path(self, run_id: str, key: dg.AssetKey) -> Path:
+    def _path(self, run_id: str, name: list[str]) -> Path:
         home = os.environ.get("DAGSTER_HOME") or os.path.join(tempfile.gettempdir(), "ballotstream")
-        return Path(self.base_dir or os.path.join(home, "storage")) / "runs" / run_id / "/".join(key.path)
+        return Path(self.base_dir or os.path.join(home, "storage")) / "runs" / run_id / "/".join(name)
+
+    @staticmethod
+    def _name(context: dg.OutputContext) -> list[str]:
+        if context.has_asset_key:
+            return list(context.asset_key.path)
+        return ["steps", *context.get_identifier()[1:]]  # step key, output name and mapping key, if any
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        path = self._path(context.run_id, context.asset_key)
+        path = self._path(context.run_id, self._name(context))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}")
         with partial.open("wb") as out:
@@ -33,9 +41,10 @@ class RunScopedIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> Any:
         upstream = context.upstream_output
-        path = self._path(upstream.run_id, context.asset_key)
+        path = self._path(upstream.run_id, self._name(upstream))
         if not path.exists():
-            raise dg.Failure(f"{context.asset_key.to_user_string()} was not materialized in this run: materialize "
-                             "it together with what reads it (the publish job does)")
+            what = context.asset_key.to_user_string() if context.has_asset_key else upstream.step_key
+            raise dg.Failure(f"{what} was not materialized in this run: materialize it together with what reads it "
+                             "(the publish job does)")
         with path.open("rb") as source:
             return pickle.load(source)

@@ -22,6 +22,9 @@ from pipelines.release import pipeline
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
+# A run executed in this process, or with each step in a process of its own.
+RunResult = dg.ExecuteInProcessResult | dg.JobExecutionResult
+
 
 @dataclass(frozen=True)
 class PublishOutcome:
@@ -37,9 +40,26 @@ class PublishOutcome:
     checks: dict[tuple[str, str], tuple[bool, str]] = field(default_factory=dict)
 
 
-def _instance() -> dg.DagsterInstance:
-    # A persistent instance when DAGSTER_HOME is set (make sets it), so runs show up in `make ui`.
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+@contextlib.contextmanager
+def _instance(multiprocess: bool) -> Iterator[dg.DagsterInstance]:
+    # A persistent instance when DAGSTER_HOME is set (make sets it), so runs show up in `make ui`. Steps in
+    # processes of their own need one too: without DAGSTER_HOME, a temporary one.
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    elif multiprocess:
+        with tempfile.TemporaryDirectory(prefix="ballotstream-dagster-") as home, \
+                dg.DagsterInstance.local_temp(home) as instance:
+            yield instance
+    else:
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+
+
+def resolved_publish_job() -> dg.JobDefinition:
+    """The publish job (a module-level function: what ``dg.reconstructable`` loads again in each step's
+    process under the multi-process executor)."""
+    return defs.resolve_job_def(keys.PUBLISH_JOB)
 
 
 def log_file_for(run_id: str) -> Path:
@@ -74,7 +94,7 @@ def _typed_error_names() -> frozenset[str]:
     return frozenset(found)
 
 
-def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
+def _original_error(result: RunResult) -> str | None:
     """The first failed step's own error message: the outermost of Ballotstream's typed errors in the chain (which
     may wrap a library's error), else the innermost error.
 
@@ -96,7 +116,7 @@ def _original_error(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+def _interrupted(result: RunResult) -> bool:
     """Whether a step failed because of Ctrl-C: Dagster catches SIGINT during a run and fails the step instead."""
     for event in result.all_events:
         error = event.step_failure_data.error if event.is_step_failure else None
@@ -113,8 +133,13 @@ def _release_timings(event: Any) -> dict[str, float]:
     return dict(event.materialization.metadata["timings_s"].value)
 
 
-def run_publish(settings: Settings, *, force: bool = False, full: bool = False) -> PublishOutcome:
+def run_publish(settings: Settings, *, force: bool = False, full: bool = False, multiprocess: bool = False
+                ) -> PublishOutcome:
     """Execute the publish job for ``settings.dataset`` (``full``: read from offset 0, not the checkpoint).
+
+    ``multiprocess`` runs each step in a process of its own (Dagster's multi-process executor; the read's range
+    steps side by side), as steps on other machines would run; the run's log file is then named by a publish id
+    of its own, not by Dagster's run id.
 
     Raises:
         GateFailed: a blocking check failed (the message names the checks and the stored report's URL).
@@ -123,33 +148,47 @@ def run_publish(settings: Settings, *, force: bool = False, full: bool = False) 
     """
     run_id = str(uuid.uuid4())
     log_file = log_file_for(run_id)
-    job = defs.resolve_job_def(keys.PUBLISH_JOB)
+    run_config = {
+        "resources": {"ballotstream": {"config": BallotstreamResource.of(settings).model_dump()}},
+        "ops": {keys.READ_NODE: {"ops": {keys.PLAN_OP: {"config": {"force": force, "full": full}}}}},
+        "loggers": {"file": {"config": {"path": str(log_file)}}},
+    }
+    ran = [run_id]
     try:
-        return _execute(settings, job, run_id, log_file, {"force": force, "full": full})
+        with _instance(multiprocess) as instance, _python_logs_to(log_file), \
+                _executed(instance, run_id, run_config, multiprocess) as result:
+            ran[0] = result.run_id
+            return _outcome(settings, result, log_file)
     finally:
         # The run's own staging folder goes whatever happened (published, blocked, conflict, failed); a run that
         # was killed leaves it to `ballotstream gc`.
-        pipeline.remove_run_staging(settings, run_id)
+        pipeline.remove_run_staging(settings, ran[0])
 
 
-def _execute(settings: Settings, job: dg.JobDefinition, run_id: str, log_file: Path, config: dict[str, bool]
-             ) -> PublishOutcome:
-    with _instance() as instance, _python_logs_to(log_file):
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_id=run_id,
-            run_config={
-                "resources": {"ballotstream": {"config": BallotstreamResource.of(settings).model_dump()}},
-                "ops": {keys.FOLD_OP: {"config": config}},
-                "loggers": {"file": {"config": {"path": str(log_file)}}},
-            },
-        )
-        try:
-            staged: pipeline.Staged | None = result.output_for_node(keys.FOLD_OP, "staged_snapshot")
-        except dg.DagsterError:  # nothing staged: the snapshot was unchanged, or the step failed
-            staged = None
-        release = [m for m in result.get_asset_materialization_events() if m.asset_key == keys.RELEASE]
-        checks = {(e.asset_key.path[-1], e.check_name): (e.passed, e.severity.value)
-                  for e in result.get_asset_check_evaluations()}
+@contextlib.contextmanager
+def _executed(instance: dg.DagsterInstance, run_id: str, run_config: dict[str, Any], multiprocess: bool
+              ) -> Iterator[RunResult]:
+    """The finished run, its step outputs still loadable."""
+    if not multiprocess:
+        yield resolved_publish_job().execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
+                                                        run_config=run_config)
+        return
+    config = {**run_config, "execution": {"config": {"multiprocess": {}}}}
+    with dg.execute_job(dg.reconstructable(resolved_publish_job), instance, run_config=config,
+                        raise_on_error=False) as result:
+        yield result
+
+
+def _outcome(settings: Settings, result: RunResult, log_file: Path) -> PublishOutcome:
+    """What the finished run did, or the error that says why it did nothing."""
+    run_id = result.run_id
+    try:
+        staged: pipeline.Staged | None = result.output_for_node(keys.FOLD_OP, "staged_snapshot")
+    except dg.DagsterError:  # nothing staged: the snapshot was unchanged, or the step failed
+        staged = None
+    release = [m for m in result.get_asset_materialization_events() if m.asset_key == keys.RELEASE]
+    checks = {(e.asset_key.path[-1], e.check_name): (e.passed, e.severity.value)
+              for e in result.get_asset_check_evaluations()}
     if release:
         assert staged is not None
         release_id = str(release[0].materialization.metadata["release_id"].value)

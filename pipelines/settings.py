@@ -84,6 +84,14 @@ class Settings:
     staging_dir: str = ".state/staging"
     # Processes that consume and decode a snapshot in parallel (1: all in the calling process).
     read_workers: int = 2
+    # Most Dagster steps a publish's read is split into, one per range of partitions (each step reads its range
+    # with ``read_workers`` processes and hands it on as a checkpoint segment). Steps run one after another under
+    # the in-process executor, so more than 1 pays only with a multi-process or Kubernetes executor
+    # (docs/deployment.md).
+    read_ranges: int = 1
+    # Fewer ranges when there are fewer new events than this per range: each range costs a step (a process start
+    # on a multi-process executor) and leaves one more segment in the checkpoint.
+    read_range_min_events: int = 100_000
     # About how many rows each file of a large table holds: a table of more than twice this many rows is
     # published as several content-addressed files (pipelines/release/parquet.py, ``chunk_bounds``).
     table_file_rows: int = 250_000
@@ -158,6 +166,10 @@ class Settings:
                                   f"per-tally rules can: {', '.join(sorted(WITHHOLDABLE_RULES))})")
         if not 1 <= self.read_workers <= 64:
             raise ConfigError(f"{PREFIX}READ_WORKERS must be between 1 and 64")
+        if not 1 <= self.read_ranges <= 64:
+            raise ConfigError(f"{PREFIX}READ_RANGES must be between 1 and 64")
+        if not 1 <= self.read_range_min_events <= 1_000_000_000:
+            raise ConfigError(f"{PREFIX}READ_RANGE_MIN_EVENTS must be between 1 and 1000000000")
         if not 100 <= self.table_file_rows <= 100_000_000:
             raise ConfigError(f"{PREFIX}TABLE_FILE_ROWS must be between 100 and 100000000")
         if not 1 <= self.kafka_replication_factor <= 16:

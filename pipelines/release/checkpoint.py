@@ -11,10 +11,15 @@ Layout in the release bucket, beside the releases (the bucket policy keeps ``che
     <dataset>/checkpoints/<release_id>.json             which segments, which offsets, which extraction version
     <dataset>/checkpoints/segments/<segment id>/<part>.arrow   one extraction per offset range (zstd Arrow IPC)
 
-A checkpoint lists the segments of every offset range read so far; a publish adds one segment for its new
-offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
+A checkpoint lists the segments of every offset range read so far; a publish adds one segment per range of its
+new offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
 extraction is written as one segment instead. Segments are named by their content, so two publishers that
 read the same range write the same objects.
+
+The read is three functions, so that the publish job can run it as one step per range, on other machines:
+``plan_ranges`` splits the new offsets into ranges of whole partitions, ``read_range`` reads one and saves
+(and uploads) its segment, and ``combine`` merges the base's segments with the ranges'. ``extend`` runs the
+three in one call.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import Any
 from pipelines.errors import BallotstreamError
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.extraction_files import extraction_version, load_extraction, save_extraction
-from pipelines.fold.read import ReadResult, read_snapshot
+from pipelines.fold.read import ReadResult, read_snapshot, split
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.parquet import StagedFile, file_sha256
 from pipelines.release.s3 import ARROW_TYPE
@@ -184,16 +189,19 @@ def base_for(store: ReleaseStore, latest_manifest: dict[str, Any] | None, snap: 
     return Base(ckpt, f"incremental from release {release_id}", release_id)
 
 
-def fetch_segments(store: ReleaseStore, ckpt: Checkpoint, cache: Path) -> list[Path]:
+def fetch_segments(store: ReleaseStore | None, segments: list[Segment], cache: Path) -> list[Path]:
     """Each segment as a local folder, downloaded into ``cache`` unless already there; checksums verified.
 
     Raises:
-        CheckpointUnusable: a file is missing, or its bytes do not match the checkpoint.
+        CheckpointUnusable: a file is missing (or not here, without ``store``), or its bytes do not match.
     """
     folders = []
-    for segment in ckpt.segments:
+    for segment in segments:
         folder = cache / segment.segment_id
         if not folder.is_dir():
+            if store is None:
+                raise CheckpointUnusable(f"segment {segment.segment_id} is not in {cache} (and no bucket to fetch "
+                                         "it from)")
             partial = cache / f".{segment.segment_id}-{uuid.uuid4().hex[:8]}"
             partial.mkdir(parents=True)
             try:
@@ -238,6 +246,14 @@ def save_segment(extracted: Extracted, directory: Path) -> tuple[Segment, Path]:
     return Segment(segment_id, files), folder
 
 
+def upload_segment(store: ReleaseStore, segment: Segment, folder: Path) -> None:
+    """Upload one segment's files from ``folder`` (checksums taken from the uploaded bytes)."""
+    for part, expected in segment.files.items():
+        staged = StagedFile(part, folder / f"{part}.arrow", 0, expected["bytes"], expected["sha256"])
+        store.put_verified(segment_prefix(store, segment.segment_id) + f"{part}.arrow", staged,
+                           content_type=ARROW_TYPE)
+
+
 @dataclass
 class Pending:
     """The checkpoint a publish will leave when its release is written, with the local folders of its segments
@@ -255,13 +271,8 @@ class Pending:
         """Upload the new segments (checksums taken from the uploaded bytes), then the checkpoint document;
         returns the document's key."""
         for segment in self.checkpoint.segments:
-            if segment.segment_id not in self.new:
-                continue
-            folder = self.local[segment.segment_id]
-            for part, expected in segment.files.items():
-                staged = StagedFile(part, folder / f"{part}.arrow", 0, expected["bytes"], expected["sha256"])
-                store.put_verified(segment_prefix(store, segment.segment_id) + f"{part}.arrow", staged,
-                                   content_type=ARROW_TYPE)
+            if segment.segment_id in self.new:
+                upload_segment(store, segment, self.local[segment.segment_id])
         key = checkpoint_key(store, release_id)
         store.put_json(key, self.checkpoint.to_json())
         return key
@@ -287,55 +298,129 @@ class Extension:
     timings: dict[str, float]
 
 
-def extend(settings: Settings, snap: Snapshot, base: Base, store: ReleaseStore, cache: Path, *,
-           read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, max_segments: int = MAX_SEGMENTS
-           ) -> Extension:
-    """Fetch ``base``'s segments, ``read`` the offsets of ``snap`` after them, save what was read as a new
-    segment and merge everything into the extraction of the whole snapshot.
+@dataclass(frozen=True)
+class RangeRead:
+    """What reading one range of offsets leaves for the step that combines the ranges: where the events went
+    (a segment, by id and checksums), never the events themselves."""
 
-    A base whose segments cannot be fetched becomes a full rebuild (``reason`` says why). Past
-    ``max_segments`` the merged extraction is saved as the checkpoint's only segment.
+    offsets: Snapshot
+    segment: Segment | None  # None: the range held no events
+    uploaded: bool  # the segment is in the bucket already: a step on another machine can fetch it
+    schema_ids: dict[tuple[str, str], int]
+    timings: dict[str, float]
+    workers: int
+    started: float = 0.0  # wall-clock time (``time.time()``) the read began and ended: the ranges' read
+    ended: float = 0.0  # stage spans from the first start to the last end, one after another or side by side
+
+    @property
+    def events(self) -> int:
+        return self.offsets.total()
+
+
+def plan_ranges(settings: Settings, snap: Snapshot, base: Base) -> list[Snapshot]:
+    """The offsets ``base`` lacks of ``snap``, as up to ``settings.read_ranges`` ranges of whole partitions with
+    about equal event counts, each of at least ``settings.read_range_min_events`` events where possible.
+
+    Never empty: with nothing to read it is one empty range, so that the step combining the ranges still runs.
+    """
+    delta = base.delta(snap)
+    wanted = max(1, min(settings.read_ranges, delta.total() // settings.read_range_min_events))
+    return split(delta, wanted) or [delta]
+
+
+def read_range(settings: Settings, offsets: Snapshot, cache: Path, *, store: ReleaseStore | None = None,
+               read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot) -> RangeRead:
+    """``read`` one range and save its extraction as a segment in ``cache``; with ``store``, upload it too (for
+    a combining step on another machine; the release then does not upload it again)."""
+    started = time.time()
+    if not offsets.total():
+        return RangeRead(offsets, None, False, {}, {}, 0, started, started)
+    result = read(settings, offsets)
+    timings = result.timings()
+    t0 = time.perf_counter()
+    segment, folder = save_segment(result.extracted, cache)
+    timings["checkpoint_save_s"] = time.perf_counter() - t0
+    schema_ids, workers = dict(result.schema_ids), result.workers
+    del result
+    if store is not None:
+        t0 = time.perf_counter()
+        upload_segment(store, segment, folder)
+        timings["segment_upload_s"] = time.perf_counter() - t0
+    return RangeRead(offsets, segment, store is not None, schema_ids, timings, workers, started, time.time())
+
+
+def read_timings(reads: list[RangeRead]) -> dict[str, float]:
+    """The ranges' read figures for the publish report: the slowest range's per stage, the totals of work done
+    once per range, and the wall time from the first range's start to the last one's end."""
+    done = [r for r in reads if r.segment is not None]
+    if not done:
+        return {"read_wall_s": 0.0, "read_ranges": 0}
+    timings: dict[str, float] = {k: max(r.timings.get(k, 0.0) for r in done)
+                                 for k in ("consume_decode_s", "extract_s", "merge_s")}
+    for key in ("checkpoint_save_s", "segment_upload_s"):
+        timings[key] = sum(r.timings.get(key, 0.0) for r in done)
+    timings["read_wall_s"] = max(r.ended for r in done) - min(r.started for r in done)
+    timings.update({"read_workers": sum(r.workers for r in done), "read_ranges": len(done)})
+    return timings
+
+
+def _covered(snap: Snapshot, ckpt: Checkpoint) -> Snapshot:
+    """The offsets of ``snap`` that ``ckpt`` holds (what a full rebuild reads besides the delta)."""
+    return Snapshot(start={tp: snap.start[tp] for tp in ckpt.end}, end=dict(ckpt.end))
+
+
+def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRead], store: ReleaseStore | None,
+            cache: Path, *, read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot,
+            max_segments: int = MAX_SEGMENTS) -> Extension:
+    """Merge ``base``'s segments and the segments of ``reads`` (the ranges of ``plan_ranges``) into the
+    extraction of the whole snapshot, with the checkpoint it leaves.
+
+    A base whose segments cannot be fetched becomes a full rebuild (``reason`` says why): the offsets it held
+    are read here. Past ``max_segments`` the merged extraction is saved as the checkpoint's only segment.
+
+    Raises:
+        CheckpointUnusable: a range's segment is neither in ``cache`` nor in the bucket.
     """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    ckpt = base.checkpoint
-    local: dict[str, Path] = {}
-    parts: list[Extracted] = []
-    if ckpt is not None:
-        try:
-            local = dict(zip((s.segment_id for s in ckpt.segments), fetch_segments(store, ckpt, cache), strict=True))
-            parts = load_segments(list(local.values()))
-        except CheckpointUnusable as exc:
-            base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
-            ckpt, local, parts = None, {}, []
+    segments = list(base.checkpoint.segments) if base.checkpoint else []
+    try:
+        folders = fetch_segments(store, segments, cache)
+    except CheckpointUnusable as exc:
+        reads = [read_range(settings, _covered(snap, base.checkpoint), cache, read=read), *reads]
+        t0 += reads[0].ended - reads[0].started  # that read is in ``read_wall_s``, not in the load time
+        base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
+        segments, folders = [], []
+    new = [r.segment for r in reads if r.segment is not None]
+    folders += fetch_segments(store, new, cache)
+    segments += new
+    local = dict(zip((s.segment_id for s in segments), folders, strict=True))
+    parts = load_segments(folders)
     timings["checkpoint_load_s"] = time.perf_counter() - t0
-    delta = base.delta(snap)
-    segments = list(ckpt.segments) if ckpt else []
-    schema_ids = dict(ckpt.schema_ids) if ckpt else {}
-    new: set[str] = set()
-    # One more segment would pass the limit: the merge of everything is saved as the only segment instead.
-    compact = len(segments) + 1 >= max_segments
-    if delta.total() or not parts:
-        result = read(settings, delta)
-        timings.update({**result.timings(), "read_workers": result.workers})
-        schema_ids.update(result.schema_ids)
-        parts.append(result.extracted)
-        del result
-        if not compact:
-            t0 = time.perf_counter()
-            segment, local[segment.segment_id] = save_segment(parts[-1], cache)
-            segments.append(segment)
-            new.add(segment.segment_id)
-            timings["checkpoint_save_s"] = time.perf_counter() - t0
+    timings.update(read_timings(reads))
+    schema_ids = dict(base.checkpoint.schema_ids) if base.checkpoint else {}
+    for r in reads:
+        schema_ids.update(r.schema_ids)
     t0 = time.perf_counter()
     merged = merge(parts)
     del parts
     timings["checkpoint_merge_s"] = time.perf_counter() - t0
-    if compact and delta.total():
+    upload = {r.segment.segment_id for r in reads if r.segment is not None and not r.uploaded}
+    # Past the limit, the merge of everything is saved as the only segment (each one costs a download and a merge).
+    if new and len(segments) >= max_segments:
         t0 = time.perf_counter()
         segment, folder = save_segment(merged, cache)
-        segments, local, new = [segment], {segment.segment_id: folder}, {segment.segment_id}
-        timings["checkpoint_save_s"] = time.perf_counter() - t0
+        segments, local, upload = [segment], {segment.segment_id: folder}, {segment.segment_id}
+        timings["checkpoint_save_s"] = timings.get("checkpoint_save_s", 0.0) + time.perf_counter() - t0
     pending = Pending(Checkpoint(extraction_version(), dict(snap.start), dict(snap.end), segments, schema_ids),
-                      {s.segment_id: local[s.segment_id] for s in segments}, frozenset(new))
-    return Extension(merged, pending, base.reason, delta.total(), timings)
+                      local, frozenset(upload))
+    return Extension(merged, pending, base.reason, sum(r.events for r in reads), timings)
+
+
+def extend(settings: Settings, snap: Snapshot, base: Base, store: ReleaseStore | None, cache: Path, *,
+           read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, max_segments: int = MAX_SEGMENTS
+           ) -> Extension:
+    """``plan_ranges``, ``read_range`` each one here (one after another), ``combine``: what the publish job does
+    with one step per range, in one call."""
+    reads = [read_range(settings, r, cache, read=read) for r in plan_ranges(settings, snap, base)]
+    return combine(settings, snap, base, reads, store, cache, read=read, max_segments=max_segments)

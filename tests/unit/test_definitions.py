@@ -15,10 +15,10 @@ def test_definitions_load_with_one_job_sensor_and_schedule():
     assert defs.resolve_schedule_def("hourly_publish") is not None
 
 
-def test_asset_keys_are_topics_tables_snapshot_and_release():
+def test_asset_keys_are_topics_events_read_tables_snapshot_and_release():
     graph = defs.resolve_asset_graph()
     assert set(graph.get_all_asset_keys()) == {
-        *keys.TOPICS.values(), keys.STAGED, keys.RELEASE, *keys.TABLES.values()}
+        *keys.TOPICS.values(), keys.READ, keys.STAGED, keys.RELEASE, *keys.TABLES.values()}
     assert {k.path[-1] for k in keys.TABLES.values()} == set(TABLE_NAMES)
     for topic in keys.TOPICS.values():
         assert graph.get(topic).is_observable
@@ -34,7 +34,15 @@ def test_one_asset_check_per_gate_rule_blocking_exactly_when_the_rule_blocks():
         assert graph.get_check_spec(check_key).blocking is blocking[(check_key.asset_key.path[-1], check_key.name)]
 
 
-def test_tables_are_downstream_of_the_topics_and_release_of_every_table():
+def test_tables_are_downstream_of_the_topics_through_the_read_and_release_of_every_table():
     graph = defs.resolve_asset_graph()
-    assert set(keys.TOPICS.values()) <= graph.get(keys.TABLES["events"]).parent_keys
+    assert graph.get(keys.READ).parent_keys == set(keys.TOPICS.values())
+    assert graph.get(keys.TABLES["events"]).parent_keys == {keys.READ}
     assert set(keys.TABLES.values()) <= graph.get(keys.RELEASE).parent_keys
+
+
+def test_the_read_is_a_plan_step_one_step_per_range_and_a_gather_step():
+    job = defs.resolve_job_def(keys.PUBLISH_JOB)
+    read = job.graph.node_named(keys.READ_NODE).definition
+    assert {n.name for n in read.nodes} == {keys.PLAN_OP, keys.READ_RANGE_OP, keys.GATHER_OP}
+    assert read.node_named(keys.PLAN_OP).definition.output_def_named("ranges").is_dynamic

@@ -1,10 +1,11 @@
 """Incremental publish: a chain of checkpoints gives, at every publish, the tables of a full rebuild, byte for byte.
 
-The chain runs the publish path's own ``checkpoint.extend`` (segments saved and loaded as zstd Arrow IPC, merged,
-compacted past the segment limit) with the in-memory log standing in for Kafka's read; the full rebuild is
-``fold`` over every record up to the same offsets. Hypothesis draws the event sequences: new tallies in two
-contests, corrections, retractions (also of corrections and of retractions' targets twice), re-deliveries on
-another partition, incidents and their status changes, and publishes between any two of them.
+The chain runs the publish path's own ``checkpoint.extend`` (the new offsets split into partition ranges, each
+range's segment saved and loaded as zstd Arrow IPC, merged, compacted past the segment limit) with the in-memory
+log standing in for Kafka's read; the full rebuild is ``fold`` over every record up to the same offsets.
+Hypothesis draws the event sequences: new tallies in two contests, corrections, retractions (also of corrections
+and of retractions' targets twice), re-deliveries on another partition, incidents and their status changes, and
+publishes between any two of them; and how many ranges a read may be split into.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipelines.kafka.log_record import LogRecord
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import checkpoint
 from pipelines.release.parquet import write_table
+from pipelines.settings import Settings
 from tests.support.factories import REFERENDUM, Log, muni, small_election, station
 
 # Low, so that a sequence of a few publishes goes through compaction too.
@@ -79,16 +81,17 @@ def _shas(tables: dict[str, pa.Table], directory: Path) -> dict[str, str]:
     return {name: write_table(name, table, directory).sha256 for name, table in tables.items()}
 
 
-def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Path
+def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Path, ranges: int = 1
                        ) -> list[tuple[dict[str, str], dict[str, str], checkpoint.Extension]]:
-    """At each publish point: (the incremental chain's table checksums, the full rebuild's, the extension)."""
+    """At each publish point: (the incremental chain's table checksums, the full rebuild's, the extension), each
+    read split into up to ``ranges`` ranges."""
+    settings = Settings(read_ranges=ranges, read_range_min_events=1)
     out = []
     previous: checkpoint.Checkpoint | None = None
     for i, upto in enumerate(publishes):
         snap = _snapshot(log.records[:upto])
         base = checkpoint.Base(previous, "incremental") if previous else checkpoint.Base(None, "full")
-        ext = checkpoint.extend(None, snap, base, None, cache, read=_reader(log),  # type: ignore[arg-type]
-                                max_segments=MAX_SEGMENTS)
+        ext = checkpoint.extend(settings, snap, base, None, cache, read=_reader(log), max_segments=MAX_SEGMENTS)
         incremental = _shas(fold_extracted(ext.extracted), scratch / f"inc-{i}")
         full = _shas(fold(log.records[:upto]), scratch / f"full-{i}")
         out.append((incremental, full, ext))
@@ -97,8 +100,9 @@ def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Pat
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=op_sequences)
-def test_every_incremental_publish_equals_a_full_rebuild(ops: list[tuple[str, int]], tmp_path_factory) -> None:
+@given(ops=op_sequences, ranges=st.integers(1, 4))
+def test_every_incremental_publish_equals_a_full_rebuild(ops: list[tuple[str, int]], ranges: int,
+                                                         tmp_path_factory) -> None:
     tmp = tmp_path_factory.mktemp("chain")
     log = small_election()
     publishes = [len(log.records)]
@@ -106,7 +110,7 @@ def test_every_incremental_publish_equals_a_full_rebuild(ops: list[tuple[str, in
         _apply(log, op, n, publishes)
     publishes.append(len(log.records))
     publishes = sorted(set(publishes))
-    for incremental, full, ext in chain_and_rebuilds(log, publishes, tmp / "cache", tmp / "tables"):
+    for incremental, full, ext in chain_and_rebuilds(log, publishes, tmp / "cache", tmp / "tables", ranges):
         assert set(incremental) == set(TABLE_NAMES)
         assert incremental == full
         assert len(ext.pending.checkpoint.segments) < MAX_SEGMENTS

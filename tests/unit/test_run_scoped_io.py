@@ -32,3 +32,20 @@ def test_a_value_the_run_never_wrote_is_a_clear_failure(tmp_path):
     _write(io, "run-a", 1)
     with pytest.raises(dg.Failure, match="was not materialized in this run"):
         _read(io, "run-c")
+
+
+def test_outputs_of_the_read_steps_are_kept_apart_by_run_step_and_range(tmp_path):
+    """The read's steps have no asset key: their outputs are found by step key, output name and mapping key."""
+    io = RunScopedIOManager(base_dir=str(tmp_path))
+    step = f"{keys.READ_NODE}.{keys.PLAN_OP}"
+
+    def out(run_id: str, mapping_key: str) -> dg.OutputContext:
+        return dg.build_output_context(run_id=run_id, step_key=step, name="ranges", mapping_key=mapping_key)
+
+    for run_id in ("run-a", "run-b"):
+        for key in ("range_0", "range_1"):
+            io.handle_output(out(run_id, key), f"{run_id}/{key}")
+    assert io.load_input(dg.build_input_context(upstream_output=out("run-a", "range_1"))) == "run-a/range_1"
+    assert io.load_input(dg.build_input_context(upstream_output=out("run-b", "range_0"))) == "run-b/range_0"
+    with pytest.raises(dg.Failure, match=f"{step} was not materialized in this run"):
+        io.load_input(dg.build_input_context(upstream_output=out("run-c", "range_0")))

@@ -30,6 +30,8 @@ def test_values_are_read_and_typed():
     ({"BALLOTSTREAM_DATASET": "a b"}, "DATASET='a b' must be"),
     ({"BALLOTSTREAM_READ_WORKERS": "two"}, "BALLOTSTREAM_READ_WORKERS='two' is not a whole number"),
     ({"BALLOTSTREAM_READ_WORKERS": "0"}, "READ_WORKERS must be between 1 and 64"),
+    ({"BALLOTSTREAM_READ_RANGES": "65"}, "READ_RANGES must be between 1 and 64"),
+    ({"BALLOTSTREAM_READ_RANGE_MIN_EVENTS": "0"}, "READ_RANGE_MIN_EVENTS must be between 1 and"),
     ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "100"}, "INGEST_MAX_RECORD_BYTES must be between"),
     ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "1MB"}, "INGEST_MAX_RECORD_BYTES='1MB' is not a whole number"),
     ({"BALLOTSTREAM_INGEST_MAX_DEPTH": "100000"}, "INGEST_MAX_DEPTH must be between 4 and 500"),

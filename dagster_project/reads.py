@@ -1,0 +1,107 @@
+"""The read as Dagster steps: plan the partition ranges, read each range in its own step, gather what they saved.
+
+Each range step saves its events as a checkpoint segment and uploads it to the bucket's private checkpoints
+prefix, so the step that folds (``folded_tables``) can fetch it from any machine; between steps only offsets,
+segment ids and checksums pass. With a multi-process or Kubernetes executor the range steps run side by side.
+"""
+# No `from __future__ import annotations`: Dagster reads the context annotation at definition time.
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from dagster_project import keys
+from dagster_project.resources import BallotstreamResource
+from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import checkpoint, pipeline
+from pipelines.release.store import ReleaseStore
+
+
+class PublishConfig(dg.Config):
+    """Run configuration of the publish job (on its first step, ``plan_read``)."""
+
+    force: bool = False  # publish even when the snapshot equals the latest release's
+    full: bool = False  # read every event from offset 0, not from the latest release's checkpoint
+
+
+@dataclass(frozen=True)
+class EventsRead:
+    """The value of the events-read asset: the run's plan and, per range, the segment its step saved."""
+
+    plan: pipeline.Plan
+    ranges: list[checkpoint.RangeRead]
+
+
+def _offsets(snap: Snapshot) -> dict[str, str]:
+    return {f"{t}[{p}]": f"{snap.start[(t, p)]}..{end}" for (t, p), end in sorted(snap.end.items())}
+
+
+@dg.op(
+    name=keys.PLAN_OP,
+    ins={name.rsplit(".", 1)[-1]: dg.In(dg.Nothing) for name in keys.TOPICS},
+    out={"plan": dg.Out(is_required=False, description="The snapshot and where its read starts."),
+         "ranges": dg.DynamicOut(description="One range of partitions' offsets per read step.")},
+)
+def plan_read(context: dg.OpExecutionContext, config: PublishConfig, ballotstream: BallotstreamResource
+              ) -> Iterator[Any]:
+    """Capture the topics' end offsets and split what the latest release's checkpoint lacks (or everything) into
+    partition ranges. Yields nothing when the snapshot equals the latest release's, unless ``force``."""
+    settings = ballotstream.settings()
+    plan = pipeline.plan(settings, force=config.force, full=config.full)
+    if plan.unchanged:
+        context.log.info(plan.skip_message())
+        return
+    context.log.info(f"read: {plan.base.reason}")
+    ranges = checkpoint.plan_ranges(settings, plan.snapshot, plan.base)
+    yield dg.Output(plan, "plan", metadata={"read_from": plan.base.reason, "ranges": len(ranges),
+                                            "events_to_read": sum(r.total() for r in ranges)})
+    for i, offsets in enumerate(ranges):
+        yield dg.DynamicOutput(offsets, output_name="ranges", mapping_key=f"range_{i}")
+
+
+@dg.op(name=keys.READ_RANGE_OP)
+def read_range(context: dg.OpExecutionContext, ballotstream: BallotstreamResource, offsets: Snapshot
+               ) -> dg.Output[checkpoint.RangeRead]:
+    """Read one range of offsets, save it as a checkpoint segment and upload that to the bucket."""
+    settings = ballotstream.settings()
+    started = time.perf_counter()
+    done = checkpoint.read_range(settings, offsets, checkpoint.cache_folder(settings), store=ReleaseStore(settings))
+    return dg.Output(done, metadata={
+        "offsets": dg.MetadataValue.json(_offsets(offsets)),
+        "events": done.events,
+        "seconds": round(time.perf_counter() - started, 3),
+        "segment": done.segment.segment_id if done.segment else "",
+        "workers": done.workers,
+        **{k: round(v, 3) for k, v in done.timings.items()},
+    })
+
+
+@dg.op(name=keys.GATHER_OP)
+def gather_ranges(plan: pipeline.Plan, ranges: list[checkpoint.RangeRead]) -> dg.Output[EventsRead]:
+    """The plan and the ranges' segments (in one order whatever order the steps ended in), for the step that
+    folds."""
+    ranges = sorted(ranges, key=lambda r: sorted(r.offsets.end))
+    return dg.Output(EventsRead(plan, ranges), metadata={
+        "read_from": plan.base.reason,
+        "events_read": sum(r.events for r in ranges),
+        "ranges": len(ranges),
+        "segments": dg.MetadataValue.json([r.segment.segment_id for r in ranges if r.segment]),
+        **{k: round(v, 3) for k, v in checkpoint.read_timings(ranges).items()},
+    })
+
+
+def _read_graph(**topics: Any) -> Any:
+    plan, ranges = plan_read(**topics)
+    return gather_ranges(plan, ranges.map(read_range).collect())
+
+
+events_read = dg.graph_asset(
+    key=keys.READ,
+    ins={name.rsplit(".", 1)[-1]: dg.AssetIn(key, dagster_type=dg.Nothing) for name, key in keys.TOPICS.items()},
+    group_name=keys.GROUP,
+    description="The events this run read from Kafka: the snapshot's plan and, per partition range, the "
+                "checkpoint segment its step saved (ids and checksums; the events are in the bucket).",
+)(_read_graph)

@@ -1,0 +1,101 @@
+"""The read as one Dagster step per partition range, against the real services: with the multi-process executor
+every range is read by a step in a process of its own, the fold step gets only segment ids (the segments come
+through the bucket when its machine lacks them), and the release equals a full rebuild read in one step."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project import keys
+from dagster_project.run import run_publish
+from pipelines.generator.synth import synthesize
+from pipelines.ingest.run import ingest
+from pipelines.kafka import snapshot
+from pipelines.release import checkpoint, pipeline
+from pipelines.release.store import ReleaseStore
+from pipelines.settings import Settings
+
+RANGES = 4
+
+
+def _ingest(settings: Settings, directory: Path, *, stations: int, seed: int) -> None:
+    synthesize(directory, stations=stations, seed=seed)
+    report = ingest([p for p in sorted(directory.iterdir()) if p.name != "faults.jsonl"], settings)
+    assert report.rejected_total == 0
+
+
+def _shas(manifest: dict) -> dict[str, str]:
+    return {name: table["sha256"] for name, table in manifest["tables"].items()}
+
+
+def _range_steps(run_id: str) -> dict[str, tuple[int, dict]]:
+    """Per read step of the run: (its process id, its output's metadata)."""
+    with dg.DagsterInstance.get() as instance:
+        logs = instance.all_logs(run_id)
+    prefix = f"{keys.READ_NODE}.{keys.READ_RANGE_OP}["
+    return {e.step_key: (e.dagster_event.pid, {k: v.value for k, v in e.dagster_event.step_output_data.metadata.items()})
+            for e in logs if e.step_key and e.step_key.startswith(prefix) and e.dagster_event
+            and e.dagster_event.event_type_value == "STEP_OUTPUT"}
+
+
+def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(isolated, tmp_path, monkeypatch):
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the steps' processes inherit it: one instance, one storage
+    settings = replace(isolated, read_ranges=RANGES, read_range_min_events=1)
+    _ingest(settings, tmp_path / "a", stations=12, seed=3)
+
+    first = run_publish(settings, multiprocess=True)
+    steps = _range_steps(first.run_id)
+    assert sorted(steps) == [f"{keys.READ_NODE}.{keys.READ_RANGE_OP}[range_{i}]" for i in range(RANGES)]
+    assert len({pid for pid, _ in steps.values()} | {os.getpid()}) == RANGES + 1  # each in a process of its own
+    # Together the steps read every partition of the snapshot once.
+    offsets = [tp for _, meta in steps.values() for tp in meta["offsets"]]
+    assert sorted(offsets) == sorted(f"{p['topic']}[{p['partition']}]" for p in first.manifest["snapshot"]
+                                     if p["end_offset"] > p["start_offset"])
+    events = sum(p["end_offset"] - p["start_offset"] for p in first.manifest["snapshot"])
+    assert sum(meta["events"] for _, meta in steps.values()) == events
+    assert all(meta["seconds"] > 0 for _, meta in steps.values())
+    assert first.manifest["read"] == {"from": "full rebuild (no earlier release)", "events_read": events}
+
+    # The checkpoint lists the ranges' segments, which the read steps put in the bucket themselves.
+    store = ReleaseStore(settings)
+    ckpt = checkpoint.Checkpoint.from_json(store.get_json(first.manifest["checkpoint"])[0])
+    assert sorted(s.segment_id for s in ckpt.segments) == sorted(meta["segment"] for _, meta in steps.values())
+
+    _ingest(settings, tmp_path / "b", stations=3, seed=4)
+    second = run_publish(settings, multiprocess=True).manifest
+    assert second["read"]["from"] == f"incremental from release {first.manifest['release_id']}"
+    full = run_publish(replace(settings, read_ranges=1), force=True, full=True).manifest
+    assert full["read"]["from"] == "full rebuild (requested)"
+    assert full["snapshot"] == second["snapshot"] and _shas(full) == _shas(second)
+    # Forced without new events: one empty range, nothing read, the same tables.
+    forced = run_publish(settings, force=True).manifest
+    assert forced["read"] == {"from": f"incremental from release {full['release_id']}", "events_read": 0}
+    assert _shas(forced) == _shas(full)
+
+
+def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(isolated, tmp_path):
+    settings = replace(isolated, read_ranges=3, read_range_min_events=1)
+    _ingest(settings, tmp_path / "a", stations=8, seed=5)
+    snap = snapshot.capture(settings, pipeline.event_topic_names(settings))
+    full = checkpoint.Base(None, "full rebuild")
+    store = ReleaseStore(settings)
+    reader = replace(settings, staging_dir=str(tmp_path / "reader"))  # the read steps' machine
+    reads = [checkpoint.read_range(reader, r, checkpoint.cache_folder(reader), store=store)
+             for r in checkpoint.plan_ranges(settings, snap, full)]
+    assert len(reads) == 3 and all(r.uploaded for r in reads)
+
+    folder = replace(settings, staging_dir=str(tmp_path / "folder"))  # the fold step's machine: nothing local
+    staged = pipeline.stage(folder, snap, base=full, store=store, reads=reads)
+    fetched = {p.name for p in checkpoint.cache_folder(folder).iterdir()}
+    assert fetched == {r.segment.segment_id for r in reads}
+    assert staged.next_checkpoint is not None and not staged.next_checkpoint.new  # nothing left to upload
+
+    whole = pipeline.stage(replace(settings, read_ranges=1), snap, base=full, store=store)
+    assert {n: f.sha256 for n, f in staged.files.items()} == {n: f.sha256 for n, f in whole.files.items()}
