@@ -1,12 +1,13 @@
 """Election night: how soon new or corrected tallies are live, on top of a large history, and what it costs.
 
 Usage: ``.venv/bin/python -m benchmarks.bench_live --stations 1000000 [--contests 1] [--selections M]
-[--batches 1000,10000,100000] [--new-share 0.5] [--keep-topics] [--keep-dataset] [--ephemeral-dagster]``
+[--batches 1000,10000,100000] [--new-share 0.5] [--spread random|region] [--keep-topics] [--keep-dataset]
+[--ephemeral-dagster]``
 
 Setup: the generator's election (seed 1, ``--contests`` per station, default 1) with ``--stations`` stations plus
 one per new tally to come. The tallies of its results CSV that the batches will bring as new are held back, chosen
-at random; with one contest per station they are whole stations that have not reported yet, and the history holds
-exactly ``--stations`` stations' tallies. The history is ingested into fresh topics and published once (a full
+at random (``--spread region``: one run of consecutive tallies, see ``split_results``); with one contest per
+station they are whole stations that have not reported yet, and the history holds exactly ``--stations`` stations' tallies. The history is ingested into fresh topics and published once (a full
 rebuild, which leaves the checkpoint).
 
 Then, for each size in ``--batches``: that many StationTally events, ``--new-share`` of them new (held-back
@@ -35,7 +36,7 @@ publish made and covers the batch's offsets; it read exactly the batch's events,
 release; its changes are exactly the batch's (rows added for new tallies, two rows changed per correction);
 the full rebuild read everything and its tables equal the last incremental release's, byte for byte.
 
-Figures go to ``benchmarks/results/live-<stations>x<contests>[x<selections>][-ephemeral-dagster].json``.
+Figures go to ``benchmarks/results/live-<stations>x<contests>[x<selections>][-region][-ephemeral-dagster].json``.
 """
 
 from __future__ import annotations
@@ -140,15 +141,24 @@ def correction(block: list[str], columns: list[str], when: str) -> list[str]:
     return [",".join(row) + "\n" for row in rows]
 
 
-def split_results(data: Path, history: Path, batches: list[Batch], tallies: int, seed: int = 7) -> int:
+def split_results(data: Path, history: Path, batches: list[Batch], tallies: int, seed: int = 7,
+                  spread: str = "random") -> int:
     """Write the history's results CSV (every tally but the held-back ones) to ``history`` and each batch's new
     and corrected tallies beside it; returns the tallies in the history. The source CSV is removed (at a million
-    stations it is gigabytes)."""
+    stations it is gigabytes).
+
+    ``spread``: ``random``, the batches' tallies drawn from the whole country; ``region``, one run of consecutive
+    tallies of the CSV (which lists stations region by region), the new ones first: results arriving region by
+    region, as when a region's commission reports."""
     n_new = sum(b.new for b in batches)
     n_corrected = sum(b.corrected for b in batches)
     _require(n_new + n_corrected <= tallies, f"{n_new + n_corrected:,} batch tallies but only {tallies:,} tallies")
     rng = random.Random(seed)
-    chosen = rng.sample(range(tallies), n_new + n_corrected)
+    if spread == "region":
+        start = rng.randrange(tallies - (n_new + n_corrected) + 1)
+        chosen = list(range(start, start + n_new + n_corrected))
+    else:
+        chosen = rng.sample(range(tallies), n_new + n_corrected)
     role: dict[int, tuple[str, int]] = {}
     new_ids, corrected_ids = iter(chosen[:n_new]), iter(chosen[n_new:])
     for b_index, batch in enumerate(batches):
@@ -490,7 +500,8 @@ def _check_offsets(settings: Settings, before: dict[tuple[str, int], int], event
 
 
 def run(stations: int, contests: int, selections: int | None, sizes: list[int], new_share: float,
-        keep_topics: bool, keep_dataset: bool, ephemeral_dagster: bool = False) -> dict[str, Any]:
+        keep_topics: bool, keep_dataset: bool, ephemeral_dagster: bool = False, spread: str = "random"
+        ) -> dict[str, Any]:
     """Build the history, publish it, then each batch and a full rebuild; the figures of all of it."""
     batches = plan_batches(sizes, new_share)
     held_back = sum(b.new for b in batches)
@@ -499,7 +510,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
     admin = s3_client(settings, admin=True)
     figures: dict[str, Any] = {
         "stations_in_history": stations, "election_stations": stations + held_back, "contests_per_station": contests,
-        "selections": selections or "default", "batches": sizes, "new_share": new_share,
+        "selections": selections or "default", "batches": sizes, "new_share": new_share, "spread": spread,
         "path": "ingest (CSV) then run_publish in a warmed-up child process, as ballotstream publish runs it",
         "dagster_instance": "ephemeral (in memory)" if ephemeral_dagster else "persistent (SQLite), the benchmark's",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -511,7 +522,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
             bucket = Bucket(ReleaseStore(settings), admin)
             home = None if ephemeral_dagster else _dagster_home(Path(tmp))
             figures.update(_run_in(settings, bucket, Path(tmp), home, batches, stations + held_back, contests,
-                                   selections))
+                                   selections, spread))
     finally:
         if not keep_dataset:  # first: S3 is there even when a broker restart makes the topics' deletion fail
             for key in list_objects(admin, settings):
@@ -534,10 +545,11 @@ def _dagster_home(tmp: Path) -> Path:
 
 
 def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, batches: list[Batch],
-            election_stations: int, contests: int, selections: int | None) -> dict[str, Any]:
+            election_stations: int, contests: int, selections: int | None, spread: str = "random"
+            ) -> dict[str, Any]:
     files, synth, synth_s = synthesize_files(tmp / "data", election_stations, contests, selections)
     t0 = time.perf_counter()
-    kept = split_results(tmp / "data", tmp / "history", batches, synth.events[RESULTS_CSV])
+    kept = split_results(tmp / "data", tmp / "history", batches, synth.events[RESULTS_CSV], spread=spread)
     history_files = [tmp / "history" / RESULTS_CSV if p.name == RESULTS_CSV else p for p in files]
     setup: dict[str, Any] = {"synth_s": round(synth_s, 1), "split_s": round(time.perf_counter() - t0, 1),
                              "history_csv_tallies": kept}
@@ -619,9 +631,11 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def result_path(stations: int, contests: int, selections: int | None, ephemeral_dagster: bool = False) -> Path:
+def result_path(stations: int, contests: int, selections: int | None, ephemeral_dagster: bool = False,
+                spread: str = "random") -> Path:
     shape = f"{stations}x{contests}{f'x{selections}' if selections else ''}"
-    return OUT / f"live-{shape}{'-ephemeral-dagster' if ephemeral_dagster else ''}.json"
+    suffix = f"{'-region' if spread == 'region' else ''}{'-ephemeral-dagster' if ephemeral_dagster else ''}"
+    return OUT / f"live-{shape}{suffix}.json"
 
 
 def main() -> None:
@@ -636,15 +650,18 @@ def main() -> None:
     parser.add_argument("--ephemeral-dagster", action="store_true",
                         help="publish with an in-memory Dagster instance (default: a persistent SQLite one, as make "
                              "sets up), to see what the instance's event log costs")
+    parser.add_argument("--spread", choices=("random", "region"), default="random",
+                        help="where each batch's tallies come from: anywhere (default) or one region's run of "
+                             "stations")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.batches.split(",") if s.strip()]
     if not sizes or min(sizes) < 1 or not 0.0 <= args.new_share <= 1.0:
         parser.error("--batches needs sizes >= 1 and --new-share a share in [0, 1]")
     figures = run(args.stations, args.contests, args.selections, sizes, args.new_share, args.keep_topics,
-                  args.keep_dataset, args.ephemeral_dagster)
+                  args.keep_dataset, args.ephemeral_dagster, args.spread)
     tables_differ = figures["full_rebuild"]["tables_differing_from_last_incremental"]
     figures["targets_met_1m"] = targets(figures)
-    out = result_path(args.stations, args.contests, args.selections, args.ephemeral_dagster)
+    out = result_path(args.stations, args.contests, args.selections, args.ephemeral_dagster, args.spread)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(table(figures))
