@@ -8,6 +8,9 @@ a per-station frame (~1M rows), which GX then validates. Failing counts for it a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,12 +30,23 @@ def _context_column(context: dict[str, pa.Table], ref: c.Reference) -> pa.Chunke
     return col.cast(pa.string()) if pa.types.is_dictionary(col.type) else col
 
 
+def on_values(col: pa.ChunkedArray | pa.Array, fn: Callable[[Any], Any]) -> pa.ChunkedArray | pa.Array:
+    """``fn`` of each value of ``col``; for a dictionary-encoded column, of each distinct value once (spread to the
+    rows by their indices, a null index giving null), never of a decoded copy of a 13-million-row column."""
+    if not pa.types.is_dictionary(col.type):
+        return fn(col)
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if not chunks:
+        return fn(pa.array([], col.type.value_type))
+    return pa.chunked_array([fn(chunk.dictionary).take(chunk.indices) for chunk in chunks])
+
+
 def _resolves(values: pa.ChunkedArray | pa.Array, targets: pa.ChunkedArray | pa.Array) -> pa.Array:
     """True where the value is among targets, null where the value is null (optional references pass)."""
     if len(values) == values.null_count:  # nothing to look up: skip hashing a million targets
         return pa.nulls(len(values), pa.bool_())
     # is_in builds its own hash set (duplicates and nulls in the set are harmless): no pc.unique pass first.
-    found = pc.is_in(values, value_set=targets.drop_null())
+    found = on_values(values, lambda v: pc.is_in(v, value_set=targets.drop_null()))
     return pc.if_else(values.is_valid(), found, pa.scalar(None, pa.bool_()))
 
 
@@ -177,6 +191,31 @@ def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
     return joined.drop_columns(["_row", "_has_turnout"]).append_column(c.VOTES_MINUS_VALID, diff)
 
 
+def decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded columns decoded (for joins and kernels without dictionary support)."""
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    return table.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                                 for f in table.schema]))
+
+
+def _pairs_in(first: pa.ChunkedArray, second: pa.ChunkedArray, declared: pa.Table) -> pa.Array:
+    """Whether each row's (first, second) pair is one of ``declared``'s (contest_id, selection_id) rows, as
+    ``is_in`` over the joined pairs decides it (a pair with a null is found only if a declared pair has one),
+    computed on dictionary codes rather than on 13 million joined strings."""
+    a, b = _dictionary(first), _dictionary(second)
+    size = len(b.dictionary) + 1
+    row_pairs = (_codes(a) + 1) * size + (_codes(b) + 1)
+    has_null = (_codes(a) < 0) | (_codes(b) < 0)
+    da = pc.index_in(declared["contest_id"], value_set=a.dictionary).fill_null(-1).to_numpy(zero_copy_only=False)
+    db = pc.index_in(declared["selection_id"], value_set=b.dictionary).fill_null(-1).to_numpy(zero_copy_only=False)
+    null_declared = declared.num_rows > 0 and bool(np.any(pc.or_(
+        declared["contest_id"].is_null(), declared["selection_id"].is_null()).to_numpy(zero_copy_only=False)))
+    known = (da >= 0) & (db >= 0)  # a declared value no row holds matches no row
+    found = np.isin(row_pairs, (da[known] + 1) * size + (db[known] + 1))
+    return pa.array(np.where(has_null, null_declared, found))
+
+
 def _tally_votes(results: pa.Table) -> pa.Table:
     """Sum of votes per tally (election_id, contest_id, station_id) of station_results, null when none known."""
     keys = ["election_id", "contest_id", "station_id"]
@@ -198,13 +237,13 @@ def _votes_excess(turnout: pa.Table, context: dict[str, pa.Table]) -> pa.Chunked
             raise ConfigError(f"station_turnout checks need {needed} in context")
     keys = ["election_id", "contest_id", "station_id"]
     sums = _tally_votes(context[t.STATION_RESULTS])
-    frame = turnout.select(keys).append_column("_row", pa.array(np.arange(turnout.num_rows)))
+    frame = decoded(turnout.select(keys)).append_column("_row", pa.array(np.arange(turnout.num_rows)))
     frame = frame.join(sums, keys=keys, join_type="left outer").sort_by("_row")
     extras = [turnout[k] for k in ("overvotes", "undervotes", "blank_votes")]
     none_reported = pc.and_(pc.and_(extras[0].is_null(), extras[1].is_null()), extras[2].is_null())
     extra = pc.if_else(none_reported, 0, pc.add(pc.add(extras[0], extras[1]), extras[2]))
     contests = context[t.CONTESTS]
-    at = pc.index_in(turnout["contest_id"], value_set=contests["contest_id"])
+    at = pc.index_in(frame["contest_id"], value_set=contests["contest_id"])
     allowed = contests["votes_allowed"].combine_chunks().take(at).cast(pa.int64())
     used = pc.add(pc.coalesce(frame["votes_sum"], 0), extra)
     return pc.subtract(used, pc.multiply(turnout["ballots_cast"], allowed))
@@ -214,16 +253,14 @@ def _contest_results_derived(frame: pa.Table, context: dict[str, pa.Table]) -> d
     """counts min, selection-declared flag and methods-minus-votes for contest_results (station level only)."""
     methods = [frame[m] for m in t.METHOD_COLUMNS]
     out: dict[str, pa.Array] = {c.COUNTS_MIN: pc.min_element_wise(frame["votes"], *methods)}
-    station = pc.equal(frame["level"], t.LEVEL_STATION)
+    station = on_values(frame["level"], lambda v: pc.equal(v, t.LEVEL_STATION))
     if t.CONTEST_SELECTIONS not in context:
         raise ConfigError("contest_results checks need contest_selections in context")
-    declared = context[t.CONTEST_SELECTIONS]
-    pair = pc.binary_join_element_wise(frame["contest_id"], frame["selection_id"], "\x1f")
-    declared_pairs = pc.binary_join_element_wise(declared["contest_id"], declared["selection_id"], "\x1f")
-    declares_any = pc.is_in(frame["contest_id"], value_set=declared["contest_id"])
+    declared = decoded(context[t.CONTEST_SELECTIONS].select(["contest_id", "selection_id"]))
+    declares_any = on_values(frame["contest_id"], lambda v: pc.is_in(v, value_set=declared["contest_id"]))
     applies = pc.and_(station, declares_any)
-    out[c.SELECTION_DECLARED_FLAG] = pc.if_else(applies, pc.is_in(pair, value_set=declared_pairs),
-                                                pa.scalar(None, pa.bool_()))
+    out[c.SELECTION_DECLARED_FLAG] = pc.if_else(applies, _pairs_in(frame["contest_id"], frame["selection_id"],
+                                                                   declared), pa.scalar(None, pa.bool_()))
     # Where any reported figure is unknown (methods_unknown > 0) or none was reported (null), no rule applies.
     total = pc.add(*[pc.coalesce(m, 0) for m in methods[:2]])
     for m in methods[2:]:
@@ -238,13 +275,8 @@ def check_frame(table_name: str, table: pa.Table, context: dict[str, pa.Table], 
     """The table's columns plus every derived column its checks read."""
     if table_name == t.STATION_RESULTS:
         frame = station_frame(table, context)
-    else:
-        key = _composite_key(table, t.KEYS[table_name])
-        frame = table
-        if any(pa.types.is_dictionary(f.type) for f in frame.schema):
-            frame = frame.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type)
-                                                   else f.type) for f in frame.schema]))
-        frame = frame.append_column(c.KEY_COLUMN, key)
+    else:  # dictionary-encoded columns stay encoded: the rules read their distinct values (``on_values``)
+        frame = table.append_column(c.KEY_COLUMN, _composite_key(table, t.KEYS[table_name]))
     derived: dict[str, pa.Array | pa.ChunkedArray] = {}
     if table_name == t.STATION_TURNOUT:
         counts = [frame[k] for k in ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots",

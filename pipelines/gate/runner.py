@@ -18,7 +18,7 @@ import pyarrow as pa
 from pipelines.errors import CheckError
 from pipelines.fold import tables as t
 from pipelines.gate.checks import KEY_COLUMN, CheckSpec, checks_for_table
-from pipelines.gate.frames import check_frame
+from pipelines.gate.frames import check_frame, decoded
 from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult
 from pipelines.gate.suspects import suspect_rows
 
@@ -105,7 +105,7 @@ def _validate(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
 
     needed = sorted({s.column for s in specs} | {c for s in specs for c in _sample_columns(table, s, frame.column_names)})
     rows = suspect_rows(frame, specs)
-    df = frame.select(needed).take(pa.array(rows, type=pa.int64())).to_pandas()
+    df = decoded(frame.select(needed).take(pa.array(rows, type=pa.int64()))).to_pandas()
     df.index = rows  # GX's unexpected index list then names rows of the full frame
     suite = gx.ExpectationSuite(name=f"{table}_suite")
     for spec in specs:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.gate import checks as c
+from pipelines.gate.frames import on_values
 
 
 def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -55,6 +56,9 @@ def _out_of_range(col: pa.ChunkedArray, kwargs: dict[str, Any]) -> pa.ChunkedArr
 def failing(spec: c.CheckSpec, col: pa.ChunkedArray) -> pa.ChunkedArray:
     """A boolean column: True where ``spec`` may fail on ``col`` (null counts as False)."""
     try:
+        if pa.types.is_dictionary(col.type) and spec.expectation in (c.IN_SET, c.MATCH_REGEX):
+            # Judged once per distinct value; a null row stays null, i.e. not suspect (GX skips nulls here too).
+            return pc.fill_null(on_values(col, lambda values: _failing(spec, values)), False)
         return _failing(spec, _plain(col))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
         # A column/kwargs combination the kernels cannot evaluate: hand GX every row, let it judge.
