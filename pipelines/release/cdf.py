@@ -55,7 +55,7 @@ REQUIRED = (ELECTIONS, CONTESTS, RESULTS)
 # and a document of every station × selection of a large election would be gigabytes.
 STATION_LEVEL_MAX_ROWS = 250_000
 STATION_KINDS = frozenset({"POLLING_STATION", "PRECINCT"})
-STATION, DIVISION, CONTEST = "station", "division", "contest"
+STATION, CONTEST = "station", "contest"  # contest_results levels (the third, "division", needs no name here)
 OTHER_COUNTS = {"overvotes": "Overvotes", "undervotes": "Undervotes", "write_ins": "WriteIns"}
 # The columns the export reads of each table (the trace columns and the rest are never read).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -279,8 +279,6 @@ class _Report:
 
     def __init__(self, export: ExportTables, election: Row):
         tables = export.tables
-        self.format = export.format
-        self.election = election
         eid = election["election_id"]
         self.scope = f"ocd-division/country:{election['country']}"
         contests = _of_election(tables.get(CONTESTS), eid)
