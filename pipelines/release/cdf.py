@@ -11,7 +11,7 @@ that have no id of their own get ``<owner id>#<role>``. Every list is sorted, so
 same document (``generated_at`` is the release's time, passed in).
 
 The document is written as JSON text directly, a column at a time (``cdf_json``): a million-station election has
-hundreds of thousands of counts, which as Python objects took 15 s to build and 11 s to serialise. It is
+hundreds of thousands of counts, which as Python objects took 15 s to build and 13 s to serialise. It is
 compact (no indentation, keys sorted) and published gzip-compressed (``release_documents``).
 """
 
