@@ -4,10 +4,12 @@
     python examples/release_downloader.py --max-events 1 --no-save  # verify the first announcement only
 
 For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each file of each
-table (a large table is several files, listed in ``files``) and checks the size and SHA-256 the manifest gives.
-No credentials are used: releases are public. Prints ``verified <release> <table> <sha256>`` per file; exits 1
-if any file did not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
-``tables/<table>/<n>.parquet`` for a table in several files.
+table (a large table is several files, listed in ``files``) and each document (the NIST SP 1500-100 export,
+``cdf/<election_id>.json.gz``), and checks the size and SHA-256 the manifest gives. No credentials are used:
+releases are public. Prints ``verified <release> <table or document> <sha256>`` per file; exits 1 if any file did
+not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
+``tables/<table>/<n>.parquet`` for a table in several files, and ``cdf/<election_id>.json.gz`` (gzip: read it
+with ``gzip.open`` or ``zcat``).
 """
 
 from __future__ import annotations
@@ -33,25 +35,36 @@ def table_files(table: dict) -> list[dict]:
     return table.get("files") or [{"url": table["url"], "sha256": table["sha256"], "bytes": table["bytes"]}]
 
 
-def verify_release(manifest_url: str, out: Path | None) -> list[str]:
-    """Download and check every file of every table of one release; returns the problems found (empty: all good)."""
-    manifest = json.loads(download(manifest_url))
-    problems = []
+def release_files(manifest: dict) -> list[tuple[str, dict, str]]:
+    """(name, file entry, path in the release folder) of every file to fetch: each table's files, then each
+    document the manifest gives a checksum for (documents listed before the export was compressed had none)."""
+    out = []
     for name, table in sorted(manifest["tables"].items()):
         for n, file in enumerate(table_files(table)):
-            body = download(file["url"])
-            digest = hashlib.sha256(body).hexdigest()
-            if digest != file["sha256"] or len(body) != file["bytes"]:
-                problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "
-                                f"says {file['sha256']} / {file['bytes']} bytes")
-                print(f"MISMATCH {manifest['release_id']} {name}", flush=True)
-                continue
-            if out is not None:
-                folder = out / manifest["dataset"] / manifest["release_id"]
-                target = folder / (table["path"] if table.get("path") else f"tables/{name}/{n:05d}.parquet")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
-            print(f"verified {manifest['release_id']} {name} {digest}", flush=True)
+            out.append((name, file, table["path"] if table.get("path") else f"tables/{name}/{n:05d}.parquet"))
+    for key, document in sorted((manifest.get("documents") or {}).items()):
+        if "sha256" in document:
+            out.append((key, document, document["path"]))
+    return out
+
+
+def verify_release(manifest_url: str, out: Path | None) -> list[str]:
+    """Download and check every file of one release; returns the problems found (empty: all good)."""
+    manifest = json.loads(download(manifest_url))
+    problems = []
+    for name, file, path in release_files(manifest):
+        body = download(file["url"])
+        digest = hashlib.sha256(body).hexdigest()
+        if digest != file["sha256"] or len(body) != file["bytes"]:
+            problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "
+                            f"says {file['sha256']} / {file['bytes']} bytes")
+            print(f"MISMATCH {manifest['release_id']} {name}", flush=True)
+            continue
+        if out is not None:
+            target = out / manifest["dataset"] / manifest["release_id"] / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+        print(f"verified {manifest['release_id']} {name} {digest}", flush=True)
     return problems
 
 

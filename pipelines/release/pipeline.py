@@ -387,8 +387,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         for name, f in staged.files.items()
     }
     t1 = time.perf_counter()
-    cdf_documents, cdf_entries = cdf.release_documents(staged.tables([n for n in cdf.TABLES if n in staged.files]),
-                                                       generated_at=now, url=lambda key: store.url(prefix + key))
+    cdf_documents, cdf_entries = cdf.release_documents(staged.files, generated_at=now,
+                                                       url=lambda key: store.url(prefix + key), previous=previous)
     staged.timings["documents_s"] = time.perf_counter() - t1
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -400,7 +400,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "snapshot": staged.snapshot.to_json(),
         "schemas": staged.schemas_used,
         "tables": entries,
-        "documents": cdf_entries,  # cdf/<election_id>.json: NIST SP 1500-100 v2 (docs/contests.md, "Export")
+        "documents": cdf_entries,  # cdf/<election_id>.json.gz: NIST SP 1500-100 v2 (docs/contests.md, "Export")
         "gate": _gate_entry(staged, report),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},

@@ -26,6 +26,23 @@ PARQUET_TYPE = "application/vnd.apache.parquet"
 
 
 @dataclass(frozen=True, slots=True)
+class Blob:
+    """A document written as given, not encoded as JSON by the store (a compressed export)."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """A document an earlier release already holds with the same bytes: copied within the bucket from that
+    release's folder (``path`` in it), not uploaded again."""
+
+    release_id: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseInfo:
     """One release folder and its status: latest, published, or incomplete (no manifest)."""
 
@@ -171,8 +188,17 @@ class ReleaseStore:
     # --- writes ---------------------------------------------------------------------------------------------
     def put_json(self, key: str, body: dict[str, Any], **conditions: str) -> str:
         data = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False).encode()
+        return self.put_bytes(key, data, JSON_TYPE, **conditions)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str, **conditions: str) -> str:
+        """Write ``data`` at ``key``; returns the ETag.
+
+        Raises:
+            PublishConflict: a condition (``IfMatch``, ``IfNoneMatch``) failed.
+            ServiceUnavailable: S3 cannot be reached or refused the write.
+        """
         try:
-            return str(self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=JSON_TYPE,
+            return str(self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                                           **conditions)["ETag"])
         except ClientError as exc:
             if _code(exc) in _CONFLICT_CODES:
@@ -180,6 +206,14 @@ class ReleaseStore:
             raise ServiceUnavailable(f"S3 put {key}: {exc}") from exc
         except BotoCoreError as exc:
             raise ServiceUnavailable(f"S3 put {key}: {exc}") from exc
+
+    def copy(self, source: str, key: str) -> None:
+        """Copy the object at ``source`` to ``key`` inside the bucket (its bytes and content type; nothing is
+        uploaded)."""
+        try:
+            self.s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source})
+        except (BotoCoreError, ClientError) as exc:
+            raise ServiceUnavailable(f"S3 copy {source} to {key}: {exc}") from exc
 
     def put_file(self, key: str, staged: StagedFile, content_type: str = PARQUET_TYPE) -> tuple[str, int]:
         """Upload a staged file; returns the sha256 and size of the bytes actually uploaded."""
@@ -239,10 +273,12 @@ class ReleaseStore:
             raise ServiceUnavailable(f"S3 get {key}: {exc}") from exc
         return digest.hexdigest(), size
 
-    def write_release(self, release_id: str, files: list[StagedFile], documents: dict[str, dict[str, Any]],
-                      manifest: dict[str, Any], before_manifest: Callable[[], dict[str, Any]] | None = None) -> None:
+    def write_release(self, release_id: str, files: list[StagedFile],
+                      documents: dict[str, dict[str, Any] | Blob | Carried], manifest: dict[str, Any],
+                      before_manifest: Callable[[], dict[str, Any]] | None = None) -> None:
         """Upload data files, then what ``before_manifest`` uploads (its result joins the manifest), then the
-        documents (datapackage, validation report), then the manifest.
+        documents (datapackage and validation report as JSON, the NIST exports as ``Blob`` or ``Carried``),
+        then the manifest.
 
         Each file's checksum is taken from the bytes as they are uploaded and must equal its manifest entry, or
         the manifest is not written (``ChecksumMismatch``). The manifest is written with ``If-None-Match: *``: a
@@ -261,7 +297,12 @@ class ReleaseStore:
         if before_manifest is not None:
             manifest.update(before_manifest())
         for name, body in documents.items():
-            self.put_json(prefix + name, body)
+            if isinstance(body, Blob):
+                self.put_bytes(prefix + name, body.body, body.content_type)
+            elif isinstance(body, Carried):
+                self.copy(self.release_prefix(body.release_id) + body.path, prefix + name)
+            else:
+                self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
 
     def switch_latest(self, manifest: dict[str, Any], expected_etag: str | None) -> None:

@@ -1,8 +1,12 @@
-"""A publish writes ``cdf/<election_id>.json`` beside datapackage.json for each election, valid against the NIST
-schema, and lists it in the manifest; a release folded without the contest tables lists none and writes none."""
+"""A publish writes ``cdf/<election_id>.json.gz`` beside datapackage.json for each election, valid against the NIST
+schema once decompressed, and lists it in the manifest with its size and sha256; a release folded without the
+contest tables lists none and writes none. A release whose export inputs are unchanged carries the previous
+release's document over, byte for byte."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,21 +22,40 @@ from tests.support.factories import small_election
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "nist" / "NIST_V2_election_results_reporting.json"
 
 
+def _documents(store: ReleaseStore, manifest: dict) -> dict[str, tuple[bytes, str]]:
+    """Each document the release folder holds: (its bytes, its content type)."""
+    prefix = store.release_prefix(manifest["release_id"])
+    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix + cdf.FOLDER + "/").get("Contents", [])
+    out = {}
+    for obj in listed:
+        got = store.s3.get_object(Bucket=store.bucket, Key=obj["Key"])
+        out[obj["Key"].removeprefix(prefix)] = (got["Body"].read(), got["ContentType"])
+    return out
+
+
 def test_release_carries_a_nist_document_per_election_when_it_has_contest_tables(isolated):
     tables = fold(small_election().records)
     staged = stage_tables(isolated, Snapshot(start={("test", 0): 0}, end={("test", 0): 1}), tables)
     manifest = release(isolated, staged, validate(isolated, staged))
     store = ReleaseStore(isolated)
-    prefix = store.release_prefix(manifest["release_id"])
-    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix + cdf.FOLDER + "/").get("Contents", [])
     elections = sorted(set(tables["elections"].column("election_id").to_pylist()))
     has_contests = all(n in tables for n in cdf.REQUIRED)
     expected = [cdf.document_key(e) for e in elections] if has_contests else []
-    assert sorted(manifest["documents"]) == expected
-    assert sorted(o["Key"].removeprefix(prefix) for o in listed) == expected
+    documents = _documents(store, manifest)
+    assert sorted(manifest["documents"]) == sorted(documents) == expected
     validator = jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="ascii")))
     for key, entry in manifest["documents"].items():
-        document, _ = store.get_json(prefix + key)
-        assert document is not None and list(validator.iter_errors(document)) == []
-        assert entry["url"] == store.url(prefix + key)
+        body, content_type = documents[key]
+        assert content_type == cdf.MEDIA_TYPE == entry["media_type"]
+        assert (len(body), hashlib.sha256(body).hexdigest()) == (entry["bytes"], entry["sha256"])
+        document = json.loads(gzip.decompress(body))
+        assert list(validator.iter_errors(document)) == []
+        assert entry["url"] == store.url(store.release_prefix(manifest["release_id"]) + key)
         assert document["GeneratedDate"] == manifest["created_at"].replace("+00:00", "Z")
+
+    # The same tables published again: the documents are the first release's, copied rather than rebuilt.
+    again = release(isolated, staged, validate(isolated, staged))
+    assert again["previous_release"] == manifest["release_id"]
+    assert {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in again["documents"].items()} == \
+        {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in manifest["documents"].items()}
+    assert _documents(store, again) == documents

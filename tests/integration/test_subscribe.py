@@ -4,6 +4,8 @@ AvroDeserializer decodes every topic unmodified; release announcements round-tri
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import itertools
 import json
 import os
@@ -188,15 +190,36 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
             assert saved.read_bytes() == published.files[
                 f"{isolated.dataset}/releases/{manifest['release_id']}/{entry['path']}"]
 
-        # A manifest whose checksum does not match its file makes the downloader fail loudly.
-        tampered = json.loads(json.dumps(manifest))
-        tampered["tables"]["seats"]["sha256"] = "0" * 64
         from pipelines.release.s3 import s3_client
 
+        # A release with a NIST export: the document is fetched, checked and saved as the manifest lists it.
+        s3 = s3_client(isolated)
+        body = gzip.compress(b'{"@type":"ElectionResults.ElectionReport"}', mtime=0)
+        folder = f"{isolated.dataset}/releases/{manifest['release_id']}-cdf"
+        path = "cdf/local.xs.2030-05-05.json.gz"
+        s3.put_object(Bucket=isolated.release_bucket, Key=f"{folder}/{path}", Body=body)
+        with_document = {**json.loads(json.dumps(manifest)), "release_id": f"{manifest['release_id']}-cdf",
+                         "documents": {path: {"path": path, "url": isolated.public_url(f"{folder}/{path}"),
+                                              "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}}
+        s3.put_object(Bucket=isolated.release_bucket, Key=f"{folder}/manifest.json",
+                      Body=json.dumps(with_document).encode())
+        announce_release(isolated, release_published_event(with_document,
+                                                           isolated.public_url(f"{folder}/manifest.json")))
+        run = _run_example("release_downloader.py", isolated, "--max-events", "2", "--out", str(tmp_path / "dl"))
+        assert run.returncode == 0, run.stderr
+        assert f"verified {with_document['release_id']} {path} " in run.stdout
+        saved = tmp_path / "dl" / isolated.dataset / with_document["release_id"] / path
+        assert saved.read_bytes() == body
+
+        # A manifest whose checksum does not match its file makes the downloader fail loudly.
+        tampered = json.loads(json.dumps(with_document))
+        tampered["tables"]["seats"]["sha256"] = "0" * 64
+        tampered["documents"][path]["sha256"] = "0" * 64
         key = f"{isolated.dataset}/reports/tampered/manifest.json"  # somewhere the public may read
-        s3_client(isolated).put_object(Bucket=isolated.release_bucket, Key=key, Body=json.dumps(tampered).encode())
+        s3.put_object(Bucket=isolated.release_bucket, Key=key, Body=json.dumps(tampered).encode())
         announce_release(isolated, release_published_event(tampered, isolated.public_url(key)))
-        run = _run_example("release_downloader.py", isolated, "--max-events", "2", "--no-save")
-        assert run.returncode == 1 and f"MISMATCH {manifest['release_id']} seats" in run.stdout
+        run = _run_example("release_downloader.py", isolated, "--max-events", "3", "--no-save")
+        assert run.returncode == 1 and f"MISMATCH {tampered['release_id']} seats" in run.stdout
+        assert f"MISMATCH {tampered['release_id']} {path}" in run.stdout
     finally:
         delete_dataset(isolated, isolated.dataset)

@@ -1,10 +1,14 @@
 """The NIST SP 1500-100 v2 export: valid against the official schema, the same numbers as contest_results, every
-reference resolved, unknown figures absent, and the same bytes from the same tables."""
+reference resolved, unknown figures absent, and the same bytes from the same tables (compact JSON with sorted
+keys, gzip-compressed as published)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.release import cdf
+from pipelines.release.store import Blob, Carried
 from tests.support import contests as fx
 
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "nist" / "NIST_V2_election_results_reporting.json"
@@ -28,9 +33,13 @@ def validator() -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="ascii")))
 
 
+def _report(tables: dict[str, pa.Table], election_id: str = fx.ELECTION) -> dict[str, Any]:
+    return json.loads(cdf.election_report(tables, election_id, generated_at=AT))
+
+
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
-    return cdf.election_report(fx.contest_tables(), fx.ELECTION, generated_at=AT)
+    return _report(fx.contest_tables())
 
 
 def _contests(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -44,8 +53,8 @@ def _errors(validator: jsonschema.Draft4Validator, doc: dict[str, Any]) -> list[
 def test_documents_validate_against_the_official_schema(validator):
     for default in (True, False):
         docs = cdf.cdf_documents(fx.contest_tables(with_default_contest=default), generated_at=AT)
-        assert list(docs) == [f"cdf/{fx.ELECTION}.json"]
-        assert _errors(validator, docs[f"cdf/{fx.ELECTION}.json"]) == []
+        assert list(docs) == [f"cdf/{fx.ELECTION}.json.gz"]
+        assert _errors(validator, json.loads(docs[f"cdf/{fx.ELECTION}.json.gz"])) == []
 
 
 def test_the_schema_check_catches_a_broken_document(validator, doc):
@@ -175,16 +184,17 @@ def _shuffled(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
 
 def test_same_tables_give_the_same_bytes():
     one = cdf.cdf_documents(fx.contest_tables(), generated_at=AT)
-    two = cdf.cdf_documents(_shuffled(fx.contest_tables()), generated_at=AT)
-    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
-    assert json.dumps(one) == json.dumps(cdf.cdf_documents(fx.contest_tables(), generated_at=AT))
+    assert one == cdf.cdf_documents(_shuffled(fx.contest_tables()), generated_at=AT)
+    assert one == cdf.cdf_documents(fx.contest_tables(), generated_at=AT)
+    published = [cdf.release_documents(t, generated_at=AT, url=str)[0] for t in (fx.contest_tables(),
+                                                                                 _shuffled(fx.contest_tables()))]
+    assert published[0] == published[1]
 
 
 def test_complete_when_every_contest_reported_everywhere(validator):
     tables = fx.contest_tables()
     keep = pc.is_in(tables["contests"].column("contest_id"), pa.array([fx.PRESIDENT, fx.QUESTION]))
-    doc = cdf.election_report({**tables, "contests": tables["contests"].filter(keep)}, fx.ELECTION,
-                              generated_at=AT)
+    doc = _report({**tables, "contests": tables["contests"].filter(keep)})
     assert doc["Status"] == "unofficial-complete" and "Notes" not in doc
     assert sorted(_contests(doc)) == [fx.QUESTION, fx.PRESIDENT]
     assert _errors(validator, doc) == []
@@ -194,11 +204,19 @@ def test_release_documents_are_what_the_release_step_writes(validator):
     """What pipelines.release.pipeline.release() writes beside datapackage.json, and lists in the manifest."""
     docs, entries = cdf.release_documents(fx.contest_tables(), generated_at=AT,
                                           url=lambda key: f"http://s3.example/ds/releases/r1/{key}")
-    key = f"cdf/{fx.ELECTION}.json"
-    assert list(docs) == [key] and _errors(validator, docs[key]) == []
+    key = f"cdf/{fx.ELECTION}.json.gz"
+    assert list(docs) == [key] and isinstance(docs[key], Blob) and docs[key].content_type == "application/gzip"
+    body = docs[key].body
+    document = json.loads(gzip.decompress(body))
+    assert _errors(validator, document) == []
+    assert document["GeneratedDate"] == "2020-11-05T12:30:00Z"
+    # What the manifest says lets a downloader check the file it got.
     assert entries == {key: {"path": key, "url": f"http://s3.example/ds/releases/r1/{key}", "format": cdf.FORMAT,
-                             "election_id": fx.ELECTION}}
-    assert docs[key]["GeneratedDate"] == "2020-11-05T12:30:00Z"
+                             "media_type": "application/gzip", "election_id": fx.ELECTION, "inputs": None,
+                             "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}
+    # gzip without a name or time: the same JSON is always the same file.
+    assert body == gzip.compress(cdf.election_report(fx.contest_tables(), fx.ELECTION, generated_at=AT),
+                                 compresslevel=cdf.GZIP_LEVEL, mtime=0)
 
 
 def test_no_contest_tables_no_documents_and_a_log_line(caplog):
@@ -219,7 +237,7 @@ def test_a_large_election_is_exported_at_division_and_contest_level(validator, m
     stations = {r["unit_id"] for r in tables["contest_results"].to_pylist() if r["level"] == "station"}
     assert stations
     monkeypatch.setattr(cdf, "STATION_LEVEL_MAX_ROWS", 0)  # every election is "large" now
-    doc = cdf.election_report(tables, fx.ELECTION, generated_at=AT)
+    doc = _report(tables)
     assert doc["Format"] == "summary-contest" and "contest_results" in doc["Notes"]
     assert _errors(validator, doc) == []
     units = {u["@id"] for u in doc["GpUnit"]}
@@ -227,3 +245,79 @@ def test_a_large_election_is_exported_at_division_and_contest_level(validator, m
     counted = {vc["GpUnitId"] for c in doc["Election"][0]["Contest"] for s in c.get("ContestSelection", [])
                for vc in s.get("VoteCounts", [])}
     assert counted and not counted & stations and counted <= units
+
+
+TRICKY = 'Ľudová "strana" \\ a\tb\nc\x01 \u2028 ✓'
+
+
+def _renamed(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """Every name and label replaced by one that JSON must escape (quotes, backslash, control characters)."""
+    out = dict(tables)
+    for name, column in (("divisions", "name"), ("candidates", "name"), ("contests", "name"), ("contests", "office"),
+                         ("contest_selections", "label"), ("parties", "name"), ("elections", "name")):
+        t = out[name]
+        values = pa.array([None if v is None else f"{TRICKY} {i}" for i, v in enumerate(t[column].to_pylist())],
+                          t.schema.field(column).type)
+        out[name] = t.set_column(t.column_names.index(column), column, values)
+    return out
+
+
+def test_the_document_is_canonical_json_whatever_the_names(validator):
+    """Written as json.dumps(..., ensure_ascii=False, separators=(",", ":"), sort_keys=True) writes it."""
+    for tables in (fx.contest_tables(), _renamed(fx.contest_tables())):
+        body = cdf.election_report(tables, fx.ELECTION, generated_at=AT)
+        document = json.loads(body)
+        assert json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode() == body
+        assert _errors(validator, document) == []
+    names = {c["Name"] for c in _contests(document).values()}
+    assert f"{TRICKY} 0" in names  # the text survives the escaping
+
+
+def _staged(tables: dict[str, pa.Table], folder: Path) -> dict[str, Any]:
+    """The tables as a release stages them (contest_results in several files)."""
+    from pipelines.fold.tables import FILE_SPLIT_COLUMNS
+    from pipelines.release.parquet import write_table_files
+
+    return {n: write_table_files(n, t, folder, split_column=FILE_SPLIT_COLUMNS[n], file_rows=10)
+            for n, t in tables.items()}
+
+
+@pytest.mark.parametrize("station_rows", [cdf.STATION_LEVEL_MAX_ROWS, 0])
+def test_staged_tables_give_the_same_document(tmp_path, monkeypatch, station_rows):
+    """What the release reads (only the export's columns; at summary level no station rows) makes the document
+    the whole tables make."""
+    monkeypatch.setattr(cdf, "STATION_LEVEL_MAX_ROWS", station_rows)
+    tables = fx.contest_tables()
+    files = _staged(tables, tmp_path)
+    assert len(files["contest_results"].parts) > 1
+    export = cdf.read_export_tables(files)
+    assert export.format == ("summary-contest" if station_rows == 0 else "precinct-level")
+    if station_rows == 0:
+        assert "station" not in export.tables["contest_results"]["level"].to_pylist()
+        assert "station_turnout" not in export.tables
+        assert not {"PRECINCT", "POLLING_STATION"} & set(export.tables["divisions"]["kind"].to_pylist())
+    for name, table in export.tables.items():
+        assert set(table.column_names) <= set(cdf.COLUMNS[name])
+    assert cdf.election_report(export, fx.ELECTION, generated_at=AT) == \
+        cdf.election_report(tables, fx.ELECTION, generated_at=AT)
+
+
+def test_a_document_with_the_previous_releases_inputs_is_carried_over(tmp_path, monkeypatch):
+    files = _staged(fx.contest_tables(), tmp_path)
+    key = f"cdf/{fx.ELECTION}.json.gz"
+    docs, entries = cdf.release_documents(files, generated_at=AT, url=str)
+    assert isinstance(docs[key], Blob) and entries[key]["inputs"] == cdf.export_inputs(files) is not None
+    previous = {"release_id": "r1", "documents": entries}
+    later = datetime(2020, 11, 6, tzinfo=UTC)
+    with monkeypatch.context() as m:
+        m.setattr(cdf, "read_export_tables", lambda _: pytest.fail("tables read for a carried document"))
+        carried, again = cdf.release_documents(files, generated_at=later, url=lambda k: f"r2/{k}", previous=previous)
+    assert carried == {key: Carried("r1", key)}
+    assert again[key] == {**entries[key], "url": f"r2/{key}"}  # the same bytes, named in the new folder
+    # Another table's bytes, an earlier manifest without inputs: built again.
+    changed = {**files, "contest_summary": replace(files["contest_summary"], sha256="0" * 64)}
+    unknown = {"release_id": "r1", "documents": {key: {**entries[key], "inputs": None}}}
+    for staged, prior in ((changed, previous), (files, unknown)):
+        docs, _ = cdf.release_documents(staged, generated_at=later, url=str, previous=prior)
+        assert isinstance(docs[key], Blob)
+        assert json.loads(gzip.decompress(docs[key].body))["GeneratedDate"] == "2020-11-06T00:00:00Z"

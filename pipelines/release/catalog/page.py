@@ -111,7 +111,7 @@ def _documents(release: dict[str, Any]) -> str:
     if not docs:
         return ""
     links = ", ".join(_link(d["path"], key) for key, d in docs.items())
-    return f"<p>NIST SP 1500-100 v2 election results (JSON): {links}</p>"
+    return f"<p>NIST SP 1500-100 v2 election results (JSON, gzip-compressed): {links}</p>"
 
 
 def _release(release: dict[str, Any], latest: bool) -> str:
