@@ -33,12 +33,28 @@ def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _duplicated(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True for every non-null value that occurs more than once (each copy, as GX counts them)."""
-    counts = pa.table({"v": col}).group_by("v").aggregate([("v", "count")])
-    repeated = counts.filter(pc.and_(pc.greater(counts["v_count"], 1), counts["v"].is_valid()))["v"]
-    if len(repeated) == 0:
-        return pa.chunked_array([np.zeros(len(col), dtype=bool)], type=pa.bool_())
-    return pc.is_in(col, value_set=repeated)
+    """True for every non-null value that occurs more than once (each copy, as GX counts them).
+
+    Integers (the packed codes of composite keys) are found by one numpy sort, other values by one dictionary
+    encoding: an Arrow hash group-by of 13 million keys took 3-8 s.
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(arr.type):
+        values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+        ordered = np.sort(values[valid])
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        flags = valid & np.isin(values, repeated) if len(repeated) else np.zeros(len(arr), dtype=bool)
+    else:
+        encoded = pc.dictionary_encode(arr)
+        if len(encoded.dictionary) == len(arr) - arr.null_count:  # every value distinct: the usual case
+            flags = np.zeros(len(arr), dtype=bool)
+        else:
+            codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            flags = valid & (np.bincount(codes, minlength=len(encoded.dictionary))[codes] > 1)
+    return pa.chunked_array([flags], type=pa.bool_())
 
 
 def _out_of_range(col: pa.ChunkedArray, kwargs: dict[str, Any]) -> pa.ChunkedArray:
