@@ -57,22 +57,10 @@ def _required(report: rp.Report, contest: rp.Row, typ: str, people: list[str], o
     return typ
 
 
-def contest_section(report: rp.Report) -> pa.Buffer:
-    """Every contest's JSON, in contest order and comma-separated, with its selections, counts and reporting
-    progress.
-
-    The pieces (each contest's head and tail, each selection's head and tail, each count) are put in document
-    order by one sort and one ``take``: the counts, most of the document's bytes, are copied once.
-    """
-    counts = cdf_counts.vote_counts(report)
-    selections, selection_heads, has_counts, group_row = cdf_selections.selections(report, counts)
-    other_counts = cdf_counts.other_counts(report)
-    contest_of = selections["contest_id"].combine_chunks()
-    runs = js.runs(contest_of)
-    run_contests = contest_of.take(pa.array(runs[:-1], pa.int64())).to_pylist()
-    end_of = dict(zip(run_contests, runs[1:].tolist(), strict=True))
-    # What a contest's class and required fields depend on: its selections' kinds (a contest of kind OTHER) and
-    # candidates (a retention contest).
+def _what_selections_say(report: rp.Report, selections: pa.Table, contest_of: pa.Array
+                         ) -> tuple[dict[str, set[Any]], dict[str, set[str]]]:
+    """(kinds, candidates) of the selections of each contest whose class or required fields depend on them: the
+    kinds for a contest of kind OTHER, the candidates for a retention contest."""
     kinds: dict[str, set[Any]] = {}
     people: dict[str, set[str]] = {}
     looked_at = [c["contest_id"] for c in report.contests if c.get("kind") not in v.CONTEST_TYPES
@@ -84,32 +72,49 @@ def contest_section(report: rp.Report) -> pa.Buffer:
             kinds.setdefault(cid, set()).add(kind)
             if candidate:
                 people.setdefault(cid, set()).add(candidate)
+    return kinds, people
+
+
+def _fields(report: rp.Report, contest: rp.Row, district: str, kinds: set[Any], people: list[str]
+            ) -> dict[str, Any]:
+    """A contest's members but ContestSelection and OtherCounts; its Office goes to ``report.offices``."""
+    cid = contest["contest_id"]
+    fields: dict[str, Any] = {}
+    typ = _required(report, contest, _contest_class(contest, kinds), people, fields)
+    office = contest.get("office")
+    if office and typ in (v.CANDIDATE_CONTEST, v.RETENTION_CONTEST):
+        office_id = f"{cid}#office"
+        report.offices.append((office_id, rp.dumps({"@id": office_id, "@type": "ElectionResults.Office",
+                                                    "ElectionDistrictId": district, "Name": rp.text(office)})))
+        if typ == v.CANDIDATE_CONTEST:
+            fields["OfficeIds"] = [office_id]
+        else:
+            fields["OfficeId"] = office_id
+    summary = report.summary.get(cid) or {}
+    if summary.get("stations_reporting") is not None:
+        fields["SubUnitsReported"] = summary["stations_reporting"]
+    if summary.get("stations_expected") is not None:
+        fields["TotalSubUnits"] = summary["stations_expected"]
+    fields.update({"@id": cid, "@type": typ, "ElectionDistrictId": district, "Name": contest.get("name") or cid})
+    return fields
+
+
+def _heads_and_tails(report: rp.Report, selections: pa.Table, contest_of: pa.Array) -> tuple[list[str], list[str]]:
+    """Each contest's JSON before its selections (``,"ContestSelection":[`` ending it) and after them."""
+    other_counts = cdf_counts.other_counts(report)
+    runs = js.runs(contest_of)
+    run_contests = contest_of.take(pa.array(runs[:-1], pa.int64())).to_pylist()
+    end_of = dict(zip(run_contests, runs[1:].tolist(), strict=True))
+    kinds, people = _what_selections_say(report, selections, contest_of)
     heads, tails = [], []
     retention_labels: list[tuple[str, int]] = []
     for i, contest in enumerate(report.contests):
         cid = contest["contest_id"]
-        district = report.districts[i].as_py()
-        fields: dict[str, Any] = {}
-        typ = _required(report, contest, _contest_class(contest, kinds.get(cid, set())),
-                        sorted(people.get(cid, ())), fields)
+        fields = _fields(report, contest, report.districts[i].as_py(), kinds.get(cid, set()),
+                         sorted(people.get(cid, ())))
         if "CandidateId" in fields:
             # Named after the contest's selections and before the next contest's (ranks as in cdf_selections).
             retention_labels.append((fields["CandidateId"], (end_of[cid] << 20) - 1))
-        office = contest.get("office")
-        if office and typ in (v.CANDIDATE_CONTEST, v.RETENTION_CONTEST):
-            office_id = f"{cid}#office"
-            report.offices.append((office_id, rp.dumps({"@id": office_id, "@type": "ElectionResults.Office",
-                                                      "ElectionDistrictId": district, "Name": rp.text(office)})))
-            if typ == v.CANDIDATE_CONTEST:
-                fields["OfficeIds"] = [office_id]
-            else:
-                fields["OfficeId"] = office_id
-        summary = report.summary.get(cid) or {}
-        if summary.get("stations_reporting") is not None:
-            fields["SubUnitsReported"] = summary["stations_reporting"]
-        if summary.get("stations_expected") is not None:
-            fields["TotalSubUnits"] = summary["stations_expected"]
-        fields.update({"@id": cid, "@type": typ, "ElectionDistrictId": district, "Name": contest.get("name") or cid})
         # The sorted keys around ContestSelection (written by the pieces between head and tail) and OtherCounts
         # (JSON text already).
         head = rp.dumps({k: x for k, x in fields.items() if k < "ContestSelection"})
@@ -123,6 +128,20 @@ def contest_section(report: rp.Report) -> pa.Buffer:
         report.labels.append(pa.table({"person": pa.array([p for p, _ in retention_labels], js.TEXT),
                                        "label": pa.array([p for p, _ in retention_labels], js.TEXT),
                                        "rank": pa.array([r for _, r in retention_labels], pa.int64())}))
+    return heads, tails
+
+
+def contest_section(report: rp.Report) -> pa.Buffer:
+    """Every contest's JSON, in contest order and comma-separated, with its selections, counts and reporting
+    progress.
+
+    The pieces (each contest's head and tail, each selection's head and tail, each count) are put in document
+    order by one sort and one ``take``: the counts, most of the document's bytes, are copied once.
+    """
+    counts = cdf_counts.vote_counts(report)
+    selections, selection_heads, has_counts, group_row = cdf_selections.selections(report, counts)
+    contest_of = selections["contest_id"].combine_chunks()
+    heads, tails = _heads_and_tails(report, selections, contest_of)
     # Document order: contest, then its selections, each with its counts; within a contest its head first and
     # its tail last.
     n_contests, n_selections, n_items = len(report.contests), selections.num_rows, len(counts.items)
