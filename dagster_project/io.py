@@ -5,15 +5,31 @@ the publish job at once the release step of one could load the staged snapshot t
 it. Here every value lives under ``<storage>/runs/<run id>/<asset key>`` (an output of a step inside the
 events-read asset, which has no asset key: ``<storage>/runs/<run id>/steps/<step key>/<output>[/<mapping key>]``),
 written to a temporary name and renamed. Steps in other processes of the run find it there.
+
+A run's folder is removed when the run ends (``remove_run_outputs``, from ``dagster_project.run.run_publish``):
+the values are needed only while the run's steps pass them on, and the publish job is never re-executed from a
+failed step (the next publish starts afresh from the latest release), so nothing reads them afterwards.
 """
 
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+
+
+def run_folder(run_id: str, base_dir: str = "") -> Path:
+    """Where a run's step outputs are kept: ``<base_dir>/runs/<run id>`` (default ``$DAGSTER_HOME/storage``)."""
+    home = os.environ.get("DAGSTER_HOME") or os.path.join(tempfile.gettempdir(), "ballotstream")
+    return Path(base_dir or os.path.join(home, "storage")) / "runs" / run_id
+
+
+def remove_run_outputs(run_id: str, base_dir: str = "") -> None:
+    """Remove a finished run's step outputs (a step process killed mid-write may have left a partial file)."""
+    shutil.rmtree(run_folder(run_id, base_dir), ignore_errors=True)
 
 
 class RunScopedIOManager(dg.ConfigurableIOManager):
@@ -22,8 +38,7 @@ class RunScopedIOManager(dg.ConfigurableIOManager):
     base_dir: str = ""
 
     def _path(self, run_id: str, name: list[str]) -> Path:
-        home = os.environ.get("DAGSTER_HOME") or os.path.join(tempfile.gettempdir(), "ballotstream")
-        return Path(self.base_dir or os.path.join(home, "storage")) / "runs" / run_id / "/".join(name)
+        return run_folder(run_id, self.base_dir) / "/".join(name)
 
     @staticmethod
     def _name(context: dg.OutputContext) -> list[str]:

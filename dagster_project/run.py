@@ -15,6 +15,7 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.definitions import defs
+from dagster_project.io import remove_run_outputs
 from dagster_project.resources import BallotstreamResource
 from pipelines.errors import BallotstreamError, PublishConflict
 from pipelines.gate import GateReport
@@ -160,9 +161,11 @@ def run_publish(settings: Settings, *, force: bool = False, full: bool = False, 
             ran[0] = result.run_id
             return _outcome(settings, result, log_file)
     finally:
-        # The run's own staging folder goes whatever happened (published, blocked, conflict, failed); a run that
-        # was killed leaves it to `ballotstream gc`.
+        # The run's own staging folder and step outputs go whatever happened (published, blocked, conflict,
+        # failed): ``_outcome`` has read what it needs, and a publish run is never re-executed from its outputs.
+        # A run that was killed leaves its staging folder to `ballotstream gc`.
         pipeline.remove_run_staging(settings, ran[0])
+        remove_run_outputs(ran[0])
 
 
 @contextlib.contextmanager

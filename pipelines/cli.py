@@ -338,8 +338,8 @@ def announce(dataset: str | None, repair: bool, stale_after: str) -> None:
               help="Keep anything younger than this (s, m, h, d); must exceed the longest publish.")
 @_friendly
 def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
-    """Remove partial release folders (no manifest), stale staging folders, and checkpoints other than the
-    latest release's, when older than the grace period.
+    """Remove partial release folders (no manifest), stale staging folders, checkpoints other than the latest
+    release's, and table files no release lists, when older than the grace period.
 
     Never removes a release that has a manifest, nor anything a manifest references.
 
@@ -357,8 +357,9 @@ def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
     for folder in done.staging_folders:
         click.echo(f"{verb} staging folder {folder}")
     click.echo(f"{verb} {len(done.release_folders)} partial release folders ({done.objects} objects), "
-               f"{len(done.staging_folders)} staging folders and {done.checkpoint_objects} checkpoint objects; "
-               f"kept {done.kept_young} younger than {grace}")
+               f"{len(done.staging_folders)} staging folders, {done.checkpoint_objects} checkpoint objects and "
+               f"{done.table_files} table files no release lists; kept {done.kept_young} folders and "
+               f"{done.kept_young_table_files} unlisted table files younger than {grace}")
 
 
 @cli.command()

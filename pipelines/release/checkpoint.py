@@ -190,14 +190,22 @@ def base_for(store: ReleaseStore, latest_manifest: dict[str, Any] | None, snap: 
 
 
 def fetch_segments(store: ReleaseStore | None, segments: list[Segment], cache: Path) -> list[Path]:
-    """Each segment as a local folder, downloaded into ``cache`` unless already there; checksums verified.
+    """Each segment as a local folder, downloaded into ``cache`` unless already there intact (checksums verified
+    either way: a cached file that changed is downloaded again).
 
     Raises:
-        CheckpointUnusable: a file is missing (or not here, without ``store``), or its bytes do not match.
+        CheckpointUnusable: a file is missing (or not here intact, without ``store``), or its bytes do not match.
     """
     folders = []
     for segment in segments:
         folder = cache / segment.segment_id
+        damage = _damage(folder, segment) if folder.is_dir() else None
+        if damage:
+            # Changed since it was saved or verified (a disk error, a hand edit): fetched again, like a download
+            # with a bad checksum; without a bucket, the checkpoint cannot be used (and a rebuild saves it anew).
+            shutil.rmtree(folder, ignore_errors=True)
+            if store is None:
+                raise CheckpointUnusable(f"cached segment {segment.segment_id}: {damage}")
         if not folder.is_dir():
             if store is None:
                 raise CheckpointUnusable(f"segment {segment.segment_id} is not in {cache} (and no bucket to fetch "
@@ -223,6 +231,21 @@ def fetch_segments(store: ReleaseStore | None, segments: list[Segment], cache: P
         folder.touch()  # in use: not pruned for another hour (``Pending.prune_cache``)
         folders.append(folder)
     return folders
+
+
+def _damage(folder: Path, segment: Segment) -> str | None:
+    """What differs between a cached segment's files and the checksums and sizes the checkpoint lists, if any."""
+    for part, expected in segment.files.items():
+        path = folder / f"{part}.arrow"
+        try:
+            size = path.stat().st_size
+            if size != expected["bytes"]:
+                return f"{path} has {size:,} bytes, the checkpoint says {expected['bytes']:,}"
+            if file_sha256(path) != expected["sha256"]:
+                return f"{path} does not have the sha256 the checkpoint lists"
+        except OSError as exc:
+            return f"{path} cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def load_segments(folders: list[Path]) -> list[Extracted]:

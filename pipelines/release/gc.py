@@ -5,6 +5,12 @@ and, on its machine, its staging folder. Both are removed once older than a grac
 longest publish (a folder younger than that may belong to a run still uploading). A folder with a manifest is
 never touched, nor any object a manifest references.
 
+Files of split tables (``<dataset>/tables/<table>/<sha256>.parquet``) are shared by releases, so they live outside
+the release folders; one that no kept manifest lists (a publish failed after uploading it) goes once older than
+the grace period. A publisher that reuses such a file uploads it again rather than relying on it being there
+(``ReleaseStore.write_release``), which makes it young; and each file is checked just before it is removed, so one
+made young since the listing stays.
+
 Checkpoints (``pipelines.release.checkpoint``) are only ever resumed from the latest release's: the others, and
 segments no kept checkpoint lists, go once older than the grace period (a younger one may be a publish's that
 has not switched ``latest.json`` yet, or the base of a publish still running).
@@ -48,6 +54,8 @@ class Collected:
     staging_folders: list[Path] = field(default_factory=list)
     kept_young: int = 0  # partial folders or staging folders within the grace period
     checkpoint_objects: int = 0  # checkpoint documents and segment files no longer needed
+    table_files: int = 0  # split-table files no kept manifest lists
+    kept_young_table_files: int = 0  # unlisted split-table files within the grace period
 
 
 def _objects(store: ReleaseStore, prefix: str) -> list[dict]:
@@ -75,6 +83,7 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
     out = Collected()
     cutoff = datetime.now(UTC) - grace
     latest, _ = store.latest()
+    kept: list[dict | None] = []  # the manifests of the release folders kept (None: one without a manifest)
     for release_id in store.release_ids():
         prefix = store.release_prefix(release_id)
         objects = _objects(store, prefix)
@@ -82,6 +91,7 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
         # A manifest makes the folder a release (published or not); latest.json naming it is checked as well, in
         # case a manifest was removed by hand.
         if prefix + "manifest.json" in keys or (latest and latest.get("release_id") == release_id):
+            kept.append(store.manifest(release_id))
             continue
         if objects and max(o["LastModified"] for o in objects) > cutoff:
             out.kept_young += 1
@@ -91,6 +101,9 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
         if not dry_run:
             _delete(store, keys)
     out.checkpoint_objects = _collect_checkpoints(store, latest, cutoff, dry_run=dry_run)
+    if all(m is not None for m in kept):  # a release whose files are unknown: no table file is surely unused
+        out.table_files, out.kept_young_table_files = _collect_table_files(
+            store, [m for m in kept if m is not None], cutoff, dry_run=dry_run)
     root = staging_root(settings)
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if time.time() - folder.stat().st_mtime < grace.total_seconds():
@@ -124,3 +137,34 @@ def _collect_checkpoints(store: ReleaseStore, latest: dict | None, cutoff: datet
     if doomed and not dry_run:
         _delete(store, doomed)
     return len(doomed)
+
+
+def _collect_table_files(store: ReleaseStore, manifests: list[dict], cutoff: datetime, *, dry_run: bool
+                         ) -> tuple[int, int]:
+    """Remove split-table files none of ``manifests`` lists, of those older than ``cutoff``; returns how many
+    (would) go and how many unlisted ones are kept as younger. The files are listed after the manifests were
+    read: a file a manifest written since then lists was made young by its publisher first."""
+    listed = {key for m in manifests for name in m["tables"] for key in store.table_keys(m, name)}
+    unlisted = [o for o in _objects(store, store.tables_prefix) if o["Key"] not in listed]
+    doomed = [o["Key"] for o in unlisted if o["LastModified"] <= cutoff]
+    if not dry_run:
+        gone = []
+        for key in doomed:
+            # Checked again just before it goes: a publisher may have uploaded the same content since the listing.
+            if _last_modified(store, key) <= cutoff:
+                _delete(store, [key])
+                gone.append(key)
+        doomed = gone
+    return len(doomed), len(unlisted) - len(doomed)
+
+
+def _last_modified(store: ReleaseStore, key: str) -> datetime:
+    """When ``key`` was last written (now, if it is gone: nothing to remove)."""
+    try:
+        return store.s3.head_object(Bucket=store.bucket, Key=key)["LastModified"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return datetime.now(UTC)
+        raise ServiceUnavailable(f"S3 head {key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise ServiceUnavailable(f"S3 head {key}: {exc}") from exc

@@ -361,6 +361,13 @@ def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) ->
     return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
 
 
+def _listed(store: ReleaseStore, manifest: dict[str, Any] | None) -> set[str]:
+    """The bucket keys of every table file ``manifest`` lists (none without a manifest)."""
+    if manifest is None:
+        return set()
+    return {key for name in manifest["tables"] for key in store.table_keys(manifest, name)}
+
+
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
             store: ReleaseStore | None = None) -> dict[str, Any]:
     """Publish ``staged`` if the gate passed; return its manifest.
@@ -409,7 +416,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
                          "validation.json": validation, **cdf_documents}, manifest,
-                        before_manifest=lambda: _checkpoint_entries(staged, store, release_id))
+                        before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
+                        listed=_listed(store, previous))
     store.switch_latest(manifest, etag)
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()

@@ -102,9 +102,13 @@ class ReleaseStore:
     def latest_key(self) -> str:
         return f"{self.dataset}/latest.json"
 
+    @property
+    def tables_prefix(self) -> str:
+        return f"{self.dataset}/tables/"
+
     def object_key(self, table: str, sha256: str) -> str:
         """Where a file of a large table is kept, named by its content and shared by every release that has it."""
-        return f"{self.dataset}/tables/{table}/{sha256}.parquet"
+        return f"{self.tables_prefix}{table}/{sha256}.parquet"
 
     def table_keys(self, manifest: dict[str, Any], name: str) -> list[str]:
         """The bucket keys of a release's table, in order (one for releases before tables had ``files``)."""
@@ -275,7 +279,8 @@ class ReleaseStore:
 
     def write_release(self, release_id: str, files: list[StagedFile],
                       documents: dict[str, dict[str, Any] | Blob | Carried], manifest: dict[str, Any],
-                      before_manifest: Callable[[], dict[str, Any]] | None = None) -> None:
+                      before_manifest: Callable[[], dict[str, Any]] | None = None, listed: Container[str] = ()
+                      ) -> None:
         """Upload data files, then what ``before_manifest`` uploads (its result joins the manifest), then the
         documents (datapackage and validation report as JSON, the NIST exports as ``Blob`` or ``Carried``),
         then the manifest.
@@ -283,13 +288,18 @@ class ReleaseStore:
         Each file's checksum is taken from the bytes as they are uploaded and must equal its manifest entry, or
         the manifest is not written (``ChecksumMismatch``). The manifest is written with ``If-None-Match: *``: a
         release folder is written once, never replaced.
+
+        A content-addressed file is not uploaded again when the bucket has it and ``listed`` (the keys the
+        previous release's manifest lists) names it: ``ballotstream gc`` never removes what a manifest lists. Any
+        other is uploaded even if the bucket has it (left by a failed publish, say): that makes it young again, so
+        gc, which removes unlisted files older than its grace period, leaves it until this manifest lists it.
         """
         prefix = self.release_prefix(release_id)
         for staged in files:
             entries = manifest["tables"][staged.table]["files"]
             for part, entry in zip(staged.parts or (staged,), entries, strict=True):
-                if staged.parts and self.exists(entry["key"], entry["bytes"]):
-                    continue  # the same content is already there, from an earlier release
+                if staged.parts and entry["key"] in listed and self.exists(entry["key"], entry["bytes"]):
+                    continue  # the same content is already there, from the previous release
                 try:
                     self.put_verified(entry["key"], replace(part, sha256=entry["sha256"], bytes=entry["bytes"]))
                 except ChecksumMismatch as exc:

@@ -122,6 +122,21 @@ def test_gc_keeps_only_the_latest_checkpoint_and_the_next_publish_still_resumes(
     assert run_publish(isolated).manifest["read"]["from"] == f"incremental from release {latest['release_id']}"
 
 
+def test_a_cached_segment_changed_on_disk_is_fetched_again_from_the_bucket(isolated, tmp_path):
+    _ingest(isolated, tmp_path / "a", stations=6, seed=4)
+    first = run_publish(isolated).manifest
+    ckpt = checkpoint.Checkpoint.from_json(ReleaseStore(isolated).get_json(first["checkpoint"])[0])
+    path = checkpoint.cache_folder(isolated) / ckpt.segments[0].segment_id / "envelope.arrow"
+    intact = path.read_bytes()
+    path.write_bytes(intact[:100] + bytes(b ^ 0xFF for b in intact[100:110]) + intact[110:])  # same size
+
+    _ingest(isolated, tmp_path / "b", stations=2, seed=5)
+    second = run_publish(isolated).manifest
+    assert second["read"]["from"] == f"incremental from release {first['release_id']}"
+    assert path.read_bytes() == intact
+    assert _shas(run_publish(isolated, force=True, full=True).manifest) == _shas(second)
+
+
 def _verdicts(manifest: dict) -> list[tuple]:
     return [(c["table"], c["name"], c["success"], c["failing_rows"]) for c in manifest["gate"]["checks"]]
 

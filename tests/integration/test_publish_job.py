@@ -1,5 +1,6 @@
 """The publish job, run as the CLI runs it, against the real services: a failing WARN rule is recorded by Dagster
-and publishes anyway; a failing ERROR rule stops the release and leaves latest unchanged."""
+and publishes anyway; a failing ERROR rule stops the release and leaves latest unchanged; either way the run's
+step outputs are removed when it ends."""
 
 from __future__ import annotations
 
@@ -41,7 +42,11 @@ def _incident_in_a_retracted_division(directory, sample_dir):
 
 
 
-def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp_path):
+def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp_path, monkeypatch):
+    home = tmp_path / "dagster"  # an instance of its own: its runs' output folders are this test's alone
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    runs = home / "storage" / "runs"
     sample = tmp_path / "sample"
     build_sample(sample)
     assert ingest(sorted(sample.iterdir()), isolated).rejected_total == 0
@@ -55,6 +60,7 @@ def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp
     assert all(passed for (passed, severity) in warned.checks.values() if severity == "ERROR")
     store = ReleaseStore(isolated)
     assert store.latest()[0]["release_id"] == warned.manifest["release_id"]
+    assert runs.is_dir() and not any(runs.iterdir())  # the steps' outputs were kept there, and removed
 
     assert ingest([cast_above_registered(tmp_path / "bad.csv", sample)], isolated).rejected_total == 0
     with pytest.raises(GateFailed, match="station_turnout.cast_le_registered") as blocked:
@@ -62,6 +68,7 @@ def test_warn_rule_failure_publishes_and_error_rule_failure_blocks(isolated, tmp
     assert store.latest()[0]["release_id"] == warned.manifest["release_id"]
     assert blocked.value.report.report_url and not blocked.value.report.passed
     assert [i.release_id for i in store.list()] == [warned.manifest["release_id"]]
+    assert not any(runs.iterdir())
 
 
 def test_a_blocked_publish_prints_the_gate_table_and_one_error_line(isolated, tmp_path):

@@ -1,21 +1,28 @@
 """Large tables as several content-addressed files, against the real services: a release lists every file, a
-correction of one station uploads only the files it changed, the public reads the files anonymously, and
-pyarrow and DuckDB read a table as one dataset straight from the bucket."""
+correction of one station uploads only the files it changed, the public reads the files anonymously,
+pyarrow and DuckDB read a table as one dataset straight from the bucket, and gc removes the files no release
+lists once they are older than its grace period."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.resources
+import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pytest
 
 from dagster_project.run import run_publish
+from pipelines.errors import BallotstreamError, ServiceUnavailable
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
+from pipelines.release.gc import collect
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from tests.support.sample_edits import station_rows
@@ -104,3 +111,67 @@ def test_a_split_table_diffs_against_the_previous_release(isolated, tmp_path: Pa
     # The station's rows of every contest it reported (a new version each), two of them with other votes.
     assert changes["station_results"]["changed"] >= 2
     assert changes["contests"] == {"added": 0, "changed": 0, "removed": 0}
+
+
+def _failing_publish(settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish that dies after uploading its table files, before its manifest."""
+    put_json = ReleaseStore.put_json
+
+    def refuse_manifest(self, key, body, **conditions):
+        if key.endswith("/manifest.json"):
+            raise ServiceUnavailable(f"S3 put {key}: connection reset (test)")
+        return put_json(self, key, body, **conditions)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReleaseStore, "put_json", refuse_manifest)
+        with pytest.raises(BallotstreamError, match="connection reset"):
+            run_publish(settings)
+
+
+def _young_orphan(settings, body: bytes) -> str:
+    key = ReleaseStore(settings).object_key("contest_results", hashlib.sha256(body).hexdigest())
+    s3_client(settings, admin=True).put_object(Bucket=settings.release_bucket, Key=key, Body=body)
+    return key
+
+
+def test_gc_removes_table_files_no_release_lists_once_old_and_a_publish_after_it_works(isolated, tmp_path,
+                                                                                         monkeypatch):
+    settings = dataclasses.replace(isolated, table_file_rows=100)
+    grace = timedelta(seconds=2)
+    synthesize(tmp_path / "e", stations=20, seed=8)
+    ingest([p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"], settings)
+    first = run_publish(settings).manifest
+    tables = f"{settings.dataset}/tables/"
+    listed = {f["key"] for t in first["tables"].values() for f in t["files"] if f["key"].startswith(tables)}
+    assert set(_objects(settings, tables)) == listed
+
+    # A correction whose publish dies before its manifest leaves the files it changed, listed by no release.
+    (tmp_path / "fix.csv").write_text(_one_vote_moved(tmp_path / "e"))
+    ingest([tmp_path / "fix.csv"], settings)
+    _failing_publish(settings, monkeypatch)
+    orphans = set(_objects(settings, tables)) - listed
+    assert orphans
+
+    # Past the grace period a second attempt needs the same files: it uploads them again rather than trusting
+    # they stay, so gc (which would have removed them a moment ago) keeps them as young.
+    time.sleep(grace.total_seconds() + 1.5)
+    assert collect(settings, grace, dry_run=True).table_files == len(orphans)
+    _failing_publish(settings, monkeypatch)
+    young = _young_orphan(settings, b"young")
+    done = collect(settings, grace)
+    assert (done.table_files, done.kept_young_table_files) == (0, len(orphans) + 1)
+
+    time.sleep(grace.total_seconds() + 1.5)
+    younger = _young_orphan(settings, b"younger")
+    dry = collect(settings, grace, dry_run=True)
+    assert set(_objects(settings, tables)) == listed | orphans | {young, younger}
+    done = collect(settings, grace)
+    assert (dry.table_files, done.table_files, done.kept_young_table_files) == (len(orphans) + 1,) * 2 + (1,)
+    assert set(_objects(settings, tables)) == listed | {younger}  # every file the release lists stays
+
+    # The correction published after gc uploads the files gc removed; every file it lists is there.
+    second = run_publish(settings).manifest
+    files = [f for t in second["tables"].values() for f in t["files"]]
+    assert orphans <= {f["key"] for f in files}
+    present = _objects(settings, settings.dataset + "/")
+    assert all(present.get(f["key"]) == f["bytes"] for f in files)

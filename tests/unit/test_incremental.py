@@ -137,3 +137,22 @@ def test_saving_the_same_extraction_twice_names_one_segment_and_leaves_no_scratc
     assert [p.name for p in tmp_path.iterdir()] == [first.segment_id]
     loaded = checkpoint.load_segments([folder])[0]
     assert loaded.envelope.equals(extraction.envelope)
+
+
+def test_a_cached_segment_changed_on_disk_is_not_used_the_publish_rebuilds_and_says_why(tmp_path: Path) -> None:
+    log = small_election()
+    cache = tmp_path / "cache"
+    ckpt = chain_and_rebuilds(log, [len(log.records)], cache, tmp_path / "first")[0][2].pending.checkpoint
+    path = cache / ckpt.segments[0].segment_id / "envelope.arrow"
+    path.write_bytes(path.read_bytes()[:-10])  # truncated after it was saved
+    log.tally(station(1), muni("a"), {"candidate:aysel": 5, "candidate:babek": 6})
+
+    settings = Settings(read_range_min_events=1)
+    base = checkpoint.Base(ckpt, "incremental", "r1")
+    ext = checkpoint.extend(settings, _snapshot(log.records), base, None, cache, read=_reader(log))
+    assert ext.reason.startswith(f"full rebuild (the checkpoint of release r1: cached segment "
+                                 f"{ckpt.segments[0].segment_id}: {path} has ")
+    assert ext.events_read == len(log.records)
+    assert _shas(fold_extracted(ext.extracted), tmp_path / "inc") == _shas(fold(log.records), tmp_path / "full")
+    # The rebuild saved the segment again, intact: the next publish resumes from it.
+    assert checkpoint.fetch_segments(None, ckpt.segments, cache) == [cache / ckpt.segments[0].segment_id]
