@@ -18,13 +18,11 @@ from hypothesis import strategies as st
 
 from pipelines.fold import TABLE_NAMES, fold
 from pipelines.fold.core import extract_all, fold_extracted
-from pipelines.fold.read import ReadResult
-from pipelines.kafka.log_record import LogRecord
-from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import checkpoint
 from pipelines.release.parquet import write_table
 from pipelines.settings import Settings
 from tests.support.factories import REFERENDUM, Log, muni, small_election, station
+from tests.support.log_reads import log_reader, snapshot_of
 
 # Low, so that a sequence of a few publishes goes through compaction too.
 MAX_SEGMENTS = 3
@@ -60,21 +58,6 @@ def _apply(log: Log, op: str, n: int, publishes: list[int]) -> None:
         log.status(f"incident:{n % 5}", ("VERIFIED", "REJECTED", "UNVERIFIED")[n % 3])
 
 
-def _snapshot(records: list[LogRecord]) -> Snapshot:
-    """The snapshot whose offsets are exactly ``records`` (a prefix of the log: offsets grow per partition)."""
-    end: dict[tuple[str, int], int] = {}
-    for r in records:
-        end[(r.topic, r.partition)] = max(end.get((r.topic, r.partition), 0), r.offset + 1)
-    return Snapshot(start={tp: 0 for tp in end}, end=end)
-
-
-def _reader(log: Log):
-    """What the Kafka read returns for a snapshot: the extraction of the log's records within its offsets."""
-    def read(_settings: object, snap: Snapshot) -> ReadResult:
-        wanted = [r for r in log.records
-                  if snap.start.get((r.topic, r.partition), 0) <= r.offset < snap.end.get((r.topic, r.partition), 0)]
-        return ReadResult(extract_all(wanted), {}, 1, [{"consume_decode_s": 0.0, "extract_s": 0.0}])
-    return read
 
 
 def _shas(tables: dict[str, pa.Table], directory: Path) -> dict[str, str]:
@@ -89,9 +72,9 @@ def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Pat
     out = []
     previous: checkpoint.Checkpoint | None = None
     for i, upto in enumerate(publishes):
-        snap = _snapshot(log.records[:upto])
+        snap = snapshot_of(log.records[:upto])
         base = checkpoint.Base(previous, "incremental") if previous else checkpoint.Base(None, "full")
-        ext = checkpoint.extend(settings, snap, base, None, cache, read=_reader(log), max_segments=MAX_SEGMENTS)
+        ext = checkpoint.extend(settings, snap, base, None, cache, read=log_reader(log), max_segments=MAX_SEGMENTS)
         incremental = _shas(fold_extracted(ext.extracted), scratch / f"inc-{i}")
         full = _shas(fold(log.records[:upto]), scratch / f"full-{i}")
         out.append((incremental, full, ext))
@@ -149,7 +132,7 @@ def test_a_cached_segment_changed_on_disk_is_not_used_the_publish_rebuilds_and_s
 
     settings = Settings(read_range_min_events=1)
     base = checkpoint.Base(ckpt, "incremental", "r1")
-    ext = checkpoint.extend(settings, _snapshot(log.records), base, None, cache, read=_reader(log))
+    ext = checkpoint.extend(settings, snapshot_of(log.records), base, None, cache, read=log_reader(log))
     assert ext.reason.startswith(f"full rebuild (the checkpoint of release r1: cached segment "
                                  f"{ckpt.segments[0].segment_id}: {path} has ")
     assert ext.events_read == len(log.records)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.fold.core import extract_all
 from pipelines.fold.extraction_files import extraction_version
-from pipelines.fold.read import ReadResult
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import checkpoint
 from pipelines.settings import Settings
 from tests.support.factories import Log, muni, small_election, station
+from tests.support.log_reads import log_reader, snapshot_of
 
 SIZES = {("results", 0): 500, ("results", 1): 300, ("results", 2): 0, ("reference", 0): 200, ("news", 0): 100}
 SNAP = Snapshot(start={tp: 0 for tp in SIZES}, end=dict(SIZES))
@@ -76,25 +75,12 @@ def _log() -> Log:
     return log
 
 
-def _snapshot(log: Log) -> Snapshot:
-    end: dict[tuple[str, int], int] = {}
-    for r in log.records:
-        end[(r.topic, r.partition)] = max(end.get((r.topic, r.partition), 0), r.offset + 1)
-    return Snapshot(start={tp: 0 for tp in end}, end=end)
-
-
-def _reader(log: Log):
-    def read(_settings: object, snap: Snapshot) -> ReadResult:
-        wanted = [r for r in log.records
-                  if snap.start.get((r.topic, r.partition), 0) <= r.offset < snap.end.get((r.topic, r.partition), 0)]
-        return ReadResult(extract_all(wanted), {}, 1, [{"consume_decode_s": 0.0, "extract_s": 0.0}])
-    return read
 
 
 def _read_all(log: Log, cache: Path, ranges: int) -> tuple[Settings, Snapshot, list[checkpoint.RangeRead]]:
     settings = Settings(read_ranges=ranges, read_range_min_events=1)
-    snap = _snapshot(log)
-    reads = [checkpoint.read_range(settings, r, cache, read=_reader(log))
+    snap = snapshot_of(log.records)
+    reads = [checkpoint.read_range(settings, r, cache, read=log_reader(log))
              for r in checkpoint.plan_ranges(settings, snap, FULL)]
     return settings, snap, reads
 
@@ -106,7 +92,7 @@ def test_each_range_leaves_a_segment_and_the_release_uploads_those_not_in_the_bu
     assert all(r.segment is not None and not r.uploaded for r in reads)
     # What a read step on another machine hands on: its segment is in the bucket already.
     reads[1] = replace(reads[1], uploaded=True)
-    ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=_reader(log))
+    ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=log_reader(log))
     ids = [r.segment.segment_id for r in reads]
     assert [s.segment_id for s in ext.pending.checkpoint.segments] == ids
     assert ext.pending.new == {ids[0], ids[2]}
@@ -128,13 +114,13 @@ def test_a_range_segment_neither_here_nor_in_a_bucket_is_an_error(tmp_path):
     settings, snap, reads = _read_all(log, tmp_path / "read-step", ranges=2)
     # The combining step on another machine, its cache empty, and no bucket to fetch from.
     with pytest.raises(checkpoint.CheckpointUnusable, match="not in .*no bucket"):
-        checkpoint.combine(settings, snap, FULL, reads, None, tmp_path / "fold-step", read=_reader(log))
+        checkpoint.combine(settings, snap, FULL, reads, None, tmp_path / "fold-step", read=log_reader(log))
 
 
 def test_past_the_segment_limit_the_ranges_are_compacted_into_one_segment(tmp_path):
     log = _log()
     settings, snap, reads = _read_all(log, tmp_path, ranges=3)
-    ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=_reader(log), max_segments=3)
+    ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=log_reader(log), max_segments=3)
     assert len(ext.pending.checkpoint.segments) == 1
     assert ext.pending.new == {ext.pending.checkpoint.segments[0].segment_id}
 
@@ -142,9 +128,9 @@ def test_past_the_segment_limit_the_ranges_are_compacted_into_one_segment(tmp_pa
 def test_a_forced_publish_without_new_events_reads_nothing_and_keeps_the_checkpoint(tmp_path):
     log = _log()
     settings, snap, reads = _read_all(log, tmp_path, ranges=2)
-    first = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=_reader(log))
+    first = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=log_reader(log))
     base = checkpoint.Base(first.pending.checkpoint, "incremental from release r1", "r1")
-    again = checkpoint.extend(settings, snap, base, None, tmp_path, read=_reader(log))
+    again = checkpoint.extend(settings, snap, base, None, tmp_path, read=log_reader(log))
     assert again.events_read == 0 and again.timings["read_ranges"] == 0
     assert again.pending.checkpoint.segments == first.pending.checkpoint.segments and not again.pending.new
     assert again.extracted.envelope.num_rows == snap.total()
