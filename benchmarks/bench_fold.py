@@ -4,7 +4,7 @@ Usage:
 
     .venv/bin/python -m benchmarks.bench_fold --stations 1000000 [--gate]
     .venv/bin/python -m benchmarks.bench_fold --stations 1000000 --contests 1 [--selections S] [--save DIR]
-    .venv/bin/python -m benchmarks.bench_fold --load DIR [--profile FILE] [--hashes FILE]
+    .venv/bin/python -m benchmarks.bench_fold --load DIR [--profile FILE] [--hashes FILE] [--gate [--gate-report F]]
 
 Without ``--contests`` the LogRecords come from ``tests.support.factories.generate_election`` (one default contest
 per election, every station a child of the country), generated lazily as a Kafka consumer would decode them; the
@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--hashes", help="write each table's Parquet sha256 here (JSON)")
     parser.add_argument("--dataset", default="bench")
     parser.add_argument("--gate", action="store_true")
+    parser.add_argument("--gate-report", help="with --gate: write the gate's report (JSON) here, to compare two "
+                                              "versions of the gate on one saved extraction")
     args = parser.parse_args()
 
     if args.load:
@@ -249,6 +251,8 @@ def main() -> None:
         for line in report.summary_lines():
             if "FAIL" in line:
                 print("  " + line)
+        if args.gate_report:
+            Path(args.gate_report).write_text(report.to_json())
 
 
 if __name__ == "__main__":
