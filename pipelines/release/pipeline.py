@@ -394,6 +394,9 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         for name, f in staged.files.items()
     }
     t1 = time.perf_counter()
+    changes = _changes(store, previous, staged)
+    staged.timings["changes_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     cdf_documents, cdf_entries = cdf.release_documents(staged.files, generated_at=now,
                                                        url=lambda key: store.url(prefix + key), previous=previous)
     staged.timings["documents_s"] = time.perf_counter() - t1
@@ -411,7 +414,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "gate": _gate_entry(staged, report),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
-        "changes": _changes(store, previous, staged),
+        "changes": changes,
     }
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
@@ -421,7 +424,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.switch_latest(manifest, etag)
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()
-    staged.timings["upload_s"] = time.perf_counter() - t0 - staged.timings["documents_s"]
+    staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
+                                  - staged.timings["changes_s"])
     t0 = time.perf_counter()
     announce(settings, staged, store)
     staged.timings["catalog_announce_s"] = time.perf_counter() - t0
