@@ -328,6 +328,7 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
     """Rows added, changed and removed per table since the previous release, and the corrections applied."""
     from pipelines.release.diff import diff_tables
 
+    t0 = time.perf_counter()
     tables: dict[str, Any] = {}
     applied: list[dict[str, Any]] = []
     wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
@@ -341,6 +342,7 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
             # Corrections in files both releases share were applied before: only the differing rows can be new.
             before = set() if old is None else set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
             applied = [c for c in new.read(columns=wanted).to_pylist() if c["correction_event_id"] not in before]
+    staged.timings["changes_s"] = time.perf_counter() - t0
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
             "corrections": sorted(applied, key=lambda c: c["correction_event_id"])}
 
@@ -393,6 +395,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key, url=store.url)
         for name, f in staged.files.items()
     }
+    changes = _changes(store, previous, staged)
     t1 = time.perf_counter()
     cdf_documents, cdf_entries = cdf.release_documents(staged.files, generated_at=now,
                                                        url=lambda key: store.url(prefix + key), previous=previous)
@@ -411,7 +414,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "gate": _gate_entry(staged, report),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
-        "changes": _changes(store, previous, staged),
+        "changes": changes,
     }
     store.write_release(release_id, list(staged.files.values()),
                         {"datapackage.json": datapackage(staged.dataset, release_id, entries),
@@ -421,7 +424,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.switch_latest(manifest, etag)
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()
-    staged.timings["upload_s"] = time.perf_counter() - t0 - staged.timings["documents_s"]
+    staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
+                                  - staged.timings["changes_s"])
     t0 = time.perf_counter()
     announce(settings, staged, store)
     staged.timings["catalog_announce_s"] = time.perf_counter() - t0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Container
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,9 @@ from pipelines.errors import ChecksumMismatch, PublishConflict, ServiceUnavailab
 from pipelines.release.parquet import StagedFile
 from pipelines.release.s3 import JSON_TYPE, s3_client
 from pipelines.settings import Settings
+
+# Table files uploaded side by side by one publish.
+UPLOAD_THREADS = 4
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
 
@@ -295,15 +299,23 @@ class ReleaseStore:
         gc, which removes unlisted files older than its grace period, leaves it until this manifest lists it.
         """
         prefix = self.release_prefix(release_id)
-        for staged in files:
-            entries = manifest["tables"][staged.table]["files"]
-            for part, entry in zip(staged.parts or (staged,), entries, strict=True):
-                if staged.parts and entry["key"] in listed and self.exists(entry["key"], entry["bytes"]):
-                    continue  # the same content is already there, from the previous release
-                try:
-                    self.put_verified(entry["key"], replace(part, sha256=entry["sha256"], bytes=entry["bytes"]))
-                except ChecksumMismatch as exc:
-                    raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
+        uploads = [(part, entry) for staged in files
+                   for part, entry in zip(staged.parts or (staged,), manifest["tables"][staged.table]["files"],
+                                          strict=True)
+                   # the same content is already there, from the previous release
+                   if not (staged.parts and entry["key"] in listed and self.exists(entry["key"], entry["bytes"]))]
+
+        def upload(item: tuple[StagedFile, dict[str, Any]]) -> None:
+            part, entry = item
+            try:
+                self.put_verified(entry["key"], replace(part, sha256=entry["sha256"], bytes=entry["bytes"]))
+            except ChecksumMismatch as exc:
+                raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
+
+        # Several files at once: each upload waits on the network and the server as much as on this machine
+        # (boto3's clients are thread-safe). The first failure is raised once the others have finished.
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            list(pool.map(upload, uploads))
         if before_manifest is not None:
             manifest.update(before_manifest())
         for name, body in documents.items():
