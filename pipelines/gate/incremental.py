@@ -124,6 +124,18 @@ def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
     return all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
 
 
+def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
+    """Whether a kept file outcome has every field the combination reads (the checkpoint is a document in the
+    bucket: one edited by hand or cut short means checking the file again, not a traceback)."""
+    try:
+        return (isinstance(entry["sha256"], str) and isinstance(entry["rows"], int)
+                and (entry["range"] is None or isinstance(entry["range"], list))
+                and all(isinstance(entry["checks"][s.name]["failing"], int)
+                        and isinstance(entry["checks"][s.name]["sample"], list) for s in specs))
+    except (KeyError, TypeError):
+        return False
+
+
 def _combine(specs: tuple[CheckSpec, ...], files: list[dict[str, Any]]) -> list[CheckResult]:
     results = []
     for spec in specs:
@@ -175,7 +187,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
 
     name, specs = files.name, checks_for_table(files.name)
     digest = context_digest(name, table_shas, tolerance)
-    before = {f["sha256"]: f for f in (kept or {}).get("files", [])} if (kept or {}).get("context") == digest else {}
+    before = {f["sha256"]: f for f in kept.get("files", []) if _usable(f, specs)} \
+        if isinstance(kept, dict) and kept.get("context") == digest and isinstance(kept.get("files"), list) else {}
     entries: list[dict[str, Any] | None] = [before.get(sha) for sha in files.file_shas]
     todo = [i for i, e in enumerate(entries) if e is None]
     own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
@@ -211,7 +224,8 @@ class GateRun:
 def gate_tables(gx_context: Any, files: list[TableFiles], read_context: Callable[[str], dict[str, pa.Table]],
                 tolerance: float, kept: dict[str, Any] | None) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file)."""
-    kept_tables = kept.get("tables", {}) if kept and kept.get("format") == CACHE_FORMAT else {}
+    kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
+    kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
     shas = {f.name: f.sha256 for f in files}
     run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
     for table in files:

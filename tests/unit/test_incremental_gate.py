@@ -8,6 +8,7 @@ same tables, and so must the sample whenever it holds every failing row.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -102,6 +103,20 @@ def test_a_changed_context_table_rechecks_the_tables_that_read_it(good: Tables, 
     run = incremental(gx, damaged, tmp_path / "b", first.cache)
     assert not verdicts(run.results)[(t.STATION_RESULTS, n.CANDIDATE_RESOLVES)][0]
     assert_same(run, damaged)
+
+
+def test_a_damaged_cache_means_checking_again_not_a_traceback(good: Tables, gx, tmp_path: Path) -> None:
+    first = incremental(gx, good, tmp_path / "a", None)
+    damaged = json.loads(json.dumps(first.cache))
+    results = damaged["tables"][t.STATION_RESULTS]["files"]
+    del results[0]["checks"]  # one file's outcome cut short
+    results[1]["rows"] = "many"  # another's of the wrong type
+    damaged["tables"][t.EVENTS] = "not a table entry"
+    run = incremental(gx, good, tmp_path / "b", damaged)
+    assert run.checked_files == 2 + len(first.cache["tables"][t.EVENTS]["files"])
+    assert_same(run, good)
+    for cache in (None, {}, {"format": "other"}, {"format": first.cache["format"], "tables": []}):
+        assert incremental(gx, good, tmp_path / f"c{len(str(cache))}", cache).reused_files == 0
 
 
 def test_key_range_and_locality() -> None:
