@@ -121,7 +121,10 @@ def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
     if any(r is None for r in ranges):
         return False
     spans = [r for r in ranges if r]
-    return all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+    try:
+        return all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+    except TypeError:  # keys of different types cannot be ordered: the groups cannot be located either
+        return False
 
 
 def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
@@ -129,7 +132,9 @@ def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
     bucket: one edited by hand or cut short means checking the file again, not a traceback)."""
     try:
         return (isinstance(entry["sha256"], str) and isinstance(entry["rows"], int)
-                and (entry["range"] is None or isinstance(entry["range"], list))
+                and (entry["range"] is None or entry["range"] == []
+                     or (isinstance(entry["range"], list) and len(entry["range"]) == 2
+                         and all(isinstance(end, list) for end in entry["range"])))
                 and all(isinstance(entry["checks"][s.name]["failing"], int)
                         and isinstance(entry["checks"][s.name]["sample"], list) for s in specs))
     except (KeyError, TypeError):

@@ -111,9 +111,10 @@ def test_a_damaged_cache_means_checking_again_not_a_traceback(good: Tables, gx, 
     results = damaged["tables"][t.STATION_RESULTS]["files"]
     del results[0]["checks"]  # one file's outcome cut short
     results[1]["rows"] = "many"  # another's of the wrong type
+    results[2]["range"] = [["only one end"]]
     damaged["tables"][t.EVENTS] = "not a table entry"
     run = incremental(gx, good, tmp_path / "b", damaged)
-    assert run.checked_files == 2 + len(first.cache["tables"][t.EVENTS]["files"])
+    assert run.checked_files == 3 + len(first.cache["tables"][t.EVENTS]["files"])
     assert_same(run, good)
     for cache in (None, {}, {"format": "other"}, {"format": first.cache["format"], "tables": []}):
         assert incremental(gx, good, tmp_path / f"c{len(str(cache))}", cache).reused_files == 0
@@ -128,6 +129,7 @@ def test_key_range_and_locality() -> None:
     assert not groups_stay_in_files([[["a"], ["c"]], [["c"], ["d"]]])  # a group in two files
     assert not groups_stay_in_files([[["c"], ["d"]], [["a"], ["b"]]])  # out of order
     assert not groups_stay_in_files([[["a"], ["b"]], None])
+    assert not groups_stay_in_files([[["a"], ["b"]], [[1], [2]]])  # keys that cannot be compared
 
 
 # Besides each rule's own mutation: a copy of some row of a large table appended at its end, i.e. a key (or a
