@@ -9,9 +9,10 @@ export DAGSTER_HOME := $(CURDIR)/$(STATE)/dagster
 help:  ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# The instance config: runs and event logs stay in $(DAGSTER_HOME); nothing is sent anywhere (telemetry off).
-$(DAGSTER_HOME)/dagster.yaml: Makefile
-	@mkdir -p $(DAGSTER_HOME) && printf 'telemetry:\n  enabled: false\n' > $@
+# The instance config (dagster_project/instance.py): runs and event logs stay in $(DAGSTER_HOME), the event log
+# keeps its SQLite connections open; nothing is sent anywhere (telemetry off).
+$(DAGSTER_HOME)/dagster.yaml: Makefile dagster_project/instance.py $(STATE)/.venv-ok
+	@$(PY) -m dagster_project.instance $(DAGSTER_HOME) >/dev/null
 
 $(STATE)/.venv-ok: pyproject.toml
 	@command -v python3.11 >/dev/null || { echo "python3.11 is not installed" >&2; exit 1; }

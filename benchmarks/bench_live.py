@@ -536,11 +536,12 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
 
 
 def _dagster_home(tmp: Path) -> Path:
-    """A persistent instance like ``make``'s (``.state/dagster``: SQLite storage, telemetry off), but the
+    """A persistent instance like ``make``'s (``.state/dagster``: ``dagster_project.instance``), but the
     benchmark's own."""
+    from dagster_project.instance import write_instance_yaml  # here: the parent stays without Dagster's imports
+
     home = tmp / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    write_instance_yaml(home)
     return home
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project import keys
+from dagster_project.instance import write_instance_yaml
 from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
@@ -44,8 +45,7 @@ def _range_steps(run_id: str) -> dict[str, tuple[int, dict]]:
 
 def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(isolated, tmp_path, monkeypatch):
     home = tmp_path / "dagster"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    write_instance_yaml(home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # the steps' processes inherit it: one instance, one storage
     settings = replace(isolated, read_ranges=RANGES, read_range_min_events=1)
     _ingest(settings, tmp_path / "a", stations=12, seed=3)
