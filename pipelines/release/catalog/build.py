@@ -1,4 +1,6 @@
-"""``catalog.json``: every published release of a dataset, newest first, built from the releases' manifests.
+"""``catalog.json``: every published release of a dataset, newest first, built from the releases' manifests, and
+the latest release's contests with the most votes (at most ``MAX_LISTED_CONTESTS``: every publish uploads the
+document again, so its size must not follow the number of contests).
 
 Paths in the catalog are relative to the dataset folder (``<dataset>/``), where ``catalog.json`` and
 ``index.html`` live, so the page links work wherever the bucket is served from; absolute ``url`` fields are
@@ -13,9 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.release.catalog.contests import contest_sections
+from pipelines.release.catalog.contests import LISTING_ORDER, SUMMARY, contest_count, contest_sections
 
-CATALOG_FORMAT = "ballotstream.catalog/1"
+# 2: the contests section bounded (an object: counts, order, where all are, items).
+CATALOG_FORMAT = "ballotstream.catalog/2"
 # The folder of one release inside the dataset folder (docs/releases.md, "Layout in the bucket").
 RELEASES_FOLDER = "releases"
 MANIFEST_NAME = "manifest.json"
@@ -141,6 +144,18 @@ def _sort_key(item: dict[str, Any]) -> tuple[str, str]:
     return str(item.get("created_at") or ""), str(item["release_id"])
 
 
+def _contests(tables: dict[str, pa.Table], latest: dict[str, Any] | None) -> dict[str, Any]:
+    """The contests section: how many contests the latest release has, how many are listed and in which order,
+    where all of them are (its ``contest_summary`` table), and the listed ones."""
+    items = contest_sections(tables) if latest else []
+    total = contest_count(tables) if latest else 0
+    table = ((latest or {}).get("tables") or {}).get(SUMMARY) or {}
+    where = None if not total or latest is None else {
+        "table": SUMMARY, "release_id": latest["release_id"], "manifest": latest["manifest"],
+        "path": table.get("path"), "url": table.get("url"), "files": table.get("files") or []}
+    return {"total": total, "listed": len(items), "order": LISTING_ORDER, "all_in": where, "items": items}
+
+
 def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, Any]],
                   latest_tables: dict[str, pa.Table] | None = None,
                   previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -150,17 +165,18 @@ def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, 
         manifests: every published release's ``manifest.json`` of one dataset, in any order; with ``previous``,
             those it lacks are enough.
         reports: the gate's ``validation.json`` per release id; releases without one use the manifest's checks.
-        latest_tables: the latest release's tables, for the per-contest section (``contests``,
-            ``contest_summary``, ``contest_results`` at least; without them the section is empty).
+        latest_tables: the latest release's tables, for the contests section (``contests``, ``contest_summary``,
+            ``contest_results`` at least; without them the section is empty).
         previous: the dataset's ``catalog.json`` as the last publish wrote it: the releases it lists are kept
             from it (:func:`reusable_entries`) instead of built from their manifests.
 
     Returns:
-        ``{"format", "dataset", "latest", "updated_at", "releases": [...], "contests": [...]}`` with releases
+        ``{"format", "dataset", "latest", "updated_at", "releases": [...], "contests": {...}}`` with releases
         newest first, each with its tables (rows, bytes, sha256, columns with descriptions, relative path and
         download url), documents, gate outcome with a link to its report, and changes since the previous release
-        (with corrections); ``contests`` summarises each contest of the latest release
-        (:func:`~pipelines.release.catalog.contests.contest_sections`).
+        (with corrections); ``contests`` is ``{"total", "listed", "order", "all_in", "items"}``: the latest
+        release's contest count, the ``MAX_LISTED_CONTESTS`` with the most votes
+        (:func:`~pipelines.release.catalog.contests.contest_sections`) and where every contest is.
 
     Raises:
         ValueError: the manifests (and ``previous``) belong to more than one dataset.
@@ -188,5 +204,5 @@ def build_catalog(manifests: list[dict[str, Any]], reports: dict[str, dict[str, 
         # Derived from the data, not the clock: the same releases always give the same bytes.
         "updated_at": releases[0]["created_at"] if releases else None,
         "releases": releases,
-        "contests": contest_sections(latest_tables or {}) if releases else [],
+        "contests": _contests(latest_tables or {}, releases[0] if releases else None),
     }
