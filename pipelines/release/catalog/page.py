@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.release.catalog import charts
+from pipelines.release.catalog.build import is_full
 from pipelines.release.catalog.svg import Series, bar_chart, column_chart
 
 CATALOG_LINK = "catalog.json"
@@ -101,6 +102,9 @@ def _changes(changes: dict[str, Any]) -> str:
         items = "".join(f"<li>{escape(str(c.get('kind') or 'correction'))} of <code>{escape(str(c.get('key')))}</code>:"
                         f" {escape(str(c.get('reason') or ''))}</li>" for c in corrections)
         table += f"<h4>Corrections ({len(corrections)})</h4><ul class=\"corrections\">{items}</ul>"
+    elif changes.get("correction_count"):
+        n = changes["correction_count"]
+        table += f"<p>{n:,} correction{'s' if n != 1 else ''} (listed in the manifest).</p>"
     return table
 
 
@@ -115,9 +119,16 @@ def _documents(release: dict[str, Any]) -> str:
 def _release(release: dict[str, Any], latest: bool) -> str:
     rid = release["release_id"]
     heading = f"{escape(rid)}{' (latest)' if latest else ''}"
+    published = f"Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows"
+    manifest = _link(release["manifest"], "manifest.json")
+    if not is_full(release):
+        # Older releases are summaries in catalog.json: the manifest lists their tables, files and documents.
+        return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
+                f"<p>{published}, {_size(release['bytes'])}. Its tables, with a link to each file, and documents "
+                f"are listed in its {manifest}.</p><p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
+                "</li>")
     return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
-            f"<p>Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows in "
-            f"{len(release['tables'])} tables, {_size(release['bytes'])}. {_link(release['manifest'], 'manifest.json')}"
+            f"<p>{published} in {len(release['tables'])} tables, {_size(release['bytes'])}. {manifest}"
             f"</p>{_documents(release)}<p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
             f"<details><summary>Download the tables of {escape(rid)}</summary>{_tables_list(release, False)}"
             "</details></li>")
@@ -240,8 +251,10 @@ def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) ->
                    f"{escape(latest['release_id'])}</a>, published {escape(str(latest.get('created_at') or ''))}. "
                    f"{len(releases)} release{'s' if len(releases) != 1 else ''} in total. Machine-readable list: "
                    f"{_link(CATALOG_LINK, CATALOG_LINK)}.</p>")
+        listing = (_tables_list(latest, True) if is_full(latest)
+                   else f"<p>Listed in its {_link(latest['manifest'], 'manifest.json')}.</p>")
         tables = (f'<section id="tables"><h2>Tables in the latest release</h2><p>{_gate(latest["gate"])}</p>'
-                  f"{_tables_list(latest, True)}</section>")
+                  f"{listing}</section>")
     items = "".join(_release(r, i == 0) for i, r in enumerate(releases))
     return (
         "<!DOCTYPE html>\n"
