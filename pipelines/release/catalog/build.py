@@ -23,7 +23,7 @@ from pipelines.release.catalog.contests import LISTING_ORDER, SUMMARY, contest_c
 CATALOG_FORMAT = "ballotstream.catalog/2"
 # How many of the newest releases keep their full entry (tables with files and columns, documents, snapshot,
 # corrections). A full entry is 40-110 KB at a million stations (the files of the split tables); a publish a minute
-# would add one a minute to a document every publish uploads. A summary is about 1 KB.
+# would add one a minute to a document every publish uploads. A summary is 1-2 KB.
 FULL_ENTRIES = 1
 # The folder of one release inside the dataset folder (docs/releases.md, "Layout in the bucket").
 RELEASES_FOLDER = "releases"
