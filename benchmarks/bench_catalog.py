@@ -114,7 +114,8 @@ def main() -> None:
     body = _timed("json.dumps", args.profile, lambda: json.dumps(catalog, indent=2, ensure_ascii=False).encode())
     page = _timed("render_index", args.profile, lambda: render_index(catalog, tables).encode())
     print(f"catalog total: {time.perf_counter() - started:.2f} s; catalog.json {len(body) / 1e6:.2f} MB, "
-          f"index.html {len(page) / 1e6:.2f} MB, {len(catalog['contests']):,} contests listed")
+          f"index.html {len(page) / 1e6:.2f} MB, {catalog['contests']['listed']:,} of "
+          f"{catalog['contests']['total']:,} contests listed")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""The catalog: catalog.json lists every release newest first with tables, gate and changes; index.html draws the
-charts as accessible inline SVG, lists every release, links only relatively and loads nothing external."""
+"""The catalog: catalog.json lists every release newest first with gate and changes, the latest with its tables,
+the older ones as summaries of a bounded size; index.html draws the charts as accessible inline SVG, lists every
+release, links only relatively and loads nothing external."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -17,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
-from pipelines.release.catalog.build import CATALOG_FORMAT
+from pipelines.release.catalog.build import CATALOG_FORMAT, FULL_ENTRIES, reusable_entries, summary
 from pipelines.release.catalog.upload import ENTRIES_METADATA, manifests_since, read_catalog
 from pipelines.release.s3 import JSON_TYPE
 from pipelines.release.store import ReleaseStore
@@ -78,7 +80,15 @@ def test_catalog_lists_releases_newest_first_with_tables_gate_and_changes():
     assert newest["changes"]["tables"][STATION_TURNOUT] == {"added": 1, "changed": 1, "removed": 0}
     (correction,) = newest["changes"]["corrections"]
     assert correction["reason"].startswith("Protocol re-counted") and correction["kind"] == "supersede"
-    assert catalog["releases"][1]["previous_release"] is None
+    assert newest["changes"]["correction_count"] == 1
+    older = catalog["releases"][1]
+    assert older["previous_release"] is None
+    # The older release is a summary: its manifest lists the tables, files, documents and snapshot.
+    assert "tables" not in older and "documents" not in older and "snapshot" not in older
+    assert older["manifest"] == f"releases/{ids[1]}/manifest.json" and older["rows"] == sum(
+        t["rows"] for t in manifests[0]["tables"].values())
+    assert older["gate"]["warnings"] == ["observations.evidence_present"]
+    assert older["changes"] == {"previous_release": None, "tables": {}, "correction_count": 0}
     json.dumps(catalog)  # JSON-ready
 
 
@@ -131,8 +141,10 @@ def test_index_lists_every_release_with_relative_links_only():
         assert f"release-{rid}" in page.ids
         assert f"releases/{rid}/manifest.json" in page.hrefs
         assert f"releases/{rid}/validation.json" in page.hrefs
+        # The latest release's tables are linked; an older release's are in its manifest.
+        latest = rid == catalog["latest"]
         for entry in m["tables"].values():
-            assert f"releases/{rid}/{entry['path']}" in page.hrefs
+            assert (f"releases/{rid}/{entry['path']}" in page.hrefs) == latest
     assert "catalog.json" in page.hrefs
     for href in page.hrefs:
         assert not re.match(r"^[a-z]+:|^/", href), f"absolute link {href}"
@@ -140,6 +152,18 @@ def test_index_lists_every_release_with_relative_links_only():
             assert href[1:] in page.ids, f"dangling anchor {href}"
     assert page.external == []  # no script, stylesheet, font or image is loaded
     assert "Protocol re-counted" in html and "(latest)" in html
+
+
+def test_a_release_listed_as_a_summary_links_its_manifest_for_the_tables():
+    catalog, _ = _catalog()
+    # Only a catalog kept from a racing publisher's could start with one; the page must still stand.
+    catalog["releases"] = [summary(r) for r in catalog["releases"]]
+    html = render_index(catalog, fake_tables())
+    page = _parse(html)
+    for r in catalog["releases"]:
+        assert r["manifest"] in page.hrefs and r["gate"]["report"] in page.hrefs
+    assert not any(h.endswith(".parquet") for h in page.hrefs)
+    assert "1 correction (listed in the manifest)." in html and "Its tables, with a link to each file" in html
 
 
 def test_index_without_chart_tables_says_so():
@@ -227,7 +251,8 @@ def test_an_earlier_catalog_spares_the_manifests_and_reports_of_the_releases_it_
     assert build_catalog([second], {second["release_id"]: reports[second["release_id"]]}, fake_tables(),
                          previous) == full
     assert build_catalog(manifests, {}, fake_tables(), previous)["releases"][1] == full["releases"][1]
-    # An earlier catalog's release newer than every manifest given is left out (a racing publisher's).
+    # An earlier catalog's release newer than every manifest given is left out (a racing publisher's); the release
+    # that then heads the catalog is listed in full again from its manifest, not kept as the summary it was.
     assert build_catalog([first], reports, None, _json(full)) == build_catalog([first], reports)
     # Of another format, or with entries of another shape, it is not used.
     for other in ({**previous, "format": "ballotstream.catalog/0"},
@@ -275,3 +300,52 @@ def test_manifests_since_walks_the_chain_back_to_the_catalogs_newest_release():
     previous = _json(build_catalog([first], reports))
     assert [m["release_id"] for m in manifests_since(store, previous)] == [second["release_id"]]
     assert manifests_since(store, _json(build_catalog(manifests, reports))) == []
+
+
+def _chain(n: int) -> list[dict[str, Any]]:
+    """``n`` releases of one dataset, oldest first, each with a table in 40 files (as a large election's are) and a
+    correction."""
+    manifests, _, _ = two_releases("az-test", BASE)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        m = copy.deepcopy(manifests[1])
+        m.update(release_id=f"20250201T{i // 60:02d}{i % 60:02d}00Z-{i:012x}", created_at=f"2025-02-01T{i // 60:02d}:"
+                 f"{i % 60:02d}:00Z", previous_release=out[-1]["release_id"] if out else None)
+        m["changes"]["previous_release"] = m["previous_release"]
+        shas = [hashlib.sha256(f"{i}-{k}".encode()).hexdigest() for k in range(40)]
+        m["tables"][STATION_TURNOUT].update(path=None, url=None, files=[
+            {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "rows": 2, "bytes": 10, "sha256": sha,
+             "url": f"{BASE}/az-test/tables/{STATION_TURNOUT}/{sha}.parquet"} for sha in shas])
+        out.append(m)
+    return out
+
+
+def _size(catalog: dict[str, Any]) -> int:
+    return len(json.dumps(catalog, indent=2, ensure_ascii=False).encode())  # as publish_catalog writes it
+
+
+def test_fifty_releases_list_files_only_for_the_latest_and_grow_by_a_small_constant():
+    chain = _chain(50)
+    catalog = build_catalog(chain, {})
+    releases = catalog["releases"]
+    assert FULL_ENTRIES == 1 and len(releases) == 50
+    assert [r["release_id"] for r in releases if "tables" in r] == [chain[-1]["release_id"]]
+    assert len(releases[0]["tables"][STATION_TURNOUT]["files"]) == 40 and releases[0]["changes"]["corrections"]
+    assert releases[1]["changes"]["correction_count"] == 1 and "corrections" not in releases[1]["changes"]
+    # Only the tables whose rows changed are counted in a summary.
+    assert releases[1]["changes"]["tables"] == {STATION_TURNOUT: {"added": 1, "changed": 1, "removed": 0}}
+    sizes = {n: _size(build_catalog(chain[:n], {})) for n in (2, 3, 10, 11, 49, 50)}
+    growth = {sizes[n + 1] - sizes[n] for n in (2, 10, 49)}
+    full_entry = len(json.dumps(releases[0], indent=2).encode())
+    assert max(growth) - min(growth) <= 8, growth  # the same each release (ids of one length)
+    assert max(growth) < 1200 and max(growth) * 8 < full_entry, (growth, full_entry)
+
+
+def test_a_catalog_built_one_release_at_a_time_equals_one_built_from_every_manifest():
+    chain = _chain(5)
+    previous = None
+    for manifest in chain:
+        previous = _json(build_catalog([manifest], {}, None, previous))
+    assert previous == _json(build_catalog(chain, {}))
+    # Summaries are kept like full entries: the next publish reads no manifest of these five again.
+    assert set(reusable_entries(previous)) == {m["release_id"] for m in chain}

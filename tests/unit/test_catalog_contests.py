@@ -1,8 +1,10 @@
-"""The catalog's contest section: outcome, margin, progress and leading choices per contest in catalog.json, drawn
-on the page as accessible charts titled from the data; documents linked relatively; nothing loaded from outside."""
+"""The catalog's contest section: outcome, margin, progress and leading choices of the contests with the most
+votes in catalog.json (at most MAX_LISTED_CONTESTS, with the total and where every contest is), drawn on the page
+as accessible charts titled from the data; documents linked relatively; nothing loaded from outside."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -12,8 +14,8 @@ import pyarrow.compute as pc
 
 from pipelines.release.catalog import build_catalog, render_index
 from pipelines.release.catalog.charts import contest_chart_id, turnout_by_municipality
-from pipelines.release.catalog.contests import contest_sections
-from pipelines.release.catalog.page import MAX_CONTEST_CHARTS, MAX_CONTEST_SECTIONS, largest_contests
+from pipelines.release.catalog.contests import LISTING_ORDER, MAX_LISTED_CONTESTS, contest_sections, listed_ids
+from pipelines.release.catalog.page import MAX_CONTEST_CHARTS
 from tests.support import contests as fx
 from tests.support.catalog import two_releases
 
@@ -41,8 +43,8 @@ def _by_id(sections: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_each_contest_has_outcome_margin_progress_and_leading_choices():
     sections = contest_sections(_latest_tables())
-    assert [s["contest_id"] for s in sections] == sorted(c["contest_id"] for c in fx.contest_tables()["contests"]
-                                                         .to_pylist())
+    # The most votes first (contest_summary's total_votes: 544, 522, 495, 455, 40).
+    assert [s["contest_id"] for s in sections] == [fx.PRESIDENT, fx.QUESTION, fx.LIST, fx.RETENTION, fx.DEFAULT]
     c = _by_id(sections)
     president = c[fx.PRESIDENT]
     assert president["election"] == "2020 General Election (3 November 2020)"
@@ -66,12 +68,18 @@ def test_each_contest_has_outcome_margin_progress_and_leading_choices():
 
 def test_catalog_carries_contests_of_the_latest_release_and_documents():
     catalog = _catalog()
-    assert len(catalog["contests"]) == 5
     newest = catalog["releases"][0]
+    section = catalog["contests"]
+    assert (section["total"], section["listed"], len(section["items"])) == (5, 5, 5)
+    assert section["order"] == LISTING_ORDER
+    # Where every contest is: the latest release's contest_summary (this fake release does not list it as a table).
+    assert section["all_in"] == {"table": "contest_summary", "release_id": newest["release_id"],
+                                 "manifest": newest["manifest"], "path": None, "url": None, "files": []}
     key = f"cdf/{fx.ELECTION}.json"
     assert newest["documents"][key]["path"] == f"releases/{newest['release_id']}/{key}"
-    assert catalog["releases"][1]["documents"] == {}
-    assert _catalog({})["contests"] == []  # a release without contest tables
+    assert "documents" not in catalog["releases"][1]  # an older release: its manifest lists them
+    # A release without contest tables.
+    assert _catalog({})["contests"] == {"total": 0, "listed": 0, "order": LISTING_ORDER, "all_in": None, "items": []}
 
 
 class _Page(HTMLParser):
@@ -187,42 +195,62 @@ def test_dictionary_columns_and_many_chunks_give_the_same_sections():
     assert sum(len(c["top_selections"]) for c in want) == results.num_rows  # every selection, top 5 of each
 
 
-def test_largest_contests_keep_all_up_to_the_limit_else_the_most_voted_first():
-    contests = [{"contest_id": c, "total_votes": v} for c, v in (("a", 5), ("b", None), ("c", 9), ("d", 5), ("e", 1))]
-    assert largest_contests(contests, limit=5) is contests
-    assert [c["contest_id"] for c in largest_contests(contests, limit=4)] == ["c", "a", "d", "e"]
-    assert [c["contest_id"] for c in largest_contests(contests, limit=2)] == ["c", "a"]
-
-
-def test_more_contests_than_the_page_shows_leave_the_largest_and_say_where_the_rest_are():
+def test_listed_contests_are_the_most_voted_first_ties_by_id_and_those_without_a_total_last():
     tables = _latest_tables()
     base = tables["contests"].to_pylist()[0]
-    n = MAX_CONTEST_SECTIONS + 7
+    votes = {"a": 5, "b": None, "c": 9, "d": 5, "e": 1, "f": None}
+    mine = {**tables,
+            "contests": pa.Table.from_pylist([{**base, "contest_id": c} for c in "fdecba"],
+                                             schema=tables["contests"].schema),
+            "contest_summary": fx.table("contest_summary", [
+                {"election_id": fx.ELECTION, "contest_id": c, "kind": base["kind"], "total_votes": v}
+                for c, v in votes.items() if c != "f"])}  # f has no summary row at all
+    assert listed_ids(mine, limit=6) == ["c", "a", "d", "e", "b", "f"]
+    assert listed_ids(mine, limit=3) == ["c", "a", "d"]
+    assert [s["contest_id"] for s in contest_sections(mine, limit=3)] == ["c", "a", "d"]
+
+
+def _many_contests(n: int) -> dict[str, pa.Table]:
+    """The fixture's tables with ``n`` contests like its first one; contest i gets i + 1 times its votes."""
+    tables = _latest_tables()
+    base = tables["contests"].to_pylist()[0]
     ids = [f"general.us.pa.c{i:03d}.2020-11-03" for i in range(n)]
     votes = [r for r in tables["contest_results"].to_pylist() if r["contest_id"] == base["contest_id"]]
-    # Contest i gets i + 1 times the base contest's votes: the later, the larger.
     results = [{**r, "contest_id": cid, "unit_id": cid, "votes": r["votes"] * (i + 1)}
                for i, cid in enumerate(ids) for r in votes]
-    summary = [{"election_id": fx.ELECTION, "contest_id": cid, "kind": base["kind"],
-                "total_votes": sum(r["votes"] for r in results if r["contest_id"] == cid)} for cid in ids]
-    mine = {**tables,
+    total = sum(r["votes"] for r in votes)
+    summary = [{"election_id": fx.ELECTION, "contest_id": cid, "kind": base["kind"], "total_votes": total * (i + 1)}
+               for i, cid in enumerate(ids)]
+    return {**tables,
             "contests": pa.Table.from_pylist([{**base, "contest_id": cid, "name": f"Contest {i}"}
                                               for i, cid in enumerate(ids)], schema=tables["contests"].schema),
             "contest_results": pa.Table.from_pylist(results, schema=tables["contest_results"].schema),
             "contest_summary": fx.table("contest_summary", summary)}
+
+
+def test_two_hundred_contests_list_the_hundred_with_the_most_votes_and_say_where_the_rest_are():
+    n = 200
+    mine = _many_contests(n)
     catalog = _catalog(mine)
-    assert len(catalog["contests"]) == n  # catalog.json keeps every contest
+    section = catalog["contests"]
+    assert MAX_LISTED_CONTESTS == 100
+    assert (section["total"], section["listed"], len(section["items"])) == (n, MAX_LISTED_CONTESTS,
+                                                                            MAX_LISTED_CONTESTS)
+    assert [c["name"] for c in section["items"]] == [f"Contest {i}" for i in range(n - 1, n - 1 - 100, -1)]
+    # Its size does not follow the number of contests (only the figures' digits may differ).
+    twice = len(json.dumps(_catalog(_many_contests(2 * n))["contests"]))
+    assert abs(twice - len(json.dumps(section))) < len(json.dumps(section)) / 100
     latest = catalog["releases"][0]
     some = next(iter(latest["tables"].values()))
     latest["tables"]["contest_summary"] = {**some,
                                            "path": f"releases/{latest['release_id']}/tables/contest_summary.parquet"}
     html = render_index(catalog, mine)
     shown = re.findall(r"<article><h3>Contest (\d+)</h3>", html)
-    assert shown == [str(i) for i in range(n - 1, n - 1 - MAX_CONTEST_SECTIONS, -1)]
+    assert shown == [str(i) for i in range(n - 1, n - 1 - MAX_LISTED_CONTESTS, -1)]
     charted = re.findall(r'<figure id="contest-general-us-pa-c(\d+)-', html)
     assert charted == [f"{i:03d}" for i in range(n - 1, n - 1 - MAX_CONTEST_CHARTS, -1)]
-    assert (f"The latest release has {n:,} contests: the {MAX_CONTEST_SECTIONS} with the most votes are shown, most "
-            f"first, with charts for the first {MAX_CONTEST_CHARTS}. The other 7 are in") in html
+    link = f'<a href="{latest["tables"]["contest_summary"]["path"]}">contest_summary</a>'
+    assert f"{MAX_LISTED_CONTESTS} of {n} contests; all in {link}." in html
     page = _Page()
     page.feed(html)
     assert "catalog.json" in page.hrefs and latest["tables"]["contest_summary"]["path"] in page.hrefs

@@ -1,6 +1,8 @@
-"""The catalog's per-contest section: for each contest of the latest release, its outcome, margin, reporting
-progress and leading selections, from ``contests``, ``contest_summary`` and the contest-level rows of
-``contest_results`` (docs/contests.md, "Tables"). Figures the tables hold as null stay null here.
+"""The catalog's per-contest section: for the contests of the latest release with the most votes (at most
+``MAX_LISTED_CONTESTS``), their outcome, margin, reporting progress and leading selections, from ``contests``,
+``contest_summary`` and the contest-level rows of ``contest_results`` (docs/contests.md, "Tables"). Figures the
+tables hold as null stay null here; how many contests there are is said beside them, and ``contest_summary`` holds
+every one.
 
 Ranking, naming and grouping run in pyarrow over whole columns; only what the catalog lists becomes Python
 objects. A million stations make 10,000 contests and 125,000 selections, and turning whole tables into Python
@@ -21,6 +23,11 @@ CONTESTS, SELECTIONS, RESULTS, SUMMARY = "contests", "contest_selections", "cont
 NEEDED = (CONTESTS, SUMMARY, RESULTS)
 # How many selections per contest catalog.json lists (the chart draws them all).
 TOP_SELECTIONS = 5
+# How many contests catalog.json lists, and the page shows. A million stations elect 10,000 councils: listing each
+# made catalog.json 20 MB, uploaded again by every publish however few stations it changed.
+MAX_LISTED_CONTESTS = 100
+# The order of the listed contests, as catalog.json states it.
+LISTING_ORDER = "total_votes descending (contests without a total last), then contest_id"
 # Contests decided by the most voted option, not by seats.
 OPTION_KINDS = ("BALLOT_MEASURE", "RETENTION")
 _SUMMARY_COLUMNS = ("contest_id", "total_votes", "winners", "margin", "stations_reporting", "stations_expected")
@@ -144,10 +151,39 @@ def _pair_keys(pairs: pa.Table) -> pa.ChunkedArray | pa.Array:
     return pc.binary_join_element_wise(_text(pairs, "contest_id"), _text(pairs, "selection_id"), "\x1f")
 
 
-def contest_sections(tables: dict[str, pa.Table]) -> list[dict[str, Any]]:
-    """One entry per contest (by election, then contest id); empty when the release lacks the contest tables."""
+def contest_count(tables: dict[str, pa.Table]) -> int:
+    """How many contests the release has (0 without the contest tables the section needs)."""
+    return 0 if any(n not in tables for n in NEEDED) else tables[CONTESTS].num_rows
+
+
+def listed_ids(tables: dict[str, pa.Table], limit: int = MAX_LISTED_CONTESTS) -> list[str]:
+    """The ids of the ``limit`` contests to list, in ``LISTING_ORDER``."""
+    summary = tables[SUMMARY]
+    totals = pa.table({"contest_id": _text(summary, "contest_id"),
+                       "total_votes": summary.column("total_votes") if "total_votes" in summary.column_names
+                       else pa.nulls(summary.num_rows, pa.int64())})
+    keyed = pa.table({"contest_id": _text(tables[CONTESTS], "contest_id")}).join(totals, "contest_id",
+                                                                                   join_type="left outer")
+    order = pc.sort_indices(keyed, sort_keys=[("total_votes", "descending", "at_end"),
+                                              ("contest_id", "ascending", "at_end")])
+    return keyed.column("contest_id").take(order[:limit]).to_pylist()
+
+
+def _only(tables: dict[str, pa.Table], ids: list[str]) -> dict[str, pa.Table]:
+    """The tables with the rows of the contests ``ids`` only (the others are neither ranked nor named)."""
+    wanted = pa.array(ids, pa.string())
+    return {**tables, **{n: tables[n].filter(pc.is_in(_text(tables[n], "contest_id"), value_set=wanted))
+                         for n in (CONTESTS, SUMMARY, RESULTS)}}
+
+
+def contest_sections(tables: dict[str, pa.Table], limit: int = MAX_LISTED_CONTESTS) -> list[dict[str, Any]]:
+    """One entry per listed contest (:func:`listed_ids`, in that order); empty when the release lacks the contest
+    tables."""
     if any(n not in tables for n in NEEDED):
         return []
+    ids = listed_ids(tables, limit)
+    position = {cid: i for i, cid in enumerate(ids)}
+    tables = _only(tables, ids)
     elections = {r["election_id"]: r for r in tables[ELECTIONS].to_pylist()} if ELECTIONS in tables else {}
     summary = tables[SUMMARY]
     summaries = {r["contest_id"]: r for r in summary.select(
@@ -163,8 +199,8 @@ def contest_sections(tables: dict[str, pa.Table]) -> list[dict[str, Any]]:
         leading[r["contest_id"]].append(r)
     contests = tables[CONTESTS]
     columns = [c for c in ("contest_id", "election_id", "name", "kind", "office") if c in contests.column_names]
-    rows = pa.table({c: plain(contests.column(c)) for c in columns}).sort_by(
-        [("election_id", "ascending"), ("contest_id", "ascending")]).to_pylist()
+    rows = sorted(pa.table({c: plain(contests.column(c)) for c in columns}).to_pylist(),
+                  key=lambda r: position[r["contest_id"]])
     out = []
     for c in rows:
         cid = c["contest_id"]

@@ -13,14 +13,13 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.release.catalog import charts
+from pipelines.release.catalog.build import is_full
 from pipelines.release.catalog.svg import Series, bar_chart, column_chart
 
 CATALOG_LINK = "catalog.json"
-# Contests drawn as charts; every contest shown still gets its summary and table of leading choices.
+# Contests drawn as charts; every contest shown (those catalog.json lists) still gets its summary and table of
+# leading choices.
 MAX_CONTEST_CHARTS = 20
-# Contests the page shows, the ones with the most votes when there are more: a million stations elect 10,000
-# councils, and a section for each made a 10 MB page. catalog.json and the tables hold them all.
-MAX_CONTEST_SECTIONS = 100
 KIND_WORDS = {"CANDIDATE": "Candidate contest", "PARTY_LIST": "Party-list contest", "BALLOT_MEASURE": "Ballot measure",
               "RETENTION": "Retention question"}
 # Kept inline: an external stylesheet would be another request, and the page must work from a plain bucket.
@@ -103,6 +102,9 @@ def _changes(changes: dict[str, Any]) -> str:
         items = "".join(f"<li>{escape(str(c.get('kind') or 'correction'))} of <code>{escape(str(c.get('key')))}</code>:"
                         f" {escape(str(c.get('reason') or ''))}</li>" for c in corrections)
         table += f"<h4>Corrections ({len(corrections)})</h4><ul class=\"corrections\">{items}</ul>"
+    elif changes.get("correction_count"):
+        n = changes["correction_count"]
+        table += f"<p>{n:,} correction{'s' if n != 1 else ''} (listed in the manifest).</p>"
     return table
 
 
@@ -117,9 +119,16 @@ def _documents(release: dict[str, Any]) -> str:
 def _release(release: dict[str, Any], latest: bool) -> str:
     rid = release["release_id"]
     heading = f"{escape(rid)}{' (latest)' if latest else ''}"
+    published = f"Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows"
+    manifest = _link(release["manifest"], "manifest.json")
+    if not is_full(release):
+        # Older releases are summaries in catalog.json: the manifest lists their tables, files and documents.
+        return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
+                f"<p>{published}, {_size(release['bytes'])}. Its tables, with a link to each file, and documents "
+                f"are listed in its {manifest}.</p><p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
+                "</li>")
     return (f'<li id="release-{escape(rid, quote=True)}"><h3>{heading}</h3>'
-            f"<p>Published {escape(str(release.get('created_at') or ''))}; {release['rows']:,} rows in "
-            f"{len(release['tables'])} tables, {_size(release['bytes'])}. {_link(release['manifest'], 'manifest.json')}"
+            f"<p>{published} in {len(release['tables'])} tables, {_size(release['bytes'])}. {manifest}"
             f"</p>{_documents(release)}<p>{_gate(release['gate'])}</p>{_changes(release['changes'])}"
             f"<details><summary>Download the tables of {escape(rid)}</summary>{_tables_list(release, False)}"
             "</details></li>")
@@ -184,32 +193,26 @@ def _contest(contest: dict[str, Any], tables: dict[str, pa.Table], chart: bool) 
             f"{'' if total is None else f' {total:,} votes in total.'}</p>{table}{drawn}</article>")
 
 
-def largest_contests(contests: list[dict[str, Any]], limit: int = MAX_CONTEST_SECTIONS) -> list[dict[str, Any]]:
-    """``contests`` when there are at most ``limit``; else the ``limit`` with the most votes, most first (ties, and
-    contests without a total, in catalog order)."""
-    if len(contests) <= limit:
-        return contests
-    return sorted(contests, key=lambda c: (c.get("total_votes") is None, -(c.get("total_votes") or 0)))[:limit]
-
-
 def _table_link(catalog: dict[str, Any], name: str) -> str:
     """A link to table ``name`` of the latest release: its file, or the table list when it is several files (its
     name in code when the release lacks it)."""
     releases = catalog.get("releases") or []
-    table = (releases[0]["tables"] if releases else {}).get(name)
+    table = ((releases[0].get("tables") if releases else None) or {}).get(name)
     if not table:
         return f"<code>{escape(name)}</code>"
     return _link(table["path"] or "#tables", name)
 
 
-def _contests_note(catalog: dict[str, Any], shown: int) -> str:
-    total = len(catalog["contests"])
+def _contests_note(catalog: dict[str, Any]) -> str:
+    section = catalog["contests"]
+    shown, total = section["listed"], section["total"]
     if shown < total:
-        return (f"<p class=\"note\">The latest release has {total:,} contests: the {shown:,} with the most votes "
-                f"are shown, most first, with charts for the first {min(shown, MAX_CONTEST_CHARTS)}. The other "
-                f"{total - shown:,} are in {_link(CATALOG_LINK, CATALOG_LINK)} (<code>contests</code>: outcome, "
-                f"margin and leading choices of each) and in the tables {_table_link(catalog, 'contest_summary')}"
-                f" and {_table_link(catalog, 'contest_results')}.</p>")
+        return (f"<p class=\"note\">{shown:,} of {total:,} contests; all in "
+                f"{_table_link(catalog, 'contest_summary')}. Shown are the {shown:,} with the most votes, most first"
+                f" (ties by contest id; as {_link(CATALOG_LINK, CATALOG_LINK)} lists them), with charts for the first "
+                f"{min(shown, MAX_CONTEST_CHARTS)}; {_table_link(catalog, 'contest_summary')} has the outcome, "
+                f"margin and reporting progress of every contest, {_table_link(catalog, 'contest_results')} its "
+                "votes per choice.</p>")
     if total > MAX_CONTEST_CHARTS:
         return (f"<p class=\"note\">Charts are drawn for the first {MAX_CONTEST_CHARTS} of {total} contests; every "
                 "contest lists its leading choices.</p>")
@@ -217,14 +220,12 @@ def _contests_note(catalog: dict[str, Any], shown: int) -> str:
 
 
 def _contests(catalog: dict[str, Any], tables: dict[str, pa.Table]) -> str:
-    contests = catalog.get("contests") or []
-    if not contests:
+    shown = (catalog.get("contests") or {}).get("items") or []
+    if not shown:
         return ("<section id=\"contests\"><h2>Contests</h2><p class=\"note\">The latest release has no contest "
                 "tables.</p></section>")
-    shown = largest_contests(contests)
-    note = _contests_note(catalog, len(shown))
     items = "".join(_contest(c, tables, i < MAX_CONTEST_CHARTS) for i, c in enumerate(shown))
-    return f"<section id=\"contests\"><h2>Contests in the latest release</h2>{note}{items}</section>"
+    return f"<section id=\"contests\"><h2>Contests in the latest release</h2>{_contests_note(catalog)}{items}</section>"
 
 
 def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) -> str:
@@ -250,8 +251,10 @@ def render_index(catalog: dict[str, Any], latest_tables: dict[str, pa.Table]) ->
                    f"{escape(latest['release_id'])}</a>, published {escape(str(latest.get('created_at') or ''))}. "
                    f"{len(releases)} release{'s' if len(releases) != 1 else ''} in total. Machine-readable list: "
                    f"{_link(CATALOG_LINK, CATALOG_LINK)}.</p>")
+        listing = (_tables_list(latest, True) if is_full(latest)
+                   else f"<p>Listed in its {_link(latest['manifest'], 'manifest.json')}.</p>")
         tables = (f'<section id="tables"><h2>Tables in the latest release</h2><p>{_gate(latest["gate"])}</p>'
-                  f"{_tables_list(latest, True)}</section>")
+                  f"{listing}</section>")
     items = "".join(_release(r, i == 0) for i, r in enumerate(releases))
     return (
         "<!DOCTYPE html>\n"
