@@ -8,6 +8,12 @@ and a *context digest*: the gate's logic version, the checks' declarations, the 
 table the checks read. The next publish re-checks a file only when its sha256 or the digest differs, and adds
 the kept outcomes of the others.
 
+Two tables read each other tally by tally (``ALIGNED_CONTEXT``: station_results' votes against station_turnout's
+valid ballots, and the other way round). What a file of one finds depends only on the other's rows of the tallies
+in the file's key range, so instead of the other table's sha256 (which every new result changes, re-checking
+every file of both, the two largest tables) a file's outcome is kept with the sha256s of the other table's files
+whose key ranges overlap its own (``aligned_digest``).
+
 Adding per file is exact for row rules. It is exact for the rules over groups of rows (a key's uniqueness, a
 tally's rows in station_results) only when no group spans two files. Files are cut where the split column
 changes (``parquet.chunk_bounds``), so in a table sorted by its key no group does; each file's first and last
@@ -39,6 +45,10 @@ from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult, json_rows
 GATE_LOGIC_VERSION = 1
 CACHE_FORMAT = "ballotstream-gate-cache/1"
 TALLY = ("election_id", "contest_id", "station_id")
+# Context tables whose checks' join is on the table's group key, which is also theirs (``group_columns``): a file
+# reads only their rows of the groups in its own key range (gate/frames.py: ``station_frame``, ``_votes_excess``).
+ALIGNED_CONTEXT: dict[str, tuple[str, ...]] = {t.STATION_RESULTS: (t.STATION_TURNOUT,),
+                                               t.STATION_TURNOUT: (t.STATION_RESULTS,)}
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,8 @@ def _gx_version() -> str:
 
 def context_digest(table: str, table_shas: dict[str, str], tolerance: float) -> str:
     """What, besides a file's own bytes, decides what the table's checks find in it."""
-    reads = sorted(context_needs(table)) + ([table] if _self_referencing(table) else [])
+    reads = sorted(set(context_needs(table)) - set(ALIGNED_CONTEXT.get(table, ()))) \
+        + ([table] if _self_referencing(table) else [])
     body = {"logic": GATE_LOGIC_VERSION, "gx": _gx_version(), "tolerance": tolerance,
             "checks": [repr(spec) for spec in checks_for_table(table)],
             "reads": {name: table_shas.get(name) for name in reads}}
@@ -127,14 +138,54 @@ def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
         return False
 
 
+def _range_shape(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, list) and len(value) == 2
+                                            and all(isinstance(end, list) for end in value))
+
+
+def file_ranges(files: TableFiles, kept: Any) -> list[list[list[Any]] | None]:
+    """Each file's first and last group key (``key_range``): kept in the last gate's outcomes (a range depends
+    on the file's bytes alone, whatever the context) or read from the file's group columns."""
+    known: dict[str, Any] = {}
+    if isinstance(kept, dict) and isinstance(kept.get("files"), list):
+        known = {f["sha256"]: f["range"] for f in kept["files"] if isinstance(f, dict)
+                 and isinstance(f.get("sha256"), str) and "range" in f and _range_shape(f["range"])}
+    columns = group_columns(files.name)
+    return [known[sha] if sha in known else key_range(files.read(i, list(columns)), columns)
+            for i, sha in enumerate(files.file_shas)]
+
+
+@dataclass(frozen=True)
+class AlignedTable:
+    """A context table of ``ALIGNED_CONTEXT``: its checksum, its files' checksums and their group key ranges."""
+
+    name: str
+    sha256: str
+    file_shas: tuple[str, ...]
+    ranges: list[list[list[Any]] | None]
+
+
+def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
+    """What a file whose group keys span ``own`` reads of its aligned context tables: the files of each whose
+    ranges overlap ``own`` (an empty file reads none); the whole table's sha256 when its files' ranges cannot
+    be located (unsorted, overlapping) or ``own`` is not a range."""
+    parts = []
+    for ctx in contexts:
+        located = groups_stay_in_files(ctx.ranges) and _range_shape(own) and own is not None
+        try:
+            overlapping = [sha for sha, r in zip(ctx.file_shas, ctx.ranges, strict=True)
+                           if own and r and r[0] <= own[1] and own[0] <= r[1]] if located else None
+        except TypeError:  # keys of different types: not comparable, so not located
+            overlapping = None
+        parts.append([ctx.name, overlapping if overlapping is not None else {"whole": ctx.sha256}])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
 def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
     """Whether a kept file outcome has every field the combination reads (the checkpoint is a document in the
     bucket: one edited by hand or cut short means checking the file again, not a traceback)."""
     try:
-        return (isinstance(entry["sha256"], str) and isinstance(entry["rows"], int)
-                and (entry["range"] is None or entry["range"] == []
-                     or (isinstance(entry["range"], list) and len(entry["range"]) == 2
-                         and all(isinstance(end, list) for end in entry["range"])))
+        return (isinstance(entry["sha256"], str) and isinstance(entry["rows"], int) and _range_shape(entry["range"])
                 and all(isinstance(entry["checks"][s.name]["failing"], int)
                         and isinstance(entry["checks"][s.name]["sample"], list) for s in specs))
     except (KeyError, TypeError):
@@ -175,7 +226,8 @@ def _check_files(gx_context: Any, name: str, specs: tuple[CheckSpec, ...], parts
 
 
 def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], dict[str, pa.Table]],
-               table_shas: dict[str, str], tolerance: float, kept: dict[str, Any] | None) -> TableOutcome:
+               table_shas: dict[str, str], tolerance: float, kept: dict[str, Any] | None,
+               aligned: list[AlignedTable] | None = None) -> TableOutcome:
     """Gate one table, re-checking only the files the ``kept`` outcomes of the last gate do not cover.
 
     Args:
@@ -186,6 +238,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
         table_shas: every staged table's sha256, by name (for the context digest).
         tolerance: as for ``run_gate``.
         kept: this table's entry of the last release's gate cache (``TableOutcome.kept``), or None.
+        aligned: the table's ``ALIGNED_CONTEXT`` tables (none: the table has none).
     """
     from pipelines.gate.checks import OWN_COLUMNS
     from pipelines.gate.runner import run_specs
@@ -194,6 +247,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
     digest = context_digest(name, table_shas, tolerance)
     before = {f["sha256"]: f for f in kept.get("files", []) if _usable(f, specs)} \
         if isinstance(kept, dict) and kept.get("context") == digest and isinstance(kept.get("files"), list) else {}
+    if aligned:  # a kept outcome counts only while the context files overlapping its range are the same
+        before = {sha: e for sha, e in before.items() if e.get("aligned") == aligned_digest(e["range"], aligned)}
     entries: list[dict[str, Any] | None] = [before.get(sha) for sha in files.file_shas]
     todo = [i for i, e in enumerate(entries) if e is None]
     own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
@@ -212,6 +267,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
     if todo:
         for i, outcome in _check_files(gx_context, name, specs, parts, context, tolerance).items():
             entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
+            if aligned:
+                entries[i]["aligned"] = aligned_digest(ranges[i], aligned)
     done = [e for e in entries if e is not None]
     return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
 
@@ -232,10 +289,21 @@ def gate_tables(gx_context: Any, files: list[TableFiles], read_context: Callable
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
     shas = {f.name: f.sha256 for f in files}
+    by_name = {f.name: f for f in files}
+    located: dict[str, AlignedTable] = {}
+
+    def aligned(name: str) -> list[AlignedTable]:
+        for other in ALIGNED_CONTEXT.get(name, ()):
+            if other not in located and other in by_name:
+                ctx = by_name[other]
+                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas,
+                                              file_ranges(ctx, kept_tables.get(other)))
+        return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
+
     run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
     for table in files:
         outcome = gate_table(gx_context, table, lambda n=table.name: read_context(n), shas, tolerance,
-                             kept_tables.get(table.name))
+                             kept_tables.get(table.name), aligned(table.name))
         run.results.extend(outcome.results)
         if outcome.kept:
             run.cache["tables"][table.name] = outcome.kept

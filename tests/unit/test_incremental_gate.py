@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +24,15 @@ from pipelines.fold import tables as t
 from pipelines.gate import names as n
 from pipelines.gate import new_gx_context, run_gate
 from pipelines.gate.checks import context_needs
-from pipelines.gate.incremental import GateRun, TableFiles, gate_tables, groups_stay_in_files, key_range
+from pipelines.gate.incremental import (
+    AlignedTable,
+    GateRun,
+    TableFiles,
+    aligned_digest,
+    gate_tables,
+    groups_stay_in_files,
+    key_range,
+)
 from pipelines.gate.report import MAX_SAMPLE_ROWS
 from pipelines.release.parquet import write_table_files
 from tests.support.factories import small_election
@@ -157,3 +166,29 @@ def test_incremental_and_full_gates_agree_on_random_damage(good: Tables, gx, tmp
         run = incremental(gx, tables, root / str(step), kept)
         assert_same(run, tables)
         kept = run.cache
+
+
+def test_a_changed_tally_rechecks_only_the_files_of_the_other_table_around_it(good: Tables, gx, tmp_path: Path
+                                                                                ) -> None:
+    first = incremental(gx, good, tmp_path / "a", None)
+    turnout = good[t.STATION_TURNOUT].to_pylist()
+    row = next(i for i, r in enumerate(turnout) if r["valid_ballots"] is not None)
+    damaged = edit(good, t.STATION_TURNOUT, row, valid_ballots=turnout[row]["valid_ballots"] + 1)
+    run = incremental(gx, damaged, tmp_path / "b", first.cache)
+    results_files = len(first.cache["tables"][t.STATION_RESULTS]["files"])
+    # The turnout file holding the tally, and the station_results files whose tallies reach it: not all of them.
+    assert 2 <= run.checked_files <= 3 < results_files
+    assert not verdicts(run.results)[(t.STATION_RESULTS, n.VOTES_SUM_EQ_VALID)][0]
+    assert_same(run, damaged)
+
+
+def test_aligned_digest_names_the_overlapping_context_files() -> None:
+    ctx = AlignedTable("station_turnout", "whole-sha", ("f1", "f2", "f3"),
+                       [[["e", "c", "s1"], ["e", "c", "s3"]], [], [["e", "c", "s4"], ["e", "c", "s6"]]])
+    inside, touching = [["e", "c", "s2"], ["e", "c", "s2"]], [["e", "c", "s3"], ["e", "c", "s4"]]
+    assert aligned_digest(inside, [ctx]) == aligned_digest(inside, [replace(ctx, file_shas=("f1", "x", "y"))])
+    assert aligned_digest(inside, [ctx]) != aligned_digest(inside, [replace(ctx, file_shas=("z", "f2", "f3"))])
+    assert aligned_digest(touching, [ctx]) != aligned_digest(touching, [replace(ctx, file_shas=("f1", "f2", "z"))])
+    unsorted = replace(ctx, ranges=[ctx.ranges[2], [], ctx.ranges[0]])  # not located: the whole table counts
+    assert aligned_digest(inside, [unsorted]) != aligned_digest(inside, [replace(unsorted, sha256="other")])
+    assert aligned_digest([], [ctx]) == aligned_digest([], [replace(ctx, file_shas=("a", "b", "c"))])
