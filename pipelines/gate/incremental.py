@@ -157,12 +157,25 @@ def file_ranges(files: TableFiles, kept: Any) -> list[list[list[Any]] | None]:
 
 @dataclass(frozen=True)
 class AlignedTable:
-    """A context table of ``ALIGNED_CONTEXT``: its checksum, its files' checksums and their group key ranges."""
+    """A context table of ``ALIGNED_CONTEXT``: its checksum, its files' checksums and group key ranges, and a
+    reader of one file (as ``TableFiles.read``)."""
 
     name: str
     sha256: str
     file_shas: tuple[str, ...]
     ranges: list[list[list[Any]] | None]
+    read: Callable[[int, list[str] | None], pa.Table] | None = None
+
+    def overlapping(self, spans: list[Any]) -> list[int] | None:
+        """The files whose ranges overlap any of ``spans`` (ranges; ``[]`` spans nothing), or None when that
+        cannot be told: this table's files are not located (unsorted, overlapping) or a span is not a range."""
+        if not groups_stay_in_files(self.ranges) or not all(s is not None and _range_shape(s) for s in spans):
+            return None
+        try:
+            return [j for j, r in enumerate(self.ranges) if r and any(s and r[0] <= s[1] and s[0] <= r[1]
+                                                                      for s in spans)]
+        except TypeError:  # keys of different types are not comparable: not located either
+            return None
 
 
 def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
@@ -171,14 +184,23 @@ def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
     be located (unsorted, overlapping) or ``own`` is not a range."""
     parts = []
     for ctx in contexts:
-        located = groups_stay_in_files(ctx.ranges) and _range_shape(own) and own is not None
-        try:
-            overlapping = [sha for sha, r in zip(ctx.file_shas, ctx.ranges, strict=True)
-                           if own and r and r[0] <= own[1] and own[0] <= r[1]] if located else None
-        except TypeError:  # keys of different types: not comparable, so not located
-            overlapping = None
-        parts.append([ctx.name, overlapping if overlapping is not None else {"whole": ctx.sha256}])
+        files = ctx.overlapping([own])
+        parts.append([ctx.name, [ctx.file_shas[j] for j in files] if files is not None else {"whole": ctx.sha256}])
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _aligned_context(name: str, aligned: list[AlignedTable], spans: list[Any]) -> dict[str, pa.Table]:
+    """The rows of the aligned context tables that files spanning ``spans`` read: only the overlapping files
+    (the tallies of a few changed files, not 12 million rows); tables that cannot be located are left out,
+    for the caller to read whole."""
+    out = {}
+    for ctx in aligned:
+        files = ctx.overlapping(spans) if ctx.read is not None else None
+        if files is not None:
+            columns = list(context_needs(name)[ctx.name])
+            out[ctx.name] = pa.concat_tables([ctx.read(j, columns) for j in files]) if files \
+                else ctx.read(0, columns).slice(0, 0)
+    return out
 
 
 def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
@@ -225,7 +247,7 @@ def _check_files(gx_context: Any, name: str, specs: tuple[CheckSpec, ...], parts
     return out
 
 
-def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], dict[str, pa.Table]],
+def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[frozenset[str]], dict[str, pa.Table]],
                table_shas: dict[str, str], tolerance: float, kept: dict[str, Any] | None,
                aligned: list[AlignedTable] | None = None) -> TableOutcome:
     """Gate one table, re-checking only the files the ``kept`` outcomes of the last gate do not cover.
@@ -233,8 +255,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
     Args:
         gx_context: a context from ``pipelines.gate.new_gx_context``.
         files: the table's files.
-        read_context: gives the other tables' columns its checks read (``context_needs``); called only when a
-            file is checked.
+        read_context: gives the other tables' columns its checks read (``context_needs``), but for the tables
+            named in its argument (aligned ones, read here file by file); called only when a file is checked.
         table_shas: every staged table's sha256, by name (for the context digest).
         tolerance: as for ``run_gate``.
         kept: this table's entry of the last release's gate cache (``TableOutcome.kept``), or None.
@@ -255,7 +277,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[], di
     parts = {i: files.read(i, own) for i in todo}
     ranges = [e["range"] if e is not None else key_range(parts[i], group_columns(name)) for i, e in enumerate(entries)]
     local = groups_stay_in_files(ranges)
-    context = read_context() if todo or not local else {}
+    narrow = _aligned_context(name, aligned or [], [ranges[i] for i in todo]) if local and todo else {}
+    context = {**read_context(frozenset(narrow)), **narrow} if todo or not local else {}
     if _self_referencing(name) and todo:  # its references resolve against all of its rows, not one file's
         targets = {ref.target_column for ref in REFERENCES[name].values() if ref.target_table == name}
         context = {**context, name: pa.concat_tables([files.read(i, sorted(targets))
@@ -283,7 +306,8 @@ class GateRun:
     reused_files: int
 
 
-def gate_tables(gx_context: Any, files: list[TableFiles], read_context: Callable[[str], dict[str, pa.Table]],
+def gate_tables(gx_context: Any, files: list[TableFiles],
+                read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
                 tolerance: float, kept: dict[str, Any] | None) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file)."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
@@ -297,12 +321,12 @@ def gate_tables(gx_context: Any, files: list[TableFiles], read_context: Callable
             if other not in located and other in by_name:
                 ctx = by_name[other]
                 located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas,
-                                              file_ranges(ctx, kept_tables.get(other)))
+                                              file_ranges(ctx, kept_tables.get(other)), ctx.read)
         return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
     run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
     for table in files:
-        outcome = gate_table(gx_context, table, lambda n=table.name: read_context(n), shas, tolerance,
+        outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
                              kept_tables.get(table.name), aligned(table.name))
         run.results.extend(outcome.results)
         if outcome.kept:

@@ -195,16 +195,17 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
                   schemas_used or [], {"write_s": time.perf_counter() - t0})
 
 
-def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None
-                 ) -> dict[str, pa.Table]:
-    """Just the columns of other tables that ``name``'s checks read (``context_needs``), never whole tables.
+def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None,
+                 skip: frozenset[str] = frozenset()) -> dict[str, pa.Table]:
+    """Just the columns of other tables that ``name``'s checks read (``context_needs``), never whole tables, and
+    none of the tables in ``skip`` (the incremental gate reads those file by file).
 
     At a million stations holding every table at once beside station_results would cost a gigabyte more.
     """
     cache = {} if cache is None else cache
     context = {}
     for other, wanted in context_needs(name).items():
-        if other in staged.files:
+        if other in staged.files and other not in skip:
             if (other, wanted) not in cache:
                 cache[(other, wanted)] = staged.table(other, wanted)
             context[other] = cache[(other, wanted)]
@@ -218,7 +219,7 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     t0 = time.perf_counter()
     cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
     files = [_gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
-    run = gate_tables(new_gx_context(), files, lambda name: gate_context(staged, name, cache),
+    run = gate_tables(new_gx_context(), files, lambda name, skip: gate_context(staged, name, cache, skip),
                       settings.gate_tolerance, staged.gate_kept)
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)

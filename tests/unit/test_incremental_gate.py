@@ -65,8 +65,9 @@ def stage(tables: Tables, folder: Path) -> list[TableFiles]:
 
 
 def incremental(gx, tables: Tables, folder: Path, kept: dict | None) -> GateRun:
-    def context(name: str) -> dict[str, pa.Table]:
-        return {other: tables[other].select(list(cols)) for other, cols in context_needs(name).items()}
+    def context(name: str, skip: frozenset[str]) -> dict[str, pa.Table]:
+        return {other: tables[other].select(list(cols)) for other, cols in context_needs(name).items()
+                if other not in skip}
 
     return gate_tables(gx, stage(tables, folder), context, 0.01, kept)
 
