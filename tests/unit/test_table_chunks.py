@@ -72,3 +72,14 @@ def test_corrections_and_new_stations_rewrite_only_their_files(tmp_path):
     assert 1 <= len(rewritten) <= 3 + 2, (len(rewritten), len(after.parts))
     assert sum(p.bytes for p in rewritten) < 0.25 * after.bytes
     assert after.sha256 != before.sha256
+
+
+def test_an_integer_column_is_cut_like_any_other_where_its_hash_says():
+    # Offsets: one value per row, hashed in numpy; a null starts a file, as in a string column.
+    offsets = pa.array([None if i in (10_000, 40_000) else i for i in range(60_000)], pa.int64())
+    bounds = chunk_bounds(pa.table({"offset": offsets}), "offset", FILE_ROWS)
+    sizes = np.diff([*bounds, len(offsets)])
+    assert 0.5 * FILE_ROWS < sizes.mean() < 2 * FILE_ROWS
+    assert {10_000, 40_000} <= set(bounds)
+    grown = pa.table({"offset": pa.concat_arrays([offsets, pa.array(range(60_000, 61_000), pa.int64())])})
+    assert chunk_bounds(grown, "offset", FILE_ROWS)[:len(bounds)] == bounds  # rows appended move no earlier cut
