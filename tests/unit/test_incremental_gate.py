@@ -23,7 +23,14 @@ from pipelines.fold import tables as t
 from pipelines.gate import names as n
 from pipelines.gate import new_gx_context, run_gate
 from pipelines.gate.checks import context_needs
-from pipelines.gate.incremental import GateRun, TableFiles, gate_tables, groups_stay_in_files, key_range
+from pipelines.gate.incremental import (
+    GateRun,
+    TableFiles,
+    gate_tables,
+    groups_stay_in_files,
+    key_ordered,
+    key_range,
+)
 from pipelines.gate.report import MAX_SAMPLE_ROWS
 from pipelines.release.parquet import write_table_files
 from tests.support.factories import small_election
@@ -118,6 +125,20 @@ def test_a_damaged_cache_means_checking_again_not_a_traceback(good: Tables, gx, 
     assert_same(run, good)
     for cache in (None, {}, {"format": "other"}, {"format": first.cache["format"], "tables": []}):
         assert incremental(gx, good, tmp_path / f"c{len(str(cache))}", cache).reused_files == 0
+
+
+def test_a_table_in_log_order_is_gated_per_file_while_no_key_is_in_two_rows(good: Tables, gx, tmp_path: Path
+                                                                           ) -> None:
+    # events is in log order: its files' key ranges overlap, so only its keys' uniqueness keeps it per file.
+    assert not key_ordered(t.EVENTS) and key_ordered(t.STATION_RESULTS)
+    first = incremental(gx, good, tmp_path / "a", None)
+    files = first.cache["tables"][t.EVENTS]["files"]
+    assert len(files) > 1 and all(f["range"] is None for f in files)
+    copied = append_row(good, t.EVENTS, 0)  # the first event once more, in the last file: a key in two files
+    run = incremental(gx, copied, tmp_path / "b", first.cache)
+    assert t.EVENTS not in run.cache["tables"]  # gated whole, nothing kept
+    assert verdicts(run.results)[(t.EVENTS, n.KEY_UNIQUE)] == (False, 2, good[t.EVENTS].num_rows + 1)
+    assert_same(run, copied)
 
 
 def test_key_range_and_locality() -> None:
