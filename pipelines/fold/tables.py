@@ -1,8 +1,9 @@
 """Names, column order, types and keys of every table the fold produces, declared once.
 
 Every table's rows are in its declared ``ORDER`` (its key, or for the history tables their log order), and its
-columns follow the schema here, so two folds of one snapshot write byte-identical Parquet. Rows that come from one event carry that event's ``event_id``, ``topic``,
-``partition`` and ``offset``; aggregate tables are traceable through their key columns instead.
+columns follow the schema here, so two folds of one snapshot write byte-identical Parquet. Rows that come from one
+event carry that event's ``event_id``, ``topic``, ``partition`` and ``offset``; aggregate tables are traceable
+through their key columns instead.
 """
 
 from __future__ import annotations
@@ -188,8 +189,9 @@ KEYS: dict[str, tuple[str, ...]] = {
 LOG_ORDER: tuple[str, ...] = ("offset", "topic", "partition")
 
 # The order of each table's rows: its key, except for the history tables (events and corrections), kept in log
-# order so that new events land in their last files (their keys are random event ids). The row's own event id
-# ends theirs, so two rows at one log position (records of tests; never two Kafka records) still sort one way.
+# order so that new events land together, in the files at their offsets (by key, random event ids, they landed in
+# every file). The row's own event id ends theirs, so two rows at one log position (records of tests; never two
+# Kafka records) still sort one way.
 ORDER: dict[str, tuple[str, ...]] = {
     **KEYS, EVENTS: (*LOG_ORDER, "event_id"), CORRECTIONS: (*LOG_ORDER, "correction_event_id"),
 }
