@@ -1,8 +1,9 @@
 """Names, column order, types and keys of every table the fold produces, declared once.
 
-Every table is sorted by its key, and its columns follow the schema here, so two folds of one snapshot
-write byte-identical Parquet. Rows that come from one event carry that event's ``event_id``, ``topic``,
-``partition`` and ``offset``; aggregate tables are traceable through their key columns instead.
+Every table's rows are in its declared ``ORDER`` (its key, or for the history tables their log order), and its
+columns follow the schema here, so two folds of one snapshot write byte-identical Parquet. Rows that come from one
+event carry that event's ``event_id``, ``topic``, ``partition`` and ``offset``; aggregate tables are traceable
+through their key columns instead.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     WITHHELD: _schema(("election_id", S), ("contest_id", S), ("station_id", S), ("rule", S), ("reason", S)),
 }
 
-# The key of each table: unique, never null, and the sort order of its rows.
+# The key of each table: unique and never null.
 KEYS: dict[str, tuple[str, ...]] = {
     EVENTS: ("event_id",),
     CORRECTIONS: ("correction_event_id",),
@@ -182,10 +183,24 @@ KEYS: dict[str, tuple[str, ...]] = {
     WITHHELD: ("election_id", "contest_id", "station_id", "rule"),
 }
 
-# Where a file of a large table may start (pipelines.release.parquet.chunk_bounds): a key column whose rows are
-# contiguous in key order and whose values arrive together (a station's tally; a division's composed rows).
+# A row's place in the event log. The partitions' logs are merged position by position (offset first): a
+# partition's events are appended at offsets past every offset it holds, and a topic's partitions grow alike, so
+# new events sort near the end of their topic's offsets, not at the end of each partition's run.
+LOG_ORDER: tuple[str, ...] = ("offset", "topic", "partition")
+
+# The order of each table's rows: its key, except for the history tables (events and corrections), kept in log
+# order so that new events land together, in the files at their offsets (by key, random event ids, they landed in
+# every file). The row's own event id ends theirs, so two rows at one log position (records of tests; never two
+# Kafka records) still sort one way.
+ORDER: dict[str, tuple[str, ...]] = {
+    **KEYS, EVENTS: (*LOG_ORDER, "event_id"), CORRECTIONS: (*LOG_ORDER, "correction_event_id"),
+}
+
+# Where a file of a large table may start (pipelines.release.parquet.chunk_bounds): a column of its ORDER whose
+# rows are contiguous in that order and whose values arrive together (a station's tally; a division's composed
+# rows; the events at one log offset).
 FILE_SPLIT_COLUMNS: dict[str, str] = {
-    EVENTS: "event_id", CORRECTIONS: "correction_event_id", ELECTIONS: "election_id", DIVISIONS: "division_id",
+    EVENTS: "offset", CORRECTIONS: "offset", ELECTIONS: "election_id", DIVISIONS: "division_id",
     PARTIES: "party_id", CANDIDATES: "candidate_id", CONTESTS: "contest_id", CONTEST_SELECTIONS: "contest_id",
     STATION_RESULTS: "station_id", STATION_TURNOUT: "station_id", CONTEST_RESULTS: "unit_id",
     CONTEST_SUMMARY: "contest_id", MUNICIPALITY_RESULTS: "municipality_id", SEATS: "municipality_id",

@@ -50,7 +50,7 @@ def _resolves(values: pa.ChunkedArray | pa.Array, targets: pa.ChunkedArray | pa.
     return pc.if_else(values.is_valid(), found, pa.scalar(None, pa.bool_()))
 
 
-def _composite_key(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray | pa.Array:
+def composite_key(table: pa.Table, columns: tuple[str, ...]) -> pa.ChunkedArray | pa.Array:
     """One value per row that is unique exactly when the key is, and null when any key column is.
 
     Dictionary-encoded keys (the large result tables) become one int64 of their codes: joining the strings of
@@ -276,7 +276,7 @@ def check_frame(table_name: str, table: pa.Table, context: dict[str, pa.Table], 
     if table_name == t.STATION_RESULTS:
         frame = station_frame(table, context)
     else:  # dictionary-encoded columns stay encoded: the rules read their distinct values (``on_values``)
-        frame = table.append_column(c.KEY_COLUMN, _composite_key(table, t.KEYS[table_name]))
+        frame = table.append_column(c.KEY_COLUMN, composite_key(table, t.KEYS[table_name]))
     derived: dict[str, pa.Array | pa.ChunkedArray] = {}
     if table_name == t.STATION_TURNOUT:
         counts = [frame[k] for k in ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots",

@@ -18,8 +18,11 @@ Adding per file is exact for row rules. It is exact for the rules over groups of
 tally's rows in station_results) only when no group spans two files. Files are cut where the split column
 changes (``parquet.chunk_bounds``), so in a table sorted by its key no group does; each file's first and last
 group key are kept, and the table is gated per file only when those ranges are in order and do not overlap
-(no nulls in the group key, rows sorted within each file). Otherwise that table is gated whole, as the full
-gate does, and nothing is kept for it.
+(no nulls in the group key, rows sorted within each file). A table kept in another order (``tables.ORDER``:
+events and corrections are in log order) has key ranges that say nothing; its only group rule is its key's
+uniqueness, so it is gated per file when no key is in two of its rows (its key columns read from every file:
+each group is then one row). Otherwise the table is gated whole, as the full gate does, and nothing is kept
+for it.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ import pyarrow.compute as pc
 
 from pipelines.fold import tables as t
 from pipelines.gate.checks import PART_COLUMN, REFERENCES, CheckSpec, checks_for_table, context_needs
-from pipelines.gate.frames import check_frame
+from pipelines.gate.frames import check_frame, composite_key
 from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult, json_rows
+from pipelines.gate.suspects import duplicated
 
 # Bump when frames.py, suspects.py or runner.py change what a check finds: kept outcomes then no longer count.
 GATE_LOGIC_VERSION = 1
@@ -203,6 +207,22 @@ def _aligned_context(name: str, aligned: list[AlignedTable], spans: list[Any]) -
     return out
 
 
+def key_ordered(table: str) -> bool:
+    """Whether ``table``'s rows are in the order of its group key, so that files' key ranges locate its groups."""
+    return t.ORDER[table][:len(group_columns(table))] == group_columns(table)
+
+
+def keys_distinct(table: str, files: TableFiles, parts: dict[int, pa.Table]) -> bool:
+    """Whether no key of ``table`` is in two of its rows, null keys aside (as its uniqueness rule counts them):
+    each key group is then one row, in one file, however the files are cut. ``parts``: files already read."""
+    keys = list(t.KEYS[table])
+    read = [parts[i].select(keys) if i in parts and set(keys) <= set(parts[i].column_names) else files.read(i, keys)
+            for i in range(len(files.file_shas))]
+    whole = pa.concat_tables(read)
+    plain = pa.table({k: _plain(whole[k]) for k in keys})  # each file has its own dictionary
+    return not np.any(duplicated(composite_key(plain, tuple(keys))).to_numpy())
+
+
 def _usable(entry: Any, specs: tuple[CheckSpec, ...]) -> bool:
     """Whether a kept file outcome has every field the combination reads (the checkpoint is a document in the
     bucket: one edited by hand or cut short means checking the file again, not a traceback)."""
@@ -275,8 +295,13 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
     todo = [i for i, e in enumerate(entries) if e is None]
     own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
     parts = {i: files.read(i, own) for i in todo}
-    ranges = [e["range"] if e is not None else key_range(parts[i], group_columns(name)) for i, e in enumerate(entries)]
-    local = groups_stay_in_files(ranges)
+    if key_ordered(name):
+        ranges = [e["range"] if e is not None else key_range(parts[i], group_columns(name))
+                  for i, e in enumerate(entries)]
+        local = groups_stay_in_files(ranges)
+    else:  # the files' key ranges say nothing: where the key is the group, its uniqueness is checked directly
+        ranges = [None] * len(entries)
+        local = group_columns(name) == t.KEYS[name] and keys_distinct(name, files, parts)
     narrow = _aligned_context(name, aligned or [], [ranges[i] for i in todo]) if local and todo else {}
     context = {**read_context(frozenset(narrow)), **narrow} if todo or not local else {}
     if _self_referencing(name) and todo:  # its references resolve against all of its rows, not one file's

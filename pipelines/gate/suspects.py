@@ -32,7 +32,7 @@ def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
-def _duplicated(col: pa.ChunkedArray) -> pa.ChunkedArray:
+def duplicated(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """True for every non-null value that occurs more than once (each copy, as GX counts them).
 
     Integers (the packed codes of composite keys) are found by one numpy sort, other values by one dictionary
@@ -86,7 +86,7 @@ def _failing(spec: c.CheckSpec, col: pa.ChunkedArray) -> pa.ChunkedArray:
         case c.NOT_NULL:
             flags = col.is_null()
         case c.UNIQUE:
-            flags = _duplicated(col)
+            flags = duplicated(col)
         case c.BETWEEN:
             flags = _out_of_range(col, spec.kwargs)
         case c.IN_SET:

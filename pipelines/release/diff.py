@@ -91,8 +91,9 @@ def _packed(pairs: list[tuple[pa.ChunkedArray, pa.ChunkedArray]]) -> tuple[np.nd
 def _match(old: Source, new: Source, key: list[str]) -> tuple[pa.Array, pa.Array]:
     """Row numbers ``(in old, in new)`` of the keys present in both tables.
 
-    Usually the key codes pack into one int64 and are matched by sorting and binary search (numpy; the fold
-    writes tables sorted by key, so the sort is nearly free). Otherwise Arrow's hash join on the codes.
+    Usually the key codes pack into one int64 and are matched by sorting and binary search (numpy; codes number
+    values in the order they first appear, so the old side's unique keys come mostly in order, whatever the
+    table's row order, and the sort is quick). Otherwise Arrow's hash join on the codes.
     """
     pairs = [_codes(_column(old, name), _column(new, name)) for name in key]
     packed = _packed(pairs)

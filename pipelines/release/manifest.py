@@ -9,16 +9,17 @@ from functools import lru_cache
 from typing import Any
 
 from pipelines.contract import schemas
-from pipelines.fold.tables import KEYS
+from pipelines.fold.tables import KEYS, LOG_ORDER
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.parquet import StagedFile
 
 MANIFEST_FORMAT = "ballotstream.release/1"
 
+_IN_LOG_ORDER = f"; rows in log order (by {', then '.join(LOG_ORDER)})."
 TABLE_DESCRIPTIONS: dict[str, str] = {
     "events": "Every event in the snapshot, every version, once (one row per event_id), with the topic, "
-              "partition and offset of its first delivery and how many times it was delivered.",
-    "corrections": "Each correction (supersede) or retraction, with its reason and both event ids.",
+              "partition and offset of its first delivery and how many times it was delivered" + _IN_LOG_ORDER,
+    "corrections": "Each correction (supersede) or retraction, with its reason and both event ids" + _IN_LOG_ORDER,
     "elections": "Elections declared.",
     "divisions": "Divisions: country, regions, municipalities, constituencies and polling stations.",
     "parties": "Political parties.",

@@ -308,8 +308,8 @@ def _differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, st
                     ) -> tuple[Any, Any]:
     """(old, new) sources of the rows of table ``name`` that may differ between the releases.
 
-    A file both releases list (same sha256) holds the same rows in both, and the keys in it are in no other file:
-    leaving it out of both sides changes no count. So only the files that differ are read (and downloaded), which
+    A file both releases list (same sha256) holds the same rows in both, and the keys in it are in no other file
+    (keys are unique in each table, whatever its row order): leaving it out of both sides changes no count. So only the files that differ are read (and downloaded), which
     for a large table after a few corrections is a few files, not the table.
     """
     entry = previous["tables"][name]

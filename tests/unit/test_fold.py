@@ -207,12 +207,17 @@ def test_two_folds_write_identical_parquet_bytes() -> None:
         assert _parquet(a[name]) == _parquet(b[name]), name
 
 
-def test_tables_are_sorted_by_key() -> None:
+def test_tables_are_in_their_declared_order_and_their_keys_are_unique() -> None:
     tables = fold(small_election().records)
     for name in TABLE_NAMES:
         table = tables[name]
         keys = [tuple(r[k] for k in t.KEYS[name]) for r in table.select(list(t.KEYS[name])).to_pylist()]
-        assert keys == sorted(keys) and len(set(keys)) == len(keys), name
+        order = [tuple(r[k] for k in t.ORDER[name]) for r in table.select(list(t.ORDER[name])).to_pylist()]
+        assert order == sorted(order) and len(set(keys)) == len(keys), name
+    # The history tables are in log order: offset first, so the topics' and partitions' logs are merged.
+    events = tables[t.EVENTS]
+    assert events["offset"].to_pylist() == sorted(events["offset"].to_pylist())
+    assert len(set(events["topic"].to_pylist())) > 1 and t.ORDER[t.EVENTS] != t.KEYS[t.EVENTS]
 
 
 def test_national_summary_difference() -> None:

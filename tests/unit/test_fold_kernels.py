@@ -14,7 +14,7 @@ import pytest
 from pipelines.fold import build, fold
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
-from pipelines.fold.build import ranked_dictionary, sorted_dictionary
+from pipelines.fold.build import log_order, ranked_dictionary, sorted_dictionary
 from pipelines.fold.compose import compose
 from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
@@ -34,6 +34,21 @@ def test_sorted_dictionary_is_sorted_distinct_values_and_their_indices(seed: int
     assert uniq.to_pylist() == expected
     assert idx.dtype == np.int32
     assert idx.tolist() == [-1 if x is None else expected.index(x) for x in flat]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_log_order_is_the_sort_by_the_history_tables_order(seed: int) -> None:
+    rnd = random.Random(seed)
+    n = rnd.randint(0, 60)
+    wide = seed % 3 == 0  # offsets too wide to pack with the topic and partition: the lexicographic path
+    top = 2**61 if wide else 6
+    ids = [f"e{rnd.randint(0, 10**6):07d}-{i}" for i in range(n)]  # distinct, in no particular order
+    columns = {"event_id": pa.array(ids), "topic": pa.array([rnd.choice(["b.results", "a.ref", "c"]) for _ in ids]),
+               "partition": pa.array([rnd.randint(0, 5) for _ in ids], pa.int32()),
+               "offset": pa.array([rnd.randint(0, top) for _ in ids], pa.int64())}  # ties at one position too
+    rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"), kind="stable")
+    expected = sorted(range(n), key=lambda i: tuple(columns[k][i].as_py() for k in t.ORDER[t.EVENTS]))
+    assert log_order(columns, rank).tolist() == expected
 
 
 @pytest.mark.parametrize("seed", range(20))

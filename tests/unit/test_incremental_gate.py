@@ -31,6 +31,7 @@ from pipelines.gate.incremental import (
     aligned_digest,
     gate_tables,
     groups_stay_in_files,
+    key_ordered,
     key_range,
 )
 from pipelines.gate.report import MAX_SAMPLE_ROWS
@@ -128,6 +129,20 @@ def test_a_damaged_cache_means_checking_again_not_a_traceback(good: Tables, gx, 
     assert_same(run, good)
     for cache in (None, {}, {"format": "other"}, {"format": first.cache["format"], "tables": []}):
         assert incremental(gx, good, tmp_path / f"c{len(str(cache))}", cache).reused_files == 0
+
+
+def test_a_table_in_log_order_is_gated_per_file_while_no_key_is_in_two_rows(good: Tables, gx, tmp_path: Path
+                                                                           ) -> None:
+    # events is in log order: its files' key ranges overlap, so only its keys' uniqueness keeps it per file.
+    assert not key_ordered(t.EVENTS) and key_ordered(t.STATION_RESULTS)
+    first = incremental(gx, good, tmp_path / "a", None)
+    files = first.cache["tables"][t.EVENTS]["files"]
+    assert len(files) > 1 and all(f["range"] is None for f in files)
+    copied = append_row(good, t.EVENTS, 0)  # the first event once more, in the last file: a key in two files
+    run = incremental(gx, copied, tmp_path / "b", first.cache)
+    assert t.EVENTS not in run.cache["tables"]  # gated whole, nothing kept
+    assert verdicts(run.results)[(t.EVENTS, n.KEY_UNIQUE)] == (False, 2, good[t.EVENTS].num_rows + 1)
+    assert_same(run, copied)
 
 
 def test_key_range_and_locality() -> None:

@@ -1,15 +1,21 @@
 """Large tables as several content-addressed files: where files start depends only on the rows around it, so a
-change to a few stations rewrites only their files, and the files read back as the table."""
+change to a few stations rewrites only their files, new events only the events files at their log offsets, and
+the files read back as the table."""
 
 from __future__ import annotations
 
+import random
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.fold import fold
+from pipelines.fold import tables as t
 from pipelines.release.parquet import chunk_bounds, read_staged, tree_sha256, write_table_files
+from tests.support.factories import COUNTRY, Log, muni, station
 
 STATIONS, PER_STATION, FILE_ROWS = 60_000, 3, 5_000
 
@@ -72,3 +78,51 @@ def test_corrections_and_new_stations_rewrite_only_their_files(tmp_path):
     assert 1 <= len(rewritten) <= 3 + 2, (len(rewritten), len(after.parts))
     assert sum(p.bytes for p in rewritten) < 0.25 * after.bytes
     assert after.sha256 != before.sha256
+
+
+def _election_night(stations: int, reported: int, seed: int = 5) -> list:
+    """Every station declared (3 reference partitions), ``reported`` of them with a tally (6 results partitions),
+    each event with a random id as producers give them."""
+    rnd = random.Random(seed)
+    log = Log()
+
+    def ids() -> dict:
+        return {"event_id": str(uuid.UUID(int=rnd.getrandbits(128)))}
+
+    log.election(**ids())
+    for s in range(stations):
+        log.division(station(s), "POLLING_STATION", COUNTRY, municipality_id=muni("a"), partition=s % 3, **ids())
+    for s in range(reported):
+        log.tally(station(s), muni("a"), {"candidate:a": s % 50, "candidate:b": 7}, partition=s % 6, **ids())
+    return log.records
+
+
+def test_new_events_rewrite_only_the_events_files_at_their_log_offsets(tmp_path):
+    # Events are in log order, cut where the offset's hash says: tallies arriving on every results partition land
+    # at the offsets after each partition's last, side by side, so one or two files change, not every file.
+    stations, rows = 4_000, 150
+    before = fold(_election_night(stations, 3_000))[t.EVENTS]
+    after = fold(_election_night(stations, 3_060))[t.EVENTS]
+    assert after.num_rows == before.num_rows + 60
+
+    def write(table: pa.Table, folder: str):
+        return write_table_files(t.EVENTS, table, tmp_path / folder, split_column=t.FILE_SPLIT_COLUMNS[t.EVENTS],
+                                 file_rows=rows)
+
+    old, new = write(before, "before"), write(after, "after")
+    assert len(new.parts) > 20
+    kept = {p.sha256 for p in old.parts}
+    rewritten = [i for i, p in enumerate(new.parts) if p.sha256 not in kept]
+    assert 1 <= len(rewritten) <= 2 and rewritten == list(range(rewritten[0], rewritten[-1] + 1)), rewritten
+    assert len(kept - {p.sha256 for p in new.parts}) <= 2  # the files they replace; every other file stays
+
+
+def test_an_integer_column_is_cut_like_any_other_where_its_hash_says():
+    # Offsets: one value per row, hashed in numpy; a null starts a file, as in a string column.
+    offsets = pa.array([None if i in (10_000, 40_000) else i for i in range(60_000)], pa.int64())
+    bounds = chunk_bounds(pa.table({"offset": offsets}), "offset", FILE_ROWS)
+    sizes = np.diff([*bounds, len(offsets)])
+    assert 0.5 * FILE_ROWS < sizes.mean() < 2 * FILE_ROWS
+    assert {10_000, 40_000} <= set(bounds)
+    grown = pa.table({"offset": pa.concat_arrays([offsets, pa.array(range(60_000, 61_000), pa.int64())])})
+    assert chunk_bounds(grown, "offset", FILE_ROWS)[:len(bounds)] == bounds  # rows appended move no earlier cut
