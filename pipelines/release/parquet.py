@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,12 +90,23 @@ def _write(table: pa.Table, path: Path) -> None:
             writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
 
 
-def write_table(name: str, table: pa.Table, directory: Path) -> StagedFile:
-    """Write ``table`` to ``directory/<name>.parquet`` and checksum it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.parquet"
+def write_file(name: str, table: pa.Table, path: Path) -> StagedFile:
+    """Write ``table`` to ``path`` and checksum it."""
+    # Unlinked first, never truncated: a file staged before may be a hard link to a kept copy
+    # (``pipelines.release.reuse``), whose bytes writing in place would change too.
+    path.unlink(missing_ok=True)
     _write(table, path)
     return StagedFile(name, path, table.num_rows, path.stat().st_size, file_sha256(path))
+
+
+# How one file of a table is staged: ``write_file``, or a writer that reuses files kept from the last release.
+FileWriter = Callable[[str, pa.Table, Path], StagedFile]
+
+
+def write_table(name: str, table: pa.Table, directory: Path, write: FileWriter = write_file) -> StagedFile:
+    """Write ``table`` to ``directory/<name>.parquet`` and checksum it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return write(name, table, directory / f"{name}.parquet")
 
 
 def chunk_bounds(table: pa.Table, column: str, file_rows: int) -> list[int]:
@@ -157,19 +168,17 @@ def splitmix64(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str, file_rows: int
-                      ) -> StagedFile:
+def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str, file_rows: int,
+                      write: FileWriter = write_file) -> StagedFile:
     """``write_table``, or for a large table one file per ``chunk_bounds`` chunk in ``directory/<name>/``."""
     bounds = chunk_bounds(table, split_column, file_rows)
     if len(bounds) == 1:
-        return write_table(name, table, directory)
+        return write_table(name, table, directory, write)
     folder = directory / name
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
     for i, (start, stop) in enumerate(zip(bounds, [*bounds[1:], table.num_rows], strict=True)):
-        path = folder / f"part-{i:05d}.parquet"
-        _write(table.slice(start, stop - start), path)
-        parts.append(StagedFile(name, path, stop - start, path.stat().st_size, file_sha256(path)))
+        parts.append(write(name, table.slice(start, stop - start), folder / f"part-{i:05d}.parquet"))
     return StagedFile(name, folder, table.num_rows, sum(p.bytes for p in parts),
                       tree_sha256([p.sha256 for p in parts]), tuple(parts))
 

@@ -1,0 +1,230 @@
+"""Table files reused from the last release: a publish encodes as Parquet only the files whose content changed.
+
+Every publish folds the whole snapshot and cuts each large table into content-defined files
+(``parquet.chunk_bounds``); after a few tallies most files hold the rows they held in the last release, and
+encoding them again (dictionary pages, zstd) costs far more than hashing the Arrow data they are made from. So
+each file gets a *fingerprint* of that data, taken before encoding. The release's checkpoint keeps, per
+fingerprint, the sha256, rows and bytes of the file it gave (``Checkpoint.table_files``), and the publisher keeps
+each file it stages in its local cache under its sha256 (``checkpoint.table_files_folder``). A file whose
+fingerprint the last release lists, and whose kept copy has that size and sha256, is linked into the staging
+folder instead of written: the same bytes a fresh write gives. Anything else (a fingerprint not listed, a kept
+copy missing or damaged, a malformed checkpoint entry) means writing the file, as without the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.release import parquet
+from pipelines.release.parquet import StagedFile, file_sha256
+
+# Part of every fingerprint: bump when what decides a file's bytes changes in a way the rest does not show.
+FINGERPRINT_FORMAT = "ballotstream.table-file-fingerprint/1"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Digest:
+    """A write-only file object that feeds what Arrow's IPC writer gives it to a hash."""
+
+    def __init__(self, digest: Any):
+        self.digest = digest
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return len(memoryview(data))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _encoding() -> bytes:
+    """What decides a file's bytes besides its data: Arrow's version and the writer's options."""
+    return json.dumps({"format": FINGERPRINT_FORMAT, "pyarrow": pa.__version__, "options": parquet._WRITE_OPTIONS,
+                       "row_group_rows": parquet.ROW_GROUP_ROWS}, sort_keys=True).encode()
+
+
+def fingerprint(table: pa.Table) -> str:
+    """A digest of everything that decides the bytes ``parquet.write_file`` makes of ``table``.
+
+    Hashed are the row groups exactly as the writer gets them (``parquet._row_groups``: each dictionary column
+    compacted), each as an Arrow IPC stream, which starts with the schema and its metadata, after the encoding
+    inputs (``_encoding``). IPC is a lossless serialization of Arrow data, so two tables that would give
+    different files never share a fingerprint. The converse need not hold: IPC also carries what a Parquet file
+    does not (the bytes under null slots, for one), so two tables that give equal files may have different
+    fingerprints; that only costs a write.
+    """
+    digest = hashlib.sha256(_encoding() + b"\n")
+    for part in parquet._row_groups(table):
+        # One stream per row group: each is self-delimiting (schema first, end-of-stream marker last).
+        with pa.ipc.new_stream(_Digest(digest), part.schema) as writer:
+            writer.write_table(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class KeptFile:
+    """A staged file as the checkpoint lists it under its fingerprint."""
+
+    sha256: str
+    rows: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "rows": self.rows, "bytes": self.bytes}
+
+
+def kept_files(raw: Any) -> dict[str, KeptFile]:
+    """The checkpoint's ``table_files`` by fingerprint, leaving out entries that are not well formed (the
+    checkpoint is a document in the bucket: one edited by hand or cut short means writing those files, not a
+    traceback). A sha256 must be 64 lower-case hex digits: it names a file in the cache."""
+    if not isinstance(raw, dict):
+        return {}
+    out = {}
+    for key, entry in raw.items():
+        try:
+            sha256, rows, size = entry["sha256"], entry["rows"], entry["bytes"]
+        except (KeyError, TypeError):
+            continue
+        if (isinstance(key, str) and isinstance(sha256, str) and _SHA256.fullmatch(sha256)
+                and type(rows) is int and type(size) is int and rows >= 0 and size > 0):
+            out[key] = KeptFile(sha256, rows, size)
+    return out
+
+
+def _kept_path(folder: Path, sha256: str) -> Path:
+    return folder / f"{sha256}.parquet"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        if not source.exists():
+            raise
+        shutil.copyfile(source, target)  # no hard links here (another file system, or one without them)
+
+
+class TableFileCache:
+    """Stages a table's files (a ``parquet.FileWriter``): each one linked from ``folder`` when ``kept`` lists its
+    fingerprint and the kept copy is intact, else written and kept in ``folder`` for the next publish.
+
+    Safe to use from several threads (a publish writes its tables side by side). ``written`` and ``reused`` count
+    the files staged each way.
+    """
+
+    def __init__(self, folder: Path, kept: dict[str, KeptFile]):
+        self.folder = folder
+        self.kept = kept
+        self.written = 0
+        self.reused = 0
+        self._staged: dict[Path, tuple[str, KeptFile]] = {}
+        self._lock = threading.Lock()
+
+    def write(self, name: str, table: pa.Table, path: Path) -> StagedFile:
+        key = fingerprint(table)
+        kept = self.kept.get(key)
+        staged = self._link(name, table, path, kept) if kept is not None else None
+        reused = staged is not None
+        if staged is None:
+            staged = parquet.write_file(name, table, path)
+            self._keep(staged)
+        with self._lock:
+            self._staged[path] = (key, KeptFile(staged.sha256, staged.rows, staged.bytes))
+            if reused:
+                self.reused += 1
+            else:
+                self.written += 1
+        return staged
+
+    def records(self, files: Iterable[StagedFile]) -> dict[str, dict[str, Any]]:
+        """Fingerprint -> sha256, rows and bytes of every file of ``files`` (staged here): what the checkpoint
+        keeps for the next publish."""
+        out = {}
+        for staged in files:
+            for part in staged.parts or (staged,):
+                key, kept = self._staged[part.path]
+                out[key] = kept.to_json()
+        return dict(sorted(out.items()))
+
+    def _link(self, name: str, table: pa.Table, path: Path, kept: KeptFile) -> StagedFile | None:
+        """``path`` as a link to (or copy of) the kept file when that is intact; None (and nothing at ``path``)
+        when it is missing or damaged."""
+        source = _kept_path(self.folder, kept.sha256)
+        if kept.rows != table.num_rows or not source.is_file():
+            return None
+        try:
+            _link_or_copy(source, path)
+            # Hashed again, though that is a fraction of encoding: a kept copy changed on disk (a disk error, a
+            # hand edit) must not be staged, hence uploaded, under the sha256 the checkpoint lists.
+            if path.stat().st_size == kept.bytes and file_sha256(path) == kept.sha256:
+                return StagedFile(name, path, table.num_rows, kept.bytes, kept.sha256)
+            source.unlink(missing_ok=True)  # damaged: the write that follows keeps a good copy
+        except OSError:
+            pass  # gone meanwhile (pruned by another publish): written instead
+        path.unlink(missing_ok=True)
+        return None
+
+    def _keep(self, staged: StagedFile) -> None:
+        """Keep ``staged`` in the cache (a hard link: no copy of the bytes where the file system allows)."""
+        target = _kept_path(self.folder, staged.sha256)
+        partial = self.folder / f".{staged.sha256}-{uuid.uuid4().hex[:8]}"
+        try:
+            if target.is_file() and target.stat().st_size == staged.bytes:
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(staged.path, partial)
+            partial.replace(target)  # a rename: another publish never links a partial copy
+        except OSError:
+            partial.unlink(missing_ok=True)  # the cache only saves work: a file not kept is written next time
+
+
+def kept_bytes(folder: Path, sha256: str) -> bytes | None:
+    """The bytes of the kept file with ``sha256``, when it is in ``folder`` and intact; else None."""
+    if not _SHA256.fullmatch(sha256):
+        return None
+    try:
+        data = _kept_path(folder, sha256).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+def prune(folder: Path, keep: set[str], min_age_s: float = 3600.0) -> int:
+    """Remove the kept files whose sha256 is not in ``keep`` (the latest release's), and copies left partial
+    longer than ``min_age_s`` (a publish that was killed); returns how many went.
+
+    A publish running beside this one may lose a file it meant to link or read: it writes or downloads it.
+    """
+    removed = 0
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        try:
+            if path.name.startswith("."):
+                if time.time() - path.stat().st_mtime <= min_age_s:
+                    continue
+            elif path.name.removesuffix(".parquet") in keep:
+                continue
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass  # removed by another publish meanwhile
+    return removed
