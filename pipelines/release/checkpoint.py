@@ -53,6 +53,17 @@ def cache_folder(settings: Settings) -> Path:
     """``<staging>/.checkpoint-segments/<dataset>``: beside the runs' staging folders, not among them (a run's
     folder goes when it ends; the segments stay for the next run)."""
     return Path(settings.staging_dir) / CACHE_FOLDER / settings.dataset
+
+
+# The latest release's table files, by sha256 (``pipelines.release.reuse``): in ``cache_folder``, beside the
+# segments, and never pruned as one.
+TABLE_FILES_FOLDER = "tables"
+
+
+def table_files_folder(settings: Settings) -> Path:
+    return cache_folder(settings) / TABLE_FILES_FOLDER
+
+
 # More segments than this and the next publish compacts them into one (each segment costs a download and a
 # merge step; one segment per publish all night long would be thousands).
 MAX_SEGMENTS = 16
@@ -100,13 +111,17 @@ class Checkpoint:
     # What the gate found in each table file of the release (``pipelines.gate.incremental``): the next gate
     # re-checks only the files it does not cover.
     gate: dict[str, Any] | None = None
+    # Each table file of the release by the fingerprint of its data (``pipelines.release.reuse``): the next
+    # publish links a file with the same fingerprint from its local cache instead of encoding it again.
+    table_files: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "extraction_version": self.version,
                 "start": _offsets_to_json(self.start), "end": _offsets_to_json(self.end),
                 "segments": [s.to_json() for s in self.segments],
                 "schema_ids": [[t, rt, i] for (t, rt), i in sorted(self.schema_ids.items())],
-                **({"gate": self.gate} if self.gate is not None else {})}
+                **({"gate": self.gate} if self.gate is not None else {}),
+                **({"table_files": self.table_files} if self.table_files is not None else {})}
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Checkpoint:
@@ -115,7 +130,8 @@ class Checkpoint:
         return cls(str(body["extraction_version"]), _offsets_from_json(body["start"]),
                    _offsets_from_json(body["end"]), [Segment.from_json(s) for s in body["segments"]],
                    {(str(t), str(rt)): int(i) for t, rt, i in body["schema_ids"]},
-                   body.get("gate") if isinstance(body.get("gate"), dict) else None)
+                   body.get("gate") if isinstance(body.get("gate"), dict) else None,
+                   body.get("table_files") if isinstance(body.get("table_files"), dict) else None)
 
 
 def checkpoints_prefix(store: ReleaseStore) -> str:
@@ -302,11 +318,13 @@ class Pending:
 
     def prune_cache(self, min_age_s: float = 3600.0) -> None:
         """Remove cached segments this checkpoint does not use (after its release is published), once unused for
-        ``min_age_s``: another publish on this machine may still be loading one it started from."""
+        ``min_age_s``: another publish on this machine may still be loading one it started from. The table files
+        kept beside them are ``reuse.prune``'s."""
         keep = set(self.local.values())
         for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():
-                if folder not in keep and time.time() - folder.stat().st_mtime > min_age_s:
+                if (folder not in keep and folder.name != TABLE_FILES_FOLDER
+                        and time.time() - folder.stat().st_mtime > min_age_s):
                     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -31,7 +31,7 @@ from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.kafka import snapshot
-from pipelines.release import cdf, checkpoint
+from pipelines.release import cdf, checkpoint, reuse
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
@@ -56,6 +56,10 @@ class Staged:
     events_read: int = 0  # events read from Kafka by this run (all of them for a full rebuild)
     # The last release's gate outcomes per table file (``pipelines.gate.incremental``); None: check every file.
     gate_kept: dict[str, Any] | None = None
+    # The staged files by fingerprint, for the checkpoint; and the last release's, which staging reused
+    # (``pipelines.release.reuse``; None: every file was written).
+    file_records: dict[str, Any] = field(default_factory=dict)
+    reuse_from: dict[str, Any] | None = None
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -169,7 +173,8 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
         for (topic, rt), schema_id in sorted(extension.pending.checkpoint.schema_ids.items())
     ]
-    staged = stage_tables(settings, snap, tables, used, run_id=run_id)
+    staged = stage_tables(settings, snap, tables, used, run_id=run_id,
+                          reuse_from=base.checkpoint.table_files if base.checkpoint is not None else None)
     staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
     staged.events_read = extension.events_read
     staged.gate_kept = base.checkpoint.gate if base.checkpoint is not None else None
@@ -179,20 +184,26 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, pa.Table],
-                 schemas_used: list[dict[str, Any]] | None = None, *, run_id: str | None = None) -> Staged:
-    """Write folded tables as deterministic Parquet into this run's staging folder (``staging_folder``)."""
+                 schemas_used: list[dict[str, Any]] | None = None, *, run_id: str | None = None,
+                 reuse_from: dict[str, Any] | None = None) -> Staged:
+    """Write folded tables as deterministic Parquet into this run's staging folder (``staging_folder``); a file
+    ``reuse_from`` (a checkpoint's ``table_files``) lists is linked from the local cache instead, when kept there
+    intact (``pipelines.release.reuse``)."""
     directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
     t0 = time.perf_counter()
+    cache = reuse.TableFileCache(checkpoint.table_files_folder(settings), reuse.kept_files(reuse_from))
     # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side, the
     # largest first so the small ones fill in around them. Each file's bytes do not depend on the threads.
     order = sorted(tables, key=lambda n: -tables[n].nbytes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         written = dict(zip(order, pool.map(
             lambda n: write_table_files(n, tables[n], directory, split_column=FILE_SPLIT_COLUMNS[n],
-                                        file_rows=settings.table_file_rows), order), strict=True))
+                                        file_rows=settings.table_file_rows, write=cache.write), order), strict=True))
     files = {name: written[name] for name in tables}
     return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
-                  schemas_used or [], {"write_s": time.perf_counter() - t0})
+                  schemas_used or [], {"write_s": time.perf_counter() - t0, "files_written": cache.written,
+                                       "files_reused": cache.reused},
+                  file_records=cache.records(files.values()), reuse_from=reuse_from)
 
 
 def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None,
@@ -278,10 +289,14 @@ def withhold(settings: Settings, staged: Staged, report: GateReport) -> GateRepo
         return report
     tables = fold_extracted(staged.extraction(), settings.dataset, withhold=request)
     # The same folder: the first fold's files are replaced, and the run's cleanup removes the folder as before.
+    # Files the first fold staged, or the last release had, are linked: only those withholding changed are written.
     again = stage_tables(settings, staged.snapshot, tables, staged.schemas_used,
-                         run_id=staged.directory.name.split("-", 1)[1])
+                         run_id=staged.directory.name.split("-", 1)[1],
+                         reuse_from={**(staged.reuse_from or {}), **staged.file_records})
     del tables
-    staged.files, staged.columns = again.files, again.columns
+    staged.files, staged.columns, staged.file_records = again.files, again.columns, again.file_records
+    for key in ("files_written", "files_reused"):
+        staged.timings[key] += again.timings[key]
     staged.timings["withhold_s"] = time.perf_counter() - t0
     first_validate_s = staged.timings["validate_s"]
     second = validate(settings, staged)
@@ -304,38 +319,47 @@ def blocked_error(report: GateReport) -> GateFailed:
                       report)
 
 
-def _differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, staged_file: StagedFile
-                    ) -> tuple[Any, Any]:
+def _differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, staged_file: StagedFile,
+                    kept: Path, counts: Counter[str]) -> tuple[Any, Any]:
     """(old, new) sources of the rows of table ``name`` that may differ between the releases.
 
     A file both releases list (same sha256) holds the same rows in both, and the keys in it are in no other file
-    (keys are unique in each table, whatever its row order): leaving it out of both sides changes no count. So only the files that differ are read (and downloaded), which
-    for a large table after a few corrections is a few files, not the table.
+    (keys are unique in each table, whatever its row order): leaving it out of both sides changes no count. So
+    only the files that differ are read, which for a large table after a few corrections is a few files, not the
+    table: from ``kept`` (the local cache of the last release's files, ``reuse``) when there intact, else
+    downloaded; ``counts`` counts each way.
     """
     entry = previous["tables"][name]
     keys = store.table_keys(previous, name)
     old_shas = [f["sha256"] for f in entry["files"]] if "files" in entry else [entry["sha256"]]
     parts = staged_file.parts or (staged_file,)
     shared = set(old_shas) & {p.sha256 for p in parts}
-    old_keys = [k for k, sha in zip(keys, old_shas, strict=True) if sha not in shared]
+    old_files = []
+    for key, sha in zip(keys, old_shas, strict=True):
+        if sha not in shared:
+            data = reuse.kept_bytes(kept, sha)
+            counts["changes_files_local" if data is not None else "changes_files_downloaded"] += 1
+            if data is None:
+                data = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
+            old_files.append(pa.BufferReader(data))
     new_paths = [p.path for p in parts if p.sha256 not in shared]
     schema = pq.read_schema(parts[0].path)
-    old = ParquetParts([pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=k)["Body"].read())
-                        for k in old_keys], schema)
-    return old, ParquetParts(new_paths, schema)
+    return ParquetParts(old_files, schema), ParquetParts(new_paths, schema)
 
 
-def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged) -> dict[str, Any]:
-    """Rows added, changed and removed per table since the previous release, and the corrections applied."""
+def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged, kept: Path) -> dict[str, Any]:
+    """Rows added, changed and removed per table since the previous release, and the corrections applied (the
+    previous release's files read from ``kept`` where they are kept there)."""
     from pipelines.release.diff import diff_tables
 
     t0 = time.perf_counter()
+    counts: Counter[str] = Counter(changes_files_local=0, changes_files_downloaded=0)
     tables: dict[str, Any] = {}
     applied: list[dict[str, Any]] = []
     wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
     for name, staged_file in staged.files.items():
         if previous and name in previous["tables"]:
-            old, new = _differing_rows(store, previous, name, staged_file)
+            old, new = _differing_rows(store, previous, name, staged_file, kept, counts)
         else:
             old, new = None, ParquetParts(staged_file.paths())
         tables[name] = diff_tables(old, new, list(KEYS[name]))
@@ -343,7 +367,7 @@ def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Stage
             # Corrections in files both releases share were applied before: only the differing rows can be new.
             before = set() if old is None else set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
             applied = [c for c in new.read(columns=wanted).to_pylist() if c["correction_event_id"] not in before]
-    staged.timings["changes_s"] = time.perf_counter() - t0
+    staged.timings.update({"changes_s": time.perf_counter() - t0, **counts})
     return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
             "corrections": sorted(applied, key=lambda c: c["correction_event_id"])}
 
@@ -357,10 +381,27 @@ def _gate_entry(staged: Staged, report: GateReport) -> dict[str, Any]:
                         "failing_rows": c.failing_rows, "withheld": c.withheld} for c in report.checks]}
 
 
+def _write_entry(staged: Staged) -> dict[str, Any]:
+    # Table files this publish encoded, and those it linked from the last release's instead (``reuse``).
+    return {"files": {"written": staged.timings.get("files_written"), "reused": staged.timings.get("files_reused")}}
+
+
+def _prune_local(settings: Settings, staged: Staged) -> None:
+    """Once its release is the latest: drop what the local caches keep for older ones (checkpoint segments, and
+    table files other than this release's)."""
+    if staged.next_checkpoint:
+        staged.next_checkpoint.prune_cache()
+    reuse.prune(checkpoint.table_files_folder(settings), {f["sha256"] for f in staged.file_records.values()})
+
+
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
     """Upload the private checkpoint the next publish resumes from (``checkpoint``), after the tables and before
     the manifest that names it, and say where this release's read started."""
-    key = staged.next_checkpoint.upload(store, release_id) if staged.next_checkpoint else None
+    key = None
+    if staged.next_checkpoint:
+        staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint,
+                                                    table_files=staged.file_records)
+        key = staged.next_checkpoint.upload(store, release_id)
     return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
 
 
@@ -396,7 +437,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key, url=store.url)
         for name, f in staged.files.items()
     }
-    changes = _changes(store, previous, staged)
+    changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
     t1 = time.perf_counter()
     cdf_documents, cdf_entries = cdf.release_documents(staged.files, generated_at=now,
                                                        url=lambda key: store.url(prefix + key), previous=previous)
@@ -413,6 +454,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "tables": entries,
         "documents": cdf_entries,  # cdf/<election_id>.json.gz: NIST SP 1500-100 v2 (docs/contests.md, "Export")
         "gate": _gate_entry(staged, report),
+        "write": _write_entry(staged),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": changes,
@@ -423,8 +465,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
                         before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
                         listed=_listed(store, previous))
     store.switch_latest(manifest, etag)
-    if staged.next_checkpoint:
-        staged.next_checkpoint.prune_cache()
+    _prune_local(settings, staged)
     staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
                                   - staged.timings["changes_s"])
     t0 = time.perf_counter()

@@ -163,3 +163,38 @@ def test_the_gate_rechecks_only_changed_table_files_with_the_full_gates_verdicts
 
 def files_of(manifest: dict) -> int:
     return sum(len(t.get("files") or [t]) for t in manifest["tables"].values())
+
+
+def _file_shas(manifest: dict) -> set[str]:
+    return {f["sha256"] for t in manifest["tables"].values() for f in t.get("files") or [t]}
+
+
+def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_kept_ones(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, table_file_rows=100)
+    _ingest(settings, tmp_path / "a", stations=60, seed=21)
+    first = run_publish(settings).manifest
+    assert first["write"]["files"] == {"written": files_of(first), "reused": 0}
+
+    _ingest(settings, tmp_path / "b", stations=2, seed=22)  # two more stations' tallies
+    second = run_publish(settings)
+    written, reused = second.manifest["write"]["files"]["written"], second.manifest["write"]["files"]["reused"]
+    assert written > 0 and reused > 0 and written + reused == files_of(second.manifest)
+    assert (second.timings["files_written"], second.timings["files_reused"]) == (written, reused)
+    # The previous release's differing files came from the local cache, which now keeps this release's only.
+    assert second.timings["changes_files_local"] > 0 and second.timings["changes_files_downloaded"] == 0
+    kept = checkpoint.table_files_folder(settings)
+    assert {p.name.removesuffix(".parquet") for p in kept.iterdir()} == _file_shas(second.manifest)
+    records = ReleaseStore(settings).get_json(second.manifest["checkpoint"])[0]["table_files"]
+    assert {r["sha256"] for r in records.values()} == _file_shas(second.manifest)
+
+    full = run_publish(settings, force=True, full=True).manifest  # no reuse, no checkpoint: every file written
+    assert full["write"]["files"] == {"written": files_of(full), "reused": 0}
+    assert _shas(full) == _shas(second.manifest)
+
+    # Another machine (no local cache): every file written again, and the differing ones downloaded.
+    shutil.rmtree(checkpoint.cache_folder(settings))
+    _ingest(settings, tmp_path / "c", stations=2, seed=23)
+    third = run_publish(settings)
+    assert third.manifest["read"]["from"] == f"incremental from release {full['release_id']}"
+    assert third.manifest["write"]["files"] == {"written": files_of(third.manifest), "reused": 0}
+    assert third.timings["changes_files_local"] == 0 and third.timings["changes_files_downloaded"] > 0

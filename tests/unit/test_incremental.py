@@ -1,4 +1,5 @@
-"""Incremental publish: a chain of checkpoints gives, at every publish, the tables of a full rebuild, byte for byte.
+"""Incremental publish: a chain of checkpoints gives, at every publish, the tables of a full rebuild, byte for byte,
+with the table files it can reuse linked from the last publish's (``pipelines.release.reuse``), not written.
 
 The chain runs the publish path's own ``checkpoint.extend`` (the new offsets split into partition ranges, each
 range's segment saved and loaded as zstd Arrow IPC, merged, compacted past the segment limit) with the in-memory
@@ -10,6 +11,7 @@ publishes between any two of them; and how many ranges a read may be split into.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 
 from pipelines.fold import TABLE_NAMES, fold
 from pipelines.fold.core import extract_all, fold_extracted
-from pipelines.release import checkpoint
+from pipelines.release import checkpoint, reuse
 from pipelines.release.parquet import write_table
 from pipelines.settings import Settings
 from tests.support.factories import REFERENDUM, Log, muni, small_election, station
@@ -64,10 +66,18 @@ def _shas(tables: dict[str, pa.Table], directory: Path) -> dict[str, str]:
     return {name: write_table(name, table, directory).sha256 for name, table in tables.items()}
 
 
+def _staged_shas(tables: dict[str, pa.Table], directory: Path, files: reuse.TableFileCache
+                 ) -> tuple[dict[str, str], dict[str, dict]]:
+    staged = {name: write_table(name, table, directory, files.write) for name, table in tables.items()}
+    records = files.records(staged.values())
+    assert len(records) == len(staged) == files.written + files.reused
+    return {name: f.sha256 for name, f in staged.items()}, records
+
+
 def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Path, ranges: int = 1
                        ) -> list[tuple[dict[str, str], dict[str, str], checkpoint.Extension]]:
     """At each publish point: (the incremental chain's table checksums, the full rebuild's, the extension), each
-    read split into up to ``ranges`` ranges."""
+    read split into up to ``ranges`` ranges; the chain's files are staged reusing the last publish's."""
     settings = Settings(read_ranges=ranges, read_range_min_events=1)
     out = []
     previous: checkpoint.Checkpoint | None = None
@@ -75,10 +85,13 @@ def chain_and_rebuilds(log: Log, publishes: list[int], cache: Path, scratch: Pat
         snap = snapshot_of(log.records[:upto])
         base = checkpoint.Base(previous, "incremental") if previous else checkpoint.Base(None, "full")
         ext = checkpoint.extend(settings, snap, base, None, cache, read=log_reader(log), max_segments=MAX_SEGMENTS)
-        incremental = _shas(fold_extracted(ext.extracted), scratch / f"inc-{i}")
+        files = reuse.TableFileCache(cache / checkpoint.TABLE_FILES_FOLDER,
+                                     reuse.kept_files(previous.table_files if previous else None))
+        incremental, records = _staged_shas(fold_extracted(ext.extracted), scratch / f"inc-{i}", files)
+        assert files.reused > 0 or previous is None  # the elections, at least, are the same
         full = _shas(fold(log.records[:upto]), scratch / f"full-{i}")
         out.append((incremental, full, ext))
-        previous = ext.pending.checkpoint
+        previous = dataclasses.replace(ext.pending.checkpoint, table_files=records)
     return out
 
 
