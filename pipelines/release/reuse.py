@@ -60,8 +60,9 @@ def _encoding() -> bytes:
                        "row_group_rows": parquet.ROW_GROUP_ROWS}, sort_keys=True).encode()
 
 
-def fingerprint(table: pa.Table) -> str:
-    """A digest of everything that decides the bytes ``parquet.write_file`` makes of ``table``.
+def fingerprint(table: pa.Table, row_groups: list[pa.Table] | None = None) -> str:
+    """A digest of everything that decides the bytes ``parquet.write_file`` makes of ``table`` (``row_groups``:
+    its ``parquet._row_groups``, when made already).
 
     Hashed are the row groups exactly as the writer gets them (``parquet._row_groups``: each dictionary column
     compacted), each as an Arrow IPC stream, which starts with the schema and its metadata, after the encoding
@@ -71,7 +72,7 @@ def fingerprint(table: pa.Table) -> str:
     fingerprints; that only costs a write.
     """
     digest = hashlib.sha256(_encoding() + b"\n")
-    for part in parquet._row_groups(table):
+    for part in parquet._row_groups(table) if row_groups is None else row_groups:
         # One stream per row group: each is self-delimiting (schema first, end-of-stream marker last).
         with pa.ipc.new_stream(_Digest(digest), part.schema) as writer:
             writer.write_table(part)
@@ -139,12 +140,15 @@ class TableFileCache:
         self._lock = threading.Lock()
 
     def write(self, name: str, table: pa.Table, path: Path) -> StagedFile:
-        key = fingerprint(table)
+        # A file of one row group (the usual) is compacted once, for its fingerprint and its write; a larger one
+        # twice, so that only one row group's copy is held at a time (``parquet._row_groups``).
+        groups = list(parquet._row_groups(table)) if table.num_rows <= parquet.ROW_GROUP_ROWS else None
+        key = fingerprint(table, groups)
         kept = self.kept.get(key)
         staged = self._link(name, table, path, kept) if kept is not None else None
         reused = staged is not None
         if staged is None:
-            staged = parquet.write_file(name, table, path)
+            staged = parquet.write_file(name, table, path, groups)
             self._keep(staged)
         with self._lock:
             self._staged[path] = (key, KeptFile(staged.sha256, staged.rows, staged.bytes))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.release import parquet
 
@@ -39,3 +41,19 @@ def test_same_table_same_bytes_and_empty_tables_write(tmp_path):
     assert a.sha256 == b.sha256
     empty = parquet.write_table("e", table.slice(0, 0), tmp_path / "e")
     assert empty.rows == 0 and pq.read_table(empty.path).schema == table.schema
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(0, 40), indices=st.lists(st.one_of(st.none(), st.integers(0, 39)), max_size=60),
+       offset=st.integers(0, 5))
+def test_compaction_keeps_the_used_values_in_dictionary_order(size, indices, offset):
+    # Both ways of finding the used values (marking the dictionary, or sorting the indices) against the rule.
+    indices = [None if i is None or size == 0 else i % size for i in indices]
+    dictionary = pa.array([f"v{i:02d}" for i in range(size)])
+    column = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), dictionary).slice(offset)
+    kept = column.indices.to_pylist()
+    used = sorted({i for i in kept if i is not None})
+    compacted = parquet._compact(column)
+    assert compacted.dictionary.to_pylist() == [dictionary[i].as_py() for i in used]
+    assert compacted.indices.to_pylist() == [None if i is None else used.index(i) for i in kept]
+    assert compacted.to_pylist() == column.to_pylist()
