@@ -615,20 +615,23 @@ def table(figures: dict[str, Any]) -> str:
              for r in figures["batches_published"]]
     rows.append(("full rebuild", figures["full_rebuild"]))
     head = (f"{'publish':34s} {'read':>10s} {'live s':>7s} {'pub. s':>7s} {'read s':>7s} {'fold s':>7s} "
-            f"{'valid s':>7s} {'upload':>7s} {'cat+ann':>7s} {'rest':>6s} {'MB up':>8s} {'(rel/ckpt/other)':>22s} "
-            f"{'RSS MB':>8s}")
+            f"{'write s':>7s} {'files w/r':>10s} {'valid s':>7s} {'upload':>7s} {'cat+ann':>7s} {'rest':>6s} "
+            f"{'MB up':>8s} {'(rel/ckpt/other)':>22s} {'RSS MB':>8s}")
     lines = [head, "-" * len(head)]
     for name, r in rows:
         t, up = r["timings_s"], r["uploaded_bytes"]
         live = r["live_s"] if r["live_s"] is not None else r["start_to_live_s"]
         split = "/".join(f"{up[k] / 1e6:.1f}" for k in ("release", "checkpoint", "other"))
+        files = f"{t.get('files_written', 0):.0f}/{t.get('files_reused', 0):.0f}"
         lines.append(f"{name:34s} {r['events_read']:>10,} {live:>7.2f} {r['publish_s']:>7.2f} "
-                     f"{t.get('read_wall_s', 0):>7.2f} {t.get('fold_s', 0):>7.2f} {t.get('validate_s', 0):>7.2f} "
+                     f"{t.get('read_wall_s', 0):>7.2f} {t.get('fold_s', 0):>7.2f} {t.get('write_s', 0):>7.2f} "
+                     f"{files:>10s} {t.get('validate_s', 0):>7.2f} "
                      f"{t.get('upload_s', 0):>7.2f} {t.get('catalog_announce_s', 0):>7.2f} {r['rest_s']:>6.2f} "
                      f"{up['total'] / 1e6:>8.1f} {split:>22s} {r['peak_rss_process_tree_sampled_mb']:>8.0f}")
     lines.append("live s: last event acknowledged -> latest.json names a release holding it (full rebuild: "
-                 "publish started -> latest.json switched); pub. s: run_publish end to end; rest: what its timed "
-                 "stages leave out (Dagster); RSS: peak of the publishing process tree, sampled")
+                 "publish started -> latest.json switched); pub. s: run_publish end to end; files w/r: table files "
+                 "written / reused from the last release; rest: what its timed stages leave out (Dagster); RSS: peak "
+                 "of the publishing process tree, sampled")
     return "\n".join(lines)
 
 
