@@ -175,10 +175,13 @@ def damage(tables: Tables, what) -> Tables:
 def test_incremental_and_full_gates_agree_on_random_damage(good: Tables, gx, tmp_path_factory, steps) -> None:
     root = tmp_path_factory.mktemp("gate")
     kept = incremental(gx, good, root / "0", None).cache
-    tables = good
+    tables, applied = good, set()
     for step, mutations in enumerate(steps, start=1):
+        # A rule's mutation damages once: drawn again, the row it looks for is already changed.
         for what in mutations:
-            tables = damage(tables, what)
+            if what not in applied:
+                tables = damage(tables, what)
+                applied.add(what if what in MUTATIONS else None)
         run = incremental(gx, tables, root / str(step), kept)
         assert_same(run, tables)
         kept = run.cache
