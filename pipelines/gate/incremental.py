@@ -340,16 +340,17 @@ def gate_tables(gx_context: Any, files: list[TableFiles],
     shas = {f.name: f.sha256 for f in files}
     by_name = {f.name: f for f in files}
     located: dict[str, AlignedTable] = {}
+    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
 
     def aligned(name: str) -> list[AlignedTable]:
         for other in ALIGNED_CONTEXT.get(name, ()):
             if other not in located and other in by_name:
                 ctx = by_name[other]
-                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas,
-                                              file_ranges(ctx, kept_tables.get(other)), ctx.read)
+                # Gated already in this run: its outcomes hold every file's range, none is read again.
+                known = run.cache["tables"].get(other) or kept_tables.get(other)
+                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read)
         return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
-    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
     for table in files:
         outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
                              kept_tables.get(table.name), aligned(table.name))
