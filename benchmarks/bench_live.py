@@ -24,7 +24,8 @@ path, Dagster's job and Great Expectations imported: what a waiting ``publish --
 took are ``publisher_warm_up_s``, which a cold CLI run would add); a fresh process per publish, so one publish's
 memory is not counted in the next. The Dagster instance is persistent (SQLite), as ``make`` sets one up, but the
 benchmark's own, so no other publish shares it; ``--ephemeral-dagster`` publishes with an in-memory one instead
-(Dagster records some 300 events per publish, and on a busy machine the SQLite commits cost seconds).
+(Dagster records some 450 events per publish; the local instance's event log keeps its SQLite connections
+open, ``dagster_project/instance.py``, where Dagster's own opened and closed one per event, seconds per publish).
 
 Peak RSS is sampled every 0.25 s over the publishing process and its read workers; the process's own
 ``ru_maxrss`` is beside it. Bytes uploaded: every object under the dataset's prefix that is new or rewritten,
