@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -45,7 +44,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: Any = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._checkpointed: dict[str, float] = {}
-        self._engines_lock = threading.Lock()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -53,17 +51,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> Engine:
-        with self._engines_lock:
-            engine = self._engines.pop(shard, None)
-            if engine is None:
-                engine = sa.create_engine(create_db_conn_string(self._base_dir, shard), poolclass=StaticPool,
-                                          connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
-                sa.event.listen(engine, "connect", _normal_sync)
-            self._engines[shard] = engine
-            while len(self._engines) > OPEN_DATABASES:
-                _, oldest = self._engines.popitem(last=False)
-                oldest.dispose()
-            return engine
+        # Called with ``_db_lock`` held (``_connect``): no other thread uses an engine this evicts.
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = sa.create_engine(create_db_conn_string(self._base_dir, shard), poolclass=StaticPool,
+                                      connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+            sa.event.listen(engine, "connect", _normal_sync)
+        self._engines[shard] = engine
+        while len(self._engines) > OPEN_DATABASES:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
 
     @contextlib.contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -83,8 +81,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     self._checkpointed[shard] = time.monotonic()
 
     def close_databases(self) -> None:
-        """Close every open connection (the last one closed checkpoints its database)."""
-        with self._engines_lock:
+        """Close every open connection (the last one closed checkpoints its database); under ``_db_lock``, so never
+        one a thread (the webserver's watcher) is using."""
+        with self._db_lock:
             while self._engines:
                 self._engines.popitem()[1].dispose()
             self._checkpointed.clear()
@@ -94,8 +93,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().wipe()
 
     def dispose(self) -> None:
+        super().dispose()  # the watchers stop first: none of them reads through a connection closed below
         self.close_databases()
-        super().dispose()
 
 
 def _normal_sync(dbapi_connection: Any, _record: Any) -> None:
