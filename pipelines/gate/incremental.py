@@ -12,7 +12,10 @@ Two tables read each other tally by tally (``ALIGNED_CONTEXT``: station_results'
 valid ballots, and the other way round). What a file of one finds depends only on the other's rows of the tallies
 in the file's key range, so instead of the other table's sha256 (which every new result changes, re-checking
 every file of both, the two largest tables) a file's outcome is kept with the sha256s of the other table's files
-whose key ranges overlap its own (``aligned_digest``).
+whose key ranges overlap its own (``aligned_digest``). station_results reads station_turnout, a row per tally
+against its dozen: turnout's needed columns are read whole (``ROW_ALIGNED``) and a results file's outcome is kept
+with a digest of the turnout rows in its own key range, so new tallies re-check the results files holding them,
+not every results file beside the same (much larger) turnout file.
 
 Adding per file is exact for row rules. It is exact for the rules over groups of rows (a key's uniqueness, a
 tally's rows in station_results) only when no group spans two files. Files are cut where the split column
@@ -53,6 +56,9 @@ TALLY = ("election_id", "contest_id", "station_id")
 # reads only their rows of the groups in its own key range (gate/frames.py: ``station_frame``, ``_votes_excess``).
 ALIGNED_CONTEXT: dict[str, tuple[str, ...]] = {t.STATION_RESULTS: (t.STATION_TURNOUT,),
                                                t.STATION_TURNOUT: (t.STATION_RESULTS,)}
+# Aligned context tables read whole, their rows digested per file range: those with a row per group of the table
+# that reads them (a twelfth of its rows), where reading them costs less than re-checking files.
+ROW_ALIGNED: dict[str, frozenset[str]] = {t.STATION_RESULTS: frozenset({t.STATION_TURNOUT})}
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,22 @@ class AlignedTable:
     file_shas: tuple[str, ...]
     ranges: list[list[list[Any]] | None]
     read: Callable[[int, list[str] | None], pa.Table] | None = None
+    # ``ROW_ALIGNED``: the columns the reading table's checks need, of every file, plain, in file order.
+    rows: pa.Table | None = None
+
+    def row_span(self, own: Any) -> tuple[int, int] | None:
+        """(first row, row count) of ``rows`` whose group key is in ``own`` (a range; ``[]``: none), or None when
+        that cannot be told (no rows read, files not located, ``own`` not a range, keys not comparable)."""
+        if self.rows is None or not groups_stay_in_files(self.ranges) or own is None or not _range_shape(own):
+            return None
+        if not own:
+            return 0, 0
+        keys = [self.rows[c] for c in group_columns(self.name)]
+        try:
+            lo = _bisect(keys, own[0], strict=False)
+            return lo, _bisect(keys, own[1], strict=True) - lo
+        except TypeError:
+            return None
 
     def overlapping(self, spans: list[Any]) -> list[int] | None:
         """The files whose ranges overlap any of ``spans`` (ranges; ``[]`` spans nothing), or None when that
@@ -182,12 +204,42 @@ class AlignedTable:
             return None
 
 
+def _bisect(keys: list[pa.Array], key: list[Any], *, strict: bool) -> int:
+    """The first row whose key (the columns ``keys``, sorted together) is above ``key`` (``strict``) or not
+    below it: a binary search reading a few dozen values, not the million rows."""
+    lo, hi = 0, len(keys[0])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = [_json_value(col[mid].as_py()) for col in keys]
+        if row < key or (strict and row == key):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _rows_digest(rows: pa.Table) -> str:
+    """sha256 of ``rows`` as an Arrow IPC stream (sliced buffers are written as their slice: equal rows, equal
+    bytes)."""
+    digest = hashlib.sha256()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    digest.update(sink.getvalue())
+    return digest.hexdigest()
+
+
 def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
-    """What a file whose group keys span ``own`` reads of its aligned context tables: the files of each whose
-    ranges overlap ``own`` (an empty file reads none); the whole table's sha256 when its files' ranges cannot
-    be located (unsorted, overlapping) or ``own`` is not a range."""
+    """What a file whose group keys span ``own`` reads of its aligned context tables: of a table read whole
+    (``ROW_ALIGNED``) its rows in ``own``, else the files whose ranges overlap ``own`` (an empty file reads
+    none); the whole table's sha256 when its files' ranges cannot be located (unsorted, overlapping) or ``own``
+    is not a range."""
     parts = []
     for ctx in contexts:
+        span = ctx.row_span(own)
+        if span is not None:
+            parts.append([ctx.name, {"rows": _rows_digest(ctx.rows.slice(*span))}])
+            continue
         files = ctx.overlapping([own])
         parts.append([ctx.name, [ctx.file_shas[j] for j in files] if files is not None else {"whole": ctx.sha256}])
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -199,6 +251,10 @@ def _aligned_context(name: str, aligned: list[AlignedTable], spans: list[Any]) -
     for the caller to read whole."""
     out = {}
     for ctx in aligned:
+        row_spans = [ctx.row_span(s) for s in spans]
+        if row_spans and all(r is not None for r in row_spans):
+            out[ctx.name] = pa.concat_tables([ctx.rows.slice(*r) for r in row_spans])
+            continue
         files = ctx.overlapping(spans) if ctx.read is not None else None
         if files is not None:
             columns = list(context_needs(name)[ctx.name])
@@ -331,6 +387,14 @@ class GateRun:
     reused_files: int
 
 
+def _whole(ctx: TableFiles, reader: str) -> pa.Table:
+    """The columns of ``ctx`` that ``reader``'s checks need, of every file, plain (files have their own
+    dictionaries)."""
+    columns = list(context_needs(reader)[ctx.name])
+    whole = pa.concat_tables([ctx.read(i, columns) for i in range(len(ctx.file_shas))])
+    return pa.table({c: _plain(whole[c]) for c in columns})
+
+
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
                 tolerance: float, kept: dict[str, Any] | None) -> GateRun:
@@ -348,7 +412,8 @@ def gate_tables(gx_context: Any, files: list[TableFiles],
                 ctx = by_name[other]
                 # Gated already in this run: its outcomes hold every file's range, none is read again.
                 known = run.cache["tables"].get(other) or kept_tables.get(other)
-                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read)
+                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read,
+                                              _whole(ctx, name) if other in ROW_ALIGNED.get(name, ()) else None)
         return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
     for table in files:

@@ -53,24 +53,25 @@ def gx():
     return new_gx_context()
 
 
-def stage(tables: Tables, folder: Path) -> list[TableFiles]:
+def stage(tables: Tables, folder: Path, file_rows: dict[str, int] | None = None) -> list[TableFiles]:
     folder.mkdir(parents=True)
     out = []
     for name in t.TABLE_NAMES:
         staged = write_table_files(name, tables[name], folder, split_column=t.FILE_SPLIT_COLUMNS[name],
-                                   file_rows=FILE_ROWS)
+                                   file_rows=(file_rows or {}).get(name, FILE_ROWS))
         paths = staged.paths()
         out.append(TableFiles(name, staged.sha256, tuple(p.sha256 for p in staged.parts) or (staged.sha256,),
                               lambda i, cols, paths=paths: pq.read_table(paths[i], columns=cols)))
     return out
 
 
-def incremental(gx, tables: Tables, folder: Path, kept: dict | None) -> GateRun:
+def incremental(gx, tables: Tables, folder: Path, kept: dict | None, file_rows: dict[str, int] | None = None
+                ) -> GateRun:
     def context(name: str, skip: frozenset[str]) -> dict[str, pa.Table]:
         return {other: tables[other].select(list(cols)) for other, cols in context_needs(name).items()
                 if other not in skip}
 
-    return gate_tables(gx, stage(tables, folder), context, 0.01, kept)
+    return gate_tables(gx, stage(tables, folder, file_rows), context, 0.01, kept)
 
 
 def verdicts(checks) -> dict:
@@ -211,3 +212,35 @@ def test_aligned_digest_names_the_overlapping_context_files() -> None:
     unsorted = replace(ctx, ranges=[ctx.ranges[2], [], ctx.ranges[0]])  # not located: the whole table counts
     assert aligned_digest(inside, [unsorted]) != aligned_digest(inside, [replace(unsorted, sha256="other")])
     assert aligned_digest([], [ctx]) == aligned_digest([], [replace(ctx, file_shas=("a", "b", "c"))])
+
+
+def test_a_changed_tally_rechecks_the_results_file_holding_it_not_those_beside_it(good: Tables, gx,
+                                                                                  tmp_path: Path) -> None:
+    one_turnout_file = {t.STATION_TURNOUT: 1_000_000}  # every results file overlaps it, as at a million stations
+    first = incremental(gx, good, tmp_path / "a", None, one_turnout_file)
+    turnout = good[t.STATION_TURNOUT].to_pylist()
+    row = next(i for i, r in enumerate(turnout) if r["valid_ballots"] is not None)
+    damaged = edit(good, t.STATION_TURNOUT, row, valid_ballots=turnout[row]["valid_ballots"] + 1)
+    run = incremental(gx, damaged, tmp_path / "b", first.cache, one_turnout_file)
+    assert len(first.cache["tables"][t.STATION_RESULTS]["files"]) >= 4
+    assert run.checked_files == 2  # the turnout file, and the one results file holding the tally
+    assert not verdicts(run.results)[(t.STATION_RESULTS, n.VOTES_SUM_EQ_VALID)][0]
+    assert_same(run, damaged)
+
+
+def test_aligned_digest_of_a_table_read_whole_covers_its_rows_in_the_range() -> None:
+    rows = pa.table({"election_id": ["e"] * 4, "contest_id": ["c"] * 4, "station_id": ["s1", "s2", "s3", "s4"],
+                     "valid_ballots": [10, 20, 30, 40]})
+    ranges = [[["e", "c", "s1"], ["e", "c", "s2"]], [["e", "c", "s3"], ["e", "c", "s4"]]]
+    ctx = AlignedTable(t.STATION_TURNOUT, "whole-sha", ("f1", "f2"), ranges, rows=rows)
+
+    def with_ballots(ballots: list[int]) -> AlignedTable:
+        return replace(ctx, file_shas=("g1", "g2"), rows=rows.set_column(3, "valid_ballots", pa.array(ballots)))
+
+    own = [["e", "c", "s2"], ["e", "c", "s3"]]
+    assert aligned_digest(own, [ctx]) == aligned_digest(own, [with_ballots([11, 20, 30, 41])])  # outside: same
+    assert aligned_digest(own, [ctx]) != aligned_digest(own, [with_ballots([10, 20, 31, 40])])  # inside: not
+    assert aligned_digest([["e", "c", "s5"], ["e", "c", "s6"]], [ctx]) == aligned_digest([], [ctx])  # none in it
+    assert ctx.row_span([["e", "c", "s0"], ["e", "c", "s9"]]) == (0, 4)
+    assert replace(ctx, ranges=[ranges[1], ranges[0]]).row_span(own) is None  # not located: files count
+
