@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.extract import CONTEST_SELECTION, Extracted
-from pipelines.fold.versions import Resolution
+from pipelines.fold.versions import Resolution, dense_rank
 
 
 def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, presorted: bool = False,
@@ -51,27 +51,13 @@ def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
     # A dense rank is the index into the sorted distinct values: one sort, where unique + sort + index_in
     # hashed every value twice (a million station or event ids: most of the cost).
     rank = pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False)
-    return ranked_dictionary(values, rank, dense=True)
-
-
-def ranked_dictionary(values: pa.Array | pa.ChunkedArray, rank: np.ndarray, *, dense: bool = False
-                      ) -> tuple[pa.Array, np.ndarray]:
-    """``sorted_dictionary`` of ``values`` given each value's rank in some order of them (equal values, equal
-    ranks; nulls rank last): ``dense`` when the ranks are 1, 2, ... with no gaps, else they are made so."""
     if values.null_count:
         valid = values.is_valid()
         valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
             zero_copy_only=False)
     else:
         valid = None
-    if dense:
-        idx = rank.astype(np.int32) - 1
-    else:  # made dense by sorting the ranks: integers, where the values would be strings
-        rows = np.arange(len(rank)) if valid is None else np.flatnonzero(valid)
-        order = rows[np.argsort(rank[rows], kind="stable")]
-        ordered = rank[order]
-        idx = np.zeros(len(rank), np.int32)
-        idx[order] = np.cumsum(np.r_[len(order) > 0, ordered[1:] != ordered[:-1]]) - 1 if len(order) else 0
+    idx = rank.astype(np.int32) - 1
     if valid is not None:
         idx[~valid] = -1
     first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)
@@ -151,7 +137,7 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
     rows = np.flatnonzero(canonical)
     every = bool(canonical.all())  # the usual case: nothing delivered twice, so no copy before the sort
     cols = {name: env[name] if every else env[name].take(pa.array(rows)) for name in env.column_names}
-    order = log_order(cols, res.event_rank[rows])
+    order = log_order(cols)
     cols["status"] = res.status_of(rows)
     deliveries = np.ones(len(rows), dtype=np.int32)
     if not every and (res.kept & (res.status == DUPLICATE)).any():
@@ -169,9 +155,9 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
 DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
 
 
-def log_order(columns: dict[str, pa.Array | pa.ChunkedArray], id_rank: np.ndarray) -> np.ndarray:
-    """The rows of ``columns`` in ``t.LOG_ORDER``, ties by ``id_rank`` (the rank of each row's event id): the
-    order a sort by the history tables' ``t.ORDER`` gives, found by sorting integers.
+def log_order(columns: dict[str, pa.Array | pa.ChunkedArray]) -> np.ndarray:
+    """The rows of ``columns`` in ``t.LOG_ORDER``, ties by event id: the order a sort by the history tables'
+    ``t.ORDER`` gives, found by sorting integers.
 
     The log position usually packs into one int64 (offset, then the topic's rank among the topics, then the
     partition), and one numpy sort of it takes a third of a lexicographic sort of the three.
@@ -187,7 +173,8 @@ def log_order(columns: dict[str, pa.Array | pa.ChunkedArray], id_rank: np.ndarra
             rank = pc.rank(encoded.dictionary, tiebreaker="dense").to_numpy(zero_copy_only=False) - 1
             codes.append(rank[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int64))
     sizes = [int(c.max()) + 1 if len(c) else 1 for c in codes]
-    if len(id_rank) and min(int(c.min()) for c in codes) >= 0 and float(np.prod(sizes, dtype=np.float64)) < 2.0**62:
+    rows = len(codes[0]) if codes else 0
+    if rows and min(int(c.min()) for c in codes) >= 0 and float(np.prod(sizes, dtype=np.float64)) < 2.0**62:
         packed = codes[0]
         for c, size in zip(codes[1:], sizes[1:], strict=True):
             packed = packed * size + c
@@ -195,8 +182,9 @@ def log_order(columns: dict[str, pa.Array | pa.ChunkedArray], id_rank: np.ndarra
         ordered = packed[order]
         if not np.any(ordered[1:] == ordered[:-1]):
             return order
-    # Rows at one log position (records made by tests; never two Kafka records), or positions too wide to pack.
-    return np.lexsort((id_rank, *reversed(codes)))
+    # Rows at one log position (records made by tests; never two Kafka records), or positions too wide to pack:
+    # only then are the event ids sorted.
+    return np.lexsort((dense_rank(columns["event_id"]), *reversed(codes)))
 
 
 def corrections_table(ex: Extracted, res: Resolution) -> pa.Table:

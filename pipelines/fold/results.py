@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import current_rows, dict_column, finish, ranked_dictionary, sorted_dictionary
+from pipelines.fold.build import current_rows, dict_column, finish, sorted_dictionary
 from pipelines.fold.contest_results import contest_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.tallies import CurrentTallies, StationVotes, current_tallies, station_votes
@@ -58,8 +58,7 @@ def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table,
     tab, rank = cur.table, sv.rank
     cols: dict[str, pa.Array] = {}
     for c in ("election_id", "station_id", "municipality_id", "event_id", "topic"):
-        # The event ids were sorted once for the whole snapshot: their ranks sort them again for free.
-        dictionary, idx = ranked_dictionary(tab[c], cur.event_rank) if c == "event_id" else sorted_dictionary(tab[c])
+        dictionary, idx = sorted_dictionary(tab[c])
         cols[c] = dict_column(dictionary, idx[rank])
     cols["contest_id"] = dict_column(sv.contests, sv.contest)
     cols["candidate_id"] = dict_column(sv.selections, sv.selection)

@@ -26,7 +26,6 @@ class CurrentTallies:
 
     table: pa.Table  # tally content + trace columns, sorted
     rank_of_row: np.ndarray  # tally buffer row -> position in `table`, or -1 when not current
-    event_rank: np.ndarray  # per row of `table`: its event_id's rank among all (Resolution.event_rank)
 
 
 def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
@@ -48,8 +47,7 @@ def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
     rank[rows[order]] = np.arange(len(rows), dtype=np.int32)
     del rows, order, keys, columns
     table = table.combine_chunks()
-    return CurrentTallies(table=table, rank_of_row=rank,
-                          event_rank=res.event_rank[table["ord"].to_numpy()] if len(table) else np.zeros(0, np.int64))
+    return CurrentTallies(table=table, rank_of_row=rank)
 
 
 @dataclass

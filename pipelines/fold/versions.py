@@ -53,9 +53,6 @@ class Resolution:
         return pa.array(v.EVENT_STATUSES, type=pa.string()).take(pa.array(self.status[rows], type=pa.int8()))
     current: np.ndarray  # bool: the version the current tables show
     retractions: list[Retraction]
-    # Per ordinal, the rank of its event_id among the distinct event ids (0: the smallest): the events table's
-    # order and the tables' event_id dictionaries, from the one sort of the ids.
-    event_rank: np.ndarray
 
 
 def _mask(n: int, rows: pa.Array | np.ndarray) -> np.ndarray:
@@ -69,14 +66,33 @@ def dense_rank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False).astype(np.int64) - 1
 
 
-def _duplicates(env: pa.Table, event_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def value_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A code per value, equal for equal values (a null is one value), in no particular order (int64).
+
+    Hashed, not sorted: which values repeat does not depend on the codes' order, and sorting two million ids
+    took 1.5 s where hashing them takes a tenth of that.
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    # A chunked column is encoded with one hash table: every chunk's indices point into the same dictionary.
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    return np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in chunks])
+
+
+def repeated(codes: np.ndarray) -> np.ndarray:
+    """Whether each code (``value_codes``, ``dense_rank``) is in another row too."""
+    return np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+
+
+def _duplicates(env: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(dropped, duplicate) masks over ordinals."""
     n = env.num_rows
     dropped, duplicate = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    repeated = np.bincount(event_rank)[event_rank] > 1 if n else np.zeros(0, dtype=bool)
-    if not repeated.any():
+    repeated_ids = repeated(value_codes(env["event_id"]))
+    if not repeated_ids.any():
         return dropped, duplicate
-    rows = np.flatnonzero(repeated)
+    rows = np.flatnonzero(repeated_ids)
     sub = env.take(rows).select(["event_id", "topic", "partition", "offset"]).to_pylist()
     groups: dict[str, list[tuple[tuple[str, int, int], int]]] = {}
     for row, r in zip(rows.tolist(), sub, strict=True):
@@ -168,8 +184,7 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
         Per-ordinal kept/status/current arrays and the resolved Retractions.
     """
     n = env.num_rows
-    event_rank = dense_rank(env["event_id"])
-    dropped, duplicate = _duplicates(env, event_rank)
+    dropped, duplicate = _duplicates(env)
     canonical = ~dropped & ~duplicate
     sup = env["supersedes_event_id"].filter(pa.array(canonical)).drop_null()
     superseded = pc.is_in(env["event_id"], value_set=pc.unique(sup)).to_numpy(zero_copy_only=False) & canonical \
@@ -185,8 +200,8 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
     current = np.zeros(n, dtype=bool)
     if len(rows):
         # A key with one version is current as it is; only keys with several are sorted (usually a handful).
-        key_rank = dense_rank(env["key"])[rows]
-        several = np.bincount(key_rank)[key_rank] > 1
+        # Ranked, not hashed: the keys come in many chunks, which Arrow's sort takes faster than its hash.
+        several = repeated(dense_rank(env["key"])[rows])
         current[rows[~several]] = True
         rows = rows[several]
     if len(rows):
@@ -208,5 +223,4 @@ def resolve(env: pa.Table, retraction_content: pa.Table) -> Resolution:
     status[superseded] = v.EVENT_STATUSES.index(v.STATUS_SUPERSEDED)
     status[retracted] = v.EVENT_STATUSES.index(v.STATUS_RETRACTED)
     status[duplicate | dropped] = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
-    return Resolution(kept=~dropped, status=status, current=current, retractions=retractions,
-                      event_rank=event_rank)
+    return Resolution(kept=~dropped, status=status, current=current, retractions=retractions)

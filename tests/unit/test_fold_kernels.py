@@ -14,7 +14,7 @@ import pytest
 from pipelines.fold import build, fold
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
-from pipelines.fold.build import log_order, ranked_dictionary, sorted_dictionary
+from pipelines.fold.build import log_order, sorted_dictionary
 from pipelines.fold.compose import compose
 from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
@@ -46,21 +46,8 @@ def test_log_order_is_the_sort_by_the_history_tables_order(seed: int) -> None:
     columns = {"event_id": pa.array(ids), "topic": pa.array([rnd.choice(["b.results", "a.ref", "c"]) for _ in ids]),
                "partition": pa.array([rnd.randint(0, 5) for _ in ids], pa.int32()),
                "offset": pa.array([rnd.randint(0, top) for _ in ids], pa.int64())}  # ties at one position too
-    rank = np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"), kind="stable")
     expected = sorted(range(n), key=lambda i: tuple(columns[k][i].as_py() for k in t.ORDER[t.EVENTS]))
-    assert log_order(columns, rank).tolist() == expected
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_ranked_dictionary_with_gaps_in_the_ranks_is_the_sorted_dictionary(seed: int) -> None:
-    """Ranks from a larger set (an event's among every event) have gaps; nulls may rank anywhere."""
-    rnd = random.Random(seed)
-    values = [None if rnd.random() < 0.2 else rnd.choice("gfedcba") for _ in range(rnd.randint(0, 12))]
-    known = sorted({x for x in values if x is not None})
-    rank = np.array([rnd.randint(0, 99) if x is None else 100 + 7 * known.index(x) for x in values], np.int64)
-    uniq, idx = ranked_dictionary(pa.array(values, pa.string()), rank)
-    expected_uniq, expected_idx = sorted_dictionary(pa.array(values, pa.string()))
-    assert uniq.equals(expected_uniq) and idx.dtype == expected_idx.dtype and idx.tolist() == expected_idx.tolist()
+    assert log_order(columns).tolist() == expected
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
