@@ -9,7 +9,7 @@ merges them). It is saved once as a checkpoint segment (``checkpoint.save_segmen
 folder unless ``--cache``); then each publish runs in a fresh process, as a publish does, and times what
 ``checkpoint.combine`` counts as ``checkpoint_load_s`` for one cached segment: ``fetch_segments`` (no bucket)
 and ``load_segments``. ``--fold`` also folds what the last publish loaded (``fold_extracted``), to see that the
-way the segment is loaded does not slow the fold. Peak RSS is each process's own (``ru_maxrss``).
+way the segment is loaded does not slow the fold. Peak RSS is each process's own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_fold import _load  # noqa: E402
@@ -33,6 +35,15 @@ from pipelines.release import checkpoint  # noqa: E402
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _memory() -> str:
+    """This process's peak RSS and what its RSS holds now: anonymous memory, and mapped files' pages (which the
+    kernel can drop and read again)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    mb = {k: int(status[k].split()[0]) / 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
+    # VmHWM, not ru_maxrss: a process started by fork and exec inherits its parent's ru_maxrss.
+    return f"peak RSS {mb['VmHWM']:,.0f} MB; now {mb['RssAnon']:,.0f} MB anonymous, {mb['RssFile']:,.0f} MB files"
 
 
 def _save(source: Path, cache: Path) -> checkpoint.Segment:
@@ -47,20 +58,22 @@ def _save(source: Path, cache: Path) -> checkpoint.Segment:
 
 def _publish(cache: Path, segment: checkpoint.Segment, fold: bool) -> None:
     """One publish's load of its base segment (and, with ``fold``, the fold of it), in this process."""
+    # pyarrow imports pandas at its first conversion to Python or numpy; a publishing process has done that
+    # long before it loads a checkpoint (Dagster and Great Expectations import pandas), so it is not timed here.
+    pa.array(["warm-up"]).to_pylist()
     t0 = time.perf_counter()
     folders = checkpoint.fetch_segments(None, [segment], cache)
     fetched = time.perf_counter()
     parts = checkpoint.load_segments(folders)
     loaded = time.perf_counter()
     print(f"  fetch_segments {fetched - t0:.3f} s + load_segments {loaded - fetched:.3f} s = "
-          f"checkpoint load {loaded - t0:.3f} s (peak RSS {_rss_mb():,.0f} MB)")
+          f"checkpoint load {loaded - t0:.3f} s ({_memory()})")
     if fold:
         extracted = merge(parts)
         del parts
         t0 = time.perf_counter()
         tables = fold_extracted(extracted)
-        print(f"  fold_extracted {time.perf_counter() - t0:.2f} s, {len(tables)} tables (peak RSS "
-              f"{_rss_mb():,.0f} MB)")
+        print(f"  fold_extracted {time.perf_counter() - t0:.2f} s, {len(tables)} tables ({_memory()})")
 
 
 def main() -> None:
