@@ -411,12 +411,13 @@ class Pending:
         store.put_json(key, self.checkpoint.to_json())
         return key
 
-    def prune_cache(self, min_age_s: float = 3600.0) -> None:
+    def prune_cache(self, min_age_s: float = 3600.0, copy_min_age_s: float = 600.0) -> None:
         """Remove cached segments this checkpoint does not use (after its release is published), once unused for
         ``min_age_s``: another publish on this machine may still be loading one it started from. Their
-        memory-mappable copies, most of the bytes (a new one at every compaction), go at once: a publish that
-        has one mapped keeps reading it, and one that has not loads the zstd files instead. The table files
-        kept beside them are ``reuse.prune``'s."""
+        memory-mappable copies, most of the bytes (1.3 GB at a million stations, a new one at every compaction),
+        go sooner, once unused for ``copy_min_age_s``: a publish that has one mapped keeps reading it, and one
+        that has not loads the zstd files instead, only slower. The table files kept beside them are
+        ``reuse.prune``'s."""
         keep = set(self.local.values())
         for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():
@@ -426,7 +427,8 @@ class Pending:
                     seen = folder.stat()
                     if time.time() - seen.st_mtime > min_age_s:
                         shutil.rmtree(folder, ignore_errors=True)
-                    elif not folder.name.startswith("."):  # a segment, not a scratch folder still being written
+                    elif time.time() - seen.st_mtime > copy_min_age_s and not folder.name.startswith("."):
+                        # A segment (not a scratch folder): its copy goes, the zstd files stay.
                         mapped_copy.discard(folder)
                         os.utime(folder, ns=(seen.st_atime_ns, seen.st_mtime_ns))  # still unused since then
                 except OSError:
