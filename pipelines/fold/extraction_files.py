@@ -9,6 +9,7 @@ tables of one pass over all their records, because the fold does not depend on r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,20 +52,30 @@ def save_extraction(extracted: Extracted, directory: Path, *, compression: str |
     Uncompressed files can be memory-mapped by the reader; ``compression="zstd"`` for files that travel.
     """
     directory.mkdir(parents=True)
-    options = pa.ipc.IpcWriteOptions(compression=compression)
     written = {}
     for name, table in _tables(extracted).items():
-        path = directory / f"{name}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as out:
-            out.write_table(table)
-        written[name] = path
+        written[name] = directory / f"{name}.arrow"
+        save_part(table, written[name], compression=compression)
     return written
 
 
-def load_extraction(directory: Path) -> Extracted:
-    """The inverse of ``save_extraction`` (files are memory-mapped: uncompressed ones are not copied)."""
+def save_part(table: pa.Table, path: Path, *, compression: str | None = None) -> None:
+    """One file of ``save_extraction``."""
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as out:
+        out.write_table(table)
+
+
+def load_extraction(directory: Path, check: Callable[[str, pa.Buffer], None] | None = None) -> Extracted:
+    """The inverse of ``save_extraction`` (files are memory-mapped: uncompressed ones are not copied).
+
+    ``check`` is given each part's name and mapped bytes before they are read, and may raise to refuse them.
+    """
     def read(name: str) -> pa.Table:
-        return pa.ipc.open_file(pa.memory_map(str(directory / f"{name}.arrow"))).read_all()
+        data = pa.memory_map(str(directory / f"{name}.arrow")).read_buffer()
+        if check is not None:
+            check(name, data)
+        return pa.ipc.open_file(data).read_all()
 
     content = {p.stem.split(".", 1)[1]: read(p.stem) for p in sorted(directory.glob("content.*.arrow"))}
     return Extracted(envelope=read("envelope"), content=content, mentions=read("mentions"),

@@ -11,6 +11,11 @@ Layout in the release bucket, beside the releases (the bucket policy keeps ``che
     <dataset>/checkpoints/<release_id>.json             which segments, which offsets, which extraction version
     <dataset>/checkpoints/segments/<segment id>/<part>.arrow   one extraction per offset range (zstd Arrow IPC)
 
+and in the publisher's local cache (``cache_folder``), each segment's files as in the bucket, beside the copy of
+them a publish loads (``mapped_copy``: uncompressed, memory-mapped)::
+
+    <segment id>/<part>.arrow   <segment id>/mapped/<part>.arrow   <segment id>/mapped/crc32c.json
+
 A checkpoint lists the segments of every offset range read so far; a publish adds one segment per range of its
 new offsets, so what it uploads grows with the change, not with the election. Past ``MAX_SEGMENTS`` the merged
 extraction is written as one segment instead. Segments are named by their content, so two publishers that
@@ -26,10 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,7 @@ from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.extraction_files import extraction_version, load_extraction, save_extraction
 from pipelines.fold.read import ReadResult, read_snapshot, split
 from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import mapped_copy
 from pipelines.release.parquet import StagedFile, file_sha256
 from pipelines.release.s3 import ARROW_TYPE
 from pipelines.release.store import ReleaseStore
@@ -206,8 +213,12 @@ def base_for(store: ReleaseStore, latest_manifest: dict[str, Any] | None, snap: 
 
 
 def fetch_segments(store: ReleaseStore | None, segments: list[Segment], cache: Path) -> list[Path]:
-    """Each segment as a local folder, downloaded into ``cache`` unless already there intact (checksums verified
-    either way: a cached file that changed is downloaded again).
+    """Each segment as a local folder in ``cache`` holding its memory-mappable copy (``mapped_copy``), for
+    ``load_segments``.
+
+    A folder whose copy lists the segment's parts, each at its recorded size, is taken as it is: the copy's bytes
+    are checked as they are loaded. Otherwise the zstd files are checked against the checkpoint's sha256s and
+    sizes, downloaded (again) when they are not here intact, and the copy is made from them.
 
     Raises:
         CheckpointUnusable: a file is missing (or not here intact, without ``store``), or its bytes do not match.
@@ -215,38 +226,59 @@ def fetch_segments(store: ReleaseStore | None, segments: list[Segment], cache: P
     folders = []
     for segment in segments:
         folder = cache / segment.segment_id
-        damage = _damage(folder, segment) if folder.is_dir() else None
-        if damage:
-            # Changed since it was saved or verified (a disk error, a hand edit): fetched again, like a download
-            # with a bad checksum; without a bucket, the checkpoint cannot be used (and a rebuild saves it anew).
-            shutil.rmtree(folder, ignore_errors=True)
-            if store is None:
-                raise CheckpointUnusable(f"cached segment {segment.segment_id}: {damage}")
-        if not folder.is_dir():
-            if store is None:
-                raise CheckpointUnusable(f"segment {segment.segment_id} is not in {cache} (and no bucket to fetch "
-                                         "it from)")
-            partial = cache / f".{segment.segment_id}-{uuid.uuid4().hex[:8]}"
-            partial.mkdir(parents=True)
-            try:
-                for part, expected in segment.files.items():
-                    key = segment_prefix(store, segment.segment_id) + f"{part}.arrow"
-                    sha256, size = store.get_file(key, partial / f"{part}.arrow")
-                    if (sha256, size) != (expected["sha256"], expected["bytes"]):
-                        raise CheckpointUnusable(f"{key}: downloaded {size:,} bytes with sha256 {sha256}, the "
-                                                 f"checkpoint says {expected['bytes']:,} with {expected['sha256']}")
-                # A rename, so a concurrent publisher never sees a half-downloaded segment.
-                partial.rename(folder)
-            except FileNotFoundError as exc:
-                raise CheckpointUnusable(f"segment {segment.segment_id} is incomplete: {exc}") from exc
-            except OSError:
-                if not folder.is_dir():  # another publisher's rename won: its copy is as good
-                    raise
-            finally:
-                shutil.rmtree(partial, ignore_errors=True)
+        if not mapped_copy.listed(folder, segment.files):
+            _fetch_compressed(store, segment, cache)
+            _make_copy(folder, segment.files)
         folder.touch()  # in use: not pruned for another hour (``Pending.prune_cache``)
         folders.append(folder)
     return folders
+
+
+def _fetch_compressed(store: ReleaseStore | None, segment: Segment, cache: Path) -> None:
+    """Have ``segment``'s zstd files in ``cache`` intact: checked against their checksums, else downloaded."""
+    folder = cache / segment.segment_id
+    damage = _damage(folder, segment) if folder.is_dir() else None
+    if damage:
+        # Changed since it was saved or verified (a disk error, a hand edit): fetched again, like a download
+        # with a bad checksum; without a bucket, the checkpoint cannot be used (and a rebuild saves it anew).
+        shutil.rmtree(folder, ignore_errors=True)
+        if store is None:
+            raise CheckpointUnusable(f"cached segment {segment.segment_id}: {damage}")
+    if folder.is_dir():
+        return
+    if store is None:
+        raise CheckpointUnusable(f"segment {segment.segment_id} is not in {cache} (and no bucket to fetch it from)")
+    partial = cache / f".{segment.segment_id}-{uuid.uuid4().hex[:8]}"
+    partial.mkdir(parents=True)
+    try:
+        for part, expected in segment.files.items():
+            key = segment_prefix(store, segment.segment_id) + f"{part}.arrow"
+            sha256, size = store.get_file(key, partial / f"{part}.arrow")
+            if (sha256, size) != (expected["sha256"], expected["bytes"]):
+                raise CheckpointUnusable(f"{key}: downloaded {size:,} bytes with sha256 {sha256}, the "
+                                         f"checkpoint says {expected['bytes']:,} with {expected['sha256']}")
+        # A rename, so a concurrent publisher never sees a half-downloaded segment.
+        partial.rename(folder)
+    except FileNotFoundError as exc:
+        raise CheckpointUnusable(f"segment {segment.segment_id} is incomplete: {exc}") from exc
+    except OSError:
+        if not folder.is_dir():  # another publisher's rename won: its copy is as good
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _make_copy(folder: Path, parts: Iterable[str]) -> None:
+    """Make ``folder``'s memory-mappable copy anew from its zstd files (checked by the caller). The copy only
+    saves time: when it cannot be written (a full disk), the zstd files are loaded instead (``load_segments``)."""
+    mapped_copy.discard(folder)  # one there is damaged or incomplete
+    scratch = folder.parent / f".copy-{folder.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        mapped_copy.write_from(folder, parts, scratch)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
+    mapped_copy.install(scratch, folder)
 
 
 def _damage(folder: Path, segment: Segment) -> str | None:
@@ -265,22 +297,85 @@ def _damage(folder: Path, segment: Segment) -> str | None:
 
 
 def load_segments(folders: list[Path]) -> list[Extracted]:
-    return [load_extraction(f) for f in folders]
+    """The extraction of each segment folder of ``fetch_segments``, memory-mapped from its copy.
+
+    Raises:
+        CheckpointUnusable: the copy is damaged (or gone) and so are the zstd files.
+    """
+    return [_load_segment(f) for f in folders]
+
+
+def _load_segment(folder: Path) -> Extracted:
+    try:
+        return mapped_copy.load(folder)
+    except mapped_copy.CopyDamaged as exc:
+        damage = exc
+    # Damaged or gone since ``fetch_segments`` looked (a disk error, another publisher's pruning): the zstd files
+    # are loaded instead when they are still those the segment was saved as, and the copy is made from them
+    # again for the next publish.
+    files = _saved_files(folder)
+    if files is None:
+        raise CheckpointUnusable(f"segment {folder.name}: {damage}; and its zstd files are not those it was "
+                                 "saved with")
+    _make_copy(folder, files)
+    return load_extraction(folder)
+
+
+def open_segments(store: ReleaseStore | None, segments: list[Segment], cache: Path
+                  ) -> tuple[list[Path], list[Extracted]]:
+    """``fetch_segments``, then ``load_segments``; a copy found damaged as it is loaded is dealt with as
+    ``fetch_segments`` deals with a damaged file: the segment is fetched again (downloaded when its zstd files
+    are not here intact) and its copy made anew.
+
+    Raises:
+        CheckpointUnusable: as ``fetch_segments``.
+    """
+    folders = fetch_segments(store, segments, cache)
+    parts = []
+    for segment, folder in zip(segments, folders, strict=True):
+        try:
+            parts.append(mapped_copy.load(folder))
+        except mapped_copy.CopyDamaged:
+            mapped_copy.discard(folder)
+            fetch_segments(store, [segment], cache)
+            parts.append(_load_segment(folder))
+    return folders, parts
+
+
+def _segment_id(files: dict[str, dict[str, Any]]) -> str:
+    """A segment's id: from its files' checksums and sizes, so that the same content gets the same name."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _saved_files(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """The checksums and sizes of the zstd files in ``folder``, when they give its name (the segment's id);
+    None when they do not (a file changed, missing or added) or cannot be read."""
+    try:
+        files = {p.stem: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in folder.glob("*.arrow")}
+    except OSError:
+        return None
+    return files if _segment_id(files) == folder.name else None
 
 
 def save_segment(extracted: Extracted, directory: Path) -> tuple[Segment, Path]:
-    """Save ``extracted`` as a segment under ``directory`` (zstd Arrow IPC); returns it and its folder."""
+    """Save ``extracted`` as a segment under ``directory`` (zstd Arrow IPC), with the memory-mappable copy a
+    publish loads (``mapped_copy``); returns it and its folder."""
     scratch = directory / f".segment-{uuid.uuid4().hex[:12]}"
     paths = save_extraction(extracted, scratch, compression="zstd")
+    mapped_copy.write(extracted, scratch / mapped_copy.COPY_FOLDER)
     files = {part: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for part, p in sorted(paths.items())}
-    segment_id = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:24]
+    segment_id = _segment_id(files)
     folder = directory / segment_id
     try:
         scratch.rename(folder)
     except OSError:
-        # The same content already there (an earlier run, or another publisher that read the same offsets).
+        # The same content already there (an earlier run, or another publisher that read the same offsets);
+        # given this copy when it has none of its own (saved before copies were kept, or pruned since).
         if not folder.is_dir():
             raise
+        if not mapped_copy.listed(folder, files):
+            mapped_copy.discard(folder)
+            mapped_copy.install(scratch / mapped_copy.COPY_FOLDER, folder)
         shutil.rmtree(scratch, ignore_errors=True)
     return Segment(segment_id, files), folder
 
@@ -316,16 +411,28 @@ class Pending:
         store.put_json(key, self.checkpoint.to_json())
         return key
 
-    def prune_cache(self, min_age_s: float = 3600.0) -> None:
+    def prune_cache(self, min_age_s: float = 3600.0, copy_min_age_s: float = 600.0) -> None:
         """Remove cached segments this checkpoint does not use (after its release is published), once unused for
-        ``min_age_s``: another publish on this machine may still be loading one it started from. The table files
-        kept beside them are ``reuse.prune``'s."""
+        ``min_age_s``: another publish on this machine may still be loading one it started from. Their
+        memory-mappable copies, most of the bytes (1.3 GB at a million stations, a new one at every compaction),
+        go sooner, once unused for ``copy_min_age_s``: a publish that has one mapped keeps reading it, and one
+        that has not loads the zstd files instead, only slower. The table files kept beside them are
+        ``reuse.prune``'s."""
         keep = set(self.local.values())
         for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():
-                if (folder not in keep and folder.name != TABLE_FILES_FOLDER
-                        and time.time() - folder.stat().st_mtime > min_age_s):
-                    shutil.rmtree(folder, ignore_errors=True)
+                if folder in keep or folder.name == TABLE_FILES_FOLDER:
+                    continue
+                try:
+                    seen = folder.stat()
+                    if time.time() - seen.st_mtime > min_age_s:
+                        shutil.rmtree(folder, ignore_errors=True)
+                    elif time.time() - seen.st_mtime > copy_min_age_s and not folder.name.startswith("."):
+                        # A segment (not a scratch folder): its copy goes, the zstd files stay.
+                        mapped_copy.discard(folder)
+                        os.utime(folder, ns=(seen.st_atime_ns, seen.st_mtime_ns))  # still unused since then
+                except OSError:
+                    pass  # removed by another publish meanwhile
 
 
 @dataclass
@@ -426,17 +533,16 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
     t0 = time.perf_counter()
     segments = list(base.checkpoint.segments) if base.checkpoint else []
     try:
-        folders = fetch_segments(store, segments, cache)
+        folders, parts = open_segments(store, segments, cache)
     except CheckpointUnusable as exc:
         reads = [read_range(settings, _covered(snap, base.checkpoint), cache, read=read), *reads]
         t0 += reads[0].ended - reads[0].started  # that read is in ``read_wall_s``, not in the load time
         base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
-        segments, folders = [], []
+        segments, folders, parts = [], [], []
     new = [r.segment for r in reads if r.segment is not None]
-    folders += fetch_segments(store, new, cache)
-    segments += new
+    new_folders, new_parts = open_segments(store, new, cache)
+    folders, parts, segments = folders + new_folders, parts + new_parts, segments + new
     local = dict(zip((s.segment_id for s in segments), folders, strict=True))
-    parts = load_segments(folders)
     timings["checkpoint_load_s"] = time.perf_counter() - t0
     timings.update(read_timings(reads))
     schema_ids = dict(base.checkpoint.schema_ids) if base.checkpoint else {}

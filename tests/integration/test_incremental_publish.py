@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.release import checkpoint
+from pipelines.release import checkpoint, mapped_copy
 from pipelines.release.gc import collect
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -122,18 +122,28 @@ def test_gc_keeps_only_the_latest_checkpoint_and_the_next_publish_still_resumes(
     assert run_publish(isolated).manifest["read"]["from"] == f"incremental from release {latest['release_id']}"
 
 
+def _flip(path: Path) -> bytes:
+    """Change 10 bytes of ``path`` (same size); returns what it held."""
+    intact = path.read_bytes()
+    path.write_bytes(intact[:100] + bytes(b ^ 0xFF for b in intact[100:110]) + intact[110:])
+    return intact
+
+
 def test_a_cached_segment_changed_on_disk_is_fetched_again_from_the_bucket(isolated, tmp_path):
     _ingest(isolated, tmp_path / "a", stations=6, seed=4)
     first = run_publish(isolated).manifest
     ckpt = checkpoint.Checkpoint.from_json(ReleaseStore(isolated).get_json(first["checkpoint"])[0])
-    path = checkpoint.cache_folder(isolated) / ckpt.segments[0].segment_id / "envelope.arrow"
-    intact = path.read_bytes()
-    path.write_bytes(intact[:100] + bytes(b ^ 0xFF for b in intact[100:110]) + intact[110:])  # same size
+    folder = checkpoint.cache_folder(isolated) / ckpt.segments[0].segment_id
+    # Both the zstd file and the uncompressed copy a publish loads (``mapped_copy``): the copy is made again
+    # from the zstd files, which are downloaded again first.
+    intact = _flip(folder / "envelope.arrow")
+    copy = _flip(folder / mapped_copy.COPY_FOLDER / "envelope.arrow")
 
     _ingest(isolated, tmp_path / "b", stations=2, seed=5)
     second = run_publish(isolated).manifest
     assert second["read"]["from"] == f"incremental from release {first['release_id']}"
-    assert path.read_bytes() == intact
+    assert (folder / "envelope.arrow").read_bytes() == intact
+    assert (folder / mapped_copy.COPY_FOLDER / "envelope.arrow").read_bytes() == copy
     assert _shas(run_publish(isolated, force=True, full=True).manifest) == _shas(second)
 
 
