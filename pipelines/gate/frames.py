@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pipelines.errors import ConfigError
 from pipelines.fold import tables as t
 from pipelines.gate import checks as c
+from pipelines.gate.keymatch import matching_rows
 
 # How far "almost X" / "about X" may lie from X: a source's approximation, not a rounding of X.
 APPROXIMATE_BAND = 0.05
@@ -181,14 +182,21 @@ def station_frame(results: pa.Table, context: dict[str, pa.Table]) -> pa.Table:
         raise ConfigError("station_results checks need station_turnout in context (valid ballots per tally)")
     keys = ["election_id", "contest_id", "station_id"]
     turnout = context[t.STATION_TURNOUT].select([*keys, "valid_ballots"])
-    turnout = turnout.append_column("_has_turnout", pa.array(np.ones(turnout.num_rows, dtype=bool)))
-    joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
-        turnout, keys=keys, join_type="left outer").sort_by("_row")
+    at = matching_rows([table[k] for k in keys], [turnout[k] for k in keys])
+    if at is None:  # a tally in two turnout rows: the join repeats its row, as the rule has always seen it
+        turnout = turnout.append_column("_has_turnout", pa.array(np.ones(turnout.num_rows, dtype=bool)))
+        joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
+            turnout, keys=keys, join_type="left outer").sort_by("_row")
+        has_turnout = pc.fill_null(joined["_has_turnout"], False)
+        joined = joined.drop_columns(["_row", "_has_turnout"])
+    else:
+        joined = table.append_column("valid_ballots", turnout["valid_ballots"].combine_chunks().take(
+            pa.array(at, mask=at < 0)))
+        has_turnout = pa.array(at >= 0)
     # A tally without a turnout row has no valid ballots to match: its votes count as the difference. One whose
     # valid ballots are unknown has nothing to match against: the rule does not apply (null).
-    has_turnout = pc.fill_null(joined["_has_turnout"], False)
     diff = pc.if_else(has_turnout, pc.subtract(joined["votes_sum"], joined["valid_ballots"]), joined["votes_sum"])
-    return joined.drop_columns(["_row", "_has_turnout"]).append_column(c.VOTES_MINUS_VALID, diff)
+    return joined.append_column(c.VOTES_MINUS_VALID, diff)
 
 
 def decoded(table: pa.Table) -> pa.Table:
@@ -256,8 +264,13 @@ def _votes_excess(turnout: pa.Table, context: dict[str, pa.Table]) -> pa.Chunked
             raise ConfigError(f"station_turnout checks need {needed} in context")
     keys = ["election_id", "contest_id", "station_id"]
     sums = _tally_votes(context[t.STATION_RESULTS])
-    frame = decoded(turnout.select(keys)).append_column("_row", pa.array(np.arange(turnout.num_rows)))
-    frame = frame.join(sums, keys=keys, join_type="left outer").sort_by("_row")
+    at = matching_rows([turnout[k] for k in keys], [sums[k] for k in keys])
+    if at is None:  # keys too wide to pack into integers
+        frame = decoded(turnout.select(keys)).append_column("_row", pa.array(np.arange(turnout.num_rows)))
+        frame = frame.join(sums, keys=keys, join_type="left outer").sort_by("_row")
+    else:
+        frame = pa.table({"contest_id": decoded(turnout.select(["contest_id"]))["contest_id"],
+                          "votes_sum": sums["votes_sum"].take(pa.array(at, mask=at < 0))})
     extras = [turnout[k] for k in ("overvotes", "undervotes", "blank_votes")]
     none_reported = pc.and_(pc.and_(extras[0].is_null(), extras[1].is_null()), extras[2].is_null())
     extra = pc.if_else(none_reported, 0, pc.add(pc.add(extras[0], extras[1]), extras[2]))
