@@ -32,14 +32,25 @@ def _context_column(context: dict[str, pa.Table], ref: c.Reference) -> pa.Chunke
 
 
 def on_values(col: pa.ChunkedArray | pa.Array, fn: Callable[[Any], Any]) -> pa.ChunkedArray | pa.Array:
-    """``fn`` of each value of ``col``; for a dictionary-encoded column, of each distinct value once (spread to the
-    rows by their indices, a null index giving null), never of a decoded copy of a 13-million-row column."""
+    """``fn`` (element-wise) of each value of ``col``; for a dictionary-encoded column, of each distinct value once
+    (spread to the rows by their indices, a null index giving null), never of a decoded copy of a 13-million-row
+    column.
+
+    The chunks' dictionaries (a table read from several files has one per file) go to ``fn`` together, in one call:
+    ``is_in`` builds its hash set of the targets once, not once per file (fifty times a million division ids).
+    """
     if not pa.types.is_dictionary(col.type):
         return fn(col)
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     if not chunks:
         return fn(pa.array([], col.type.value_type))
-    return pa.chunked_array([fn(chunk.dictionary).take(chunk.indices) for chunk in chunks])
+    results = fn(pa.concat_arrays([chunk.dictionary for chunk in chunks]))
+    results = results.combine_chunks() if isinstance(results, pa.ChunkedArray) else results
+    out, start = [], 0
+    for chunk in chunks:
+        out.append(results.slice(start, len(chunk.dictionary)).take(chunk.indices))
+        start += len(chunk.dictionary)
+    return pa.chunked_array(out)
 
 
 def _resolves(values: pa.ChunkedArray | pa.Array, targets: pa.ChunkedArray | pa.Array) -> pa.Array:
