@@ -29,8 +29,6 @@ import resource
 import sys
 import tempfile
 import time
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,44 +37,17 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.contract import vocabulary as v  # noqa: E402
-from pipelines.contract.topics import EVENT_TOPICS  # noqa: E402
 from pipelines.fold import fold  # noqa: E402
 from pipelines.fold.buffers import DEFAULT_CHUNK_ROWS  # noqa: E402
 from pipelines.fold.core import extract_all, fold_extracted  # noqa: E402
 from pipelines.fold.extract import Extracted, Votes, merge  # noqa: E402
 from pipelines.fold.extraction_files import load_extraction, save_extraction  # noqa: E402
-from pipelines.kafka.log_record import LogRecord  # noqa: E402
 from tests.support.factories import generate_election  # noqa: E402
-
-_PARTITIONS = {spec.name: spec.partitions for spec in EVENT_TOPICS}
+from tests.support.synth_log import synth_records  # noqa: E402
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def synth_records(directory: Path, rejected: list[int] | None = None) -> Iterator[LogRecord]:
-    """The events of the synthesized files in ``directory``, parsed and reference-checked as ingest does, placed
-    on their topic's partitions by key (as the producer places them) with per-partition offsets.
-
-    Records ingest would reject are counted in ``rejected`` when given (they are dead letters: the fold skips
-    them), else they stop the benchmark (clean data has none)."""
-    from pipelines.generator.files import FILES
-    from pipelines.ingest.checks import KnownIds, with_references
-    from pipelines.ingest.readers import Parsed, read_path
-
-    known, offsets = KnownIds(), {}
-    for name in FILES:
-        for item in with_references(read_path(directory / name), known):
-            if not isinstance(item, Parsed):
-                if rejected is None:
-                    raise SystemExit(f"the generator wrote a rejected record: {item}")
-                rejected.append(1)
-                continue
-            partition = zlib.crc32(item.key.encode()) % _PARTITIONS.get(item.topic, 1)
-            offset = offsets.get((item.topic, partition), 0)
-            offsets[(item.topic, partition)] = offset + 1
-            yield LogRecord(item.topic, partition, offset, item.key, item.record_type, 1, item.value)
 
 
 def _chunked(table: pa.Table) -> pa.Table:
