@@ -40,7 +40,7 @@ from tests.support.factories import small_election
 from tests.support.gate_mutations import MUTATIONS, Tables, append_row, edit
 
 EXAMPLES = int(os.environ.get("INCREMENTAL_GATE_EXAMPLES", "25"))
-FILE_ROWS = 2  # tiny files, so the small election's tables are cut into several
+FILE_BYTES = 64  # tiny files (a row or two of most tables), so the small election's tables are cut into several
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def stage(tables: Tables, folder: Path) -> list[TableFiles]:
     out = []
     for name in t.TABLE_NAMES:
         staged = write_table_files(name, tables[name], folder, split_column=t.FILE_SPLIT_COLUMNS[name],
-                                   file_rows=FILE_ROWS)
+                                   width=t.FILE_WIDTHS[name], file_bytes=FILE_BYTES)
         paths = staged.paths()
         out.append(TableFiles(name, staged.sha256, tuple(p.sha256 for p in staged.parts) or (staged.sha256,),
                               lambda i, cols, paths=paths: pq.read_table(paths[i], columns=cols)))
