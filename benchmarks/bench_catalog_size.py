@@ -5,7 +5,7 @@ Usage: ``.venv/bin/python -m benchmarks.bench_catalog_size [--releases 100] [--c
 [--stations 1000000]``
 
 Each release's manifest lists every table of the fold with its real columns and descriptions; a table of more than
-twice ``BALLOTSTREAM_TABLE_FILE_ROWS`` rows at ``--stations`` is listed as files, as a publish splits it. The
+twice ``BALLOTSTREAM_TABLE_FILE_BYTES`` at ``--stations`` is listed as files, as a publish splits it. The
 releases are catalogued one at a time, each build keeping the entries of the catalog before it (as a publish does),
 and the documents' sizes are printed after the first, the second, the tenth, ... and the last release, with the
 bytes the contests section and the release entries take.
@@ -32,6 +32,9 @@ ELECTION = "general.bench.2030-05-05"
 # Rows per table per station (a million stations x 1 contest: 12.5M station_results rows, 2.25M events, ...).
 ROWS_PER_STATION = {"station_results": 12.5, "contest_results": 13.0, "events": 2.25, "station_turnout": 1.0,
                     "divisions": 1.01}
+# Their Parquet bytes per station, as written at a million stations x 1 contest.
+BYTES_PER_STATION = {"station_results": 44.8, "contest_results": 22.8, "events": 55.2, "station_turnout": 36.3,
+                     "divisions": 26.2}
 # Tables a live update of 1% of the stations changes (the others keep their rows).
 TOUCHED = ("events", "station_results", "station_turnout", "contest_results", "contest_summary",
            "municipality_results", "national_summary", "seats")
@@ -77,7 +80,7 @@ def contest_tables(contests: int, selections: int) -> dict[str, pa.Table]:
     }
 
 
-def manifest(i: int, previous: str | None, stations: int, contests: int, file_rows: int) -> dict[str, Any]:
+def manifest(i: int, previous: str | None, stations: int, contests: int, file_bytes: int) -> dict[str, Any]:
     """Release ``i``'s manifest as ``pipelines.release.manifest`` writes it (sizes, not bytes, are real)."""
     rid = f"20300505T{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}.000000Z-{i:012x}-{i:08x}"
     prefix = f"{DATASET}/releases/{rid}/"
@@ -85,8 +88,9 @@ def manifest(i: int, previous: str | None, stations: int, contests: int, file_ro
     tables = {}
     for name in TABLE_NAMES:
         rows = int(stations * ROWS_PER_STATION[name]) if name in ROWS_PER_STATION else contests
-        split = rows > 2 * file_rows
-        parts = math.ceil(rows / file_rows) if split else 1
+        size = stations * BYTES_PER_STATION.get(name, 0)
+        split = size > 2 * file_bytes
+        parts = math.ceil(size / file_bytes) if split else 1
         # A file keeps its bytes until its stations change: the same few files change from release to release.
         files = [{"key": f"{DATASET}/tables/{name}/{_sha(name, n, i if n == i % parts else -1)}.parquet"
                   if split else prefix + f"tables/{name}.parquet",
@@ -129,14 +133,14 @@ def main() -> None:
     args = parser.parse_args()
 
     tables = contest_tables(args.contests, args.selections)
-    file_rows = Settings().table_file_rows
+    file_bytes = Settings().table_file_bytes
     previous: dict[str, Any] | None = None
     reported = sorted({r for r in REPORTED if r < args.releases} | {args.releases})
     print(f"{'releases':>8} {'catalog.json':>13} {'contests':>11} {'releases[]':>11} {'index.html':>11}")
     last: tuple[int, int] | None = None
     for i in range(args.releases):
         older = previous["releases"][0]["release_id"] if previous and previous["releases"] else None
-        m = manifest(i, older, args.stations, args.contests, file_rows)
+        m = manifest(i, older, args.stations, args.contests, file_bytes)
         catalog = build_catalog([m], {}, tables, previous)
         body = json.dumps(catalog, indent=2, ensure_ascii=False).encode()
         previous = json.loads(body)

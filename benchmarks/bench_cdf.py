@@ -38,7 +38,6 @@ from pipelines.release.store import Carried
 
 SEED = 1
 AT = datetime(2030, 5, 5, 23, 0, tzinfo=UTC)
-FILE_ROWS = 250_000  # BALLOTSTREAM_TABLE_FILE_ROWS' default
 
 
 def _rss_mb() -> float:
@@ -46,19 +45,22 @@ def _rss_mb() -> float:
 
 
 def _setup(stations: int, contests: int, selections: int | None, folder: Path) -> None:
-    from benchmarks.bench_fold import synth_records
     from pipelines.fold import fold
-    from pipelines.fold.tables import FILE_SPLIT_COLUMNS
+    from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
     from pipelines.generator.synth import synthesize
     from pipelines.release.parquet import write_table_files
+    from pipelines.settings import Settings
+    from tests.support.synth_log import synth_records
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(Path(tmp), stations, SEED, contests=contests, selections=selections)
         tables = fold(synth_records(Path(tmp)))
+    file_bytes = Settings().table_file_bytes  # the default, as a publish cuts files
     for name in cdf.TABLES:
         if name in tables:
-            write_table_files(name, tables[name], folder, split_column=FILE_SPLIT_COLUMNS[name], file_rows=FILE_ROWS)
+            write_table_files(name, tables[name], folder, split_column=FILE_SPLIT_COLUMNS[name],
+                              width=FILE_WIDTHS[name], file_bytes=file_bytes)
     (folder / "done").touch()
     print(f"setup: synth + parse + fold + stage in {time.perf_counter() - t0:.1f} s -> {folder}")
 

@@ -4,7 +4,8 @@ Usage:
 
     .venv/bin/python -m benchmarks.bench_fold --stations 1000000 [--gate]
     .venv/bin/python -m benchmarks.bench_fold --stations 1000000 --contests 1 [--selections S] [--save DIR]
-    .venv/bin/python -m benchmarks.bench_fold --load DIR [--profile FILE] [--hashes FILE] [--gate [--gate-report F]]
+    .venv/bin/python -m benchmarks.bench_fold --load DIR [--profile FILE] [--hashes FILE] [--file-bytes N]
+        [--gate [--gate-report F]]
 
 Without ``--contests`` the LogRecords come from ``tests.support.factories.generate_election`` (one default contest
 per election, every station a child of the country), generated lazily as a Kafka consumer would decode them; the
@@ -17,7 +18,8 @@ and ``--save`` keeps it (``pipelines.fold.extraction_files``) so that ``--load``
 fold step of a publish is ``fold_extracted`` on exactly such a (memory-mapped, merged) extraction.
 
 ``--hashes`` writes each table's Parquet sha256 (``pipelines.release.parquet.write_table``), to compare two
-versions of the fold on one saved extraction; ``--profile`` writes a cProfile of ``fold_extracted``.
+versions of the fold on one saved extraction; ``--profile`` writes a cProfile of ``fold_extracted``;
+``--file-bytes`` prints the files each large table is cut into at that ``BALLOTSTREAM_TABLE_FILE_BYTES``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ import resource
 import sys
 import tempfile
 import time
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,44 +39,17 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.contract import vocabulary as v  # noqa: E402
-from pipelines.contract.topics import EVENT_TOPICS  # noqa: E402
 from pipelines.fold import fold  # noqa: E402
 from pipelines.fold.buffers import DEFAULT_CHUNK_ROWS  # noqa: E402
 from pipelines.fold.core import extract_all, fold_extracted  # noqa: E402
 from pipelines.fold.extract import Extracted, Votes, merge  # noqa: E402
 from pipelines.fold.extraction_files import load_extraction, save_extraction  # noqa: E402
-from pipelines.kafka.log_record import LogRecord  # noqa: E402
 from tests.support.factories import generate_election  # noqa: E402
-
-_PARTITIONS = {spec.name: spec.partitions for spec in EVENT_TOPICS}
+from tests.support.synth_log import synth_records  # noqa: E402
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def synth_records(directory: Path, rejected: list[int] | None = None) -> Iterator[LogRecord]:
-    """The events of the synthesized files in ``directory``, parsed and reference-checked as ingest does, placed
-    on their topic's partitions by key (as the producer places them) with per-partition offsets.
-
-    Records ingest would reject are counted in ``rejected`` when given (they are dead letters: the fold skips
-    them), else they stop the benchmark (clean data has none)."""
-    from pipelines.generator.files import FILES
-    from pipelines.ingest.checks import KnownIds, with_references
-    from pipelines.ingest.readers import Parsed, read_path
-
-    known, offsets = KnownIds(), {}
-    for name in FILES:
-        for item in with_references(read_path(directory / name), known):
-            if not isinstance(item, Parsed):
-                if rejected is None:
-                    raise SystemExit(f"the generator wrote a rejected record: {item}")
-                rejected.append(1)
-                continue
-            partition = zlib.crc32(item.key.encode()) % _PARTITIONS.get(item.topic, 1)
-            offset = offsets.get((item.topic, partition), 0)
-            offsets[(item.topic, partition)] = offset + 1
-            yield LogRecord(item.topic, partition, offset, item.key, item.record_type, 1, item.value)
 
 
 def _chunked(table: pa.Table) -> pa.Table:
@@ -181,6 +154,21 @@ def _write_hashes(tables: dict, path: str) -> None:
     print(f"hashes of {len(digests)} tables -> {path}")
 
 
+def _print_files(tables: dict, file_bytes: int) -> None:
+    """Each table that a publish cuts into files at ``file_bytes``: how many, and their sizes."""
+    from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+    from pipelines.release.parquet import write_table_files
+
+    with tempfile.TemporaryDirectory(prefix="bench-fold-files-") as tmp:
+        for name, table in tables.items():
+            staged = write_table_files(name, table, Path(tmp), split_column=FILE_SPLIT_COLUMNS[name],
+                                       width=FILE_WIDTHS[name], file_bytes=file_bytes)
+            if staged.parts:
+                mb = np.array([p.bytes for p in staged.parts]) / 1e6
+                print(f"files of {name}: {len(mb)}, {mb.sum():.1f} MB; MB per file: median {np.median(mb):.2f}, "
+                      f"90th percentile {np.quantile(mb, 0.9):.2f}, max {mb.max():.2f}")
+
+
 def main() -> None:
     """Run the benchmark and print one line per phase."""
     parser = argparse.ArgumentParser()
@@ -197,6 +185,8 @@ def main() -> None:
     parser.add_argument("--load", help="fold the extraction saved in this folder (and nothing else)")
     parser.add_argument("--profile", help="with --load: write a cProfile of fold_extracted here")
     parser.add_argument("--hashes", help="write each table's Parquet sha256 here (JSON)")
+    parser.add_argument("--file-bytes", type=int,
+                        help="print the files each large table is cut into at this BALLOTSTREAM_TABLE_FILE_BYTES")
     parser.add_argument("--dataset", default="bench")
     parser.add_argument("--gate", action="store_true")
     parser.add_argument("--gate-report", help="with --gate: write the gate's report (JSON) here, to compare two "
@@ -240,6 +230,8 @@ def main() -> None:
           f"station_turnout={rows['station_turnout']:,} contests={rows['contests']:,} events={rows['events']:,}")
     if args.hashes:
         _write_hashes(tables, args.hashes)
+    if args.file_bytes:
+        _print_files(tables, args.file_bytes)
 
     if args.gate:
         from pipelines.gate import run_gate

@@ -9,7 +9,7 @@ import dagster as dg
 from pipelines.settings import Settings
 
 # The settings a run's resource config can set (its fields, named as the settings).
-_OVERRIDABLE = ("dataset", "topic_prefix", "staging_dir", "gate_withhold", "table_file_rows", "read_ranges",
+_OVERRIDABLE = ("dataset", "topic_prefix", "staging_dir", "gate_withhold", "table_file_bytes", "read_ranges",
                 "read_range_min_events")
 
 
@@ -19,7 +19,7 @@ class BallotstreamResource(dg.ConfigurableResource):
     Non-empty fields override their variable for a run: ``dataset`` (``BALLOTSTREAM_DATASET``),
     ``topic_prefix`` (``BALLOTSTREAM_TOPIC_PREFIX``), ``staging_dir`` (``BALLOTSTREAM_STAGING_DIR``) and
     ``gate_withhold`` (``BALLOTSTREAM_GATE_WITHHOLD``: a dataset's choice of rules that withhold) and
-    ``table_file_rows`` (``BALLOTSTREAM_TABLE_FILE_ROWS``, when above 0: how large tables are cut into files),
+    ``table_file_bytes`` (``BALLOTSTREAM_TABLE_FILE_BYTES``, when above 0: how large tables are cut into files),
     ``read_ranges`` and ``read_range_min_events`` (``BALLOTSTREAM_READ_RANGES``, ``..._READ_RANGE_MIN_EVENTS``,
     when above 0: how many read steps).
     """
@@ -28,7 +28,7 @@ class BallotstreamResource(dg.ConfigurableResource):
     topic_prefix: str = ""
     staging_dir: str = ""
     gate_withhold: str = ""
-    table_file_rows: int = 0
+    table_file_bytes: int = 0
     read_ranges: int = 0
     read_range_min_events: int = 0
 

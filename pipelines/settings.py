@@ -92,9 +92,12 @@ class Settings:
     # Fewer ranges when there are fewer new events than this per range: each range costs a step (a process start
     # on a multi-process executor) and leaves one more segment in the checkpoint.
     read_range_min_events: int = 100_000
-    # About how many rows each file of a large table holds: a table of more than twice this many rows is
-    # published as several content-addressed files (pipelines/release/parquet.py, ``chunk_bounds``).
-    table_file_rows: int = 250_000
+    # About how many bytes of Parquet each file of a large table holds, whatever its width: a table of more than
+    # twice this (by its declared width, ``tables.FILE_WIDTHS``) is published as several content-addressed files
+    # (pipelines/release/parquet.py, ``chunk_bounds``), and an update uploads only the files holding its rows.
+    # 1 MB: at a million stations a change to 1,000 stations rewrites about 1 MB of each large table (1.6-4.7 MB
+    # with 2 MB files), and the five large tables are some 200 files.
+    table_file_bytes: int = 1_000_000
     # Replicas of each topic Ballotstream creates (1 on the single local broker; 3 on a production cluster).
     kafka_replication_factor: int = 1
     # Largest input record (a JSON line, a CSV station's rows) ingest accepts; larger ones are dead-lettered.
@@ -170,8 +173,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}READ_RANGES must be between 1 and 64")
         if not 1 <= self.read_range_min_events <= 1_000_000_000:
             raise ConfigError(f"{PREFIX}READ_RANGE_MIN_EVENTS must be between 1 and 1000000000")
-        if not 100 <= self.table_file_rows <= 100_000_000:
-            raise ConfigError(f"{PREFIX}TABLE_FILE_ROWS must be between 100 and 100000000")
+        if not 100 <= self.table_file_bytes <= 10_000_000_000:
+            raise ConfigError(f"{PREFIX}TABLE_FILE_BYTES must be between 100 and 10000000000")
         if not 1 <= self.kafka_replication_factor <= 16:
             raise ConfigError(f"{PREFIX}KAFKA_REPLICATION_FACTOR must be between 1 and 16")
         if not 1024 <= self.ingest_max_record_bytes <= 64 * 1024 * 1024:

@@ -8,6 +8,8 @@ through their key columns instead.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pyarrow as pa
 
 EVENTS = "events"
@@ -206,6 +208,32 @@ FILE_SPLIT_COLUMNS: dict[str, str] = {
     CONTEST_SUMMARY: "contest_id", MUNICIPALITY_RESULTS: "municipality_id", SEATS: "municipality_id",
     NATIONAL_SUMMARY: "election_id", OBSERVATIONS: "incident_id", OBSERVATIONS_BY_DIVISION: "division_id",
     NEWS: "article_id", NEWS_MENTIONS: "article_id", WITHHELD: "station_id",
+}
+
+
+class FileWidth(NamedTuple):
+    """About how many bytes of Parquet a table's rows take, as ``pipelines.release.parquet`` writes them: per run
+    of one ``FILE_SPLIT_COLUMNS`` value, and per row. A run's own columns (station_results' tally: its event id,
+    station and offset, repeated on each of its rows but stored about once) cost far more than each extra row."""
+
+    run: float
+    row: float
+
+
+# Each table's FileWidth, declared rather than measured on the table, so that where its files are cut depends on
+# nothing that moves as results arrive (pipelines.release.parquet.chunk_bounds). Fitted to Parquet written from
+# three synth elections: 1,000,000 stations x 1 contest; 100,000 x 3 contests with faults; 100,000 x 1 contest
+# x 4 candidates (station_results: 45, 42 and 46 bytes per tally of 12.5, 6.2 and 4 rows; a per-row width alone
+# was off by 3x). Tables of a few rows in every one of them (elections, parties, national_summary, news,
+# news_mentions) are measured with their footers, too wide: they stay one file at any size an election reaches.
+FILE_WIDTHS: dict[str, FileWidth] = {
+    EVENTS: FileWidth(0, 25.5), CORRECTIONS: FileWidth(0, 57), ELECTIONS: FileWidth(0, 1140),
+    DIVISIONS: FileWidth(0, 26), PARTIES: FileWidth(0, 240), CANDIDATES: FileWidth(0, 31),
+    CONTESTS: FileWidth(0, 36), CONTEST_SELECTIONS: FileWidth(50, 2.5), STATION_RESULTS: FileWidth(42, 0.3),
+    STATION_TURNOUT: FileWidth(0, 36), CONTEST_RESULTS: FileWidth(12, 0.75), CONTEST_SUMMARY: FileWidth(0, 45),
+    MUNICIPALITY_RESULTS: FileWidth(22, 2.8), SEATS: FileWidth(31, 5.4), NATIONAL_SUMMARY: FileWidth(0, 100),
+    OBSERVATIONS: FileWidth(0, 65), OBSERVATIONS_BY_DIVISION: FileWidth(0, 7), NEWS: FileWidth(0, 1600),
+    NEWS_MENTIONS: FileWidth(0, 300), WITHHELD: FileWidth(0, 32),
 }
 
 # The column naming the event a row comes from (None: an aggregate, traced by its key).

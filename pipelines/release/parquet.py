@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,27 +122,69 @@ def write_table(name: str, table: pa.Table, directory: Path, write: FileWriter =
     return write(name, table, directory / f"{name}.parquet")
 
 
-def chunk_bounds(table: pa.Table, column: str, file_rows: int) -> list[int]:
+# Runs drawn as candidates to start a file, per file's bytes: a file starts at the candidate with the smallest key
+# within half a file on either side, so there must be a few in every such window (none in one: e^-16).
+CANDIDATES_PER_FILE = 16
+# Declared bytes are counted in thousandths, as integers: positions along the table are then exact sums, and
+# whether two runs are within half a file of each other cannot depend on rounding far from them.
+_MILLI = 1000
+
+
+def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_bytes: int) -> list[int]:
     """Where each file of ``table`` starts: content-defined, so a change to some rows changes only their files.
 
     A file may start only where ``column`` (a column of the table's row order, ``tables.ORDER``) changes value,
-    and does where a hash of the new value is 0 modulo M. M is the power of two that makes files of about
-    ``file_rows`` rows; it depends on rows per value, not on the table's size, so it stays put as results
-    arrive. Rows added or changed move at most the boundaries around them: the other files keep their bytes.
-    A table of at most twice ``file_rows`` rows is one file.
+    at the first row of a run of one value. Each run has a size, its bytes by ``width`` (bytes per run, bytes per
+    row), and a key: a hash of its value, uniform in [0, 1), over its size, so that each byte is as likely as any
+    other to fall in the run of the smallest key. A run starts a file where its key is the smallest of all runs
+    starting within half of ``file_bytes`` of it: files hold about ``file_bytes`` of Parquet each, however wide
+    or long the table's rows and runs, and are alike in size (at a million stations, 1 MB files are 0.9 MB at
+    the median and at most 2 MB; a cut wherever a hash falls below a threshold gives exponential sizes, 0.6 MB
+    at the median and up to 5 MB, and a change most often lands in the larger files).
+
+    ``width`` is declared per table (``tables.FILE_WIDTHS``), not measured on the table: a Parquet width is known
+    only once encoded, and any figure of the whole table (its bytes or rows per value) moves as results arrive,
+    and every cut with it. A cut depends on the runs within half a file of it and nothing else, so rows added or
+    changed move at most the boundaries around them: the other files keep their bytes.
+    A table of at most twice ``file_bytes`` by ``width`` is one file.
     """
     rows = table.num_rows
-    if rows <= 2 * file_rows:
+    run_bytes, row_bytes = width
+    if rows * (run_bytes + row_bytes) <= 2 * file_bytes:  # small even with a run per row: no need to find them
         return [0]
     col = table.column(column).combine_chunks()
     if pa.types.is_integer(col.type):
         starts, hashes = _integer_runs(col)
     else:
         starts, hashes = _value_runs(col)
-    runs = len(starts) + 1
-    modulus = 1 << max(0, round(math.log2(max(1.0, file_rows * runs / rows))))
-    chosen = starts[(hashes & (modulus - 1)) == 0]
-    return [0, *chosen.tolist()]
+    if (len(starts) + 1) * run_bytes + rows * row_bytes <= 2 * file_bytes:
+        return [0]
+    # The first run starts the first file anyway; the others are placed by their sizes, from its end.
+    sizes = np.rint((run_bytes + np.diff(starts, append=rows) * row_bytes) * _MILLI).astype(np.int64)
+    # Float64 operations are correctly rounded (IEEE 754), so every machine draws the same keys.
+    keys = hashes * 2.0 ** -56 / (sizes / (file_bytes * _MILLI))
+    candidates = np.flatnonzero(keys < CANDIDATES_PER_FILE)
+    if not len(candidates):  # a few long runs, none drawn
+        return [0]
+    at = (np.cumsum(sizes) - sizes)[candidates]
+    return [0, *starts[candidates[_smallest_within(at, keys[candidates], file_bytes * _MILLI // 2)]].tolist()]
+
+
+def _smallest_within(at: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
+    """Whether each key (at ascending positions ``at``) is the smallest of those within ``half`` of its position:
+    a range minimum over a sparse table (the minimum of each 2^k keys from each position), one query per key."""
+    lo = np.searchsorted(at, at - half, side="left")
+    hi = np.searchsorted(at, at + half, side="right")
+    span = np.frexp(hi - lo)[1] - 1  # floor(log2(window)), exact for integers
+    levels = [keys]
+    while len(levels) <= span.max():
+        half_span = 1 << (len(levels) - 1)
+        levels.append(np.minimum(levels[-1][:-half_span], levels[-1][half_span:]))
+    table = np.full((len(levels), len(keys)), np.inf)
+    for k, level in enumerate(levels):
+        table[k, :len(level)] = level
+    smallest = np.minimum(table[span, lo], table[span, hi - (1 << span)])
+    return keys == smallest
 
 
 def _value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -151,8 +192,8 @@ def _value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    # blake2b, not crc32: ids differ in a few trailing digits, and crc32's low bits then cluster (files of 3-4x
-    # the mean size were common); blake2b's are uniform, so file sizes follow the expected geometric spread.
+    # blake2b, not crc32: ids differ in a few trailing digits, and crc32's low bits then cluster (cut on them,
+    # files of 3-4x the mean size were common); blake2b's are uniform.
     hashes = np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()[:7], "little")
                        for v in encoded.dictionary.to_pylist()] + [0], dtype=np.int64)
     return starts, hashes[codes[starts]]
@@ -174,18 +215,18 @@ def _integer_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def splitmix64(values: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function of each int64 (as uint64): consecutive integers (offsets) get hashes whose
-    low bits are uniform, so the files cut where they are 0 follow the same size spread as ``_value_runs``'."""
+    """SplitMix64's output function of each int64 (as uint64): consecutive integers (offsets) get uniform hashes,
+    as ``_value_runs``' strings do."""
     z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
-def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str, file_rows: int,
-                      write: FileWriter = write_file) -> StagedFile:
+def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str,
+                      width: tuple[float, float], file_bytes: int, write: FileWriter = write_file) -> StagedFile:
     """``write_table``, or for a large table one file per ``chunk_bounds`` chunk in ``directory/<name>/``."""
-    bounds = chunk_bounds(table, split_column, file_rows)
+    bounds = chunk_bounds(table, split_column, width, file_bytes)
     if len(bounds) == 1:
         return write_table(name, table, directory, write)
     folder = directory / name

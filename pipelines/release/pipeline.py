@@ -26,7 +26,7 @@ from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.extract import Extracted, merge
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, KEYS, TABLE_NAMES
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
@@ -198,7 +198,8 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         written = dict(zip(order, pool.map(
             lambda n: write_table_files(n, tables[n], directory, split_column=FILE_SPLIT_COLUMNS[n],
-                                        file_rows=settings.table_file_rows, write=cache.write), order), strict=True))
+                                        width=FILE_WIDTHS[n], file_bytes=settings.table_file_bytes,
+                                        write=cache.write), order), strict=True))
     files = {name: written[name] for name in tables}
     return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
                   schemas_used or [], {"write_s": time.perf_counter() - t0, "files_written": cache.written,

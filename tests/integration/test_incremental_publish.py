@@ -152,7 +152,7 @@ def _verdicts(manifest: dict) -> list[tuple]:
 
 
 def test_the_gate_rechecks_only_changed_table_files_with_the_full_gates_verdicts(isolated, tmp_path):
-    settings = dataclasses.replace(isolated, table_file_rows=100)
+    settings = dataclasses.replace(isolated, table_file_bytes=500)
     _ingest(settings, tmp_path / "a", stations=60, seed=21)
     first = run_publish(settings).manifest
     assert first["gate"]["files"]["reused"] == 0
@@ -180,7 +180,7 @@ def _file_shas(manifest: dict) -> set[str]:
 
 
 def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_kept_ones(isolated, tmp_path):
-    settings = dataclasses.replace(isolated, table_file_rows=100)
+    settings = dataclasses.replace(isolated, table_file_bytes=500)
     _ingest(settings, tmp_path / "a", stations=60, seed=21)
     first = run_publish(settings).manifest
     assert first["write"]["files"] == {"written": files_of(first), "reused": 0}

@@ -48,7 +48,7 @@ def _one_vote_moved(synth_dir: Path) -> str:
 
 
 def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_readers_see_one_table(isolated, tmp_path):
-    settings = dataclasses.replace(isolated, table_file_rows=100)
+    settings = dataclasses.replace(isolated, table_file_bytes=500)
     synthesize(tmp_path / "e", stations=40, seed=3)
     assert ingest([p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"],
                   settings).rejected_total == 0
@@ -99,7 +99,7 @@ def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_reade
 
 
 def test_a_split_table_diffs_against_the_previous_release(isolated, tmp_path: Path):
-    settings = dataclasses.replace(isolated, table_file_rows=100)
+    settings = dataclasses.replace(isolated, table_file_bytes=500)
     synthesize(tmp_path / "e", stations=20, seed=5)
     files = [p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"]
     ingest(files, settings)
@@ -136,7 +136,7 @@ def _young_orphan(settings, body: bytes) -> str:
 
 def test_gc_removes_table_files_no_release_lists_once_old_and_a_publish_after_it_works(isolated, tmp_path,
                                                                                          monkeypatch):
-    settings = dataclasses.replace(isolated, table_file_rows=100)
+    settings = dataclasses.replace(isolated, table_file_bytes=500)
     grace = timedelta(seconds=2)
     synthesize(tmp_path / "e", stations=20, seed=8)
     ingest([p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"], settings)

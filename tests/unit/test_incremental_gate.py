@@ -40,7 +40,7 @@ from tests.support.factories import small_election
 from tests.support.gate_mutations import MUTATIONS, Tables, append_row, edit
 
 EXAMPLES = int(os.environ.get("INCREMENTAL_GATE_EXAMPLES", "25"))
-FILE_ROWS = 2  # tiny files, so the small election's tables are cut into several
+FILE_BYTES = 64  # tiny files (a row or two of most tables), so the small election's tables are cut into several
 
 
 @pytest.fixture(scope="module")
@@ -53,25 +53,25 @@ def gx():
     return new_gx_context()
 
 
-def stage(tables: Tables, folder: Path, file_rows: dict[str, int] | None = None) -> list[TableFiles]:
+def stage(tables: Tables, folder: Path, file_bytes: dict[str, int] | None = None) -> list[TableFiles]:
     folder.mkdir(parents=True)
     out = []
     for name in t.TABLE_NAMES:
         staged = write_table_files(name, tables[name], folder, split_column=t.FILE_SPLIT_COLUMNS[name],
-                                   file_rows=(file_rows or {}).get(name, FILE_ROWS))
+                                   width=t.FILE_WIDTHS[name], file_bytes=(file_bytes or {}).get(name, FILE_BYTES))
         paths = staged.paths()
         out.append(TableFiles(name, staged.sha256, tuple(p.sha256 for p in staged.parts) or (staged.sha256,),
                               lambda i, cols, paths=paths: pq.read_table(paths[i], columns=cols)))
     return out
 
 
-def incremental(gx, tables: Tables, folder: Path, kept: dict | None, file_rows: dict[str, int] | None = None
+def incremental(gx, tables: Tables, folder: Path, kept: dict | None, file_bytes: dict[str, int] | None = None
                 ) -> GateRun:
     def context(name: str, skip: frozenset[str]) -> dict[str, pa.Table]:
         return {other: tables[other].select(list(cols)) for other, cols in context_needs(name).items()
                 if other not in skip}
 
-    return gate_tables(gx, stage(tables, folder, file_rows), context, 0.01, kept)
+    return gate_tables(gx, stage(tables, folder, file_bytes), context, 0.01, kept)
 
 
 def verdicts(checks) -> dict:
@@ -216,7 +216,7 @@ def test_aligned_digest_names_the_overlapping_context_files() -> None:
 
 def test_a_changed_tally_rechecks_the_results_file_holding_it_not_those_beside_it(good: Tables, gx,
                                                                                   tmp_path: Path) -> None:
-    one_turnout_file = {t.STATION_TURNOUT: 1_000_000}  # every results file overlaps it, as at a million stations
+    one_turnout_file = {t.STATION_TURNOUT: 10**9}  # every results file overlaps it, as at a million stations
     first = incremental(gx, good, tmp_path / "a", None, one_turnout_file)
     turnout = good[t.STATION_TURNOUT].to_pylist()
     row = next(i for i, r in enumerate(turnout) if r["valid_ballots"] is not None)

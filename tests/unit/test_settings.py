@@ -35,6 +35,10 @@ def test_values_are_read_and_typed():
     ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "100"}, "INGEST_MAX_RECORD_BYTES must be between"),
     ({"BALLOTSTREAM_INGEST_MAX_RECORD_BYTES": "1MB"}, "INGEST_MAX_RECORD_BYTES='1MB' is not a whole number"),
     ({"BALLOTSTREAM_INGEST_MAX_DEPTH": "100000"}, "INGEST_MAX_DEPTH must be between 4 and 500"),
+    ({"BALLOTSTREAM_TABLE_FILE_BYTES": "99"}, "TABLE_FILE_BYTES must be between 100 and"),
+    ({"BALLOTSTREAM_TABLE_FILE_BYTES": "1MB"}, "TABLE_FILE_BYTES='1MB' is not a whole number"),
+    # Files are sized by bytes now: the old rows setting is refused, not silently ignored.
+    ({"BALLOTSTREAM_TABLE_FILE_ROWS": "250000"}, "unknown setting BALLOTSTREAM_TABLE_FILE_ROWS"),
 ])
 def test_invalid_values_are_refused_naming_the_key(env, message):
     with pytest.raises(ConfigError, match=message):

@@ -14,11 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.fold.tables import FILE_WIDTHS, STATION_RESULTS
 from pipelines.release import checkpoint, parquet, reuse
 from pipelines.release.parquet import StagedFile, write_table_files
 from pipelines.settings import Settings
 
-STATIONS, PER_STATION, FILE_ROWS = 3_000, 3, 500
+STATIONS, PER_STATION = 3_000, 3
+WIDTH = FILE_WIDTHS[STATION_RESULTS]
+FILE_STATIONS = 170  # about 510 rows per file
+FILE_BYTES = round(FILE_STATIONS * (WIDTH.run + PER_STATION * WIDTH.row))
 
 
 CANDIDATES = pa.array(["a", "b", "c", "d"])
@@ -54,13 +58,14 @@ class Encodes:
 
 def _stage(table: pa.Table, directory: Path, cache: Path, kept: dict | None) -> tuple[StagedFile, reuse.TableFileCache]:
     files = reuse.TableFileCache(cache, reuse.kept_files(kept))
-    staged = write_table_files("station_results", table, directory, split_column="station_id", file_rows=FILE_ROWS,
-                               write=files.write)
+    staged = write_table_files("station_results", table, directory, split_column="station_id", width=WIDTH,
+                               file_bytes=FILE_BYTES, write=files.write)
     return staged, files
 
 
 def _fresh(table: pa.Table, directory: Path) -> StagedFile:
-    return write_table_files("station_results", table, directory, split_column="station_id", file_rows=FILE_ROWS)
+    return write_table_files("station_results", table, directory, split_column="station_id", width=WIDTH,
+                             file_bytes=FILE_BYTES)
 
 
 @pytest.mark.parametrize("row_group_rows", [parquet.ROW_GROUP_ROWS, 200])  # files of one or several row groups
@@ -89,7 +94,7 @@ def _records(staged: StagedFile, cache: reuse.TableFileCache) -> dict:
 
 
 def test_a_small_table_is_one_file_and_is_reused_too(tmp_path, monkeypatch):
-    table = _results().slice(0, 2 * FILE_ROWS)
+    table = _results().slice(0, (2 * FILE_STATIONS - 10) * PER_STATION)  # just under two files' bytes
     first, cache = _stage(table, tmp_path / "first", tmp_path / "cache", None)
     assert first.parts == () and cache.written == 1
     encodes = Encodes(monkeypatch)
