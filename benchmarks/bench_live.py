@@ -344,14 +344,20 @@ def list_objects(admin: Any, settings: Settings) -> dict[str, tuple[int, str, st
 
 def uploaded(before: dict[str, tuple[int, str, str]], after: dict[str, tuple[int, str, str]], dataset: str
              ) -> dict[str, Any]:
-    """Bytes of the objects that are new or rewritten, by where they went."""
-    written = {k: v[0] for k, v in after.items() if before.get(k) != v}
+    """Bytes of the objects that are new or rewritten, by where they went; an object with the size and ETag of one
+    that was there before is a copy made inside the bucket (an unchanged one-file table or NIST document), counted
+    apart: its bytes were not uploaded."""
+    existing = {(size, etag) for size, etag, _ in before.values()}
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    copied = {k: v[0] for k, v in changed.items() if (v[0], v[1]) in existing}
+    written = {k: v[0] for k, v in changed.items() if k not in copied}
     parts = {"release": 0, "checkpoint": 0, "other": 0}
     for key, size in written.items():
         where = key[len(dataset) + 1:].split("/", 1)[0]
         parts["release" if where == "releases" else "checkpoint" if where == "checkpoints" else "other"] += size
     largest = sorted(written.items(), key=lambda kv: -kv[1])[:5]
     return {**parts, "total": sum(parts.values()), "objects": len(written),
+            "copied_in_bucket": {"objects": len(copied), "bytes": sum(copied.values())},
             "largest": [{"key": k[len(dataset) + 1:], "bytes": v} for k, v in largest]}
 
 

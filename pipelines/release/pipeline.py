@@ -406,6 +406,17 @@ def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) ->
     return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
 
 
+def _unchanged(entries: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, str]:
+    """The one-file tables whose file the previous release has, same bytes: table -> that release's key."""
+    out = {}
+    for name, entry in entries.items():
+        before = ((previous or {}).get("tables") or {}).get(name) or {}
+        if entry["path"] and before.get("path") and [(f["sha256"], f["bytes"]) for f in before.get("files", [])] \
+                == [(f["sha256"], f["bytes"]) for f in entry["files"]]:
+            out[name] = before["files"][0]["key"]
+    return out
+
+
 def _listed(store: ReleaseStore, manifest: dict[str, Any] | None) -> set[str]:
     """The bucket keys of every table file ``manifest`` lists (none without a manifest)."""
     if manifest is None:
@@ -460,11 +471,12 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": changes,
     }
-    store.write_release(release_id, list(staged.files.values()),
-                        {"datapackage.json": datapackage(staged.dataset, release_id, entries),
-                         "validation.json": validation, **cdf_documents}, manifest,
-                        before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
-                        listed=_listed(store, previous))
+    counts = store.write_release(release_id, list(staged.files.values()),
+                                 {"datapackage.json": datapackage(staged.dataset, release_id, entries),
+                                  "validation.json": validation, **cdf_documents}, manifest,
+                                 before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
+                                 listed=_listed(store, previous), unchanged=_unchanged(entries, previous))
+    staged.timings.update({f"files_{how}": n for how, n in counts.items()})
     store.switch_latest(manifest, etag)
     _prune_local(settings, staged)
     staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]

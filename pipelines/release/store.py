@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -283,8 +283,8 @@ class ReleaseStore:
 
     def write_release(self, release_id: str, files: list[StagedFile],
                       documents: dict[str, dict[str, Any] | Blob | Carried], manifest: dict[str, Any],
-                      before_manifest: Callable[[], dict[str, Any]] | None = None, listed: Container[str] = ()
-                      ) -> None:
+                      before_manifest: Callable[[], dict[str, Any]] | None = None, listed: Container[str] = (),
+                      unchanged: Mapping[str, str] | None = None) -> dict[str, int]:
         """Upload data files, then what ``before_manifest`` uploads (its result joins the manifest), then the
         documents (datapackage and validation report as JSON, the NIST exports as ``Blob`` or ``Carried``),
         then the manifest.
@@ -297,25 +297,41 @@ class ReleaseStore:
         previous release's manifest lists) names it: ``ballotstream gc`` never removes what a manifest lists. Any
         other is uploaded even if the bucket has it (left by a failed publish, say): that makes it young again, so
         gc, which removes unlisted files older than its grace period, leaves it until this manifest lists it.
+
+        A table kept in the release folder (one file) that ``unchanged`` names (table -> the previous release's
+        key of the same bytes) is copied inside the bucket, not uploaded: its bytes were checked when they were
+        uploaded there, and the copy's size is checked; a copy that fails is uploaded instead.
+
+        Returns:
+            How many table files were uploaded, left where the previous release has them, and copied.
         """
         prefix = self.release_prefix(release_id)
-        uploads = [(part, entry) for staged in files
-                   for part, entry in zip(staged.parts or (staged,), manifest["tables"][staged.table]["files"],
-                                          strict=True)
-                   # the same content is already there, from the previous release
-                   if not (staged.parts and entry["key"] in listed and self.exists(entry["key"], entry["bytes"]))]
+        unchanged = unchanged or {}
+        counts = {"uploaded": 0, "kept": 0, "copied": 0}
+        work = []
+        for staged in files:
+            for part, entry in zip(staged.parts or (staged,), manifest["tables"][staged.table]["files"],
+                                   strict=True):
+                if staged.parts and entry["key"] in listed and self.exists(entry["key"], entry["bytes"]):
+                    counts["kept"] += 1  # the same content is already there, from the previous release
+                else:
+                    work.append((part, entry, None if staged.parts else unchanged.get(staged.table)))
 
-        def upload(item: tuple[StagedFile, dict[str, Any]]) -> None:
-            part, entry = item
+        def write(item: tuple[StagedFile, dict[str, Any], str | None]) -> str:
+            part, entry, source = item
+            if source is not None and self._copied(source, entry["key"], entry["bytes"]):
+                return "copied"
             try:
                 self.put_verified(entry["key"], replace(part, sha256=entry["sha256"], bytes=entry["bytes"]))
             except ChecksumMismatch as exc:
                 raise ChecksumMismatch(f"{exc}; release {release_id} was not published") from exc
+            return "uploaded"
 
         # Several files at once: each upload waits on the network and the server as much as on this machine
         # (boto3's clients are thread-safe). The first failure is raised once the others have finished.
         with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            list(pool.map(upload, uploads))
+            for how in pool.map(write, work):
+                counts[how] += 1
         if before_manifest is not None:
             manifest.update(before_manifest())
         for name, body in documents.items():
@@ -326,6 +342,15 @@ class ReleaseStore:
             else:
                 self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
+        return counts
+
+    def _copied(self, source: str, key: str, size: int) -> bool:
+        """Whether ``source`` was copied to ``key`` with ``size`` bytes (a failed copy: the caller uploads)."""
+        try:
+            self.copy(source, key)
+            return self.exists(key, size)
+        except ServiceUnavailable:
+            return False
 
     def switch_latest(self, manifest: dict[str, Any], expected_etag: str | None) -> None:
         """Point ``latest.json`` at the release, only if nobody switched it since we read ``expected_etag``."""

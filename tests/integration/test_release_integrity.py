@@ -53,3 +53,26 @@ def test_each_run_stages_in_its_own_folder_and_removes_it(isolated):
         write_table("events", pa.table({"a": [1]}), folder)
     assert remove_run_staging(isolated, "run-a") == [a]
     assert not a.exists() and b.exists()
+
+
+def test_an_unchanged_one_file_table_is_copied_in_the_bucket_not_uploaded(isolated, tmp_path):
+    store = ReleaseStore(isolated)
+    try:
+        staged = write_table("events", pa.table({"a": list(range(1000))}), tmp_path / "1")
+        first = {"release_id": "r1", "tables": {"events": _entry(store, "r1", staged)}}
+        assert store.write_release("r1", [staged], {}, first) == {"uploaded": 1, "kept": 0, "copied": 0}
+        again = write_table("events", pa.table({"a": list(range(1000))}), tmp_path / "2")
+        second = {"release_id": "r2", "tables": {"events": _entry(store, "r2", again)}}
+        source = first["tables"]["events"]["files"][0]["key"]
+        # The staged file is damaged after it was hashed: a copy never reads it, an upload would be refused.
+        again.path.write_bytes(b"not the staged bytes")
+        counts = store.write_release("r2", [again], {}, second, unchanged={"events": source})
+        assert counts == {"uploaded": 0, "kept": 0, "copied": 1}
+        key = second["tables"]["events"]["files"][0]["key"]
+        assert key != source and store.get_file(key, tmp_path / "copy.parquet") == (staged.sha256, staged.bytes)
+        # A source that is gone: the file is uploaded (and its bytes checked) instead.
+        third = {"release_id": "r3", "tables": {"events": _entry(store, "r3", staged)}}
+        counts = store.write_release("r3", [staged], {}, third, unchanged={"events": source + ".gone"})
+        assert counts == {"uploaded": 1, "kept": 0, "copied": 0}
+    finally:
+        delete_dataset(isolated, isolated.dataset)
