@@ -349,7 +349,9 @@ def uploaded(before: dict[str, tuple[int, str, str]], after: dict[str, tuple[int
     apart: its bytes were not uploaded."""
     existing = {(size, etag) for size, etag, _ in before.values()}
     changed = {k: v for k, v in after.items() if before.get(k) != v}
-    copied = {k: v[0] for k, v in changed.items() if (v[0], v[1]) in existing}
+    # Only a new release folder's objects can be copies: a content-addressed file uploaded again keeps its key.
+    copied = {k: v[0] for k, v in changed.items()
+              if k not in before and k.startswith(f"{dataset}/releases/") and (v[0], v[1]) in existing}
     written = {k: v[0] for k, v in changed.items() if k not in copied}
     parts = {"release": 0, "checkpoint": 0, "other": 0}
     for key, size in written.items():
