@@ -424,6 +424,13 @@ def _listed(store: ReleaseStore, manifest: dict[str, Any] | None) -> set[str]:
     return {key for name in manifest["tables"] for key in store.table_keys(manifest, name)}
 
 
+def _refuse(store: ReleaseStore, release_id: str, report: GateReport, validation: dict[str, Any]) -> None:
+    """Raise the ``GateFailed`` of a blocked release, its report stored first unless the gate stored it."""
+    if report.report_url is None:
+        report = replace(report, report_url=store.store_blocked_report(release_id, validation))
+    raise blocked_error(report)
+
+
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
             store: ReleaseStore | None = None) -> dict[str, Any]:
     """Publish ``staged`` if the gate passed; return its manifest.
@@ -438,9 +445,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     release_id = release_id_for(staged.snapshot, now)
     validation = report.to_dict()
     if not report.passed:
-        if report.report_url is None:
-            report = replace(report, report_url=store.store_blocked_report(release_id, validation))
-        raise blocked_error(report)
+        _refuse(store, release_id, report, validation)
     t0 = time.perf_counter()
     latest, etag = store.latest()
     previous = store.manifest(latest["release_id"]) if latest else None
@@ -471,9 +476,9 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": changes,
     }
-    counts = store.write_release(release_id, list(staged.files.values()),
-                                 {"datapackage.json": datapackage(staged.dataset, release_id, entries),
-                                  "validation.json": validation, **cdf_documents}, manifest,
+    documents = {"datapackage.json": datapackage(staged.dataset, release_id, entries), "validation.json": validation,
+                 **cdf_documents}
+    counts = store.write_release(release_id, list(staged.files.values()), documents, manifest,
                                  before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
                                  listed=_listed(store, previous), unchanged=_unchanged(entries, previous))
     staged.timings.update({f"files_{how}": n for how, n in counts.items()})

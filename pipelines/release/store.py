@@ -305,8 +305,23 @@ class ReleaseStore:
         Returns:
             How many table files were uploaded, left where the previous release has them, and copied.
         """
+        counts = self._write_tables(release_id, files, manifest, listed, unchanged or {})
+        if before_manifest is not None:
+            manifest.update(before_manifest())
         prefix = self.release_prefix(release_id)
-        unchanged = unchanged or {}
+        for name, body in documents.items():
+            if isinstance(body, Blob):
+                self.put_bytes(prefix + name, body.body, body.content_type)
+            elif isinstance(body, Carried):
+                self.copy(self.release_prefix(body.release_id) + body.path, prefix + name)
+            else:
+                self.put_json(prefix + name, body)
+        self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
+        return counts
+
+    def _write_tables(self, release_id: str, files: list[StagedFile], manifest: dict[str, Any],
+                      listed: Container[str], unchanged: Mapping[str, str]) -> dict[str, int]:
+        """``write_release``'s table files: uploaded, kept where they are, or copied; how many of each."""
         counts = {"uploaded": 0, "kept": 0, "copied": 0}
         work = []
         for staged in files:
@@ -332,16 +347,6 @@ class ReleaseStore:
         with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
             for how in pool.map(write, work):
                 counts[how] += 1
-        if before_manifest is not None:
-            manifest.update(before_manifest())
-        for name, body in documents.items():
-            if isinstance(body, Blob):
-                self.put_bytes(prefix + name, body.body, body.content_type)
-            elif isinstance(body, Carried):
-                self.copy(self.release_prefix(body.release_id) + body.path, prefix + name)
-            else:
-                self.put_json(prefix + name, body)
-        self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
         return counts
 
     def _copied(self, source: str, key: str, size: int) -> bool:
