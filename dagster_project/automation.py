@@ -4,6 +4,7 @@ default). Either way the run's first step skips a snapshot the latest release al
 import dagster as dg
 
 from dagster_project import keys
+from dagster_project.io import remove_run_outputs
 from dagster_project.resources import BallotstreamResource
 from pipelines.errors import NothingToPublish
 from pipelines.release import pipeline
@@ -42,3 +43,19 @@ hourly_publish = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Publish every hour, whether or not the sensor is on (an unchanged snapshot publishes nothing).",
 )
+
+
+def _clean_up_sensor(status: dg.DagsterRunStatus) -> dg.SensorDefinition:
+    @dg.run_status_sensor(name=keys.CLEAN_UP_SENSORS[status], run_status=status, monitored_jobs=[publish_job],
+                          default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="Remove a publish run's staging folder and step outputs once it has ended "
+                                      "(ballotstream publish does so itself; runs the UI or a sensor launched do not).")
+    def clean_up(context: dg.RunStatusSensorContext, ballotstream: BallotstreamResource) -> None:
+        run_id = context.dagster_run.run_id
+        pipeline.remove_run_staging(ballotstream.settings(), run_id)
+        remove_run_outputs(run_id)
+
+    return clean_up
+
+
+clean_up_sensors = [_clean_up_sensor(status) for status in keys.CLEAN_UP_SENSORS]

@@ -16,6 +16,10 @@ STAGED = dg.AssetKey([GROUP, "staged_snapshot"])
 RELEASE = dg.AssetKey([GROUP, "release"])
 TABLES: dict[str, dg.AssetKey] = {name: dg.AssetKey([GROUP, name]) for name in TABLE_NAMES}
 PUBLISH_JOB = "publish"
+# Sensors that remove a finished publish run's staging folder and step outputs, one per way a run ends.
+CLEAN_UP_SENSORS = {status: f"clean_up_publish_run_{status.value.lower()}"
+                    for status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+                                   dg.DagsterRunStatus.CANCELED)}
 FOLD_OP = "folded_tables"
 # The steps of the READ asset: plan the ranges, read each (one step per range), gather their segments.
 READ_NODE = "__".join(READ.path)
