@@ -27,29 +27,60 @@ _WRITE_OPTIONS = {
 ROW_GROUP_ROWS = 1_000_000
 
 
+# Dictionaries up to this size are compacted by counting each value's uses (one pass, no sort or mark).
+_SMALL_DICTIONARY = 4096
+
+
 def _compact(column: pa.Array) -> pa.Array:
-    """A dictionary array whose dictionary holds only the values it uses, in their original order."""
+    """A dictionary array whose dictionary holds only the values it uses, in their original order (the column
+    itself when it uses every value and has no nulls)."""
     if not pa.types.is_dictionary(column.type):
         return column
-    nulls = column.indices.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
-    indices = (column.indices.fill_null(0) if column.null_count else column.indices).to_numpy(zero_copy_only=False)
-    valid = indices if nulls is None else indices[~nulls]
-    if len(column.dictionary) <= 16 * len(indices):
-        # A mark per dictionary value, and a running count of them as each used value's new index: linear, a third
-        # of what sorting the indices (np.unique) costs on one file of a table with a shared dictionary.
-        marked = np.zeros(len(column.dictionary), dtype=bool)
-        marked[valid] = True
-        used = np.flatnonzero(marked)
-        codes = (np.cumsum(marked, dtype=np.int32) - 1)[valid]
-    else:  # a few rows of a large dictionary: marking all of it would cost more than sorting them
-        used = np.unique(valid)
-        codes = np.searchsorted(used, valid).astype(np.int32)
-    if nulls is not None:
-        filled = np.zeros(len(indices), dtype=np.int32)  # 0 under the nulls
-        filled[~nulls] = codes
-        codes = filled
-    remapped = pa.array(codes, type=column.type.index_type, mask=nulls)
+    nulls = column.null_count
+    if len(column.dictionary) == 1 and len(column) and not nulls:
+        return column  # every row uses the one value (an election id, a topic)
+    indices = (column.indices.fill_null(0) if nulls else column.indices).to_numpy(zero_copy_only=False)
+    if len(column.dictionary) <= _SMALL_DICTIONARY:
+        # One count more than values for an empty dictionary: its nulls' filled index 0 has a place.
+        counts = np.bincount(indices, minlength=max(1, len(column.dictionary)))
+        counts[0] -= nulls  # a null's index was filled with 0
+        used = np.flatnonzero(counts)
+        if len(used) == len(column.dictionary) and not nulls:
+            return column
+        rank = np.zeros(len(counts), dtype=np.int32)
+        rank[used] = np.arange(len(used), dtype=np.int32)
+        codes = rank[indices]  # 0 under the nulls: a null's filled index is 0, whose rank is 0 or unset (0)
+        mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
+    else:
+        mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
+        used, codes = _used_values(indices if mask is None else indices[~mask])
+        if mask is not None:
+            filled = np.zeros(len(indices), dtype=np.int32)  # 0 under the nulls
+            filled[~mask] = codes
+            codes = filled
+    remapped = pa.array(codes, type=column.type.index_type, mask=mask)
     return pa.DictionaryArray.from_arrays(remapped, column.dictionary.take(pa.array(used)))
+
+
+def _used_values(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the dictionary positions ``indices`` uses, ascending; each index's rank among them, int32)."""
+    if not indices.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    low, high = int(indices.min()), int(indices.max())
+    span = high - low + 1
+    if span > 16 * len(indices):  # a few rows of a large dictionary: marking all of it would cost more than sorting
+        used = np.unique(indices)
+        return used, np.searchsorted(used, indices).astype(np.int32)
+    # A mark per dictionary value between the lowest and highest used (a file of a sorted table uses a narrow band
+    # of a shared dictionary of a million station ids), each used one's rank scattered to its place: linear in
+    # the band, not in the whole dictionary.
+    shifted = indices - low if low else indices
+    marked = np.zeros(span, dtype=bool)
+    marked[shifted] = True
+    used = np.flatnonzero(marked)
+    rank = np.empty(span, dtype=np.int32)
+    rank[used] = np.arange(len(used), dtype=np.int32)
+    return used + low, rank[shifted]
 
 
 def _row_groups(table: pa.Table) -> Iterator[pa.Table]:
