@@ -15,7 +15,8 @@ serialization, then for each row group its row count and for each column, by its
 - every slot null (a column of a flat type: fixed width, string or binary): a mark, no more (the schema gives the
   type and the row count the length);
 - integers: a bitmap of the valid slots when a slot is null, then the values (0 under a null) as the narrowest
-  little-endian integer type that holds them all, that type's name framed before them;
+  little-endian integer type that holds them all, that type's name framed before them (or, all one value, that
+  value and their count);
 - strings and binary: the valid-slot bitmap when a slot is null, each value's length (as integers, above), then
   their bytes one after another;
 - a dictionary column: its dictionary (as a column, as above), then its indices (as integers);
@@ -138,10 +139,14 @@ def _integers(digest: Any, array: pa.Array) -> None:
 
 
 def _narrowest(digest: Any, values: np.ndarray) -> None:
-    """``values`` (integers) as the narrowest little-endian type that holds them, its name framed first."""
+    """``values`` (integers) as the narrowest little-endian type that holds them, its name framed first; or, when
+    they are all one value, that value and how many."""
     kind = values.dtype.newbyteorder("<")
     if values.size:
         low, high = int(values.min()), int(values.max())
+        if low == high:  # an election id's or a topic's indices, ids' lengths: no need to hash each copy
+            _frame(digest, b"K", low.to_bytes(9, "little", signed=True) + struct.pack("<Q", values.size))
+            return
         kind = next((t for t in _NARROW if np.iinfo(t).min <= low and high <= np.iinfo(t).max), kind)
     _frame(digest, b"T", kind.str.encode())
     _frame(digest, b"I", np.ascontiguousarray(values.astype(kind, copy=False)))

@@ -47,9 +47,12 @@ def _compact(column: pa.Array) -> pa.Array:
         used = np.flatnonzero(counts)
         if len(used) == len(column.dictionary) and not nulls:
             return column
-        rank = np.zeros(len(counts), dtype=np.int32)
-        rank[used] = np.arange(len(used), dtype=np.int32)
-        codes = rank[indices]  # 0 under the nulls: a null's filled index is 0, whose rank is 0 or unset (0)
+        if len(used) <= 1 and not nulls:
+            codes = np.zeros(len(indices), dtype=np.int32)  # one value used (a selection kind): no lookups
+        else:
+            rank = np.zeros(len(counts), dtype=np.int32)
+            rank[used] = np.arange(len(used), dtype=np.int32)
+            codes = rank[indices]  # 0 under the nulls: a null's filled index is 0, whose rank is 0 or unset (0)
         mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
     else:
         mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None

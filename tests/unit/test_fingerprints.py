@@ -87,6 +87,7 @@ def test_the_same_content_laid_out_otherwise_keeps_its_fingerprint(pair, cut):
 
 @pytest.mark.parametrize(("before", "after"), [
     (pa.array(["a", "a"]), pa.array(["aa", ""])),  # the same bytes, cut elsewhere
+    (pa.array(["ab", "ab"]), pa.array(["a", "bab"])),  # one length for every value
     (pa.array(["a", None]), pa.array([None, "a"])),
     (pa.array([["a"], ["a"]]), pa.array([["a", "a"], []])),
     (pa.array([["ab"]]), pa.array([["a", "b"]])),
@@ -94,7 +95,7 @@ def test_the_same_content_laid_out_otherwise_keeps_its_fingerprint(pair, cut):
     (pa.array([0, None], pa.int64()), pa.array([None, 0], pa.int64())),
     (pa.array(["x", "y", "x"]).dictionary_encode(), pa.array(["y", "x", "y"]).dictionary_encode()),
     (pa.array([None, "x"]).dictionary_encode(), pa.array(["x", None]).dictionary_encode()),
-], ids=["strings", "string nulls", "lists", "list values", "all null", "integer nulls", "dictionary order",
+], ids=["strings", "equal lengths", "string nulls", "lists", "list values", "all null", "integer nulls", "dictionary order",
         "dictionary nulls"])
 def test_contents_whose_bytes_read_alike_get_fingerprints_apart(before, after, tmp_path):
     assert _bytes(pa.table({"c": before}), tmp_path) != _bytes(pa.table({"c": after}), tmp_path)
