@@ -12,8 +12,8 @@ how the arrays are sliced or laid out in memory.
 The digest (sha256) is taken over a sequence of frames that holds exactly those: the inputs, the schema's IPC
 serialization, then for each row group its row count and for each column, by its type,
 
-- every slot null (a column of a flat type: fixed width, string or binary): a mark, no more (the schema gives the
-  type and the row count the length);
+- every slot null (a column of a flat type: fixed width, string or binary): how many, no more (the schema gives
+  the type);
 - integers: a bitmap of the valid slots when a slot is null, then the values (0 under a null) as the narrowest
   little-endian integer type that holds them all, that type's name framed before them (or, all one value, that
   value and their count);
@@ -23,13 +23,14 @@ serialization, then for each row group its row count and for each column, by its
 - lists: the valid-slot bitmap when a slot is null, each list's length, then the values they hold (as a column);
 - any other type: its Arrow IPC stream, a lossless serialization of its data.
 
-Each frame is a tag and its length before its bytes, so a sequence reads back one way only, given the schema:
+Each frame is a tag and its length before its bytes (a bare tag opens a dictionary, a list or an IPC stream, whose
+frames, or the stream itself, say where they end), so a sequence reads back one way only, given the schema:
 two tables with equal fingerprints (barring a sha256 collision) have equal inputs, schemas, row groups and
 column contents, hence give equal files. The converse need not hold: a string's bytes under a null slot are
 hashed though Parquet drops them, an IPC stream carries what Parquet does not; that only costs a write.
 
 The frames are smaller than an IPC stream of the same data, and sha256 is most of the cost of a publish that
-reuses nearly every file: a column with every slot null (seven of contest_results') is a mark instead of its
+reuses nearly every file: a column with every slot null (seven of contest_results') is a count instead of its
 values, and small ids, counts and dictionary indices take one or two bytes instead of four or eight.
 """
 
@@ -97,7 +98,7 @@ def _frame(digest: Any, tag: bytes, payload: Any) -> None:
 def _column(digest: Any, array: pa.Array) -> None:
     kind = array.type
     if array.null_count == len(array) and (_is_bytes(kind) or _is_fixed_width(kind)):
-        digest.update(b"N")
+        _frame(digest, b"N", struct.pack("<Q", len(array)))
     elif pa.types.is_dictionary(kind):
         digest.update(b"D")
         _column(digest, array.dictionary)

@@ -40,6 +40,7 @@ def _compact(column: pa.Array) -> pa.Array:
     if len(column.dictionary) == 1 and len(column) and not nulls:
         return column  # every row uses the one value (an election id, a topic)
     indices = (column.indices.fill_null(0) if nulls else column.indices).to_numpy(zero_copy_only=False)
+    mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
     if len(column.dictionary) <= _SMALL_DICTIONARY:
         # One count more than values for an empty dictionary: its nulls' filled index 0 has a place.
         counts = np.bincount(indices, minlength=max(1, len(column.dictionary)))
@@ -53,9 +54,7 @@ def _compact(column: pa.Array) -> pa.Array:
             rank = np.zeros(len(counts), dtype=np.int32)
             rank[used] = np.arange(len(used), dtype=np.int32)
             codes = rank[indices]  # 0 under the nulls: a null's filled index is 0, whose rank is 0 or unset (0)
-        mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
     else:
-        mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
         used, codes = _used_values(indices if mask is None else indices[~mask])
         if mask is not None:
             filled = np.zeros(len(indices), dtype=np.int32)  # 0 under the nulls
