@@ -14,19 +14,21 @@ at random, folded again and staged ``--runs`` times, each into a new folder with
 last run's files are checked against a fresh write of the same tables (every file's sha256), so a figure that
 reuse does not bear out fails instead of printing. Then one pass writes the tables one after another, for each
 table's CPU seconds (``--profile``: under cProfile, its top functions printed). Prints, and with ``--out``
-writes, wall and CPU seconds (the machine may be shared: CPU time is the steadier figure), files written and
-reused, and peak RSS.
+writes, wall and CPU seconds (the machine may be shared: CPU time is the steadier figure, and ``cores_free``,
+measured just before each run, says how many cores two threads got), files written and reused, and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import pstats
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -85,10 +87,33 @@ def _stage(settings: Settings, tables: dict[str, pa.Table], reuse_from: dict | N
     return staged, time.process_time() - cpu
 
 
-def _figures(staged: Staged, cpu: float) -> dict[str, Any]:
+def cores_free() -> float:
+    """How many cores two threads hashing (sha256 releases the GIL) get just now: about 2 on an idle two-core
+    machine, about 1 when another job holds a core. The write stage's wall time means little without it."""
+    chunks = [os.urandom(200_000) for _ in range(250)]
+
+    def work() -> None:
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk)
+
+    start = time.perf_counter()
+    work()
+    work()
+    serial = time.perf_counter() - start
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return round(serial / (time.perf_counter() - start), 2)
+
+
+def _figures(staged: Staged, cpu: float, cores: float) -> dict[str, Any]:
     t = staged.timings
     return {"write_s": round(t["write_s"], 2), "cpu_s": round(cpu, 2), "files_written": t["files_written"],
-            "files_reused": t["files_reused"]}
+            "files_reused": t["files_reused"], "cores_free": cores}
 
 
 def per_table_cpu(settings: Settings, tables: dict[str, pa.Table], reuse_from: dict, folder: Path,
@@ -124,16 +149,18 @@ def run(directory: Path, tallies: int, spread: str, runs: int, profile: bool) ->
         tmp = Path(tmp_name)
         settings = Settings(staging_dir=str(tmp / "staging"))
         tables, _ = _fold(directory)
+        cores = cores_free()
         first, cpu = _stage(settings, tables, None, "first")
         figures: dict[str, Any] = {"rows": {n: t.num_rows for n, t in tables.items() if t.num_rows >= 100_000},
-                                   "first": _figures(first, cpu)}
+                                   "first": _figures(first, cpu, cores)}
         print(f"first publish (empty cache): {figures['first']}")
         del tables
         tables, moved = _fold(directory, tallies, spread)
         figures.update({"tallies": tallies, "spread": spread, "votes_moved": moved, "runs": []})
         for i in range(runs):
+            cores = cores_free()
             staged, cpu = _stage(settings, tables, first.file_records, f"again-{i}")
-            figures["runs"].append(_figures(staged, cpu))
+            figures["runs"].append(_figures(staged, cpu, cores))
             print(f"after {tallies:,} tallies ({spread}), run {i + 1}: {figures['runs'][-1]}")
         _check(settings, staged, tables, tmp)
         figures["per_table_cpu_s"] = per_table_cpu(settings, tables, first.file_records, tmp / "serial", profile)
