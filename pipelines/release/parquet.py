@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.release import value_hash
+
 # Fixed writer options: pyarrow's defaults may change between versions, and the checksum must not.
 _WRITE_OPTIONS = {
     "compression": "zstd",
@@ -25,29 +27,62 @@ _WRITE_OPTIONS = {
 ROW_GROUP_ROWS = 1_000_000
 
 
+# Dictionaries up to this size are compacted by counting each value's uses (one pass, no sort or mark).
+_SMALL_DICTIONARY = 4096
+
+
 def _compact(column: pa.Array) -> pa.Array:
-    """A dictionary array whose dictionary holds only the values it uses, in their original order."""
+    """A dictionary array whose dictionary holds only the values it uses, in their original order (the column
+    itself when it uses every value and has no nulls)."""
     if not pa.types.is_dictionary(column.type):
         return column
-    nulls = column.indices.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
-    indices = (column.indices.fill_null(0) if column.null_count else column.indices).to_numpy(zero_copy_only=False)
-    valid = indices if nulls is None else indices[~nulls]
-    if len(column.dictionary) <= 16 * len(indices):
-        # A mark per dictionary value, and a running count of them as each used value's new index: linear, a third
-        # of what sorting the indices (np.unique) costs on one file of a table with a shared dictionary.
-        marked = np.zeros(len(column.dictionary), dtype=bool)
-        marked[valid] = True
-        used = np.flatnonzero(marked)
-        codes = (np.cumsum(marked, dtype=np.int32) - 1)[valid]
-    else:  # a few rows of a large dictionary: marking all of it would cost more than sorting them
-        used = np.unique(valid)
-        codes = np.searchsorted(used, valid).astype(np.int32)
-    if nulls is not None:
-        filled = np.zeros(len(indices), dtype=np.int32)  # 0 under the nulls
-        filled[~nulls] = codes
-        codes = filled
-    remapped = pa.array(codes, type=column.type.index_type, mask=nulls)
+    nulls = column.null_count
+    if len(column.dictionary) == 1 and len(column) and not nulls:
+        return column  # every row uses the one value (an election id, a topic)
+    indices = (column.indices.fill_null(0) if nulls else column.indices).to_numpy(zero_copy_only=False)
+    mask = column.indices.is_null().to_numpy(zero_copy_only=False) if nulls else None
+    if len(column.dictionary) <= _SMALL_DICTIONARY:
+        # One count more than values for an empty dictionary: its nulls' filled index 0 has a place.
+        counts = np.bincount(indices, minlength=max(1, len(column.dictionary)))
+        counts[0] -= nulls  # a null's index was filled with 0
+        used = np.flatnonzero(counts)
+        if len(used) == len(column.dictionary) and not nulls:
+            return column
+        if len(used) <= 1 and not nulls:
+            codes = np.zeros(len(indices), dtype=np.int32)  # one value used (a selection kind): no lookups
+        else:
+            rank = np.zeros(len(counts), dtype=np.int32)
+            rank[used] = np.arange(len(used), dtype=np.int32)
+            codes = rank[indices]  # 0 under the nulls: a null's filled index is 0, whose rank is 0 or unset (0)
+    else:
+        used, codes = _used_values(indices if mask is None else indices[~mask])
+        if mask is not None:
+            filled = np.zeros(len(indices), dtype=np.int32)  # 0 under the nulls
+            filled[~mask] = codes
+            codes = filled
+    remapped = pa.array(codes, type=column.type.index_type, mask=mask)
     return pa.DictionaryArray.from_arrays(remapped, column.dictionary.take(pa.array(used)))
+
+
+def _used_values(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the dictionary positions ``indices`` uses, ascending; each index's rank among them, int32)."""
+    if not indices.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    low, high = int(indices.min()), int(indices.max())
+    span = high - low + 1
+    if span > 16 * len(indices):  # a few rows of a large dictionary: marking all of it would cost more than sorting
+        used = np.unique(indices)
+        return used, np.searchsorted(used, indices).astype(np.int32)
+    # A mark per dictionary value between the lowest and highest used (a file of a sorted table uses a narrow band
+    # of a shared dictionary of a million station ids), each used one's rank scattered to its place: linear in
+    # the band, not in the whole dictionary.
+    shifted = indices - low if low else indices
+    marked = np.zeros(span, dtype=bool)
+    marked[shifted] = True
+    used = np.flatnonzero(marked)
+    rank = np.empty(span, dtype=np.int32)
+    rank[used] = np.arange(len(used), dtype=np.int32)
+    return used + low, rank[shifted]
 
 
 def _row_groups(table: pa.Table) -> Iterator[pa.Table]:
@@ -146,17 +181,15 @@ def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_
     only once encoded, and any figure of the whole table (its bytes or rows per value) moves as results arrive,
     and every cut with it. A cut depends on the runs within half a file of it and nothing else, so rows added or
     changed move at most the boundaries around them: the other files keep their bytes.
-    A table of at most twice ``file_bytes`` by ``width`` is one file.
+    A table of at most twice ``file_bytes`` by ``width`` is one file. The cuts depend on the values only: a column
+    dictionary-encoded (with distinct dictionary values, as Arrow's encoding makes them) or not, in one chunk or
+    several, is cut at the same rows.
     """
     rows = table.num_rows
     run_bytes, row_bytes = width
     if rows * (run_bytes + row_bytes) <= 2 * file_bytes:  # small even with a run per row: no need to find them
         return [0]
-    col = table.column(column).combine_chunks()
-    if pa.types.is_integer(col.type):
-        starts, hashes = _integer_runs(col)
-    else:
-        starts, hashes = _value_runs(col)
+    starts, hashes = _runs(table.column(column).combine_chunks())
     if (len(starts) + 1) * run_bytes + rows * row_bytes <= 2 * file_bytes:
         return [0]
     # The first run starts the first file anyway; the others are placed by their sizes, from its end.
@@ -187,40 +220,68 @@ def _smallest_within(at: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
     return keys == smallest
 
 
+def _runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(rows where ``col`` changes value, a 56-bit hash of the value each of them starts; 0 for a null)."""
+    if pa.types.is_dictionary(col.type) and not _hashed_as_bytes(col.type.value_type):
+        col = col.dictionary_decode()  # integers (and the rest) are hashed by value, as when not encoded
+    if pa.types.is_integer(col.type):
+        return _integer_runs(col)
+    if pa.types.is_dictionary(col.type):
+        return _dictionary_runs(col)
+    return _value_runs(col if _hashed_as_bytes(col.type) else col.cast(pa.large_string()))
+
+
+def _hashed_as_bytes(kind: pa.DataType) -> bool:
+    return (pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_large_binary(kind))
+
+
 def _value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(rows where ``col`` changes value, a hash of the value each of them starts), for any column type."""
-    encoded = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(col)
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    """``_runs`` of a string or binary column: neighbours compared in Arrow, no dictionary built (a million
+    distinct station ids took a quarter of a second to encode), and only the values that start a run hashed."""
+    changed = pc.fill_null(pc.not_equal(col.slice(1), col.slice(0, len(col) - 1)), False)
+    changed = changed.to_numpy(zero_copy_only=False)
+    valid = None
+    if col.null_count:
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        changed |= valid[1:] != valid[:-1]
+    starts = np.flatnonzero(changed) + 1
+    hashes = _hashes56(value_hash.byte_hashes(col, starts))
+    if valid is not None:
+        hashes[~valid[starts]] = 0
+    return starts, hashes
+
+
+def _dictionary_runs(col: pa.DictionaryArray) -> tuple[np.ndarray, np.ndarray]:
+    """``_runs`` of a dictionary column of strings or bytes: runs of equal indices, each hashed by its value."""
+    indices = col.indices
+    codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    # blake2b, not crc32: ids differ in a few trailing digits, and crc32's low bits then cluster (cut on them,
-    # files of 3-4x the mean size were common); blake2b's are uniform.
-    hashes = np.array([int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()[:7], "little")
-                       for v in encoded.dictionary.to_pylist()] + [0], dtype=np.int64)
-    return starts, hashes[codes[starts]]
+    starting = codes[starts]
+    hashes = np.zeros(len(starts), dtype=np.int64)
+    valid = starting >= 0
+    hashes[valid] = _hashes56(value_hash.byte_hashes(col.dictionary, starting[valid]))
+    return starts, hashes
+
+
+def _hashes56(hashes: np.ndarray) -> np.ndarray:
+    """The top 56 bits of 64-bit hashes, as int64 (uniform in [0, 2^56): a key once scaled by 2^-56)."""
+    return (hashes >> np.uint64(8)).astype(np.int64)
 
 
 def _integer_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """``_value_runs`` of an integer column, in numpy: an offset column has a value per row, millions of them,
-    and a Python hash of each took seconds. A null hashes to 0, as in ``_value_runs``."""
+    """``_runs`` of an integer column, in numpy: an offset column has a value per row, millions of them, and a
+    Python hash of each took seconds. A null hashes to 0, as in ``_value_runs``."""
     values = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     changed = values[1:] != values[:-1]
     if col.null_count:
         valid = col.is_valid().to_numpy(zero_copy_only=False)
         changed |= valid[1:] != valid[:-1]
     starts = np.flatnonzero(changed) + 1
-    hashes = (splitmix64(values[starts]) >> np.uint64(8)).astype(np.int64)  # 56 bits, as _value_runs'
+    hashes = _hashes56(value_hash.splitmix64(values[starts]))
     if col.null_count:
         hashes[~valid[starts]] = 0
     return starts, hashes
-
-
-def splitmix64(values: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function of each int64 (as uint64): consecutive integers (offsets) get uniform hashes,
-    as ``_value_runs``' strings do."""
-    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def write_table_files(name: str, table: pa.Table, directory: Path, *, split_column: str,

@@ -3,9 +3,10 @@
 Every publish folds the whole snapshot and cuts each large table into content-defined files
 (``parquet.chunk_bounds``); after a few tallies most files hold the rows they held in the last release, and
 encoding them again (dictionary pages, zstd) costs far more than hashing the Arrow data they are made from. So
-each file gets a *fingerprint* of that data, taken before encoding. The release's checkpoint keeps, per
-fingerprint, the sha256, rows and bytes of the file it gave (``Checkpoint.table_files``), and the publisher keeps
-each file it stages in its local cache under its sha256 (``checkpoint.table_files_folder``). A file whose
+each file gets a *fingerprint* of that data, taken before encoding (``pipelines.release.fingerprints``). The
+release's checkpoint keeps, per fingerprint, the sha256, rows and bytes of the file it gave
+(``Checkpoint.table_files``), and the publisher keeps each file it stages in its local cache under its sha256
+(``checkpoint.table_files_folder``). A file whose
 fingerprint the last release lists, and whose kept copy has that size and sha256, is linked into the staging
 folder instead of written: the same bytes a fresh write gives. Anything else (a fingerprint not listed, a kept
 copy missing or damaged, a malformed checkpoint entry) means writing the file, as without the cache.
@@ -14,7 +15,6 @@ copy missing or damaged, a malformed checkpoint entry) means writing the file, a
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -28,55 +28,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.release import parquet
+from pipelines.release import fingerprints, parquet
 from pipelines.release.parquet import StagedFile, file_sha256
 
-# Part of every fingerprint: bump when what decides a file's bytes changes in a way the rest does not show.
-FINGERPRINT_FORMAT = "ballotstream.table-file-fingerprint/1"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class _Digest:
-    """A write-only file object that feeds what Arrow's IPC writer gives it to a hash."""
-
-    def __init__(self, digest: Any):
-        self.digest = digest
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        self.digest.update(data)
-        return len(memoryview(data))
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _encoding() -> bytes:
-    """What decides a file's bytes besides its data: Arrow's version and the writer's options."""
-    return json.dumps({"format": FINGERPRINT_FORMAT, "pyarrow": pa.__version__, "options": parquet._WRITE_OPTIONS,
-                       "row_group_rows": parquet.ROW_GROUP_ROWS}, sort_keys=True).encode()
-
-
-def fingerprint(table: pa.Table, row_groups: list[pa.Table] | None = None) -> str:
-    """A digest of everything that decides the bytes ``parquet.write_file`` makes of ``table`` (``row_groups``:
-    its ``parquet._row_groups``, when made already).
-
-    Hashed are the row groups exactly as the writer gets them (``parquet._row_groups``: each dictionary column
-    compacted), each as an Arrow IPC stream, which starts with the schema and its metadata, after the encoding
-    inputs (``_encoding``). IPC is a lossless serialization of Arrow data, so two tables that would give
-    different files never share a fingerprint. The converse need not hold: IPC also carries what a Parquet file
-    does not (the bytes under null slots, for one), so two tables that give equal files may have different
-    fingerprints; that only costs a write.
-    """
-    digest = hashlib.sha256(_encoding() + b"\n")
-    for part in parquet._row_groups(table) if row_groups is None else row_groups:
-        # One stream per row group: each is self-delimiting (schema first, end-of-stream marker last).
-        with pa.ipc.new_stream(_Digest(digest), part.schema) as writer:
-            writer.write_table(part)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -143,7 +98,7 @@ class TableFileCache:
         # A file of one row group (the usual) is compacted once, for its fingerprint and its write; a larger one
         # twice, so that only one row group's copy is held at a time (``parquet._row_groups``).
         groups = list(parquet._row_groups(table)) if table.num_rows <= parquet.ROW_GROUP_ROWS else None
-        key = fingerprint(table, groups)
+        key = fingerprints.fingerprint(table, groups)
         kept = self.kept.get(key)
         staged = self._link(name, table, path, kept) if kept is not None else None
         reused = staged is not None

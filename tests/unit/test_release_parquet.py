@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings
@@ -43,17 +45,19 @@ def test_same_table_same_bytes_and_empty_tables_write(tmp_path):
     assert empty.rows == 0 and pq.read_table(empty.path).schema == table.schema
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(size=st.integers(0, 40), indices=st.lists(st.one_of(st.none(), st.integers(0, 39)), max_size=60),
-       offset=st.integers(0, 5))
-def test_compaction_keeps_the_used_values_in_dictionary_order(size, indices, offset):
-    # Both ways of finding the used values (marking the dictionary, or sorting the indices) against the rule.
+       offset=st.integers(0, 5), small=st.integers(0, 40))
+def test_compaction_keeps_the_used_values_in_dictionary_order(size, indices, offset, small):
+    # Every way of finding the used values (counting a small dictionary's uses, marking the band of a large one
+    # the indices cover, or sorting a few indices) against the rule.
     indices = [None if i is None or size == 0 else i % size for i in indices]
     dictionary = pa.array([f"v{i:02d}" for i in range(size)])
     column = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), dictionary).slice(offset)
     kept = column.indices.to_pylist()
     used = sorted({i for i in kept if i is not None})
-    compacted = parquet._compact(column)
+    with mock.patch.object(parquet, "_SMALL_DICTIONARY", small):
+        compacted = parquet._compact(column)
     assert compacted.dictionary.to_pylist() == [dictionary[i].as_py() for i in used]
     assert compacted.indices.to_pylist() == [None if i is None else used.index(i) for i in kept]
     assert compacted.to_pylist() == column.to_pylist()

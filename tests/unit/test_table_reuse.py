@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.fold.tables import FILE_WIDTHS, STATION_RESULTS
-from pipelines.release import checkpoint, parquet, reuse
+from pipelines.release import checkpoint, fingerprints, parquet, reuse
 from pipelines.release.parquet import StagedFile, write_table_files
 from pipelines.settings import Settings
 
@@ -166,20 +166,20 @@ def test_malformed_checkpoint_entries_mean_writing_not_a_traceback(tmp_path, mon
 
 def test_the_fingerprint_follows_what_decides_the_bytes(monkeypatch):
     table = _results().slice(0, 900)
-    same = reuse.fingerprint(table)
+    same = fingerprints.fingerprint(table)
     # Unused values of a shared dictionary are dropped before writing: they do not count.
     ids = table["station_id"].combine_chunks()
     wider = pa.DictionaryArray.from_arrays(ids.indices, pa.concat_arrays([ids.dictionary, pa.array(["unused"])]))
-    assert reuse.fingerprint(table.set_column(0, "station_id", wider)) == same
-    assert reuse.fingerprint(table.replace_schema_metadata({"k": "v"})) != same
-    assert reuse.fingerprint(table.set_column(2, "votes", table["votes"].cast(pa.int32()))) != same
+    assert fingerprints.fingerprint(table.set_column(0, "station_id", wider)) == same
+    assert fingerprints.fingerprint(table.replace_schema_metadata({"k": "v"})) != same
+    assert fingerprints.fingerprint(table.set_column(2, "votes", table["votes"].cast(pa.int32()))) != same
     nulled = pa.array(table["votes"].to_pylist()[:-1] + [None], pa.int64())
-    assert reuse.fingerprint(table.set_column(2, "votes", nulled)) != same
+    assert fingerprints.fingerprint(table.set_column(2, "votes", nulled)) != same
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 100)
-    assert reuse.fingerprint(table) != same
+    assert fingerprints.fingerprint(table) != same
     monkeypatch.undo()
     monkeypatch.setitem(parquet._WRITE_OPTIONS, "compression_level", 4)
-    assert reuse.fingerprint(table) != same
+    assert fingerprints.fingerprint(table) != same
 
 
 def test_writing_over_a_linked_file_leaves_the_kept_copy_alone(tmp_path):
