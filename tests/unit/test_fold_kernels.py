@@ -95,6 +95,21 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     assert [ids[c] for c in comp.division_codes.tolist()] == names
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_code_of_is_each_values_position_in_the_ids(seed: int) -> None:
+    """Few values (looked up by hashing the values) and many (by hashing the ids), unknown ids and nulls."""
+    rnd = random.Random(seed)
+    names = sorted({f"d{rnd.randint(0, 999)}" for _ in range(rnd.randint(1, 300))})
+    divisions = pa.Table.from_pylist([{"division_id": d} for d in names], schema=_DIVISIONS)
+    comp = compose(divisions, pa.array([], pa.string()))
+    ids = comp.ids.to_pylist()
+    values = [rnd.choice([*names[:5], "unknown", None]) if rnd.random() < 0.5 else rnd.choice(names)
+              for _ in range(rnd.choice([1, 3, len(names) // 4 + 1, len(names)]))]
+    got = comp.code_of(pa.chunked_array([pa.array(values[:2], pa.string()), pa.array(values[2:], pa.string())]))
+    assert got.dtype == np.int64
+    assert got.tolist() == [ids.index(x) if x in ids else -1 for x in values]
+
+
 def _random_election(seed: int, big: bool = False) -> Log:
     """Stations in districts and regions (with member_of), several contests with vote methods here and there."""
     rnd = random.Random(seed)
