@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.extract import CONTEST_SELECTION, Extracted
-from pipelines.fold.versions import Resolution, dense_rank
+from pipelines.fold.ranks import dense_rank
+from pipelines.fold.versions import Resolution
 
 
 def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, presorted: bool = False,
@@ -48,16 +49,15 @@ def sorted_dictionary(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
     """
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
-    # A dense rank is the index into the sorted distinct values: one sort, where unique + sort + index_in
-    # hashed every value twice (a million station or event ids: most of the cost).
-    rank = pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False)
+    # A dense rank is the index into the sorted distinct values: one pass (``ranks.dense_rank``), where
+    # unique + sort + index_in hashed every value twice (a million station or event ids: most of the cost).
+    idx = dense_rank(values).astype(np.int32)
     if values.null_count:
         valid = values.is_valid()
         valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
             zero_copy_only=False)
     else:
         valid = None
-    idx = rank.astype(np.int32) - 1
     if valid is not None:
         idx[~valid] = -1
     first = np.zeros(int(idx.max()) + 1 if len(idx) else 0, dtype=np.int64)

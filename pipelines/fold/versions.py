@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
+from pipelines.fold.ranks import dense_rank
 
 _ORDER = (("recorded_at", "ascending"), ("occurred_at", "ascending"), ("topic", "ascending"),
           ("partition", "ascending"), ("offset", "ascending"))
@@ -59,11 +60,6 @@ def _mask(n: int, rows: pa.Array | np.ndarray) -> np.ndarray:
     out = np.zeros(n, dtype=bool)
     out[np.asarray(rows, dtype=np.int64)] = True
     return out
-
-
-def dense_rank(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Rank of each value among the distinct values, from 0 (int64; nulls rank last, as one value)."""
-    return pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False).astype(np.int64) - 1
 
 
 def value_codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The fold's vectorised building blocks against plain Python: the sorted dictionary encoding, the division
-closure (``compose``), and contest_results' roll-up sums, including sums beyond float64's exact range."""
+"""The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, the sorted
+dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
+float64's exact range."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold
+from pipelines.fold import build, fold, ranks
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
@@ -20,6 +22,44 @@ from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
 _DIVISIONS = pa.schema([("division_id", pa.string()), ("parent_id", pa.string()), ("municipality_id", pa.string()),
                         ("member_of", pa.list_(pa.string()))])
+
+
+def _strings(rnd: random.Random) -> pa.ChunkedArray:
+    """Random strings that tie on their first 8 bytes or not: shared prefixes, values shorter than 8 bytes, NUL
+    and non-ASCII bytes, empty strings and nulls, in chunks that may be slices."""
+    alphabet = ["a", "b", "\x00", "é", "\U0001f600", "z"]
+    prefix = rnd.choice(["", "ocd-division/", "abcdefg"])
+    pool = [prefix * rnd.randint(0, 1) + "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+            for _ in range(rnd.randint(1, 40))]
+    chunks = []
+    for _ in range(rnd.randint(1, 3)):
+        values = [None if rnd.random() < 0.1 else rnd.choice(pool) for _ in range(rnd.randint(0, 60))]
+        chunk = pa.array(["pad", *values, "pad"], pa.string())
+        chunks.append(chunk.slice(1, len(values)) if rnd.random() < 0.5 else pa.array(values, pa.string()))
+    return pa.chunked_array(chunks, pa.string())
+
+
+def _arrow_rank(values: pa.ChunkedArray) -> list[int]:
+    return (pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False) - 1).tolist()
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_dense_rank_routes_give_arrows_ranks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each route (hash the distinct values; sort 8-byte prefixes, ties as strings) against Arrow's sort."""
+    values = _strings(random.Random(seed))
+    expected = _arrow_rank(values)
+    assert ranks._by_distinct(values).tolist() == expected
+    assert ranks._by_prefix(values.combine_chunks()).tolist() == expected
+    monkeypatch.setattr(ranks, "MIN_ROWS", 0)  # let the sample choose a route even for a few rows
+    got = ranks.dense_rank(values)
+    assert got.dtype == np.int64 and got.tolist() == expected
+
+
+def test_prefix_keys_order_values_by_their_first_bytes() -> None:
+    values = pa.array(["", "a", "a\x00", "ab", "abcdefgh", "abcdefghij", "\xff", None], pa.string())
+    keys = ranks.prefix_keys(values)[:-1].tolist()
+    as_bytes = [(s.encode() + bytes(8))[:8] for s in values.to_pylist()[:-1]]
+    assert keys == [int.from_bytes(b, "big") for b in as_bytes]
 
 
 @pytest.mark.parametrize("seed", range(40))
