@@ -92,7 +92,8 @@ def _by_prefix(values: pa.Array) -> np.ndarray:
     keys = prefix_keys(values)
     if rows is not None:
         keys = keys[rows]
-    order = np.argsort(keys, kind="stable")
+    # numpy's unstable sort is SIMD and ~5x the stable one; rows that tie get one rank whatever their order.
+    order = np.argsort(keys)
     keys = keys[order]
     same = keys[1:] == keys[:-1]
     new_value = np.ones(len(keys), bool)
@@ -102,7 +103,7 @@ def _by_prefix(values: pa.Array) -> np.ndarray:
         at = order[tied] if rows is None else rows[order[tied]]
         sub = pc.rank(values.take(pa.array(at)), tiebreaker="dense").to_numpy(zero_copy_only=False)
         # Keys order the values, so the tied values in string order fill the tied places in key order.
-        by_string = np.argsort(sub, kind="stable")
+        by_string = np.argsort(sub)
         order[tied] = order[tied][by_string]
         within = np.zeros(len(keys), sub.dtype)
         within[tied] = sub[by_string]
