@@ -63,11 +63,10 @@ def _by_distinct(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return of_distinct[np.concatenate(at)] if at else np.zeros(0, np.int64)
 
 
-def prefix_keys(values: pa.Array) -> np.ndarray:
-    """Each value's first 8 bytes as a big-endian uint64, zero past its end (arbitrary for nulls).
-
-    A value before another in byte order has a key no greater than the other's: keys order values, ties aside.
-    """
+def string_words(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(each value's first byte, its end, the 8 bytes from each byte on as a big-endian uint64): the bytes of a
+    string array as integers, read without a loop over the values. Positions are int64; a read past the last
+    value's end sees zeros."""
     offset_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
     buffers = values.buffers()
     offsets = np.frombuffer(buffers[1], offset_type)[values.offset:values.offset + len(values) + 1] \
@@ -76,10 +75,23 @@ def prefix_keys(values: pa.Array) -> np.ndarray:
     end = int(offsets[-1])
     padded = np.zeros(end + 8, np.uint8)  # every value's 8 bytes are readable, the last value's too
     padded[:end] = data[:end]
-    # Each row's 8 bytes read at once, as one unaligned big-endian integer.
-    words = np.ndarray(shape=(end + 1,), dtype=">u8", buffer=padded, strides=(1,))
-    keys = words[offsets[:-1]].astype(np.uint64)
-    lengths = np.diff(offsets)
+    words = np.ndarray(shape=(end + 1,), dtype=">u8", buffer=padded, strides=(1,))  # unaligned reads
+    offsets = offsets.astype(np.int64)
+    return offsets[:-1], offsets[1:], words
+
+
+def prefix_keys(values: pa.Array) -> np.ndarray:
+    """Each value's first 8 bytes as a big-endian uint64, zero past its end (arbitrary for nulls).
+
+    A value before another in byte order has a key no greater than the other's: keys order values, ties aside.
+    """
+    return first_words(*string_words(values))
+
+
+def first_words(starts: np.ndarray, ends: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """``prefix_keys`` from ``string_words``."""
+    keys = words[starts].astype(np.uint64)
+    lengths = ends - starts
     short = np.flatnonzero(lengths < 8)
     keys[short] &= _KEEP[lengths[short]]
     return keys

@@ -1,5 +1,5 @@
-"""The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, the sorted
-dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
+"""The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, repeated values,
+the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
 float64's exact range."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold, ranks
+from pipelines.fold import build, fold, ranks, repeats
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
@@ -53,6 +53,31 @@ def test_dense_rank_routes_give_arrows_ranks(seed: int, monkeypatch: pytest.Monk
     monkeypatch.setattr(ranks, "MIN_ROWS", 0)  # let the sample choose a route even for a few rows
     got = ranks.dense_rank(values)
     assert got.dtype == np.int64 and got.tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_repeated_values_are_the_values_found_in_another_row(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprints sorted as integers, then the candidates compared as strings, against counting in Python."""
+    rnd = random.Random(seed)
+    values = _strings(rnd)
+    flat = values.to_pylist()
+    rows = None if seed % 2 else np.array(sorted(rnd.sample(range(len(flat)), rnd.randint(0, len(flat)))), np.int64)
+    chosen = flat if rows is None else [flat[i] for i in rows]
+    expected = [chosen.count(x) > 1 for x in chosen]
+    monkeypatch.setattr(repeats, "MIN_ROWS", 0)
+    got = repeats.repeated_values(values, rows)
+    assert got.dtype == np.bool_ and got.tolist() == expected
+    # Fingerprints that collide a lot (the length alone): the string comparison still decides.
+    monkeypatch.setattr(repeats, "fingerprints", lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64))
+    assert repeats.repeated_values(values, rows).tolist() == expected
+
+
+def test_fingerprints_are_equal_for_equal_strings_whatever_their_buffers() -> None:
+    values = ["", "a", "abcdefgh", "abcdefghi", "x" * 40, "x" * 41, None]
+    plain = repeats.fingerprints(pa.array(values, pa.string()))
+    sliced = repeats.fingerprints(pa.array(["zzzzzzzzzz", *values], pa.string()).slice(1))
+    assert plain.tolist() == sliced.tolist()
+    assert len(set(plain.tolist())) == len(values)
 
 
 def test_prefix_keys_order_values_by_their_first_bytes() -> None:
