@@ -97,6 +97,14 @@ def bin_sum(bins: np.ndarray, weights: np.ndarray | None, n_bins: int, exact: bo
     return out
 
 
+def gather(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` (numeric values, indices in range), read-only: by Arrow's take, which reads int32 indices
+    as they are where numpy first copies them to int64, and takes its output from Arrow's pool, whose freed
+    memory is reused where each large numpy array maps fresh pages (12M int32 indices: 19 -> 10 ms in
+    isolation, and no page faults)."""
+    return pa.array(values).take(pa.array(at)).to_numpy()
+
+
 def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
     """A dictionary column from numpy indices (-1: null)."""
     idx = indices.astype(np.int32, copy=False)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold, ranks, repeats
+from pipelines.fold import build, fold, ranks, repeats, tallies
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
@@ -113,6 +113,30 @@ def test_log_order_is_the_sort_by_the_history_tables_order(seed: int) -> None:
                "offset": pa.array([rnd.randint(0, top) for _ in ids], pa.int64())}  # ties at one position too
     expected = sorted(range(n), key=lambda i: tuple(columns[k][i].as_py() for k in t.ORDER[t.EVENTS]))
     assert log_order(columns).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_in_tally_order_is_a_stable_sort_by_tally_and_candidate(seed: int) -> None:
+    """Runs of one tally each (in candidate order or not, a candidate twice, a tally in two runs), in any order."""
+    rnd = random.Random(seed)
+    n_tallies, width = rnd.randint(1, 8), rnd.randint(1, 6)
+    runs = []
+    for tally in rnd.sample(range(n_tallies), rnd.randint(1, n_tallies)):
+        cands = [rnd.randrange(width) for _ in range(rnd.randint(1, 5))]
+        runs.append([(tally, c) for c in (sorted(cands) if seed % 4 else cands)])
+    if seed % 5 == 0 and len(runs[0]) > 1:  # one tally's votes in two runs
+        runs.append(runs[0][1:])
+        runs[0] = runs[0][:1]
+    rnd.shuffle(runs)
+    rows = [r for run in runs for r in run]
+    rank = np.array([r[0] for r in rows], np.int32)
+    cand = np.array([r[1] for r in rows], np.int32)
+    votes = np.arange(len(rows), dtype=np.int64)  # each row's original position
+    got = tallies.in_tally_order(rank, cand, votes, n_tallies, width)
+    expected = sorted(range(len(rows)), key=lambda i: rows[i])  # Python's sort is stable
+    assert got[2].tolist() == expected
+    assert got[0].tolist() == [rows[i][0] for i in expected] and got[1].tolist() == [rows[i][1] for i in expected]
+    assert got[0].dtype == np.int32 and got[1].dtype == np.int32
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
