@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import current_rows, dict_column, finish, sorted_dictionary
+from pipelines.fold.build import current_rows, dict_column, finish, gather, sorted_dictionary
 from pipelines.fold.contest_results import contest_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.tallies import CurrentTallies, StationVotes, current_tallies, station_votes
@@ -59,15 +59,15 @@ def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table,
     cols: dict[str, pa.Array] = {}
     for c in ("election_id", "station_id", "municipality_id", "event_id", "topic"):
         dictionary, idx = sorted_dictionary(tab[c])
-        cols[c] = dict_column(dictionary, idx[rank])
+        cols[c] = dict_column(dictionary, gather(idx, rank))
     cols["contest_id"] = dict_column(sv.contests, sv.contest)
     cols["candidate_id"] = dict_column(sv.selections, sv.selection)
     cols["selection_kind"] = dict_column(sv.kinds, sv.kind)
     party_dict, party_idx = sorted_dictionary(_party_of_selection(sv, candidates, selections))
-    cols["party_id"] = dict_column(party_dict, party_idx[sv.selection])
+    cols["party_id"] = dict_column(party_dict, gather(party_idx, sv.selection))
     cols["votes"] = pa.array(sv.votes, type=pa.int64())
-    cols["partition"] = pa.array(tab["partition"].to_numpy()[rank], type=pa.int32())
-    cols["offset"] = pa.array(tab["offset"].to_numpy()[rank], type=pa.int64())
+    cols["partition"] = pa.array(gather(tab["partition"].to_numpy(), rank), type=pa.int32())
+    cols["offset"] = pa.array(gather(tab["offset"].to_numpy(), rank), type=pa.int64())
     # Rows are already in key order: build the table directly instead of re-sorting 12M rows.
     schema = t.SCHEMAS[t.STATION_RESULTS]
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
