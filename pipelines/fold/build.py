@@ -36,9 +36,11 @@ def finish(name: str, columns: dict[str, pa.Array | pa.ChunkedArray | list], *, 
     if order is None and table.num_rows > 1 and not presorted:
         order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.ORDER[name]])  # what sort_by does
     if order is not None:
-        # Column by column, each made one array first: Arrow takes strings from a chunked column ~25x slower.
+        # Column by column, straight from the chunks (one array out); a dictionary column is combined first, so
+        # that its chunks' dictionaries are merged as before.
         at = order if isinstance(order, pa.Array) else pa.array(order, pa.int64())
-        table = pa.Table.from_arrays([c.combine_chunks().take(at) for c in table.columns], schema=schema)
+        table = pa.Table.from_arrays([(c.combine_chunks() if pa.types.is_dictionary(c.type) else c).take(at)
+                                      for c in table.columns], schema=schema)
     return table.combine_chunks()
 
 
@@ -245,13 +247,13 @@ def reference_tables(ex: Extracted, res: Resolution) -> dict[str, pa.Table]:
 
 
 def current_in_key_order(ex: Extracted, res: Resolution, record_type: str, keys: tuple[str, ...]
-                         ) -> dict[str, pa.Array]:
+                         ) -> dict[str, pa.ChunkedArray]:
     """``current_rows`` sorted by ``keys``, as columns: the key columns are sorted alone and every column is
-    taken once, from one array (a million divisions: no filtered copy to sort and copy again)."""
+    taken once, straight from its chunks (a million divisions: no filtered copy to sort and copy again)."""
     content = ex.content[record_type]
     ords = content["ord"].to_numpy() if content.num_rows else np.zeros(0, np.int64)
     rows = np.flatnonzero(res.current[ords]) if content.num_rows else np.zeros(0, np.int64)
-    columns = {c: content[c].combine_chunks() for c in content.column_names}
+    columns = {c: content[c] for c in content.column_names}
     at = pa.array(rows, pa.int64())
     if len(rows) > 1:
         key_table = pa.table({k: columns[k].take(at) for k in keys})
