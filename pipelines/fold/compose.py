@@ -38,7 +38,22 @@ class Composition:
 
     def code_of(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Codes of ``values`` in ``ids`` (-1 where a value is null or unknown)."""
-        return pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if len(values) * _FEW >= len(self.ids):
+            return pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False).astype(
+                np.int64)
+        # A few values (contest districts) among a million ids: look every id up among the values, rather than
+        # build a hash table of every id for a few lookups.
+        distinct = pc.unique(values)
+        found = pc.index_in(self.ids, value_set=distinct)
+        code_of_distinct = np.full(len(distinct) + 1, -1, np.int64)  # the last entry: for values not found
+        code_of_distinct[found.drop_null().to_numpy()] = np.flatnonzero(found.is_valid().to_numpy(
+            zero_copy_only=False))  # ids are distinct: one id per value at most
+        at = pc.index_in(values, value_set=distinct).fill_null(len(distinct))
+        return code_of_distinct[at.to_numpy(zero_copy_only=False)]
+
+
+# ``code_of`` hashes the values instead of the ids when they are fewer than one in this many ids.
+_FEW = 8
 
 
 def _distinct(values: pa.Array) -> tuple[pa.Array, np.ndarray]:

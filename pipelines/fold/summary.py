@@ -45,13 +45,15 @@ def primary_tallies(turnout: pa.Table) -> pa.Table:
     if turnout.num_rows == 0:
         return turnout
     other = pc.not_equal(turnout["contest_id"], turnout["election_id"]).cast(pa.int8())
-    tab = turnout.append_column("_other", other).sort_by(
-        [("election_id", "ascending"), ("station_id", "ascending"), ("_other", "ascending"),
-         ("contest_id", "ascending")])
-    e, st = tab["election_id"], tab["station_id"]
+    keys = turnout.select(["election_id", "station_id", "contest_id"]).append_column("_other", other)
+    order = pc.sort_indices(keys, sort_keys=[("election_id", "ascending"), ("station_id", "ascending"),
+                                             ("_other", "ascending"), ("contest_id", "ascending")])
+    # Only the key columns are put in order; the rows kept are taken once (not the whole table sorted, then
+    # filtered: two copies of every column).
+    e, st = turnout["election_id"].take(order), turnout["station_id"].take(order)
     first = np.append(True, pc.or_(pc.not_equal(e[1:], e[:-1]), pc.not_equal(st[1:], st[:-1]))
                       .to_numpy(zero_copy_only=False))
-    return tab.filter(pa.array(first)).drop_columns(["_other"])
+    return turnout.take(order.filter(pa.array(first)))
 
 
 def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import sorted_dictionary, trace
+from pipelines.fold.build import gather, sorted_dictionary, trace
 from pipelines.fold.extract import Extracted
 from pipelines.fold.versions import Resolution
 
@@ -32,9 +32,9 @@ def current_tallies(ex: Extracted, res: Resolution) -> CurrentTallies:
     """The current tallies, sorted by station_turnout's key, with their trace columns."""
     content = ex.content[v.STATION_TALLY]
     rows = np.flatnonzero(res.current[content["ord"].to_numpy()]) if content.num_rows else np.zeros(0, np.int64)
-    # Sorted on the key columns alone, then every column taken once, from one array each (Arrow takes strings
-    # from a chunked column ~25x slower).
-    columns = {c: content[c].combine_chunks() for c in content.column_names}
+    # Sorted on the key columns alone, then every column taken once, straight from its chunks (Arrow 26 takes
+    # from a chunked column as fast as from one array: a combined copy first would only add a copy).
+    columns = {c: content[c] for c in content.column_names}
     at = pa.array(rows, type=pa.int64())
     keys = pa.table({k: columns[k].take(at) for k in t.KEYS[t.STATION_TURNOUT]})
     order = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in keys.column_names]).to_numpy()
@@ -85,18 +85,22 @@ class StationVotes:
 def _pairs(contest: np.ndarray, selection: np.ndarray, n_contests: int, n_selections: int) -> Pairs:
     """The (contest, selection) pairs: one hash of 12M integer keys (few distinct), no sort of the rows."""
     n_sel = np.int64(max(n_selections, 1))
-    enc = pc.dictionary_encode(pa.array(contest.astype(np.int64) * n_sel + selection))
+    key = contest.astype(np.int64)
+    key *= n_sel  # in place: each 12M-entry temporary is 100 MB of fresh pages
+    key += selection
+    enc = pc.dictionary_encode(pa.array(key))
+    del key
     keys = enc.dictionary.to_numpy()
     order = np.argsort(keys)
     rank = np.empty(len(keys), np.int32)
     rank[order] = np.arange(len(keys), dtype=np.int32)
     keys = keys[order]
-    of_row = rank[enc.indices.to_numpy()]
+    of_row = gather(rank, enc.indices.to_numpy())
     del enc, rank
     pair_contest = (keys // n_sel).astype(np.int32)
     first = np.searchsorted(pair_contest, np.arange(n_contests + 1))
     return Pairs(contest=pair_contest, selection=(keys % n_sel).astype(np.int32), kind=np.zeros(0, np.int32),
-                 of_row=of_row, local=of_row - first[contest].astype(np.int32), first=first,
+                 of_row=of_row, local=of_row - gather(first.astype(np.int32), contest), first=first,
                  width=int(np.diff(first).max()) if n_contests else 0)
 
 
@@ -132,12 +136,41 @@ def _kinds(sv_selections: pa.Array, contests: pa.Array, pairs: Pairs, selections
 SELECTION_PREFIXES = {"candidate:": "CANDIDATE", "party:": "PARTY", "option:": "OPTION", "write-in:": "WRITE_IN"}
 
 
+def in_tally_order(rank: np.ndarray, cand_idx: np.ndarray, votes: np.ndarray, n_tallies: int, width: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The vote rows ordered by (tally rank, candidate), rows that tie in their order: a stable sort's order.
+
+    Extraction lays each tally's votes out as one run, usually in candidate order; then only the runs are put in
+    rank order (a sort of a million run ranks, and a gather) instead of sorting 12M keys.
+    """
+    if len(rank) < 2:
+        return rank, cand_idx, votes
+    boundary = rank[1:] != rank[:-1]
+    if ((cand_idx[1:] >= cand_idx[:-1]) | boundary).all():
+        starts = np.flatnonzero(np.append(True, boundary))
+        del boundary
+        by_rank = np.argsort(rank[starts])  # unstable: the ranks of distinct runs differ
+        run_rank = rank[starts][by_rank]
+        if not (run_rank[1:] == run_rank[:-1]).any():  # each tally one run
+            if (by_rank[1:] > by_rank[:-1]).all():  # the runs in rank order already: the usual full fold
+                return rank, cand_idx, votes
+            lengths = np.diff(np.append(starts, len(rank)))[by_rank]
+            index_type = np.int32 if len(rank) < np.iinfo(np.int32).max else np.int64
+            at = np.repeat((starts[by_rank] - np.cumsum(lengths) + lengths).astype(index_type), lengths)
+            at += np.arange(len(rank), dtype=index_type)
+            return np.repeat(run_rank, lengths), gather(cand_idx, at), gather(votes, at)
+    # A tally's votes out of candidate order, or in several runs: one stable sort of (rank, candidate) keys.
+    key_type = np.int32 if n_tallies * max(width, 1) < np.iinfo(np.int32).max else np.int64
+    order = np.argsort(rank.astype(key_type) * key_type(max(width, 1)) + cand_idx, kind="stable")
+    return rank[order], cand_idx[order], votes[order]
+
+
 def station_votes(ex: Extracted, cur: CurrentTallies, selections: pa.Table) -> StationVotes:
     """Order the current tallies' votes by (tally, selection) and encode their selection ids and kinds."""
     # ~12 entries per tally: keep every per-vote array int32 where it fits, and drop each one as soon as
     # it is used, so only a few 12M-entry temporaries are alive at once.
     tally_row, cand_code, votes = ex.votes.numpy()
-    rank = cur.rank_of_row[tally_row] if len(tally_row) else np.zeros(0, np.int32)
+    rank = gather(cur.rank_of_row, tally_row)
     del tally_row
     keep = rank >= 0
     if not keep.all():
@@ -148,24 +181,14 @@ def station_votes(ex: Extracted, cur: CurrentTallies, selections: pa.Table) -> S
     used = np.bincount(cand_code, minlength=len(cand_ids)) > 0
     cand_dict, _ = sorted_dictionary(cand_ids.filter(pa.array(used)))
     cand_index = pc.index_in(cand_ids, value_set=cand_dict).fill_null(-1).to_numpy(zero_copy_only=False)
-    cand_idx = cand_index[cand_code].astype(np.int32, copy=False)
+    cand_idx = gather(cand_index.astype(np.int32, copy=False), cand_code)
     del cand_code
-    # One integer sort orders rows by (tally, candidate): tallies are already sorted, ranks follow.
-    width = max(len(cand_dict), 1)
-    key_type = np.int32 if len(cur.rank_of_row) * width < np.iinfo(np.int32).max else np.int64
-    key = rank.astype(key_type) * key_type(width) + cand_idx
-    if len(key) > 1 and not (key[1:] >= key[:-1]).all():  # rows usually arrive in key order already
-        order = np.argsort(key, kind="stable")
-        del key
-        rank, cand_idx, votes = rank[order], cand_idx[order], votes[order]
-        del order
-    else:
-        del key
+    rank, cand_idx, votes = in_tally_order(rank, cand_idx, votes, len(cur.rank_of_row), len(cand_dict))
     contests, contest_of_tally = sorted_dictionary(cur.table["contest_id"])
-    contest = contest_of_tally[rank] if len(rank) else np.zeros(0, np.int32)
+    contest = gather(contest_of_tally, rank)
     pairs = _pairs(contest, cand_idx, len(contests), len(cand_dict))
     # Kinds are a property of (contest, selection): decided per pair, then spread over the rows.
     kinds, pairs.kind = _kinds(cand_dict, contests, pairs, selections)
-    kind = pairs.kind[pairs.of_row] if len(pairs.of_row) else np.zeros(0, np.int32)
+    kind = gather(pairs.kind, pairs.of_row)
     return StationVotes(rank=rank, selection=cand_idx, votes=votes, selections=cand_dict, contests=contests,
                         contest_of_tally=contest_of_tally, contest=contest, kind=kind, kinds=kinds, pairs=pairs)

@@ -1,5 +1,6 @@
-"""The fold's vectorised building blocks against plain Python: the sorted dictionary encoding, the division
-closure (``compose``), and contest_results' roll-up sums, including sums beyond float64's exact range."""
+"""The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, repeated values,
+the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
+float64's exact range."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold
+from pipelines.fold import build, fold, ranks, repeats, tallies
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
@@ -20,6 +22,69 @@ from tests.support.factories import COUNTRY, ELECTION, Log, muni
 
 _DIVISIONS = pa.schema([("division_id", pa.string()), ("parent_id", pa.string()), ("municipality_id", pa.string()),
                         ("member_of", pa.list_(pa.string()))])
+
+
+def _strings(rnd: random.Random) -> pa.ChunkedArray:
+    """Random strings that tie on their first 8 bytes or not: shared prefixes, values shorter than 8 bytes, NUL
+    and non-ASCII bytes, empty strings and nulls, in chunks that may be slices."""
+    alphabet = ["a", "b", "\x00", "é", "\U0001f600", "z"]
+    prefix = rnd.choice(["", "ocd-division/", "abcdefg"])
+    pool = [prefix * rnd.randint(0, 1) + "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+            for _ in range(rnd.randint(1, 40))]
+    chunks = []
+    for _ in range(rnd.randint(1, 3)):
+        values = [None if rnd.random() < 0.1 else rnd.choice(pool) for _ in range(rnd.randint(0, 60))]
+        chunk = pa.array(["pad", *values, "pad"], pa.string())
+        chunks.append(chunk.slice(1, len(values)) if rnd.random() < 0.5 else pa.array(values, pa.string()))
+    return pa.chunked_array(chunks, pa.string())
+
+
+def _arrow_rank(values: pa.ChunkedArray) -> list[int]:
+    return (pc.rank(values, tiebreaker="dense").to_numpy(zero_copy_only=False) - 1).tolist()
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_dense_rank_routes_give_arrows_ranks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each route (hash the distinct values; sort 8-byte prefixes, ties as strings) against Arrow's sort."""
+    values = _strings(random.Random(seed))
+    expected = _arrow_rank(values)
+    assert ranks._by_distinct(values).tolist() == expected
+    assert ranks._by_prefix(values.combine_chunks()).tolist() == expected
+    monkeypatch.setattr(ranks, "MIN_ROWS", 0)  # let the sample choose a route even for a few rows
+    got = ranks.dense_rank(values)
+    assert got.dtype == np.int64 and got.tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_repeated_values_are_the_values_found_in_another_row(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprints sorted as integers, then the candidates compared as strings, against counting in Python."""
+    rnd = random.Random(seed)
+    values = _strings(rnd)
+    flat = values.to_pylist()
+    rows = None if seed % 2 else np.array(sorted(rnd.sample(range(len(flat)), rnd.randint(0, len(flat)))), np.int64)
+    chosen = flat if rows is None else [flat[i] for i in rows]
+    expected = [chosen.count(x) > 1 for x in chosen]
+    monkeypatch.setattr(repeats, "MIN_ROWS", 0)
+    got = repeats.repeated_values(values, rows)
+    assert got.dtype == np.bool_ and got.tolist() == expected
+    # Fingerprints that collide a lot (the length alone): the string comparison still decides.
+    monkeypatch.setattr(repeats, "fingerprints", lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64))
+    assert repeats.repeated_values(values, rows).tolist() == expected
+
+
+def test_fingerprints_are_equal_for_equal_strings_whatever_their_buffers() -> None:
+    values = ["", "a", "abcdefgh", "abcdefghi", "x" * 40, "x" * 41, None]
+    plain = repeats.fingerprints(pa.array(values, pa.string()))
+    sliced = repeats.fingerprints(pa.array(["zzzzzzzzzz", *values], pa.string()).slice(1))
+    assert plain.tolist() == sliced.tolist()
+    assert len(set(plain.tolist())) == len(values)
+
+
+def test_prefix_keys_order_values_by_their_first_bytes() -> None:
+    values = pa.array(["", "a", "a\x00", "ab", "abcdefgh", "abcdefghij", "\xff", None], pa.string())
+    keys = ranks.prefix_keys(values)[:-1].tolist()
+    as_bytes = [(s.encode() + bytes(8))[:8] for s in values.to_pylist()[:-1]]
+    assert keys == [int.from_bytes(b, "big") for b in as_bytes]
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -48,6 +113,30 @@ def test_log_order_is_the_sort_by_the_history_tables_order(seed: int) -> None:
                "offset": pa.array([rnd.randint(0, top) for _ in ids], pa.int64())}  # ties at one position too
     expected = sorted(range(n), key=lambda i: tuple(columns[k][i].as_py() for k in t.ORDER[t.EVENTS]))
     assert log_order(columns).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_in_tally_order_is_a_stable_sort_by_tally_and_candidate(seed: int) -> None:
+    """Runs of one tally each (in candidate order or not, a candidate twice, a tally in two runs), in any order."""
+    rnd = random.Random(seed)
+    n_tallies, width = rnd.randint(1, 8), rnd.randint(1, 6)
+    runs = []
+    for tally in rnd.sample(range(n_tallies), rnd.randint(1, n_tallies)):
+        cands = [rnd.randrange(width) for _ in range(rnd.randint(1, 5))]
+        runs.append([(tally, c) for c in (sorted(cands) if seed % 4 else cands)])
+    if seed % 5 == 0 and len(runs[0]) > 1:  # one tally's votes in two runs
+        runs.append(runs[0][1:])
+        runs[0] = runs[0][:1]
+    rnd.shuffle(runs)
+    rows = [r for run in runs for r in run]
+    rank = np.array([r[0] for r in rows], np.int32)
+    cand = np.array([r[1] for r in rows], np.int32)
+    votes = np.arange(len(rows), dtype=np.int64)  # each row's original position
+    got = tallies.in_tally_order(rank, cand, votes, n_tallies, width)
+    expected = sorted(range(len(rows)), key=lambda i: rows[i])  # Python's sort is stable
+    assert got[2].tolist() == expected
+    assert got[0].tolist() == [rows[i][0] for i in expected] and got[1].tolist() == [rows[i][1] for i in expected]
+    assert got[0].dtype == np.int32 and got[1].dtype == np.int32
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
@@ -93,6 +182,21 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     assert set(got) <= every
     assert [ids[c] if c >= 0 else None for c in comp.starts.tolist()] == given
     assert [ids[c] for c in comp.division_codes.tolist()] == names
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_code_of_is_each_values_position_in_the_ids(seed: int) -> None:
+    """Few values (looked up by hashing the values) and many (by hashing the ids), unknown ids and nulls."""
+    rnd = random.Random(seed)
+    names = sorted({f"d{rnd.randint(0, 999)}" for _ in range(rnd.randint(1, 300))})
+    divisions = pa.Table.from_pylist([{"division_id": d} for d in names], schema=_DIVISIONS)
+    comp = compose(divisions, pa.array([], pa.string()))
+    ids = comp.ids.to_pylist()
+    values = [rnd.choice([*names[:5], "unknown", None]) if rnd.random() < 0.5 else rnd.choice(names)
+              for _ in range(rnd.choice([1, 3, len(names) // 4 + 1, len(names)]))]
+    got = comp.code_of(pa.chunked_array([pa.array(values[:2], pa.string()), pa.array(values[2:], pa.string())]))
+    assert got.dtype == np.int64
+    assert got.tolist() == [ids.index(x) if x in ids else -1 for x in values]
 
 
 def _random_election(seed: int, big: bool = False) -> Log:
