@@ -1,6 +1,6 @@
 """The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, repeated values,
-the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
-float64's exact range."""
+the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums,
+including sums beyond float64's exact range."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold, ranks, repeats, tallies
+from pipelines.fold import build, fold, ranks, repeats, summary, tallies
 from pipelines.fold import contest_results as cr
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
@@ -68,7 +68,8 @@ def test_repeated_values_are_the_values_found_in_another_row(seed: int, monkeypa
     got = repeats.repeated_values(values, rows)
     assert got.dtype == np.bool_ and got.tolist() == expected
     # Fingerprints that collide a lot (the length alone): the string comparison still decides.
-    monkeypatch.setattr(repeats, "fingerprints", lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64))
+    by_length = lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64)  # noqa: E731
+    monkeypatch.setattr(repeats, "fingerprints", by_length)
     assert repeats.repeated_values(values, rows).tolist() == expected
 
 
@@ -137,6 +138,48 @@ def test_in_tally_order_is_a_stable_sort_by_tally_and_candidate(seed: int) -> No
     assert got[2].tolist() == expected
     assert got[0].tolist() == [rows[i][0] for i in expected] and got[1].tolist() == [rows[i][1] for i in expected]
     assert got[0].dtype == np.int32 and got[1].dtype == np.int32
+
+
+def _candidate_counts(rows: list[dict[str, Any]], years: dict[str, int]) -> dict[str, dict[str, int]]:
+    """national_summary's candidate counts, one candidate at a time."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        c, known = counts[r["election_id"]], lambda k: r[k] not in (None, "UNKNOWN")  # noqa: B023
+        c["all"] += 1
+        c["party"] += r["party_id"] is not None
+        c["gender_known"] += known("gender")
+        c["women"] += known("gender") and r["gender"] == "FEMALE"
+        c["education_known"] += known("education")
+        c["higher"] += known("education") and r["education"] == "HIGHER"
+        year = years.get(r["election_id"])
+        by_birth = not known("age_band") and r["birth_year"] is not None and year is not None
+        c["age_known"] += known("age_band") or by_birth
+        c["aged"] += (known("age_band") and r["age_band"] == "AGE_21_35") or (
+            by_birth and 21 <= year - r["birth_year"] <= 35)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_candidate_figures_count_what_is_known(seed: int) -> None:
+    rnd = random.Random(seed)
+    pick = lambda *values: rnd.choice([None, "UNKNOWN", *values])  # noqa: E731
+    rows = [{"election_id": rnd.choice(["e1", "e2", "e3", None]), "party_id": rnd.choice([None, "party:a"]),
+             "gender": pick("FEMALE", "MALE"), "education": pick("HIGHER", "BASIC"),
+             "age_band": pick("AGE_21_35", "AGE_36_50"), "birth_year": rnd.choice([None, 1990, 2000, 2010, 1960])}
+            for _ in range(rnd.randint(0, 40))]
+    years = {"e1": 2025, "e2": 2040}  # e3 has no date: its candidates' ages are known from their band alone
+    columns = ["election_id", "party_id", "gender", "education", "age_band", "birth_year"]
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(k, pa.string()) for k in columns[:-1]]
+                                                        + [("birth_year", pa.int32())]))
+    got = summary._candidate_figures(table, years)
+    for e, c in _candidate_counts(rows, years).items():
+        share = lambda part, whole: part / whole if whole else None  # noqa: E731
+        assert got[e] == {
+            "CANDIDATES_PARTY": (c["party"], c["all"]), "CANDIDATES_INDEPENDENT": (c["all"] - c["party"], c["all"]),
+            "CANDIDATES_WOMEN_SHARE": (share(c["women"], c["gender_known"]), c["gender_known"]),
+            "CANDIDATES_HIGHER_EDUCATION_SHARE": (share(c["higher"], c["education_known"]), c["education_known"]),
+            "CANDIDATES_AGED_21_35_SHARE": (share(c["aged"], c["age_known"]), c["age_known"])}
+    assert set(got) == {r["election_id"] for r in rows}
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
