@@ -15,6 +15,7 @@ import pytest
 
 from pipelines.fold import build, fold, ranks, repeats, summary, tallies
 from pipelines.fold import contest_results as cr
+from pipelines.fold import contest_summary as cs
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
 from pipelines.fold.compose import compose
@@ -180,6 +181,24 @@ def test_candidate_figures_count_what_is_known(seed: int) -> None:
             "CANDIDATES_HIGHER_EDUCATION_SHARE": (share(c["higher"], c["education_known"]), c["education_known"]),
             "CANDIDATES_AGED_21_35_SHARE": (share(c["aged"], c["age_known"]), c["age_known"])}
     assert set(got) == {r["election_id"] for r in rows}
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ranked_selections_are_most_voted_first_ties_by_id(seed: int) -> None:
+    rnd = random.Random(seed)
+    rows = sorted({(rnd.choice(["c2", "c1", "c10"]), rnd.choice(["s1", "s2", "s10", "é"])): rnd.choice([0, 5, 7, -1])
+                   for _ in range(rnd.randint(0, 20))}.items(), key=lambda r: (r[0][0].encode(), r[0][1].encode()))
+    top = pa.table({"contest_id": pa.array([c for (c, _), _ in rows], pa.string()),
+                    "selection_id": pa.array([s for (_, s), _ in rows], pa.string()),
+                    "votes": pa.array([n for _, n in rows], pa.int64())})
+    expected: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (c, s), n in rows:
+        expected[c].append((n, s))
+    got = cs._ranked(top)
+    assert set(got) == set(expected)
+    for c, pairs in expected.items():
+        ordered = sorted(pairs, key=lambda p: (-p[0], p[1]))
+        assert got[c] == ([n for n, _ in ordered], [s for _, s in ordered])
 
 
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
