@@ -82,6 +82,21 @@ def test_fingerprints_are_equal_for_equal_strings_whatever_their_buffers() -> No
     assert len(set(plain.tolist())) == len(values)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_sorted_union_is_the_sorted_dictionary_of_both(seed: int) -> None:
+    """Values of ``few`` before, between, after and among the ordered ones, prefixes of them, none at all."""
+    rnd = random.Random(seed)
+    pool = ["", "a", "ab", "abc", "b", "ba", "é", "z", "zz", "\x00"]
+    ordered = pa.array(sorted(set(rnd.sample(pool, rnd.randint(0, 6))), key=str.encode), pa.string())
+    few = pa.array(sorted(set(rnd.sample(pool, rnd.randint(0, 6))), key=str.encode), pa.string())
+    union, of_ordered, of_few = ranks.sorted_union(ordered, few)
+    expected, codes = sorted_dictionary(pa.chunked_array([ordered, few], pa.string()))
+    assert union.to_pylist() == expected.to_pylist()
+    assert of_ordered.tolist() + of_few.tolist() == codes.tolist()
+    assert ranks.searchsorted(ordered, few).tolist() == [sum(o.encode() < f.encode() for o in ordered.to_pylist())
+                                                         for f in few.to_pylist()]
+
+
 def test_prefix_keys_order_values_by_their_first_bytes() -> None:
     values = pa.array(["", "a", "a\x00", "ab", "abcdefgh", "abcdefghij", "\xff", None], pa.string())
     keys = ranks.prefix_keys(values)[:-1].tolist()
@@ -334,11 +349,14 @@ def test_sums_beyond_float64_exact_range_are_exact() -> None:
     assert [r["votes"] for r in tables[t.MUNICIPALITY_RESULTS].to_pylist()] == [3 * big]
 
 
-@pytest.mark.parametrize("path", ["integer sums", "rows summed directly", "rows scattered to their places"])
+@pytest.mark.parametrize("path", ["integer sums", "rows summed directly", "rows scattered to their places",
+                                  "contests searched among the division ids"])
 def test_every_summing_path_gives_the_same_table(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     records = _random_election(5).records
     fast = fold(records)
-    if path == "integer sums":
+    if path == "contests searched among the division ids":
+        monkeypatch.setattr(cr, "_FEW_CONTESTS", 0)  # a small election's contests are binary-searched too
+    elif path == "integer sums":
         monkeypatch.setattr(build, "EXACT_FLOAT", 0)  # every sum through Arrow's integer sum
     elif path == "rows summed directly":
         monkeypatch.setattr(cr, "_dense_enough", lambda n_bins, n_rows: False)  # no (block, selection) bins
