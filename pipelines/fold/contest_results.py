@@ -363,13 +363,20 @@ def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
-def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: StationVotes,
-                   reference: dict[str, pa.Table], turnout: pa.Table) -> dict[str, pa.Table]:
-    """contests (with each election's default contest), contest_results and contest_summary."""
-    divisions = reference[t.DIVISIONS]
+def station_composition(divisions: pa.Table, cur: CurrentTallies) -> tuple[Composition, np.ndarray]:
+    """(what every current tally's station and every polling place composes into, which divisions are polling
+    places)."""
     is_station = pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)).to_numpy(zero_copy_only=False) \
         if divisions.num_rows else np.zeros(0, bool)
-    comp = compose(divisions, cur.table["station_id"], division_starts=is_station)
+    return compose(divisions, cur.table["station_id"], division_starts=is_station), is_station
+
+
+def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: StationVotes,
+                   reference: dict[str, pa.Table], turnout: pa.Table, stations: tuple[Composition, np.ndarray]
+                   ) -> dict[str, pa.Table]:
+    """contests (with each election's default contest), contest_results and contest_summary; ``stations`` is
+    ``station_composition``."""
+    comp, is_station = stations
     contests = contests_with_defaults(reference[t.CONTESTS], reference[t.ELECTIONS], turnout)
     n_contests = len(sv.contests)
     first = np.full(n_contests, len(sv.contest_of_tally), np.int64)

@@ -259,6 +259,9 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     assert set(got) <= every
     assert [ids[c] if c >= 0 else None for c in comp.starts.tolist()] == given
     assert [ids[c] for c in comp.division_codes.tolist()] == names
+    distinct, index = comp.start_dictionary()
+    expected, expected_index = sorted_dictionary(starts)
+    assert distinct.equals(expected) and index.dtype == np.int32 and index.tolist() == expected_index.tolist()
 
 
 @pytest.mark.parametrize("seed", range(30))
