@@ -36,6 +36,16 @@ class Composition:
     starts: np.ndarray  # int64 code of each start given to ``compose`` (-1 where null)
     division_codes: np.ndarray  # int64 code of each row of the divisions table
 
+    def start_dictionary(self) -> tuple[pa.Array, np.ndarray]:
+        """``build.sorted_dictionary`` of the starts given to ``compose``: (the distinct ones, sorted; each start's
+        index in them, -1 where null, int32), read off their codes in the sorted ``ids`` instead of sorting them."""
+        given = self.starts >= 0
+        present = np.zeros(len(self.ids), bool)
+        present[self.starts[given]] = True
+        index = np.cumsum(present, dtype=np.int64) - 1
+        return self.ids.filter(pa.array(present)), np.where(given, index[np.maximum(self.starts, 0)], -1).astype(
+            np.int32)
+
     def code_of(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Codes of ``values`` in ``ids`` (-1 where a value is null or unknown)."""
         if len(values) * _FEW >= len(self.ids):

@@ -20,16 +20,19 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import extract as x
 from pipelines.fold import tables as t
-from pipelines.fold.build import bin_sum, current_rows, dict_column, exact_in_float, sorted_dictionary
+from pipelines.fold.build import bin_sum, current_rows, dict_column, exact_in_float, gather, sorted_dictionary
 from pipelines.fold.compose import Composition, compose
 from pipelines.fold.contest_summary import contest_summary, contests_with_defaults
 from pipelines.fold.extract import Extracted
+from pipelines.fold.ranks import sorted_union
 from pipelines.fold.tallies import CurrentTallies, Pairs, StationVotes
 from pipelines.fold.versions import Resolution
 
 # The division kinds that are polling places: what ``stations_expected`` counts.
 STATION_KINDS = ("POLLING_STATION", "PRECINCT")
 _SUMMED = ("votes", *t.METHOD_COLUMNS, "methods_unknown", "stations")
+# contest_results searches the contests among the division ids when they are fewer than one in this many.
+_FEW_CONTESTS = 16
 
 
 @dataclass
@@ -199,11 +202,11 @@ def _roll_up(pairs: Pairs, comp: Composition, station_of_tally: np.ndarray, tall
     width = np.int64(max(pairs.width, 1))
     rows = {**cols, "stations": _COUNT}
     if _dense_enough(len(rep) * int(width), len(rank)):
-        summed = _sums([(block_of_tally[rank] * width + pairs.local, None)], rows, len(rep) * int(width))
+        summed = _sums([(gather(block_of_tally, rank) * width + pairs.local, None)], rows, len(rep) * int(width))
         present = np.flatnonzero(summed["stations"].values)
         entry_block, entry_local, entries = present // width, present % width, _taken(summed, present)
     else:  # selections too sparse for dense bins (thousands of write-ins): sum the rows themselves
-        entry_block, entry_local, entries = block_of_tally[rank], pairs.local, rows
+        entry_block, entry_local, entries = gather(block_of_tally, rank), pairs.local, rows
     block_contest = tally_contest[rep]
     block_units = [units[rep] for units in slots]
     del slots, key
@@ -250,13 +253,17 @@ def contest_results(sv: StationVotes, methods: Methods, comp: Composition, stati
                                                                                    strict=True)},
             "methods_unknown": _Column.of(methods.unknown)}
     # One unit dictionary for station, division and contest ids; levels sort as contest < division < station.
-    units, unit_codes = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
-    unit_of_id = unit_codes[:len(comp.ids)]
+    # Both are sorted already: a few contests are searched among a million ids, many are sorted with them.
+    if len(sv.contests) * _FEW_CONTESTS <= len(comp.ids):
+        units, unit_of_id, unit_of_contest = sorted_union(comp.ids, sv.contests)
+    else:
+        units, unit_codes = sorted_dictionary(pa.chunked_array([comp.ids, sv.contests], type=pa.string()))
+        unit_of_id, unit_of_contest = unit_codes[:len(comp.ids)], unit_codes[len(comp.ids):]
     contest, division = _roll_up(pairs, comp, station_of_tally, tally_contest, rank, cols, unit_of_id,
-                                 unit_codes[len(comp.ids):])
+                                 unit_of_contest)
     station_unit = np.where(station_of_tally >= 0, unit_of_id[np.maximum(station_of_tally, 0)], -1).astype(np.int32)
     station = _Level(code=2, contest=sv.contest, selection=sv.selection, kind=sv.kind,
-                     unit=station_unit[rank] if len(rank) else rank, columns={**cols, "stations": _COUNT})
+                     unit=gather(station_unit, rank), columns={**cols, "stations": _COUNT})
     top = pa.table({"contest_id": sv.contests.take(pa.array(pairs.contest)),
                     "selection_id": sv.selections.take(pa.array(pairs.selection)),
                     "votes": pa.array(contest.columns["votes"].values, pa.int64())})
@@ -342,7 +349,7 @@ def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array
     contest = place([lv.contest for lv in levels], np.int32)
     elections, election_idx = sorted_dictionary(contest_election)
     cols = {
-        "election_id": dict_column(elections, election_idx[contest] if len(contest) else contest),
+        "election_id": dict_column(elections, gather(election_idx, contest)),
         "contest_id": dict_column(sv.contests, contest),
         "selection_id": dict_column(sv.selections, place([lv.selection for lv in levels], np.int32)),
         "selection_kind": dict_column(sv.kinds, place([lv.kind for lv in levels], np.int32)),
@@ -356,13 +363,20 @@ def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
-def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: StationVotes,
-                   reference: dict[str, pa.Table], turnout: pa.Table) -> dict[str, pa.Table]:
-    """contests (with each election's default contest), contest_results and contest_summary."""
-    divisions = reference[t.DIVISIONS]
+def station_composition(divisions: pa.Table, cur: CurrentTallies) -> tuple[Composition, np.ndarray]:
+    """(what every current tally's station and every polling place composes into, which divisions are polling
+    places)."""
     is_station = pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)).to_numpy(zero_copy_only=False) \
         if divisions.num_rows else np.zeros(0, bool)
-    comp = compose(divisions, cur.table["station_id"], division_starts=is_station)
+    return compose(divisions, cur.table["station_id"], division_starts=is_station), is_station
+
+
+def contest_tables(ex: Extracted, res: Resolution, cur: CurrentTallies, sv: StationVotes,
+                   reference: dict[str, pa.Table], turnout: pa.Table, stations: tuple[Composition, np.ndarray]
+                   ) -> dict[str, pa.Table]:
+    """contests (with each election's default contest), contest_results and contest_summary; ``stations`` is
+    ``station_composition``."""
+    comp, is_station = stations
     contests = contests_with_defaults(reference[t.CONTESTS], reference[t.ELECTIONS], turnout)
     n_contests = len(sv.contests)
     first = np.full(n_contests, len(sv.contest_of_tally), np.int64)

@@ -128,3 +128,41 @@ def _by_prefix(values: pa.Array) -> np.ndarray:
     out = np.full(n, ranked[-1] + 1 if len(ranked) else 0, np.int64)  # nulls: one value after the rest
     out[rows] = rank
     return out
+
+
+def searchsorted(ordered: pa.Array, values: pa.Array) -> np.ndarray:
+    """For each of ``values`` (no nulls), how many of ``ordered`` (sorted, no nulls) come before it in byte order:
+    numpy's ``searchsorted`` for Arrow strings, as a binary search of all the values at once (int64)."""
+    low, high = np.zeros(len(values), np.int64), np.full(len(values), len(ordered), np.int64)
+    active = np.flatnonzero(low < high)
+    while len(active):
+        middle = (low[active] + high[active]) // 2
+        before = pc.less(ordered.take(pa.array(middle)), values.take(pa.array(active))).to_numpy(
+            zero_copy_only=False)
+        low[active[before]] = middle[before] + 1
+        high[active[~before]] = middle[~before]
+        active = active[low[active] < high[active]]
+    return low
+
+
+def sorted_union(ordered: pa.Array, few: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(the sorted distinct values of both, each of ``ordered``'s index in them, each of ``few``'s; int32), for two
+    sorted arrays of distinct strings without nulls: a binary search of the few among the many, not a sort of
+    both."""
+    at = searchsorted(ordered, few)
+    found = at < len(ordered)
+    found[found] = pc.equal(ordered.take(pa.array(at[found])), few.filter(pa.array(found))).to_numpy(
+        zero_copy_only=False)
+    new = np.flatnonzero(~found)
+    # Each new value goes before the ordered value it was found before; every one before an ordered value moves
+    # it up by one.
+    of_ordered = np.arange(len(ordered)) + np.searchsorted(at[new], np.arange(len(ordered)), side="right")
+    of_few = np.empty(len(few), np.int64)
+    of_few[new] = at[new] + np.arange(len(new))
+    found_at = np.flatnonzero(found)
+    of_few[found_at] = of_ordered[at[found_at]]
+    source = np.empty(len(ordered) + len(new), np.int64)
+    source[of_ordered] = np.arange(len(ordered))
+    source[of_few[new]] = len(ordered) + np.arange(len(new))
+    union = pa.concat_arrays([ordered, few.take(pa.array(new))]).take(pa.array(source))
+    return union, of_ordered.astype(np.int32), of_few.astype(np.int32)

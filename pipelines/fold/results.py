@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.build import current_rows, dict_column, finish, gather, sorted_dictionary
-from pipelines.fold.contest_results import contest_tables
+from pipelines.fold.compose import Composition
+from pipelines.fold.contest_results import contest_tables, station_composition
 from pipelines.fold.extract import Extracted
 from pipelines.fold.tallies import CurrentTallies, StationVotes, current_tallies, station_votes
 from pipelines.fold.versions import Resolution
@@ -52,13 +53,15 @@ def _party_of_selection(sv: StationVotes, candidates: pa.Table, selections: pa.T
     return pc.coalesce(registered, declared, itself)
 
 
-def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table,
-                    selections: pa.Table) -> pa.Table:
-    """One row per tally × selection of the current tallies, dictionary-encoded, sorted by key."""
+def station_results(cur: CurrentTallies, sv: StationVotes, candidates: pa.Table, selections: pa.Table,
+                    comp: Composition) -> pa.Table:
+    """One row per tally × selection of the current tallies, dictionary-encoded, sorted by key; ``comp`` is the
+    tallies' stations' composition (``contest_results.station_composition``)."""
     tab, rank = cur.table, sv.rank
     cols: dict[str, pa.Array] = {}
     for c in ("election_id", "station_id", "municipality_id", "event_id", "topic"):
-        dictionary, idx = sorted_dictionary(tab[c])
+        # The composition has the station ids sorted already (a million: no second sort).
+        dictionary, idx = comp.start_dictionary() if c == "station_id" else sorted_dictionary(tab[c])
         cols[c] = dict_column(dictionary, gather(idx, rank))
     cols["contest_id"] = dict_column(sv.contests, sv.contest)
     cols["candidate_id"] = dict_column(sv.selections, sv.selection)
@@ -177,11 +180,12 @@ def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]
     cur = current_tallies(ex, res)
     candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
     sv = station_votes(ex, cur, selections)
-    station = station_results(cur, sv, candidates, selections)
+    stations = station_composition(reference[t.DIVISIONS], cur)
+    station = station_results(cur, sv, candidates, selections, stations[0])
     turnout = station_turnout(cur)
     seat_table = seats(ex, res, candidates)
     out = {t.STATION_RESULTS: station, t.STATION_TURNOUT: turnout}
-    out.update(contest_tables(ex, res, cur, sv, reference, turnout))
+    out.update(contest_tables(ex, res, cur, sv, reference, turnout, stations))
     out[t.MUNICIPALITY_RESULTS] = municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
     out[t.SEATS] = seat_table
     return out

@@ -11,7 +11,6 @@ Reported figures with metric OTHER are not comparable and are left out.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -83,39 +82,42 @@ def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
     return out
 
 
-def _known(value: str | None) -> bool:
-    return value is not None and value != v.UNKNOWN
-
-
 def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> dict[str, dict[str, Figure]]:
     """Counts and shares of candidates; each share over the candidates whose attribute is known (UNKNOWN is
     not a value of its own)."""
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     cols = candidates.select(["election_id", "party_id", "gender", "education", "age_band", "birth_year"])
-    for e, party, gender, education, band, born in zip(*(cols[c].to_pylist() for c in cols.column_names),
-                                                         strict=True):
-        c = counts[e]
-        c["all"] += 1
-        c["party" if party is not None else "independent"] += 1
-        if _known(gender):
-            c["gender_known"] += 1
-            c["women"] += gender == "FEMALE"
-        if _known(education):
-            c["education_known"] += 1
-            c["higher"] += education == "HIGHER"
-        year = election_years.get(e)
-        if _known(band):
-            c["age_known"] += 1
-            c["aged"] += band == "AGE_21_35"
-        elif born is not None and year is not None:
-            c["age_known"] += 1
-            c["aged"] += _AGE_MIN <= year - born <= _AGE_MAX
-    return {e: {
-        "CANDIDATES_PARTY": (c["party"], c["all"]), "CANDIDATES_INDEPENDENT": (c["independent"], c["all"]),
-        "CANDIDATES_WOMEN_SHARE": (_share(c["women"], c["gender_known"]), c["gender_known"]),
-        "CANDIDATES_HIGHER_EDUCATION_SHARE": (_share(c["higher"], c["education_known"]), c["education_known"]),
-        "CANDIDATES_AGED_21_35_SHARE": (_share(c["aged"], c["age_known"]), c["age_known"]),
-    } for e, c in counts.items()}
+
+    def known(name: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.not_equal(cols[name], v.UNKNOWN), False)
+
+    def equal(name: str, value: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.equal(cols[name], value), False)
+
+    # Counted by column, not by looping over the candidates (125,000 of them at 1M stations: 89 -> 6 ms).
+    at = pc.index_in(cols["election_id"], value_set=pa.array(list(election_years), pa.string()))
+    year = pa.array(list(election_years.values()), pa.int64()).take(at)
+    age = pc.subtract(year, cols["birth_year"].cast(pa.int64()))
+    band_known = known("age_band")
+    by_birth = pc.and_(pc.invert(band_known), pc.is_valid(age))  # no band: the birth year and the election's
+    in_band = pc.fill_null(pc.and_(pc.greater_equal(age, _AGE_MIN), pc.less_equal(age, _AGE_MAX)), False)
+    flags = {"party": pc.is_valid(cols["party_id"]),
+             "gender_known": known("gender"), "women": equal("gender", "FEMALE"),
+             "education_known": known("education"), "higher": equal("education", "HIGHER"),
+             "age_known": pc.or_(band_known, by_birth),
+             "aged": pc.or_(pc.and_(band_known, equal("age_band", "AGE_21_35")), pc.and_(by_birth, in_band))}
+    grouped = pa.table({"e": cols["election_id"], **{k: f.cast(pa.int64()) for k, f in flags.items()}}).group_by(
+        "e").aggregate([([], "count_all"), *((k, "sum") for k in flags)])
+    out = {}
+    for r in grouped.to_pylist():
+        c = {k: r[f"{k}_sum"] for k in flags}
+        every = r["count_all"]
+        out[r["e"]] = {
+            "CANDIDATES_PARTY": (c["party"], every), "CANDIDATES_INDEPENDENT": (every - c["party"], every),
+            "CANDIDATES_WOMEN_SHARE": (_share(c["women"], c["gender_known"]), c["gender_known"]),
+            "CANDIDATES_HIGHER_EDUCATION_SHARE": (_share(c["higher"], c["education_known"]), c["education_known"]),
+            "CANDIDATES_AGED_21_35_SHARE": (_share(c["aged"], c["age_known"]), c["age_known"]),
+        }
+    return out
 
 
 def _reported(ex: Extracted, res: Resolution) -> dict[tuple[str, str], dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The fold's vectorised building blocks against plain Python or Arrow: dense ranks of strings, repeated values,
-the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums, including sums beyond
-float64's exact range."""
+the sorted dictionary encoding, the division closure (``compose``), and contest_results' roll-up sums,
+including sums beyond float64's exact range."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.fold import build, fold, ranks, repeats, tallies
+from pipelines.fold import build, fold, ranks, repeats, summary, tallies
 from pipelines.fold import contest_results as cr
+from pipelines.fold import contest_summary as cs
 from pipelines.fold import tables as t
 from pipelines.fold.build import log_order, sorted_dictionary
 from pipelines.fold.compose import compose
@@ -68,7 +69,8 @@ def test_repeated_values_are_the_values_found_in_another_row(seed: int, monkeypa
     got = repeats.repeated_values(values, rows)
     assert got.dtype == np.bool_ and got.tolist() == expected
     # Fingerprints that collide a lot (the length alone): the string comparison still decides.
-    monkeypatch.setattr(repeats, "fingerprints", lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64))
+    by_length = lambda c: pc.binary_length(c).fill_null(-1).to_numpy().astype(np.uint64)  # noqa: E731
+    monkeypatch.setattr(repeats, "fingerprints", by_length)
     assert repeats.repeated_values(values, rows).tolist() == expected
 
 
@@ -78,6 +80,21 @@ def test_fingerprints_are_equal_for_equal_strings_whatever_their_buffers() -> No
     sliced = repeats.fingerprints(pa.array(["zzzzzzzzzz", *values], pa.string()).slice(1))
     assert plain.tolist() == sliced.tolist()
     assert len(set(plain.tolist())) == len(values)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sorted_union_is_the_sorted_dictionary_of_both(seed: int) -> None:
+    """Values of ``few`` before, between, after and among the ordered ones, prefixes of them, none at all."""
+    rnd = random.Random(seed)
+    pool = ["", "a", "ab", "abc", "b", "ba", "é", "z", "zz", "\x00"]
+    ordered = pa.array(sorted(set(rnd.sample(pool, rnd.randint(0, 6))), key=str.encode), pa.string())
+    few = pa.array(sorted(set(rnd.sample(pool, rnd.randint(0, 6))), key=str.encode), pa.string())
+    union, of_ordered, of_few = ranks.sorted_union(ordered, few)
+    expected, codes = sorted_dictionary(pa.chunked_array([ordered, few], pa.string()))
+    assert union.to_pylist() == expected.to_pylist()
+    assert of_ordered.tolist() + of_few.tolist() == codes.tolist()
+    assert ranks.searchsorted(ordered, few).tolist() == [sum(o.encode() < f.encode() for o in ordered.to_pylist())
+                                                         for f in few.to_pylist()]
 
 
 def test_prefix_keys_order_values_by_their_first_bytes() -> None:
@@ -139,6 +156,66 @@ def test_in_tally_order_is_a_stable_sort_by_tally_and_candidate(seed: int) -> No
     assert got[0].dtype == np.int32 and got[1].dtype == np.int32
 
 
+def _candidate_counts(rows: list[dict[str, Any]], years: dict[str, int]) -> dict[str, dict[str, int]]:
+    """national_summary's candidate counts, one candidate at a time."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        c, known = counts[r["election_id"]], lambda k: r[k] not in (None, "UNKNOWN")  # noqa: B023
+        c["all"] += 1
+        c["party"] += r["party_id"] is not None
+        c["gender_known"] += known("gender")
+        c["women"] += known("gender") and r["gender"] == "FEMALE"
+        c["education_known"] += known("education")
+        c["higher"] += known("education") and r["education"] == "HIGHER"
+        year = years.get(r["election_id"])
+        by_birth = not known("age_band") and r["birth_year"] is not None and year is not None
+        c["age_known"] += known("age_band") or by_birth
+        c["aged"] += (known("age_band") and r["age_band"] == "AGE_21_35") or (
+            by_birth and 21 <= year - r["birth_year"] <= 35)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_candidate_figures_count_what_is_known(seed: int) -> None:
+    rnd = random.Random(seed)
+    pick = lambda *values: rnd.choice([None, "UNKNOWN", *values])  # noqa: E731
+    rows = [{"election_id": rnd.choice(["e1", "e2", "e3", None]), "party_id": rnd.choice([None, "party:a"]),
+             "gender": pick("FEMALE", "MALE"), "education": pick("HIGHER", "BASIC"),
+             "age_band": pick("AGE_21_35", "AGE_36_50"), "birth_year": rnd.choice([None, 1990, 2000, 2010, 1960])}
+            for _ in range(rnd.randint(0, 40))]
+    years = {"e1": 2025, "e2": 2040}  # e3 has no date: its candidates' ages are known from their band alone
+    columns = ["election_id", "party_id", "gender", "education", "age_band", "birth_year"]
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(k, pa.string()) for k in columns[:-1]]
+                                                        + [("birth_year", pa.int32())]))
+    got = summary._candidate_figures(table, years)
+    for e, c in _candidate_counts(rows, years).items():
+        share = lambda part, whole: part / whole if whole else None  # noqa: E731
+        assert got[e] == {
+            "CANDIDATES_PARTY": (c["party"], c["all"]), "CANDIDATES_INDEPENDENT": (c["all"] - c["party"], c["all"]),
+            "CANDIDATES_WOMEN_SHARE": (share(c["women"], c["gender_known"]), c["gender_known"]),
+            "CANDIDATES_HIGHER_EDUCATION_SHARE": (share(c["higher"], c["education_known"]), c["education_known"]),
+            "CANDIDATES_AGED_21_35_SHARE": (share(c["aged"], c["age_known"]), c["age_known"])}
+    assert set(got) == {r["election_id"] for r in rows}
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_ranked_selections_are_most_voted_first_ties_by_id(seed: int) -> None:
+    rnd = random.Random(seed)
+    rows = sorted({(rnd.choice(["c2", "c1", "c10"]), rnd.choice(["s1", "s2", "s10", "é"])): rnd.choice([0, 5, 7, -1])
+                   for _ in range(rnd.randint(0, 20))}.items(), key=lambda r: (r[0][0].encode(), r[0][1].encode()))
+    top = pa.table({"contest_id": pa.array([c for (c, _), _ in rows], pa.string()),
+                    "selection_id": pa.array([s for (_, s), _ in rows], pa.string()),
+                    "votes": pa.array([n for _, n in rows], pa.int64())})
+    expected: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for (c, s), n in rows:
+        expected[c].append((n, s))
+    got = cs._ranked(top)
+    assert set(got) == set(expected)
+    for c, pairs in expected.items():
+        ordered = sorted(pairs, key=lambda p: (-p[0], p[1]))
+        assert got[c] == ([n for n, _ in ordered], [s for _, s in ordered])
+
+
 def _reach(rows: list[dict[str, Any]], start: str) -> set[str]:
     """Every division ``start`` reaches through parent_id, municipality_id and member_of, itself excluded."""
     links = defaultdict(set)
@@ -182,6 +259,9 @@ def test_compose_is_the_transitive_closure(seed: int) -> None:
     assert set(got) <= every
     assert [ids[c] if c >= 0 else None for c in comp.starts.tolist()] == given
     assert [ids[c] for c in comp.division_codes.tolist()] == names
+    distinct, index = comp.start_dictionary()
+    expected, expected_index = sorted_dictionary(starts)
+    assert distinct.equals(expected) and index.dtype == np.int32 and index.tolist() == expected_index.tolist()
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -272,11 +352,14 @@ def test_sums_beyond_float64_exact_range_are_exact() -> None:
     assert [r["votes"] for r in tables[t.MUNICIPALITY_RESULTS].to_pylist()] == [3 * big]
 
 
-@pytest.mark.parametrize("path", ["integer sums", "rows summed directly", "rows scattered to their places"])
+@pytest.mark.parametrize("path", ["integer sums", "rows summed directly", "rows scattered to their places",
+                                  "contests searched among the division ids"])
 def test_every_summing_path_gives_the_same_table(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     records = _random_election(5).records
     fast = fold(records)
-    if path == "integer sums":
+    if path == "contests searched among the division ids":
+        monkeypatch.setattr(cr, "_FEW_CONTESTS", 0)  # a small election's contests are binary-searched too
+    elif path == "integer sums":
         monkeypatch.setattr(build, "EXACT_FLOAT", 0)  # every sum through Arrow's integer sum
     elif path == "rows summed directly":
         monkeypatch.setattr(cr, "_dense_enough", lambda n_bins, n_rows: False)  # no (block, selection) bins
