@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pipelines.errors import ConfigError
 from pipelines.fold import tables as t
 from pipelines.gate import checks as c
+from pipelines.gate.keymatch import as_dictionary as _dictionary
 from pipelines.gate.keymatch import matching_rows
 
 # How far "almost X" / "about X" may lie from X: a source's approximation, not a rounding of X.
@@ -107,11 +108,6 @@ def _excess(table: pa.Table, tolerance: float) -> pa.Array:
         else:  # EXACT, UNKNOWN: within the stated tolerance either way
             out.append(max(abs(got - reported) - slack, 0.0))
     return pa.array(out, type=pa.float64())
-
-
-def _dictionary(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
 
 
 def _codes(arr: pa.DictionaryArray) -> np.ndarray:

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 _PACKED_MAX = 2.0**62
 
 
-def _encoded(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+def as_dictionary(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """``values`` as one dictionary array (encoded here unless it is one already)."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
 
@@ -43,7 +44,7 @@ def matching_rows(left: list[pa.Array | pa.ChunkedArray], right: list[pa.Array |
     ok_left, ok_right = np.ones(rows, dtype=bool), np.ones(len(right[0]), dtype=bool)
     width = 1.0
     for lcol, rcol in zip(left, right, strict=True):
-        encoded = _encoded(rcol)
+        encoded = as_dictionary(rcol)
         size = len(encoded.dictionary)
         width *= size + 1
         if width >= _PACKED_MAX:
