@@ -139,7 +139,11 @@ def _kafka_prepare(settings: Settings) -> None:
     (config / "log4j2.properties").write_text(_LOG4J2)
     if (KAFKA_HOME / "data" / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    # As Kafka's own Uuid.randomUuid: never an id starting with "-", which StorageTool would read as an option
+    # (a clean-clone CI run failed on one: 1 start in 64).
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     subprocess.run(
         ["java", "-cp", str(KAFKA_HOME / "libs" / "*"), "kafka.tools.StorageTool", "format",
          "-t", cluster_id, "-c", str(config / "server.properties"), "--standalone"],
