@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -67,17 +67,40 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
         dataset: release name recorded in each table's schema metadata.
         withhold: tallies to leave out of every result table, one row per (tally, rule)
             (``pipelines.fold.withheld.REQUEST_SCHEMA``); they become the ``withheld`` table.
+
+    Returns:
+        The tables named in ``TABLE_NAMES``, in that order.
+    """
+    out = dict(fold_tables(ex, dataset, withhold))
+    return {name: out[name] for name in t.TABLE_NAMES}
+
+
+def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None
+                ) -> Iterator[tuple[str, pa.Table]]:
+    """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched.
+
+    A consumer that writes each table and lets it go (the publish's write stage) holds less at once, and
+    writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns.
     """
     # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
     # slower than from one array, and every table takes its trace (event_id, topic) from the envelope.
     for name in ("event_id", "topic"):
         at = ex.envelope.schema.get_field_index(name)
         ex.envelope = ex.envelope.set_column(at, name, ex.envelope[name].combine_chunks())
+    named = _metadata(dataset)
     res = resolve(ex.envelope, ex.content[v.RETRACTION])
-    out: dict[str, pa.Table] = reference_tables(ex, res)
-    results_res, out[t.WITHHELD] = exclude(ex, res, withhold)
-    out.update(result_tables(ex, results_res, out))
-    out[t.CONTEST_SUMMARY] = with_withheld_counts(out[t.CONTEST_SUMMARY], out[t.WITHHELD])
+    reference = reference_tables(ex, res)
+    # contests gains each election's default contest with the result tables: every other one is final now.
+    yield from ((name, named(table)) for name, table in reference.items() if name != t.CONTESTS)
+    results_res, withheld = exclude(ex, res, withhold)
+    yield t.WITHHELD, named(withheld)
+    later = {}  # what the summaries below read of the result tables
+    for name, table in result_tables(ex, results_res, reference):
+        if name == t.CONTEST_SUMMARY:
+            table = with_withheld_counts(table, withheld)
+        if name in (t.STATION_TURNOUT, t.SEATS):
+            later[name] = table
+        yield name, named(table)
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
     # station_results, which can share their buffers).
@@ -85,14 +108,20 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
     # Hand the freed buffers back to the OS before the history tables allocate their own.
     pa.default_memory_pool().release_unused()
-    out[t.NATIONAL_SUMMARY] = national_summary(ex, res, out)
-    out[t.OBSERVATIONS] = observations(ex, res)
-    out[t.OBSERVATIONS_BY_DIVISION] = observations_by_division(out[t.OBSERVATIONS])
-    out[t.NEWS], out[t.NEWS_MENTIONS] = news(ex, res)
+    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **later}))
+    obs = observations(ex, res)
+    yield t.OBSERVATIONS, named(obs)
+    yield t.OBSERVATIONS_BY_DIVISION, named(observations_by_division(obs))
+    news_table, mentions = news(ex, res)
+    yield t.NEWS, named(news_table)
+    yield t.NEWS_MENTIONS, named(mentions)
     # The history tables are full copies of the envelope: build them last, when the rest is done.
-    out[t.CORRECTIONS] = corrections_table(ex, res)
-    out[t.EVENTS] = events_table(ex, res)
-    if dataset is not None:
-        out = {name: table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})
-               for name, table in out.items()}
-    return {name: out[name] for name in t.TABLE_NAMES}
+    yield t.CORRECTIONS, named(corrections_table(ex, res))
+    yield t.EVENTS, named(events_table(ex, res))
+
+
+def _metadata(dataset: str | None) -> Callable[[pa.Table], pa.Table]:
+    """The table with the release name in its schema metadata (``DATASET_METADATA_KEY``), when there is one."""
+    if dataset is None:
+        return lambda table: table
+    return lambda table: table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})

@@ -8,6 +8,8 @@ on the order events arrived in).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -174,18 +176,24 @@ def _party_by_candidate(candidate: pa.DictionaryArray, party: pa.DictionaryArray
     return party.take(pa.array(first, type=pa.int64(), mask=first < 0)).cast(pa.string())
 
 
-def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    """The result tables: station_results and station_turnout, the contest tables, municipality_results and
-    seats."""
+def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]) -> Iterator[tuple[str, pa.Table]]:
+    """The result tables, each as soon as it is built: station_turnout, seats, municipality_results,
+    station_results, then the contest tables (contests, contest_results, contest_summary).
+
+    station_results (a twelfth of a million-station fold's memory) is handed over as soon as
+    municipality_results, the last table built from it, is done, and before contest_results is built: a consumer
+    that writes and drops each table (``pipelines.release.pipeline.stage``) never holds the two at once.
+    """
     cur = current_tallies(ex, res)
     candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
     sv = station_votes(ex, cur, selections)
     stations = station_composition(reference[t.DIVISIONS], cur)
     station = station_results(cur, sv, candidates, selections, stations[0])
     turnout = station_turnout(cur)
+    yield t.STATION_TURNOUT, turnout
     seat_table = seats(ex, res, candidates)
-    out = {t.STATION_RESULTS: station, t.STATION_TURNOUT: turnout}
-    out.update(contest_tables(ex, res, cur, sv, reference, turnout, stations))
-    out[t.MUNICIPALITY_RESULTS] = municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
-    out[t.SEATS] = seat_table
-    return out
+    yield t.SEATS, seat_table
+    yield t.MUNICIPALITY_RESULTS, municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
+    yield t.STATION_RESULTS, station
+    del station
+    yield from contest_tables(ex, res, cur, sv, reference, turnout, stations).items()

@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
-from pipelines.fold.core import fold_extracted
+from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context
@@ -164,10 +165,9 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     read_s = checkpoint.read_timings(reads)["read_wall_s"]
     started = time.perf_counter()
     extension = checkpoint.combine(settings, snap, base, reads, store or ReleaseStore(settings), cache)
-    t0 = time.perf_counter()
-    tables = fold_extracted(extension.extracted, settings.dataset)
+    # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
+    tables = fold_tables(extension.extracted, settings.dataset)
     extension.extracted = None
-    fold_s = time.perf_counter() - t0
     used = [
         {"topic": topic, "record_type": rt, "subject": subject_name(topic, schemas.fullname(rt)),
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
@@ -178,32 +178,55 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
     staged.events_read = extension.events_read
     staged.gate_kept = base.checkpoint.gate if base.checkpoint is not None else None
-    staged.timings.update({**extension.timings, "fold_s": fold_s,
-                           "stage_total_s": read_s + time.perf_counter() - started})
+    staged.timings.update({**extension.timings, "stage_total_s": read_s + time.perf_counter() - started})
     return staged
 
 
-def stage_tables(settings: Settings, snap: snapshot.Snapshot, tables: dict[str, pa.Table],
+def stage_tables(settings: Settings, snap: snapshot.Snapshot,
+                 tables: Mapping[str, pa.Table] | Iterable[tuple[str, pa.Table]],
                  schemas_used: list[dict[str, Any]] | None = None, *, run_id: str | None = None,
                  reuse_from: dict[str, Any] | None = None) -> Staged:
     """Write folded tables as deterministic Parquet into this run's staging folder (``staging_folder``); a file
     ``reuse_from`` (a checkpoint's ``table_files``) lists is linked from the local cache instead, when kept there
-    intact (``pipelines.release.reuse``)."""
+    intact (``pipelines.release.reuse``).
+
+    ``tables`` may be a stream of (name, table) pairs (``fold.core.fold_tables``): each table is written while the
+    rest is folded, and let go once written. Timings: ``fold_s``, the time spent waiting for the stream (0 for a
+    dict); ``write_s``, the rest of the stage, i.e. the writing the fold did not hide.
+    """
     directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
     t0 = time.perf_counter()
     cache = reuse.TableFileCache(checkpoint.table_files_folder(settings), reuse.kept_files(reuse_from))
-    # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side, the
-    # largest first so the small ones fill in around them. Each file's bytes do not depend on the threads.
-    order = sorted(tables, key=lambda n: -tables[n].nbytes)
+    # Files are listed in the order given, a stream's in the fold's (``TABLE_NAMES``).
+    names = list(tables) if isinstance(tables, Mapping) else list(TABLE_NAMES)
+    if isinstance(tables, Mapping):
+        # The largest first, so that the small ones fill in around them.
+        tables = sorted(tables.items(), key=lambda item: -item[1].nbytes)
+
+    def write(name: str, table: pa.Table) -> StagedFile:
+        return write_table_files(name, table, directory, split_column=FILE_SPLIT_COLUMNS[name],
+                                 width=FILE_WIDTHS[name], file_bytes=settings.table_file_bytes, write=cache.write)
+
+    # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side. Each file's
+    # bytes do not depend on the threads.
+    pending, table_columns, fold_s = {}, {}, 0.0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        written = dict(zip(order, pool.map(
-            lambda n: write_table_files(n, tables[n], directory, split_column=FILE_SPLIT_COLUMNS[n],
-                                        width=FILE_WIDTHS[n], file_bytes=settings.table_file_bytes,
-                                        write=cache.write), order), strict=True))
-    files = {name: written[name] for name in tables}
-    return Staged(settings.dataset, snap, directory, files, {n: columns(t) for n, t in tables.items()},
-                  schemas_used or [], {"write_s": time.perf_counter() - t0, "files_written": cache.written,
-                                       "files_reused": cache.reused},
+        stream = iter(tables)
+        while True:
+            waited = time.perf_counter()
+            item = next(stream, None)
+            fold_s += time.perf_counter() - waited
+            if item is None:
+                break
+            name, table = item
+            table_columns[name] = columns(table)
+            pending[name] = pool.submit(write, name, table)
+            del item, table  # the pool's task holds the table until it is written
+        written = {name: future.result() for name, future in pending.items()}
+    files = {name: written[name] for name in [*names, *written] if name in written}
+    return Staged(settings.dataset, snap, directory, files, {n: table_columns[n] for n in files},
+                  schemas_used or [], {"fold_s": fold_s, "write_s": time.perf_counter() - t0 - fold_s,
+                                       "files_written": cache.written, "files_reused": cache.reused},
                   file_records=cache.records(files.values()), reuse_from=reuse_from)
 
 
