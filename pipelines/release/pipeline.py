@@ -191,8 +191,8 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
     intact (``pipelines.release.reuse``).
 
     ``tables`` may be a stream of (name, table) pairs (``fold.core.fold_tables``): each table is written while the
-    rest is folded, and let go once written. Timings: ``fold_s``, the time spent waiting for the stream (0 for a
-    dict); ``write_s``, the rest of the stage, i.e. the writing the fold did not hide.
+    rest is folded, and let go once written. Timings: ``fold_s``, the time spent waiting for the stream (next to
+    nothing for a dict); ``write_s``, the rest of the stage: the writing the fold did not hide.
     """
     directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
     t0 = time.perf_counter()
