@@ -48,7 +48,8 @@ def _stage(tmp_path: Path, tables: dict[str, pa.Table], run_id: str = "run") -> 
 def _built(staged: pipeline.Staged, at: datetime = AT, previous: dict[str, Any] | None = None) -> Build:
     build = Build(staged.directory, generated_at=at, previous=previous)
     build.start(staged.files)
-    build.wait()
+    waited = build.wait()
+    assert waited["documents_wait_s"] >= 0 and ("documents_ahead_s" in waited) == (staged.directory / FOLDER).exists()
     return build
 
 
@@ -72,6 +73,14 @@ def test_a_document_is_not_used_for_another_time_or_when_its_bytes_changed(tmp_p
     assert Build.load(staged.directory, staged.files, AT) == {}
     path.unlink()
     assert Build.load(staged.directory, staged.files, AT) == {}
+
+
+def test_a_failed_build_leaves_nothing_and_says_so(tmp_path, caplog):
+    staged = _stage(tmp_path, fx.contest_tables())
+    staged.files["elections"].path.unlink()  # the build cannot read it; the release step would raise
+    build = _built(staged)
+    assert "failed" in caplog.text and build.wait() == {}
+    assert not (staged.directory / FOLDER).exists()
 
 
 def test_documents_the_previous_release_has_are_not_built(tmp_path):
