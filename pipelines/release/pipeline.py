@@ -484,10 +484,10 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     }
     changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
     t1 = time.perf_counter()
+    built = Build.load(staged.directory, staged.files, now)
     cdf_documents, cdf_entries = cdf.release_documents(
-        staged.files, generated_at=now, url=lambda key: store.url(prefix + key), previous=previous,
-        built=Build.load(staged.directory, staged.files, now))
-    staged.timings["documents_s"] = time.perf_counter() - t1
+        staged.files, generated_at=now, url=lambda key: store.url(prefix + key), previous=previous, built=built)
+    staged.timings.update(documents_s=time.perf_counter() - t1, documents_built_ahead=len(built))
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,

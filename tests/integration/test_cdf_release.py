@@ -75,6 +75,7 @@ def test_the_release_publishes_the_documents_built_beside_the_gate(isolated, mon
     assert built == {key: doc.body for key, doc in expected.items()} != {}
     monkeypatch.setattr(cdf, "read_export_tables", lambda _: pytest.fail("the release step built the documents"))
     manifest = release(isolated, staged, report)
+    assert staged.timings["documents_built_ahead"] == len(built)
     store = ReleaseStore(isolated)
     assert {key: body for key, (body, _) in _documents(store, manifest).items()} == built
     assert manifest["created_at"] == at.isoformat(timespec="seconds")
