@@ -429,7 +429,8 @@ def publish(settings: Settings, bucket: Bucket, publisher: Publisher, *, full: b
     timings = result["timings_s"]
     # What the timed stages leave out: Dagster's own steps, outputs and check records (as in bench_publish).
     timed = timings.get("stage_total_s", 0.0) + sum(
-        timings.get(k, 0.0) for k in ("validate_s", "documents_s", "upload_s", "catalog_announce_s"))
+        timings.get(k, 0.0) for k in ("validate_s", "documents_wait_s", "documents_s", "upload_s",
+                                      "catalog_announce_s"))
     figures = {
         "release_id": result["release_id"],
         "read_from": manifest["read"]["from"],

@@ -248,7 +248,8 @@ def compress(pieces: Iterable[Piece]) -> bytes:
 
 
 def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] | ExportTables, *,
-                      generated_at: datetime, url: Callable[[str], str], previous: Mapping[str, Any] | None = None
+                      generated_at: datetime, url: Callable[[str], str], previous: Mapping[str, Any] | None = None,
+                      built: Mapping[str, bytes] | None = None
                       ) -> tuple[dict[str, Blob | Carried], dict[str, dict[str, Any]]]:
     """What the release step writes beside ``datapackage.json``, and the manifest's ``documents`` entries.
 
@@ -262,6 +263,9 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         generated_at: the release's time (the documents' ``GeneratedDate``).
         url: the public URL of a key relative to the release folder.
         previous: the previous release's manifest, if any.
+        built: documents (gzip, by key) this function already made from these very tables for this
+            ``generated_at``, in the gate step beside the gate (``cdf_ahead.Build.load`` vouches for that): used as
+            they are, the tables not read for them.
 
     Returns:
         (documents by key, gzip-compressed or carried over; ``{key: {path, url, format, media_type,
@@ -288,8 +292,10 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
             documents[key] = Carried(previous["release_id"], same["path"])
             entry.update(bytes=same["bytes"], sha256=same["sha256"])
         else:
-            export = export or read_export_tables(files)
-            body = compress(_report_pieces(export, election_id, generated_at))
+            body = (built or {}).get(key)
+            if body is None:
+                export = export or read_export_tables(files)
+                body = compress(_report_pieces(export, election_id, generated_at))
             documents[key] = Blob(body, MEDIA_TYPE)
             entry.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
         entries[key] = entry

@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +33,7 @@ from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, checkpoint, reuse
+from pipelines.release.cdf_ahead import Build
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
@@ -61,6 +62,9 @@ class Staged:
     # (``pipelines.release.reuse``; None: every file was written).
     file_records: dict[str, Any] = field(default_factory=dict)
     reuse_from: dict[str, Any] | None = None
+    # The release's time, decided by the gate step before it starts the documents beside the gate (``cdf_ahead``):
+    # the documents carry it, so the release step must use the same (None: the release step decides it).
+    release_time: datetime | None = None
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -269,6 +273,12 @@ def _gate_files(name: str, staged_file: StagedFile) -> TableFiles:
                       lambda i, cols: read_staged(parts[i], cols))
 
 
+def _previous_manifest(store: ReleaseStore) -> dict[str, Any] | None:
+    """The manifest of the release ``latest.json`` names, if any."""
+    latest, _ = store.latest()
+    return store.manifest(latest["release_id"]) if latest else None
+
+
 def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStore | None = None) -> GateReport:
     """Validate ``staged``; when a blocking check fails, store the report where the public can read it.
 
@@ -276,22 +286,38 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     instead (``pipelines.release.withhold``): ``staged`` then holds the tables folded without them, and the
     report is the second gate's.
 
+    Meanwhile the NIST documents of the staged tables are built in a process of their own (``cdf_ahead``), for
+    the release time decided here (``staged.release_time``), and left in the staging folder for the release step;
+    built again when withholding re-stages the tables, discarded when the gate blocks.
+
     Returns:
         The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
     """
-    report = validate(settings, staged)
-    if settings.withheld_rules and not report.passed:
-        report = withhold(settings, staged, report)
-    if not report.passed:
-        url = (store or ReleaseStore(settings)).store_blocked_report(attempt_id, report.to_dict())
-        report = replace(report, report_url=url)
+    store = store or ReleaseStore(settings)
+    staged.release_time = datetime.now(UTC)
+    documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store))
+    documents.start(staged.files)
+    try:
+        report = validate(settings, staged)
+        if settings.withheld_rules and not report.passed:
+            report = withhold(settings, staged, report, restaged=lambda: documents.start(staged.files))
+    except BaseException:
+        documents.discard()
+        raise
+    if report.passed:
+        staged.timings.update(documents.wait())
+    else:
+        documents.discard()
+        report = replace(report, report_url=store.store_blocked_report(attempt_id, report.to_dict()))
     return report
 
 
-def withhold(settings: Settings, staged: Staged, report: GateReport) -> GateReport:
+def withhold(settings: Settings, staged: Staged, report: GateReport, *,
+             restaged: Callable[[], None] = lambda: None) -> GateReport:
     """When every blocking failure is a rule configured to withhold: fold the snapshot again without the failing
-    tallies, write the tables over ``staged``'s (in place: the Dagster step yields them after the gate), gate
-    them again, and return the merged report (blocking only when the second gate failed).
+    tallies, write the tables over ``staged``'s (in place: the Dagster step yields them after the gate), call
+    ``restaged`` (the gate builds the documents of the new tables beside the second gate), gate them again, and
+    return the merged report (blocking only when the second gate failed).
 
     Returns ``report`` unchanged when withholding does not apply, or cannot name the failing tallies exactly.
     """
@@ -322,6 +348,7 @@ def withhold(settings: Settings, staged: Staged, report: GateReport) -> GateRepo
     for key in ("files_written", "files_reused"):
         staged.timings[key] += again.timings[key]
     staged.timings["withhold_s"] = time.perf_counter() - t0
+    restaged()
     first_validate_s = staged.timings["validate_s"]
     second = validate(settings, staged)
     staged.timings["validate_s"] += first_validate_s
@@ -464,7 +491,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         PublishConflict: another publisher switched ``latest.json`` first.
     """
     store = store or ReleaseStore(settings)
-    now = datetime.now(UTC)
+    now = staged.release_time or datetime.now(UTC)
     release_id = release_id_for(staged.snapshot, now)
     validation = report.to_dict()
     if not report.passed:
@@ -479,9 +506,10 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     }
     changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
     t1 = time.perf_counter()
-    cdf_documents, cdf_entries = cdf.release_documents(staged.files, generated_at=now,
-                                                       url=lambda key: store.url(prefix + key), previous=previous)
-    staged.timings["documents_s"] = time.perf_counter() - t1
+    built = Build.load(staged.directory, staged.files, now)
+    cdf_documents, cdf_entries = cdf.release_documents(
+        staged.files, generated_at=now, url=lambda key: store.url(prefix + key), previous=previous, built=built)
+    staged.timings.update(documents_s=time.perf_counter() - t1, documents_built_ahead=len(built))
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,

@@ -1,7 +1,8 @@
 """A publish writes ``cdf/<election_id>.json.gz`` beside datapackage.json for each election, valid against the NIST
 schema once decompressed, and lists it in the manifest with its size and sha256; a release folded without the
 contest tables lists none and writes none. A release whose export inputs are unchanged carries the previous
-release's document over, byte for byte."""
+release's document over, byte for byte. The gate step builds the documents beside the gate, and the release step
+publishes those bytes, the sequential build's."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from pipelines.fold import fold
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import cdf
-from pipelines.release.pipeline import release, stage_tables, validate
+from pipelines.release.cdf_ahead import Build
+from pipelines.release.pipeline import gate, release, stage_tables, validate
 from pipelines.release.store import ReleaseStore
 from tests.support.factories import small_election
 
@@ -59,3 +62,21 @@ def test_release_carries_a_nist_document_per_election_when_it_has_contest_tables
     assert {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in again["documents"].items()} == \
         {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in manifest["documents"].items()}
     assert _documents(store, again) == documents
+
+
+def test_the_release_publishes_the_documents_built_beside_the_gate(isolated, monkeypatch):
+    tables = fold(small_election().records)
+    staged = stage_tables(isolated, Snapshot(start={("test", 0): 0}, end={("test", 0): 1}), tables)
+    report = gate(isolated, staged, "attempt")
+    at = staged.release_time
+    assert report.passed and at is not None and staged.timings["documents_ahead_s"] > 0
+    built = Build.load(staged.directory, staged.files, at)
+    expected, _ = cdf.release_documents(staged.files, generated_at=at, url=str)  # the sequential build
+    assert built == {key: doc.body for key, doc in expected.items()} != {}
+    monkeypatch.setattr(cdf, "read_export_tables", lambda _: pytest.fail("the release step built the documents"))
+    manifest = release(isolated, staged, report)
+    assert staged.timings["documents_built_ahead"] == len(built)
+    store = ReleaseStore(isolated)
+    assert {key: body for key, (body, _) in _documents(store, manifest).items()} == built
+    assert manifest["created_at"] == at.isoformat(timespec="seconds")
+    assert manifest["release_id"].startswith(at.strftime("%Y%m%dT%H%M%S.%f"))

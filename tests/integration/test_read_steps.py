@@ -62,6 +62,8 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     assert sum(meta["events"] for _, meta in steps.values()) == events
     assert all(meta["seconds"] > 0 for _, meta in steps.values())
     assert first.manifest["read"] == {"from": "full rebuild (no earlier release)", "events_read": events}
+    # The release step (a process of its own) published the NIST documents the gate step built beside the gate.
+    assert first.timings["documents_built_ahead"] == len(first.manifest["documents"]) >= 1
 
     # The checkpoint lists the ranges' segments, which the read steps put in the bucket themselves.
     store = ReleaseStore(settings)

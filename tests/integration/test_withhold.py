@@ -3,7 +3,10 @@ rest of the release is published; a correction brings it back; with the setting 
 
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import replace
+from datetime import datetime
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -13,6 +16,7 @@ from dagster_project.run import run_publish
 from pipelines.errors import GateFailed
 from pipelines.generator.sample import build_sample
 from pipelines.ingest.run import ingest
+from pipelines.release import cdf
 from pipelines.release.status import withholding
 from pipelines.release.store import ReleaseStore
 from tests.support.sample_edits import station_rows
@@ -29,6 +33,20 @@ def _table(store: ReleaseStore, manifest: dict, name: str):
     import pyarrow as pa
 
     return pq.read_table(pa.BufferReader(body))
+
+
+def _document_of_published_tables(store: ReleaseStore, manifest: dict) -> None:
+    """The release's NIST document is the one its own tables give (not one of the tables staged before withholding,
+    which the gate step started building beside the gate)."""
+    import pyarrow as pa
+
+    (key,) = manifest["documents"]
+    body = store.s3.get_object(Bucket=store.bucket, Key=store.release_prefix(manifest["release_id"]) + key)["Body"].read()
+    generated = json.loads(gzip.decompress(body))["GeneratedDate"]
+    tables = {n: pa.concat_tables(pq.read_table(pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=k)[
+        "Body"].read())) for k in store.table_keys(manifest, n)) for n in cdf.TABLES if n in manifest["tables"]}
+    rebuilt, _ = cdf.release_documents(tables, generated_at=datetime.fromisoformat(generated), url=str)
+    assert rebuilt[key].body == body
 
 
 def test_an_impossible_tally_is_withheld_then_restored_by_a_correction(isolated, tmp_path):
@@ -58,6 +76,7 @@ def test_an_impossible_tally_is_withheld_then_restored_by_a_correction(isolated,
     assert held.report.result("station_turnout", "cast_le_registered").withheld == len(units)
     assert all(passed for (passed, severity) in held.checks.values() if severity == "ERROR")
     assert withholding(settings, manifest)[0] == len(units)
+    _document_of_published_tables(store, manifest)
 
     _, header, good = station_rows(sample, cast_above_registered=False, occurred_at="2025-01-30T09:00:00+04:00")
     (tmp_path / "fixed.csv").write_text("\n".join([header, *good]) + "\n")

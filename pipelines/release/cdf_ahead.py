@@ -1,0 +1,137 @@
+"""The NIST SP 1500-100 documents of a publish, built beside its gate for the release step to pick up.
+
+The gate step starts ``Build`` right after staging: a process of its own runs ``cdf.release_documents`` on the
+staged files (what the release step would run) while the gate validates, and writes each document it built into
+the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they carry
+and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
+reads). The release step uses a document only when that index matches its own tables and time and the file its
+size and sha256 (``Build.load``), else it builds the document itself. So the published bytes are those of the
+sequential build, and a document of tables the gate then re-staged (withholding) or refused never is published.
+
+A process, not a thread: the gate (Great Expectations over pandas) holds the GIL much of the time; in a thread, the
+export of a million-station election (2.1 s alone) beside 2.0 s of Python bytecode took 4.5-4.9 s, no faster than
+one after the other. Spawned, not forked: a fork would copy locks held by the publish process's other threads
+(``pipelines.ingest.parallel`` avoids it for the same reason). Starting the process and importing the export costs
+about 0.5 s of CPU, on the core the gate leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from pipelines.release import cdf
+from pipelines.release.parquet import StagedFile
+from pipelines.release.store import Blob
+
+log = logging.getLogger(__name__)
+
+# In the run's staging folder, beside the tables (no table has this name).
+FOLDER = "_documents"
+INDEX = "index.json"
+# The build runs at a lower priority than the gate, the publish's critical path: it takes the CPU the gate leaves.
+# On the export's tables of a million stations, gated whole (2 cores, noisy): the gate took 7.1-7.6 s beside a build
+# at this niceness (5 runs), 7.8-8.2 s beside one at the gate's own (2), 6.3-7.5 s alone (6).
+NICENESS = 10
+
+
+def _write(path: Path, body: bytes) -> None:
+    """Write ``path`` whole or not at all (a partial file under another name, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(body)
+    partial.replace(path)
+
+
+def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime,
+           previous: Mapping[str, Any] | None, inputs: str) -> None:
+    """In the build process: the documents ``release_documents`` would build (not those it would carry over from
+    ``previous``), each written to ``folder``, then the index that vouches for them (and the seconds it took)."""
+    os.nice(NICENESS)
+    t0 = time.perf_counter()
+    documents, entries = cdf.release_documents(files, generated_at=generated_at, url=str, previous=previous)
+    built = {key: doc for key, doc in documents.items() if isinstance(doc, Blob)}
+    for key, doc in built.items():
+        _write(folder / key, doc.body)
+    index = {"inputs": inputs, "generated_at": generated_at.isoformat(), "build_s": time.perf_counter() - t0,
+             "documents": {key: {"bytes": entries[key]["bytes"], "sha256": entries[key]["sha256"]} for key in built}}
+    _write(folder / INDEX, json.dumps(index, sort_keys=True).encode())
+
+
+class Build:
+    """The documents of one staging folder built in a process of their own, for the release at ``generated_at``
+    (``previous``: the latest release's manifest, whose documents need no building when their inputs are equal)."""
+
+    def __init__(self, staging: Path, *, generated_at: datetime, previous: Mapping[str, Any] | None) -> None:
+        self.folder = staging / FOLDER
+        self.generated_at = generated_at
+        # Only what release_documents reads of it (the manifest's tables are large at a million stations).
+        self.previous = {k: previous[k] for k in ("release_id", "documents") if k in previous} if previous else None
+        self.process: BaseProcess | None = None
+
+    def start(self, files: Mapping[str, StagedFile]) -> None:
+        """Build the documents of ``files``, in the background; what an earlier ``start`` built is discarded."""
+        self.discard()
+        inputs = cdf.export_inputs(files)
+        if inputs is None:
+            return  # without the export's code digest nothing could vouch for the bytes: the release builds them
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs),
+            name="nist-documents", daemon=True)
+        self.process.start()
+
+    def discard(self) -> None:
+        """Stop the build if it still runs, and remove what it wrote."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join()
+            self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def wait(self) -> dict[str, float]:
+        """Wait for the build to end; the seconds waited for it here and those the build took (once its process
+        had started and imported the export)."""
+        if self.process is None:
+            return {}
+        t0 = time.perf_counter()
+        self.process.join()
+        waited = {"documents_wait_s": time.perf_counter() - t0}
+        failed, self.process = self.process.exitcode != 0, None
+        if failed:
+            # The release step builds the documents itself and raises whatever made this build fail.
+            log.warning("building the NIST documents beside the gate failed: the release step builds them")
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return waited
+        return {**waited, "documents_ahead_s": json.loads((self.folder / INDEX).read_bytes())["build_s"]}
+
+    @staticmethod
+    def load(staging: Path, files: Mapping[str, StagedFile], generated_at: datetime) -> dict[str, bytes]:
+        """The documents a build left in ``staging`` for exactly these tables and this release time, each as its
+        index says (size and sha256); none when the index is missing, or names other inputs or another time."""
+        folder = staging / FOLDER
+        try:
+            index = json.loads((folder / INDEX).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        inputs = cdf.export_inputs(files)
+        if inputs is None or index.get("inputs") != inputs or index.get("generated_at") != generated_at.isoformat():
+            return {}
+        out = {}
+        for key, expected in index["documents"].items():
+            try:
+                body = (folder / key).read_bytes()
+            except OSError:
+                continue
+            if len(body) == expected["bytes"] and hashlib.sha256(body).hexdigest() == expected["sha256"]:
+                out[key] = body
+        return out

@@ -1,0 +1,151 @@
+"""The NIST documents built beside the gate (``pipelines.release.cdf_ahead``): the release step gets the bytes the
+sequential build makes, and never a document of tables the gate re-staged (withholding) or refused."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.gate import GateReport
+from pipelines.gate.report import CheckResult
+from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import cdf, pipeline
+from pipelines.release.cdf_ahead import FOLDER, Build
+from pipelines.release.store import Blob
+from pipelines.settings import Settings
+from tests.support import contests as fx
+
+AT = datetime(2020, 11, 5, 12, 30, 15, 123456, tzinfo=UTC)
+KEY = cdf.document_key(fx.ELECTION)
+SNAPSHOT = Snapshot(start={("test", 0): 0}, end={("test", 0): 1})
+
+
+def _sequential(files: dict[str, Any], at: datetime = AT) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the release step builds without a document built ahead."""
+    return cdf.release_documents(files, generated_at=at, url=str)
+
+
+def _without_station(tables: dict[str, pa.Table], station: str) -> dict[str, pa.Table]:
+    """The tables as withholding one station's tallies leaves them (its result and turnout rows gone)."""
+    out = dict(tables)
+    for name in ("contest_results", "station_turnout"):
+        column = "unit_id" if name == "contest_results" else "station_id"
+        out[name] = tables[name].filter(pc.not_equal(tables[name][column], station))
+    return out
+
+
+def _stage(tmp_path: Path, tables: dict[str, pa.Table], run_id: str = "run") -> pipeline.Staged:
+    return pipeline.stage_tables(Settings(staging_dir=str(tmp_path)), SNAPSHOT, tables, run_id=run_id)
+
+
+def _built(staged: pipeline.Staged, at: datetime = AT, previous: dict[str, Any] | None = None) -> Build:
+    build = Build(staged.directory, generated_at=at, previous=previous)
+    build.start(staged.files)
+    waited = build.wait()
+    assert waited["documents_wait_s"] >= 0 and ("documents_ahead_s" in waited) == (staged.directory / FOLDER).exists()
+    return build
+
+
+def test_a_document_built_ahead_is_the_sequential_builds_bytes(tmp_path):
+    staged = _stage(tmp_path, fx.contest_tables())
+    _built(staged)
+    loaded = Build.load(staged.directory, staged.files, AT)
+    docs, entries = _sequential(staged.files)
+    assert isinstance(docs[KEY], Blob) and loaded == {KEY: docs[KEY].body}
+    # The release step publishes it as it would have built it, entry for entry.
+    assert cdf.release_documents(staged.files, generated_at=AT, url=str, built=loaded) == (docs, entries)
+
+
+def test_a_document_is_not_used_for_another_time_or_when_its_bytes_changed(tmp_path):
+    staged = _stage(tmp_path, fx.contest_tables())
+    _built(staged)
+    assert Build.load(staged.directory, staged.files, AT + timedelta(microseconds=1)) == {}
+    path = staged.directory / FOLDER / KEY
+    body = path.read_bytes()
+    path.write_bytes(body[:20] + bytes([body[20] ^ 1]) + body[21:])
+    assert Build.load(staged.directory, staged.files, AT) == {}
+    path.unlink()
+    assert Build.load(staged.directory, staged.files, AT) == {}
+
+
+def test_a_failed_build_leaves_nothing_and_says_so(tmp_path, caplog):
+    staged = _stage(tmp_path, fx.contest_tables())
+    staged.files["elections"].path.unlink()  # the build cannot read it; the release step would raise
+    build = _built(staged)
+    assert "failed" in caplog.text and build.wait() == {}
+    assert not (staged.directory / FOLDER).exists()
+
+
+def test_documents_the_previous_release_has_are_not_built(tmp_path):
+    staged = _stage(tmp_path, fx.contest_tables())
+    _, entries = _sequential(staged.files)
+    _built(staged, previous={"release_id": "r1", "documents": entries, "tables": {}})
+    assert json.loads((staged.directory / FOLDER / "index.json").read_bytes())["documents"] == {}
+    assert Build.load(staged.directory, staged.files, AT) == {}
+
+
+class _Store:
+    """What the gate asks of the bucket here: no release yet, and where a blocked report went."""
+
+    def latest(self) -> tuple[None, None]:
+        return None, None
+
+    def store_blocked_report(self, attempt_id: str, report: dict[str, Any]) -> str:
+        return f"reports/{attempt_id}/"
+
+
+def _report(passed: bool) -> GateReport:
+    check = CheckResult("cast_le_registered", "station_turnout", "cast <= registered", True, passed, 0 if passed else 1,
+                        3)
+    return GateReport(checks=[check], tolerance=0.0)
+
+
+def _slower_than_the_build(settings: Settings, staged: pipeline.Staged) -> GateReport:
+    """A first gate that fails once the documents of the first staging are built (a real one takes seconds)."""
+    deadline = time.monotonic() + 60
+    while not (staged.directory / FOLDER / "index.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _report(False)
+
+
+def test_after_withholding_the_release_gets_the_document_of_the_restaged_tables(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path), gate_withhold="station_turnout.cast_le_registered")
+    staged = _stage(tmp_path, fx.contest_tables())
+    first = Build.load(staged.directory, staged.files, AT)  # nothing built yet
+    withheld = _without_station(fx.contest_tables(), fx.P1)
+
+    def withhold(settings: Settings, staged: pipeline.Staged, report: GateReport, *, restaged: Any) -> GateReport:
+        again = pipeline.stage_tables(settings, SNAPSHOT, withheld, run_id="run")  # in place, as withhold does
+        staged.files, staged.columns = again.files, again.columns
+        restaged()
+        return _report(True)
+
+    monkeypatch.setattr(pipeline, "validate", _slower_than_the_build)
+    monkeypatch.setattr(pipeline, "withhold", withhold)
+    before = pipeline.stage_tables(settings, SNAPSHOT, fx.contest_tables(), run_id="before").files
+    report = pipeline.gate(settings, staged, "attempt", store=_Store())  # type: ignore[arg-type]
+    assert report.passed and first == {}
+    at = staged.release_time
+    assert at is not None
+    stale, _ = _sequential(before, at)
+    fresh, _ = _sequential(staged.files, at)
+    assert stale[KEY].body != fresh[KEY].body  # withholding changed the document
+    assert Build.load(staged.directory, staged.files, at) == {KEY: fresh[KEY].body}
+    assert json.loads(gzip.decompress(fresh[KEY].body))["GeneratedDate"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_blocked_gate_leaves_no_document(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    staged = _stage(tmp_path, fx.contest_tables())
+    monkeypatch.setattr(pipeline, "validate", _slower_than_the_build)
+    report = pipeline.gate(settings, staged, "attempt", store=_Store())  # type: ignore[arg-type]
+    assert not report.passed and report.report_url == "reports/attempt/"
+    assert not (staged.directory / FOLDER).exists()
+    assert staged.release_time is not None and Build.load(staged.directory, staged.files, staged.release_time) == {}
