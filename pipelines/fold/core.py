@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
+from pipelines.fold.allocator import use_fold_allocator
 from pipelines.fold.build import corrections_table, events_table, reference_tables
 from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
@@ -80,8 +81,10 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched.
 
     A consumer that writes each table and lets it go (the publish's write stage) holds less at once, and
-    writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns.
+    writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns. Arrow allocates
+    from the C library's allocator from here on (``allocator.use_fold_allocator``).
     """
+    use_fold_allocator()
     # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
     # slower than from one array, and every table takes its trace (event_id, topic) from the envelope.
     for name in ("event_id", "topic"):
