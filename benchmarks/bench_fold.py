@@ -38,6 +38,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.calibration import calibrate  # noqa: E402
 from pipelines.contract import vocabulary as v  # noqa: E402
 from pipelines.fold import fold  # noqa: E402
 from pipelines.fold.buffers import DEFAULT_CHUNK_ROWS  # noqa: E402
@@ -128,6 +129,7 @@ def _load(directory: Path) -> Extracted:
 
 
 def _fold_saved(args: argparse.Namespace) -> dict:
+    print(f"machine calibration (benchmarks/calibration.py): {calibrate()['calibration_s']} s")
     ex = _load(Path(args.load))
     rss_before = _rss_mb()
     profiler = cProfile.Profile() if args.profile else None

@@ -61,6 +61,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from benchmarks.calibration import calibrate
 from benchmarks.election import fresh_settings, ingest_timed, synthesize_files
 from benchmarks.rss import TreeRss
 from pipelines.generator.synth import TIMES
@@ -524,7 +525,8 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
         "path": "ingest (CSV) then run_publish in a warmed-up child process, as ballotstream publish runs it",
         "dagster_instance": "ephemeral (in memory)" if ephemeral_dagster else "persistent (SQLite), the benchmark's",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    "calibration_at_start": calibrate()},
     }
     try:
         with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
@@ -540,6 +542,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
         if not keep_topics:
             delete_topics(settings)
     figures["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["machine"]["calibration_after"] = calibrate()
     figures["kept"] = {"topic_prefix": settings.topic_prefix if keep_topics else None,
                        "dataset": settings.dataset if keep_dataset else None}
     return figures
@@ -680,6 +683,9 @@ def main() -> None:
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(table(figures))
     print(f"targets (for 1,000,000 stations): {figures['targets_met_1m']}")
+    machine = figures["machine"]
+    print(f"machine calibration (benchmarks/calibration.py): {machine['calibration_at_start']['calibration_s']} s "
+          f"at the start, {machine['calibration_after']['calibration_s']} s after")
     print(f"written to {out}")
     # Written first: the figures stand, but the incremental releases were not what a full rebuild gives.
     _require(not tables_differ, f"the full rebuild's tables differ from the last incremental release's: "
