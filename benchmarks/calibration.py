@@ -1,10 +1,10 @@
 """How fast this machine is at the moment: one fixed workload of the kinds a publish runs, timed.
 
 The two cores are shared with the local services and with whatever else the host runs. On 2026-12-03 the same
-code on the same data read and gated a million stations 30-50 % slower than the day before, with nothing else
+code on the same data read and gated a million stations 20-50 % slower than the night before, with nothing else
 running here (``benchmarks/README.md``): a difference between two benchmark runs says something about the code
-only when the machine was equally fast in both. ``bench_live`` and ``bench_fold`` record this figure before and
-after their runs (``calibration_s``); compare their figures only when it agrees within about 10 %.
+only when the machine was equally fast in both. ``bench_live`` records this figure before and after its runs,
+``bench_fold --load`` before (``calibration_s``); compare figures only when it agrees within about 10 %.
 
 The workload is deterministic (seeded): an integer sort, an Arrow take through a random permutation, a string
 sort, and zstd, on fresh arrays of tens of megabytes each time (page faults are part of what a fold pays).
