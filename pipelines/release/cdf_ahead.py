@@ -107,12 +107,16 @@ class Build:
         self.process.join()
         waited = {"documents_wait_s": time.perf_counter() - t0}
         failed, self.process = self.process.exitcode != 0, None
-        if failed:
+        try:
+            built_s = None if failed else float(json.loads((self.folder / INDEX).read_bytes())["build_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            built_s = None  # ended well, yet its index is gone or damaged: nothing it left can be vouched for
+        if built_s is None:
             # The release step builds the documents itself and raises whatever made this build fail.
             log.warning("building the NIST documents beside the gate failed: the release step builds them")
             shutil.rmtree(self.folder, ignore_errors=True)
             return waited
-        return {**waited, "documents_ahead_s": json.loads((self.folder / INDEX).read_bytes())["build_s"]}
+        return {**waited, "documents_ahead_s": built_s}
 
     @staticmethod
     def load(staging: Path, files: Mapping[str, StagedFile], generated_at: datetime) -> dict[str, bytes]:

@@ -83,6 +83,18 @@ def test_a_failed_build_leaves_nothing_and_says_so(tmp_path, caplog):
     assert not (staged.directory / FOLDER).exists()
 
 
+def test_a_build_whose_index_is_damaged_counts_as_failed(tmp_path, caplog):
+    staged = _stage(tmp_path, fx.contest_tables())
+    build = Build(staged.directory, generated_at=AT, previous=None)
+    build.start(staged.files)
+    build.process.join()  # the build ended well; then its index is damaged before the gate step waits
+    (staged.directory / FOLDER / "index.json").write_bytes(b"{not json")
+    waited = build.wait()
+    assert "failed" in caplog.text and set(waited) == {"documents_wait_s"}
+    assert not (staged.directory / FOLDER).exists()
+    assert Build.load(staged.directory, staged.files, AT) == {}
+
+
 def test_documents_the_previous_release_has_are_not_built(tmp_path):
     staged = _stage(tmp_path, fx.contest_tables())
     _, entries = _sequential(staged.files)
