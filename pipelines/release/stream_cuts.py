@@ -14,10 +14,23 @@ checks this on random tables and slicings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
-from pipelines.release.parquet import _MILLI, CANDIDATES_PER_FILE, _runs, _smallest_within
+from pipelines.release.parquet import (
+    _MILLI,
+    CANDIDATES_PER_FILE,
+    FileWriter,
+    StagedFile,
+    _runs,
+    _smallest_within,
+    tree_sha256,
+    write_file,
+    write_table,
+)
 
 
 class FileCuts:
@@ -103,3 +116,43 @@ class FileCuts:
 
 def _value_type(kind: pa.DataType) -> pa.DataType:
     return kind.value_type if pa.types.is_dictionary(kind) else kind
+
+
+def write_table_stream(name: str, schema: pa.Schema, parts: Iterable[pa.Table], directory: Path, *, split_column: str,
+                       width: tuple[float, float], file_bytes: int, write: FileWriter = write_file) -> StagedFile:
+    """``write_table_files`` of the concatenation of ``parts`` (key-ordered slices of one table), each file
+    written as soon as its end is sealed and its rows let go: only about a file and a half of rows is held.
+
+    The files' bytes equal ``write_table_files``' when the slices share their dictionaries (a file's rows are
+    concatenated, and Arrow keeps a shared dictionary's order); slices with dictionaries of their own would need a
+    canonical order per file first.
+    """
+    cutter = FileCuts(split_column, width, file_bytes)
+    folder = directory / name
+    held: list[pa.Table] = []  # rows not yet in a file, from row ``first`` of the table on
+    first, rows, staged = 0, 0, []
+
+    def flush(upto: int) -> None:
+        nonlocal held, first
+        pending = pa.concat_tables(held)
+        if not staged:
+            folder.mkdir(parents=True, exist_ok=True)
+        staged.append(write(name, pending.slice(0, upto - first), folder / f"part-{len(staged):05d}.parquet"))
+        held, first = [pending.slice(upto - first)], upto
+
+    starts: list[int] = []
+    for part in parts:
+        held.append(part)
+        rows += part.num_rows
+        starts += cutter.add(part)
+        while starts:
+            flush(starts.pop(0))
+    starts += cutter.finish()
+    for start in starts:
+        flush(start)
+    if not staged:  # one file (``chunk_bounds`` gave [0]): the table is named file, as ``write_table`` writes it
+        whole = pa.concat_tables(held) if held else schema.empty_table()
+        return write_table(name, whole, directory, write)
+    flush(rows)
+    return StagedFile(name, folder, rows, sum(p.bytes for p in staged), tree_sha256([p.sha256 for p in staged]),
+                      tuple(staged))

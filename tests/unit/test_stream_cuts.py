@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.release.parquet import chunk_bounds
-from pipelines.release.stream_cuts import FileCuts
+from pipelines.release.parquet import chunk_bounds, write_table_files
+from pipelines.release.stream_cuts import FileCuts, write_table_stream
 
 
 @st.composite
@@ -61,3 +61,26 @@ def test_starts_are_given_before_the_table_ends():
     bounds = chunk_bounds(table, "k", (0.0, 10.0), 2_000)
     assert len(bounds) > 20 and early == bounds[1:len(early) + 1] and len(early) >= len(bounds) - 5
     assert [0, *early, *cutter.finish()] == bounds
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sliced_tables())
+def test_a_streamed_table_is_written_as_write_table_files_writes_it(tmp_path_factory, case):
+    table, width, file_bytes, cuts = case
+    whole = write_table_files("t", table, tmp_path_factory.mktemp("whole"), split_column="k", width=width,
+                              file_bytes=file_bytes)
+    slices = [table.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, table.num_rows], strict=True)]
+    streamed = write_table_stream("t", table.schema, iter(slices), tmp_path_factory.mktemp("streamed"),
+                                  split_column="k", width=width, file_bytes=file_bytes)
+    assert (streamed.sha256, streamed.rows, streamed.bytes) == (whole.sha256, whole.rows, whole.bytes)
+    assert [p.sha256 for p in streamed.parts] == [p.sha256 for p in whole.parts]
+    assert [p.name for p in streamed.paths()] == [p.name for p in whole.paths()]
+
+
+def test_an_empty_stream_is_the_empty_table(tmp_path):
+    schema = pa.schema([("k", pa.string())])
+    streamed = write_table_stream("t", schema, iter(()), tmp_path / "s", split_column="k", width=(0.0, 1.0),
+                                  file_bytes=100)
+    whole = write_table_files("t", schema.empty_table(), tmp_path / "w", split_column="k", width=(0.0, 1.0),
+                              file_bytes=100)
+    assert streamed.sha256 == whole.sha256 and streamed.path.name == whole.path.name == "t.parquet"
