@@ -25,6 +25,7 @@ from pipelines.fold.compose import Composition, compose
 from pipelines.fold.contest_summary import contest_summary, contests_with_defaults
 from pipelines.fold.extract import Extracted
 from pipelines.fold.ranks import sorted_union
+from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tallies import CurrentTallies, Pairs, StationVotes
 from pipelines.fold.versions import Resolution
 
@@ -240,9 +241,9 @@ def _roll_up(pairs: Pairs, comp: Composition, station_of_tally: np.ndarray, tall
 
 
 def contest_results(sv: StationVotes, methods: Methods, comp: Composition, station_of_tally: np.ndarray,
-                    contest_election: pa.Array) -> tuple[pa.Table, pa.Table]:
-    """(contest_results: all three levels, sorted by (contest_id, level, unit_id, selection_id); the contest level
-    as (contest_id, selection_id, votes)).
+                    contest_election: pa.Array) -> tuple[SlicedTable, pa.Table]:
+    """(contest_results: all three levels, sorted by (contest_id, level, unit_id, selection_id), in slices; the
+    contest level as (contest_id, selection_id, votes)).
 
     ``station_of_tally`` is each current tally's station code in ``comp.ids``; ``contest_election`` the election
     of each ``sv.contests`` entry.
@@ -307,33 +308,52 @@ def _scattered(levels: list[_Level], name: str, place: _Place) -> pa.Array:
 
 
 class _Place:
-    """Puts the levels' rows in output order: each level's values (or one value for all its rows), run by run
-    into one array, without concatenating the levels first.
+    """Puts the levels' rows of some of the output's runs (``_runs``: (level, first row in it, rows)) in output
+    order: each level's values (or one value for all its rows), run by run into one array, without concatenating
+    the levels first.
 
-    Past ``MANY_RUNS`` runs (tens of thousands of contests) a copy per run costs more in Python than one
-    scatter of every row to its place.
+    Past ``MANY_RUNS`` runs (tens of thousands of contests) a copy per run costs more in Python than one gather
+    per level of every row from its place.
     """
 
     MANY_RUNS = 1 << 16
 
-    def __init__(self, levels: list[_Level]) -> None:
-        self.level, self.start, self.length = _runs(levels)
+    def __init__(self, level: np.ndarray, start: np.ndarray, length: np.ndarray) -> None:
+        self.level, self.start, self.length = level, start, length
         self.n = int(self.length.sum())
-        self.dest = None
+        self.source = None
         if len(self.level) > self.MANY_RUNS:
             ends = np.cumsum(self.length)
-            level_base = np.cumsum([0, *(len(lv.contest) for lv in levels)])
-            order = np.arange(self.n, dtype=np.int64) + np.repeat(
-                level_base[self.level] + self.start - (ends - self.length), self.length)
-            self.dest = np.empty(self.n, np.int64)
-            self.dest[order] = np.arange(self.n)
-            self.bounds = level_base
+            self.source = np.arange(self.n, dtype=np.int64) + np.repeat(self.start - (ends - self.length),
+                                                                        self.length)
+            self.row_level = np.repeat(self.level, self.length)
+
+    def slices(self, rows: int) -> Iterator[_Place]:
+        """The same runs as places of at most ``rows`` rows each (a run longer than that is cut), in order."""
+        if self.n <= rows:
+            yield self
+            return
+        level, start, length = [], [], []
+        held = 0
+        for lv, st, ln in zip(self.level.tolist(), self.start.tolist(), self.length.tolist(), strict=True):
+            while ln:
+                take = min(ln, rows - held)
+                level.append(lv)
+                start.append(st)
+                length.append(take)
+                held, st, ln = held + take, st + take, ln - take
+                if held == rows:
+                    yield _Place(np.array(level, np.int64), np.array(start, np.int64), np.array(length, np.int64))
+                    level, start, length, held = [], [], [], 0
+        if held:
+            yield _Place(np.array(level, np.int64), np.array(start, np.int64), np.array(length, np.int64))
 
     def __call__(self, parts: list[np.ndarray | int | bool], dtype: type) -> np.ndarray:
         out = np.empty(self.n, dtype)
-        if self.dest is not None:
-            for part, a, b in zip(parts, self.bounds[:-1], self.bounds[1:], strict=True):
-                out[self.dest[a:b]] = part
+        if self.source is not None:
+            for i, part in enumerate(parts):
+                rows = np.flatnonzero(self.row_level == i)
+                out[rows] = part[self.source[rows]] if isinstance(part, np.ndarray) else part
             return out
         at = 0
         for level, start, length in zip(self.level.tolist(), self.start.tolist(), self.length.tolist(), strict=True):
@@ -343,24 +363,33 @@ class _Place:
         return out
 
 
-def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array, units: pa.Array) -> pa.Table:
-    """The contest_results table from its levels."""
-    place = _Place(levels)
-    contest = place([lv.contest for lv in levels], np.int32)
-    elections, election_idx = sorted_dictionary(contest_election)
-    cols = {
-        "election_id": dict_column(elections, gather(election_idx, contest)),
-        "contest_id": dict_column(sv.contests, contest),
-        "selection_id": dict_column(sv.selections, place([lv.selection for lv in levels], np.int32)),
-        "selection_kind": dict_column(sv.kinds, place([lv.kind for lv in levels], np.int32)),
-        "level": dict_column(pa.array(sorted(t.LEVELS), pa.string()), place([lv.code for lv in levels], np.int32)),
-        "unit_id": dict_column(units, place([lv.unit for lv in levels], np.int32)),
-    }
-    del contest
-    for name in _SUMMED:
-        cols[name] = _scattered(levels, name, place)
+# Rows of contest_results assembled at once: a slice of ~100 MB, where the whole table is 1.3 GB at a million stations.
+SLICE_ROWS = 1 << 20
+
+
+def _assemble(levels: list[_Level], sv: StationVotes, contest_election: pa.Array, units: pa.Array) -> SlicedTable:
+    """The contest_results table from its levels, a slice at a time; the slices share their dictionaries."""
     schema = t.SCHEMAS[t.CONTEST_RESULTS]
-    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+    elections, election_idx = sorted_dictionary(contest_election)
+    level_names = pa.array(sorted(t.LEVELS), pa.string())
+
+    def slices() -> Iterator[pa.Table]:
+        for place in _Place(*_runs(levels)).slices(SLICE_ROWS):
+            contest = place([lv.contest for lv in levels], np.int32)
+            cols = {
+                "election_id": dict_column(elections, gather(election_idx, contest)),
+                "contest_id": dict_column(sv.contests, contest),
+                "selection_id": dict_column(sv.selections, place([lv.selection for lv in levels], np.int32)),
+                "selection_kind": dict_column(sv.kinds, place([lv.kind for lv in levels], np.int32)),
+                "level": dict_column(level_names, place([lv.code for lv in levels], np.int32)),
+                "unit_id": dict_column(units, place([lv.unit for lv in levels], np.int32)),
+            }
+            del contest
+            for name in _SUMMED:
+                cols[name] = _scattered(levels, name, place)
+            yield pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+
+    return SlicedTable(schema, slices())
 
 
 def station_composition(divisions: pa.Table, cur: CurrentTallies) -> tuple[Composition, np.ndarray]:

@@ -14,6 +14,7 @@ from pipelines.fold.build import corrections_table, events_table, reference_tabl
 from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
+from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import national_summary
 from pipelines.fold.versions import resolve
 from pipelines.fold.withheld import exclude, with_withheld_counts
@@ -72,13 +73,15 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
     Returns:
         The tables named in ``TABLE_NAMES``, in that order.
     """
-    out = dict(fold_tables(ex, dataset, withhold))
+    out = {name: table.table() if isinstance(table, SlicedTable) else table
+           for name, table in fold_tables(ex, dataset, withhold)}
     return {name: out[name] for name in t.TABLE_NAMES}
 
 
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None
-                ) -> Iterator[tuple[str, pa.Table]]:
-    """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched.
+                ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
+    """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
+    contest_results as a ``SlicedTable``, assembled as its slices are read.
 
     A consumer that writes each table and lets it go (the publish's write stage) holds less at once, and
     writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns. Arrow allocates
@@ -123,8 +126,13 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     yield t.EVENTS, named(events_table(ex, res))
 
 
-def _metadata(dataset: str | None) -> Callable[[pa.Table], pa.Table]:
+def _metadata(dataset: str | None) -> Callable[[pa.Table | SlicedTable], pa.Table | SlicedTable]:
     """The table with the release name in its schema metadata (``DATASET_METADATA_KEY``), when there is one."""
     if dataset is None:
         return lambda table: table
-    return lambda table: table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})
+    def named(table: pa.Table | SlicedTable) -> pa.Table | SlicedTable:
+        if isinstance(table, SlicedTable):
+            return table.map(named)
+        return table.replace_schema_metadata({DATASET_METADATA_KEY: dataset.encode()})
+
+    return named

@@ -27,6 +27,7 @@ from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
+from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
@@ -37,6 +38,7 @@ from pipelines.release.cdf_ahead import Build
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
+from pipelines.release.stream_cuts import write_table_stream
 from pipelines.settings import Settings
 
 
@@ -187,7 +189,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot,
-                 tables: Mapping[str, pa.Table] | Iterable[tuple[str, pa.Table]],
+                 tables: Mapping[str, pa.Table] | Iterable[tuple[str, pa.Table | SlicedTable]],
                  schemas_used: list[dict[str, Any]] | None = None, *, run_id: str | None = None,
                  reuse_from: dict[str, Any] | None = None) -> Staged:
     """Write folded tables as deterministic Parquet into this run's staging folder (``staging_folder``); a file
@@ -195,7 +197,7 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
     intact (``pipelines.release.reuse``).
 
     ``tables`` may be a stream of (name, table) pairs (``fold.core.fold_tables``): each table is written while the
-    rest is folded, and let go once written. Timings: ``fold_s``, the time spent waiting for the stream (next to
+    rest is folded, and let go once written; a ``SlicedTable`` is assembled by its writer a slice at a time. Timings: ``fold_s``, the time spent waiting for the stream (next to
     nothing for a dict); ``write_s``, the rest of the stage: the writing the fold did not hide.
     """
     directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
@@ -207,9 +209,12 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
         # The largest first, so that the small ones fill in around them.
         tables = sorted(tables.items(), key=lambda item: -item[1].nbytes)
 
-    def write(name: str, table: pa.Table) -> StagedFile:
-        return write_table_files(name, table, directory, split_column=FILE_SPLIT_COLUMNS[name],
-                                 width=FILE_WIDTHS[name], file_bytes=settings.table_file_bytes, write=cache.write)
+    def write(name: str, table: pa.Table | SlicedTable) -> StagedFile:
+        how = {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
+               "file_bytes": settings.table_file_bytes, "write": cache.write}
+        if isinstance(table, SlicedTable):  # assembled here, a slice at a time, each file written as it is sealed
+            return write_table_stream(name, table.schema, table.slices(), directory, **how)
+        return write_table_files(name, table, directory, **how)
 
     # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side. Each file's
     # bytes do not depend on the threads.
