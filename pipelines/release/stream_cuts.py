@@ -21,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.release.parquet import (
-    _MILLI,
     CANDIDATES_PER_FILE,
+    MILLI,
     FileWriter,
     StagedFile,
-    _runs,
-    _smallest_within,
+    smallest_within,
     tree_sha256,
+    value_runs,
     write_file,
     write_table,
 )
@@ -39,7 +39,7 @@ class FileCuts:
 
     def __init__(self, column: str, width: tuple[float, float], file_bytes: int) -> None:
         self.column, (self.run_bytes, self.row_bytes), self.file_bytes = column, width, file_bytes
-        self.half = file_bytes * _MILLI // 2
+        self.half = file_bytes * MILLI // 2
         self.rows = 0
         self.runs = 0  # runs that start after row 0 (``chunk_bounds``' starts)
         self.last: object = None  # the value of the last row seen
@@ -57,12 +57,12 @@ class FileCuts:
         if part.num_rows == 0:
             return []
         col = part.column(self.column).combine_chunks()
-        starts, hashes = _runs(col)
+        starts, hashes = value_runs(col)
         first = col[0].as_py()
-        if self.rows and first != self.last:  # the slice opens a run: hash its first value as _runs would
+        if self.rows and first != self.last:  # the slice opens a run: hash its first value as value_runs would
             pair = pa.array([self.last, first], type=_value_type(col.type))
             starts = np.concatenate([[0], starts])
-            hashes = np.concatenate([_runs(pair)[1], hashes])
+            hashes = np.concatenate([value_runs(pair)[1], hashes])
         for start, digest in zip((starts + self.rows).tolist(), hashes.tolist(), strict=True):
             self._open(start, digest)
         self.rows += part.num_rows
@@ -83,8 +83,8 @@ class FileCuts:
         """The open run ends before row ``end``: its size and key are known now."""
         if self.open_start is None:
             return
-        size = int(np.rint((self.run_bytes + (end - self.open_start) * self.row_bytes) * _MILLI))
-        key = self.open_hash * 2.0 ** -56 / (size / (self.file_bytes * _MILLI))
+        size = int(np.rint((self.run_bytes + (end - self.open_start) * self.row_bytes) * MILLI))
+        key = self.open_hash * 2.0 ** -56 / (size / (self.file_bytes * MILLI))
         if key < CANDIDATES_PER_FILE:
             self.cand_at.append(self.position)
             self.cand_key.append(key)
@@ -107,7 +107,7 @@ class FileCuts:
         n = len(at) if final else int(np.searchsorted(at, self.position - self.half, side="left"))
         if n <= self.decided:
             return []
-        chosen = _smallest_within(at, keys, self.half)[self.decided:n]
+        chosen = smallest_within(at, keys, self.half)[self.decided:n]
         new = [row for row, c in zip(self.cand_row[self.decided:n], chosen.tolist(), strict=True) if c]
         self.decided = n
         self.given += new

@@ -20,9 +20,9 @@ from pipelines.fold import fold
 from pipelines.fold import tables as t
 from pipelines.generator.synth import synthesize
 from pipelines.release.parquet import (
-    _smallest_within,
     chunk_bounds,
     read_staged,
+    smallest_within,
     tree_sha256,
     write_table,
     write_table_files,
@@ -93,7 +93,7 @@ def test_the_smallest_key_within_half_a_file_is_found_as_a_scan_finds_it(at, hal
     positions = np.sort(np.array(at, dtype=np.int64))
     keys = np.random.default_rng(seed).random(len(positions))
     expected = [keys[i] == keys[np.abs(positions - positions[i]) <= half].min() for i in range(len(keys))]
-    assert _smallest_within(positions, keys, half).tolist() == expected
+    assert smallest_within(positions, keys, half).tolist() == expected
 
 
 def test_a_small_table_is_one_file(tmp_path):
