@@ -189,7 +189,7 @@ def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_
     run_bytes, row_bytes = width
     if rows * (run_bytes + row_bytes) <= 2 * file_bytes:  # small even with a run per row: no need to find them
         return [0]
-    starts, hashes = value_runs(table.column(column).combine_chunks())
+    starts, hashes = column_runs(table.column(column).combine_chunks())
     if (len(starts) + 1) * run_bytes + rows * row_bytes <= 2 * file_bytes:
         return [0]
     # The first run starts the first file anyway; the others are placed by their sizes, from its end.
@@ -220,7 +220,7 @@ def smallest_within(at: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
     return keys == smallest
 
 
-def value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def column_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(rows where ``col`` changes value, a 56-bit hash of the value each of them starts; 0 for a null)."""
     if pa.types.is_dictionary(col.type) and not _hashed_as_bytes(col.type.value_type):
         col = col.dictionary_decode()  # integers (and the rest) are hashed by value, as when not encoded
@@ -237,7 +237,7 @@ def _hashed_as_bytes(kind: pa.DataType) -> bool:
 
 
 def _value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """``value_runs`` of a string or binary column: neighbours compared in Arrow, no dictionary built (a million
+    """``column_runs`` of a string or binary column: neighbours compared in Arrow, no dictionary built (a million
     distinct station ids took a quarter of a second to encode), and only the values that start a run hashed."""
     changed = pc.fill_null(pc.not_equal(col.slice(1), col.slice(0, len(col) - 1)), False)
     changed = changed.to_numpy(zero_copy_only=False)
@@ -253,7 +253,7 @@ def _value_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dictionary_runs(col: pa.DictionaryArray) -> tuple[np.ndarray, np.ndarray]:
-    """``value_runs`` of a dictionary column of strings or bytes: runs of equal indices, each hashed by its value."""
+    """``column_runs`` of a dictionary column of strings or bytes: runs of equal indices, each hashed by its value."""
     indices = col.indices
     codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
@@ -270,7 +270,7 @@ def _hashes56(hashes: np.ndarray) -> np.ndarray:
 
 
 def _integer_runs(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """``value_runs`` of an integer column, in numpy: an offset column has a value per row, millions of them, and a
+    """``column_runs`` of an integer column, in numpy: an offset column has a value per row, millions of them, and a
     Python hash of each took seconds. A null hashes to 0, as in ``_value_runs``."""
     values = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     changed = values[1:] != values[:-1]

@@ -25,9 +25,9 @@ from pipelines.release.parquet import (
     MILLI,
     FileWriter,
     StagedFile,
+    column_runs,
     smallest_within,
     tree_sha256,
-    value_runs,
     write_file,
     write_table,
 )
@@ -57,12 +57,12 @@ class FileCuts:
         if part.num_rows == 0:
             return []
         col = part.column(self.column).combine_chunks()
-        starts, hashes = value_runs(col)
+        starts, hashes = column_runs(col)
         first = col[0].as_py()
-        if self.rows and first != self.last:  # the slice opens a run: hash its first value as value_runs would
+        if self.rows and first != self.last:  # the slice opens a run: hash its first value as column_runs would
             pair = pa.array([self.last, first], type=_value_type(col.type))
             starts = np.concatenate([[0], starts])
-            hashes = np.concatenate([value_runs(pair)[1], hashes])
+            hashes = np.concatenate([column_runs(pair)[1], hashes])
         for start, digest in zip((starts + self.rows).tolist(), hashes.tolist(), strict=True):
             self._open(start, digest)
         self.rows += part.num_rows
