@@ -1,0 +1,206 @@
+"""The part of the state a delta of tallies can change, and the extraction of that part alone.
+
+On election night almost every publish adds tallies and nothing else: new StationTally events, corrections of
+earlier ones (``supersedes``), the same record delivered again. Such a delta changes the rows of the contests its
+tallies are in and nothing of any other contest, *if* the contests are cut along every line the fold joins
+tallies on. The scope is the smallest set of contests, holding the delta's, that is closed under those lines:
+
+- a municipality (municipality_results sums a municipality's tallies over all its contests);
+- a station (national_summary takes one contest's tally per station, ``summary.primary_tallies``);
+- a message key and an event id (versions and re-deliveries: ``versions.resolve``);
+- a correction and the tally it supersedes.
+
+Folding every reference, observation and news event with the scope's tallies alone (``restrict``) gives, for the
+scope, the rows a fold of everything gives (``SCOPED_BY``); every row outside the scope keeps its value. The
+test that holds this module to it compares both with full folds on random histories and deltas
+(``tests/unit/test_fold_scope.py``).
+
+A delta of anything else (a Retraction, a reference, observation or news event, a tally correcting one of
+those, a tally that a Retraction in the log names) has no scope: ``tally_scope`` returns None and the caller
+folds in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.contract import vocabulary as v
+from pipelines.fold import tables as t
+from pipelines.fold.extract import Extracted, Votes
+from pipelines.fold.repeats import value_codes
+
+# The column by which each table's rows belong to a scope: the contest for the tables of contests, the
+# municipality for municipality_results, the event for the history tables. Tables not named here do not change
+# with a delta of tallies, except national_summary, which sums over every station.
+SCOPED_BY: dict[str, str] = {
+    t.STATION_RESULTS: "contest_id", t.STATION_TURNOUT: "contest_id", t.CONTESTS: "contest_id",
+    t.CONTEST_RESULTS: "contest_id", t.CONTEST_SUMMARY: "contest_id", t.WITHHELD: "contest_id",
+    t.MUNICIPALITY_RESULTS: "municipality_id", t.EVENTS: "event_id", t.CORRECTIONS: "correction_event_id",
+}
+UNSCOPED: frozenset[str] = frozenset({t.NATIONAL_SUMMARY})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a delta of tallies can change: its contests, their municipalities, their tallies' event ids."""
+
+    contests: pa.Array  # string, distinct
+    municipalities: pa.Array  # string, distinct, no null
+    event_ids: pa.Array  # string, distinct: every tally event (any version, any copy) of the contests
+    tally_rows: np.ndarray  # bool per row of the extraction's StationTally buffer: in the scope
+    share: float  # the scope's tallies over all tallies (0 when there are none)
+
+    def values(self, table: str) -> pa.Array:
+        """The values of ``SCOPED_BY[table]`` that belong to the scope."""
+        column = SCOPED_BY[table]
+        return self.municipalities if column == "municipality_id" else \
+            self.event_ids if column in ("event_id", "correction_event_id") else self.contests
+
+
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes renumbered 0..n-1 (n distinct), so that they index a flag array."""
+    if not len(codes):
+        return codes.astype(np.int64), 0
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    return inverse.astype(np.int64), len(distinct)
+
+
+def _group(values: pa.Array | pa.ChunkedArray, valid_only: bool = False) -> tuple[np.ndarray, int]:
+    """A dense code per row (-1 for a null when ``valid_only``: a null joins nothing)."""
+    codes, n = _dense(value_codes(values))
+    if valid_only and values.null_count:
+        valid = pc.is_valid(values)
+        valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
+            zero_copy_only=False)
+        codes = np.where(valid, codes, -1)
+    return codes, n
+
+
+def _spread(rows: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Every row sharing a code (not -1) with one of ``rows``."""
+    hit = np.zeros(n + 1, bool)  # slot n stands for -1, never set
+    hit[codes[rows]] = True
+    hit[n] = False
+    return hit[codes]
+
+
+@dataclass(frozen=True)
+class _Tallies:
+    """The StationTally buffer's rows as the closure sees them."""
+
+    ords: np.ndarray  # envelope row of each tally
+    contest: tuple[np.ndarray, int]
+    lines: list[tuple[np.ndarray, int]]  # municipality, station, key, event id
+    pairs: np.ndarray  # (correction, corrected) tally rows, shape (k, 2)
+
+
+def _tallies(ex: Extracted) -> _Tallies | None:
+    """The tallies' codes and correction pairs; None when a tally corrects an event that is not a tally."""
+    env, content = ex.envelope, ex.content[v.STATION_TALLY]
+    ords = content["ord"].to_numpy()
+    at = pa.array(ords, pa.int64())
+    row_of_ord = np.full(env.num_rows, -1, np.int64)
+    row_of_ord[ords] = np.arange(len(ords))
+    supersedes = env["supersedes_event_id"].take(at)
+    correcting = np.flatnonzero(supersedes.is_valid().to_numpy(zero_copy_only=False)) if len(ords) \
+        else np.zeros(0, np.int64)
+    pairs = np.zeros((0, 2), np.int64)
+    if len(correcting):
+        targets = supersedes.take(pa.array(correcting, pa.int64()))
+        is_target = pc.is_in(env["event_id"], value_set=pc.unique(targets))
+        target_ords = np.flatnonzero(is_target.to_numpy(zero_copy_only=False))
+        if (row_of_ord[target_ords] < 0).any():
+            return None  # a tally corrects a reference or other event: reference tables change
+        named = env["event_id"].take(pa.array(target_ords, pa.int64()))
+        # Every copy of a target: pair each correction with each tally row carrying the id it names.
+        left = pa.table({"c": pa.array(correcting, pa.int64()), "id": targets})
+        right = pa.table({"r": pa.array(row_of_ord[target_ords], pa.int64()), "id": named})
+        joined = left.join(right, keys="id", join_type="inner")
+        pairs = np.column_stack([joined["c"].to_numpy(), joined["r"].to_numpy()]).astype(np.int64)
+    lines = [_group(content["municipality_id"], valid_only=True), _group(content["station_id"]),
+             _group(env["key"].take(at)), _group(env["event_id"].take(at))]
+    return _Tallies(ords, _group(content["contest_id"]), lines, pairs)
+
+
+def _close(tallies: _Tallies, start: np.ndarray) -> np.ndarray:
+    """The tally rows of the smallest set of contests holding ``start``'s that no line crosses."""
+    contest, n_contests = tallies.contest
+    rows = start
+    while True:
+        grown = rows.copy()
+        for codes, n in tallies.lines:
+            grown |= _spread(np.flatnonzero(grown), codes, n)
+        if len(tallies.pairs):
+            linked = grown[tallies.pairs[:, 0]] | grown[tallies.pairs[:, 1]]
+            grown[tallies.pairs[linked].ravel()] = True
+        grown = _spread(np.flatnonzero(grown), contest, n_contests)
+        if (grown == rows).all():
+            return rows
+        rows = grown
+
+
+def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
+    """The scope of the delta ``new`` (a flag per envelope row: read since the last release) in ``ex``, the
+    extraction of everything read; None when the delta is not tallies alone (fold in full)."""
+    env = ex.envelope
+    types = env["record_type"].filter(pa.array(new))
+    if len(types) and pc.any(pc.not_equal(types, v.STATION_TALLY)).as_py():
+        return None
+    tallies = _tallies(ex)
+    if tallies is None:
+        return None
+    is_new = new[tallies.ords]
+    retractions = ex.content[v.RETRACTION]
+    if retractions.num_rows and is_new.any():
+        named = env["event_id"].take(pa.array(tallies.ords[is_new], pa.int64()))
+        if pc.any(pc.is_in(retractions["target_event_id"], value_set=named)).as_py():
+            return None  # a Retraction read before its target: the target's arrival changes its row
+    rows = _close(tallies, is_new)
+    content = ex.content[v.STATION_TALLY]
+    at = pa.array(np.flatnonzero(rows), pa.int64())
+    municipalities = pc.unique(content["municipality_id"].take(at)).drop_null()
+    return Scope(contests=pc.unique(content["contest_id"].take(at)), municipalities=municipalities,
+                 event_ids=pc.unique(env["event_id"].take(pa.array(tallies.ords[rows], pa.int64()))),
+                 tally_rows=rows, share=float(rows.mean()) if len(rows) else 0.0)
+
+
+def restrict(ex: Extracted, scope: Scope) -> Extracted:
+    """``ex`` without the tallies outside ``scope``: every other event, with the ordinals and tally rows
+    renumbered as if the extraction had read only these."""
+    tally_ords = ex.content[v.STATION_TALLY]["ord"].to_numpy()
+    keep = np.ones(ex.envelope.num_rows, bool)
+    keep[tally_ords[~scope.tally_rows]] = False
+    new_ord = np.cumsum(keep) - 1
+
+    def kept(table: pa.Table) -> pa.Table:
+        ords = table["ord"].to_numpy()
+        mask = keep[ords]
+        out = table.filter(pa.array(mask))
+        return out.set_column(0, "ord", pa.array(new_ord[ords[mask]], pa.int64()))
+
+    rows, codes, votes = ex.votes.numpy()
+    new_row = np.cumsum(scope.tally_rows) - 1
+    mine = scope.tally_rows[rows] if len(rows) else np.zeros(0, bool)
+    candidates = ex.votes.candidate_ids()
+    sub_votes = Votes.from_tables(
+        pa.table([pa.array(new_row[rows[mine]].astype(np.int32)), pa.array(codes[mine]), pa.array(votes[mine])],
+                 schema=pa.schema([("tally_row", pa.int32()), ("candidate_code", pa.int32()),
+                                   ("votes", pa.int64())])),
+        pa.table({"candidate_id": pa.array(candidates, pa.string())}))
+    return Extracted(envelope=ex.envelope.filter(pa.array(keep)),
+                     content={name: kept(table) for name, table in ex.content.items()},
+                     mentions=kept(ex.mentions), votes=sub_votes)
+
+
+def in_scope(table: str, rows: pa.Table, scope: Scope) -> pa.Array:
+    """Whether each row of ``rows`` (of table ``table``) belongs to the scope: its rows come from the scoped fold,
+    the others from the last release."""
+    column = rows[SCOPED_BY[table]]
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    mask = pc.is_in(column, value_set=scope.values(table))
+    return mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
