@@ -192,6 +192,15 @@ def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_
     starts, hashes = column_runs(table.column(column).combine_chunks())
     if (len(starts) + 1) * run_bytes + rows * row_bytes <= 2 * file_bytes:
         return [0]
+    return cuts(starts, hashes, rows, width, file_bytes)
+
+
+def cuts(starts: np.ndarray, hashes: np.ndarray, rows: int, width: tuple[float, float], file_bytes: int
+         ) -> list[int]:
+    """``chunk_bounds`` of a table of ``rows`` rows whose runs (``column_runs``) are given, whatever its size:
+    row 0, and each run whose key is the smallest within half a file of it. Of a part of a table, the cuts of runs
+    whose half-file neighbourhoods lie inside the part are the whole table's (``pipelines.release.splice``)."""
+    run_bytes, row_bytes = width
     # The first run starts the first file anyway; the others are placed by their sizes, from its end.
     sizes = np.rint((run_bytes + np.diff(starts, append=rows) * row_bytes) * MILLI).astype(np.int64)
     # Float64 operations are correctly rounded (IEEE 754), so every machine draws the same keys.

@@ -1,0 +1,221 @@
+"""A table's files from the last release's and a scope's new rows, reading only the files around those rows.
+
+A delta of tallies changes the rows of its scope (``pipelines.fold.scope``) and nothing else. Every table file is
+cut where a content-defined rule says (``parquet.chunk_bounds``): a run starts a file when its key is the
+smallest within half a file of it, so a cut depends on the rows within half a file and nothing else. Cuts are
+more than half a file apart; so, around the files that hold (or would hold) the scope's rows, the next two files
+on each side hold none of them, and:
+
+- the starts of the nearer neighbours are cuts as before, and no new cut falls inside the farther ones;
+- every cut in between depends only on rows between the farther neighbours' starts and ends.
+
+So each such span of files is read, its scope rows replaced, its cuts found again on it alone, and its files
+written (those whose data did not change are linked from the cache, as in a full write); the files outside the
+spans are linked as they are. The result is byte for byte ``parquet.write_table_files`` of the whole table
+(``tests/unit/test_splice.py``). A table of few files is read whole.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.fold import tables as t
+from pipelines.fold.build import dict_column, sorted_dictionary
+from pipelines.release.parquet import (
+    FileWriter,
+    StagedFile,
+    column_runs,
+    cuts,
+    tree_sha256,
+    write_table_files,
+)
+
+# The columns of each scoped table's order that find a scope's rows: a contest's rows lie under (election,
+# contest) or (contest), a municipality's under (election, municipality), an event's at its log position.
+PREFIXES: dict[str, tuple[str, ...]] = {
+    t.STATION_RESULTS: ("election_id", "contest_id"), t.STATION_TURNOUT: ("election_id", "contest_id"),
+    t.WITHHELD: ("election_id", "contest_id"), t.CONTESTS: ("contest_id",), t.CONTEST_RESULTS: ("contest_id",),
+    t.CONTEST_SUMMARY: ("contest_id",), t.MUNICIPALITY_RESULTS: ("election_id", "municipality_id"),
+    t.EVENTS: t.LOG_ORDER, t.CORRECTIONS: t.LOG_ORDER,
+}
+# Fewer files than this: the table is read and written whole (a span is up to five files anyway).
+MIN_FILES = 8
+# Files either side of those the scope touches: the nearer neighbour's cuts may move, the farther one is context.
+NEIGHBOURS = 2
+
+Key = tuple
+Link = Callable[[str, "OldFile", Path], StagedFile]
+
+
+@dataclass(frozen=True)
+class OldFile:
+    """A file of the table in the last release: its local copy, checksum, rows and the order key of its first
+    row (``first_keys``)."""
+
+    path: Path
+    sha256: str
+    rows: int
+    first: Key
+
+
+def first_keys(name: str, paths: list[Path]) -> list[Key]:
+    """The ``tables.ORDER`` key of each file's first row (one small batch read per file)."""
+    order = list(t.ORDER[name])
+    out = []
+    for path in paths:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=order))
+        out.append(tuple(batch.column(c)[0].as_py() for c in order))
+    return out
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary columns decoded (two tables' dictionaries need not agree)."""
+    fields = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
+def _encoded(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` (plain) in ``schema``, each dictionary column with its values sorted, as the fold makes them."""
+    cols = []
+    for f in schema:
+        col = table[f.name].combine_chunks()
+        if pa.types.is_dictionary(f.type):
+            dictionary, idx = sorted_dictionary(col)
+            col = dict_column(dictionary, idx)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _sorted(name: str, table: pa.Table) -> pa.Table:
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.ORDER[name]])
+    return table.take(order)
+
+
+def _key_at(table: pa.Table, name: str, row: int) -> Key:
+    return tuple(table[c][row].as_py() for c in t.ORDER[name])
+
+
+def _rows_between(table: pa.Table, name: str, low: Key | None, high: Key | None) -> pa.Table:
+    """The rows of ``table`` (sorted by ``ORDER``) with key at least ``low`` and below ``high`` (None: unbounded)."""
+    n = table.num_rows
+    keys = _Keys(table, name)
+    start = 0 if low is None else bisect_left(keys, low, 0, n)
+    stop = n if high is None else bisect_left(keys, high, 0, n)
+    return table.slice(start, max(0, stop - start))
+
+
+class _Keys:
+    """A sorted table's order keys, read one at a time (a bisection reads ~20 of a million)."""
+
+    def __init__(self, table: pa.Table, name: str) -> None:
+        self.table, self.name = table, name
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, row: int) -> Key:
+        return _key_at(self.table, self.name, row)
+
+
+def touched(name: str, old: list[OldFile], prefixes: set[Key]) -> list[int]:
+    """The files whose rows may begin with one of ``prefixes`` (or where such rows would be put), in order."""
+    width = len(PREFIXES[name])
+    heads = [f.first[:width] for f in old]
+    out: set[int] = set()
+    for p in prefixes:
+        first = max(0, bisect_left(heads, p) - 1)
+        last = max(first, bisect_right(heads, p) - 1)
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def spans(touched_files: list[int], n: int) -> list[tuple[int, int]]:
+    """The touched files with ``NEIGHBOURS`` files either side, merged into (first, last) runs of files."""
+    out: list[tuple[int, int]] = []
+    for i in touched_files:
+        a, b = max(0, i - NEIGHBOURS), min(n - 1, i + NEIGHBOURS)
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+@dataclass(frozen=True)
+class Splice:
+    """How one table is staged from the last release: its files, the scope's rows (sorted by ``ORDER``, in the
+    table's schema) and which rows of the old files belong to the scope."""
+
+    name: str
+    old: list[OldFile]
+    scoped: pa.Table
+    prefixes: set[Key]
+    inside: Callable[[pa.Table], pa.Array]
+
+
+def _span_rows(s: Splice, a: int, b: int) -> pa.Table:
+    """Files ``a``..``b`` of the old table without their scope rows, with the new scope rows that fall among
+    them, in order and plain."""
+    old = pa.concat_tables([pq.read_table(f.path) for f in s.old[a:b + 1]])
+    old = _plain(old).filter(pc.invert(s.inside(old)))
+    low = s.old[a].first if a > 0 else None
+    high = s.old[b + 1].first if b + 1 < len(s.old) else None
+    new = _plain(_rows_between(s.scoped, s.name, low, high))
+    return _sorted(s.name, pa.concat_tables([old.replace_schema_metadata(None), new.replace_schema_metadata(None)]))
+
+
+def _span_cuts(rows: pa.Table, column: str, width: tuple[float, float], file_bytes: int, *, first: bool,
+               last: bool, inner: tuple[int, int]) -> list[int]:
+    """The cuts in a span's rows that the whole table has: all of them at the table's ends, else those from the
+    nearer neighbour's first row (``inner[0]``) to the last one's (``inner[1]``)."""
+    starts, hashes = column_runs(rows.column(column).combine_chunks())
+    found = cuts(starts, hashes, rows.num_rows, width, file_bytes)
+    low = 0 if first else inner[0]
+    high = rows.num_rows if last else inner[1]
+    kept = [c for c in found if low <= c <= high and (c > 0 or first)]
+    return [0, *kept] if not first else kept
+
+
+def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[float, float], file_bytes: int,
+                 write: FileWriter, link: Link) -> StagedFile:
+    """Stage table ``s.name`` in ``directory``: ``write_table_files`` of the whole new table, byte for byte, with
+    the files outside the scope's spans linked (``link``) rather than read."""
+    schema = s.scoped.schema
+    if len(s.old) < MIN_FILES:
+        rows = _span_rows(s, 0, len(s.old) - 1)
+        return write_table_files(s.name, _encoded(rows, schema), directory, split_column=split_column,
+                                 width=width, file_bytes=file_bytes, write=write)
+    folder = directory / s.name
+    folder.mkdir(parents=True, exist_ok=True)
+    parts: list[StagedFile] = []
+
+    def add(table: pa.Table | None, old: OldFile | None = None) -> None:
+        path = folder / f"part-{len(parts):05d}.parquet"
+        parts.append(link(s.name, old, path) if old is not None else write(s.name, table, path))
+
+    done = 0
+    for a, b in spans(touched(s.name, s.old, s.prefixes), len(s.old)):
+        for old in s.old[done:a]:
+            add(None, old)
+        rows = _encoded(_span_rows(s, a, b), schema)
+        # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right one's
+        # first row is where the rows from the old last file start.
+        left = s.old[a].rows
+        right = rows.num_rows - s.old[b].rows
+        bounds = _span_cuts(rows, split_column, width, file_bytes, first=a == 0, last=b == len(s.old) - 1,
+                            inner=(left, right))
+        for start, stop in zip(bounds, [*bounds[1:], rows.num_rows], strict=True):
+            add(rows.slice(start, stop - start))
+        done = b + 1
+    for old in s.old[done:]:
+        add(None, old)
+    return StagedFile(s.name, folder, sum(p.rows for p in parts), sum(p.bytes for p in parts),
+                      tree_sha256([p.sha256 for p in parts]), tuple(parts))
+

@@ -1,0 +1,127 @@
+"""Splicing a scope's rows into a table's files (``pipelines.release.splice``) writes, byte for byte, the files a
+write of the whole new table writes, and reads only the files around the scope's rows.
+
+Hypothesis draws tables of many small files (station_results with its dictionary columns, station_turnout, and
+events in log order), a scope (contests, or log positions), and new rows for it: changed, added and removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.fold import tables as t
+from pipelines.release import splice
+from pipelines.release.parquet import StagedFile, write_file, write_table_files
+
+FILE_BYTES = 2_000  # a few dozen rows a file
+
+
+def _table(name: str, rows: list[dict]) -> pa.Table:
+    schema = t.SCHEMAS[name]
+    plain = splice._plain(schema.empty_table())
+    table = pa.Table.from_pylist(rows, schema=plain.schema) if rows else plain
+    return splice._encoded(splice._sorted(name, table), schema)
+
+
+def _write(name: str, table: pa.Table, directory: Path) -> StagedFile:
+    return write_table_files(name, table, directory, split_column=t.FILE_SPLIT_COLUMNS[name],
+                             width=t.FILE_WIDTHS[name], file_bytes=FILE_BYTES)
+
+
+def _station_rows(contests: range, stations: int, seed: int) -> list[dict]:
+    return [{"election_id": "e", "contest_id": f"c{c:03d}", "station_id": f"s{s:03d}", "municipality_id": f"m{c}",
+             "candidate_id": f"k{k}", "selection_kind": "CANDIDATE", "party_id": None if k % 3 else "p",
+             "votes": (seed * 7 + c * 13 + s * 3 + k) % 101, "event_id": f"ev-{c}-{s}-{seed}", "topic": "results",
+             "partition": 0, "offset": c * 1000 + s}
+            for c in contests for s in range(stations) if (c + s + seed) % 5 for k in range(1 + (c + s) % 3)]
+
+
+def _event_rows(positions: range, seed: int) -> list[dict]:
+    return [{"event_id": f"ev{o}-{p}", "record_type": "StationTally", "key": f"k{o % 17}", "topic": "results",
+             "partition": p, "offset": o, "status": ("current", "outdated")[(o + seed) % 2], "deliveries": 1}
+            for o in positions for p in range(2) if (o + p) % 3]
+
+
+def check(name: str, before: pa.Table, after: pa.Table, prefixes: set, inside, tmp: Path) -> tuple[int, int]:
+    """Splice ``after``'s scope rows into ``before``'s files; compare with a whole write of ``after``.
+    Returns (files read, files in all)."""
+    old = _write(name, before, tmp / "old")
+    paths = list(old.paths())
+    keys = splice.first_keys(name, paths)
+    old_files = [splice.OldFile(p, f.sha256, f.rows, k)
+                 for p, f, k in zip(paths, old.parts or (old,), keys, strict=True)]
+    scoped = after.filter(inside(after))
+    linked: list[int] = []
+
+    def link(table_name: str, f: splice.OldFile, path: Path) -> StagedFile:
+        linked.append(1)
+        shutil.copyfile(f.path, path)
+        return StagedFile(table_name, path, f.rows, path.stat().st_size, f.sha256)
+
+    spliced = splice.splice_table(splice.Splice(name, old_files, scoped, prefixes, inside), tmp / "new",
+                                  split_column=t.FILE_SPLIT_COLUMNS[name], width=t.FILE_WIDTHS[name],
+                                  file_bytes=FILE_BYTES, write=write_file, link=link)
+    whole = _write(name, after, tmp / "whole")
+    assert [p.sha256 for p in spliced.parts or (spliced,)] == [p.sha256 for p in whole.parts or (whole,)]
+    assert spliced.sha256 == whole.sha256 and spliced.rows == whole.rows
+    return len(old_files) - len(linked), len(old_files)
+
+
+def _contests_inside(scope: list[str]):
+    return lambda table: pc.is_in(splice._plain(table.select(["contest_id"]))["contest_id"].combine_chunks(),
+                                  value_set=pa.array(scope, pa.string()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(contests=st.integers(5, 60), scope=st.sets(st.integers(0, 70), min_size=1, max_size=4),
+       seed=st.integers(1, 50), table=st.sampled_from([t.STATION_RESULTS, t.STATION_TURNOUT]))
+def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, table, tmp_path_factory) -> None:
+    rows = _station_rows(range(contests), 12, 0)
+    if table == t.STATION_TURNOUT:
+        rows = [{k: r[k] for k in ("election_id", "contest_id", "station_id", "municipality_id", "event_id",
+                                   "topic", "partition", "offset")} | {"registered_voters": r["votes"]}
+                for r in rows if r["candidate_id"] == "k0"]
+    names = [f"c{c:03d}" for c in scope]
+    new = _station_rows(range(71), 12 + seed % 3, seed)
+    new = [r for r in new if r["contest_id"] in names]
+    if table == t.STATION_TURNOUT:
+        new = [{k: r[k] for k in ("election_id", "contest_id", "station_id", "municipality_id", "event_id",
+                                  "topic", "partition", "offset")} | {"registered_voters": r["votes"]}
+               for r in new if r["candidate_id"] == "k0"]
+    before = _table(table, rows)
+    inside = _contests_inside(names)
+    after = _table(table, [r for r in rows if r["contest_id"] not in names] + new)
+    check(table, before, after, {("e", c) for c in names}, inside, tmp_path_factory.mktemp("splice"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=st.integers(50, 600), changed=st.sets(st.integers(0, 700), min_size=1, max_size=5),
+       added=st.integers(0, 40), seed=st.integers(1, 9))
+def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, added, seed, tmp_path_factory) -> None:
+    rows = _event_rows(range(events), 0)
+    changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] in changed
+                    or r["offset"] >= events]
+    ids = {r["event_id"] for r in changed_rows}
+    before = _table(t.EVENTS, rows)
+    after = _table(t.EVENTS, [r for r in rows if r["event_id"] not in ids] + changed_rows)
+
+    def inside(table: pa.Table) -> pa.Array:
+        return pc.is_in(table["event_id"].combine_chunks(), value_set=pa.array(sorted(ids), pa.string()))
+
+    prefixes = {(r["offset"], r["topic"], r["partition"]) for r in changed_rows}
+    check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("events"))
+
+
+def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
+    rows = _station_rows(range(200), 12, 0)
+    new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
+    before = _table(t.STATION_RESULTS, rows)
+    after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
+    read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
+    assert files > 50 and read <= 2 * splice.NEIGHBOURS + 2
