@@ -51,6 +51,7 @@ def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamR
         "snapshot": dg.MetadataValue.json(snapshot),
         "fingerprint": staged.snapshot.fingerprint(),
         "read_from": staged.base_reason,
+        "folded": staged.fold_note,
         "events_read": staged.events_read,
         "gate_passed": staged.report.passed,
         "withheld_rules": dg.MetadataValue.json(staged.report.withheld_rules),

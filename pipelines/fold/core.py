@@ -78,7 +78,8 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
     return {name: out[name] for name in t.TABLE_NAMES}
 
 
-def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None
+def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
+                whole_turnout: Callable[[pa.Table], pa.Table] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
     """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
     contest_results as a ``SlicedTable``, assembled as its slices are read.
@@ -86,6 +87,9 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     A consumer that writes each table and lets it go (the publish's write stage) holds less at once, and
     writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns. Arrow allocates
     from the C library's allocator from here on (``allocator.use_fold_allocator``).
+
+    ``whole_turnout``: for a fold of a scope (``pipelines.fold.scope``), station_turnout of the whole snapshot
+    given the scope's (at least ``summary.SUMMARY_TURNOUT_COLUMNS``): national_summary sums over every station.
     """
     use_fold_allocator()
     # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
@@ -104,9 +108,11 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     for name, table in result_tables(ex, results_res, reference):
         if name == t.CONTEST_SUMMARY:
             table = with_withheld_counts(table, withheld)
+        table = named(table)
         if name in (t.STATION_TURNOUT, t.SEATS):
-            later[name] = table
-        yield name, named(table)
+            later[name] = whole_turnout(table) if whole_turnout is not None and name == t.STATION_TURNOUT \
+                else table
+        yield name, table
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
     # station_results, which can share their buffers).

@@ -6,9 +6,13 @@ tallies are in and nothing of any other contest, *if* the contests are cut along
 tallies on. The scope is the smallest set of contests, holding the delta's, that is closed under those lines:
 
 - a municipality (municipality_results sums a municipality's tallies over all its contests);
-- a station (national_summary takes one contest's tally per station, ``summary.primary_tallies``);
 - a message key and an event id (versions and re-deliveries: ``versions.resolve``);
 - a correction and the tally it supersedes.
+
+Not a station: the only table that joins a station's contests is national_summary (one contest's tally per
+station, ``summary.primary_tallies``), which the caller folds again over the whole station_turnout. An election
+whose contests span municipalities (a regional list, a national referendum at every station) has one scope, the
+whole of it.
 
 Folding every reference, observation and news event with the scope's tallies alone (``restrict``) gives, for the
 scope, the rows a fold of everything gives (``SCOPED_BY``); every row outside the scope keeps its value. The
@@ -94,7 +98,7 @@ class _Tallies:
 
     ords: np.ndarray  # envelope row of each tally
     contest: tuple[np.ndarray, int]
-    lines: list[tuple[np.ndarray, int]]  # municipality, station, key, event id
+    lines: list[tuple[np.ndarray, int]]  # municipality, key, event id
     pairs: np.ndarray  # (correction, corrected) tally rows, shape (k, 2)
 
 
@@ -121,8 +125,8 @@ def _tallies(ex: Extracted) -> _Tallies | None:
         right = pa.table({"r": pa.array(row_of_ord[target_ords], pa.int64()), "id": named})
         joined = left.join(right, keys="id", join_type="inner")
         pairs = np.column_stack([joined["c"].to_numpy(), joined["r"].to_numpy()]).astype(np.int64)
-    lines = [_group(content["municipality_id"], valid_only=True), _group(content["station_id"]),
-             _group(env["key"].take(at)), _group(env["event_id"].take(at))]
+    lines = [_group(content["municipality_id"], valid_only=True), _group(env["key"].take(at)),
+             _group(env["event_id"].take(at))]
     return _Tallies(ords, _group(content["contest_id"]), lines, pairs)
 
 

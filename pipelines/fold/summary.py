@@ -28,6 +28,10 @@ _COUNTRY = re.compile(ids.anchored(ids.COUNTRY_DIVISION_RE))
 _AGE_MIN, _AGE_MAX = 21, 35  # the AGE_21_35 band, for candidates with a birth year but no band
 
 
+# The station_turnout columns national_summary reads.
+SUMMARY_TURNOUT_COLUMNS: tuple[str, ...] = ("election_id", "contest_id", "station_id", "municipality_id",
+                                            "registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots")
+
 Figure = tuple[float | None, int | None]  # (computed value, how many values it was taken over)
 
 

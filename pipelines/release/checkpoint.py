@@ -444,6 +444,9 @@ class Extension:
     reason: str
     events_read: int
     timings: dict[str, float]
+    # The first envelope row of the events read after the base checkpoint (None: a full rebuild): the
+    # extraction holds the checkpoint's events first.
+    new_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -540,6 +543,7 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
         base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
         segments, folders, parts = [], [], []
     new = [r.segment for r in reads if r.segment is not None]
+    new_from = sum(p.envelope.num_rows for p in parts) if base.checkpoint is not None else None
     new_folders, new_parts = open_segments(store, new, cache)
     folders, parts, segments = folders + new_folders, parts + new_parts, segments + new
     local = dict(zip((s.segment_id for s in segments), folders, strict=True))
@@ -561,7 +565,7 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
         timings["checkpoint_save_s"] = timings.get("checkpoint_save_s", 0.0) + time.perf_counter() - t0
     pending = Pending(Checkpoint(extraction_version(), dict(snap.start), dict(snap.end), segments, schema_ids),
                       local, frozenset(upload))
-    return Extension(merged, pending, base.reason, sum(r.events for r in reads), timings)
+    return Extension(merged, pending, base.reason, sum(r.events for r in reads), timings, new_from)
 
 
 def extend(settings: Settings, snap: Snapshot, base: Base, store: ReleaseStore | None, cache: Path, *,

@@ -33,7 +33,7 @@ from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.kafka import snapshot
-from pipelines.release import cdf, checkpoint, reuse
+from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
@@ -67,6 +67,8 @@ class Staged:
     # The release's time, decided by the gate step before it starts the documents beside the gate (``cdf_ahead``):
     # the documents carry it, so the release step must use the same (None: the release step decides it).
     release_time: datetime | None = None
+    # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).
+    fold_note: str = "whole snapshot"
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -170,22 +172,51 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     # The ranges' read (in the read steps or above) counts towards the stage, as when it was one step.
     read_s = checkpoint.read_timings(reads)["read_wall_s"]
     started = time.perf_counter()
-    extension = checkpoint.combine(settings, snap, base, reads, store or ReleaseStore(settings), cache)
-    # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
-    tables = fold_tables(extension.extracted, settings.dataset)
-    extension.extracted = None
+    store = store or ReleaseStore(settings)
+    extension = checkpoint.combine(settings, snap, base, reads, store, cache)
     used = [
         {"topic": topic, "record_type": rt, "subject": subject_name(topic, schemas.fullname(rt)),
          "schema_id": schema_id, "fingerprint": schemas.fingerprint(rt)}
         for (topic, rt), schema_id in sorted(extension.pending.checkpoint.schema_ids.items())
     ]
-    staged = stage_tables(settings, snap, tables, used, run_id=run_id,
-                          reuse_from=base.checkpoint.table_files if base.checkpoint is not None else None)
+    run_id = run_id or uuid.uuid4().hex
+    reuse_from = base.checkpoint.table_files if base.checkpoint is not None else None
+    staged, fold_note = None, "whole snapshot (a full rebuild)"
+    if extension.new_from is not None:
+        staged, fold_note = _stage_scoped(settings, snap, extension, base, store, used, run_id, reuse_from)
+    if staged is None:
+        # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
+        tables = fold_tables(extension.extracted, settings.dataset)
+        extension.extracted = None
+        staged = stage_tables(settings, snap, tables, used, run_id=run_id, reuse_from=reuse_from)
+    extension.extracted = None
+    staged.fold_note = fold_note
     staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
     staged.events_read = extension.events_read
     staged.gate_kept = base.checkpoint.gate if base.checkpoint is not None else None
     staged.timings.update({**extension.timings, "stage_total_s": read_s + time.perf_counter() - started})
     return staged
+
+
+def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkpoint.Extension,
+                  base: checkpoint.Base, store: ReleaseStore, used: list[dict[str, Any]], run_id: str,
+                  reuse_from: dict[str, Any] | None) -> tuple[Staged | None, str]:
+    """The snapshot staged from its new events' scope (``pipelines.release.scoped``), and how it was folded; None
+    and why not, when it must be folded whole."""
+    directory = staging_folder(settings, snap, run_id)
+    t0 = time.perf_counter()
+    cache = reuse.TableFileCache(checkpoint.table_files_folder(settings), reuse.kept_files(reuse_from))
+    try:
+        done = scoped.stage_scoped(extension.extracted, extension.new_from, _previous_manifest(store),
+                                   base.release_id, settings.dataset,
+                                   scoped.Writing(directory, settings.table_file_bytes, cache))
+    except scoped.NotScoped as exc:
+        shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped
+        return None, f"whole snapshot ({exc})"
+    timings = {**done.timings, "write_s": time.perf_counter() - t0 - done.timings["fold_s"],
+               "files_written": cache.written, "files_reused": cache.reused}
+    return Staged(settings.dataset, snap, directory, done.files, done.columns, used, timings,
+                  file_records=cache.records(done.files.values()), reuse_from=reuse_from), done.note
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot,
@@ -458,7 +489,8 @@ def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) ->
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint,
                                                     table_files=staged.file_records)
         key = staged.next_checkpoint.upload(store, release_id)
-    return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read}}
+    return {"checkpoint": key, "read": {"from": staged.base_reason, "events_read": staged.events_read,
+                                        "fold": staged.fold_note}}
 
 
 def _unchanged(entries: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, str]:

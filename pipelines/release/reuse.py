@@ -92,6 +92,7 @@ class TableFileCache:
         self.written = 0
         self.reused = 0
         self._staged: dict[Path, tuple[str, KeptFile]] = {}
+        self._by_sha256: dict[str, str] | None = None
         self._lock = threading.Lock()
 
     def write(self, name: str, table: pa.Table, path: Path) -> StagedFile:
@@ -113,6 +114,27 @@ class TableFileCache:
                 self.written += 1
         return staged
 
+    def link_kept(self, name: str, sha256: str, rows: int, path: Path) -> StagedFile | None:
+        """Stage the kept file with ``sha256`` (a file of the last release, unchanged) at ``path`` without reading
+        its data; None when the last release's checkpoint does not list it or the kept copy is missing or
+        damaged."""
+        with self._lock:
+            if self._by_sha256 is None:
+                self._by_sha256 = {k.sha256: key for key, k in self.kept.items()}
+        key = self._by_sha256.get(sha256)
+        if key is None or self.kept[key].rows != rows:
+            return None
+        staged = self._link_file(name, rows, path, self.kept[key])
+        if staged is not None:
+            with self._lock:
+                self._staged[path] = (key, self.kept[key])
+                self.reused += 1
+        return staged
+
+    def kept_path(self, sha256: str) -> Path:
+        """Where the cache keeps the file with ``sha256`` (which may be missing)."""
+        return _kept_path(self.folder, sha256)
+
     def records(self, files: Iterable[StagedFile]) -> dict[str, dict[str, Any]]:
         """Fingerprint -> sha256, rows and bytes of every file of ``files`` (staged here): what the checkpoint
         keeps for the next publish."""
@@ -126,15 +148,20 @@ class TableFileCache:
     def _link(self, name: str, table: pa.Table, path: Path, kept: KeptFile) -> StagedFile | None:
         """``path`` as a link to (or copy of) the kept file when that is intact; None (and nothing at ``path``)
         when it is missing or damaged."""
+        if kept.rows != table.num_rows:
+            return None
+        return self._link_file(name, table.num_rows, path, kept)
+
+    def _link_file(self, name: str, rows: int, path: Path, kept: KeptFile) -> StagedFile | None:
         source = _kept_path(self.folder, kept.sha256)
-        if kept.rows != table.num_rows or not source.is_file():
+        if not source.is_file():
             return None
         try:
             _link_or_copy(source, path)
             # Hashed again, though that is a fraction of encoding: a kept copy changed on disk (a disk error, a
             # hand edit) must not be staged, hence uploaded, under the sha256 the checkpoint lists.
             if path.stat().st_size == kept.bytes and file_sha256(path) == kept.sha256:
-                return StagedFile(name, path, table.num_rows, kept.bytes, kept.sha256)
+                return StagedFile(name, path, rows, kept.bytes, kept.sha256)
             source.unlink(missing_ok=True)  # damaged: the write that follows keeps a good copy
         except OSError:
             pass  # gone meanwhile (pruned by another publish): written instead

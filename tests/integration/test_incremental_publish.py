@@ -4,6 +4,7 @@ unreadable or tampered checkpoint makes the next publish rebuild in full and say
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import shutil
 from datetime import timedelta
@@ -39,7 +40,8 @@ def _shas(manifest: dict) -> dict[str, str]:
 def test_incremental_publishes_read_only_new_events_and_equal_a_full_rebuild(isolated, tmp_path):
     _ingest(isolated, tmp_path / "a", stations=12, seed=2)
     first = run_publish(isolated).manifest
-    assert first["read"] == {"from": "full rebuild (no earlier release)", "events_read": _events(first)}
+    assert first["read"] == {"from": "full rebuild (no earlier release)", "events_read": _events(first),
+                             "fold": "whole snapshot (a full rebuild)"}
 
     # The same files again (every event re-delivered), then new versions of three stations' tallies.
     _ingest(isolated, tmp_path / "a", stations=12, seed=2)
@@ -48,11 +50,13 @@ def test_incremental_publishes_read_only_new_events_and_equal_a_full_rebuild(iso
     third = run_publish(isolated).manifest
     for before, after in ((first, second), (second, third)):
         assert after["read"] == {"from": f"incremental from release {before['release_id']}",
-                                 "events_read": _events(after) - _events(before)}
+                                 "events_read": _events(after) - _events(before),
+                                 "fold": "whole snapshot (the new events are not tallies alone)"}
     assert _shas(second) != _shas(first) and _shas(third) != _shas(second)
 
     full = run_publish(isolated, force=True, full=True).manifest
-    assert full["read"] == {"from": "full rebuild (requested)", "events_read": _events(full)}
+    assert full["read"] == {"from": "full rebuild (requested)", "events_read": _events(full),
+                            "fold": "whole snapshot (a full rebuild)"}
     assert full["snapshot"] == third["snapshot"]
     assert _shas(full) == _shas(third)
 
@@ -208,3 +212,40 @@ def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_
     assert third.manifest["read"]["from"] == f"incremental from release {full['release_id']}"
     assert third.manifest["write"]["files"] == {"written": files_of(third.manifest), "reused": 0}
     assert third.timings["changes_files_local"] == 0 and third.timings["changes_files_downloaded"] > 0
+
+
+def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebuild(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, table_file_bytes=4096)  # tables of many files: spliced in spans
+    # One contest a station (its council): a scope of a few councils. (A regional list or a national referendum
+    # at every station would make the scope the whole election.)
+    synthesize(tmp_path / "a", stations=400, seed=3, contests=1)
+    assert ingest([p for p in sorted((tmp_path / "a").iterdir()) if p.name != "faults.jsonl"],
+                  settings).rejected_total == 0
+    first = run_publish(settings).manifest
+    # New versions of two stations' tallies: their rows of the results file, one vote moved from the second
+    # candidate to the first (the sum stays the valid ballots).
+    with (tmp_path / "a" / "results.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    stations = sorted({r["station_id"] for r in rows})[:2]
+    changed = [dict(r) for r in rows if r["station_id"] in stations]
+    for station in stations:
+        first_two = [r for r in changed if r["station_id"] == station][:2]
+        if int(first_two[1]["votes"]) > 0:
+            first_two[0]["votes"] = str(int(first_two[0]["votes"]) + 1)
+            first_two[1]["votes"] = str(int(first_two[1]["votes"]) - 1)
+    (tmp_path / "b").mkdir()
+    with (tmp_path / "b" / "results.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(changed)
+    assert ingest([tmp_path / "b" / "results.csv"], settings).rejected_total == 0
+
+    second = run_publish(settings).manifest
+    assert second["read"]["from"] == f"incremental from release {first['release_id']}"
+    assert second["read"]["fold"].startswith("the new tallies' scope: ")
+    assert second["write"]["files"]["reused"] > second["write"]["files"]["written"]
+    assert len(second["tables"]["events"]["files"]) > 1
+    full = run_publish(settings, force=True, full=True).manifest
+    assert full["read"]["fold"] == "whole snapshot (a full rebuild)"
+    assert full["snapshot"] == second["snapshot"]
+    assert _shas(full) == _shas(second)

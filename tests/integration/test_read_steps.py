@@ -61,7 +61,8 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     events = sum(p["end_offset"] - p["start_offset"] for p in first.manifest["snapshot"])
     assert sum(meta["events"] for _, meta in steps.values()) == events
     assert all(meta["seconds"] > 0 for _, meta in steps.values())
-    assert first.manifest["read"] == {"from": "full rebuild (no earlier release)", "events_read": events}
+    assert first.manifest["read"] == {"from": "full rebuild (no earlier release)", "events_read": events,
+                                      "fold": "whole snapshot (a full rebuild)"}
     # The release step (a process of its own) published the NIST documents the gate step built beside the gate.
     assert first.timings["documents_built_ahead"] == len(first.manifest["documents"]) >= 1
 
@@ -78,7 +79,8 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     assert full["snapshot"] == second["snapshot"] and _shas(full) == _shas(second)
     # Forced without new events: one empty range, nothing read, the same tables.
     forced = run_publish(settings, force=True).manifest
-    assert forced["read"] == {"from": f"incremental from release {full['release_id']}", "events_read": 0}
+    assert forced["read"] == {"from": f"incremental from release {full['release_id']}", "events_read": 0,
+                              "fold": "the new tallies' scope: 0 contests, 0.0% of the tallies"}
     assert _shas(forced) == _shas(full)
 
 

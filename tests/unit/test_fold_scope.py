@@ -19,108 +19,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import extract_all, fold_extracted
 from pipelines.fold.extract import extract, merge
 from pipelines.fold.scope import SCOPED_BY, UNSCOPED, in_scope, restrict, tally_scope
-from tests.support.factories import COUNTRY, ELECTION, REFERENDUM, Log, muni, station
-
-MUNICIPALITIES = ("a", "b", "c", "d")
-STATIONS = 8  # two a municipality
-
-
-def council(m: str) -> str:
-    return f"local.az.council-{m}.2025-01-29"
-
-
-def home(n: int) -> str:
-    return MUNICIPALITIES[(n - 1) // 2]
-
-
-def municipal_election() -> Log:
-    """Four municipal councils, one contest each, two stations each; a referendum at the last two stations."""
-    log = Log()
-    log.election()
-    log.division(COUNTRY, "COUNTRY", None)
-    for m in MUNICIPALITIES:
-        log.division(muni(m), "MUNICIPALITY", COUNTRY, seats=1)
-    log.division(f"{COUNTRY}/constituency:23", "CONSTITUENCY", COUNTRY)
-    for n in range(1, STATIONS + 1):
-        log.division(station(n), "POLLING_STATION", f"{COUNTRY}/constituency:23", municipality_id=muni(home(n)))
-    log.party("party:real", "Republican Alternative")
-    for m in MUNICIPALITIES:
-        log.candidate(f"candidate:{m}1", muni(m), "party:real")
-        log.candidate(f"candidate:{m}2", muni(m), None)
-        log.contest(council(m), [f"candidate:{m}1", f"candidate:{m}2"], district_id=muni(m))
-    log.contest(REFERENDUM, ["option:yes", "option:no"], kind="BALLOT_MEASURE", district_id=COUNTRY,
-                number_elected=None)
-    log.seats(muni("a"), {"candidate:a1": "party:real"}, 1)
-    return log
-
-
-def _tally(log: Log, n: int, stray: bool = False) -> None:
-    """A tally of station ``n % 8 + 1``'s council (the referendum at stations 7 and 8, every third draw); a
-    ``stray`` one names another municipality, which joins the two councils' scopes."""
-    s = n % STATIONS + 1
-    m = home(s) if not stray else MUNICIPALITIES[(n // 8) % 4]
-    if s > 6 and n % 3 == 0:
-        log.tally2(station(s), REFERENDUM, {"option:yes": n, "option:no": 7}, municipality_id=muni(m))
-    else:
-        log.tally2(station(s), council(home(s)), {f"candidate:{home(s)}1": n, f"candidate:{home(s)}2": 100 - n % 100},
-                   municipality_id=muni(m), registered=1000 + n % 7)
-
-
-def _correct(log: Log, n: int) -> None:
-    tallies = [r for r in log.records if r.record_type == v.STATION_TALLY]
-    if tallies:
-        target = tallies[n % len(tallies)]
-        log.emit(target.record_type, target.key, {**{k: x for k, x in target.value.items()
-                                                     if k not in ("event_id", "supersedes")},
-                                                  "registered_voters": 2000 + n}, supersedes=target)
-
-
-def _redeliver(log: Log, n: int, kinds: tuple[str, ...]) -> None:
-    records = [r for r in log.records if r.record_type in kinds]
-    if records:
-        log.again(records[n % len(records)], partition=n % 2)
-
-
-def apply_history(log: Log, op: str, n: int) -> None:
-    if op == "tally":
-        _tally(log, n)
-    elif op == "stray":
-        _tally(log, n, stray=True)
-    elif op == "correct":
-        _correct(log, n)
-    elif op == "retract":
-        events = [r for r in log.records if r.record_type != v.RETRACTION]
-        log.retract(events[n % len(events)])
-    elif op == "redeliver":
-        _redeliver(log, n, tuple({r.record_type for r in log.records}))
-    elif op == "incident":
-        log.incident(f"incident:{n % 5}", muni(home(n % STATIONS + 1)), station_id=station(n % STATIONS + 1))
-
-
-def apply_delta(log: Log, op: str, n: int) -> None:
-    if op == "tally":
-        _tally(log, n)
-    elif op == "stray":
-        _tally(log, n, stray=True)
-    elif op == "correct":
-        _correct(log, n)
-    elif op == "redeliver":
-        _redeliver(log, n, (v.STATION_TALLY,))
-
-
-# Strays are rare, or most scopes would be every contest.
-HISTORY = st.lists(st.tuples(st.sampled_from(("tally",) * 8 + ("stray", "correct", "correct", "retract",
-                                                               "redeliver", "redeliver", "incident")),
-                             st.integers(0, 1_000)), max_size=25)
-DELTA = st.lists(st.tuples(st.sampled_from(("tally",) * 5 + ("stray", "correct", "correct", "redeliver")),
-                           st.integers(0, 1_000)), min_size=1, max_size=5)
+from tests.support.factories import ELECTION, Log, muni, station
+from tests.support.municipal import (
+    DELTA,
+    HISTORY,
+    STATIONS,
+    apply_delta,
+    apply_history,
+    council,
+    municipal_election,
+    tally,
+)
 
 
 def _rows(table: pa.Table, mask: pa.Array) -> list[dict]:
@@ -166,7 +81,7 @@ def test_a_scoped_fold_gives_the_scope_s_rows_and_leaves_the_rest(history, delta
 def test_one_council_s_tally_scopes_one_contest_and_municipality() -> None:
     log = municipal_election()
     for n in range(STATIONS * 3):
-        _tally(log, n)
+        tally(log, n)
     upto = len(log.records)
     log.tally2(station(1), council("a"), {"candidate:a1": 5, "candidate:a2": 6}, municipality_id=muni("a"))
     ex = merge([extract(log.records[:upto]), extract(log.records[upto:])])
@@ -182,7 +97,7 @@ def test_one_council_s_tally_scopes_one_contest_and_municipality() -> None:
 def test_a_stray_municipality_joins_its_councils_into_one_scope() -> None:
     log = municipal_election()
     for n in range(STATIONS):
-        _tally(log, n)
+        tally(log, n)
     # Station 3 (municipality b) reports municipality a: municipality_results of a sums b's council too.
     log.tally2(station(3), council("b"), {"candidate:b1": 5}, municipality_id=muni("a"))
     upto = len(log.records)
@@ -201,7 +116,7 @@ def _a_tally_of(log: Log, contest: str):
 def test_a_tally_linked_to_another_council_s_joins_their_scopes(link: str) -> None:
     log = municipal_election()
     for n in range(STATIONS):
-        _tally(log, n)
+        tally(log, n)
     a, b = _a_tally_of(log, council("a")), _a_tally_of(log, council("b"))
     fields = {k: x for k, x in b.value.items() if k not in ("event_id", "supersedes")}
     if link == "event id":  # council b's tally delivered again under the id of council a's: a duplicate
@@ -222,7 +137,7 @@ def test_a_tally_linked_to_another_council_s_joins_their_scopes(link: str) -> No
 def test_a_delta_of_more_than_tallies_has_no_scope(delta: str) -> None:
     log = municipal_election()
     for n in range(STATIONS):
-        _tally(log, n)
+        tally(log, n)
     upto = len(log.records)
     if delta == "retract":
         log.retract(log.records[-1])

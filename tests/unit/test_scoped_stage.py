@@ -1,0 +1,112 @@
+"""A publish staged from its new tallies' scope (``pipelines.release.scoped``) writes, table by table and file by
+file, what a fold of the whole snapshot writes; a delta of more than tallies is refused with the reason.
+
+Hypothesis draws a history and a delta (``test_fold_scope``'s municipal election); the last release is staged in
+full, the next one from the checkpoint's extraction and the files the last one left in the cache. Files are a
+few hundred bytes, so that every table of size is many files and the splice runs on spans of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from pipelines.fold import TABLE_NAMES
+from pipelines.fold.core import fold, fold_tables
+from pipelines.fold.sliced import SlicedTable
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.release import checkpoint, reuse, scoped
+from pipelines.release.parquet import StagedFile, write_table_files
+from pipelines.settings import Settings
+from tests.support.log_reads import log_reader, snapshot_of
+from tests.support.municipal import DELTA, HISTORY, apply_delta, apply_history, municipal_election
+
+FILE_BYTES = 120
+DATASET = "test-scoped"
+
+
+def _write_all(tables, directory: Path, cache: reuse.TableFileCache) -> dict[str, StagedFile]:
+    out = {}
+    for name, table in tables:
+        table = table.table() if isinstance(table, SlicedTable) else table
+        out[name] = write_table_files(name, table, directory, split_column=FILE_SPLIT_COLUMNS[name],
+                                      width=FILE_WIDTHS[name], file_bytes=FILE_BYTES, write=cache.write)
+    return out
+
+
+def _manifest(release_id: str, files: dict[str, StagedFile]) -> dict:
+    return {"release_id": release_id, "tables": {
+        name: {"path": None if f.parts else f"tables/{name}.parquet",
+               "files": [{"sha256": p.sha256, "rows": p.rows} for p in f.parts or (f,)]}
+        for name, f in files.items()}}
+
+
+def _shas(files: dict[str, StagedFile]) -> dict[str, list[str]]:
+    return {name: [p.sha256 for p in f.parts or (f,)] for name, f in files.items()}
+
+
+def publish_twice(log, upto: int, tmp: Path) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache]:
+    """Stage ``log.records[:upto]`` in full, then the whole log from its scope; and a full write of the whole."""
+    config = Settings(read_ranges=1, read_range_min_events=1)
+    cache_dir = tmp / "cache"
+    first = checkpoint.extend(config, snapshot_of(log.records[:upto]), checkpoint.Base(None, "full"), None,
+                              cache_dir, read=log_reader(log))
+    kept = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, {})
+    last = _write_all(fold_tables(first.extracted, DATASET), tmp / "first", kept)
+    ckpt = dataclasses.replace(first.pending.checkpoint, table_files=kept.records(last.values()))
+    second = checkpoint.extend(config, snapshot_of(log.records), checkpoint.Base(ckpt, "incremental", "r1"), None,
+                               cache_dir, read=log_reader(log))
+    assert second.new_from == first.extracted.envelope.num_rows
+    cache = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, reuse.kept_files(ckpt.table_files))
+    done = scoped.stage_scoped(second.extracted, second.new_from, _manifest("r1", last), "r1", DATASET,
+                               scoped.Writing(tmp / "second", FILE_BYTES, cache))
+    whole = fold(log.records, DATASET)
+    full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
+    return done, full, cache
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=HISTORY, delta=DELTA)
+def test_a_scoped_publish_writes_the_files_of_a_full_one(history, delta, tmp_path_factory) -> None:
+    log = municipal_election()
+    for n in range(16):  # every station reports: tables of many files
+        apply_history(log, "tally", n * 7)
+    for op, n in history:
+        apply_history(log, op, n)
+    upto = len(log.records)
+    for op, n in delta:
+        apply_delta(log, op, n)
+    try:
+        done, full, _ = publish_twice(log, upto, tmp_path_factory.mktemp("scoped"))
+    except scoped.NotScoped as exc:
+        assert "not tallies alone" in str(exc) or "of the tallies" in str(exc)
+        return
+    assert list(done.files) == list(TABLE_NAMES)
+    assert _shas(done.files) == _shas(full)
+    assert {n: f.rows for n, f in done.files.items()} == {n: f.rows for n, f in full.items()}
+
+
+def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
+    log = municipal_election()
+    for n in range(60):
+        apply_history(log, "tally", n)
+    upto = len(log.records)
+    apply_delta(log, "tally", 1000)
+    done, full, cache = publish_twice(log, upto, tmp_path)
+    assert _shas(done.files) == _shas(full)
+    files = sum(len(f.parts) or 1 for f in done.files.values())
+    assert files > 25 and cache.reused > 0.7 * files, (files, cache.reused)
+    assert done.note.startswith("the new tallies' scope: 1 contests")
+
+
+def test_a_delta_with_an_incident_is_folded_whole(tmp_path: Path) -> None:
+    log = municipal_election()
+    for n in range(10):
+        apply_history(log, "tally", n)
+    upto = len(log.records)
+    apply_history(log, "incident", 3)
+    with pytest.raises(scoped.NotScoped, match="not tallies alone"):
+        publish_twice(log, upto, tmp_path)
