@@ -436,6 +436,7 @@ def publish(settings: Settings, bucket: Bucket, publisher: Publisher, *, full: b
         "release_id": result["release_id"],
         "read_from": manifest["read"]["from"],
         "events_read": manifest["read"]["events_read"],
+        "fold": manifest["read"].get("fold"),
         "snapshot_events": sum(p["end_offset"] - p["start_offset"] for p in manifest["snapshot"]),
         "live_s": round(live_at - produced_at, 2) if produced_at is not None else None,
         "start_to_live_s": round(live_at - started, 2),

@@ -31,7 +31,7 @@ ROW_GROUP_ROWS = 1_000_000
 _SMALL_DICTIONARY = 4096
 
 
-def _compact(column: pa.Array) -> pa.Array:
+def compact(column: pa.Array) -> pa.Array:
     """A dictionary array whose dictionary holds only the values it uses, in their original order (the column
     itself when it uses every value and has no nulls)."""
     if not pa.types.is_dictionary(column.type):
@@ -94,7 +94,7 @@ def _row_groups(table: pa.Table) -> Iterator[pa.Table]:
     """
     for start in range(0, max(table.num_rows, 1), ROW_GROUP_ROWS):
         part = table.slice(start, ROW_GROUP_ROWS).combine_chunks()
-        yield pa.table([_compact(col.chunk(0)) if col.num_chunks else col for col in part.columns],
+        yield pa.table([compact(col.chunk(0)) if col.num_chunks else col for col in part.columns],
                        schema=table.schema)
 
 

@@ -22,16 +22,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.fold import tables as t
-from pipelines.fold.build import dict_column, sorted_dictionary
+from pipelines.fold.build import sorted_dictionary
 from pipelines.release.parquet import (
     FileWriter,
     StagedFile,
     column_runs,
+    compact,
     cuts,
     tree_sha256,
     write_table_files,
@@ -75,27 +77,46 @@ def first_keys(name: str, paths: list[Path]) -> list[Key]:
     return out
 
 
-def _plain(table: pa.Table) -> pa.Table:
-    """``table`` with its dictionary columns decoded (two tables' dictionaries need not agree)."""
-    fields = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
-    return table.cast(pa.schema(fields))
+def _unified(chunks: list[pa.DictionaryArray], kind: pa.DataType) -> pa.DictionaryArray:
+    """The chunks as one dictionary array whose dictionary is the sorted union of theirs: what a whole fold's
+    column gives a file once compacted (``parquet.compact``), since the fold sorts its dictionaries."""
+    if not chunks:
+        return pa.DictionaryArray.from_arrays(pa.array([], kind.index_type), pa.array([], kind.value_type))
+    # Only the values used: a fold's dictionary may hold a million ids for the thousand rows of a span.
+    chunks = [compact(c) for c in chunks]
+    # One ranking of every chunk's values: each chunk's slice of it maps its codes to the union's.
+    merged, rank = sorted_dictionary(pa.chunked_array([c.dictionary for c in chunks], kind.value_type))
+    indices, at = [], 0
+    for c in chunks:
+        remap = pa.array(rank[at:at + len(c.dictionary)], kind.index_type)
+        at += len(c.dictionary)
+        indices.append(remap.take(c.indices))
+    return pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), merged)
 
 
-def _encoded(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` (plain) in ``schema``, each dictionary column with its values sorted, as the fold makes them."""
-    cols = []
+def _order_codes(column: pa.Array) -> np.ndarray:
+    """Integers in the order of ``column``'s values (keys are never null)."""
+    if pa.types.is_dictionary(column.type):  # its dictionary is sorted (``_unified``)
+        return column.indices.to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(column.type):
+        return column.to_numpy(zero_copy_only=False)
+    return sorted_dictionary(column)[1]
+
+
+def _merged(name: str, parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """The rows of ``parts`` (each in ``ORDER``, their dictionaries sorted) as one table in ``ORDER`` and
+    ``schema``: dictionaries unified, not decoded, and the rows put in order by integer codes of the order's
+    columns, not by their strings."""
+    cols = {}
     for f in schema:
-        col = table[f.name].combine_chunks()
+        chunks = [c for part in parts for c in part[f.name].chunks]
         if pa.types.is_dictionary(f.type):
-            dictionary, idx = sorted_dictionary(col)
-            col = dict_column(dictionary, idx)
-        cols.append(col)
-    return pa.Table.from_arrays(cols, schema=schema)
-
-
-def _sorted(name: str, table: pa.Table) -> pa.Table:
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.ORDER[name]])
-    return table.take(order)
+            cols[f.name] = _unified(chunks, f.type)
+        else:
+            cols[f.name] = pa.concat_arrays(chunks) if chunks else pa.array([], f.type)
+    codes = [_order_codes(cols[c]) for c in t.ORDER[name]]
+    order = pa.array(np.lexsort(codes[::-1]), pa.int64()) if codes and len(codes[0]) else pa.array([], pa.int64())
+    return pa.Table.from_arrays([cols[f.name].take(order) for f in schema], schema=schema)
 
 
 def _key_at(table: pa.Table, name: str, row: int) -> Key:
@@ -162,13 +183,13 @@ class Splice:
 
 def _span_rows(s: Splice, a: int, b: int) -> pa.Table:
     """Files ``a``..``b`` of the old table without their scope rows, with the new scope rows that fall among
-    them, in order and plain."""
+    them, in order."""
     old = pa.concat_tables([pq.read_table(f.path) for f in s.old[a:b + 1]])
-    old = _plain(old).filter(pc.invert(s.inside(old)))
+    old = old.filter(pc.invert(s.inside(old)))
     low = s.old[a].first if a > 0 else None
     high = s.old[b + 1].first if b + 1 < len(s.old) else None
-    new = _plain(_rows_between(s.scoped, s.name, low, high))
-    return _sorted(s.name, pa.concat_tables([old.replace_schema_metadata(None), new.replace_schema_metadata(None)]))
+    new = _rows_between(s.scoped, s.name, low, high)
+    return _merged(s.name, [old, new], s.scoped.schema)
 
 
 def _span_cuts(rows: pa.Table, column: str, width: tuple[float, float], file_bytes: int, *, first: bool,
@@ -187,10 +208,9 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
                  write: FileWriter, link: Link) -> StagedFile:
     """Stage table ``s.name`` in ``directory``: ``write_table_files`` of the whole new table, byte for byte, with
     the files outside the scope's spans linked (``link``) rather than read."""
-    schema = s.scoped.schema
     if len(s.old) < MIN_FILES:
         rows = _span_rows(s, 0, len(s.old) - 1)
-        return write_table_files(s.name, _encoded(rows, schema), directory, split_column=split_column,
+        return write_table_files(s.name, rows, directory, split_column=split_column,
                                  width=width, file_bytes=file_bytes, write=write)
     folder = directory / s.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,7 +224,7 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
     for a, b in spans(touched(s.name, s.old, s.prefixes), len(s.old)):
         for old in s.old[done:a]:
             add(None, old)
-        rows = _encoded(_span_rows(s, a, b), schema)
+        rows = _span_rows(s, a, b)
         # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right one's
         # first row is where the rows from the old last file start.
         left = s.old[a].rows

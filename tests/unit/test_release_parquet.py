@@ -57,7 +57,7 @@ def test_compaction_keeps_the_used_values_in_dictionary_order(size, indices, off
     kept = column.indices.to_pylist()
     used = sorted({i for i in kept if i is not None})
     with mock.patch.object(parquet, "_SMALL_DICTIONARY", small):
-        compacted = parquet._compact(column)
+        compacted = parquet.compact(column)
     assert compacted.dictionary.to_pylist() == [dictionary[i].as_py() for i in used]
     assert compacted.indices.to_pylist() == [None if i is None else used.index(i) for i in kept]
     assert compacted.to_pylist() == column.to_pylist()

@@ -16,17 +16,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.fold import tables as t
+from pipelines.fold.build import dict_column, sorted_dictionary
 from pipelines.release import splice
 from pipelines.release.parquet import StagedFile, write_file, write_table_files
 
 FILE_BYTES = 2_000  # a few dozen rows a file
 
 
+def _plain(table: pa.Table) -> pa.Table:
+    fields = [pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
 def _table(name: str, rows: list[dict]) -> pa.Table:
     schema = t.SCHEMAS[name]
-    plain = splice._plain(schema.empty_table())
+    plain = _plain(schema.empty_table())
     table = pa.Table.from_pylist(rows, schema=plain.schema) if rows else plain
-    return splice._encoded(splice._sorted(name, table), schema)
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in t.ORDER[name]]))
+    cols = []
+    for f in schema:  # dictionaries sorted, as the fold makes them
+        col = table[f.name].combine_chunks()
+        cols.append(dict_column(*sorted_dictionary(col)) if pa.types.is_dictionary(f.type) else col)
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _write(name: str, table: pa.Table, directory: Path) -> StagedFile:
@@ -74,7 +85,7 @@ def check(name: str, before: pa.Table, after: pa.Table, prefixes: set, inside, t
 
 
 def _contests_inside(scope: list[str]):
-    return lambda table: pc.is_in(splice._plain(table.select(["contest_id"]))["contest_id"].combine_chunks(),
+    return lambda table: pc.is_in(_plain(table.select(["contest_id"]))["contest_id"].combine_chunks(),
                                   value_set=pa.array(scope, pa.string()))
 
 
