@@ -85,14 +85,11 @@ def apply_history(log: Log, op: str, n: int) -> None:
 
 
 def apply_delta(log: Log, op: str, n: int) -> None:
-    if op == "tally":
-        tally(log, n)
-    elif op == "stray":
-        tally(log, n, stray=True)
-    elif op == "correct":
-        correct(log, n)
-    elif op == "redeliver":
+    """An operation of a delta of tallies alone: a re-delivery is of a tally."""
+    if op == "redeliver":
         redeliver(log, n, (v.STATION_TALLY,))
+    elif op in ("tally", "stray", "correct"):
+        apply_history(log, op, n)
 
 
 # Strays are rare, or most scopes would be every contest.

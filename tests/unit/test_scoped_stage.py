@@ -21,6 +21,7 @@ from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
 from pipelines.release import checkpoint, reuse, scoped
 from pipelines.release.parquet import StagedFile, write_table_files
 from pipelines.settings import Settings
+from tests.support.factories import Log
 from tests.support.log_reads import log_reader, snapshot_of
 from tests.support.municipal import DELTA, HISTORY, apply_delta, apply_history, municipal_election
 
@@ -89,11 +90,16 @@ def test_a_scoped_publish_writes_the_files_of_a_full_one(history, delta, tmp_pat
     assert {n: f.rows for n, f in done.files.items()} == {n: f.rows for n, f in full.items()}
 
 
-def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
+def _reported(tallies: int) -> tuple[Log, int]:
+    """The municipal election with ``tallies`` tallies, and its length."""
     log = municipal_election()
-    for n in range(60):
+    for n in range(tallies):
         apply_history(log, "tally", n)
-    upto = len(log.records)
+    return log, len(log.records)
+
+
+def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
+    log, upto = _reported(60)
     apply_delta(log, "tally", 1000)
     done, full, cache = publish_twice(log, upto, tmp_path)
     assert _shas(done.files) == _shas(full)
@@ -103,10 +109,7 @@ def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
 
 
 def test_a_delta_with_an_incident_is_folded_whole(tmp_path: Path) -> None:
-    log = municipal_election()
-    for n in range(10):
-        apply_history(log, "tally", n)
-    upto = len(log.records)
+    log, upto = _reported(10)
     apply_history(log, "incident", 3)
     with pytest.raises(scoped.NotScoped, match="not tallies alone"):
         publish_twice(log, upto, tmp_path)
