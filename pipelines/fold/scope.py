@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
+from pipelines.fold.contest_results import STATION_KINDS
 from pipelines.fold.extract import Extracted, Votes
 from pipelines.fold.repeats import value_codes
 
@@ -172,12 +173,63 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
                  tally_rows=rows, share=float(rows.mean()) if len(rows) else 0.0)
 
 
+def _links(divisions: pa.Table, targets: pa.Array) -> np.ndarray:
+    """Whether each division names one of ``targets`` as its parent, municipality or a division it is a member
+    of."""
+    hit = pc.or_(pc.is_in(divisions["parent_id"], value_set=targets),
+                 pc.is_in(divisions["municipality_id"], value_set=targets)).fill_null(False)
+    members = divisions["member_of"]
+    flat = pc.list_flatten(members)
+    if len(flat):
+        member_hit = pc.is_in(flat, value_set=targets).fill_null(False)
+        rows = pc.list_parent_indices(members)
+        hit = pc.or_(hit, pa.array(np.bincount(np.asarray(rows), weights=np.asarray(member_hit, dtype=float),
+                                               minlength=divisions.num_rows) > 0))
+    return np.asarray(hit.combine_chunks() if isinstance(hit, pa.ChunkedArray) else hit, dtype=bool)
+
+
+def _unneeded_places(ex: Extracted, scope: Scope) -> np.ndarray:
+    """The DivisionDeclared rows of the polling places the scope's tables do not read: a polling place counts only
+    in the contest_results of its own tallies and in the stations expected of the districts it composes into
+    (``contest_summary``). A million polling places are most of the reference events; a scope needs a few of
+    them. Decided per division id, over every version; nothing is dropped when a division composes into a
+    polling place."""
+    divisions = ex.content[v.DIVISION_DECLARED]
+    is_place = np.asarray(pc.is_in(divisions["kind"], value_set=pa.array(STATION_KINDS)).fill_null(False), bool)
+    if not is_place.any():
+        return is_place
+    ids = divisions["division_id"]
+    places = pc.unique(ids.filter(pa.array(is_place)))
+    # A division id declared as a polling place and as anything else, or a division inside a polling place: keep
+    # every polling place (the composition below them is not a polling place's).
+    other = pc.unique(ids.filter(pa.array(~is_place)))
+    if pc.any(pc.is_in(other, value_set=places)).as_py() or _links(divisions, places).any():
+        return np.zeros(len(is_place), bool)
+    contests = ex.content[v.CONTEST_DECLARED]
+    districts = contests.filter(pc.is_in(contests["contest_id"], value_set=scope.contests))["district_id"]
+    inside = pc.unique(districts.drop_null()).cast(pa.string())
+    areas = divisions.filter(pa.array(~is_place))
+    while True:  # the districts and every division that composes into them
+        grown = pc.unique(pa.chunked_array([inside, areas["division_id"].filter(pa.array(_links(areas, inside)))],
+                                           pa.string()))
+        if len(grown) == len(inside):
+            break
+        inside = grown
+    tallies = ex.content[v.STATION_TALLY]
+    stations = pc.unique(tallies["station_id"].filter(pa.array(scope.tally_rows)))
+    needed = pc.unique(ids.filter(pa.array(is_place & (_links(divisions, inside)
+                                                        | np.asarray(pc.is_in(ids, value_set=stations), bool)))))
+    return is_place & ~np.asarray(pc.is_in(ids, value_set=needed), bool)
+
+
 def restrict(ex: Extracted, scope: Scope) -> Extracted:
-    """``ex`` without the tallies outside ``scope``: every other event, with the ordinals and tally rows
-    renumbered as if the extraction had read only these."""
+    """``ex`` without the tallies outside ``scope`` and the polling places it does not read
+    (``_unneeded_places``): every other event, with the ordinals and tally rows renumbered as if the extraction
+    had read only these."""
     tally_ords = ex.content[v.STATION_TALLY]["ord"].to_numpy()
     keep = np.ones(ex.envelope.num_rows, bool)
     keep[tally_ords[~scope.tally_rows]] = False
+    keep[ex.content[v.DIVISION_DECLARED]["ord"].to_numpy()[_unneeded_places(ex, scope)]] = False
     new_ord = np.cumsum(keep) - 1
 
     def kept(table: pa.Table) -> pa.Table:
