@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted
@@ -35,7 +36,7 @@ from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
 from pipelines.release import reuse
 from pipelines.release.parquet import StagedFile, columns, tree_sha256, write_table_files
-from pipelines.release.splice import PREFIXES, OldFile, Splice, first_keys, splice_table
+from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, splice_table
 
 # Above this share of the tallies, folding the scope saves too little to be worth two paths.
 MAX_SHARE = 0.5
@@ -107,7 +108,7 @@ def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
         rows = pa.array(np.flatnonzero(in_scope(t.EVENTS, env, scope).to_numpy(zero_copy_only=False)), pa.int64())
         source = env.select(list(cols)).take(rows)
     else:
-        tallies = ex.content["StationTally"]
+        tallies = ex.content[v.STATION_TALLY]
         rows = pa.array(np.flatnonzero(scope.tally_rows), pa.int64())
         source = tallies.select(list(cols)).take(rows)
         if name == t.MUNICIPALITY_RESULTS:
@@ -117,11 +118,17 @@ def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
 
 def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple], scope: Scope,
              writing: Writing) -> StagedFile:
-    keys = first_keys(name, [f.path for f in old]) if len(old) > 1 else [()] * len(old)
+    try:
+        keys = first_keys(name, [f.path for f in old]) if len(old) > 1 else [()] * len(old)
+    except (OSError, pa.ArrowException) as exc:  # a kept copy damaged: the splice would refuse it anyway
+        raise NotScoped(f"a file of {name} in the local cache is damaged ({exc})") from exc
     old = [OldFile(f.path, f.sha256, f.rows, k) for f, k in zip(old, keys, strict=True)]
     rows = table.filter(in_scope(name, table, scope))
     splice = Splice(name, old, rows, prefixes, lambda rows: in_scope(name, rows, scope))
-    return splice_table(splice, writing.directory, **writing.how(name), link=writing.link)
+    try:
+        return splice_table(splice, writing.directory, **writing.how(name), link=writing.link)
+    except DamagedFile as exc:
+        raise NotScoped(f"a file of {name} in the local cache is damaged ({exc})") from exc
 
 
 def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, release_id: str | None,

@@ -17,6 +17,7 @@ spans are linked as they are. The result is byte for byte ``parquet.write_table_
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,10 +182,23 @@ class Splice:
     inside: Callable[[pa.Table], pa.Array]
 
 
+class DamagedFile(Exception):
+    """A file of the last release whose local copy no longer has its checksum."""
+
+
+def _read(f: OldFile) -> pa.Table:
+    """The rows of ``f``, once its bytes are checked: rows read from a damaged copy would be spliced into new
+    files, uploaded under checksums of their own."""
+    data = f.path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != f.sha256:
+        raise DamagedFile(f"{f.path.name} does not have the checksum the last release lists")
+    return pq.read_table(pa.BufferReader(data))
+
+
 def _span_rows(s: Splice, a: int, b: int) -> pa.Table:
     """Files ``a``..``b`` of the old table without their scope rows, with the new scope rows that fall among
     them, in order."""
-    old = pa.concat_tables([pq.read_table(f.path) for f in s.old[a:b + 1]])
+    old = pa.concat_tables([_read(f) for f in s.old[a:b + 1]])
     old = old.filter(pc.invert(s.inside(old)))
     low = s.old[a].first if a > 0 else None
     high = s.old[b + 1].first if b + 1 < len(s.old) else None

@@ -113,3 +113,23 @@ def test_a_delta_with_an_incident_is_folded_whole(tmp_path: Path) -> None:
     apply_history(log, "incident", 3)
     with pytest.raises(scoped.NotScoped, match="not tallies alone"):
         publish_twice(log, upto, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["footer", "first row group"])
+def test_a_damaged_file_in_the_cache_means_a_whole_fold(damage: str, tmp_path: Path, monkeypatch) -> None:
+    log, upto = _reported(60)
+    apply_delta(log, "tally", 1000)
+    real = scoped.stage_scoped
+
+    def damaging(ex, new_from, manifest, release_id, dataset, writing):
+        # Every kept events file has a byte changed: rows read from it would be wrong.
+        for f in manifest["tables"]["events"]["files"]:
+            path = writing.cache.kept_path(f["sha256"])
+            data = bytearray(path.read_bytes())
+            data[-1 if damage == "footer" else 8] ^= 0xFF
+            path.write_bytes(bytes(data))
+        return real(ex, new_from, manifest, release_id, dataset, writing)
+
+    monkeypatch.setattr(scoped, "stage_scoped", damaging)
+    with pytest.raises(scoped.NotScoped, match="events in the local cache is damaged"):
+        publish_twice(log, upto, tmp_path)
