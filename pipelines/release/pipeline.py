@@ -187,7 +187,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     if staged is None:
         # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
         tables = fold_tables(extension.extracted, settings.dataset)
-        extension.extracted = None
+        extension.extracted = None  # the fold's stream holds it only as long as it needs it
         staged = stage_tables(settings, snap, tables, used, run_id=run_id, reuse_from=reuse_from)
     extension.extracted = None
     staged.fold_note = fold_note

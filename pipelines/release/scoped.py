@@ -93,7 +93,11 @@ def _old_tables(manifest: dict[str, Any], cache: reuse.TableFileCache) -> dict[s
         entry = (manifest.get("tables") or {}).get(name)
         if not entry or not entry.get("files"):
             raise NotScoped(f"the last release lists no files for {name}")
-        files = [OldFile(cache.kept_path(f["sha256"]), f["sha256"], int(f["rows"]), ()) for f in entry["files"]]
+        try:
+            files = [OldFile(cache.kept_path(str(f["sha256"])), str(f["sha256"]), int(f["rows"]), ())
+                     for f in entry["files"]]
+        except (KeyError, TypeError, ValueError) as exc:  # a manifest edited or cut short: fold in full
+            raise NotScoped(f"the last release's entry for {name} is malformed ({exc!r})") from exc
         if not all(f.path.is_file() for f in files):
             raise NotScoped(f"a file of {name} in the last release is not in the local cache")
         out[name] = (files, entry.get("path") is not None)

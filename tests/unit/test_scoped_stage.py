@@ -133,3 +133,17 @@ def test_a_damaged_file_in_the_cache_means_a_whole_fold(damage: str, tmp_path: P
     monkeypatch.setattr(scoped, "stage_scoped", damaging)
     with pytest.raises(scoped.NotScoped, match="events in the local cache is damaged"):
         publish_twice(log, upto, tmp_path)
+
+
+def test_a_malformed_manifest_entry_means_a_whole_fold(tmp_path: Path, monkeypatch) -> None:
+    log, upto = _reported(10)
+    apply_delta(log, "tally", 1000)
+    real = scoped.stage_scoped
+
+    def malformed(ex, new_from, manifest, release_id, dataset, writing):
+        del manifest["tables"]["events"]["files"][0]["rows"]
+        return real(ex, new_from, manifest, release_id, dataset, writing)
+
+    monkeypatch.setattr(scoped, "stage_scoped", malformed)
+    with pytest.raises(scoped.NotScoped, match="entry for events is malformed"):
+        publish_twice(log, upto, tmp_path)
