@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python -m benchmarks.bench_live --stations 1000000 [--contests 1] [--selections M]
 [--batches 1000,10000,100000] [--new-share 0.5] [--spread random|region] [--keep-topics] [--keep-dataset]
-[--ephemeral-dagster]``
+[--ephemeral-dagster] [--profile DIR]``
 
 Setup: the generator's election (seed 1, ``--contests`` per station, default 1) with ``--stations`` stations plus
 one per new tally to come. The tallies of its results CSV that the batches will bring as new are held back, chosen
@@ -43,6 +43,7 @@ Figures go to ``benchmarks/results/live-<stations>x<contests>[x<selections>][-re
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import json
 import multiprocessing
@@ -206,8 +207,9 @@ def split_results(data: Path, history: Path, batches: list[Batch], tallies: int,
 
 # --- the publisher: one child process per publish ------------------------------------------------------------
 
-def _publisher(conn: Connection, settings: Settings, dagster_home: str | None) -> None:
-    """Child process: import the publish path, say ready, publish once when told, send back what happened."""
+def _publisher(conn: Connection, settings: Settings, dagster_home: str | None, profile_to: str | None) -> None:
+    """Child process: import the publish path, say ready, publish once when told, send back what happened (and,
+    with ``profile_to``, write cProfile's statistics of the publish there)."""
     # A Dagster instance of its own (None: an ephemeral one): runs of one instance share their assets' stored
     # outputs (the staged snapshot among them), so another publish on the same instance at the same time could
     # swap them.
@@ -222,8 +224,14 @@ def _publisher(conn: Connection, settings: Settings, dagster_home: str | None) -
     conn.send(("ready", (os.getpid(), time.perf_counter() - started)))
     full = conn.recv()
     started = time.perf_counter()
+    profiler = cProfile.Profile() if profile_to else None
     try:
+        if profiler is not None:
+            profiler.enable()
         outcome = run_publish(settings, force=full, full=full)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile_to))
         _require(outcome.manifest is not None, f"nothing published: {outcome.skipped}")
         assert outcome.manifest is not None
         conn.send(("done", {
@@ -256,12 +264,13 @@ def _warm_up() -> None:
 class Publisher:
     """A warmed-up child process that publishes once."""
 
-    def __init__(self, settings: Settings, dagster_home: Path | None) -> None:
+    def __init__(self, settings: Settings, dagster_home: Path | None, profile_to: Path | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         home = str(dagster_home) if dagster_home else None
         # Not a daemon: the publish starts read workers of its own.
-        self.process = ctx.Process(target=_publisher, args=(child, settings, home), daemon=False)
+        self.process = ctx.Process(target=_publisher, args=(child, settings, home, str(profile_to) if profile_to else None),
+                                   daemon=False)
         self.process.start()
         child.close()
         try:
@@ -512,8 +521,8 @@ def _check_offsets(settings: Settings, before: dict[tuple[str, int], int], event
 
 
 def run(stations: int, contests: int, selections: int | None, sizes: list[int], new_share: float,
-        keep_topics: bool, keep_dataset: bool, ephemeral_dagster: bool = False, spread: str = "random"
-        ) -> dict[str, Any]:
+        keep_topics: bool, keep_dataset: bool, ephemeral_dagster: bool = False, spread: str = "random",
+        profile: Path | None = None) -> dict[str, Any]:
     """Build the history, publish it, then each batch and a full rebuild; the figures of all of it."""
     batches = plan_batches(sizes, new_share)
     held_back = sum(b.new for b in batches)
@@ -535,7 +544,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
             bucket = Bucket(ReleaseStore(settings), admin)
             home = None if ephemeral_dagster else _dagster_home(Path(tmp))
             figures.update(_run_in(settings, bucket, Path(tmp), home, batches, stations + held_back, contests,
-                                   selections, spread))
+                                   selections, spread, profile))
     finally:
         if not keep_dataset:  # first: S3 is there even when a broker restart makes the topics' deletion fail
             for key in list_objects(admin, settings):
@@ -559,16 +568,23 @@ def _dagster_home(tmp: Path) -> Path:
     return home
 
 
+def _profile_file(folder: Path | None, name: str) -> Path | None:
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.prof"
+
+
 def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, batches: list[Batch],
-            election_stations: int, contests: int, selections: int | None, spread: str = "random"
-            ) -> dict[str, Any]:
+            election_stations: int, contests: int, selections: int | None, spread: str = "random",
+            profile: Path | None = None) -> dict[str, Any]:
     files, synth, synth_s = synthesize_files(tmp / "data", election_stations, contests, selections)
     t0 = time.perf_counter()
     kept = split_results(tmp / "data", tmp / "history", batches, synth.events[RESULTS_CSV], spread=spread)
     history_files = [tmp / "history" / RESULTS_CSV if p.name == RESULTS_CSV else p for p in files]
     setup: dict[str, Any] = {"synth_s": round(synth_s, 1), "split_s": round(time.perf_counter() - t0, 1),
                              "history_csv_tallies": kept}
-    with Publisher(settings, home) as publisher:
+    with Publisher(settings, home, _profile_file(profile, "history")) as publisher:
         bucket = bucket.snapshot()
         setup.update(ingest_timed(history_files, settings))
         produced_at = time.perf_counter()
@@ -581,7 +597,7 @@ def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, ba
     runs: list[dict[str, Any]] = []
     for batch in batches:
         previous = manifest["release_id"]
-        with Publisher(settings, home) as publisher:
+        with Publisher(settings, home, _profile_file(profile, f"batch-{batch.size}")) as publisher:
             bucket, end_before = bucket.snapshot(), _end_offsets(settings)
             produce, produced_at = _ingest_batch(settings, batch)
             figures, manifest = publish(settings, bucket, publisher, full=False, produced_at=produced_at,
@@ -593,7 +609,7 @@ def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, ba
         runs.append({"tallies": batch.size, "new": batch.new, "corrected": batch.corrected,
                      "produce": {k: produce[k] for k in ("ingest_s", "ingest_produced")}, **figures})
     last = manifest
-    with Publisher(settings, home) as publisher:
+    with Publisher(settings, home, _profile_file(profile, "full-rebuild")) as publisher:
         bucket = bucket.snapshot()
         full, manifest = publish(settings, bucket, publisher, full=True, produced_at=None,
                                  previous=last["release_id"])
@@ -671,12 +687,15 @@ def main() -> None:
     parser.add_argument("--spread", choices=("random", "region"), default="random",
                         help="where each batch's tallies come from: anywhere (default) or one region's run of "
                              "stations")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="write cProfile's statistics of each publish to DIR (history.prof, batch-N.prof, "
+                             "full-rebuild.prof; read them with python -m pstats); the profiler slows the publish")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.batches.split(",") if s.strip()]
     if not sizes or min(sizes) < 1 or not 0.0 <= args.new_share <= 1.0:
         parser.error("--batches needs sizes >= 1 and --new-share a share in [0, 1]")
     figures = run(args.stations, args.contests, args.selections, sizes, args.new_share, args.keep_topics,
-                  args.keep_dataset, args.ephemeral_dagster, args.spread)
+                  args.keep_dataset, args.ephemeral_dagster, args.spread, args.profile)
     tables_differ = figures["full_rebuild"]["tables_differing_from_last_incremental"]
     figures["targets_met_1m"] = targets(figures)
     out = result_path(args.stations, args.contests, args.selections, args.ephemeral_dagster, args.spread)

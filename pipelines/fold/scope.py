@@ -36,7 +36,6 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.contest_results import STATION_KINDS
 from pipelines.fold.extract import Extracted, Votes
-from pipelines.fold.repeats import value_codes
 
 # The column by which each table's rows belong to a scope: the contest for the tables of contests, the
 # municipality for municipality_results, the event for the history tables. Tables not named here do not change
@@ -66,31 +65,27 @@ class Scope:
             self.event_ids if column in ("event_id", "correction_event_id") else self.contests
 
 
-def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes renumbered 0..n-1 (n distinct), so that they index a flag array."""
-    if not len(codes):
-        return codes.astype(np.int64), 0
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    return inverse.astype(np.int64), len(distinct)
+@dataclass(frozen=True)
+class _Line:
+    """One column of the tallies that joins the rows sharing a value (a null joins nothing when
+    ``null_joins`` is false: a tally without a municipality is in no municipality's sum)."""
+
+    values: pa.Array
+    null_joins: bool = True
+
+    def spread(self, rows: np.ndarray) -> np.ndarray:
+        """Every row sharing a value with one of ``rows`` (a flag per row)."""
+        shared = pc.unique(self.values.filter(pa.array(rows)))
+        if not self.null_joins:
+            shared = shared.drop_null()
+        # A value set, not codes of every row: a delta's scope has a few thousand values, and hashing a million
+        # tallies' ids to codes took most of a scoped publish's fixed cost.
+        hit = pc.is_in(self.values, value_set=shared, skip_nulls=not self.null_joins)
+        return hit.fill_null(False).to_numpy(zero_copy_only=False)
 
 
-def _group(values: pa.Array | pa.ChunkedArray, valid_only: bool = False) -> tuple[np.ndarray, int]:
-    """A dense code per row (-1 for a null when ``valid_only``: a null joins nothing)."""
-    codes, n = _dense(value_codes(values))
-    if valid_only and values.null_count:
-        valid = pc.is_valid(values)
-        valid = (valid.combine_chunks() if isinstance(valid, pa.ChunkedArray) else valid).to_numpy(
-            zero_copy_only=False)
-        codes = np.where(valid, codes, -1)
-    return codes, n
-
-
-def _spread(rows: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
-    """Every row sharing a code (not -1) with one of ``rows``."""
-    hit = np.zeros(n + 1, bool)  # slot n stands for -1, never set
-    hit[codes[rows]] = True
-    hit[n] = False
-    return hit[codes]
+def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 @dataclass(frozen=True)
@@ -98,13 +93,13 @@ class _Tallies:
     """The StationTally buffer's rows as the closure sees them."""
 
     ords: np.ndarray  # envelope row of each tally
-    contest: tuple[np.ndarray, int]
-    lines: list[tuple[np.ndarray, int]]  # municipality, key, event id
+    contest: _Line
+    lines: list[_Line]  # municipality, key, event id
     pairs: np.ndarray  # (correction, corrected) tally rows, shape (k, 2)
 
 
 def _tallies(ex: Extracted) -> _Tallies | None:
-    """The tallies' codes and correction pairs; None when a tally corrects an event that is not a tally."""
+    """The tallies' lines and correction pairs; None when a tally corrects an event that is not a tally."""
     env, content = ex.envelope, ex.content[v.STATION_TALLY]
     ords = content["ord"].to_numpy()
     at = pa.array(ords, pa.int64())
@@ -126,23 +121,27 @@ def _tallies(ex: Extracted) -> _Tallies | None:
         right = pa.table({"r": pa.array(row_of_ord[target_ords], pa.int64()), "id": named})
         joined = left.join(right, keys="id", join_type="inner")
         pairs = np.column_stack([joined["c"].to_numpy(), joined["r"].to_numpy()]).astype(np.int64)
-    lines = [_group(content["municipality_id"], valid_only=True), _group(env["key"].take(at)),
-             _group(env["event_id"].take(at))]
-    return _Tallies(ords, _group(content["contest_id"]), lines, pairs)
+    lines = [_Line(_plain(content["municipality_id"]), null_joins=False), _Line(_plain(env["key"].take(at))),
+             _Line(_plain(env["event_id"].take(at)))]
+    return _Tallies(ords, _Line(_plain(content["contest_id"])), lines, pairs)
 
 
 def _close(tallies: _Tallies, start: np.ndarray) -> np.ndarray:
     """The tally rows of the smallest set of contests holding ``start``'s that no line crosses."""
-    contest, n_contests = tallies.contest
     rows = start
+    spread = [np.zeros(len(start), bool) for _ in tallies.lines]  # rows whose values a line has spread already
     while True:
         grown = rows.copy()
-        for codes, n in tallies.lines:
-            grown |= _spread(np.flatnonzero(grown), codes, n)
+        for line, done in zip(tallies.lines, spread, strict=True):
+            fresh = grown & ~done
+            if fresh.any():  # only the values of rows this line has not seen: each value is looked up once
+                grown |= line.spread(fresh)
+                done |= grown  # the rows it added share a value with ``fresh``: nothing more to look up
         if len(tallies.pairs):
             linked = grown[tallies.pairs[:, 0]] | grown[tallies.pairs[:, 1]]
             grown[tallies.pairs[linked].ravel()] = True
-        grown = _spread(np.flatnonzero(grown), contest, n_contests)
+        if grown.any():
+            grown = tallies.contest.spread(grown)
         if (grown == rows).all():
             return rows
         rows = grown
@@ -199,11 +198,14 @@ def _unneeded_places(ex: Extracted, scope: Scope) -> np.ndarray:
     if not is_place.any():
         return is_place
     ids = divisions["division_id"]
-    places = pc.unique(ids.filter(pa.array(is_place)))
+    place_ids = ids.filter(pa.array(is_place))
     # A division id declared as a polling place and as anything else, or a division inside a polling place: keep
-    # every polling place (the composition below them is not a polling place's).
-    other = pc.unique(ids.filter(pa.array(~is_place)))
-    if pc.any(pc.is_in(other, value_set=places)).as_py() or _links(divisions, places).any():
+    # every polling place (the composition below them is not a polling place's). The million place ids are
+    # looked up in the few other ids and named parents, not the other way round (a hash set of a million ids).
+    named = [ids.filter(pa.array(~is_place)), divisions["parent_id"], divisions["municipality_id"],
+             pc.list_flatten(divisions["member_of"])]
+    named = pc.unique(pa.concat_arrays([_plain(c).cast(pa.string()) for c in named])).drop_null()
+    if pc.any(pc.is_in(place_ids, value_set=named)).as_py():
         return np.zeros(len(is_place), bool)
     contests = ex.content[v.CONTEST_DECLARED]
     districts = contests.filter(pc.is_in(contests["contest_id"], value_set=scope.contests))["district_id"]

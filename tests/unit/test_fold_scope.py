@@ -157,3 +157,31 @@ def test_a_delta_of_more_than_tallies_has_no_scope(delta: str) -> None:
     ex = merge([extract(log.records[:upto]), extract(log.records[upto:])])
     new = np.arange(ex.envelope.num_rows) >= upto
     assert tally_scope(ex, new) is None
+
+
+def _places_kept(log: Log, upto: int) -> set[str]:
+    ex = merge([extract(log.records[:upto]), extract(log.records[upto:])])
+    scope = tally_scope(ex, np.arange(ex.envelope.num_rows) >= upto)
+    assert scope is not None
+    divisions = restrict(ex, scope).content[v.DIVISION_DECLARED]
+    return {d for d, k in zip(divisions["division_id"].to_pylist(), divisions["kind"].to_pylist(), strict=True)
+            if k == "POLLING_STATION"}
+
+
+@pytest.mark.parametrize("inside", ["none", "parent", "member", "same id"])
+def test_the_scope_reads_only_its_own_polling_places_unless_a_division_lies_inside_one(inside: str) -> None:
+    log = municipal_election()
+    if inside == "parent":
+        log.division(f"{station(5)}/booth:1", "OTHER", station(5))
+    elif inside == "member":
+        log.division("ocd-division/country:az/ward:9", "OTHER", None, member_of=[station(6)])
+    elif inside == "same id":
+        log.division(station(7), "OTHER", None)
+    for n in range(STATIONS * 2):
+        tally(log, n)
+    upto = len(log.records)
+    log.tally2(station(1), council("a"), {"candidate:a1": 5, "candidate:a2": 6}, municipality_id=muni("a"))
+    kept = _places_kept(log, upto)
+    everything = {station(n) for n in range(1, STATIONS + 1)}
+    assert kept == ({station(1), station(2)} if inside == "none" else everything)
+    assert check_delta(log, upto) is not None
