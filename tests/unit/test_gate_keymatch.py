@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.gate.frames import _resolves
 from pipelines.gate.keymatch import matching_rows
 
 S = pa.string()
@@ -32,3 +34,13 @@ def test_matching_rows_is_a_left_join(left: list[tuple], right: list[tuple], lef
         assert found is None
         return
     assert found is not None and found.tolist() == [-1 if r is None else r for r in joined["row_r"].to_pylist()]
+
+
+@pytest.mark.parametrize(("values", "targets"), [
+    (["s1", None, "s9", "s1"], [f"s{i}" for i in range(40)] + [None]),  # few values: looked up the other way
+    ([f"s{i}" for i in range(0, 80, 3)] + [None], [f"s{i}" for i in range(40)]),  # as many: the usual way
+    (["s1"], []),
+])
+def test_a_reference_lookup_finds_what_is_in_finds_either_way_round(values: list, targets: list) -> None:
+    expected = [None if x is None else x in targets for x in values]
+    assert _resolves(pa.array(values, pa.string()), pa.array(targets, pa.string())).to_pylist() == expected
