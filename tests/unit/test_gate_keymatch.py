@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pipelines.gate.frames import _resolves
 from pipelines.gate.keymatch import matching_rows
+from pipelines.gate.suspects import duplicated
 
 S = pa.string()
 values = st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from(["x", "y", None])),
@@ -44,3 +45,15 @@ def test_matching_rows_is_a_left_join(left: list[tuple], right: list[tuple], lef
 def test_a_reference_lookup_finds_what_is_in_finds_either_way_round(values: list, targets: list) -> None:
     expected = [None if x is None else x in targets for x in values]
     assert _resolves(pa.array(values, pa.string()), pa.array(targets, pa.string())).to_pylist() == expected
+
+
+@pytest.mark.parametrize("values", [
+    ["a", "b", None, None, "c"],  # all different (nulls are no duplicates)
+    ["a", "b", "a", None],  # one repeated
+    # Same length, first 8 and last 32 bytes: their fingerprints are equal, the strings are not.
+    ["event-00" + "x" * 10 + "A" + "y" * 40, "event-00" + "x" * 10 + "B" + "y" * 40],
+    ["event-00" + "x" * 10 + "A" + "y" * 40, "event-00" + "x" * 10 + "A" + "y" * 40, "z"],
+])
+def test_duplicated_flags_every_copy_of_a_repeated_string_and_nothing_else(values: list) -> None:
+    flags = duplicated(pa.chunked_array([pa.array(values, pa.string())])).to_pylist()
+    assert flags == [x is not None and values.count(x) > 1 for x in values]
