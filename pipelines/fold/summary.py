@@ -22,6 +22,7 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.build import current_rows, finish
 from pipelines.fold.extract import Extracted
+from pipelines.fold.repeats import repeated_values
 from pipelines.fold.versions import Resolution
 
 _COUNTRY = re.compile(ids.anchored(ids.COUNTRY_DIVISION_RE))
@@ -39,13 +40,30 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def _decoded(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    return values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values
+
+
+def _one_value(values: pa.ChunkedArray) -> bool:
+    """Whether every value is the same, none null."""
+    if values.null_count:
+        return False
+    bounds = pc.min_max(_decoded(values))
+    return bounds["min"] == bounds["max"]
+
+
 def primary_tallies(turnout: pa.Table) -> pa.Table:
-    """One station_turnout row per (election, station): its default contest's, else its lowest contest's.
+    """One station_turnout row per (election, station), in no particular order: its default contest's, else its
+    lowest contest's.
 
     registered voters and ballots cast are the station's figures, repeated on each of its contests; valid and
     invalid ballots are a contest's, so the national figures take them from one contest per station.
     """
     if turnout.num_rows == 0:
+        return turnout
+    if _one_value(turnout["election_id"]) and not repeated_values(_decoded(turnout["station_id"])).any():
+        # A contest per station (a million rows, the usual case): every row is its station's, and the sums taken
+        # over them do not depend on the rows' order, so none is sorted.
         return turnout
     other = pc.not_equal(turnout["contest_id"], turnout["election_id"]).cast(pa.int8())
     keys = turnout.select(["election_id", "station_id", "contest_id"]).append_column("_other", other)

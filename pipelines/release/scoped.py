@@ -117,6 +117,9 @@ def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
         source = tallies.select(list(cols)).take(rows)
         if name == t.MUNICIPALITY_RESULTS:
             source = source.filter(source["municipality_id"].is_valid())
+        # Tens of thousands of tallies lie under a few hundred contests: their distinct prefixes, not every row,
+        # become Python tuples.
+        source = source.group_by(list(cols), use_threads=False).aggregate([]).select(list(cols))
     return {tuple(r.values()) for r in source.to_pylist()}
 
 
