@@ -456,6 +456,7 @@ def publish(settings: Settings, bucket: Bucket, publisher: Publisher, *, full: b
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "rest_s": round(result["publish_s"] - timed, 2),
         "peak_rss_process_tree_sampled_mb": tree.peak_mb,
+        "peak_anon_rss_process_tree_sampled_mb": tree.peak_anon_mb,  # without the mapped files' pages
         "publisher_maxrss_mb": round(result["publisher_maxrss_mb"], 1),
         "read_worker_maxrss_mb": round(result["read_worker_maxrss_mb"], 1),
         "uploaded_bytes": uploaded(before, list_objects(admin, settings), settings.dataset),
@@ -646,7 +647,7 @@ def table(figures: dict[str, Any]) -> str:
     rows.append(("full rebuild", figures["full_rebuild"]))
     head = (f"{'publish':34s} {'read':>10s} {'live s':>7s} {'pub. s':>7s} {'read s':>7s} {'fold s':>7s} "
             f"{'write s':>7s} {'files w/r':>10s} {'valid s':>7s} {'upload':>7s} {'cat+ann':>7s} {'rest':>6s} "
-            f"{'MB up':>8s} {'(rel/ckpt/other)':>22s} {'RSS MB':>8s}")
+            f"{'MB up':>8s} {'(rel/ckpt/other)':>22s} {'RSS MB':>8s} {'anon MB':>8s}")
     lines = [head, "-" * len(head)]
     for name, r in rows:
         t, up = r["timings_s"], r["uploaded_bytes"]
@@ -657,11 +658,12 @@ def table(figures: dict[str, Any]) -> str:
                      f"{t.get('read_wall_s', 0):>7.2f} {t.get('fold_s', 0):>7.2f} {t.get('write_s', 0):>7.2f} "
                      f"{files:>10s} {t.get('validate_s', 0):>7.2f} "
                      f"{t.get('upload_s', 0):>7.2f} {t.get('catalog_announce_s', 0):>7.2f} {r['rest_s']:>6.2f} "
-                     f"{up['total'] / 1e6:>8.1f} {split:>22s} {r['peak_rss_process_tree_sampled_mb']:>8.0f}")
+                     f"{up['total'] / 1e6:>8.1f} {split:>22s} {r['peak_rss_process_tree_sampled_mb']:>8.0f} "
+                     f"{r.get('peak_anon_rss_process_tree_sampled_mb', 0):>8.0f}")
     lines.append("live s: last event acknowledged -> latest.json names a release holding it (full rebuild: "
                  "publish started -> latest.json switched); pub. s: run_publish end to end; files w/r: table files "
                  "written / reused from the last release; rest: what its timed stages leave out (Dagster); RSS: peak "
-                 "of the publishing process tree, sampled")
+                 "of the publishing process tree, sampled; anon: the same without pages of mapped files")
     return "\n".join(lines)
 
 

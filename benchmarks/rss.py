@@ -9,24 +9,32 @@ from pathlib import Path
 
 class TreeRss:
     """Samples the summed RSS of this process (or of process ``root``) and all its descendants: the workers run
-    beside the parent, so the parent's own peak understates what the machine must hold."""
+    beside the parent, so the parent's own peak understates what the machine must hold.
+
+    ``peak_mb`` counts every resident page; ``peak_anon_mb`` only anonymous ones (``RssAnon``: heaps, Arrow's
+    buffers), not the pages of files mapped into memory (``RssFile``: the checkpoint's extraction is read through
+    ``mmap``, and checksumming it makes all of it resident), which are clean page cache the kernel takes back
+    under memory pressure without writing anything."""
 
     def __init__(self, every_s: float = 0.25, root: int | None = None) -> None:
         self.peak_mb = 0.0
+        self.peak_anon_mb = 0.0
         self._every = every_s
         self._root = root or os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _rss_kb(pid: str) -> int:
+    def _rss_kb(pid: str) -> tuple[int, int]:
+        """(VmRSS, RssAnon) of ``pid`` in KiB; zeros once it has gone."""
+        found = {}
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                if line.startswith(("VmRSS:", "RssAnon:")):
+                    found[line.split(":")[0]] = int(line.split()[1])
         except OSError:
             pass
-        return 0
+        return found.get("VmRSS", 0), found.get("RssAnon", 0)
 
     def _tree(self) -> list[str]:
         # All descendants, not just children: forkserver workers (ingest) are the fork server's children.
@@ -46,8 +54,9 @@ class TreeRss:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = sum(self._rss_kb(pid) for pid in self._tree())
-            self.peak_mb = max(self.peak_mb, round(total / 1024, 1))
+            sizes = [self._rss_kb(pid) for pid in self._tree()]
+            self.peak_mb = max(self.peak_mb, round(sum(s[0] for s in sizes) / 1024, 1))
+            self.peak_anon_mb = max(self.peak_anon_mb, round(sum(s[1] for s in sizes) / 1024, 1))
             self._stop.wait(self._every)
 
     def __enter__(self) -> TreeRss:

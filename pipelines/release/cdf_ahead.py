@@ -1,12 +1,18 @@
 """The NIST SP 1500-100 documents of a publish, built beside its gate for the release step to pick up.
 
-The gate step starts ``Build`` right after staging: a process of its own runs ``cdf.release_documents`` on the
+The gate starts ``Build`` right after staging: a process of its own runs ``cdf.release_documents`` on the
 staged files (what the release step would run) while the gate validates, and writes each document it built into
 the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they carry
 and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
 reads). The release step uses a document only when that index matches its own tables and time and the file its
 size and sha256 (``Build.load``), else it builds the document itself. So the published bytes are those of the
 sequential build, and a document of tables the gate then re-staged (withholding) or refused never is published.
+
+A gate that passes leaves the build running: the release step waits for it (``Build.started``) only once it has
+done what it can without the documents (the run's step events, the previous manifest, the changes), which at a
+million stations is 2-4 s more of the build hidden. When the steps run in processes of their own, the gate
+step's process waits for the build as it exits (the process is not a daemon), and the release step finds what
+it left in the staging folder.
 
 A process, not a thread: the gate (Great Expectations over pandas) holds the GIL much of the time; in a thread, the
 export of a million-station election (2.1 s alone) beside 2.0 s of Python bytecode took 4.5-4.9 s, no faster than
@@ -43,6 +49,8 @@ INDEX = "index.json"
 # On the export's tables of a million stations, gated whole (2 cores, noisy): the gate took 7.1-7.6 s beside a build
 # at this niceness (5 runs), 7.8-8.2 s beside one at the gate's own (2), 6.3-7.5 s alone (6).
 NICENESS = 10
+# The builds this process started and nobody waited for or discarded yet, by staging folder.
+_STARTED: dict[Path, Build] = {}
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -85,22 +93,36 @@ class Build:
         inputs = cdf.export_inputs(files)
         if inputs is None:
             return  # without the export's code digest nothing could vouch for the bytes: the release builds them
+        # Not a daemon: a step process that ends before the build waits for it (``util._exit_function``), so the
+        # documents are there for a release step in another process.
         self.process = multiprocessing.get_context("spawn").Process(
             target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs),
-            name="nist-documents", daemon=True)
+            name="nist-documents", daemon=False)
         self.process.start()
+        _STARTED[self.folder.parent] = self
+
+    @staticmethod
+    def started(staging: Path) -> Build | None:
+        """The build this process started for ``staging`` and nobody waited for or discarded yet."""
+        return _STARTED.get(staging)
 
     def discard(self) -> None:
         """Stop the build if it still runs, and remove what it wrote."""
+        self._forget()
         if self.process is not None:
             self.process.terminate()
             self.process.join()
             self.process = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def _forget(self) -> None:
+        if _STARTED.get(self.folder.parent) is self:
+            del _STARTED[self.folder.parent]
+
     def wait(self) -> dict[str, float]:
         """Wait for the build to end; the seconds waited for it here and those the build took (once its process
         had started and imported the export)."""
+        self._forget()
         if self.process is None:
             return {}
         t0 = time.perf_counter()
@@ -139,3 +161,10 @@ class Build:
             if len(body) == expected["bytes"] and hashlib.sha256(body).hexdigest() == expected["sha256"]:
                 out[key] = body
         return out
+
+
+def discard_started(under: Path) -> None:
+    """Discard the builds this process started for staging folders in ``under`` (a run that ends, however)."""
+    for staging, build in list(_STARTED.items()):
+        if staging.is_relative_to(under):
+            build.discard()

@@ -33,7 +33,7 @@ from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.kafka import snapshot
-from pipelines.release import cdf, checkpoint, reuse, scoped
+from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
@@ -101,6 +101,7 @@ def remove_run_staging(settings: Settings, run_id: str) -> list[Path]:
     root = staging_root(settings)
     removed = sorted(root.glob(f"*-{run_id}")) if root.is_dir() else []
     for folder in removed:
+        cdf_ahead.discard_started(folder)
         shutil.rmtree(folder, ignore_errors=True)
     return removed
 
@@ -323,8 +324,8 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     report is the second gate's.
 
     Meanwhile the NIST documents of the staged tables are built in a process of their own (``cdf_ahead``), for
-    the release time decided here (``staged.release_time``), and left in the staging folder for the release step;
-    built again when withholding re-stages the tables, discarded when the gate blocks.
+    the release time decided here (``staged.release_time``), and left in the staging folder for the release step,
+    which waits for them; built again when withholding re-stages the tables, discarded when the gate blocks.
 
     Returns:
         The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
@@ -340,9 +341,7 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     except BaseException:
         documents.discard()
         raise
-    if report.passed:
-        staged.timings.update(documents.wait())
-    else:
+    if not report.passed:
         documents.discard()
         report = replace(report, report_url=store.store_blocked_report(attempt_id, report.to_dict()))
     return report
@@ -518,6 +517,20 @@ def _refuse(store: ReleaseStore, release_id: str, report: GateReport, validation
     raise blocked_error(report)
 
 
+def _documents(staged: Staged, now: datetime, url: Callable[[str], str], previous: dict[str, Any] | None
+               ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``cdf.release_documents`` of ``staged``, with those this process's gate started building (waited for only
+    now, when the release has done what it can without them)."""
+    documents = Build.started(staged.directory)
+    if documents is not None:
+        staged.timings.update(documents.wait())
+    t0 = time.perf_counter()
+    built = Build.load(staged.directory, staged.files, now)
+    out = cdf.release_documents(staged.files, generated_at=now, url=url, previous=previous, built=built)
+    staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
+    return out
+
+
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
             store: ReleaseStore | None = None) -> dict[str, Any]:
     """Publish ``staged`` if the gate passed; return its manifest.
@@ -542,11 +555,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         for name, f in staged.files.items()
     }
     changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
-    t1 = time.perf_counter()
-    built = Build.load(staged.directory, staged.files, now)
-    cdf_documents, cdf_entries = cdf.release_documents(
-        staged.files, generated_at=now, url=lambda key: store.url(prefix + key), previous=previous, built=built)
-    staged.timings.update(documents_s=time.perf_counter() - t1, documents_built_ahead=len(built))
+    cdf_documents, cdf_entries = _documents(staged, now, lambda key: store.url(prefix + key), previous)
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,

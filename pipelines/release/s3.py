@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from typing import Any
 
 import boto3
@@ -19,29 +21,37 @@ ARROW_TYPE = "application/vnd.apache.arrow.file"
 
 
 def s3_client(settings: Settings, *, anonymous: bool = False, admin: bool = False) -> Any:
-    """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts).
+    """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts), one per
+    process for each endpoint and keys: building one takes 10-60 ms, and a publish asks for one in most of its
+    steps (boto3's clients are thread-safe; a forked child builds its own).
 
     The publisher's keys may write but never delete (the bucket policy denies it); ``admin`` uses the
     administrator's keys, which only garbage collection needs.
     """
+    keys = None if anonymous else (
+        (settings.s3_admin_access_key_id, settings.s3_admin_secret_access_key) if admin else
+        (settings.s3_access_key_id, settings.s3_secret_access_key))
+    return _client(os.getpid(), settings.s3_endpoint_url or None, settings.s3_region, keys)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(pid: int, endpoint_url: str | None, region: str, keys: tuple[str, str] | None) -> Any:
     from botocore import UNSIGNED
 
     config = Config(
         s3={"addressing_style": "path"},
         retries={"max_attempts": 3, "mode": "standard"},
-        signature_version=UNSIGNED if anonymous else None,
+        signature_version=UNSIGNED if keys is None else None,
         # versitygw and most non-AWS servers reject the newer default CRC32 trailers on multipart parts.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url or None,
-        region_name=settings.s3_region,
-        aws_access_key_id=None if anonymous else (
-            settings.s3_admin_access_key_id if admin else settings.s3_access_key_id),
-        aws_secret_access_key=None if anonymous else (
-            settings.s3_admin_secret_access_key if admin else settings.s3_secret_access_key),
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=None if keys is None else keys[0],
+        aws_secret_access_key=None if keys is None else keys[1],
         config=config,
     )
 

@@ -10,10 +10,12 @@ import pytest
 
 from pipelines.errors import ChecksumMismatch
 from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import store as store_module
 from pipelines.release.gc import collect
 from pipelines.release.manifest import table_entry
-from pipelines.release.parquet import columns, write_table
+from pipelines.release.parquet import columns, write_table, write_table_files
 from pipelines.release.pipeline import remove_run_staging, staging_folder
+from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from tests.support.releases import delete_dataset
 
@@ -74,5 +76,37 @@ def test_an_unchanged_one_file_table_is_copied_in_the_bucket_not_uploaded(isolat
         third = {"release_id": "r3", "tables": {"events": _entry(store, "r3", staged)}}
         counts = store.write_release("r3", [staged], {}, third, unchanged={"events": source + ".gone"})
         assert counts == {"uploaded": 1, "kept": 0, "copied": 0}
+    finally:
+        delete_dataset(isolated, isolated.dataset)
+
+
+def test_a_file_the_previous_release_lists_is_kept_only_while_the_bucket_holds_it(isolated, tmp_path, monkeypatch):
+    store = ReleaseStore(isolated)
+    table = pa.table({"a": list(range(3000))})
+    try:
+        staged = write_table_files("events", table, tmp_path / "1", split_column="a", width=(8.0, 8.0),
+                                   file_bytes=8_000)
+        assert len(staged.parts) >= 3
+        first = {"release_id": "r1", "tables": {"events": _entry(store, "r1", staged)}}
+        assert store.write_release("r1", [staged], {}, first)["uploaded"] == len(staged.parts)
+        keys = [f["key"] for f in first["tables"]["events"]["files"]]
+        assert store.sizes(keys) == {f["key"]: f["bytes"] for f in first["tables"]["events"]["files"]}
+        # One listed file is gone from the bucket (removed by hand): it is uploaded again, the others kept.
+        s3_client(isolated, admin=True).delete_object(Bucket=store.bucket, Key=keys[1])
+        assert keys[1] not in store.sizes(keys)
+        there = {k: f["bytes"] for k, f in zip(keys, first["tables"]["events"]["files"], strict=True) if k != keys[1]}
+        for page, per_key in ((1, 1), (2, 1), (1, 100)):  # listings cut short by the budget, asked one by one after
+            monkeypatch.setattr(store_module, "LIST_PAGE", page)
+            monkeypatch.setattr(store_module, "LISTED_PER_KEY", per_key)
+            assert store.sizes(keys) == there and store.sizes(keys[1:2]) == {}
+            assert store.sizes([*keys[::2], keys[0] + ".gone"]) == {k: there[k] for k in keys[::2] if k in there}
+        monkeypatch.undo()
+        second = {"release_id": "r2", "tables": {"events": _entry(store, "r2", staged)}}
+        counts = store.write_release("r2", [staged], {}, second, listed=set(keys))
+        assert counts == {"uploaded": 1, "kept": len(keys) - 1, "copied": 0}
+        assert store.sizes(keys) == store.sizes(reversed(keys)) and len(store.sizes(keys)) == len(keys)
+        # Not listed by the previous release: uploaded again even though the bucket has it.
+        third = {"release_id": "r3", "tables": {"events": _entry(store, "r3", staged)}}
+        assert store.write_release("r3", [staged], {}, third, listed=set(keys[1:]))["uploaded"] == 1
     finally:
         delete_dataset(isolated, isolated.dataset)

@@ -146,6 +146,8 @@ def test_after_withholding_the_release_gets_the_document_of_the_restaged_tables(
     assert report.passed and first == {}
     at = staged.release_time
     assert at is not None
+    build = Build.started(staged.directory)  # left running for the release step, which waits for it
+    assert build is not None and "documents_ahead_s" in build.wait() and Build.started(staged.directory) is None
     stale, _ = _sequential(before, at)
     fresh, _ = _sequential(staged.files, at)
     assert stale[KEY].body != fresh[KEY].body  # withholding changed the document
@@ -159,5 +161,16 @@ def test_a_blocked_gate_leaves_no_document(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "validate", _slower_than_the_build)
     report = pipeline.gate(settings, staged, "attempt", store=_Store())  # type: ignore[arg-type]
     assert not report.passed and report.report_url == "reports/attempt/"
-    assert not (staged.directory / FOLDER).exists()
+    assert not (staged.directory / FOLDER).exists() and Build.started(staged.directory) is None
     assert staged.release_time is not None and Build.load(staged.directory, staged.files, staged.release_time) == {}
+
+
+def test_a_passed_gate_leaves_the_build_to_the_release_and_a_run_that_ends_stops_it(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    staged = pipeline.stage_tables(settings, SNAPSHOT, fx.contest_tables(), run_id="passed")
+    monkeypatch.setattr(pipeline, "validate", lambda settings, staged: _report(True))
+    assert pipeline.gate(settings, staged, "attempt", store=_Store()).passed  # type: ignore[arg-type]
+    build = Build.started(staged.directory)
+    assert build is not None and build.process is not None  # not waited for: the gate returned at once
+    assert pipeline.remove_run_staging(settings, "passed") == [staged.directory]
+    assert Build.started(staged.directory) is None and build.process is None and not staged.directory.exists()
