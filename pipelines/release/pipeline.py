@@ -582,7 +582,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.switch_latest(manifest, etag)
     _prune_local(settings, staged)
     staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
-                                  - staged.timings["changes_s"])
+                                  - staged.timings.get("documents_wait_s", 0.0) - staged.timings["changes_s"])
     t0 = time.perf_counter()
     announce(settings, staged, store)
     staged.timings["catalog_announce_s"] = time.perf_counter() - t0
