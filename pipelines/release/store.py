@@ -280,7 +280,7 @@ class ReleaseStore:
 
     def _list_sizes(self, prefix: str, keys: list[str], found: dict[str, int]) -> str:
         """List ``prefix`` into ``found`` (those of ``keys``, sorted) until past the last of them or the listing
-        budget; the last key listed ("" when none)."""
+        budget; the last key the listing covers (a key up to it that ``found`` lacks is not in the bucket)."""
         wanted, budget, last = set(keys), LISTED_PER_KEY * len(keys), ""
         paginator = self.s3.get_paginator("list_objects_v2")
         try:
@@ -383,7 +383,6 @@ class ReleaseStore:
                 for staged in files
                 for part, entry in zip(staged.parts or (staged,), manifest["tables"][staged.table]["files"],
                                        strict=True)]
-
         there = self.sizes([entry["key"] for _, entry, keepable, _ in work if keepable])
 
         def write(item: tuple[StagedFile, dict[str, Any], bool, str | None]) -> str:
