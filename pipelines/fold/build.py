@@ -107,6 +107,25 @@ def gather(values: np.ndarray, at: np.ndarray) -> np.ndarray:
     return pa.array(values).take(pa.array(at)).to_numpy()
 
 
+def take_ascending(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``values.take(rows)`` as one array, for ``rows`` in ascending order: from a chunked column a chunk at a
+    time. Arrow's take of a chunked string column builds the whole column as one buffer first; from the
+    checkpoint's memory-mapped envelope at a million stations (68 chunks, 180 MB of keys) that took 0.6-0.9 s
+    for the tallies' keys, a chunk at a time 0.07-0.1 s (fresh memory's page faults dominate on these machines)."""
+    rows = np.asarray(rows, np.int64)
+    if isinstance(values, pa.Array) or (len(rows) > 1 and (np.diff(rows) < 0).any()):
+        return _one_array(values.take(pa.array(rows, pa.int64())))
+    bounds = np.concatenate([[0], np.cumsum([len(c) for c in values.chunks], dtype=np.int64)])
+    cut = np.searchsorted(rows, bounds)
+    parts = [chunk.take(pa.array(rows[cut[i]:cut[i + 1]] - bounds[i], pa.int64()))
+             for i, chunk in enumerate(values.chunks) if cut[i + 1] > cut[i]]
+    return pa.concat_arrays(parts) if parts else pa.array([], values.type)
+
+
+def _one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
     """A dictionary column from numpy indices (-1: null)."""
     idx = indices.astype(np.int32, copy=False)

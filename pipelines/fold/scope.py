@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
+from pipelines.fold.build import take_ascending
 from pipelines.fold.contest_results import STATION_KINDS
 from pipelines.fold.extract import Extracted, Votes
 
@@ -102,10 +103,10 @@ def _tallies(ex: Extracted) -> _Tallies | None:
     """The tallies' lines and correction pairs; None when a tally corrects an event that is not a tally."""
     env, content = ex.envelope, ex.content[v.STATION_TALLY]
     ords = content["ord"].to_numpy()
-    at = pa.array(ords, pa.int64())
     row_of_ord = np.full(env.num_rows, -1, np.int64)
     row_of_ord[ords] = np.arange(len(ords))
-    supersedes = env["supersedes_event_id"].take(at)
+    # Tallies are extracted in log order, so their ordinals ascend (take_ascending checks).
+    supersedes = take_ascending(env["supersedes_event_id"], ords)
     correcting = np.flatnonzero(supersedes.is_valid().to_numpy(zero_copy_only=False)) if len(ords) \
         else np.zeros(0, np.int64)
     pairs = np.zeros((0, 2), np.int64)
@@ -121,8 +122,8 @@ def _tallies(ex: Extracted) -> _Tallies | None:
         right = pa.table({"r": pa.array(row_of_ord[target_ords], pa.int64()), "id": named})
         joined = left.join(right, keys="id", join_type="inner")
         pairs = np.column_stack([joined["c"].to_numpy(), joined["r"].to_numpy()]).astype(np.int64)
-    lines = [_Line(_plain(content["municipality_id"]), null_joins=False), _Line(_plain(env["key"].take(at))),
-             _Line(_plain(env["event_id"].take(at)))]
+    lines = [_Line(_plain(content["municipality_id"]), null_joins=False),
+             _Line(take_ascending(env["key"], ords)), _Line(take_ascending(env["event_id"], ords))]
     return _Tallies(ords, _Line(_plain(content["contest_id"])), lines, pairs)
 
 
@@ -160,7 +161,7 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
     is_new = new[tallies.ords]
     retractions = ex.content[v.RETRACTION]
     if retractions.num_rows and is_new.any():
-        named = env["event_id"].take(pa.array(tallies.ords[is_new], pa.int64()))
+        named = take_ascending(env["event_id"], tallies.ords[is_new])
         if pc.any(pc.is_in(retractions["target_event_id"], value_set=named)).as_py():
             return None  # a Retraction read before its target: the target's arrival changes its row
     rows = _close(tallies, is_new)
@@ -168,7 +169,7 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
     at = pa.array(np.flatnonzero(rows), pa.int64())
     municipalities = pc.unique(content["municipality_id"].take(at)).drop_null()
     return Scope(contests=pc.unique(content["contest_id"].take(at)), municipalities=municipalities,
-                 event_ids=pc.unique(env["event_id"].take(pa.array(tallies.ords[rows], pa.int64()))),
+                 event_ids=pc.unique(take_ascending(env["event_id"], tallies.ords[rows])),
                  tally_rows=rows, share=float(rows.mean()) if len(rows) else 0.0)
 
 

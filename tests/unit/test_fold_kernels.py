@@ -118,6 +118,25 @@ def test_sorted_dictionary_is_sorted_distinct_values_and_their_indices(seed: int
     assert idx.tolist() == [-1 if x is None else expected.index(x) for x in flat]
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_take_ascending_is_arrows_take(seed: int) -> None:
+    """Chunk by chunk for ascending rows (repeats, empty chunks, sliced chunks, no rows), Arrow's take for any
+    other order: the same values either way, as one array."""
+    rnd = random.Random(seed)
+    values = _strings(rnd)
+    if rnd.random() < 0.3:
+        values = pa.chunked_array([*values.chunks, pa.array([], pa.string())], pa.string())
+    n = len(values)
+    rows = sorted(rnd.choices(range(n), k=rnd.randint(0, 2 * n))) if n else []
+    if rows and rnd.random() < 0.3:
+        rnd.shuffle(rows)
+    taken = build.take_ascending(values, np.array(rows, np.int64))
+    assert isinstance(taken, pa.Array) and taken.type == values.type
+    assert taken.to_pylist() == values.take(pa.array(rows, pa.int64())).to_pylist()
+    assert build.take_ascending(values.combine_chunks(), np.array(rows, np.int64)).to_pylist() == \
+        taken.to_pylist()
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_log_order_is_the_sort_by_the_history_tables_order(seed: int) -> None:
     rnd = random.Random(seed)
