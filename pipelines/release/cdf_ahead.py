@@ -1,9 +1,10 @@
 """The NIST SP 1500-100 documents of a publish, built beside its gate for the release step to pick up.
 
-The gate starts ``Build`` right after staging: a process of its own runs ``cdf.release_documents`` on the
-staged files (what the release step would run) while the gate validates, and writes each document it built into
-the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they carry
-and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
+The build starts as soon as the tables it reads are staged (``StartWhenStaged``, in a publish staged from its
+scope: a few seconds before the stage ends), else when the gate starts. A process of its own runs
+``cdf.release_documents`` on the staged files (what the release step would run) while the publish goes on, and
+writes each document it built into the staging folder (``FOLDER``), then an index naming the documents' size and
+sha256, the release time they carry and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
 reads). The release step uses a document only when that index matches its own tables and time and the file its
 size and sha256 (``Build.load``), else it builds the document itself. So the published bytes are those of the
 sequential build, and a document of tables the gate then re-staged (withholding) or refused never is published.
@@ -31,7 +32,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,24 @@ class Build:
             if len(body) == expected["bytes"] and hashlib.sha256(body).hexdigest() == expected["sha256"]:
                 out[key] = body
         return out
+
+
+class StartWhenStaged:
+    """Starts the documents' ``Build`` in ``staging`` as soon as the tables the export reads (``cdf.TABLES``) are
+    staged, not when every table is: called with the files staged so far after each table
+    (``scoped.Writing.staged``). The release time is decided then (``generated_at``)."""
+
+    def __init__(self, staging: Path, previous: Mapping[str, Any] | None) -> None:
+        self.staging, self.previous = staging, previous
+        self.generated_at: datetime | None = None
+        self.started_s = 0.0  # time.perf_counter() when the build started
+
+    def __call__(self, files: Mapping[str, StagedFile]) -> None:
+        if self.generated_at is not None or not all(name in files for name in cdf.TABLES):
+            return
+        self.generated_at, self.started_s = datetime.now(UTC), time.perf_counter()
+        Build(self.staging, generated_at=self.generated_at, previous=self.previous).start(
+            {name: files[name] for name in cdf.TABLES})
 
 
 def discard_started(under: Path) -> None:

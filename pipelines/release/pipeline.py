@@ -64,8 +64,9 @@ class Staged:
     # (``pipelines.release.reuse``; None: every file was written).
     file_records: dict[str, Any] = field(default_factory=dict)
     reuse_from: dict[str, Any] | None = None
-    # The release's time, decided by the gate step before it starts the documents beside the gate (``cdf_ahead``):
-    # the documents carry it, so the release step must use the same (None: the release step decides it).
+    # The release's time, decided where the documents' build starts (``cdf_ahead``: in a scoped stage once their
+    # tables are staged, else in the gate): the documents carry it, so the release step must use the same (None:
+    # the release step decides it).
     release_time: datetime | None = None
     # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).
     fold_note: str = "whole snapshot"
@@ -207,17 +208,25 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     directory = staging_folder(settings, snap, run_id)
     t0 = time.perf_counter()
     cache = reuse.TableFileCache(checkpoint.table_files_folder(settings), reuse.kept_files(reuse_from))
+    previous = _previous_manifest(store)
+    # The NIST documents are built from a few of the tables: their build starts once those are staged, while the
+    # rest of the stage (national_summary, the history tables) goes on.
+    documents = cdf_ahead.StartWhenStaged(directory, previous)
     try:
-        done = scoped.stage_scoped(extension.extracted, extension.new_from, _previous_manifest(store),
-                                   base.release_id, settings.dataset,
-                                   scoped.Writing(directory, settings.table_file_bytes, cache))
+        done = scoped.stage_scoped(extension.extracted, extension.new_from, previous, base.release_id,
+                                   settings.dataset,
+                                   scoped.Writing(directory, settings.table_file_bytes, cache, documents))
     except scoped.NotScoped as exc:
+        cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over
         shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped
         return None, f"whole snapshot ({exc})"
     timings = {**done.timings, "write_s": time.perf_counter() - t0 - done.timings["fold_s"],
                "files_written": cache.written, "files_reused": cache.reused}
+    if documents.generated_at is not None:
+        timings["documents_started_in_stage_s"] = documents.started_s - t0
     return Staged(settings.dataset, snap, directory, done.files, done.columns, used, timings,
-                  file_records=cache.records(done.files.values()), reuse_from=reuse_from), done.note
+                  file_records=cache.records(done.files.values()), reuse_from=reuse_from,
+                  release_time=documents.generated_at), done.note
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot,
@@ -324,16 +333,21 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     report is the second gate's.
 
     Meanwhile the NIST documents of the staged tables are built in a process of their own (``cdf_ahead``), for
-    the release time decided here (``staged.release_time``), and left in the staging folder for the release step,
-    which waits for them; built again when withholding re-stages the tables, discarded when the gate blocks.
+    the release time decided here (``staged.release_time``) unless the stage started their build and decided it,
+    and left in the staging folder for the release step, which waits for them; built again when withholding
+    re-stages the tables, discarded when the gate blocks.
 
     Returns:
         The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
     """
     store = store or ReleaseStore(settings)
-    staged.release_time = datetime.now(UTC)
-    documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store))
-    documents.start(staged.files)
+    documents = Build.started(staged.directory)
+    if documents is None or staged.release_time is None:  # not started by the stage (``_stage_scoped``)
+        if documents is not None:
+            documents.discard()
+        staged.release_time = datetime.now(UTC)
+        documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store))
+        documents.start(staged.files)
     try:
         report = validate(settings, staged)
         if settings.withheld_rules and not report.passed:

@@ -19,6 +19,7 @@ of more than ``MAX_SHARE`` of the tallies, a file of the last release not in the
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,19 @@ class ScopedStage:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _nothing(files: Mapping[str, StagedFile]) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Writing:
-    """How a table's files are written: ``parquet.write_table_files``' settings."""
+    """How a table's files are written: ``parquet.write_table_files``' settings; ``staged`` is told the files
+    staged so far each time a table's are (the publish starts the NIST documents' build once theirs are)."""
 
     directory: Path
     file_bytes: int
     cache: reuse.TableFileCache
+    staged: Callable[[Mapping[str, StagedFile]], None] = _nothing
 
     def how(self, name: str) -> dict[str, Any]:
         return {"split_column": t.FILE_SPLIT_COLUMNS[name], "width": t.FILE_WIDTHS[name],
@@ -174,13 +181,14 @@ def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, 
         table = table.table() if isinstance(table, SlicedTable) else table
         table_columns[name] = columns(table)
         if name in files:
-            continue
-        if name in SCOPED_BY:
+            pass  # station_turnout, staged for national_summary (whole_turnout)
+        elif name in SCOPED_BY:
             files[name] = _spliced(name, table, old[name][0], prefixes[name], scope, writing)
         elif name == t.NATIONAL_SUMMARY:
             files[name] = write_table_files(name, table, writing.directory, **writing.how(name))
         else:
             files[name] = writing.link_table(name, *old[name])
+        writing.staged(files)
     timings["fold_s"] = time.perf_counter() - started
     note = (f"the new tallies' scope: {len(scope.contests)} contests, {scope.share:.1%} of the tallies")
     return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings)

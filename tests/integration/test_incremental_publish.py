@@ -240,9 +240,13 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
         writer.writerows(changed)
     assert ingest([tmp_path / "b" / "results.csv"], settings).rejected_total == 0
 
-    second = run_publish(settings).manifest
+    outcome = run_publish(settings)
+    second = outcome.manifest
     assert second["read"]["from"] == f"incremental from release {first['release_id']}"
     assert second["read"]["fold"].startswith("the new tallies' scope: ")
+    # The NIST documents' build started in the stage, once their tables were staged, and the release used it.
+    assert 0 < outcome.timings["documents_started_in_stage_s"] < outcome.timings["stage_total_s"]
+    assert outcome.timings["documents_built_ahead"] == len(second["documents"]) >= 1
     assert second["write"]["files"]["reused"] > second["write"]["files"]["written"]
     assert len(second["tables"]["events"]["files"]) > 1
     full = run_publish(settings, force=True, full=True).manifest

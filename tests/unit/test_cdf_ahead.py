@@ -8,6 +8,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -16,8 +17,8 @@ import pyarrow.compute as pc
 from pipelines.gate import GateReport
 from pipelines.gate.report import CheckResult
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release import cdf, pipeline
-from pipelines.release.cdf_ahead import FOLDER, Build
+from pipelines.release import cdf, pipeline, scoped
+from pipelines.release.cdf_ahead import FOLDER, Build, StartWhenStaged
 from pipelines.release.store import Blob
 from pipelines.settings import Settings
 from tests.support import contests as fx
@@ -174,3 +175,59 @@ def test_a_passed_gate_leaves_the_build_to_the_release_and_a_run_that_ends_stops
     assert build is not None and build.process is not None  # not waited for: the gate returned at once
     assert pipeline.remove_run_staging(settings, "passed") == [staged.directory]
     assert Build.started(staged.directory) is None and build.process is None and not staged.directory.exists()
+
+
+def test_the_build_starts_once_the_tables_it_reads_are_staged_and_the_gate_keeps_it(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    staged = pipeline.stage_tables(settings, SNAPSHOT, fx.contest_tables(), run_id="early")
+    start = StartWhenStaged(staged.directory, None)
+    so_far: dict[str, Any] = {}
+    for name in [n for n in staged.files if n not in cdf.TABLES] + [n for n in staged.files if n in cdf.TABLES]:
+        assert start.generated_at is None and Build.started(staged.directory) is None
+        so_far[name] = staged.files[name]
+        start(so_far)
+    build = Build.started(staged.directory)
+    assert build is not None and start.generated_at is not None
+    start(staged.files)  # once started, not again
+    assert Build.started(staged.directory) is build and build.generated_at == start.generated_at
+    staged.release_time = start.generated_at  # as ``_stage_scoped`` leaves it
+    monkeypatch.setattr(pipeline, "validate", lambda settings, staged: _report(True))
+    assert pipeline.gate(settings, staged, "attempt", store=_Store()).passed  # type: ignore[arg-type]
+    assert Build.started(staged.directory) is build and staged.release_time == start.generated_at
+    assert "documents_ahead_s" in build.wait()
+    sequential, _ = _sequential(staged.files, start.generated_at)
+    assert Build.load(staged.directory, staged.files, start.generated_at) == {KEY: sequential[KEY].body}
+
+
+def test_a_build_the_gate_did_not_decide_the_time_of_is_replaced(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    staged = pipeline.stage_tables(settings, SNAPSHOT, fx.contest_tables(), run_id="stray")
+    stray = Build(staged.directory, generated_at=AT, previous=None)
+    stray.start(staged.files)
+    monkeypatch.setattr(pipeline, "validate", lambda settings, staged: _report(True))
+    assert pipeline.gate(settings, staged, "attempt", store=_Store()).passed  # type: ignore[arg-type]
+    build = Build.started(staged.directory)
+    assert build is not None and build is not stray and stray.process is None
+    assert staged.release_time is not None and build.generated_at == staged.release_time != AT
+    build.wait()
+    assert Build.load(staged.directory, staged.files, AT) == {}
+    assert KEY in Build.load(staged.directory, staged.files, staged.release_time)
+
+
+def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    files = _stage(tmp_path / "tables", fx.contest_tables()).files
+
+    def stops(ex, new_from, manifest, release_id, dataset, writing):
+        (writing.directory / "contests").mkdir(parents=True)
+        writing.staged(files)  # every table the documents read
+        assert Build.started(writing.directory) is not None
+        raise scoped.NotScoped("a file of events in the local cache is damaged")
+
+    monkeypatch.setattr(scoped, "stage_scoped", stops)
+    extension = SimpleNamespace(extracted=None, new_from=1)
+    staged, note = pipeline._stage_scoped(settings, SNAPSHOT, extension, SimpleNamespace(release_id="r1"),  # type: ignore[arg-type]
+                                          _Store(), [], "scoped", None)  # type: ignore[arg-type]
+    directory = pipeline.staging_folder(settings, SNAPSHOT, "scoped")
+    assert staged is None and note == "whole snapshot (a file of events in the local cache is damaged)"
+    assert Build.started(directory) is None and not directory.exists()

@@ -18,7 +18,7 @@ from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import fold, fold_tables
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
-from pipelines.release import checkpoint, reuse, scoped
+from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.parquet import StagedFile, write_table_files
 from pipelines.settings import Settings
 from tests.support.factories import Log
@@ -49,8 +49,10 @@ def _shas(files: dict[str, StagedFile]) -> dict[str, list[str]]:
     return {name: [p.sha256 for p in f.parts or (f,)] for name, f in files.items()}
 
 
-def publish_twice(log, upto: int, tmp: Path) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache]:
-    """Stage ``log.records[:upto]`` in full, then the whole log from its scope; and a full write of the whole."""
+def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
+                  ) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache]:
+    """Stage ``log.records[:upto]`` in full, then the whole log from its scope (``staged``: told the files staged
+    so far after each table); and a full write of the whole."""
     config = Settings(read_ranges=1, read_range_min_events=1)
     cache_dir = tmp / "cache"
     first = checkpoint.extend(config, snapshot_of(log.records[:upto]), checkpoint.Base(None, "full"), None,
@@ -63,7 +65,7 @@ def publish_twice(log, upto: int, tmp: Path) -> tuple[scoped.ScopedStage, dict[s
     assert second.new_from == first.extracted.envelope.num_rows
     cache = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, reuse.kept_files(ckpt.table_files))
     done = scoped.stage_scoped(second.extracted, second.new_from, _manifest("r1", last), "r1", DATASET,
-                               scoped.Writing(tmp / "second", FILE_BYTES, cache))
+                               scoped.Writing(tmp / "second", FILE_BYTES, cache, staged))
     whole = fold(log.records, DATASET)
     full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
     return done, full, cache
@@ -106,6 +108,18 @@ def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
     files = sum(len(f.parts) or 1 for f in done.files.values())
     assert files > 25 and cache.reused > 0.7 * files, (files, cache.reused)
     assert done.note.startswith("the new tallies' scope: 1 contests")
+
+
+def test_the_files_staged_so_far_are_told_after_each_table_the_documents_tables_before_the_history(
+        tmp_path: Path) -> None:
+    log, upto = _reported(60)
+    apply_delta(log, "tally", 1000)
+    told: list[dict[str, StagedFile]] = []
+    done, _, _ = publish_twice(log, upto, tmp_path, lambda files: told.append(dict(files)))
+    assert len(told) == len(TABLE_NAMES) and told[-1] == done.files
+    assert all(earlier.items() <= later.items() for earlier, later in zip(told, told[1:]))  # never re-staged
+    ready = next(i for i, files in enumerate(told) if set(cdf.TABLES) <= set(files))
+    assert "events" not in told[ready] and "corrections" not in told[ready]
 
 
 def test_a_delta_with_an_incident_is_folded_whole(tmp_path: Path) -> None:
