@@ -107,23 +107,27 @@ def gather(values: np.ndarray, at: np.ndarray) -> np.ndarray:
     return pa.array(values).take(pa.array(at)).to_numpy()
 
 
-def take_ascending(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
-    """``values.take(rows)`` as one array, for ``rows`` in ascending order: from a chunked column a chunk at a
-    time. Arrow's take of a chunked string column builds the whole column as one buffer first; from the
-    checkpoint's memory-mapped envelope at a million stations (68 chunks, 180 MB of keys) that took 0.6-0.9 s
-    for the tallies' keys, a chunk at a time 0.07-0.1 s (fresh memory's page faults dominate on these machines)."""
+def take_chunked(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``values.take(rows)`` as one array, from a chunked column a chunk at a time. Arrow's take of a chunked
+    string column builds the whole column as one buffer first; from the checkpoint's memory-mapped envelope at a
+    million stations (68 chunks, 180 MB of keys) that took 0.6-0.9 s for the tallies' keys, a chunk at a time
+    0.07-0.1 s (fresh memory's page faults dominate on these machines). Rows in any other than ascending order
+    are taken in ascending order, then put in theirs (a take from one array)."""
     rows = np.asarray(rows, np.int64)
-    if isinstance(values, pa.Array) or (len(rows) > 1 and (np.diff(rows) < 0).any()):
-        return _one_array(values.take(pa.array(rows, pa.int64())))
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(rows, pa.int64()))
+    order = np.argsort(rows, kind="stable") if len(rows) > 1 and (np.diff(rows) < 0).any() else None
+    ascending = rows if order is None else rows[order]
     bounds = np.concatenate([[0], np.cumsum([len(c) for c in values.chunks], dtype=np.int64)])
-    cut = np.searchsorted(rows, bounds)
-    parts = [chunk.take(pa.array(rows[cut[i]:cut[i + 1]] - bounds[i], pa.int64()))
+    cut = np.searchsorted(ascending, bounds)
+    parts = [chunk.take(pa.array(ascending[cut[i]:cut[i + 1]] - bounds[i], pa.int64()))
              for i, chunk in enumerate(values.chunks) if cut[i + 1] > cut[i]]
-    return pa.concat_arrays(parts) if parts else pa.array([], values.type)
-
-
-def _one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    taken = pa.concat_arrays(parts) if parts else pa.array([], values.type)
+    if order is None:
+        return taken
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return taken.take(pa.array(inverse, pa.int64()))
 
 
 def dict_column(dictionary: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:

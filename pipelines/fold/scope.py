@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
-from pipelines.fold.build import take_ascending
+from pipelines.fold.build import take_chunked
 from pipelines.fold.contest_results import STATION_KINDS
 from pipelines.fold.extract import Extracted, Votes
 
@@ -105,8 +105,7 @@ def _tallies(ex: Extracted) -> _Tallies | None:
     ords = content["ord"].to_numpy()
     row_of_ord = np.full(env.num_rows, -1, np.int64)
     row_of_ord[ords] = np.arange(len(ords))
-    # Tallies are extracted in log order, so their ordinals ascend (take_ascending checks).
-    supersedes = take_ascending(env["supersedes_event_id"], ords)
+    supersedes = take_chunked(env["supersedes_event_id"], ords)
     correcting = np.flatnonzero(supersedes.is_valid().to_numpy(zero_copy_only=False)) if len(ords) \
         else np.zeros(0, np.int64)
     pairs = np.zeros((0, 2), np.int64)
@@ -123,7 +122,7 @@ def _tallies(ex: Extracted) -> _Tallies | None:
         joined = left.join(right, keys="id", join_type="inner")
         pairs = np.column_stack([joined["c"].to_numpy(), joined["r"].to_numpy()]).astype(np.int64)
     lines = [_Line(_plain(content["municipality_id"]), null_joins=False),
-             _Line(take_ascending(env["key"], ords)), _Line(take_ascending(env["event_id"], ords))]
+             _Line(take_chunked(env["key"], ords)), _Line(take_chunked(env["event_id"], ords))]
     return _Tallies(ords, _Line(_plain(content["contest_id"])), lines, pairs)
 
 
@@ -161,7 +160,7 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
     is_new = new[tallies.ords]
     retractions = ex.content[v.RETRACTION]
     if retractions.num_rows and is_new.any():
-        named = take_ascending(env["event_id"], tallies.ords[is_new])
+        named = take_chunked(env["event_id"], tallies.ords[is_new])
         if pc.any(pc.is_in(retractions["target_event_id"], value_set=named)).as_py():
             return None  # a Retraction read before its target: the target's arrival changes its row
     rows = _close(tallies, is_new)
@@ -169,7 +168,7 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
     at = pa.array(np.flatnonzero(rows), pa.int64())
     municipalities = pc.unique(content["municipality_id"].take(at)).drop_null()
     return Scope(contests=pc.unique(content["contest_id"].take(at)), municipalities=municipalities,
-                 event_ids=pc.unique(take_ascending(env["event_id"], tallies.ords[rows])),
+                 event_ids=pc.unique(take_chunked(env["event_id"], tallies.ords[rows])),
                  tally_rows=rows, share=float(rows.mean()) if len(rows) else 0.0)
 
 

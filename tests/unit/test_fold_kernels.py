@@ -119,9 +119,9 @@ def test_sorted_dictionary_is_sorted_distinct_values_and_their_indices(seed: int
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_take_ascending_is_arrows_take(seed: int) -> None:
-    """Chunk by chunk for ascending rows (repeats, empty chunks, sliced chunks, no rows), Arrow's take for any
-    other order: the same values either way, as one array."""
+def test_take_chunked_is_arrows_take(seed: int) -> None:
+    """A chunk at a time (repeated rows, empty chunks, sliced chunks, no rows; rows in any order): Arrow's take,
+    as one array."""
     rnd = random.Random(seed)
     values = _strings(rnd)
     if rnd.random() < 0.3:
@@ -130,10 +130,10 @@ def test_take_ascending_is_arrows_take(seed: int) -> None:
     rows = sorted(rnd.choices(range(n), k=rnd.randint(0, 2 * n))) if n else []
     if rows and rnd.random() < 0.3:
         rnd.shuffle(rows)
-    taken = build.take_ascending(values, np.array(rows, np.int64))
+    taken = build.take_chunked(values, np.array(rows, np.int64))
     assert isinstance(taken, pa.Array) and taken.type == values.type
     assert taken.to_pylist() == values.take(pa.array(rows, pa.int64())).to_pylist()
-    assert build.take_ascending(values.combine_chunks(), np.array(rows, np.int64)).to_pylist() == \
+    assert build.take_chunked(values.combine_chunks(), np.array(rows, np.int64)).to_pylist() == \
         taken.to_pylist()
 
 
