@@ -225,9 +225,9 @@ def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path
         raise scoped.NotScoped("a file of events in the local cache is damaged")
 
     monkeypatch.setattr(scoped, "stage_scoped", stops)
-    extension = SimpleNamespace(extracted=None, new_from=1)
-    staged, note = pipeline._stage_scoped(settings, SNAPSHOT, extension, SimpleNamespace(release_id="r1"),  # type: ignore[arg-type]
-                                          _Store(), [], "scoped", None)  # type: ignore[arg-type]
+    extension, base = SimpleNamespace(extracted=None, new_from=1), SimpleNamespace(release_id="r1")
+    staged, note = pipeline._stage_scoped(settings, SNAPSHOT, extension, base, _Store(),  # type: ignore[arg-type]
+                                          [], "scoped", None)
     directory = pipeline.staging_folder(settings, SNAPSHOT, "scoped")
     assert staged is None and note == "whole snapshot (a file of events in the local cache is damaged)"
     assert Build.started(directory) is None and not directory.exists()
