@@ -15,6 +15,7 @@ copy missing or damaged, a malformed checkpoint entry) means writing the file, a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.fold.tables import ORDER
 from pipelines.release import fingerprints, parquet
 from pipelines.release.parquet import StagedFile, file_sha256
 
@@ -68,6 +70,51 @@ def _kept_path(folder: Path, sha256: str) -> Path:
     return folder / f"{sha256}.parquet"
 
 
+Key = tuple
+
+
+def first_key(name: str, table: pa.Table) -> Key | None:
+    """The ``tables.ORDER`` key of ``table``'s first row (None for a table without rows or order)."""
+    if name not in ORDER or table.num_rows == 0 or not set(ORDER[name]) <= set(table.column_names):
+        return None
+    return tuple(table[c][0].as_py() for c in ORDER[name])
+
+
+def _first_key_path(kept: Path) -> Path:
+    return kept.with_name(kept.name.removesuffix(".parquet") + ".first.json")
+
+
+def kept_first_key(kept: Path, width: int) -> Key | None:
+    """The first row's order key noted beside the kept file ``kept`` (``keep_first_key``), or None when there is
+    no note or it is not one: the caller reads the file. A note is trusted as the file is (the cache is this
+    machine's own); it names the file's sha256 so that a note copied beside another file is not."""
+    try:
+        note = json.loads(_first_key_path(kept).read_text())
+        key = note["first"]
+        if note["sha256"] != kept.name.removesuffix(".parquet") or not isinstance(key, list) or len(key) != width:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # Keys are ids and log positions: strings and integers, never null.
+    if not all(isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in key):
+        return None
+    return tuple(key)
+
+
+def keep_first_key(kept: Path, key: Key) -> None:
+    """Note ``key``, the first row's order key of the kept file ``kept``, beside it (written whole by a rename,
+    or not at all: a note missing only means reading the file's first row)."""
+    if not all(isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in key):
+        return  # not a value a note holds as it is: read from the file each time
+    target = _first_key_path(kept)
+    partial = kept.with_name(f".{target.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        partial.write_text(json.dumps({"sha256": kept.name.removesuffix(".parquet"), "first": list(key)}))
+        partial.replace(target)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     target.unlink(missing_ok=True)
     try:
@@ -105,7 +152,7 @@ class TableFileCache:
         reused = staged is not None
         if staged is None:
             staged = parquet.write_file(name, table, path, groups)
-            self._keep(staged)
+            self._keep(staged, first_key(name, table))
         with self._lock:
             self._staged[path] = (key, KeptFile(staged.sha256, staged.rows, staged.bytes))
             if reused:
@@ -168,18 +215,21 @@ class TableFileCache:
         path.unlink(missing_ok=True)
         return None
 
-    def _keep(self, staged: StagedFile) -> None:
-        """Keep ``staged`` in the cache (a hard link: no copy of the bytes where the file system allows)."""
+    def _keep(self, staged: StagedFile, first: Key | None) -> None:
+        """Keep ``staged`` in the cache (a hard link: no copy of the bytes where the file system allows), with its
+        first row's order key noted beside it (a splice finds the files around its rows by them)."""
         target = _kept_path(self.folder, staged.sha256)
         partial = self.folder / f".{staged.sha256}-{uuid.uuid4().hex[:8]}"
         try:
-            if target.is_file() and target.stat().st_size == staged.bytes:
-                return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(staged.path, partial)
-            partial.replace(target)  # a rename: another publish never links a partial copy
+            if not (target.is_file() and target.stat().st_size == staged.bytes):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(staged.path, partial)
+                partial.replace(target)  # a rename: another publish never links a partial copy
         except OSError:
             partial.unlink(missing_ok=True)  # the cache only saves work: a file not kept is written next time
+            return
+        if first is not None and kept_first_key(target, len(first)) is None:
+            keep_first_key(target, first)
 
 
 def kept_bytes(folder: Path, sha256: str) -> bytes | None:
@@ -194,8 +244,8 @@ def kept_bytes(folder: Path, sha256: str) -> bytes | None:
 
 
 def prune(folder: Path, keep: set[str], min_age_s: float = 3600.0) -> int:
-    """Remove the kept files whose sha256 is not in ``keep`` (the latest release's), and copies left partial
-    longer than ``min_age_s`` (a publish that was killed); returns how many went.
+    """Remove the kept files whose sha256 is not in ``keep`` (the latest release's) with their first-key notes,
+    and copies left partial longer than ``min_age_s`` (a publish that was killed); returns how many went.
 
     A publish running beside this one may lose a file it meant to link or read: it writes or downloads it.
     """
@@ -207,7 +257,7 @@ def prune(folder: Path, keep: set[str], min_age_s: float = 3600.0) -> int:
             if path.name.startswith("."):
                 if time.time() - path.stat().st_mtime <= min_age_s:
                     continue
-            elif path.name.removesuffix(".parquet") in keep:
+            elif path.name.split(".", 1)[0] in keep:
                 continue
             path.unlink()
             removed += 1

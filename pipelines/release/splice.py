@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from pipelines.fold import tables as t
 from pipelines.fold.build import sorted_dictionary
+from pipelines.release import reuse
 from pipelines.release.parquet import (
     FileWriter,
     StagedFile,
@@ -69,12 +70,18 @@ class OldFile:
 
 
 def first_keys(name: str, paths: list[Path]) -> list[Key]:
-    """The ``tables.ORDER`` key of each file's first row (one small batch read per file)."""
+    """The ``tables.ORDER`` key of each kept file's first row: noted beside it in the cache
+    (``reuse.keep_first_key``), else read (one small batch; 6 ms a file, a second for the ~200 files of a
+    million-station release) and noted for the next publish."""
     order = list(t.ORDER[name])
     out = []
     for path in paths:
-        batch = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=order))
-        out.append(tuple(batch.column(c)[0].as_py() for c in order))
+        key = reuse.kept_first_key(path, len(order))
+        if key is None:
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=1, columns=order))
+            key = tuple(batch.column(c)[0].as_py() for c in order)
+            reuse.keep_first_key(path, key)
+        out.append(key)
     return out
 
 

@@ -5,17 +5,19 @@ gives; a changed row rewrites only its file, and a damaged kept copy or checkpoi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.fold.tables import FILE_WIDTHS, STATION_RESULTS
-from pipelines.release import checkpoint, fingerprints, parquet, reuse
+from pipelines.fold.tables import FILE_WIDTHS, ORDER, STATION_RESULTS, STATION_TURNOUT
+from pipelines.release import checkpoint, fingerprints, parquet, reuse, splice
 from pipelines.release.parquet import StagedFile, write_table_files
 from pipelines.settings import Settings
 
@@ -204,6 +206,41 @@ def test_prune_keeps_the_latest_release_files_and_young_partial_copies(tmp_path)
     assert reuse.prune(folder, {"a" * 64}) == 2
     assert sorted(p.name for p in folder.iterdir()) == [".young-partial", f"{'a' * 64}.parquet"]
     assert reuse.prune(tmp_path / "absent", set()) == 0
+
+
+def _turnout(stations: int) -> pa.Table:
+    return pa.table({"election_id": ["e"] * stations, "contest_id": [f"c{i // 50:02d}" for i in range(stations)],
+                     "station_id": [f"s{i:04d}" for i in range(stations)], "registered_voters": list(range(stations))})
+
+
+def test_each_kept_file_s_first_key_is_noted_beside_it_and_read_from_the_file_without_a_good_note(tmp_path):
+    table = _turnout(2_000)
+    cache = reuse.TableFileCache(tmp_path / "cache", {})
+    staged = write_table_files(STATION_TURNOUT, table, tmp_path / "staged", split_column="station_id",
+                               width=FILE_WIDTHS[STATION_TURNOUT], file_bytes=4_000, write=cache.write)
+    kept = [cache.kept_path(p.sha256) for p in staged.parts]
+    assert len(kept) > 3
+    notes = [k.with_name(f"{k.stem}.first.json") for k in kept]
+    assert all(n.is_file() for n in notes)
+    read = [tuple(pq.read_table(p, columns=list(ORDER[STATION_TURNOUT])).slice(0, 1).to_pylist()[0].values())
+            for p in staged.paths()]
+    assert read[1] != read[0] and splice.first_keys(STATION_TURNOUT, kept) == read
+
+    # A note cut short, one naming another file, one gone, one with a key of the wrong width: each is read from
+    # its file, and noted again.
+    notes[0].write_text('{"sha256": "')
+    notes[1].write_text(notes[2].read_text())
+    notes[2].unlink()
+    notes[3].write_text(json.dumps({"sha256": kept[3].stem, "first": ["e", "c00"]}))
+    assert splice.first_keys(STATION_TURNOUT, kept) == read
+    assert [reuse.kept_first_key(k, 3) for k in kept] == read
+
+    # A note that says another key is what the splice uses: it is trusted as the kept file is.
+    notes[0].write_text(json.dumps({"sha256": kept[0].stem, "first": ["e", "c99", "s9999"]}))
+    assert splice.first_keys(STATION_TURNOUT, kept)[0] == ("e", "c99", "s9999")
+
+    assert reuse.prune(tmp_path / "cache", {staged.parts[0].sha256}) == 2 * (len(kept) - 1)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([kept[0].name, notes[0].name])
 
 
 def test_kept_bytes_are_returned_only_when_intact(tmp_path):
