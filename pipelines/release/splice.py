@@ -111,10 +111,43 @@ def _order_codes(column: pa.Array) -> np.ndarray:
     return sorted_dictionary(column)[1]
 
 
+def _one_key(codes: list[np.ndarray]) -> np.ndarray | None:
+    """The order's integer codes as one int64 per row (mixed radix), in the same order; None when the radices'
+    product would not fit."""
+    key = np.zeros(len(codes[0]), np.int64)
+    span = 1
+    for code in codes:
+        low, high = (int(code.min()), int(code.max())) if len(code) else (0, 0)
+        radix = high - low + 1
+        span *= radix
+        if span >= 2 ** 62:
+            return None
+        key = key * radix + (code.astype(np.int64) - low)
+    return key
+
+
+def _merge_order(codes: list[np.ndarray], first: int) -> np.ndarray:
+    """Where each row goes when rows ``[:first]`` and ``[first:]``, each already in order, are merged: what a
+    stable sort of all of them gives (of equal keys, the first part's rows first), in one pass instead of a
+    sort of every row (``np.lexsort`` of a span's half-million rows took a tenth of a second a table)."""
+    key = _one_key(codes)
+    if key is None or np.any(key[1:first] < key[:max(first - 1, 0)]) or np.any(key[first + 1:] < key[first:-1]):
+        return np.lexsort(codes[::-1])  # not two runs in order: sorted as they are
+    old, new = key[:first], key[first:]
+    at = np.searchsorted(old, new, side="right") + np.arange(len(new))
+    order = np.empty(len(key), np.int64)
+    is_new = np.zeros(len(key), bool)
+    is_new[at] = True
+    order[at] = np.arange(first, len(key))
+    order[~is_new] = np.arange(first)
+    return order
+
+
 def _merged(name: str, parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    """The rows of ``parts`` (each in ``ORDER``, their dictionaries sorted) as one table in ``ORDER`` and
-    ``schema``: dictionaries unified, not decoded, and the rows put in order by integer codes of the order's
+    """The rows of two ``parts``, each in ``ORDER`` with its dictionaries sorted, as one table in ``ORDER`` and
+    ``schema``: dictionaries unified, not decoded, and the two runs merged by integer codes of the order's
     columns, not by their strings."""
+    old, new = parts
     cols = {}
     for f in schema:
         chunks = [c for part in parts for c in part[f.name].chunks]
@@ -122,8 +155,9 @@ def _merged(name: str, parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
             cols[f.name] = _unified(chunks, f.type)
         else:
             cols[f.name] = pa.concat_arrays(chunks) if chunks else pa.array([], f.type)
-    codes = [_order_codes(cols[c]) for c in t.ORDER[name]]
-    order = pa.array(np.lexsort(codes[::-1]), pa.int64()) if codes and len(codes[0]) else pa.array([], pa.int64())
+    if old.num_rows == 0 or new.num_rows == 0:
+        return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
+    order = pa.array(_merge_order([_order_codes(cols[c]) for c in t.ORDER[name]], old.num_rows), pa.int64())
     return pa.Table.from_arrays([cols[f.name].take(order) for f in schema], schema=schema)
 
 

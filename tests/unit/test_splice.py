@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import given, settings
@@ -136,3 +137,17 @@ def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
     after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
     read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
     assert files > 50 and read <= 2 * splice.NEIGHBOURS + 2
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(-5, 5), st.integers(0, 2**40)), max_size=60),
+       first=st.integers(0, 60), huge=st.booleans(), shuffled=st.booleans())
+def test_two_runs_are_merged_as_a_stable_sort_orders_them(rows, first, huge, shuffled) -> None:
+    first = min(first, len(rows))
+    old, new = sorted(rows[:first]), sorted(rows[first:])
+    if shuffled:  # a part out of order is sorted, not merged
+        old = old[::-1]
+    codes = [np.array([r[i] * (2**22 if huge and i == 2 else 1) for r in old + new], np.int64) for i in range(3)]
+    if not rows:
+        return
+    assert splice._merge_order(codes, len(old)).tolist() == np.lexsort(codes[::-1]).tolist()
