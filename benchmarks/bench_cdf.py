@@ -7,8 +7,11 @@ Setup (not timed, in a child process so that its memory is not counted): ``ballo
 parsed and reference-checked as ingest does, folded, and the export's tables (``cdf.TABLES``) staged under
 ``--cache`` as a publish stages them (``write_table_files``: large tables in content-defined files); a second run
 starts from there. Then, ``--runs`` times: ``release_documents`` on the staged files as the release step calls it
-(read the tables, build, gzip: what is uploaded), ``read_export_tables`` alone (the reading part of that), and
-``release_documents`` again as the next release with unchanged tables calls it (the document is carried over). Prints and, with ``--out``, writes wall and CPU seconds
+(read the tables, build, gzip: what is uploaded), ``read_export_tables`` alone (the reading part of that),
+``release_documents`` again as the next release with unchanged tables calls it (the document is carried over),
+and twice with a cache of the document's blocks (``cdf_blocks``): empty, then holding every block (what a
+publish whose tallies changed no contest of the document pays; one that did adds its blocks' builds). Prints
+and, with ``--out``, writes wall and CPU seconds
 (the machine may be shared: CPU time is the steadier figure), the document's bytes (JSON and gzip) and the peak
 RSS of this process.
 """
@@ -128,11 +131,19 @@ def main() -> None:
             lambda previous=previous: cdf.release_documents(files, generated_at=AT, url=str, previous=previous),
             False)
         assert all(isinstance(d, Carried) for d in carried.values())
+        with tempfile.TemporaryDirectory() as blocks:
+            (cold, _), cold_s, _ = _timed(
+                lambda: cdf.release_documents(files, generated_at=AT, url=str, cache=Path(blocks)), False)
+            (warm, _), warm_s, warm_cpu = _timed(
+                lambda: cdf.release_documents(files, generated_at=AT, url=str, cache=Path(blocks)), False)
+        assert cold == warm == docs  # the same bytes, whatever the cache holds
         runs.append({"export_s": round(export_s, 2), "export_cpu_s": round(export_cpu, 2),
                      "of_which_read_s": round(read_s, 2), "of_which_read_cpu_s": round(read_cpu, 2),
-                     "carried_over_s": round(carry_s, 3)})
+                     "carried_over_s": round(carry_s, 3), "blocks_cached_none_s": round(cold_s, 2),
+                     "blocks_cached_all_s": round(warm_s, 2), "blocks_cached_all_cpu_s": round(warm_cpu, 2)})
         print(f"run {i + 1}: export {export_s:.2f} s (CPU {export_cpu:.2f}), of which reading the tables "
-              f"{read_s:.2f} s (CPU {read_cpu:.2f}); unchanged tables: {carry_s:.3f} s")
+              f"{read_s:.2f} s (CPU {read_cpu:.2f}); unchanged tables: {carry_s:.3f} s; with the blocks cached: "
+              f"none {cold_s:.2f} s, all {warm_s:.2f} s (CPU {warm_cpu:.2f})")
     sizes = {key: {"json_bytes": len(gzip.decompress(doc.body)), "gzip_bytes": len(doc.body),
                    "format": json.loads(gzip.decompress(doc.body))["Format"]} for key, doc in docs.items()}
     for key, size in sizes.items():

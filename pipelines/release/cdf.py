@@ -12,7 +12,9 @@ same document (``generated_at`` is the release's time, passed in).
 
 The document is written as JSON text directly, a column at a time (``cdf_json``): a million-station election has
 hundreds of thousands of counts, which as Python objects took 15 s to build and 13 s to serialise. It is
-compact (no indentation, keys sorted) and published gzip-compressed (``release_documents``).
+compact (no indentation, keys sorted) and published gzip-compressed (``release_documents``), its Contest array in
+blocks of contests, each a gzip member of its own that a publish with a cache builds only when its inputs changed
+(``cdf_blocks``).
 
 This module is the export's entry point: which tables at which detail level, the document's assembly and what the
 release step publishes. Its parts are built by ``cdf_contests`` (with ``cdf_selections`` and ``cdf_counts``),
@@ -21,9 +23,9 @@ release step publishes. Its parts are built by ``cdf_contests`` (with ``cdf_sele
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
-import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.release import (
+    cdf_blocks,
     cdf_contests,
     cdf_counts,
     cdf_json,
@@ -72,12 +75,10 @@ ISSUER = "Ballotstream"
 # and a document of every station × selection of a large election would be gigabytes.
 STATION_LEVEL_MAX_ROWS = 250_000
 STATION_KINDS = frozenset({"POLLING_STATION", "PRECINCT"})
-# gzip level 1: a million-station document (200 MB of JSON) compresses to 9 MB in 0.4 s; level 6 saves another
-# 1.5 MB for 0.5 s more.
-GZIP_LEVEL = 1
+GZIP_LEVEL = cdf_blocks.GZIP_LEVEL
 # Every module the documents' bytes depend on (EXPORT_VERSION).
 MODULES = (cdf_tables, cdf_report, cdf_counts, cdf_selections, cdf_contests, cdf_people, cdf_units, cdf_json,
-           cdf_vocab)
+           cdf_vocab, cdf_blocks)
 
 
 def document_key(election_id: str) -> str:
@@ -132,21 +133,36 @@ def _read(files: Mapping[str, StagedFile], name: str, condition: pc.Expression |
     return read_staged(files[name], [c for c in COLUMNS[name] if c in present], condition)
 
 
-def read_export_tables(files: Mapping[str, StagedFile]) -> ExportTables:
+def _station_rows(results: StagedFile) -> int:
+    """contest_results' station rows, counted in its ``level`` column alone (dictionary codes, not strings)."""
+    count = 0
+    for chunk in read_staged(results, ["level"])["level"].chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            count += pc.sum(pc.equal(chunk, STATION)).as_py() or 0
+            continue
+        code = chunk.dictionary.index(STATION).as_py()
+        count += 0 if code < 0 else pc.sum(pc.equal(chunk.indices, code)).as_py() or 0
+    return count
+
+
+def read_export_tables(files: Mapping[str, StagedFile], *, results: bool = True) -> ExportTables:
     """``at_reporting_level`` of a release's staged tables, reading only what the documents use: the columns of
     ``COLUMNS``, and for a large election no station rows at all (a million stations' contest_results are
-    13 million rows; their count comes from the file's row count, not from reading them)."""
+    13 million rows; their count comes from the file's row count, not from reading them). Without ``results``,
+    contest_results is not read (its blocks' rows are read as ``cdf_blocks`` needs them)."""
     tables = {n: _read(files, n) for n in TABLES if n in files and n not in (RESULTS, STATION_TURNOUT)}
-    results = files.get(RESULTS)
-    if results is not None and "level" in pq.read_schema(results.paths()[0]).names:
-        above = _read(files, RESULTS, pc.field("level") != STATION)
-        if results.rows - above.num_rows > STATION_LEVEL_MAX_ROWS:
-            tables[RESULTS] = above
+    staged = files.get(RESULTS)
+    if staged is not None and "level" in pq.read_schema(staged.paths()[0]).names:
+        above = _read(files, RESULTS, pc.field("level") != STATION) if results else None
+        stations = staged.rows - above.num_rows if above is not None else _station_rows(staged)
+        if stations > STATION_LEVEL_MAX_ROWS:
+            if above is not None:
+                tables[RESULTS] = above
             if DIVISIONS in tables:
                 # Read whole and filtered here: a filtered read of a million string rows took three times longer.
                 tables[DIVISIONS] = _without_stations(tables[DIVISIONS])
             return ExportTables(tables, SUMMARY_FORMAT, export_inputs(files))
-    tables.update({n: _read(files, n) for n in (RESULTS, STATION_TURNOUT) if n in files})
+    tables.update({n: _read(files, n) for n in (RESULTS, STATION_TURNOUT) if n in files and (results or n != RESULTS)})
     return ExportTables(tables, PRECINCT_FORMAT, export_inputs(files))
 
 
@@ -165,22 +181,22 @@ def _status(report: Report) -> str:
     return "unofficial-complete"
 
 
-Piece = bytes | pa.Buffer
-
-
-def _report_pieces(export: ExportTables, election_id: str, generated_at: datetime) -> list[Piece]:
-    """The ElectionReport of ``election_id`` as UTF-8 JSON in pieces (the large ones Arrow buffers, not copied
-    into one string: ``compress`` reads them one after another)."""
+def _report_members(export: ExportTables, election_id: str, generated_at: datetime,
+                    cache: cdf_blocks.Cache | None = None) -> list[bytes]:
+    """The ElectionReport of ``election_id`` as gzip members of its UTF-8 JSON: the report up to its Contest array,
+    one per block of contests (``cdf_blocks``: from ``cache`` where it holds them), and the rest."""
     elections = export.tables[ELECTIONS]
     election = next((r for r in elections.select([c for c in COLUMNS[ELECTIONS] if c in elections.column_names])
                      .to_pylist() if r["election_id"] == election_id), None)
     if election is None:
         raise KeyError(election_id)
-    report = Report(export, election)
+    # contest_results are read a block at a time, not by the report of the whole election.
+    report = Report(ExportTables({n: t for n, t in export.tables.items() if n != RESULTS}, export.format), election)
     if export.format == SUMMARY_FORMAT:
         report.notes.append(f"Polling-station counts are left out (more than {STATION_LEVEL_MAX_ROWS:,} station "
                             "rows); they are in the release's contest_results table.")
-    contests = cdf_contests.contest_section(report)
+    blocks = cdf_blocks.contest_blocks(report, export.tables.get(RESULTS), cache)
+    cdf_blocks.gather(report, blocks)
     candidates, persons = cdf_people.people(report)
     parties = cdf_people.parties(report)
     units = cdf_units.gp_units(report)
@@ -188,12 +204,12 @@ def _report_pieces(export: ExportTables, election_id: str, generated_at: datetim
     date = dumps(election["date"].isoformat())
     generated = generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def member(key: str, items: Piece) -> list[Piece]:
+    def member(key: str, items: cdf_blocks.Piece) -> list[cdf_blocks.Piece]:
         return [f'"{key}":['.encode(), items, b"],"] if len(items) else []
 
-    return [
-        b'{"@type":"ElectionResults.ElectionReport","Election":[{"@type":"ElectionResults.Election",',
-        *member("Candidate", candidates), *member("Contest", contests),
+    head = [b'{"@type":"ElectionResults.ElectionReport","Election":[{"@type":"ElectionResults.Election",',
+            *member("Candidate", candidates)]
+    tail = [
         f'"ElectionScopeId":{dumps(report.scope)},"EndDate":{date},"Name":{dumps(text(election["name"]))},'
         f'{f"{chr(34)}OtherType{chr(34)}:{dumps(other)}," if other else ""}"StartDate":{date},'
         f'"Type":{dumps(etype)}}}],"Format":{dumps(export.format)},"GeneratedDate":{dumps(generated)},'.encode(),
@@ -204,6 +220,10 @@ def _report_pieces(export: ExportTables, election_id: str, generated_at: datetim
         *member("Party", ",".join(parties).encode()), *member("Person", persons),
         f'"SequenceEnd":1,"SequenceStart":1,"Status":{dumps(_status(report))},'
         f'"VendorApplicationId":{dumps(ISSUER)}}}'.encode()]
+    if not blocks:
+        return [cdf_blocks.member(head + tail)]
+    return [cdf_blocks.member([*head, b'"Contest":[']), *(b.member for b in blocks),
+            cdf_blocks.member([b"],", *tail])]
 
 
 def _export(tables: Mapping[str, pa.Table] | ExportTables) -> ExportTables:
@@ -219,7 +239,7 @@ def election_report(tables: Mapping[str, pa.Table] | ExportTables, election_id: 
     Raises:
         KeyError: ``election_id`` is not in the ``elections`` table.
     """
-    return b"".join(_report_pieces(_export(tables), election_id, generated_at))
+    return gzip.decompress(b"".join(_report_members(_export(tables), election_id, generated_at)))
 
 
 def _election_ids(tables: Collection[str], elections: pa.Table | None) -> list[str] | None:
@@ -240,16 +260,14 @@ def cdf_documents(tables: Mapping[str, pa.Table] | ExportTables, *, generated_at
             for e in _election_ids(export.tables, export.tables.get(ELECTIONS)) or []}
 
 
-def compress(pieces: Iterable[Piece]) -> bytes:
-    """A document as published: gzip of its pieces one after another, without a file name or time, so the same
-    JSON always gives the same bytes (``gzip.compress(json, GZIP_LEVEL, mtime=0)``'s)."""
-    gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return b"".join([*(gz.compress(p) for p in pieces), gz.flush()])
+def compress(pieces: Iterable[cdf_blocks.Piece]) -> bytes:
+    """The pieces one after another as one gzip member, without a file name or time (``cdf_blocks.member``)."""
+    return cdf_blocks.member(pieces)
 
 
 def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] | ExportTables, *,
                       generated_at: datetime, url: Callable[[str], str], previous: Mapping[str, Any] | None = None,
-                      built: Mapping[str, bytes] | None = None
+                      built: Mapping[str, bytes] | None = None, cache: Path | None = None
                       ) -> tuple[dict[str, Blob | Carried], dict[str, dict[str, Any]]]:
     """What the release step writes beside ``datapackage.json``, and the manifest's ``documents`` entries.
 
@@ -266,6 +284,8 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         built: documents (gzip, by key) this function already made from these very tables for this
             ``generated_at``, in the gate step beside the gate (``cdf_ahead.Build.load`` vouches for that): used as
             they are, the tables not read for them.
+        cache: a local folder of the documents' blocks of contests (``cdf_blocks``), for staged tables: the
+            blocks whose inputs are those of a block there are not built again, nor their rows read.
 
     Returns:
         (documents by key, gzip-compressed or carried over; ``{key: {path, url, format, media_type,
@@ -294,9 +314,26 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         else:
             body = (built or {}).get(key)
             if body is None:
-                export = export or read_export_tables(files)
-                body = compress(_report_pieces(export, election_id, generated_at))
+                export = export or read_export_tables(files, results=cache is None)
+                blocks = _blocks_cache(files, export, election_id, cache) if cache is not None else None
+                body = b"".join(_report_members(export, election_id, generated_at, blocks))
             documents[key] = Blob(body, MEDIA_TYPE)
             entry.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
         entries[key] = entry
+    if cache is not None:
+        cdf_blocks.prune(cache)
     return documents, entries
+
+
+def _blocks_cache(files: Mapping[str, StagedFile], export: ExportTables, election_id: str, folder: Path
+                  ) -> cdf_blocks.Cache | None:
+    """Where the blocks of ``election_id``'s document are kept, and how its contest_results rows are read (those
+    ``_read`` would read); None when the export's code cannot be told apart."""
+    if EXPORT_VERSION is None or RESULTS not in files:
+        return None
+    present = set(pq.read_schema(files[RESULTS].paths()[0]).names)
+    condition = pc.field("level") != STATION if export.format == SUMMARY_FORMAT else None
+    base = (f"{EXPORT_VERSION} {STATION_LEVEL_MAX_ROWS} {GZIP_LEVEL} {cdf_blocks.BLOCK_CONTESTS} {export.format} "
+            f"{election_id}")
+    return cdf_blocks.Cache(folder, hashlib.sha256(base.encode()).hexdigest(),
+                            cdf_blocks.Staged(files[RESULTS], [c for c in COLUMNS[RESULTS] if c in present], condition))

@@ -63,12 +63,14 @@ def _write(path: Path, body: bytes) -> None:
 
 
 def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime,
-           previous: Mapping[str, Any] | None, inputs: str) -> None:
+           previous: Mapping[str, Any] | None, inputs: str, blocks: Path | None) -> None:
     """In the build process: the documents ``release_documents`` would build (not those it would carry over from
-    ``previous``), each written to ``folder``, then the index that vouches for them (and the seconds it took)."""
+    ``previous``), each written to ``folder``, then the index that vouches for them (and the seconds it took);
+    ``blocks`` is the folder of cached blocks of contests."""
     os.nice(NICENESS)
     t0 = time.perf_counter()
-    documents, entries = cdf.release_documents(files, generated_at=generated_at, url=str, previous=previous)
+    documents, entries = cdf.release_documents(files, generated_at=generated_at, url=str, previous=previous,
+                                               cache=blocks)
     built = {key: doc for key, doc in documents.items() if isinstance(doc, Blob)}
     for key, doc in built.items():
         _write(folder / key, doc.body)
@@ -79,11 +81,13 @@ def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime
 
 class Build:
     """The documents of one staging folder built in a process of their own, for the release at ``generated_at``
-    (``previous``: the latest release's manifest, whose documents need no building when their inputs are equal)."""
+    (``previous``: the latest release's manifest, whose documents need no building when their inputs are equal;
+    ``blocks``: the folder of cached blocks of contests, ``cdf_blocks``)."""
 
-    def __init__(self, staging: Path, *, generated_at: datetime, previous: Mapping[str, Any] | None) -> None:
+    def __init__(self, staging: Path, *, generated_at: datetime, previous: Mapping[str, Any] | None,
+                 blocks: Path | None = None) -> None:
         self.folder = staging / FOLDER
-        self.generated_at = generated_at
+        self.generated_at, self.blocks = generated_at, blocks
         # Only what release_documents reads of it (the manifest's tables are large at a million stations).
         self.previous = {k: previous[k] for k in ("release_id", "documents") if k in previous} if previous else None
         self.process: BaseProcess | None = None
@@ -97,7 +101,7 @@ class Build:
         # Not a daemon: a step process that ends before the build waits for it (``util._exit_function``), so the
         # documents are there for a release step in another process.
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs),
+            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks),
             name="nist-documents", daemon=False)
         self.process.start()
         _STARTED[self.folder.parent] = self
@@ -169,8 +173,8 @@ class StartWhenStaged:
     staged, not when every table is: called with the files staged so far after each table
     (``scoped.Writing.staged``). The release time is decided then (``generated_at``)."""
 
-    def __init__(self, staging: Path, previous: Mapping[str, Any] | None) -> None:
-        self.staging, self.previous = staging, previous
+    def __init__(self, staging: Path, previous: Mapping[str, Any] | None, blocks: Path | None = None) -> None:
+        self.staging, self.previous, self.blocks = staging, previous, blocks
         self.generated_at: datetime | None = None
         self.started_s = 0.0  # time.perf_counter() when the build started
 
@@ -178,7 +182,7 @@ class StartWhenStaged:
         if self.generated_at is not None or not all(name in files for name in cdf.TABLES):
             return
         self.generated_at, self.started_s = datetime.now(UTC), time.perf_counter()
-        Build(self.staging, generated_at=self.generated_at, previous=self.previous).start(
+        Build(self.staging, generated_at=self.generated_at, previous=self.previous, blocks=self.blocks).start(
             {name: files[name] for name in cdf.TABLES})
 
 

@@ -131,9 +131,9 @@ def _heads_and_tails(report: rp.Report, selections: pa.Table, contest_of: pa.Arr
     return heads, tails
 
 
-def contest_section(report: rp.Report) -> pa.Buffer:
+def contest_section(report: rp.Report) -> tuple[pa.Buffer, int]:
     """Every contest's JSON, in contest order and comma-separated, with its selections, counts and reporting
-    progress.
+    progress; and how many selections it has (a later block's ballot-label ranks follow them: ``cdf_blocks``).
 
     The pieces (each contest's head and tail, each selection's head and tail, each count) are put in document
     order by one sort and one ``take``: the counts, most of the document's bytes, are copied once.
@@ -160,5 +160,5 @@ def contest_section(report: rp.Report) -> pa.Buffer:
     texts = pa.concat_arrays([pa.array(heads, js.TEXT), selection_heads, counts.items,
                               js.constant("]}", len(closed)), pa.array(tails, js.TEXT)])
     order = np.lexsort(keys[::-1])
-    return js.concatenated(texts.take(pa.array(order, pa.int64())))
+    return js.concatenated(texts.take(pa.array(order, pa.int64()))), n_selections
 

@@ -7,6 +7,7 @@ selections name, the offices contests declare and the notes on stand-ins, so eac
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -163,4 +164,19 @@ class Report:
         self.labels: list[pa.Table] = []  # (person, label, rank): a selection's ballot label for each person
         self.offices: list[tuple[str, str]] = []  # (id, JSON)
         self.notes: list[str] = []
+
+    def block(self, first: int, stop: int, results: pa.Table | None, declared: pa.Table | None,
+              turnout: pa.Table | None) -> Report:
+        """The report of contests ``first``..``stop - 1`` alone (a block of the Contest array: ``cdf_blocks``),
+        given their rows of contest_results, contest_selections and station_turnout, with empty collections of
+        its own: what its Contest JSON finds for the document's other parts."""
+        out = copy.copy(self)
+        out.contests = self.contests[first:stop]
+        out.contest_ids = self.contest_ids.slice(first, stop - first)
+        out.districts = self.districts.slice(first, stop - first)
+        out.results = Results(results, out.contest_ids)
+        out.declared, out.turnout = declared, turnout
+        out.stations_named, out.units_named, out.party_refs, out.labels = [], [], [], []
+        out.offices, out.notes = [], []
+        return out
 

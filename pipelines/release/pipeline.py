@@ -211,7 +211,7 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     previous = _previous_manifest(store)
     # The NIST documents are built from a few of the tables: their build starts once those are staged, while the
     # rest of the stage (national_summary, the history tables) goes on.
-    documents = cdf_ahead.StartWhenStaged(directory, previous)
+    documents = cdf_ahead.StartWhenStaged(directory, previous, checkpoint.document_blocks_folder(settings))
     try:
         done = scoped.stage_scoped(extension.extracted, extension.new_from, previous, base.release_id,
                                    settings.dataset,
@@ -346,7 +346,8 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
         if documents is not None:
             documents.discard()
         staged.release_time = datetime.now(UTC)
-        documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store))
+        documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store),
+                          blocks=checkpoint.document_blocks_folder(settings))
         documents.start(staged.files)
     try:
         report = validate(settings, staged)
@@ -531,8 +532,8 @@ def _refuse(store: ReleaseStore, release_id: str, report: GateReport, validation
     raise blocked_error(report)
 
 
-def _documents(staged: Staged, now: datetime, url: Callable[[str], str], previous: dict[str, Any] | None
-               ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _documents(settings: Settings, staged: Staged, now: datetime, url: Callable[[str], str],
+               previous: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``cdf.release_documents`` of ``staged``, with those this process's gate started building (waited for only
     now, when the release has done what it can without them)."""
     documents = Build.started(staged.directory)
@@ -540,7 +541,8 @@ def _documents(staged: Staged, now: datetime, url: Callable[[str], str], previou
         staged.timings.update(documents.wait())
     t0 = time.perf_counter()
     built = Build.load(staged.directory, staged.files, now)
-    out = cdf.release_documents(staged.files, generated_at=now, url=url, previous=previous, built=built)
+    out = cdf.release_documents(staged.files, generated_at=now, url=url, previous=previous, built=built,
+                                cache=checkpoint.document_blocks_folder(settings))
     staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
     return out
 
@@ -569,7 +571,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         for name, f in staged.files.items()
     }
     changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
-    cdf_documents, cdf_entries = _documents(staged, now, lambda key: store.url(prefix + key), previous)
+    cdf_documents, cdf_entries = _documents(settings, staged, now, lambda key: store.url(prefix + key), previous)
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,

@@ -98,7 +98,8 @@ def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(iso
     folder = replace(settings, staging_dir=str(tmp_path / "folder"))  # the fold step's machine: nothing local
     staged = pipeline.stage(folder, snap, base=full, store=store, reads=reads)
     # Besides the segments, the cache keeps the table files the fold step staged (for the next publish to reuse).
-    fetched = {p.name for p in checkpoint.cache_folder(folder).iterdir()} - {checkpoint.TABLE_FILES_FOLDER}
+    fetched = {p.name for p in checkpoint.cache_folder(folder).iterdir()} - {checkpoint.TABLE_FILES_FOLDER,
+                                                                             checkpoint.DOCUMENT_BLOCKS_FOLDER}
     assert fetched == {r.segment.segment_id for r in reads}
     assert staged.next_checkpoint is not None and not staged.next_checkpoint.new  # nothing left to upload
 

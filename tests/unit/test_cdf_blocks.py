@@ -1,0 +1,163 @@
+"""The NIST document's Contest array in blocks (``pipelines.release.cdf_blocks``): cut anywhere, the document's JSON
+is the one of a single block; built from a cache of blocks, its bytes are those of a build without one, and only
+the blocks whose inputs changed are built again."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.release import cdf, cdf_blocks
+from pipelines.release.parquet import StagedFile, write_table_files
+from tests.support import contests as fx
+
+AT = datetime(2020, 11, 5, 12, 30, tzinfo=UTC)
+KEY = f"cdf/{fx.ELECTION}.json.gz"
+CONTESTS = "contests", "contest_selections", "contest_results", "contest_summary", "station_turnout"
+
+
+def _cloned(copies: int, dropped: set[int]) -> dict[str, pa.Table]:
+    """The fixture's election with its contests repeated ``copies`` times under other ids (each copy's labels
+    its own, so which selection names a person first decides their ballot name), leaving out the contests at
+    positions ``dropped``."""
+    tables = fx.contest_tables()
+    out = dict(tables)
+    ids = sorted({c: None for k in range(copies) for c in
+                  (f"{cid}.{k}" for cid in tables["contests"]["contest_id"].to_pylist())})
+    keep = [c for i, c in enumerate(ids) if i not in dropped]
+    for name in CONTESTS:
+        rows = tables[name].to_pylist()
+        copied = []
+        for k in range(copies):
+            for r in rows:
+                r = {**r, "contest_id": f"{r['contest_id']}.{k}"}
+                if r.get("label"):
+                    r["label"] = f"{r['label']} ({k})"
+                copied.append(r)
+        copied = [r for r in copied if r["contest_id"] in keep]
+        out[name] = pa.Table.from_pylist(copied, schema=tables[name].schema)
+    # Persons not registered are named by the first selection naming them: that ranks selections across blocks.
+    candidates = tables["candidates"]
+    out["candidates"] = candidates.filter(pc.invert(pc.is_in(
+        candidates["candidate_id"], value_set=pa.array(["candidate:joseph-biden", "candidate:kamala-harris"]))))
+    return out
+
+
+def _document(tables: dict[str, pa.Table], block_contests: int) -> bytes:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cdf_blocks, "BLOCK_CONTESTS", block_contests)
+        return cdf.election_report(tables, fx.ELECTION, generated_at=AT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(copies=st.integers(1, 4), dropped=st.sets(st.integers(0, 19), max_size=6), block=st.integers(1, 4),
+       summary=st.booleans())
+def test_cut_anywhere_the_document_is_that_of_one_block(copies, dropped, block, summary) -> None:
+    tables = _cloned(copies, dropped)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cdf, "STATION_LEVEL_MAX_ROWS", 0 if summary else cdf.STATION_LEVEL_MAX_ROWS)
+        whole = _document(tables, 10**9)
+        assert _document(tables, block) == whole
+    contests = tables["contests"].num_rows
+    assert whole.count(b'"@type":"ElectionResults.') and (contests == 0) == (b'"Contest":[' not in whole)
+
+
+def test_the_blocks_are_the_members_between_the_head_and_the_rest() -> None:
+    tables = _cloned(3, set())
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cdf_blocks, "BLOCK_CONTESTS", 1)  # a block per contest
+        body = cdf.release_documents(tables, generated_at=AT, url=str)[0][KEY].body
+    assert body.count(b"\x1f\x8b\x08") >= tables["contests"].num_rows + 2
+    assert gzip.decompress(body) == _document(tables, 10**9)
+
+
+def _staged(tables: dict[str, pa.Table], folder: Path) -> dict[str, StagedFile]:
+    return {n: write_table_files(n, t, folder, split_column=FILE_SPLIT_COLUMNS[n], width=FILE_WIDTHS[n],
+                                 file_bytes=100) for n, t in tables.items()}
+
+
+class Counted:
+    """Counts the blocks built and the contest_results rows read for them."""
+
+    def __init__(self, m: pytest.MonkeyPatch) -> None:
+        self.built, self.read = 0, 0
+        build, read = cdf_blocks.build, cdf_blocks.Staged.read
+
+        def counted_build(*args: Any) -> cdf_blocks.Block:
+            self.built += 1
+            return build(*args)
+
+        def counted_read(staged: cdf_blocks.Staged, ids: list[str], files: set[int]) -> pa.Table | None:
+            out = read(staged, ids, files)
+            self.read += 0 if out is None else out.num_rows
+            return out
+
+        m.setattr(cdf_blocks, "build", counted_build)
+        m.setattr(cdf_blocks.Staged, "read", counted_read)
+
+
+def _published(files: dict[str, StagedFile], cache: Path | None) -> bytes:
+    return cdf.release_documents(files, generated_at=AT, url=str, cache=cache)[0][KEY].body
+
+
+@pytest.mark.parametrize("summary", [False, True])
+def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, summary) -> None:
+    tables = _cloned(4, set())
+    cache = tmp_path / "blocks"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cdf_blocks, "BLOCK_CONTESTS", 2)
+        m.setattr(cdf, "STATION_LEVEL_MAX_ROWS", 0 if summary else cdf.STATION_LEVEL_MAX_ROWS)
+        files = _staged(tables, tmp_path / "first")
+        assert len(files["contest_results"].parts) > 4
+        fresh = _published(files, None)
+        counted = Counted(m)
+        assert _published(files, cache) == fresh
+        blocks = counted.built
+        assert blocks > 3 and len(list(cache.glob("*.block"))) == blocks
+        assert _published(files, cache) == fresh and counted.built == blocks and counted.read > 0
+
+        # One contest's counts change: its block (and any sharing a contest_results file with it) is built again,
+        # from those files' rows alone.
+        counted.built = counted.read = 0
+        changed = dict(tables)
+        results = tables["contest_results"]
+        one = pc.equal(results["contest_id"], f"{fx.QUESTION}.2")
+        votes = pc.if_else(one, pc.add(results["votes"], 1), results["votes"])
+        changed["contest_results"] = results.set_column(results.column_names.index("votes"), "votes", votes)
+        files = _staged(changed, tmp_path / "second")
+        again = _published(files, cache)
+        assert 1 <= counted.built < blocks and 0 < counted.read < results.num_rows
+        assert again == _published(files, None) != fresh
+
+        # A selection's label changes: its contest's block is built again.
+        counted.built = 0
+        selections = tables["contest_selections"]
+        labels = pc.if_else(pc.equal(selections["contest_id"], f"{fx.QUESTION}.1"),
+                            pc.binary_join_element_wise(selections["label"], "!", ""), selections["label"])
+        changed["contest_selections"] = selections.set_column(selections.column_names.index("label"), "label",
+                                                              labels.cast(selections.schema.field("label").type))
+        relabelled = _staged(changed, tmp_path / "third")
+        assert _published(relabelled, cache) == _published(relabelled, None) != again and counted.built >= 1
+
+        # A block file cut short is built again, not read.
+        damaged = sorted(cache.glob("*.block"))[0]
+        damaged.write_bytes(damaged.read_bytes()[:-5])
+        assert _published(files, cache) == again
+
+
+def test_blocks_unused_for_an_hour_are_pruned(tmp_path) -> None:
+    import os
+
+    (tmp_path / "old.block").write_bytes(b"x")
+    (tmp_path / "young.block").write_bytes(b"x")
+    os.utime(tmp_path / "old.block", (0, 0))
+    assert cdf_blocks.prune(tmp_path) == 1 and [p.name for p in tmp_path.iterdir()] == ["young.block"]
