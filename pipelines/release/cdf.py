@@ -297,9 +297,12 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         files: Mapping[str, StagedFile] = tables  # type: ignore[assignment]
         inputs, names = export_inputs(files), set(files)
         elections = _read(files, ELECTIONS) if ELECTIONS in files else None
+        # Blocks are kept by their inputs' digests: without the export's code digest, or contest_results, none.
+        cache = cache if EXPORT_VERSION is not None and RESULTS in files else None
     else:
         export = _export(tables)  # type: ignore[arg-type]
         inputs, names, elections = export.inputs, set(export.tables), export.tables.get(ELECTIONS)
+        cache = None  # tables in memory: nothing says where contest_results' rows lie
     earlier = (previous or {}).get("documents") or {}
     documents: dict[str, Blob | Carried] = {}
     entries: dict[str, dict[str, Any]] = {}
@@ -326,11 +329,9 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
 
 
 def _blocks_cache(files: Mapping[str, StagedFile], export: ExportTables, election_id: str, folder: Path
-                  ) -> cdf_blocks.Cache | None:
+                  ) -> cdf_blocks.Cache:
     """Where the blocks of ``election_id``'s document are kept, and how its contest_results rows are read (those
-    ``_read`` would read); None when the export's code cannot be told apart."""
-    if EXPORT_VERSION is None or RESULTS not in files:
-        return None
+    ``_read`` would read)."""
     present = set(pq.read_schema(files[RESULTS].paths()[0]).names)
     condition = pc.field("level") != STATION if export.format == SUMMARY_FORMAT else None
     base = (f"{EXPORT_VERSION} {STATION_LEVEL_MAX_ROWS} {GZIP_LEVEL} {cdf_blocks.BLOCK_CONTESTS} {export.format} "

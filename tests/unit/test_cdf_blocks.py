@@ -161,3 +161,14 @@ def test_blocks_unused_for_an_hour_are_pruned(tmp_path) -> None:
     (tmp_path / "young.block").write_bytes(b"x")
     os.utime(tmp_path / "old.block", (0, 0))
     assert cdf_blocks.prune(tmp_path) == 1 and [p.name for p in tmp_path.iterdir()] == ["young.block"]
+
+
+def test_a_cache_is_not_used_where_nothing_can_key_its_blocks(tmp_path, monkeypatch) -> None:
+    tables = _cloned(2, set())
+    fresh = cdf.release_documents(tables, generated_at=AT, url=str)[0][KEY].body
+    # Tables in memory: nothing says which files hold a block's rows.
+    assert cdf.release_documents(tables, generated_at=AT, url=str, cache=tmp_path)[0][KEY].body == fresh
+    # No digest of the export's code: blocks of another version of it could be taken for this one's.
+    files = _staged(tables, tmp_path / "staged")
+    monkeypatch.setattr(cdf, "EXPORT_VERSION", None)
+    assert _published(files, tmp_path / "blocks") == fresh and not (tmp_path / "blocks").exists()
