@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 from pipelines.fold import tables as t
 from pipelines.gate.checks import PART_COLUMN, REFERENCES, CheckSpec, checks_for_table, context_needs
 from pipelines.gate.frames import check_frame, composite_key
+from pipelines.gate.keyprints import KeyPrints, all_distinct
 from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult, json_rows
 from pipelines.gate.suspects import duplicated
 
@@ -268,10 +269,23 @@ def key_ordered(table: str) -> bool:
     return t.ORDER[table][:len(group_columns(table))] == group_columns(table)
 
 
-def keys_distinct(table: str, files: TableFiles, parts: dict[int, pa.Table]) -> bool:
+def keys_distinct(table: str, files: TableFiles, parts: dict[int, pa.Table], prints: KeyPrints | None = None
+                  ) -> bool:
     """Whether no key of ``table`` is in two of its rows, null keys aside (as its uniqueness rule counts them):
-    each key group is then one row, in one file, however the files are cut. ``parts``: files already read."""
+    each key group is then one row, in one file, however the files are cut. ``parts``: files already read;
+    ``prints``: the files' kept key fingerprints (a key of one string column), which settle the usual case."""
     keys = list(t.KEYS[table])
+    if prints is not None and len(keys) == 1:
+        key = keys[0]
+
+        def column(i: int) -> pa.ChunkedArray:
+            return parts[i][key] if i in parts and key in parts[i].column_names else files.read(i, keys)[key]
+
+        try:
+            if all_distinct([prints.of(sha, key, lambda i=i: column(i)) for i, sha in enumerate(files.file_shas)]):
+                return True
+        except TypeError:
+            pass  # not a column of strings: checked exactly
     read = [parts[i].select(keys) if i in parts and set(keys) <= set(parts[i].column_names) else files.read(i, keys)
             for i in range(len(files.file_shas))]
     whole = pa.concat_tables(read)
@@ -325,7 +339,7 @@ def _check_files(gx_context: Any, name: str, specs: tuple[CheckSpec, ...], parts
 
 def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[frozenset[str]], dict[str, pa.Table]],
                table_shas: dict[str, str], tolerance: float, kept: dict[str, Any] | None,
-               aligned: list[AlignedTable] | None = None) -> TableOutcome:
+               aligned: list[AlignedTable] | None = None, prints: KeyPrints | None = None) -> TableOutcome:
     """Gate one table, re-checking only the files the ``kept`` outcomes of the last gate do not cover.
 
     Args:
@@ -337,6 +351,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
         tolerance: as for ``run_gate``.
         kept: this table's entry of the last release's gate cache (``TableOutcome.kept``), or None.
         aligned: the table's ``ALIGNED_CONTEXT`` tables (none: the table has none).
+        prints: the local cache of files' key fingerprints (``keys_distinct``), if any.
     """
     from pipelines.gate.checks import OWN_COLUMNS
     from pipelines.gate.runner import run_specs
@@ -357,7 +372,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
         local = groups_stay_in_files(ranges)
     else:  # the files' key ranges say nothing: where the key is the group, its uniqueness is checked directly
         ranges = [None] * len(entries)
-        local = group_columns(name) == t.KEYS[name] and keys_distinct(name, files, parts)
+        local = group_columns(name) == t.KEYS[name] and keys_distinct(name, files, parts, prints)
     narrow = _aligned_context(name, aligned or [], [ranges[i] for i in todo]) if local and todo else {}
     context = {**read_context(frozenset(narrow)), **narrow} if todo or not local else {}
     if _self_referencing(name) and todo:  # its references resolve against all of its rows, not one file's
@@ -397,8 +412,9 @@ def _whole(ctx: TableFiles, reader: str) -> pa.Table:
 
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
-                tolerance: float, kept: dict[str, Any] | None) -> GateRun:
-    """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file)."""
+                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None) -> GateRun:
+    """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file);
+    ``prints``: the local cache of files' key fingerprints."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
     shas = {f.name: f.sha256 for f in files}
@@ -418,7 +434,7 @@ def gate_tables(gx_context: Any, files: list[TableFiles],
 
     for table in files:
         outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
-                             kept_tables.get(table.name), aligned(table.name))
+                             kept_tables.get(table.name), aligned(table.name), prints)
         run.results.extend(outcome.results)
         if outcome.kept:
             run.cache["tables"][table.name] = outcome.kept

@@ -80,6 +80,15 @@ def document_blocks_folder(settings: Settings) -> Path:
     return cache_folder(settings) / DOCUMENT_BLOCKS_FOLDER
 
 
+# The latest release's table files' key fingerprints, by sha256 (``pipelines.gate.keyprints``): in
+# ``cache_folder`` too.
+KEY_PRINTS_FOLDER = "keyprints"
+
+
+def key_prints_folder(settings: Settings) -> Path:
+    return cache_folder(settings) / KEY_PRINTS_FOLDER
+
+
 # More segments than this and the next publish compacts them into one (each segment costs a download and a
 # merge step; one segment per publish all night long would be thousands).
 MAX_SEGMENTS = 16
@@ -425,12 +434,12 @@ class Pending:
         ``min_age_s``: another publish on this machine may still be loading one it started from. Their
         memory-mappable copies, most of the bytes (1.3 GB at a million stations, a new one at every compaction),
         go sooner, once unused for ``copy_min_age_s``: a publish that has one mapped keeps reading it, and one
-        that has not loads the zstd files instead, only slower. The table files and document blocks kept beside
-        them are ``reuse.prune``'s and ``cdf_blocks.prune``'s."""
+        that has not loads the zstd files instead, only slower. The table files, document blocks and key
+        fingerprints kept beside them are ``reuse.prune``'s, ``cdf_blocks.prune``'s and ``keyprints.prune``'s."""
         keep = set(self.local.values())
         for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():
-                if folder in keep or folder.name in (TABLE_FILES_FOLDER, DOCUMENT_BLOCKS_FOLDER):
+                if folder in keep or folder.name in (TABLE_FILES_FOLDER, DOCUMENT_BLOCKS_FOLDER, KEY_PRINTS_FOLDER):
                     continue
                 try:
                     seen = folder.stat()

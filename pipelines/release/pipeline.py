@@ -29,9 +29,10 @@ from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
-from pipelines.gate import GateReport, new_gx_context
+from pipelines.gate import GateReport, keyprints, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
+from pipelines.gate.keyprints import KeyPrints
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
@@ -305,7 +306,7 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
     files = [_gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
     run = gate_tables(new_gx_context(), files, lambda name, skip: gate_context(staged, name, cache, skip),
-                      settings.gate_tolerance, staged.gate_kept)
+                      settings.gate_tolerance, staged.gate_kept, KeyPrints(checkpoint.key_prints_folder(settings)))
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
     staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
@@ -489,10 +490,12 @@ def _write_entry(staged: Staged) -> dict[str, Any]:
 
 def _prune_local(settings: Settings, staged: Staged) -> None:
     """Once its release is the latest: drop what the local caches keep for older ones (checkpoint segments, and
-    table files other than this release's)."""
+    table files and their key fingerprints other than this release's)."""
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()
-    reuse.prune(checkpoint.table_files_folder(settings), {f["sha256"] for f in staged.file_records.values()})
+    shas = {f["sha256"] for f in staged.file_records.values()}
+    reuse.prune(checkpoint.table_files_folder(settings), shas)
+    keyprints.prune(checkpoint.key_prints_folder(settings), shas)
 
 
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:
