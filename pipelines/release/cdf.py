@@ -297,8 +297,7 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         files: Mapping[str, StagedFile] = tables  # type: ignore[assignment]
         inputs, names = export_inputs(files), set(files)
         elections = _read(files, ELECTIONS) if ELECTIONS in files else None
-        # Blocks are kept by their inputs' digests: without the export's code digest, or contest_results, none.
-        cache = cache if EXPORT_VERSION is not None and RESULTS in files else None
+        cache = cache if EXPORT_VERSION is not None and RESULTS in files else None  # else nothing keys a block
     else:
         export = _export(tables)  # type: ignore[arg-type]
         inputs, names, elections = export.inputs, set(export.tables), export.tables.get(ELECTIONS)
