@@ -6,13 +6,13 @@ A fingerprint (``repeats.fingerprints``) is equal for equal keys; null keys have
 them aside). So when no two of all the files' fingerprints are equal, no key is in two rows; when two are (a key
 repeated, or the odd collision), the caller reads the keys and checks them exactly. A kept file is named with the
 fingerprint function's version (its values on probe strings) and ends with the sha256 of its bytes: one another
-version left, or a damaged one, is computed again.
+version left, or a damaged one, is computed again. The publish prunes the folder as it prunes the table files it
+keeps (``release.reuse.prune``: files named by a sha256 the latest release does not list go).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -78,22 +78,3 @@ def all_distinct(prints: list[np.ndarray]) -> bool:
     merged = np.sort(np.concatenate(prints)) if prints else np.zeros(0, np.uint64)
     return not bool((merged[1:] == merged[:-1]).any())
 
-
-def prune(folder: Path, keep: set[str], min_age_s: float = 3600.0) -> int:
-    """Remove the fingerprints of files whose sha256 is not in ``keep`` (the latest release's), and partial ones
-    older than ``min_age_s``; returns how many went."""
-    removed = 0
-    if not folder.is_dir():
-        return removed
-    for path in folder.iterdir():
-        try:
-            if path.name.startswith("."):
-                if time.time() - path.stat().st_mtime <= min_age_s:
-                    continue
-            elif path.name.split(".", 1)[0] in keep:
-                continue
-            path.unlink()
-            removed += 1
-        except OSError:
-            pass  # removed by another publish meanwhile
-    return removed

@@ -434,8 +434,8 @@ class Pending:
         ``min_age_s``: another publish on this machine may still be loading one it started from. Their
         memory-mappable copies, most of the bytes (1.3 GB at a million stations, a new one at every compaction),
         go sooner, once unused for ``copy_min_age_s``: a publish that has one mapped keeps reading it, and one
-        that has not loads the zstd files instead, only slower. The table files, document blocks and key
-        fingerprints kept beside them are ``reuse.prune``'s, ``cdf_blocks.prune``'s and ``keyprints.prune``'s."""
+        that has not loads the zstd files instead, only slower. The table files and key fingerprints kept beside
+        them are ``reuse.prune``'s, the document blocks ``cdf_blocks.prune``'s."""
         keep = set(self.local.values())
         for root in {folder.parent for folder in keep}:
             for folder in root.iterdir():

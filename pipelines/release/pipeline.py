@@ -29,7 +29,7 @@ from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
-from pipelines.gate import GateReport, keyprints, new_gx_context
+from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
 from pipelines.gate.keyprints import KeyPrints
@@ -495,7 +495,7 @@ def _prune_local(settings: Settings, staged: Staged) -> None:
         staged.next_checkpoint.prune_cache()
     shas = {f["sha256"] for f in staged.file_records.values()}
     reuse.prune(checkpoint.table_files_folder(settings), shas)
-    keyprints.prune(checkpoint.key_prints_folder(settings), shas)
+    reuse.prune(checkpoint.key_prints_folder(settings), shas)  # named by their file's sha256 too
 
 
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:

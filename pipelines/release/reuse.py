@@ -245,7 +245,8 @@ def kept_bytes(folder: Path, sha256: str) -> bytes | None:
 
 def prune(folder: Path, keep: set[str], min_age_s: float = 3600.0) -> int:
     """Remove the kept files whose sha256 is not in ``keep`` (the latest release's) with their first-key notes,
-    and copies left partial longer than ``min_age_s`` (a publish that was killed); returns how many went.
+    and copies left partial longer than ``min_age_s`` (a publish that was killed); returns how many went. Any
+    folder of files named ``<sha256>.<anything>`` is pruned so (the gate's key fingerprints too).
 
     A publish running beside this one may lose a file it meant to link or read: it writes or downloads it.
     """
