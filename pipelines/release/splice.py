@@ -9,10 +9,12 @@ on each side hold none of them, and:
 - the starts of the nearer neighbours are cuts as before, and no new cut falls inside the farther ones;
 - every cut in between depends only on rows between the farther neighbours' starts and ends.
 
-So each such span of files is read, its scope rows replaced, its cuts found again on it alone, and its files
-written (those whose data did not change are linked from the cache, as in a full write); the files outside the
-spans are linked as they are. The result is byte for byte ``parquet.write_table_files`` of the whole table
-(``tests/unit/test_splice.py``). A table of few files is read whole.
+So in each such span of files the touched files and their nearer neighbours are read, their scope rows replaced,
+the cuts found again on the span alone, and the files written (those whose data did not change are linked from
+the cache, as in a full write); of the farther neighbours only the split column is read, the cuts beside them
+depending on it, and they are linked as they are, like the files outside the spans. The result is byte for byte
+``parquet.write_table_files`` of the whole table (``tests/unit/test_splice.py``). A table of few files is read
+whole.
 """
 
 from __future__ import annotations
@@ -227,13 +229,13 @@ class DamagedFile(Exception):
     """A file of the last release whose local copy no longer has its checksum."""
 
 
-def _read(f: OldFile) -> pa.Table:
-    """The rows of ``f``, once its bytes are checked: rows read from a damaged copy would be spliced into new
-    files, uploaded under checksums of their own."""
+def _read(f: OldFile, columns: list[str] | None = None) -> pa.Table:
+    """The rows of ``f`` (``columns`` of them), once its bytes are checked: rows read from a damaged copy would be
+    spliced into new files, uploaded under checksums of their own."""
     data = f.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != f.sha256:
         raise DamagedFile(f"{f.path.name} does not have the checksum the last release lists")
-    return pq.read_table(pa.BufferReader(data))
+    return pq.read_table(pa.BufferReader(data), columns=columns)
 
 
 def _span_rows(s: Splice, a: int, b: int) -> pa.Table:
@@ -259,6 +261,47 @@ def _span_cuts(rows: pa.Table, column: str, width: tuple[float, float], file_byt
     return [0, *kept] if not first else kept
 
 
+def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float, float], file_bytes: int
+                ) -> tuple[bool, pa.Table, list[int], bool] | None:
+    """Files ``a``..``b`` with the farther neighbours (``a`` unless it is the table's first file, ``b`` unless
+    its last) left as they are: (whether ``a`` is, the rows in between, their file bounds, whether ``b`` is).
+
+    A farther neighbour holds no row of the scope and none falls among its rows, and its start stays a cut; only
+    its split column is read, for the cuts of the files beside it, and the file is linked rather than read,
+    merged and written again (the same bytes). None when the span has no farther neighbour, or when a new row
+    would fall among its rows or its bounds would not stay cuts after all: the span is then read whole.
+    """
+    n = len(s.old)
+    left, right = a > 0, b < n - 1
+    if not (left or right) or b - a < left + right:
+        return None
+    for i, far in ((a, left), (b, right)):
+        high = s.old[i + 1].first if i + 1 < n else None
+        if far and _rows_between(s.scoped, s.name, s.old[i].first, high).num_rows:
+            return None
+    rows = _span_rows(s, a + left, b - right)
+    context = [_read(s.old[i], [split_column]).column(0) for i, far in ((a, left), (b, right)) if far]
+    split = [_plain_chunks(c) for c in (context[:1] if left else []) + [rows.column(split_column)]
+             + (context[-1:] if right else [])]
+    column = pa.concat_arrays([c for chunks in split for c in chunks])
+    first = s.old[a].rows if left else 0
+    last = len(column) - (s.old[b].rows if right else 0)
+    if len(column) != first + rows.num_rows + (s.old[b].rows if right else 0):
+        raise DamagedFile(f"a file of {s.name} holds other rows than the last release lists")
+    bounds = _span_cuts(pa.table({split_column: column}), split_column, width, file_bytes, first=not left,
+                        last=not right, inner=(first, last))
+    if (left and first not in bounds) or (right and last not in bounds):
+        return None
+    inner = [c - first for c in bounds if first <= c < last]
+    return left, rows, inner if inner and inner[0] == 0 else [0, *inner], right
+
+
+def _plain_chunks(column: pa.ChunkedArray) -> list[pa.Array]:
+    """The chunks of ``column`` with dictionaries decoded: the cuts depend on the values alone
+    (``parquet.chunk_bounds``), and the parts' dictionaries differ."""
+    return [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in column.chunks]
+
+
 def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[float, float], file_bytes: int,
                  write: FileWriter, link: Link) -> StagedFile:
     """Stage table ``s.name`` in ``directory``: ``write_table_files`` of the whole new table, byte for byte, with
@@ -279,15 +322,21 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
     for a, b in spans(touched(s.name, s.old, s.prefixes), len(s.old)):
         for old in s.old[done:a]:
             add(None, old)
-        rows = _span_rows(s, a, b)
-        # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right one's
-        # first row is where the rows from the old last file start.
-        left = s.old[a].rows
-        right = rows.num_rows - s.old[b].rows
-        bounds = _span_cuts(rows, split_column, width, file_bytes, first=a == 0, last=b == len(s.old) - 1,
-                            inner=(left, right))
+        span = _far_linked(s, a, b, split_column, width, file_bytes)
+        if span is None:  # the span's rows, every file of it read
+            rows = _span_rows(s, a, b)
+            # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right
+            # one's first row is where the rows from the old last file start.
+            bounds = _span_cuts(rows, split_column, width, file_bytes, first=a == 0, last=b == len(s.old) - 1,
+                                inner=(s.old[a].rows, rows.num_rows - s.old[b].rows))
+            span = (False, rows, bounds, False)
+        far_left, rows, bounds, far_right = span
+        if far_left:
+            add(None, s.old[a])
         for start, stop in zip(bounds, [*bounds[1:], rows.num_rows], strict=True):
             add(rows.slice(start, stop - start))
+        if far_right:
+            add(None, s.old[b])
         done = b + 1
     for old in s.old[done:]:
         add(None, old)
