@@ -130,6 +130,20 @@ def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
     return {tuple(r.values()) for r in source.to_pylist()}
 
 
+def _all_prefixes(ex: Extracted, scope: Scope) -> dict[str, set[tuple]]:
+    """``_prefixes`` of every scoped table, each distinct set found once: events and corrections lie at the same
+    log positions (looked up among two million envelope rows at a million stations), several tables under the
+    same contests."""
+    found: dict[tuple[tuple[str, ...], bool], set[tuple]] = {}
+    out = {}
+    for name in SCOPED_BY:
+        how = (PREFIXES[name], name == t.MUNICIPALITY_RESULTS)
+        if how not in found:
+            found[how] = _prefixes(name, ex, scope)
+        out[name] = found[how]
+    return out
+
+
 def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple], scope: Scope,
              writing: Writing) -> StagedFile:
     try:
@@ -166,7 +180,7 @@ def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, 
     timings = {"scope_s": time.perf_counter() - started, "scope_share": scope.share}
     started = time.perf_counter()
     # Where the scope's rows lie, before and after the new events, read off the whole extraction.
-    prefixes = {name: _prefixes(name, ex, scope) for name in SCOPED_BY}
+    prefixes = _all_prefixes(ex, scope)
     sub = restrict(ex, scope)
     files: dict[str, StagedFile] = {}
 
