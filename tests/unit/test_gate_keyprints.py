@@ -55,7 +55,8 @@ def test_kept_fingerprints_are_used_and_a_damaged_file_is_computed_again(tmp_pat
     assert keyprints.VERSION in kept.name
     kept.write_bytes(kept.read_bytes()[:-1] + b"x")
     assert len(prints.of("a" * 64, "event_id", lambda: pa.array(["other"]))) == 1
-    assert reuse.prune(tmp_path, {"b" * 64}) == 1  # the publish prunes them as it prunes table files and not any(tmp_path.iterdir())
+    # The publish prunes them as it prunes the table files.
+    assert reuse.prune(tmp_path, {"b" * 64}) == 1 and not any(tmp_path.iterdir())
 
 
 def test_a_key_not_of_strings_is_checked_exactly(tmp_path) -> None:
