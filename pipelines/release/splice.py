@@ -56,6 +56,10 @@ MIN_FILES = 8
 # Files either side of those the scope touches: the nearer neighbour's cuts may move, the farther one is context.
 NEIGHBOURS = 2
 
+# A merge slices its runs of rows in order while they are fewer than this share of its rows (a slice costs
+# about as much as taking 64 rows); else it takes every row.
+MAX_RUNS_PER_ROW = 1 / 64
+
 Key = tuple
 Link = Callable[[str, "OldFile", Path], StagedFile]
 
@@ -150,17 +154,38 @@ def _merged(name: str, parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     ``schema``: dictionaries unified, not decoded, and the two runs merged by integer codes of the order's
     columns, not by their strings."""
     old, new = parts
-    cols = {}
+    chunks = {f.name: [c for part in parts for c in part[f.name].chunks] for f in schema}
+    cols = {f.name: _unified(chunks[f.name], f.type) for f in schema if pa.types.is_dictionary(f.type)}
+    merging = old.num_rows > 0 and new.num_rows > 0
+    order = _merge_order([_order_codes(cols[c] if c in cols else _concat(chunks[c], schema.field(c).type))
+                          for c in t.ORDER[name]], old.num_rows) if merging else None
+    runs = _runs(order) if merging else None
+    out = []
     for f in schema:
-        chunks = [c for part in parts for c in part[f.name].chunks]
-        if pa.types.is_dictionary(f.type):
-            cols[f.name] = _unified(chunks, f.type)
+        if f.name in cols:  # a dictionary column: its codes taken, the values stay put
+            out.append(cols[f.name] if order is None else cols[f.name].take(pa.array(order, pa.int64())))
+        elif order is None:
+            out.append(_concat(chunks[f.name], f.type))
+        elif runs is not None:  # the runs of rows in order sliced and copied once, no gather of each row
+            both = pa.chunked_array(chunks[f.name], f.type)
+            out.append(pa.concat_arrays([c for at, n in zip(*runs) for c in both.slice(at, n).chunks]))
         else:
-            cols[f.name] = pa.concat_arrays(chunks) if chunks else pa.array([], f.type)
-    if old.num_rows == 0 or new.num_rows == 0:
-        return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
-    order = pa.array(_merge_order([_order_codes(cols[c]) for c in t.ORDER[name]], old.num_rows), pa.int64())
-    return pa.Table.from_arrays([cols[f.name].take(order) for f in schema], schema=schema)
+            out.append(_concat(chunks[f.name], f.type).take(pa.array(order, pa.int64())))
+    return pa.Table.from_arrays(out, schema=schema)
+
+
+def _concat(chunks: list[pa.Array], kind: pa.DataType) -> pa.Array:
+    return pa.concat_arrays(chunks) if chunks else pa.array([], kind)
+
+
+def _runs(order: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``order`` as runs of consecutive rows (their first rows and lengths), or None when there are so many that a
+    take of every row is cheaper than a slice of each run."""
+    breaks = np.flatnonzero(np.diff(order) != 1) + 1
+    if len(breaks) + 1 > max(len(order) * MAX_RUNS_PER_ROW, 1):
+        return None
+    bounds = np.concatenate([[0], breaks, [len(order)]])
+    return order[bounds[:-1]], np.diff(bounds)
 
 
 def _key_at(table: pa.Table, name: str, row: int) -> Key:
@@ -281,9 +306,8 @@ def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float
             return None
     rows = _span_rows(s, a + left, b - right)
     context = [_read(s.old[i], [split_column]).column(0) for i, far in ((a, left), (b, right)) if far]
-    split = [_plain_chunks(c) for c in (context[:1] if left else []) + [rows.column(split_column)]
-             + (context[-1:] if right else [])]
-    column = pa.concat_arrays([c for chunks in split for c in chunks])
+    split = (context[:1] if left else []) + [rows.column(split_column)] + (context[-1:] if right else [])
+    column = _one_array([c for column in split for c in column.chunks])
     first = s.old[a].rows if left else 0
     last = len(column) - (s.old[b].rows if right else 0)
     if len(column) != first + rows.num_rows + (s.old[b].rows if right else 0):
@@ -296,10 +320,17 @@ def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float
     return left, rows, inner if inner and inner[0] == 0 else [0, *inner], right
 
 
-def _plain_chunks(column: pa.ChunkedArray) -> list[pa.Array]:
-    """The chunks of ``column`` with dictionaries decoded: the cuts depend on the values alone
-    (``parquet.chunk_bounds``), and the parts' dictionaries differ."""
-    return [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in column.chunks]
+def _one_array(chunks: list[pa.Array]) -> pa.Array:
+    """The chunks as one array of their values: dictionary chunks on one dictionary (their codes remapped, the
+    values not copied out: decoding a span's split column of strings took most of a splice), else decoded. The
+    cuts depend on the values alone (``parquet.column_runs`` gives a dictionary's runs the hashes of its values),
+    and the parts' dictionaries differ."""
+    kinds = {c.type for c in chunks}
+    if len(kinds) == 1 and pa.types.is_dictionary(chunks[0].type):
+        unified = pa.chunked_array(chunks, chunks[0].type).unify_dictionaries()
+        return pa.DictionaryArray.from_arrays(pa.concat_arrays([c.indices for c in unified.chunks]),
+                                              unified.chunks[0].dictionary)
+    return pa.concat_arrays([c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks])
 
 
 def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[float, float], file_bytes: int,

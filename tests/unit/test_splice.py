@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,3 +154,22 @@ def test_two_runs_are_merged_as_a_stable_sort_orders_them(rows, first, huge, shu
     if not rows:
         return
     assert splice._merge_order(codes, len(old)).tolist() == np.lexsort(codes[::-1]).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(contests=st.integers(1, 30), scope=st.sets(st.integers(0, 35), max_size=6), seed=st.integers(1, 50),
+       sliced=st.booleans(), table=st.sampled_from([t.STATION_RESULTS, t.STATION_TURNOUT]))
+def test_a_merge_gives_the_rows_in_order_whether_it_slices_runs_or_takes_rows(contests, scope, seed, sliced,
+                                                                              table) -> None:
+    names = {f"c{c:03d}" for c in scope}
+    old = [r for r in _station_rows(range(contests), 12, 0) if r["contest_id"] not in names]
+    new = [r for r in _station_rows(range(36), 12, seed) if r["contest_id"] in names]
+    if table == t.STATION_TURNOUT:
+        old, new = ([{k: r[k] for k in ("election_id", "contest_id", "station_id", "municipality_id", "event_id",
+                                        "topic", "partition", "offset")} | {"registered_voters": r["votes"]}
+                     for r in rows if r["candidate_id"] == "k0"] for rows in (old, new))
+    with pytest.MonkeyPatch.context() as patch:  # every merge one way or the other
+        patch.setattr(splice, "MAX_RUNS_PER_ROW", 1.0 if sliced else 0.0)
+        merged = splice._merged(table, [_table(table, old), _table(table, new)], t.SCHEMAS[table])
+    assert merged.schema == t.SCHEMAS[table]
+    assert _plain(merged).to_pylist() == _plain(_table(table, old + new)).to_pylist()
