@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
@@ -28,7 +27,7 @@ from pipelines.errors import CheckError, GateFailed, NothingToPublish
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, TABLE_NAMES
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
@@ -36,8 +35,9 @@ from pipelines.gate.keyprints import KeyPrints
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
+from pipelines.release.changes import ChangesAhead, Counted, count_changes
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
-from pipelines.release.parquet import ParquetParts, StagedFile, columns, read_staged, write_table_files
+from pipelines.release.parquet import StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
 from pipelines.release.stream_cuts import write_table_stream
 from pipelines.settings import Settings
@@ -71,6 +71,8 @@ class Staged:
     release_time: datetime | None = None
     # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).
     fold_note: str = "whole snapshot"
+    # The changes since the last release, counted beside the gate (``pipelines.release.changes``).
+    changes_ahead: Counted | None = None
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -336,20 +338,23 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     Meanwhile the NIST documents of the staged tables are built in a process of their own (``cdf_ahead``), for
     the release time decided here (``staged.release_time``) unless the stage started their build and decided it,
     and left in the staging folder for the release step, which waits for them; built again when withholding
-    re-stages the tables, discarded when the gate blocks.
+    re-stages the tables, discarded when the gate blocks. The changes since the last release are counted beside
+    the gate too, in a thread (``changes.ChangesAhead``), for the release step.
 
     Returns:
         The report; ``report_url`` is set when the gate blocked (``<dataset>/reports/<attempt_id>/``).
     """
     store = store or ReleaseStore(settings)
+    previous = _previous_manifest(store)
     documents = Build.started(staged.directory)
     if documents is None or staged.release_time is None:  # not started by the stage (``_stage_scoped``)
         if documents is not None:
             documents.discard()
         staged.release_time = datetime.now(UTC)
-        documents = Build(staged.directory, generated_at=staged.release_time, previous=_previous_manifest(store),
+        documents = Build(staged.directory, generated_at=staged.release_time, previous=previous,
                           blocks=checkpoint.document_blocks_folder(settings))
         documents.start(staged.files)
+    changes = ChangesAhead(store, previous, staged.files, checkpoint.table_files_folder(settings))
     try:
         report = validate(settings, staged)
         if settings.withheld_rules and not report.passed:
@@ -357,6 +362,10 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     except BaseException:
         documents.discard()
         raise
+    if report.passed:  # a blocked release needs no changes
+        waited = time.perf_counter()
+        staged.changes_ahead = changes.result()
+        staged.timings["changes_wait_s"] = time.perf_counter() - waited
     if not report.passed:
         documents.discard()
         report = replace(report, report_url=store.store_blocked_report(attempt_id, report.to_dict()))
@@ -421,57 +430,16 @@ def blocked_error(report: GateReport) -> GateFailed:
                       report)
 
 
-def _differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, staged_file: StagedFile,
-                    kept: Path, counts: Counter[str]) -> tuple[Any, Any]:
-    """(old, new) sources of the rows of table ``name`` that may differ between the releases.
-
-    A file both releases list (same sha256) holds the same rows in both, and the keys in it are in no other file
-    (keys are unique in each table, whatever its row order): leaving it out of both sides changes no count. So
-    only the files that differ are read, which for a large table after a few corrections is a few files, not the
-    table: from ``kept`` (the local cache of the last release's files, ``reuse``) when there intact, else
-    downloaded; ``counts`` counts each way.
-    """
-    entry = previous["tables"][name]
-    keys = store.table_keys(previous, name)
-    old_shas = [f["sha256"] for f in entry["files"]] if "files" in entry else [entry["sha256"]]
-    parts = staged_file.parts or (staged_file,)
-    shared = set(old_shas) & {p.sha256 for p in parts}
-    old_files = []
-    for key, sha in zip(keys, old_shas, strict=True):
-        if sha not in shared:
-            data = reuse.kept_bytes(kept, sha)
-            counts["changes_files_local" if data is not None else "changes_files_downloaded"] += 1
-            if data is None:
-                data = store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read()
-            old_files.append(pa.BufferReader(data))
-    new_paths = [p.path for p in parts if p.sha256 not in shared]
-    schema = pq.read_schema(parts[0].path)
-    return ParquetParts(old_files, schema), ParquetParts(new_paths, schema)
-
-
-def _changes(store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged, kept: Path) -> dict[str, Any]:
-    """Rows added, changed and removed per table since the previous release, and the corrections applied (the
-    previous release's files read from ``kept`` where they are kept there)."""
-    from pipelines.release.diff import diff_tables
-
-    t0 = time.perf_counter()
-    counts: Counter[str] = Counter(changes_files_local=0, changes_files_downloaded=0)
-    tables: dict[str, Any] = {}
-    applied: list[dict[str, Any]] = []
-    wanted = ["correction_event_id", "target_event_id", "kind", "reason", "key"]
-    for name, staged_file in staged.files.items():
-        if previous and name in previous["tables"]:
-            old, new = _differing_rows(store, previous, name, staged_file, kept, counts)
-        else:
-            old, new = None, ParquetParts(staged_file.paths())
-        tables[name] = diff_tables(old, new, list(KEYS[name]))
-        if name == "corrections":
-            # Corrections in files both releases share were applied before: only the differing rows can be new.
-            before = set() if old is None else set(old.read(columns=["correction_event_id"]).column(0).to_pylist())
-            applied = [c for c in new.read(columns=wanted).to_pylist() if c["correction_event_id"] not in before]
-    staged.timings.update({"changes_s": time.perf_counter() - t0, **counts})
-    return {"previous_release": previous["release_id"] if previous else None, "tables": tables,
-            "corrections": sorted(applied, key=lambda c: c["correction_event_id"])}
+def _changes(settings: Settings, store: ReleaseStore, previous: dict[str, Any] | None, staged: Staged
+             ) -> dict[str, Any]:
+    """The manifest's ``changes``: those counted beside the gate when they are of these files since ``previous``,
+    else counted now; their timings go into ``staged.timings``."""
+    if staged.changes_ahead is not None and staged.changes_ahead.fits(previous, staged.files):
+        changes, timings = staged.changes_ahead.changes, {**staged.changes_ahead.timings, "changes_ahead": 1}
+    else:  # not counted beside the gate, or of other files or since another release
+        changes, timings = count_changes(store, previous, staged.files, checkpoint.table_files_folder(settings))
+    staged.timings.update(timings)
+    return changes
 
 
 def _gate_entry(staged: Staged, report: GateReport) -> dict[str, Any]:
@@ -573,7 +541,9 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key, url=store.url)
         for name, f in staged.files.items()
     }
-    changes = _changes(store, previous, staged, checkpoint.table_files_folder(settings))
+    counting = time.perf_counter()
+    changes = _changes(settings, store, previous, staged)
+    counting = time.perf_counter() - counting
     cdf_documents, cdf_entries = _documents(settings, staged, now, lambda key: store.url(prefix + key), previous)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -601,7 +571,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     store.switch_latest(manifest, etag)
     _prune_local(settings, staged)
     staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
-                                  - staged.timings.get("documents_wait_s", 0.0) - staged.timings["changes_s"])
+                                  - staged.timings.get("documents_wait_s", 0.0) - counting)
     t0 = time.perf_counter()
     announce(settings, staged, store)
     staged.timings["catalog_announce_s"] = time.perf_counter() - t0

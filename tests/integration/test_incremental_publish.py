@@ -196,6 +196,7 @@ def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_
     assert (second.timings["files_written"], second.timings["files_reused"]) == (written, reused)
     # The previous release's differing files came from the local cache, which now keeps this release's only.
     assert second.timings["changes_files_local"] > 0 and second.timings["changes_files_downloaded"] == 0
+    assert second.timings["changes_ahead"] == 1  # counted beside the gate
     kept = checkpoint.table_files_folder(settings)
     assert {p.stem for p in kept.glob("*.parquet")} == _file_shas(second.manifest)
     # Beside some of them, their first row's order key (the splice's); none outlives its file.
