@@ -253,6 +253,8 @@ def restrict(ex: Extracted, scope: Scope) -> Extracted:
     def kept(table: pa.Table) -> pa.Table:
         ords = table["ord"].to_numpy()
         mask = keep[ords]
+        if mask.all():  # most reference tables: renumbered, not copied
+            return table.set_column(0, "ord", pa.array(new_ord[ords], pa.int64()))
         out = table.filter(pa.array(mask))
         return out.set_column(0, "ord", pa.array(new_ord[ords[mask]], pa.int64()))
 
