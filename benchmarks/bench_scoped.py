@@ -37,11 +37,11 @@ from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, TABLE_NAMES
 from pipelines.gate import new_gx_context
-from pipelines.gate.checks import context_needs
-from pipelines.gate.incremental import GateRun, TableFiles, gate_tables
+from pipelines.gate.incremental import GateRun, gate_tables
 from pipelines.gate.keyprints import KeyPrints
 from pipelines.release import reuse, scoped
-from pipelines.release.parquet import StagedFile, read_staged, write_table_files
+from pipelines.release.parquet import StagedFile, write_table_files
+from pipelines.release.pipeline import Staged, gate_context, gate_files
 from pipelines.settings import Settings
 
 DATASET = "bench"
@@ -70,8 +70,8 @@ def _manifest(files: dict[str, StagedFile]) -> dict[str, Any]:
 
 
 def _parts(directory: Path, tallies: int) -> tuple[Extracted, Extracted, Extracted]:
-    """(the history, history + new tallies merged, the whole extraction): fresh loads each, since a fold and a
-    merge of the same parts share (and change) their buffers."""
+    """(the history, history + new tallies merged, the whole extraction): the history cut twice, since a fold
+    and a merge of the same part share (and change) its buffers."""
     ex = _load(directory)
     ords = ex.content[v.STATION_TALLY]["ord"].to_numpy()
     new = np.sort(ords[-tallies:])
@@ -82,24 +82,12 @@ def _parts(directory: Path, tallies: int) -> tuple[Extracted, Extracted, Extract
 
 
 def _gate(files: dict[str, StagedFile], kept: dict[str, Any] | None, prints: KeyPrints) -> GateRun:
+    """``pipeline.validate``'s gate of ``files``, from the outcomes ``kept`` (None: check every file)."""
+    staged = Staged(DATASET, None, Path(), files, {}, [])  # what gate_context reads: the files
     cache: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-    def context(name: str, skip: frozenset[str]) -> dict[str, Any]:
-        out = {}
-        for other, wanted in context_needs(name).items():
-            if other in files and other not in skip:
-                if (other, wanted) not in cache:
-                    cache[(other, wanted)] = read_staged(files[other], list(wanted))
-                out[other] = cache[(other, wanted)]
-        return out
-
-    tables = [_table_files(n, files[n]) for n in TABLE_NAMES if n in files]
-    return gate_tables(new_gx_context(), tables, context, Settings().gate_tolerance, kept, prints)
-
-
-def _table_files(name: str, staged: StagedFile) -> TableFiles:
-    parts = staged.parts or (staged,)
-    return TableFiles(name, staged.sha256, tuple(p.sha256 for p in parts), lambda i, cols: read_staged(parts[i], cols))
+    tables = [gate_files(n, files[n]) for n in TABLE_NAMES if n in files]
+    return gate_tables(new_gx_context(), tables, lambda name, skip: gate_context(staged, name, cache, skip),
+                       Settings().gate_tolerance, kept, prints)
 
 
 def _timed(profile: str | None, call: Any) -> tuple[Any, float]:

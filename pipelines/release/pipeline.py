@@ -306,7 +306,7 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     of this gate go into the checkpoint the release leaves."""
     t0 = time.perf_counter()
     cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
-    files = [_gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
+    files = [gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
     run = gate_tables(new_gx_context(), files, lambda name, skip: gate_context(staged, name, cache, skip),
                       settings.gate_tolerance, staged.gate_kept, KeyPrints(checkpoint.key_prints_folder(settings)))
     if staged.next_checkpoint is not None:
@@ -316,7 +316,8 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     return GateReport(checks=run.results, tolerance=settings.gate_tolerance)
 
 
-def _gate_files(name: str, staged_file: StagedFile) -> TableFiles:
+def gate_files(name: str, staged_file: StagedFile) -> TableFiles:
+    """A staged table's files as the incremental gate reads them, one file at a time."""
     parts = staged_file.parts or (staged_file,)
     return TableFiles(name, staged_file.sha256, tuple(p.sha256 for p in parts),
                       lambda i, cols: read_staged(parts[i], cols))
@@ -362,11 +363,11 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     except BaseException:
         documents.discard()
         raise
-    if report.passed:  # a blocked release needs no changes
+    if report.passed:
         waited = time.perf_counter()
         staged.changes_ahead = changes.result()
         staged.timings["changes_wait_s"] = time.perf_counter() - waited
-    if not report.passed:
+    else:  # a blocked release needs no changes and no documents
         documents.discard()
         report = replace(report, report_url=store.store_blocked_report(attempt_id, report.to_dict()))
     return report
