@@ -19,9 +19,9 @@ at once (no watch interval) through ``run_publish`` and ``latest.json`` is polle
 snapshot covers the topics' end offsets after the batch: ``live_s = t_live - t_produced``. Last, a full rebuild
 (``full=True, force=True``) of the same snapshot.
 
-Every publish runs in its own child process, started and warmed up before the events are produced (the publish
-path, Dagster's job and Great Expectations imported: what a waiting ``publish --watch`` has loaded; the seconds it
-took are ``publisher_warm_up_s``, which a cold CLI run would add); a fresh process per publish, so one publish's
+Every publish runs in its own child process, started and warmed up before the events are produced (``dagster_project.run.warm_up``, what ``publish --watch`` loads before it waits: the publish path, Dagster's job
+and instance storage, Great Expectations; the seconds it took are ``publisher_warm_up_s``, which a cold CLI run
+would add); a fresh process per publish, so one publish's
 memory is not counted in the next. The Dagster instance is persistent (SQLite), as ``make`` sets one up, but the
 benchmark's own, so no other publish shares it; ``--ephemeral-dagster`` publishes with an in-memory one instead
 (Dagster records some 450 events per publish; the local instance's event log keeps its SQLite connections
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
 import json
 import multiprocessing
 import os
@@ -218,9 +217,9 @@ def _publisher(conn: Connection, settings: Settings, dagster_home: str | None, p
     else:
         os.environ["DAGSTER_HOME"] = dagster_home
     started = time.perf_counter()
-    from dagster_project.run import run_publish
+    from dagster_project.run import run_publish, warm_up
 
-    _warm_up()
+    warm_up()
     conn.send(("ready", (os.getpid(), time.perf_counter() - started)))
     full = conn.recv()
     started = time.perf_counter()
@@ -244,21 +243,6 @@ def _publisher(conn: Connection, settings: Settings, dagster_home: str | None, p
         }))
     except BaseException:  # the parent reports it and stops
         conn.send(("error", traceback.format_exc()))
-
-
-def _warm_up() -> None:
-    """Load what a publish loads on first use, as a waiting publisher (``publish --watch``, the code server of the
-    sensor) already has: the job's definition, Great Expectations (the gate imports it lazily; seconds) and the
-    release step's lazily imported modules."""
-    from dagster_project import keys
-    from dagster_project.definitions import defs
-    from pipelines.gate import new_gx_context
-
-    defs.resolve_job_def(keys.PUBLISH_JOB)
-    new_gx_context()
-    for module in ("great_expectations.expectations", "pipelines.release.announce", "pipelines.release.catalog",
-                   "pipelines.release.diff", "pipelines.release.withhold"):
-        importlib.import_module(module)
 
 
 class Publisher:

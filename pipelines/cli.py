@@ -224,11 +224,12 @@ def publish(dataset: str | None, force: bool, full: bool, watch: bool, interval:
 
 
 def _watch(settings: Settings, interval: str, max_publishes: int | None, max_checks: int | None) -> None:
-    from dagster_project.run import run_publish
+    from dagster_project.run import run_publish, warm_up
     from pipelines.release.gc import parse_grace
     from pipelines.release.watch import watch
 
     interval_s = parse_grace(interval).total_seconds()
+    warm_up()
     click.echo(f"watching {settings.dataset}: checking every {interval} (Ctrl-C stops)")
     try:
         summary = watch(settings, lambda: run_publish(settings).manifest, interval_s=interval_s,
