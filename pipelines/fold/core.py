@@ -79,7 +79,7 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
 
 
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
-                whole_turnout: Callable[[pa.Table], pa.Table] | None = None
+                whole_turnout: Callable[[pa.Table], Callable[[], pa.Table]] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
     """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
     contest_results as a ``SlicedTable``, assembled as its slices are read.
@@ -88,8 +88,10 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns. Arrow allocates
     from the C library's allocator from here on (``allocator.use_fold_allocator``).
 
-    ``whole_turnout``: for a fold of a scope (``pipelines.fold.scope``), station_turnout of the whole snapshot
-    given the scope's (at least ``summary.SUMMARY_TURNOUT_COLUMNS``): national_summary sums over every station.
+    ``whole_turnout``: for a fold of a scope (``pipelines.fold.scope``), called with the scope's station_turnout
+    as soon as it is built; returns what gives station_turnout of the whole snapshot (at least
+    ``summary.SUMMARY_TURNOUT_COLUMNS``) when national_summary, which sums over every station, needs it: the
+    caller may build it meanwhile.
     """
     use_fold_allocator()
     # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
@@ -104,14 +106,14 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     yield from ((name, named(table)) for name, table in reference.items() if name != t.CONTESTS)
     results_res, withheld = exclude(ex, res, withhold)
     yield t.WITHHELD, named(withheld)
-    later = {}  # what the summaries below read of the result tables
+    later: dict[str, Callable[[], pa.Table]] = {}  # what the summaries below read of the result tables
     for name, table in result_tables(ex, results_res, reference):
         if name == t.CONTEST_SUMMARY:
             table = with_withheld_counts(table, withheld)
         table = named(table)
         if name in (t.STATION_TURNOUT, t.SEATS):
             later[name] = whole_turnout(table) if whole_turnout is not None and name == t.STATION_TURNOUT \
-                else table
+                else (lambda table=table: table)
         yield name, table
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
@@ -120,7 +122,7 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
     # Hand the freed buffers back to the OS before the history tables allocate their own.
     pa.default_memory_pool().release_unused()
-    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **later}))
+    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **{n: f() for n, f in later.items()}}))
     obs = observations(ex, res)
     yield t.OBSERVATIONS, named(obs)
     yield t.OBSERVATIONS_BY_DIVISION, named(observations_by_division(obs))
