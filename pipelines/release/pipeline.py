@@ -218,8 +218,7 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     try:
         done = scoped.stage_scoped(extension.extracted, extension.new_from, previous, base.release_id,
                                    settings.dataset,
-                                   scoped.Writing(directory, settings.table_file_bytes, cache, documents,
-                                                  frozenset(cdf.TABLES)))
+                                   scoped.Writing(directory, settings.table_file_bytes, cache, documents))
     except scoped.NotScoped as exc:
         cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over
         shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped

@@ -74,8 +74,6 @@ class Writing:
     file_bytes: int
     cache: reuse.TableFileCache
     staged: Callable[[Mapping[str, StagedFile]], None] = _nothing
-    # Tables spliced before the others: those ``staged`` waits for (the documents' tables).
-    first: frozenset[str] = frozenset()
 
     def how(self, name: str) -> dict[str, Any]:
         return {"split_column": t.FILE_SPLIT_COLUMNS[name], "width": t.FILE_WIDTHS[name],
@@ -168,36 +166,20 @@ def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple
 class _Splicing:
     """Tables spliced in threads beside the fold of the next ones (Arrow and Parquet let go of the interpreter;
     the splices write different files through a thread-safe cache), gathered into ``files`` in the order they
-    end, ``staged`` told after each. The splices of the tables in ``first`` start before the others (which wait
-    until every one of those has started): ``staged`` starts the documents' build once they are all there."""
+    end, ``staged`` told after each: the documents' build starts as soon as the files it reads are there."""
 
     def __init__(self, pool: ThreadPoolExecutor, files: dict[str, StagedFile],
-                 staged: Callable[[Mapping[str, StagedFile]], None], first: frozenset[str]) -> None:
+                 staged: Callable[[Mapping[str, StagedFile]], None]) -> None:
         self.pool, self.files, self.staged = pool, files, staged
         self.running: dict[Future[StagedFile], str] = {}
         self.told = 0  # how many files ``staged`` was last told of
-        self.first = set(first & SCOPED_BY.keys())  # those not submitted yet
-        self.waiting: list[tuple[str, Callable[..., StagedFile], tuple[Any, ...]]] = []
 
     def submit(self, name: str, splice: Callable[..., StagedFile], *args: Any) -> None:
-        if self.first and name not in self.first:
-            self.waiting.append((name, splice, args))
-            return
-        self.first.discard(name)
         self.running[self.pool.submit(splice, *args)] = name
-        if not self.first:
-            self._release()
-
-    def _release(self) -> None:
-        while self.waiting:
-            name, splice, args = self.waiting.pop(0)
-            self.running[self.pool.submit(splice, *args)] = name
 
     def result(self, name: str) -> StagedFile:
         """Table ``name``'s files, once spliced."""
         if name not in self.files:
-            if name not in self.running.values():
-                self._release()
             future = next(f for f, n in self.running.items() if n == name)
             self.files[name] = future.result()
             del self.running[future]
@@ -205,10 +187,8 @@ class _Splicing:
         return self.files[name]
 
     def collect(self, wait: bool) -> None:
-        """Gather the splices that ended (``wait``: all of them, the waiting ones started first), telling
-        ``staged`` of each new file as it comes; a splice's error is raised here."""
-        if wait:
-            self._release()
+        """Gather the splices that ended (``wait``: all of them), telling ``staged`` of each new file as it
+        comes; a splice's error is raised here."""
         self.tell()
         for future in as_completed(list(self.running)) if wait else [f for f in self.running if f.done()]:
             self.files[self.running.pop(future)] = future.result()
@@ -246,7 +226,7 @@ def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, 
     files: dict[str, StagedFile] = {}
     table_columns: dict[str, list[dict[str, str]]] = {}
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:
-        splicing = _Splicing(pool, files, writing.staged, writing.first)
+        splicing = _Splicing(pool, files, writing.staged)
 
         def whole_turnout(turnout: pa.Table) -> Callable[[], pa.Table]:
             # Spliced beside the rest of the fold, read back (whole) for national_summary when it is built.

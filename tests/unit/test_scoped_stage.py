@@ -49,10 +49,10 @@ def _shas(files: dict[str, StagedFile]) -> dict[str, list[str]]:
     return {name: [p.sha256 for p in f.parts or (f,)] for name, f in files.items()}
 
 
-def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged, splice_first: frozenset[str] = frozenset()
+def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
                   ) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache]:
     """Stage ``log.records[:upto]`` in full, then the whole log from its scope (``staged``: told the files staged
-    so far after each table; ``splice_first``: the tables spliced first); and a full write of the whole."""
+    so far after each table); and a full write of the whole."""
     config = Settings(read_ranges=1, read_range_min_events=1)
     cache_dir = tmp / "cache"
     first = checkpoint.extend(config, snapshot_of(log.records[:upto]), checkpoint.Base(None, "full"), None,
@@ -65,7 +65,7 @@ def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged, splic
     assert second.new_from == first.extracted.envelope.num_rows
     cache = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, reuse.kept_files(ckpt.table_files))
     done = scoped.stage_scoped(second.extracted, second.new_from, _manifest("r1", last), "r1", DATASET,
-                               scoped.Writing(tmp / "second", FILE_BYTES, cache, staged, splice_first))
+                               scoped.Writing(tmp / "second", FILE_BYTES, cache, staged))
     whole = fold(log.records, DATASET)
     full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
     return done, full, cache
@@ -110,23 +110,20 @@ def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
     assert done.note.startswith("the new tallies' scope: 1 contests")
 
 
-@pytest.mark.parametrize(("threads", "first"), [(1, frozenset()), (3, frozenset()), (1, frozenset(cdf.TABLES)),
-                                                 (3, frozenset(cdf.TABLES))])
+@pytest.mark.parametrize("threads", [1, 3])
 def test_the_files_staged_so_far_are_told_as_each_table_is_the_documents_tables_before_the_history(
-        threads: int, first: frozenset[str], tmp_path: Path, monkeypatch) -> None:
+        threads: int, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(scoped, "SPLICE_THREADS", threads)
     log, upto = _reported(60)
     apply_delta(log, "tally", 1000)
     told: list[dict[str, StagedFile]] = []
-    done, full, _ = publish_twice(log, upto, tmp_path, lambda files: told.append(dict(files)), first)
+    done, full, _ = publish_twice(log, upto, tmp_path, lambda files: told.append(dict(files)))
     assert _shas(done.files) == _shas(full)
     assert len(told) == len(TABLE_NAMES) and told[-1] == done.files  # one table more each time
     assert all(earlier.items() <= later.items() for earlier, later in zip(told, told[1:]))  # never re-staged
-    if threads == 1:  # the splices end in the order they start (with more threads, in any order)
+    if threads == 1:  # the splices end in the order the fold yields their tables (with more, in any order)
         ready = next(i for i, files in enumerate(told) if set(cdf.TABLES) <= set(files))
         assert "events" not in told[ready] and "corrections" not in told[ready]
-        if first:  # folded before the contest tables, spliced after them
-            assert "station_results" not in told[ready] and "municipality_results" not in told[ready]
 
 
 def test_a_delta_with_an_incident_is_folded_whole(tmp_path: Path) -> None:
