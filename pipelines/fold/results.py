@@ -177,23 +177,24 @@ def _party_by_candidate(candidate: pa.DictionaryArray, party: pa.DictionaryArray
 
 
 def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]) -> Iterator[tuple[str, pa.Table]]:
-    """The result tables, each as soon as it is built: station_turnout, seats, municipality_results,
-    station_results, then the contest tables (contests, contest_results, contest_summary).
+    """The result tables, each as soon as it is built: station_turnout, the contest tables (contests,
+    contest_results, contest_summary), seats, municipality_results, then station_results.
 
-    station_results (a twelfth of a million-station fold's memory) is handed over as soon as
-    municipality_results, the last table built from it, is done, and before contest_results is built: a consumer
-    that writes and drops each table (``pipelines.release.pipeline.stage``) never holds the two at once.
+    The contest tables come first: with station_turnout they are what the NIST documents read, whose build
+    starts once they are staged (``pipelines.release.cdf_ahead``). station_results (a twelfth of a
+    million-station fold's memory) is built after contest_results is handed over, and handed over as soon as
+    municipality_results, the last table built from it, is done: a consumer that writes and drops each table
+    (``pipelines.release.pipeline.stage``) never holds the two at once.
     """
     cur = current_tallies(ex, res)
     candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
     sv = station_votes(ex, cur, selections)
     stations = station_composition(reference[t.DIVISIONS], cur)
-    station = station_results(cur, sv, candidates, selections, stations[0])
     turnout = station_turnout(cur)
     yield t.STATION_TURNOUT, turnout
+    yield from contest_tables(ex, res, cur, sv, reference, turnout, stations).items()
     seat_table = seats(ex, res, candidates)
     yield t.SEATS, seat_table
+    station = station_results(cur, sv, candidates, selections, stations[0])
     yield t.MUNICIPALITY_RESULTS, municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
     yield t.STATION_RESULTS, station
-    del station
-    yield from contest_tables(ex, res, cur, sv, reference, turnout, stations).items()
