@@ -311,9 +311,18 @@ def write_table_files(name: str, table: pa.Table, directory: Path, *, split_colu
 class ParquetParts:
     """A table kept as one or several Parquet files, read like one ``ParquetFile`` (column by column)."""
 
-    def __init__(self, sources: list[Any], schema: pa.Schema | None = None):
-        """``sources``: paths or buffers, in order; ``schema`` is needed only when there are none."""
-        self.files = [pq.ParquetFile(s) for s in sources]
+    def __init__(self, sources: list[Any], schema: pa.Schema | None = None, *, text_as_dictionary: bool = False):
+        """``sources``: paths or buffers, in order; ``schema`` is needed only when there are none.
+        ``text_as_dictionary``: string columns are read as dictionary arrays (Parquet's dictionary pages as they
+        are, not a string per row); ``schema_arrow`` then says so too."""
+        schema = schema if schema is not None or not sources else pq.read_schema(sources[0])
+        if text_as_dictionary and schema is not None:
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            schema = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable, f.metadata)
+                                if f.name in text else f for f in schema], metadata=schema.metadata)
+        else:
+            text = None
+        self.files = [pq.ParquetFile(s, read_dictionary=text) for s in sources]
         self._schema = schema if schema is not None else self.files[0].schema_arrow
 
     @property
