@@ -17,9 +17,11 @@ it left in the staging folder.
 
 A process, not a thread: the gate (Great Expectations over pandas) holds the GIL much of the time; in a thread, the
 export of a million-station election (2.1 s alone) beside 2.0 s of Python bytecode took 4.5-4.9 s, no faster than
-one after the other. Spawned, not forked: a fork would copy locks held by the publish process's other threads
-(``pipelines.ingest.parallel`` avoids it for the same reason). Starting the process and importing the export costs
-about 0.5 s of CPU, on the core the gate leaves.
+one after the other. Forked from a fork server, not from the publish process: a fork of it would copy locks held by
+its other threads (``pipelines.ingest.parallel`` avoids it for the same reason). The fork server is a process of
+its own with one thread that has imported the export (``warm_up``; a publisher that waits for events starts it
+before it waits): a build then starts in about 10 ms, where a spawned process took 0.5-0.8 s of CPU to start and
+import the export, on the core the gate leaves, while the release waited for the documents.
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ INDEX = "index.json"
 NICENESS = 10
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
+# Builds are forked from a fork server that has imported this module (hence the export); spawned where there is none.
+_FORKING = "forkserver" in multiprocessing.get_all_start_methods()
+_CONTEXT = multiprocessing.get_context("forkserver" if _FORKING else "spawn")
+if _FORKING:
+    _CONTEXT.set_forkserver_preload([__name__])
+
+
+def warm_up() -> None:
+    """Start the fork server builds are forked from, if not running yet: it imports the export meanwhile (it
+    returns at once)."""
+    if _FORKING:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -100,7 +116,7 @@ class Build:
             return  # without the export's code digest nothing could vouch for the bytes: the release builds them
         # Not a daemon: a step process that ends before the build waits for it (``util._exit_function``), so the
         # documents are there for a release step in another process.
-        self.process = multiprocessing.get_context("spawn").Process(
+        self.process = _CONTEXT.Process(
             target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks),
             name="nist-documents", daemon=False)
         self.process.start()

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from pipelines.gate import GateReport
 from pipelines.gate.report import CheckResult
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release import cdf, pipeline, scoped
+from pipelines.release import cdf, cdf_ahead, pipeline, scoped
 from pipelines.release.cdf_ahead import FOLDER, Build, StartWhenStaged
 from pipelines.release.store import Blob
 from pipelines.settings import Settings
@@ -231,3 +231,14 @@ def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path
     directory = pipeline.staging_folder(settings, SNAPSHOT, "scoped")
     assert staged is None and note == "whole snapshot (a file of events in the local cache is damaged)"
     assert Build.started(directory) is None and not directory.exists()
+
+
+def test_a_build_forked_from_the_server_works_in_the_publishers_folder(tmp_path, monkeypatch):
+    # The fork server stays in the folder it started in; a build runs in the publisher's (the staging folder may be
+    # relative to it).
+    cdf_ahead.warm_up()
+    monkeypatch.chdir(tmp_path)
+    staged = pipeline.stage_tables(Settings(staging_dir="staging"), SNAPSHOT, fx.contest_tables(), run_id="run")
+    assert not staged.directory.is_absolute()
+    _built(staged)
+    assert Build.load(staged.directory, staged.files, AT) == {KEY: _sequential(staged.files)[0][KEY].body}

@@ -12,11 +12,15 @@ from dagster_project.instance import write_instance_yaml
 from dagster_project.run import LAZY_MODULES
 
 PROBE = """
-import json, sys
+import json, os, sys
+from pathlib import Path
 from dagster_project.run import warm_up
 before = set(sys.modules)
 warm_up()
-print(json.dumps(sorted(set(sys.modules) - before)))
+children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "stat").is_file()
+            and (p / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+commands = [(p / "cmdline").read_bytes().replace(b"\\0", b" ").decode() for p in children]
+print(json.dumps({"modules": sorted(set(sys.modules) - before), "children": commands}))
 """
 
 
@@ -25,7 +29,10 @@ def test_warm_up_loads_the_instance_storage_great_expectations_and_the_lazy_modu
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300,
                           check=True)
-    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    probed = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded = set(probed["modules"])
     # The persistent instance's storage (its migrations' alembic) and GX are imported on first use, not with the
     # job's definition: after warm_up they are there.
     assert {"alembic", "great_expectations", "dagster_project.instance", *LAZY_MODULES} <= loaded
+    # The NIST documents' builds are forked from a server started now (``cdf_ahead.warm_up``).
+    assert any("multiprocessing.forkserver" in command for command in probed["children"]), probed["children"]
