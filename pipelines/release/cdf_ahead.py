@@ -48,10 +48,14 @@ log = logging.getLogger(__name__)
 # In the run's staging folder, beside the tables (no table has this name).
 FOLDER = "_documents"
 INDEX = "index.json"
-# The build runs at a lower priority than the gate, the publish's critical path: it takes the CPU the gate leaves.
-# On the export's tables of a million stations, gated whole (2 cores, noisy): the gate took 7.1-7.6 s beside a build
-# at this niceness (5 runs), 7.8-8.2 s beside one at the gate's own (2), 6.3-7.5 s alone (6).
+# Started by the gate, the build runs at a lower priority than the gate, the publish's critical path: it takes the
+# CPU the gate leaves. On the export's tables of a million stations, gated whole (2 cores, noisy): the gate took
+# 7.1-7.6 s beside a build at this niceness (5 runs), 7.8-8.2 s beside one at the gate's own (2), 6.3-7.5 s alone (6).
 NICENESS = 10
+# Started by a scoped stage (``StartWhenStaged``), the build is the critical path: an incremental gate is shorter
+# than the build beside it and the changes' count. At 10 it got the CPU last, behind the stage's splices, the gate
+# and the count; the release waited 1.6-2.4 s for it at a million stations (``bench_live``, 1,000-10,000 tallies).
+SCOPED_NICENESS = 0
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
 # Builds are forked from a fork server that has imported this module (hence the export); spawned where there is none.
@@ -79,11 +83,11 @@ def _write(path: Path, body: bytes) -> None:
 
 
 def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime,
-           previous: Mapping[str, Any] | None, inputs: str, blocks: Path | None) -> None:
+           previous: Mapping[str, Any] | None, inputs: str, blocks: Path | None, niceness: int) -> None:
     """In the build process: the documents ``release_documents`` would build (not those it would carry over from
-    ``previous``), each written to ``folder``, then the index that vouches for them (and the seconds it took);
-    ``blocks`` is the folder of cached blocks of contests."""
-    os.nice(NICENESS)
+    ``previous``), each written to ``folder``, then the index that vouches for them (and the seconds it took, at
+    what ``niceness``); ``blocks`` is the folder of cached blocks of contests."""
+    os.nice(niceness)
     t0 = time.perf_counter()
     documents, entries = cdf.release_documents(files, generated_at=generated_at, url=str, previous=previous,
                                                cache=blocks)
@@ -91,6 +95,7 @@ def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime
     for key, doc in built.items():
         _write(folder / key, doc.body)
     index = {"inputs": inputs, "generated_at": generated_at.isoformat(), "build_s": time.perf_counter() - t0,
+             "niceness": niceness,
              "documents": {key: {"bytes": entries[key]["bytes"], "sha256": entries[key]["sha256"]} for key in built}}
     _write(folder / INDEX, json.dumps(index, sort_keys=True).encode())
 
@@ -101,9 +106,9 @@ class Build:
     ``blocks``: the folder of cached blocks of contests, ``cdf_blocks``)."""
 
     def __init__(self, staging: Path, *, generated_at: datetime, previous: Mapping[str, Any] | None,
-                 blocks: Path | None = None) -> None:
+                 blocks: Path | None = None, niceness: int = NICENESS) -> None:
         self.folder = staging / FOLDER
-        self.generated_at, self.blocks = generated_at, blocks
+        self.generated_at, self.blocks, self.niceness = generated_at, blocks, niceness
         # Only what release_documents reads of it (the manifest's tables are large at a million stations).
         self.previous = {k: previous[k] for k in ("release_id", "documents") if k in previous} if previous else None
         self.process: BaseProcess | None = None
@@ -117,7 +122,8 @@ class Build:
         # Not a daemon: a step process that ends before the build waits for it (``util._exit_function``), so the
         # documents are there for a release step in another process.
         self.process = _CONTEXT.Process(
-            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks),
+            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks,
+                                 self.niceness),
             name="nist-documents", daemon=False)
         self.process.start()
         _STARTED[self.folder.parent] = self
@@ -198,8 +204,8 @@ class StartWhenStaged:
         if self.generated_at is not None or not all(name in files for name in cdf.TABLES):
             return
         self.generated_at, self.started_s = datetime.now(UTC), time.perf_counter()
-        Build(self.staging, generated_at=self.generated_at, previous=self.previous, blocks=self.blocks).start(
-            {name: files[name] for name in cdf.TABLES})
+        Build(self.staging, generated_at=self.generated_at, previous=self.previous, blocks=self.blocks,
+              niceness=SCOPED_NICENESS).start({name: files[name] for name in cdf.TABLES})
 
 
 def discard_started(under: Path) -> None:

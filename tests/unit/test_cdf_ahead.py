@@ -46,6 +46,10 @@ def _stage(tmp_path: Path, tables: dict[str, pa.Table], run_id: str = "run") -> 
     return pipeline.stage_tables(Settings(staging_dir=str(tmp_path)), SNAPSHOT, tables, run_id=run_id)
 
 
+def _index(staged: pipeline.Staged) -> dict[str, Any]:
+    return json.loads((staged.directory / FOLDER / "index.json").read_bytes())
+
+
 def _built(staged: pipeline.Staged, at: datetime = AT, previous: dict[str, Any] | None = None) -> Build:
     build = Build(staged.directory, generated_at=at, previous=previous)
     build.start(staged.files)
@@ -197,6 +201,8 @@ def test_the_build_starts_once_the_tables_it_reads_are_staged_and_the_gate_keeps
     assert "documents_ahead_s" in build.wait()
     sequential, _ = _sequential(staged.files, start.generated_at)
     assert Build.load(staged.directory, staged.files, start.generated_at) == {KEY: sequential[KEY].body}
+    # Started by the stage, the build is what the release waits for: it runs at the publish's own priority.
+    assert _index(staged)["niceness"] == cdf_ahead.SCOPED_NICENESS == 0
 
 
 def test_a_build_the_gate_did_not_decide_the_time_of_is_replaced(tmp_path, monkeypatch):
@@ -212,6 +218,8 @@ def test_a_build_the_gate_did_not_decide_the_time_of_is_replaced(tmp_path, monke
     build.wait()
     assert Build.load(staged.directory, staged.files, AT) == {}
     assert KEY in Build.load(staged.directory, staged.files, staged.release_time)
+    # Started by the gate, the build gives way to it.
+    assert _index(staged)["niceness"] == cdf_ahead.NICENESS > 0
 
 
 def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path, monkeypatch):
