@@ -61,17 +61,38 @@ def differing_rows(store: ReleaseStore, previous: dict[str, Any], name: str, sta
             ParquetParts(new_paths, schema, text_as_dictionary=True))
 
 
+@dataclass(frozen=True)
+class Known:
+    """Tables' changes counted where they were staged (``scoped.ScopedStage.changes``): since release ``since``,
+    for the files whose sha256 is given."""
+
+    since: str | None
+    tables: dict[str, tuple[str, dict[str, int]]]  # name -> (staged sha256, counts)
+
+    def of(self, previous: dict[str, Any] | None, name: str, staged_file: StagedFile) -> dict[str, int] | None:
+        """The counts of ``staged_file`` since ``previous``, when counted; None otherwise."""
+        sha, counts = self.tables.get(name, (None, None))
+        since = previous["release_id"] if previous else None
+        return counts if since is not None and since == self.since and sha == staged_file.sha256 else None
+
+
 def count_changes(store: ReleaseStore, previous: dict[str, Any] | None, files: Mapping[str, StagedFile],
-                  kept: Path) -> tuple[dict[str, Any], dict[str, float]]:
+                  kept: Path, known: Known | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """The manifest's ``changes`` of ``files`` since ``previous`` (the previous release's files read from
-    ``kept`` where they are kept there), and the timings ``changes_s`` and files read each way."""
+    ``kept`` where they are kept there; a table ``known`` counted already is not read), and the timings
+    ``changes_s``, tables known and files read each way."""
     from pipelines.release.diff import diff_tables
 
     t0 = time.perf_counter()
-    counts: Counter[str] = Counter(changes_files_local=0, changes_files_downloaded=0)
+    counts: Counter[str] = Counter(changes_files_local=0, changes_files_downloaded=0, changes_tables_known=0)
     tables: dict[str, Any] = {}
     applied: list[dict[str, Any]] = []
     for name, staged_file in files.items():
+        counted = known.of(previous, name, staged_file) if known is not None and name != "corrections" else None
+        if counted is not None:
+            tables[name] = counted
+            counts["changes_tables_known"] += 1
+            continue
         if previous and name in previous["tables"]:
             old, new = differing_rows(store, previous, name, staged_file, kept, counts)
         else:
@@ -110,10 +131,10 @@ class ChangesAhead:
     """``count_changes`` in a thread of its own, started now; ``result`` waits for it."""
 
     def __init__(self, store: ReleaseStore, previous: dict[str, Any] | None, files: Mapping[str, StagedFile],
-                 kept: Path) -> None:
+                 kept: Path, known: Known | None = None) -> None:
         self._files, self._previous = dict(files), previous
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="changes-ahead")
-        self._future: Future = self._pool.submit(count_changes, store, previous, self._files, kept)
+        self._future: Future = self._pool.submit(count_changes, store, previous, self._files, kept, known)
         self._pool.shutdown(wait=False)
 
     def result(self) -> Counted | None:

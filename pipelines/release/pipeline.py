@@ -35,7 +35,7 @@ from pipelines.gate.keyprints import KeyPrints
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
-from pipelines.release.changes import ChangesAhead, Counted, count_changes
+from pipelines.release.changes import ChangesAhead, Counted, Known, count_changes
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.parquet import StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
@@ -71,8 +71,10 @@ class Staged:
     release_time: datetime | None = None
     # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).
     fold_note: str = "whole snapshot"
-    # The changes since the last release, counted beside the gate (``pipelines.release.changes``).
+    # The changes since the last release, counted beside the gate (``pipelines.release.changes``), and those of the
+    # tables a scoped stage counted as it spliced them.
     changes_ahead: Counted | None = None
+    changes_known: Known | None = None
 
     def extraction(self) -> Extracted:
         """The extraction of the whole snapshot again (from the local checkpoint segments), to fold it anew."""
@@ -229,9 +231,10 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
                "files_written": cache.written, "files_reused": cache.reused}
     if documents.generated_at is not None:
         timings["documents_started_in_stage_s"] = documents.started_s - t0
+    known = Known(base.release_id, {name: (done.files[name].sha256, counts) for name, counts in done.changes.items()})
     return Staged(settings.dataset, snap, directory, done.files, done.columns, used, timings,
                   file_records=cache.records(done.files.values()), reuse_from=reuse_from,
-                  release_time=documents.generated_at), done.note
+                  release_time=documents.generated_at, changes_known=known), done.note
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot,
@@ -357,7 +360,8 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
         documents = Build(staged.directory, generated_at=staged.release_time, previous=previous,
                           blocks=checkpoint.document_blocks_folder(settings))
         documents.start(staged.files)
-    changes = ChangesAhead(store, previous, staged.files, checkpoint.table_files_folder(settings))
+    changes = ChangesAhead(store, previous, staged.files, checkpoint.table_files_folder(settings),
+                           staged.changes_known)
     try:
         report = validate(settings, staged)
         if settings.withheld_rules and not report.passed:
@@ -440,7 +444,8 @@ def _changes(settings: Settings, store: ReleaseStore, previous: dict[str, Any] |
     if staged.changes_ahead is not None and staged.changes_ahead.fits(previous, staged.files):
         changes, timings = staged.changes_ahead.changes, {**staged.changes_ahead.timings, "changes_ahead": 1}
     else:  # not counted beside the gate, or of other files or since another release
-        changes, timings = count_changes(store, previous, staged.files, checkpoint.table_files_folder(settings))
+        changes, timings = count_changes(store, previous, staged.files, checkpoint.table_files_folder(settings),
+                                         staged.changes_known)
     staged.timings.update(timings)
     return changes
 

@@ -18,6 +18,7 @@ of more than ``MAX_SHARE`` of the tallies, a file of the last release not in the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -37,8 +38,11 @@ from pipelines.fold.scope import SCOPED_BY, Scope, in_scope, restrict, tally_sco
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
 from pipelines.release import reuse
+from pipelines.release.diff import diff_tables
 from pipelines.release.parquet import StagedFile, columns, tree_sha256, write_table_files
-from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, splice_table
+from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, replaced_rows, splice_table
+
+log = logging.getLogger(__name__)
 
 # Above this share of the tallies, folding the scope saves too little to be worth two paths.
 MAX_SHARE = 0.5
@@ -59,6 +63,9 @@ class ScopedStage:
     columns: dict[str, list[dict[str, str]]]
     note: str
     timings: dict[str, float] = field(default_factory=dict)
+    # Rows added, changed and removed since the last release (``diff.diff_tables``) of each spliced table: only the
+    # scope's rows differ, and the splice has read the last release's (the manifest's changes need no second read).
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _nothing(files: Mapping[str, StagedFile]) -> None:
@@ -148,8 +155,16 @@ def _all_prefixes(ex: Extracted, scope: Scope) -> dict[str, set[tuple]]:
     return out
 
 
+Count = Callable[[], dict[str, int]]
+
+
 def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple], scope: Scope,
-             writing: Writing) -> StagedFile:
+             writing: Writing) -> tuple[StagedFile, Count]:
+    """Table ``name``'s files, its scope's ``table`` rows spliced into the last release's ``old`` ones, and what
+    counts the rows that changed (``diff.diff_tables``).
+
+    Rows outside the scope are the last release's and the scope holds whole keys (its column is in the key), so
+    the scope's rows before and after differ as the whole tables do; the splice has read the last release's."""
     try:
         keys = first_keys(name, [f.path for f in old]) if len(old) > 1 else [()] * len(old)
     except (OSError, pa.ArrowException) as exc:  # a kept copy damaged: the splice would refuse it anyway
@@ -158,32 +173,39 @@ def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple
     rows = table.filter(in_scope(name, table, scope))
     splice = Splice(name, old, rows, prefixes, lambda rows: in_scope(name, rows, scope))
     try:
-        return splice_table(splice, writing.directory, **writing.how(name), link=writing.link)
+        staged = splice_table(splice, writing.directory, **writing.how(name), link=writing.link)
     except DamagedFile as exc:
         raise NotScoped(f"a file of {name} in the local cache is damaged ({exc})") from exc
+    return staged, lambda: diff_tables(replaced_rows(splice), rows, list(t.KEYS[name]))
 
 
 class _Splicing:
     """Tables spliced in threads beside the fold of the next ones (Arrow and Parquet let go of the interpreter;
     the splices write different files through a thread-safe cache), gathered into ``files`` in the order they
-    end, ``staged`` told after each: the documents' build starts as soon as the files it reads are there."""
+    end, ``staged`` told after each: the documents' build starts as soon as the files it reads are there. Each
+    splice's changes are then counted in the same threads, after the splices queued before (the count is not
+    what the documents wait for)."""
 
     def __init__(self, pool: ThreadPoolExecutor, files: dict[str, StagedFile],
                  staged: Callable[[Mapping[str, StagedFile]], None]) -> None:
         self.pool, self.files, self.staged = pool, files, staged
-        self.running: dict[Future[StagedFile], str] = {}
+        self.running: dict[Future[tuple[StagedFile, Count]], str] = {}
+        self.counting: dict[Future[dict[str, int]], str] = {}
         self.told = 0  # how many files ``staged`` was last told of
 
-    def submit(self, name: str, splice: Callable[..., StagedFile], *args: Any) -> None:
+    def submit(self, name: str, splice: Callable[..., tuple[StagedFile, Count]], *args: Any) -> None:
         self.running[self.pool.submit(splice, *args)] = name
+
+    def _done(self, future: Future[tuple[StagedFile, Count]]) -> None:
+        name = self.running.pop(future)
+        self.files[name], count = future.result()
+        self.counting[self.pool.submit(count)] = name
+        self.tell()
 
     def result(self, name: str) -> StagedFile:
         """Table ``name``'s files, once spliced."""
         if name not in self.files:
-            future = next(f for f, n in self.running.items() if n == name)
-            self.files[name] = future.result()
-            del self.running[future]
-            self.tell()
+            self._done(next(f for f, n in self.running.items() if n == name))
         return self.files[name]
 
     def collect(self, wait: bool) -> None:
@@ -191,8 +213,18 @@ class _Splicing:
         comes; a splice's error is raised here."""
         self.tell()
         for future in as_completed(list(self.running)) if wait else [f for f in self.running if f.done()]:
-            self.files[self.running.pop(future)] = future.result()
-            self.tell()
+            self._done(future)
+
+    def changes(self) -> dict[str, dict[str, int]]:
+        """Each spliced table's rows added, changed and removed, once counted; a table whose count failed is left
+        out (the release counts it from the files)."""
+        out = {}
+        for future, name in self.counting.items():
+            try:
+                out[name] = future.result()
+            except Exception:  # noqa: BLE001 (a count is an optimisation: never what fails a publish)
+                log.warning("counting the changes of %s beside its splice failed", name, exc_info=True)
+        return out
 
     def tell(self) -> None:
         if len(self.files) > self.told:
@@ -249,9 +281,10 @@ def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, 
                     files[name] = writing.link_table(name, *old[name])
                 splicing.collect(wait=False)
             splicing.collect(wait=True)
+            changes = splicing.changes()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # no splice writes into a folder its caller drops
             raise
     timings["fold_s"] = time.perf_counter() - started
     note = (f"the new tallies' scope: {len(scope.contests)} contests, {scope.share:.1%} of the tallies")
-    return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings)
+    return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings, changes)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -241,13 +241,24 @@ def spans(touched_files: list[int], n: int) -> list[tuple[int, int]]:
 @dataclass(frozen=True)
 class Splice:
     """How one table is staged from the last release: its files, the scope's rows (sorted by ``ORDER``, in the
-    table's schema) and which rows of the old files belong to the scope."""
+    table's schema) and which rows of the old files belong to the scope; ``replaced`` gathers the old files' rows
+    of the scope as the splice reads them (``replaced_rows``)."""
 
     name: str
     old: list[OldFile]
     scoped: pa.Table
     prefixes: set[Key]
     inside: Callable[[pa.Table], pa.Array]
+    replaced: dict[tuple[int, int], pa.Table] = field(default_factory=dict)  # by (first, last) file read
+
+
+def replaced_rows(s: Splice) -> pa.Table | None:
+    """The last release's rows of the scope, in file order, once ``splice_table`` has run: every one of them is
+    in a file it read (they lie under the scope's prefixes, hence in the touched files). None when no file was
+    read."""
+    if not s.replaced:
+        return None
+    return pa.concat_tables([s.replaced[i] for i in sorted(s.replaced)])
 
 
 class DamagedFile(Exception):
@@ -267,7 +278,9 @@ def _span_rows(s: Splice, a: int, b: int) -> pa.Table:
     """Files ``a``..``b`` of the old table without their scope rows, with the new scope rows that fall among
     them, in order."""
     old = pa.concat_tables([_read(f) for f in s.old[a:b + 1]])
-    old = old.filter(pc.invert(s.inside(old)))
+    inside = s.inside(old)
+    s.replaced[(a, b)] = old.filter(inside)
+    old = old.filter(pc.invert(inside))
     low = s.old[a].first if a > 0 else None
     high = s.old[b + 1].first if b + 1 < len(s.old) else None
     new = _rows_between(s.scoped, s.name, low, high)
@@ -354,7 +367,8 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
         for old in s.old[done:a]:
             add(None, old)
         span = _far_linked(s, a, b, split_column, width, file_bytes)
-        if span is None:  # the span's rows, every file of it read
+        if span is None:  # the span's rows, every file of it read (again, if _far_linked read the inner ones)
+            s.replaced.pop((a + (a > 0), b - (b < len(s.old) - 1)), None)
             rows = _span_rows(s, a, b)
             # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right
             # one's first row is where the rows from the old last file start.

@@ -16,10 +16,12 @@ from hypothesis import HealthCheck, given, settings
 
 from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import fold, fold_tables
+from pipelines.fold.scope import SCOPED_BY
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS
 from pipelines.release import cdf, checkpoint, reuse, scoped
-from pipelines.release.parquet import StagedFile, write_table_files
+from pipelines.release.diff import diff_tables
+from pipelines.release.parquet import ParquetParts, StagedFile, write_table_files
 from pipelines.settings import Settings
 from tests.support.factories import Log
 from tests.support.log_reads import log_reader, snapshot_of
@@ -50,9 +52,9 @@ def _shas(files: dict[str, StagedFile]) -> dict[str, list[str]]:
 
 
 def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
-                  ) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache]:
+                  ) -> tuple[scoped.ScopedStage, dict[str, StagedFile], reuse.TableFileCache, dict[str, StagedFile]]:
     """Stage ``log.records[:upto]`` in full, then the whole log from its scope (``staged``: told the files staged
-    so far after each table); and a full write of the whole."""
+    so far after each table); and a full write of the whole; and the first stage's files."""
     config = Settings(read_ranges=1, read_range_min_events=1)
     cache_dir = tmp / "cache"
     first = checkpoint.extend(config, snapshot_of(log.records[:upto]), checkpoint.Base(None, "full"), None,
@@ -68,7 +70,7 @@ def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
                                scoped.Writing(tmp / "second", FILE_BYTES, cache, staged))
     whole = fold(log.records, DATASET)
     full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
-    return done, full, cache
+    return done, full, cache, last
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,13 +85,18 @@ def test_a_scoped_publish_writes_the_files_of_a_full_one(history, delta, tmp_pat
     for op, n in delta:
         apply_delta(log, op, n)
     try:
-        done, full, _ = publish_twice(log, upto, tmp_path_factory.mktemp("scoped"))
+        done, full, _, last = publish_twice(log, upto, tmp_path_factory.mktemp("scoped"))
     except scoped.NotScoped as exc:
         assert "not tallies alone" in str(exc) or "of the tallies" in str(exc)
         return
     assert list(done.files) == list(TABLE_NAMES)
     assert _shas(done.files) == _shas(full)
     assert {n: f.rows for n, f in done.files.items()} == {n: f.rows for n, f in full.items()}
+    # The changes counted beside the splices are those of the whole tables, file against file.
+    assert set(done.changes) == set(SCOPED_BY)
+    assert done.changes == {name: diff_tables(ParquetParts(list(last[name].paths())),
+                                              ParquetParts(list(full[name].paths())), list(KEYS[name]))
+                            for name in SCOPED_BY}
 
 
 def _reported(tallies: int) -> tuple[Log, int]:
@@ -103,7 +110,7 @@ def _reported(tallies: int) -> tuple[Log, int]:
 def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
     log, upto = _reported(60)
     apply_delta(log, "tally", 1000)
-    done, full, cache = publish_twice(log, upto, tmp_path)
+    done, full, cache, _ = publish_twice(log, upto, tmp_path)
     assert _shas(done.files) == _shas(full)
     files = sum(len(f.parts) or 1 for f in done.files.values())
     assert files > 25 and cache.reused > 0.7 * files, (files, cache.reused)
@@ -117,7 +124,7 @@ def test_the_files_staged_so_far_are_told_as_each_table_is_the_documents_tables_
     log, upto = _reported(60)
     apply_delta(log, "tally", 1000)
     told: list[dict[str, StagedFile]] = []
-    done, full, _ = publish_twice(log, upto, tmp_path, lambda files: told.append(dict(files)))
+    done, full, _, _ = publish_twice(log, upto, tmp_path, lambda files: told.append(dict(files)))
     assert _shas(done.files) == _shas(full)
     assert len(told) == len(TABLE_NAMES) and told[-1] == done.files  # one table more each time
     assert all(earlier.items() <= later.items() for earlier, later in zip(told, told[1:]))  # never re-staged

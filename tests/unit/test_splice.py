@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,12 +78,17 @@ def check(name: str, before: pa.Table, after: pa.Table, prefixes: set, inside, t
         shutil.copyfile(f.path, path)
         return StagedFile(table_name, path, f.rows, path.stat().st_size, f.sha256)
 
-    spliced = splice.splice_table(splice.Splice(name, old_files, scoped, prefixes, inside), tmp / "new",
-                                  split_column=t.FILE_SPLIT_COLUMNS[name], width=t.FILE_WIDTHS[name],
-                                  file_bytes=FILE_BYTES, write=write_file, link=link)
+    spliced_one = splice.Splice(name, old_files, scoped, prefixes, inside)
+    spliced = splice.splice_table(spliced_one, tmp / "new", split_column=t.FILE_SPLIT_COLUMNS[name],
+                                  width=t.FILE_WIDTHS[name], file_bytes=FILE_BYTES, write=write_file, link=link)
     whole = _write(name, after, tmp / "whole")
     assert [p.sha256 for p in spliced.parts or (spliced,)] == [p.sha256 for p in whole.parts or (whole,)]
     assert spliced.sha256 == whole.sha256 and spliced.rows == whole.rows
+    # The old rows of the scope, each once and in order, are what the splice read of them (the changes' count).
+    replaced = splice.replaced_rows(spliced_one)
+    written = pq.read_table([str(p) for p in old.paths()])
+    expected = written.filter(inside(written))
+    assert (replaced.to_pylist() if replaced is not None else []) == expected.to_pylist()
     return len(old_files) - len(linked), len(old_files)
 
 
