@@ -60,6 +60,15 @@ class RowBuffer:
             self._flush()
         return self._flushed + len(self._rows) - 1
 
+    def add_columns(self, columns: list[pa.Array]) -> int:
+        """Append rows given as columns (in schema order) after those added so far; returns the first's index."""
+        self._flush()
+        batch = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        first = self._flushed
+        self._batches.append(batch)
+        self._flushed += batch.num_rows
+        return first
+
     def _flush(self) -> None:
         if not self._rows:
             return

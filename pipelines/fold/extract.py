@@ -20,8 +20,9 @@ import pyarrow.compute as pc
 from pipelines.contract import vocabulary as v
 from pipelines.errors import SerializationError
 from pipelines.fold.buffers import RowBuffer
+from pipelines.fold.extract_runs import add_divisions, add_envelope, add_tallies
 from pipelines.fold.tables import TIMESTAMP
-from pipelines.kafka.log_record import LogRecord
+from pipelines.kafka.log_record import ColumnRun, LogRecord
 
 S = pa.string()
 I32 = pa.int32()
@@ -113,7 +114,7 @@ class Votes:
         self.votes = array("q")
         self.candidates: dict[str, int] = {}  # candidate id -> code, in order of first appearance
         self._codes = array("i")
-        self._pending: list[str] = []
+        self._pending: list[str] | pa.Array = []
 
     def add(self, tally_row: int, items: list[dict[str, Any]]) -> None:
         """Append the votes of one tally."""
@@ -124,10 +125,19 @@ class Votes:
         if len(self._pending) >= _VOTE_CHUNK:
             self._flush()
 
+    def add_columns(self, tally_rows: np.ndarray, candidate_ids: pa.Array, votes: np.ndarray) -> None:
+        """Append votes given as columns (one entry per station × candidate), in the order ``add`` takes them."""
+        self._flush()
+        self._pending = candidate_ids
+        self._flush()
+        self.tally_row.frombytes(_raw(tally_rows.astype(np.int32)))
+        self.votes.frombytes(_raw(votes.astype(np.int64)))
+
     def _flush(self) -> None:
-        if not self._pending:
+        if not len(self._pending):
             return
-        encoded = pa.array(self._pending, type=pa.string()).dictionary_encode()
+        pending = self._pending
+        encoded = (pending if isinstance(pending, pa.Array) else pa.array(pending, type=pa.string())).dictionary_encode()
         codes = self.candidates
         local = np.array([codes.setdefault(c, len(codes)) for c in encoded.dictionary.to_pylist()], dtype=np.int32)
         self._codes.frombytes(local[encoded.indices.to_numpy()].tobytes())
@@ -254,11 +264,11 @@ def _article(buf: RowBuffer, mentions: RowBuffer, o: int, x: dict[str, Any]) -> 
             mentions.add((o, kind, value))
 
 
-def extract(records: Iterable[LogRecord]) -> Extracted:
+def extract(records: Iterable[LogRecord | ColumnRun]) -> Extracted:
     """Read every record once and return its fields as Arrow tables.
 
     Args:
-        records: decoded log records, in any order.
+        records: decoded log records, in any order; runs of the ``COLUMNAR_TYPES`` may come as ``ColumnRun``s.
 
     Returns:
         The envelope of every event (row i = ordinal i) and the content of each record type.
@@ -272,6 +282,9 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
     votes = Votes()
     tally_buf, method_buf = buffers[v.STATION_TALLY], buffers[METHOD_VOTES]
     for rec in records:
+        if isinstance(rec, ColumnRun):
+            _add_run(rec, envelope, buffers, votes)
+            continue
         rtype = rec.record_type
         if rtype == v.DEAD_LETTER:  # rejected input, not an event: it has no envelope
             continue
@@ -310,6 +323,17 @@ def extract(records: Iterable[LogRecord]) -> Extracted:
         mentions=mentions.to_table(),
         votes=votes,
     )
+
+
+def _add_run(run: ColumnRun, envelope: RowBuffer, buffers: dict[str, RowBuffer], votes: Votes) -> None:
+    ords = add_envelope(envelope, run)
+    if run.record_type == v.STATION_TALLY:
+        add_tallies(buffers[v.STATION_TALLY], buffers[METHOD_VOTES], votes, ords, run.values)
+    elif run.record_type == v.DIVISION_DECLARED:
+        add_divisions(buffers[v.DIVISION_DECLARED], ords, run.values)
+    else:
+        raise SerializationError(f"{run.record_type} records cannot be extracted as columns", topic=run.topic,
+                                 schema_id=run.schema_id)
 
 
 def _shift_ord(table: pa.Table, by: int) -> pa.Table:

@@ -26,9 +26,10 @@ from pathlib import Path
 from pipelines.errors import ReadWorkerFailed
 from pipelines.fold.core import extract_all
 from pipelines.fold.extract import Extracted, merge
+from pipelines.fold.extract_runs import COLUMNAR_TYPES
 from pipelines.fold.extraction_files import load_extraction, save_extraction
 from pipelines.kafka import snapshot
-from pipelines.kafka.log_record import LogRecord
+from pipelines.kafka.log_record import ColumnRun, LogRecord
 from pipelines.kafka.serde import deserializer
 from pipelines.settings import Settings
 
@@ -79,12 +80,12 @@ def split(snap: snapshot.Snapshot, parts: int) -> list[snapshot.Snapshot]:
 class _Timed:
     """Wraps the record stream to time consume+decode apart from the extraction that pulls from it."""
 
-    def __init__(self, records: Iterator[LogRecord]):
+    def __init__(self, records: Iterator[LogRecord | ColumnRun]):
         self.records = records
         self.seconds = 0.0
         self.schema_ids: dict[tuple[str, str], int] = {}
 
-    def __iter__(self) -> Iterator[LogRecord]:
+    def __iter__(self) -> Iterator[LogRecord | ColumnRun]:
         clock = time.perf_counter
         seen = self.schema_ids
         while True:
@@ -103,7 +104,7 @@ def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, d
                                                                     dict[str, float]]:
     """Consume, decode and extract one share of a snapshot (runs in a worker process or in the caller)."""
     started = time.perf_counter()
-    timed = _Timed(snapshot.read(settings, part, deserializer(settings, logical_types=False)))
+    timed = _Timed(snapshot.read(settings, part, deserializer(settings, logical_types=False), COLUMNAR_TYPES))
     extracted = extract_all(timed)
     total = time.perf_counter() - started
     return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}

@@ -15,11 +15,13 @@ from typing import Any
 import fastavro
 import fastavro.read
 import fastavro.schema
+import pyarrow as pa
 from kafka.serializer import Deserializer, Serializer
 
 from pipelines.contract import schemas
 from pipelines.contract.topics import subject_name
 from pipelines.errors import SchemaError, SerializationError
+from pipelines.kafka import avro_columns
 from pipelines.kafka.registry import RegistryClient
 from pipelines.settings import Settings
 
@@ -28,6 +30,7 @@ MAGIC_BYTE = 0
 # uuid.UUID objects, and a writer schema's logical type wins over any reader schema).
 fastavro.read.LOGICAL_READERS["string-uuid"] = lambda data, *_: data
 _HEADER = struct.Struct(">bI")
+HEADER_SIZE = _HEADER.size
 
 
 def frame(schema_id: int, body: bytes) -> bytes:
@@ -113,6 +116,7 @@ class AvroDeserializer(Deserializer):
         self._writers: dict[int, tuple[str, Any, Any]] = {}
         self._readers = reader_schemas or {}
         self._logical = logical_types
+        self._columnar: dict[int, str] = {}  # schema id -> record name, "" when not decoded as columns
 
     def writer(self, schema_id: int) -> tuple[str, Any, Any]:
         """(short record name, parsed writer schema, reader schema or None) for ``schema_id``, fetched once.
@@ -134,6 +138,11 @@ class AvroDeserializer(Deserializer):
 
     def decode(self, topic: str, payload: bytes) -> tuple[int, str, dict[str, Any]]:
         schema_id, body = unframe(payload)
+        name, value = self.decode_body(topic, schema_id, body)
+        return schema_id, name, value
+
+    def decode_body(self, topic: str, schema_id: int, body: bytes | memoryview) -> tuple[str, dict[str, Any]]:
+        """(record name, value) of one unframed Avro body."""
         try:
             name, writer, reader = self.writer(schema_id)
             value = fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
@@ -145,7 +154,41 @@ class AvroDeserializer(Deserializer):
                 f"topic {topic}: cannot decode message with schema id {schema_id}: {exc}",
                 topic=topic, schema_id=schema_id,
             ) from exc
-        return schema_id, name, value
+        return name, value
+
+    def columns_name(self, schema_id: int) -> str | None:
+        """The record name when bodies of ``schema_id`` can be decoded a run at a time (``decode_run``).
+
+        Only a deserializer without logical types, and only schemas read as written qualify (schema resolution
+        stays fastavro's) whose every type has a column; an id the registry does not know is left to ``decode`` to report.
+        """
+        cached = self._columnar.get(schema_id)
+        if cached is None and self._logical:  # the column decoder reads the plain types only
+            cached = ""
+        if cached is None:
+            try:
+                name, writer, reader = self.writer(schema_id)
+                avro_columns.arrow_type(writer)
+                cached = name if reader is None else ""
+            except (SchemaError, avro_columns.Unsupported):
+                cached = ""
+            self._columnar[schema_id] = cached
+        return cached or None
+
+    def decode_run(self, topic: str, schema_id: int, bodies: list[memoryview]) -> pa.StructArray:
+        """Unframed bodies of one schema id (one ``columns_name`` accepts) as one struct per body.
+
+        Raises:
+            SerializationError: a body cannot be decoded (as ``decode`` reports it).
+        """
+        _, writer, _ = self.writer(schema_id)
+        try:
+            return avro_columns.decode(writer, bodies)
+        except avro_columns.MalformedBody:
+            # Body by body, so the error is fastavro's, naming what it found (fastavro also reads a body
+            # that has bytes after its record, which the column decoder refuses).
+            values = [self.decode_body(topic, schema_id, body)[1] for body in bodies]
+            return pa.array(values, type=avro_columns.arrow_type(writer))
 
     def deserialize(self, topic: str, headers: Any, data: bytes | None) -> tuple[int, str, Any] | None:
         if data is None:
