@@ -188,7 +188,11 @@ class AvroDeserializer(Deserializer):
             # Body by body, so the error is fastavro's, naming what it found (fastavro also reads a body
             # that has bytes after its record, which the column decoder refuses).
             values = [self.decode_body(topic, schema_id, body)[1] for body in bodies]
-            return pa.array(values, type=avro_columns.arrow_type(writer))
+            try:
+                return pa.array(values, type=avro_columns.arrow_type(writer))
+            except (pa.ArrowException, OverflowError, TypeError) as exc:  # e.g. an Avro int beyond 32 bits
+                raise SerializationError(f"topic {topic}: cannot decode a message with schema id {schema_id}: {exc}",
+                                         topic=topic, schema_id=schema_id) from exc
 
     def deserialize(self, topic: str, headers: Any, data: bytes | None) -> tuple[int, str, Any] | None:
         if data is None:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from kafka import TopicPartition
 
 from pipelines.contract import schemas
+from pipelines.errors import SerializationError
 from pipelines.fold import fold
 from pipelines.fold.core import extract_all, fold_extracted
 from pipelines.fold.extract import extract
@@ -182,3 +183,18 @@ def test_a_generated_election_read_as_column_runs_folds_to_the_tables_of_a_read_
     for name, table in by_record.items():
         assert table.equals(by_run[name]), name
     assert by_record["station_results"].num_rows > 3000
+
+
+def test_a_body_fastavro_reads_but_no_column_holds_is_a_serialization_error():
+    seats_as_long = json.loads(json.dumps(RAW[DIVISION]).replace(
+        '"name": "seats", "type": ["null", "int"]', '"name": "seats", "type": ["null", "long"]'))
+    assert seats_as_long != RAW[DIVISION]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(without_logical_types(seats_as_long)), {
+        "event_id": "e", "occurred_at": 1, "recorded_at": 2, "source": {"organisation": "o", "kind": "PARTY",
+                                                                          "url": None},
+        "supersedes": None, "synthetic": False, "division_id": "d", "name": "n", "kind": "MUNICIPALITY",
+        "label": None, "parent_id": None, "member_of": [], "election_id": None, "municipality_id": None,
+        "seats": 2**40})
+    with pytest.raises(SerializationError, match=f"schema id {DIVISION}"):
+        _decoder().decode_run("reference", DIVISION, [memoryview(body.getvalue())])
