@@ -28,7 +28,6 @@ I64 = pa.int64()
 COLUMNAR_TYPES = frozenset({v.STATION_TALLY, v.DIVISION_DECLARED})
 
 
-
 class VoteSink(Protocol):
     """Where a run's votes go (``pipelines.fold.extract.Votes``)."""
 

@@ -33,7 +33,7 @@ class LogRecord:
 
 @dataclass(frozen=True, slots=True)
 class ColumnRun:
-    """Consecutive records of one partition and one writer schema, decoded into columns at once.
+    """Records of one partition and one writer schema, in log order, decoded into columns at once.
 
     The snapshot read hands the fold its most frequent record types this way: decoding a run of bodies into
     Arrow columns skips the dict built per record, which is most of a full read's cost.

@@ -38,12 +38,14 @@ def frame(schema_id: int, body: bytes) -> bytes:
     return _HEADER.pack(MAGIC_BYTE, schema_id) + body
 
 
-def unframe(payload: bytes) -> tuple[int, memoryview]:
+def unframe(payload: bytes | None) -> tuple[int, memoryview]:
     """Split a Confluent-framed message into (schema id, Avro body).
 
     Raises:
-        SerializationError: the payload is too short or does not start with the magic byte.
+        SerializationError: the payload is missing (a tombstone), too short or does not start with the magic byte.
     """
+    if payload is None:  # a tombstone: event topics are never compacted, so nothing should write one
+        raise SerializationError("message without a value (a tombstone) where an Avro event was expected")
     if len(payload) < _HEADER.size:
         raise SerializationError(f"message of {len(payload)} bytes is too short for the Confluent header")
     magic, schema_id = _HEADER.unpack_from(payload)
