@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
 from typing import Any
@@ -123,19 +124,37 @@ def key_range(table: pa.Table, columns: tuple[str, ...]) -> list[list[Any]] | No
     file; None when the rows are not sorted or a key is null (the file's groups cannot be located)."""
     if table.num_rows == 0:
         return []
-    cols = [_plain(table[c]) for c in columns]
-    if any(col.null_count for col in cols):
+    cols = [_orderable(table[c]) for c in columns]
+    if any(col.null_count for col in cols if isinstance(col, pa.Array)):
         return None
     if table.num_rows > 1:
         tied = np.ones(table.num_rows - 1, dtype=bool)
         for col in cols:  # lexicographic: a row may not be below the one before it
-            before, after = col.slice(0, len(col) - 1), col.slice(1)
-            if np.any(tied & pc.greater(before, after).to_numpy(zero_copy_only=False)):
+            before, after = col[:-1], col[1:]
+            if isinstance(col, np.ndarray):
+                greater, equal = before > after, before == after
+            else:
+                greater = pc.greater(before, after).to_numpy(zero_copy_only=False)
+                equal = pc.equal(before, after).to_numpy(zero_copy_only=False)
+            if np.any(tied & greater):
                 return None
-            tied &= pc.equal(before, after).to_numpy(zero_copy_only=False)
-    first = [_json_value(col[0].as_py()) for col in cols]
-    last = [_json_value(col[-1].as_py()) for col in cols]
-    return [first, last]
+            tied &= equal
+    return [[_json_value(table[c].slice(row, 1).combine_chunks()[0].as_py()) for c in columns]
+            for row in (0, table.num_rows - 1)]
+
+
+def _orderable(col: pa.ChunkedArray) -> pa.Array | np.ndarray:
+    """``col`` as values that order its rows as its values do: a dictionary column becomes each row's dense rank
+    among its dictionary's values (files are read with a dictionary per text column: ranking the few thousand
+    distinct values spares casting half a million rows to strings), anything else its plain values."""
+    arr = col.combine_chunks()
+    if pa.types.is_dictionary(arr.type) and not arr.null_count and not arr.dictionary.null_count:
+        try:
+            ranks = pc.rank(arr.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
+            return ranks[arr.indices.to_numpy(zero_copy_only=False)]
+        except pa.ArrowNotImplementedError:  # values Arrow does not rank: compared as they are
+            pass
+    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
 
 
 def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
@@ -400,6 +419,7 @@ class GateRun:
     cache: dict[str, Any]
     checked_files: int
     reused_files: int
+    seconds: dict[str, float] = field(default_factory=dict)  # each table's gate, wall time
 
 
 def _whole(ctx: TableFiles, reader: str) -> pa.Table:
@@ -433,8 +453,10 @@ def gate_tables(gx_context: Any, files: list[TableFiles],
         return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
     for table in files:
+        started = time.perf_counter()
         outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
                              kept_tables.get(table.name), aligned(table.name), prints)
+        run.seconds[table.name] = time.perf_counter() - started
         run.results.extend(outcome.results)
         if outcome.kept:
             run.cache["tables"][table.name] = outcome.kept

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -252,6 +253,9 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
     # The NIST documents' build started in the stage, once their tables were staged, and the release used it.
     assert 0 < outcome.timings["documents_started_in_stage_s"] < outcome.timings["stage_total_s"]
     assert outcome.timings["documents_built_ahead"] == len(second["documents"]) >= 1
+    # The gate's CPU beside its wall time (every thread of the process: at most every core's worth).
+    assert 0 < outcome.timings["validate_user_s"] + outcome.timings["validate_sys_s"] \
+        <= (os.cpu_count() or 1) * outcome.timings["validate_s"] + 0.5
     assert second["write"]["files"]["reused"] > second["write"]["files"]["written"]
     assert len(second["tables"]["events"]["files"]) > 1
     full = run_publish(settings, force=True, full=True).manifest

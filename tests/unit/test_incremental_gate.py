@@ -39,6 +39,8 @@ from pipelines.release.parquet import write_table_files
 from tests.support.factories import small_election
 from tests.support.gate_mutations import MUTATIONS, Tables, append_row, edit
 
+KEY_RANGE_EXAMPLES = 200
+
 EXAMPLES = int(os.environ.get("INCREMENTAL_GATE_EXAMPLES", "25"))
 FILE_BYTES = 64  # tiny files (a row or two of most tables), so the small election's tables are cut into several
 
@@ -93,6 +95,7 @@ def test_good_tables_are_cut_into_files_whose_groups_stay_in_them(good: Tables, 
     assert_same(run, good)
     split = {name for name, entry in run.cache["tables"].items() if len(entry["files"]) > 1}
     assert {t.STATION_RESULTS, t.STATION_TURNOUT, t.CONTEST_RESULTS} <= split  # checked per file, not whole
+    assert set(run.seconds) == set(good) and all(s > 0 for s in run.seconds.values())  # each table timed
 
 
 def test_unchanged_files_are_not_checked_again(good: Tables, gx, tmp_path: Path) -> None:
@@ -156,6 +159,38 @@ def test_key_range_and_locality() -> None:
     assert not groups_stay_in_files([[["c"], ["d"]], [["a"], ["b"]]])  # out of order
     assert not groups_stay_in_files([[["a"], ["b"]], None])
     assert not groups_stay_in_files([[["a"], ["b"]], [[1], [2]]])  # keys that cannot be compared
+
+
+TEXT = st.sampled_from(["", "a", "ab", "b", "B", "é", "a\x00", "10", "9"])
+ROWS = st.lists(st.tuples(TEXT, st.one_of(st.none(), TEXT), st.integers(-2, 2)), min_size=1, max_size=12)
+
+
+@settings(max_examples=KEY_RANGE_EXAMPLES, deadline=None)
+@given(rows=ROWS, sort=st.booleans(), chunks=st.integers(1, 3), shuffled=st.randoms(use_true_random=False))
+def test_key_range_of_dictionary_columns_is_that_of_their_values(rows, sort, chunks, shuffled) -> None:
+    """Files are read with text as dictionaries, whose order is not the values' (nor the same in every chunk):
+    the range and the sortedness found through the values' ranks are those of the plain values."""
+    rows = sorted(rows, key=lambda r: (r[0], r[1] is None, r[1] or "", r[2])) if sort else rows
+    plain = pa.table({"a": [r[0] for r in rows], "b": [r[1] for r in rows], "n": [r[2] for r in rows]})
+
+    def encoded(values: list) -> pa.ChunkedArray:
+        cut = sorted({0, len(values), *(shuffled.randrange(len(values) + 1) for _ in range(chunks - 1))})
+        parts = []
+        for lo, hi in zip(cut, cut[1:], strict=False):
+            distinct = sorted({v for v in values if v is not None})
+            shuffled.shuffle(distinct)  # a dictionary in no particular order, one per chunk
+            at = {v: i for i, v in enumerate(distinct)}
+            codes = [at.get(v) for v in values[lo:hi]]
+            if distinct:  # a value twice in the dictionary, both entries used: equal values, different codes
+                distinct.append(distinct[0])
+                codes = [len(distinct) - 1 if c == 0 and i % 2 else c for i, c in enumerate(codes)]
+            parts.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(distinct, pa.string())))
+        return pa.chunked_array(parts, pa.dictionary(pa.int32(), pa.string()))
+
+    as_dictionaries = pa.table({"a": encoded(plain["a"].to_pylist()), "b": encoded(plain["b"].to_pylist()),
+                                "n": plain["n"]})
+    for columns in (("a",), ("a", "b"), ("a", "n"), ("b", "a", "n")):
+        assert key_range(as_dictionaries, columns) == key_range(plain, columns), columns
 
 
 # Besides each rule's own mutation: a copy of some row of a large table appended at its end, i.e. a key (or a
