@@ -245,7 +245,7 @@ def _pairs_in(first: pa.ChunkedArray, second: pa.ChunkedArray, declared: pa.Tabl
 
 def _among(values: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """``np.isin(values, targets)`` for integers, by a binary search in the sorted targets: numpy's isin sorts
-    the values too (13 million pairs of contest_results at a million stations: 2.1 s, this 0.3 s)."""
+    the values too (13 million pairs of contest_results at a million stations: 2.1 s, this 0.6 s)."""
     targets = np.unique(targets)
     if not len(targets):
         return np.zeros(len(values), dtype=bool)

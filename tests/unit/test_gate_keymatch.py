@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.gate.frames import _resolves
+from pipelines.gate.frames import _among, _resolves
 from pipelines.gate.keymatch import matching_rows
 from pipelines.gate.suspects import duplicated
 
@@ -57,3 +58,11 @@ def test_a_reference_lookup_finds_what_is_in_finds_either_way_round(values: list
 def test_duplicated_flags_every_copy_of_a_repeated_string_and_nothing_else(values: list) -> None:
     flags = duplicated(pa.chunked_array([pa.array(values, pa.string())])).to_pylist()
     assert flags == [x is not None and values.count(x) > 1 for x in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.integers(-3, 40), max_size=30), targets=st.lists(st.integers(-3, 40), max_size=10))
+def test_among_is_numpys_isin(values: list[int], targets: list[int]) -> None:
+    """contest_results' declared pairs are looked up by a binary search: the same answer as ``np.isin``."""
+    v, tg = np.array(values, dtype=np.int64), np.array(targets, dtype=np.int64)
+    assert _among(v, tg).tolist() == np.isin(v, tg).tolist()
