@@ -305,6 +305,10 @@ def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ..
     return context
 
 
+# Tables whose gate took this long are named in the timings (at a million stations: the five largest).
+GATE_TABLE_TIMED_S = 1.0
+
+
 def validate(settings: Settings, staged: Staged) -> GateReport:
     """Run the Great Expectations gate on every staged table, one table in memory at a time, re-checking only
     the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``); the outcomes
@@ -323,10 +327,6 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
                            "validate_sys_s": used.system - cpu.system,
                            **{f"gate_{name}_s": s for name, s in run.seconds.items() if s >= GATE_TABLE_TIMED_S}})
     return GateReport(checks=run.results, tolerance=settings.gate_tolerance)
-
-
-# Tables whose gate took this long are named in the timings (at a million stations: the four largest).
-GATE_TABLE_TIMED_S = 1.0
 
 
 def gate_files(name: str, staged_file: StagedFile) -> TableFiles:
