@@ -441,6 +441,9 @@ def publish(settings: Settings, bucket: Bucket, publisher: Publisher, *, full: b
         "rest_s": round(result["publish_s"] - timed, 2),
         "peak_rss_process_tree_sampled_mb": tree.peak_mb,
         "peak_anon_rss_process_tree_sampled_mb": tree.peak_anon_mb,  # without the mapped files' pages
+        "at_peak_by_process": tree.at_peak,
+        # (s since the start, RSS MB, anonymous MB), one sample in two (0.5 s apart)
+        "rss_timeline": tree.timeline[::2],
         "publisher_maxrss_mb": round(result["publisher_maxrss_mb"], 1),
         "read_worker_maxrss_mb": round(result["read_worker_maxrss_mb"], 1),
         "uploaded_bytes": uploaded(before, list_objects(admin, settings), settings.dataset),

@@ -26,6 +26,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ready = _DocumentsReady()
         writing = scoped.Writing(tmp / f"run-{i}", file_bytes, reuse.TableFileCache(tmp / "cache", kept), ready)
         done, seconds = _timed(args.profile if i == args.runs - 1 else None, lambda w=writing: scoped.stage_scoped(
-            both, new_from, _manifest(last), RELEASE, DATASET, w))
+            SimpleNamespace(extracted=both, new_from=new_from), _manifest(last), RELEASE, DATASET, w))
         figures["runs"].append({"stage_s": round(seconds, 2), "documents_ready_s": ready.ready_s,
                                 **{k: round(x, 3) for k, x in done.timings.items()}})
         print(f"scoped stage {i + 1}: {seconds:.2f} s ({done.note}); {figures['runs'][-1]}")

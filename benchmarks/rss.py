@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 
@@ -19,10 +20,22 @@ class TreeRss:
     def __init__(self, every_s: float = 0.25, root: int | None = None) -> None:
         self.peak_mb = 0.0
         self.peak_anon_mb = 0.0
+        # At the peak: each process's (name, RSS MB, anonymous MB), to say which one held it.
+        self.at_peak: list[tuple[str, float, float]] = []
+        # (seconds since start, RSS MB, anonymous MB) of the tree, every sample.
+        self.timeline: list[tuple[float, float, float]] = []
         self._every = every_s
         self._root = root or os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _name(pid: str) -> str:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return "?"
+        return f"{pid} " + " ".join(a.decode(errors="replace") for a in argv[:4])[:120]
 
     @staticmethod
     def _rss_kb(pid: str) -> tuple[int, int]:
@@ -53,10 +66,17 @@ class TreeRss:
         return out
 
     def _run(self) -> None:
+        started = time.perf_counter()
         while not self._stop.is_set():
-            sizes = [self._rss_kb(pid) for pid in self._tree()]
-            self.peak_mb = max(self.peak_mb, round(sum(s[0] for s in sizes) / 1024, 1))
-            self.peak_anon_mb = max(self.peak_anon_mb, round(sum(s[1] for s in sizes) / 1024, 1))
+            pids = self._tree()
+            sizes = [self._rss_kb(pid) for pid in pids]
+            total, anon = round(sum(s[0] for s in sizes) / 1024, 1), round(sum(s[1] for s in sizes) / 1024, 1)
+            self.timeline.append((round(time.perf_counter() - started, 2), total, anon))
+            if total > self.peak_mb:
+                self.at_peak = [(self._name(pid), round(s[0] / 1024, 1), round(s[1] / 1024, 1))
+                                for pid, s in zip(pids, sizes, strict=True) if s[0]]
+            self.peak_mb = max(self.peak_mb, total)
+            self.peak_anon_mb = max(self.peak_anon_mb, anon)
             self._stop.wait(self._every)
 
     def __enter__(self) -> TreeRss:

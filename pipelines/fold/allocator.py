@@ -6,24 +6,43 @@ votes, sort orders, dictionary indices). With pyarrow's default allocator (mimal
 extraction folded in 11.6 s against 7.5 s; in a million-station publish the fold took as long either way, and held
 3-5 % less with malloc (``benchmarks/README.md``, "Arrow's allocator"). The choice is Arrow's process-wide
 default pool; buffers already allocated keep the pool they came from, so switching while arrays are alive is safe.
+
+Two more settings make what a publish frees go back to the system rather than stay with the process, where it
+was an election-night publish's peak (at a million stations 1.3 GB more than it used once its stage had ended:
+``benchmarks/bench_live.py``'s ``rss_timeline``):
+
+- Arrow's C++ default pool, which pyarrow's setting does not reach (a Parquet dataset scan allocates from it), is
+  the C library's too: ``pipelines/__init__.py`` sets ``ARROW_DEFAULT_MEMORY_POOL`` before pyarrow is imported,
+  since Arrow reads it once;
+- glibc maps every block of ``MMAP_THRESHOLD`` or more on its own and unmaps it when it is freed (by default it
+  raises that threshold up to 32 MiB as blocks are freed, and keeps freed blocks below it in its heaps).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 
 import pyarrow as pa
 
 # Arrow's own setting: when the user names a pool, that is the one the process uses.
 POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+# glibc's mallopt parameter (malloc.h), and the block size from which blocks are mapped apart.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 1 << 20
 
 
 def use_fold_allocator() -> str:
-    """Make the C library's allocator Arrow's default pool, unless ``ARROW_DEFAULT_MEMORY_POOL`` names one.
+    """Make the C library's allocator Arrow's default pool, and with glibc map large blocks apart, unless
+    ``ARROW_DEFAULT_MEMORY_POOL`` names another pool (``pipelines/__init__.py`` names ``system`` by default).
 
     Returns:
         The backend now in use (``"system"``, or the user's choice as Arrow reports it).
     """
-    if not os.environ.get(POOL_ENV):
-        pa.set_memory_pool(pa.system_memory_pool())
+    if os.environ.get(POOL_ENV, "system") == "system":
+        pa.set_memory_pool(pa.system_memory_pool())  # pyarrow may have been imported before the default was set
+        mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)  # glibc's
+        if mallopt is not None:
+            mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     return pa.default_memory_pool().backend_name

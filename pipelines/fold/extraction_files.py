@@ -9,6 +9,8 @@ tables of one pass over all their records, because the fold does not depend on r
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,16 +68,21 @@ def save_part(table: pa.Table, path: Path, *, compression: str | None = None) ->
         out.write_table(table)
 
 
-def load_extraction(directory: Path, check: Callable[[str, pa.Buffer], None] | None = None) -> Extracted:
+def load_extraction(directory: Path, check: Callable[[str, mmap.mmap | bytes], None] | None = None) -> Extracted:
     """The inverse of ``save_extraction`` (files are memory-mapped: uncompressed ones are not copied).
 
-    ``check`` is given each part's name and mapped bytes before they are read, and may raise to refuse them.
+    ``check`` is given each part's name and mapped bytes (an empty file's: ``b""``) before they are read, and may
+    raise to refuse them.
     """
     def read(name: str) -> pa.Table:
-        data = pa.memory_map(str(directory / f"{name}.arrow")).read_buffer()
-        if check is not None:
-            check(name, data)
-        return pa.ipc.open_file(data).read_all()
+        path = directory / f"{name}.arrow"
+        if check is None:
+            return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        with path.open("rb") as file:
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(file.fileno()).st_size \
+                else b""
+        check(name, data)
+        return pa.ipc.open_file(pa.py_buffer(data)).read_all()
 
     content = {p.stem.split(".", 1)[1]: read(p.stem) for p in sorted(directory.glob("content.*.arrow"))}
     return Extracted(envelope=read("envelope"), content=content, mentions=read("mentions"),

@@ -14,7 +14,8 @@ every load checks every file against it, on the very bytes it then reads (the ma
 for accidental damage (a disk error, a hand edit, a copy cut short), what re-hashing the cached zstd files with
 sha256 guarded against; a CRC-32C catches every burst error of up to 32 bits and any other change but one in
 2^32. It runs at about 15 GB/s (SSE4.2), against sha256's 1 GB/s, so the million-station copy is checked in about
-0.1 s (plus paging it in, which the fold needs anyway) rather than 1.3 s. Trusting size and mtime instead would
+0.1 s (plus mapping its pages in) rather than 1.3 s; the pages are let go of as they are checked, so that only
+those the fold reads stay resident in the publisher. Trusting size and mtime instead would
 cost nothing, but would miss damage that keeps both (a bit flipped on disk), and wrong data in the checkpoint
 goes into every later release. Deliberate forgery is not what this defends against: whoever can write the
 publisher's cache can write its staging folder and its code too. A copy that fails its check is never read: it
@@ -24,6 +25,7 @@ is made again from the zstd copy (``checkpoint.load_segments``).
 from __future__ import annotations
 
 import json
+import mmap
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -46,16 +48,29 @@ class CopyDamaged(BallotstreamError):
     """A segment's local copy is missing, incomplete, or not the bytes it was made with."""
 
 
-def _checksum(data: pa.Buffer) -> int:
-    return crc32c.crc32c(memoryview(data))
+# Checked a chunk at a time, each chunk's pages let go of once checked: only those the fold then reads stay
+# resident in the process (a scoped publish reads a part of the 1.3 GB a million stations' copy holds).
+CHUNK_BYTES = 4 << 20
+
+
+def _checksum(data: mmap.mmap | bytes) -> tuple[int, int]:
+    """(bytes, CRC32C) of ``data``."""
+    view = memoryview(data)
+    crc = 0
+    for start in range(0, len(view), CHUNK_BYTES):
+        crc = crc32c.crc32c(view[start:start + CHUNK_BYTES], crc)
+        if isinstance(data, mmap.mmap):  # clean pages of a file: read again from the page cache if needed
+            data.madvise(mmap.MADV_DONTNEED, start, min(CHUNK_BYTES, len(view) - start))
+    return len(view), crc
 
 
 def _write_record(directory: Path) -> None:
     """Record each file's size and CRC32C, read back from what was written."""
     parts = {}
     for path in sorted(directory.glob("*.arrow")):
-        data = pa.memory_map(str(path)).read_buffer()
-        parts[path.stem] = {"bytes": data.size, "crc32c": _checksum(data)}
+        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            size, crc = _checksum(data)
+        parts[path.stem] = {"bytes": size, "crc32c": crc}
     (directory / RECORD).write_text(json.dumps({"format": RECORD_FORMAT, "parts": parts}, sort_keys=True))
 
 
@@ -126,9 +141,9 @@ def load(folder: Path) -> Extracted:
     record = _record(folder)
     seen = set()
 
-    def check(part: str, data: pa.Buffer) -> None:
+    def check(part: str, data: mmap.mmap | bytes) -> None:
         expected = record.get(part)
-        if expected is None or data.size != expected["bytes"] or _checksum(data) != expected["crc32c"]:
+        if expected is None or _checksum(data) != (expected["bytes"], expected["crc32c"]):
             raise CopyDamaged(f"{folder / COPY_FOLDER / part}.arrow is not the file recorded when the copy was made")
         seen.add(part)
 

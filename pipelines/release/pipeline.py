@@ -194,6 +194,8 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
     if extension.new_from is not None:
         staged, fold_note = _stage_scoped(settings, snap, extension, base, store, used, run_id, reuse_from)
     if staged is None:
+        if extension.extracted is None:  # let go of by a scoped stage that then could not finish
+            extension.extracted = merge(checkpoint.load_segments(extension.pending.folders()))
         # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
         tables = fold_tables(extension.extracted, settings.dataset)
         extension.extracted = None  # the fold's stream holds it only as long as it needs it
@@ -220,8 +222,7 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     # rest of the stage (national_summary, the history tables) goes on.
     documents = cdf_ahead.StartWhenStaged(directory, previous, checkpoint.document_blocks_folder(settings))
     try:
-        done = scoped.stage_scoped(extension.extracted, extension.new_from, previous, base.release_id,
-                                   settings.dataset,
+        done = scoped.stage_scoped(extension, previous, base.release_id, settings.dataset,
                                    scoped.Writing(directory, settings.table_file_bytes, cache, documents))
     except scoped.NotScoped as exc:
         cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -232,17 +232,34 @@ class _Splicing:
             self.staged(self.files)
 
 
-def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, release_id: str | None,
-                 dataset: str, writing: Writing) -> ScopedStage:
-    """Stage the snapshot ``ex`` (the checkpoint's events, then from envelope row ``new_from`` those read since)
-    from its new events' scope and the files of the last release (``manifest``, which must be ``release_id``'s,
-    the checkpoint's).
+class Source(Protocol):
+    """The snapshot's whole extraction (the checkpoint's events, then from envelope row ``new_from`` those read
+    since), handed over: ``stage_scoped`` sets ``extracted`` to None once it has cut out the scope, so that it is
+    freed before the fold and the splices allocate theirs (``checkpoint.Extension`` is one)."""
+
+    extracted: Extracted | None
+    new_from: int | None
+
+
+def _handed(source: Source, manifest: dict[str, Any] | None, release_id: str | None) -> tuple[Extracted, int]:
+    """The extraction and its first new row, when ``manifest`` is the checkpoint's release's."""
+    if manifest is None or manifest.get("release_id") != release_id:
+        raise NotScoped("the latest release is not the one the checkpoint belongs to")
+    if source.extracted is None or source.new_from is None:
+        raise NotScoped("the extraction was not handed over with where its new events start")
+    return source.extracted, source.new_from
+
+
+def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: str | None, dataset: str,
+                 writing: Writing) -> ScopedStage:
+    """Stage the snapshot ``source.extracted`` from its new events' scope and the files of the last release
+    (``manifest``, which must be ``release_id``'s, the checkpoint's). ``source.extracted`` is None afterwards
+    unless ``NotScoped`` was raised before the scope was cut out.
 
     Raises:
         NotScoped: the snapshot must be folded whole; the message says why.
     """
-    if manifest is None or manifest.get("release_id") != release_id:
-        raise NotScoped("the latest release is not the one the checkpoint belongs to")
+    ex, new_from = _handed(source, manifest, release_id)
     started = time.perf_counter()
     scope = tally_scope(ex, np.arange(ex.envelope.num_rows) >= new_from)
     if scope is None:
@@ -255,6 +272,9 @@ def stage_scoped(ex: Extracted, new_from: int, manifest: dict[str, Any] | None, 
     # Where the scope's rows lie, before and after the new events, read off the whole extraction.
     prefixes = _all_prefixes(ex, scope)
     sub = restrict(ex, scope)
+    # Nothing reads the whole extraction again: at a million stations its mapped checkpoint pages (a gigabyte
+    # resident once the scope has been looked up) go before the fold and the splices allocate theirs.
+    source.extracted = ex = None
     files: dict[str, StagedFile] = {}
     table_columns: dict[str, list[dict[str, str]]] = {}
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:

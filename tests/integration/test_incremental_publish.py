@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.release import checkpoint, mapped_copy
+from pipelines.release import checkpoint, mapped_copy, reuse
 from pipelines.release.gc import collect
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -220,8 +220,9 @@ def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_
     assert third.timings["changes_files_local"] == 0 and third.timings["changes_files_downloaded"] > 0
 
 
-def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebuild(isolated, tmp_path):
-    settings = dataclasses.replace(isolated, table_file_bytes=4096)  # tables of many files: spliced in spans
+def _two_corrected_stations(settings: Settings, tmp_path: Path) -> dict:
+    """A 400-station election published, then new versions of two stations' tallies ingested; the first
+    release's manifest."""
     # One contest a station (its council): a scope of a few councils. (A regional list or a national referendum
     # at every station would make the scope the whole election.)
     synthesize(tmp_path / "a", stations=400, seed=3, contests=1)
@@ -245,6 +246,12 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
         writer.writeheader()
         writer.writerows(changed)
     assert ingest([tmp_path / "b" / "results.csv"], settings).rejected_total == 0
+    return first
+
+
+def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebuild(isolated, tmp_path):
+    settings = dataclasses.replace(isolated, table_file_bytes=4096)  # tables of many files: spliced in spans
+    first = _two_corrected_stations(settings, tmp_path)
 
     outcome = run_publish(settings)
     second = outcome.manifest
@@ -262,3 +269,22 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
     assert full["read"]["fold"] == "whole snapshot (a full rebuild)"
     assert full["snapshot"] == second["snapshot"]
     assert _shas(full) == _shas(second)
+
+
+def test_a_scoped_stage_stopped_after_it_let_go_of_the_extraction_folds_the_whole_snapshot(isolated, tmp_path):
+    # The scoped stage frees the whole extraction once it has cut out its scope; a kept file found damaged by a
+    # splice after that means the publish loads it again and folds in full.
+    settings = dataclasses.replace(isolated, table_file_bytes=4096)
+    first = _two_corrected_stations(settings, tmp_path)
+    kept = reuse.TableFileCache(checkpoint.table_files_folder(settings), {})
+    for entry in first["tables"]["events"]["files"]:
+        path = kept.kept_path(entry["sha256"])
+        data = bytearray(path.read_bytes())
+        data[8] ^= 0xFF  # the first row group: rows read from it would be wrong
+        path.write_bytes(bytes(data))
+
+    second = run_publish(settings).manifest
+    assert second["read"]["from"] == f"incremental from release {first['release_id']}"
+    assert second["read"]["fold"].startswith("whole snapshot (a file of events in the local cache is damaged")
+    full = run_publish(settings, force=True, full=True).manifest
+    assert full["snapshot"] == second["snapshot"] and _shas(full) == _shas(second)

@@ -226,7 +226,7 @@ def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path
     settings = Settings(staging_dir=str(tmp_path))
     files = _stage(tmp_path / "tables", fx.contest_tables()).files
 
-    def stops(ex, new_from, manifest, release_id, dataset, writing):
+    def stops(source, manifest, release_id, dataset, writing):
         (writing.directory / "contests").mkdir(parents=True)
         writing.staged(files)  # every table the documents read
         assert Build.started(writing.directory) is not None

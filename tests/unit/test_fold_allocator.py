@@ -42,3 +42,15 @@ def test_a_fold_switches_arrow_to_the_c_librarys_allocator():
 def test_a_pool_the_user_names_is_kept(pool):
     before, after, _ = _probe(pool)
     assert before == after == pool
+
+
+@pytest.mark.parametrize(("pool", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_arrows_own_default_is_the_c_librarys_when_pipelines_is_imported_first(pool, expected):
+    # What a Parquet dataset scan allocates from, which pyarrow's pool setting does not reach.
+    env = {k: val for k, val in os.environ.items() if k != POOL_ENV}
+    if pool is not None:
+        env[POOL_ENV] = pool
+    out = subprocess.run([sys.executable, "-c", "import pipelines, pyarrow as pa; "
+                          "print(pa.default_memory_pool().backend_name)"], env=env, capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == [expected]

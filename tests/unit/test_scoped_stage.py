@@ -66,8 +66,9 @@ def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
                                cache_dir, read=log_reader(log))
     assert second.new_from == first.extracted.envelope.num_rows
     cache = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, reuse.kept_files(ckpt.table_files))
-    done = scoped.stage_scoped(second.extracted, second.new_from, _manifest("r1", last), "r1", DATASET,
+    done = scoped.stage_scoped(second, _manifest("r1", last), "r1", DATASET,
                                scoped.Writing(tmp / "second", FILE_BYTES, cache, staged))
+    assert second.extracted is None  # handed over, and let go of
     whole = fold(log.records, DATASET)
     full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
     return done, full, cache, last
@@ -146,14 +147,14 @@ def test_a_damaged_file_in_the_cache_means_a_whole_fold(damage: str, tmp_path: P
     apply_delta(log, "tally", 1000)
     real = scoped.stage_scoped
 
-    def damaging(ex, new_from, manifest, release_id, dataset, writing):
+    def damaging(source, manifest, release_id, dataset, writing):
         # Every kept events file has a byte changed: rows read from it would be wrong.
         for f in manifest["tables"]["events"]["files"]:
             path = writing.cache.kept_path(f["sha256"])
             data = bytearray(path.read_bytes())
             data[-1 if damage == "footer" else 8] ^= 0xFF
             path.write_bytes(bytes(data))
-        return real(ex, new_from, manifest, release_id, dataset, writing)
+        return real(source, manifest, release_id, dataset, writing)
 
     monkeypatch.setattr(scoped, "stage_scoped", damaging)
     with pytest.raises(scoped.NotScoped, match="events in the local cache is damaged"):
@@ -165,9 +166,9 @@ def test_a_malformed_manifest_entry_means_a_whole_fold(tmp_path: Path, monkeypat
     apply_delta(log, "tally", 1000)
     real = scoped.stage_scoped
 
-    def malformed(ex, new_from, manifest, release_id, dataset, writing):
+    def malformed(source, manifest, release_id, dataset, writing):
         del manifest["tables"]["events"]["files"][0]["rows"]
-        return real(ex, new_from, manifest, release_id, dataset, writing)
+        return real(source, manifest, release_id, dataset, writing)
 
     monkeypatch.setattr(scoped, "stage_scoped", malformed)
     with pytest.raises(scoped.NotScoped, match="entry for events is malformed"):
