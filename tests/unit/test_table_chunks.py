@@ -75,6 +75,18 @@ def test_files_start_only_where_the_station_changes_and_hold_about_file_bytes(tm
     assert [pq.read_metadata(p.path).num_rows for p in staged.parts] == [p.rows for p in staged.parts]
 
 
+@pytest.mark.parametrize("wanted", [["b"], ["z"]])
+def test_a_table_of_many_files_read_with_a_filter_a_file_at_a_time_keeps_what_one_scan_keeps(wanted, tmp_path):
+    table = _results(_stations(STATIONS // 10), np.arange(STATIONS // 10 * PER_STATION))
+    staged = _write(table, tmp_path)
+    assert len(staged.parts) > 1
+    kept = read_staged(staged, ["station_id", "candidate", "votes"], [("candidate", "in", wanted)])
+    scan = pq.read_table([str(p) for p in staged.paths()], columns=["station_id", "candidate", "votes"],
+                         filters=[("candidate", "in", wanted)])
+    assert kept.schema == scan.schema and kept.num_rows == scan.num_rows == (STATIONS // 10 if wanted == ["b"] else 0)
+    assert kept.to_pylist() == scan.to_pylist()
+
+
 def test_files_are_alike_in_size_so_a_change_seldom_lands_in_a_large_one():
     # A change lands in a file with odds by its size: the mean size of the file a change rewrites is
     # E[size^2] / E[size]. Cut wherever a hash falls below a threshold, sizes are exponential and it is twice the
