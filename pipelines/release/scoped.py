@@ -274,7 +274,8 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     sub = restrict(ex, scope)
     # Nothing reads the whole extraction again: at a million stations its mapped checkpoint pages (a gigabyte
     # resident once the scope has been looked up) go before the fold and the splices allocate theirs.
-    source.extracted = ex = None
+    source.extracted = None
+    del ex
     files: dict[str, StagedFile] = {}
     table_columns: dict[str, list[dict[str, str]]] = {}
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:

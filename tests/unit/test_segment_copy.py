@@ -6,6 +6,7 @@ hold, makes the copy again, and its tables equal a full rebuild's. Pruning remov
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import time
@@ -84,6 +85,34 @@ def test_a_saved_segment_is_loaded_from_its_copy_without_allocating_its_data(tmp
     assert all(loaded.content[t].equals(table) for t, table in extraction.content.items())
     zstd = load_extraction(folder)  # what a publish read before: decompressed into memory Arrow allocates
     assert pa.total_allocated_bytes() > allocated and zstd.envelope.equals(loaded.envelope)
+
+
+def _resident_kib(path: Path) -> int:
+    """This process's resident KiB of its mappings of ``path`` (Linux's ``/proc/self/smaps``)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):
+            inside = len(fields) >= 6 and fields[5] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_a_loaded_copy_is_checked_without_keeping_its_pages_resident(tmp_path: Path) -> None:
+    # A scoped publish reads a part of the copy; the check reads all of it and lets go of what it read.
+    extraction = extract_all(small_election().records)
+    envelope = pa.concat_tables([extraction.envelope] * 400).combine_chunks()  # megabytes in one record batch
+    _, folder = checkpoint.save_segment(dataclasses.replace(extraction, envelope=envelope), tmp_path)
+    path = (_copy(folder) / "envelope.arrow").resolve()
+    size_kib = path.stat().st_size // 1024
+    assert size_kib > 2048
+
+    loaded = checkpoint.load_segments([folder])[0]
+    assert _resident_kib(path) < size_kib / 4
+    assert loaded.envelope.equals(envelope)  # reads every page: they are mapped in again
+    assert _resident_kib(path) > size_kib / 2
 
 
 DAMAGE: dict[str, Callable[[Path], None]] = {
