@@ -35,7 +35,8 @@ class TreeRss:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return "?"
-        return f"{pid} " + " ".join(a.decode(errors="replace") for a in argv[:4])[:120]
+        # Each argument's last path component: the figures name the program, not where this machine keeps it.
+        return f"{pid} " + " ".join(a.decode(errors="replace").rsplit("/", 1)[-1] for a in argv[:4])[:120]
 
     @staticmethod
     def _rss_kb(pid: str) -> tuple[int, int]:
