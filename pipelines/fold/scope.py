@@ -26,6 +26,7 @@ folds in full.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,10 @@ def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.concatenate([c.fill_null(False).to_numpy(zero_copy_only=False) for c in chunks]).astype(bool)
 
 
+def _nothing() -> None:
+    return None
+
+
 def _plain(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
@@ -140,8 +145,9 @@ def _tallies(ex: Extracted) -> _Tallies | None:
     return _Tallies(ords, _Line(content["contest_id"]), lines, pairs)
 
 
-def _close(tallies: _Tallies, start: np.ndarray) -> np.ndarray:
-    """The tally rows of the smallest set of contests holding ``start``'s that no line crosses."""
+def _close(tallies: _Tallies, start: np.ndarray, read: Callable[[], None]) -> np.ndarray:
+    """The tally rows of the smallest set of contests holding ``start``'s that no line crosses (``read`` told
+    after each line's lookup)."""
     rows = start
     spread = [np.zeros(len(start), bool) for _ in tallies.lines]  # rows whose values a line has spread already
     while True:
@@ -151,6 +157,7 @@ def _close(tallies: _Tallies, start: np.ndarray) -> np.ndarray:
             if fresh.any():  # only the values of rows this line has not seen: each value is looked up once
                 grown |= line.spread(fresh)
                 done |= grown  # the rows it added share a value with ``fresh``: nothing more to look up
+                read()
         if len(tallies.pairs):
             linked = grown[tallies.pairs[:, 0]] | grown[tallies.pairs[:, 1]]
             grown[tallies.pairs[linked].ravel()] = True
@@ -161,14 +168,18 @@ def _close(tallies: _Tallies, start: np.ndarray) -> np.ndarray:
         rows = grown
 
 
-def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
+def tally_scope(ex: Extracted, new: np.ndarray, read: Callable[[], None] | None = None) -> Scope | None:
     """The scope of the delta ``new`` (a flag per envelope row: read since the last release) in ``ex``, the
-    extraction of everything read; None when the delta is not tallies alone (fold in full)."""
+    extraction of everything read; None when the delta is not tallies alone (fold in full). ``read`` is told
+    after each step that read columns of ``ex`` (a memory-mapped extraction's caller may let go of their
+    pages)."""
+    read = read or _nothing
     env = ex.envelope
     types = env["record_type"].filter(pa.array(new))
     if len(types) and pc.any(pc.not_equal(types, v.STATION_TALLY)).as_py():
         return None
     tallies = _tallies(ex)
+    read()
     if tallies is None:
         return None
     is_new = new[tallies.ords]
@@ -177,7 +188,7 @@ def tally_scope(ex: Extracted, new: np.ndarray) -> Scope | None:
         named = take_chunked(env["event_id"], tallies.ords[is_new])
         if pc.any(pc.is_in(retractions["target_event_id"], value_set=named)).as_py():
             return None  # a Retraction read before its target: the target's arrival changes its row
-    rows = _close(tallies, is_new)
+    rows = _close(tallies, is_new, read)
     content = ex.content[v.STATION_TALLY]
     at = pa.array(np.flatnonzero(rows), pa.int64())
     municipalities = pc.unique(content["municipality_id"].take(at)).drop_null()
@@ -240,14 +251,25 @@ def _unneeded_places(ex: Extracted, scope: Scope) -> np.ndarray:
     return is_place & ~np.asarray(pc.is_in(ids, value_set=needed), bool)
 
 
-def restrict(ex: Extracted, scope: Scope) -> Extracted:
+def _filtered(table: pa.Table, mask: pa.Array, read: Callable[[], None]) -> pa.Table:
+    """``table.filter(mask)`` a column at a time, ``read`` told after each."""
+    columns = []
+    for column in table.columns:
+        columns.append(column.filter(mask))
+        read()
+    return pa.table(columns, schema=table.schema)
+
+
+def restrict(ex: Extracted, scope: Scope, read: Callable[[], None] = _nothing) -> Extracted:
     """``ex`` without the tallies outside ``scope`` and the polling places it does not read
     (``_unneeded_places``): every other event, with the ordinals and tally rows renumbered as if the extraction
-    had read only these."""
+    had read only these. ``read`` is told each time a part of ``ex`` has been read for the last time (a memory-mapped
+    extraction's caller may let go of its pages)."""
     tally_ords = ex.content[v.STATION_TALLY]["ord"].to_numpy()
     keep = np.ones(ex.envelope.num_rows, bool)
     keep[tally_ords[~scope.tally_rows]] = False
     keep[ex.content[v.DIVISION_DECLARED]["ord"].to_numpy()[_unneeded_places(ex, scope)]] = False
+    read()
     new_ord = np.cumsum(keep) - 1
 
     def kept(table: pa.Table) -> pa.Table:
@@ -255,7 +277,7 @@ def restrict(ex: Extracted, scope: Scope) -> Extracted:
         mask = keep[ords]
         if mask.all():  # most reference tables: renumbered, not copied
             return table.set_column(0, "ord", pa.array(new_ord[ords], pa.int64()))
-        out = table.filter(pa.array(mask))
+        out = _filtered(table, pa.array(mask), read)
         return out.set_column(0, "ord", pa.array(new_ord[ords[mask]], pa.int64()))
 
     rows, codes, votes = ex.votes.numpy()
@@ -267,7 +289,7 @@ def restrict(ex: Extracted, scope: Scope) -> Extracted:
                  schema=pa.schema([("tally_row", pa.int32()), ("candidate_code", pa.int32()),
                                    ("votes", pa.int64())])),
         pa.table({"candidate_id": pa.array(candidates, pa.string())}))
-    return Extracted(envelope=ex.envelope.filter(pa.array(keep)),
+    return Extracted(envelope=_filtered(ex.envelope, pa.array(keep), read),
                      content={name: kept(table) for name, table in ex.content.items()},
                      mentions=kept(ex.mentions), votes=sub_votes)
 

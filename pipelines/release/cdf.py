@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.fold.allocator import give_back
 from pipelines.release import (
     cdf_blocks,
     cdf_contests,
@@ -150,7 +151,7 @@ def read_export_tables(files: Mapping[str, StagedFile], *, results: bool = True)
     ``COLUMNS``, and for a large election no station rows at all (a million stations' contest_results are
     13 million rows; their count comes from the file's row count, not from reading them). Without ``results``,
     contest_results is not read (its blocks' rows are read as ``cdf_blocks`` needs them)."""
-    tables = {n: _read(files, n) for n in TABLES if n in files and n not in (RESULTS, STATION_TURNOUT)}
+    tables = {n: _read(files, n) for n in TABLES if n in files and n not in (RESULTS, STATION_TURNOUT, DIVISIONS)}
     staged = files.get(RESULTS)
     if staged is not None and "level" in pq.read_schema(staged.paths()[0]).names:
         above = _read(files, RESULTS, pc.field("level") != STATION) if results else None
@@ -158,12 +159,30 @@ def read_export_tables(files: Mapping[str, StagedFile], *, results: bool = True)
         if stations > STATION_LEVEL_MAX_ROWS:
             if above is not None:
                 tables[RESULTS] = above
-            if DIVISIONS in tables:
-                # Read whole and filtered here: a filtered read of a million string rows took three times longer.
-                tables[DIVISIONS] = _without_stations(tables[DIVISIONS])
-            return ExportTables(tables, SUMMARY_FORMAT, export_inputs(files))
-    tables.update({n: _read(files, n) for n in (RESULTS, STATION_TURNOUT) if n in files and (results or n != RESULTS)})
-    return ExportTables(tables, PRECINCT_FORMAT, export_inputs(files))
+            if DIVISIONS in files:
+                tables[DIVISIONS] = _divisions_without_stations(files[DIVISIONS])
+            return ExportTables(_in_order(tables), SUMMARY_FORMAT, export_inputs(files))
+    tables.update({n: _read(files, n) for n in (DIVISIONS, RESULTS, STATION_TURNOUT)
+                   if n in files and (results or n != RESULTS)})
+    return ExportTables(_in_order(tables), PRECINCT_FORMAT, export_inputs(files))
+
+
+def _read_for_build(files: Mapping[str, StagedFile], *, results: bool) -> ExportTables:
+    export = read_export_tables(files, results=results)
+    give_back()  # what the read let go of (a million polling stations' rows): the build's peak is still to come
+    return export
+
+
+def _in_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    return {n: tables[n] for n in TABLES if n in tables}
+
+
+def _divisions_without_stations(divisions: StagedFile) -> pa.Table:
+    """The divisions but the polling stations, read a file at a time and filtered here (a filtered read of a
+    million string rows took three times longer; read whole, the documents' build held them all at its peak)."""
+    present = set(pq.read_schema(divisions.paths()[0]).names)
+    read = [c for c in COLUMNS[DIVISIONS] if c in present]
+    return pa.concat_tables([_without_stations(pq.read_table(path, columns=read)) for path in divisions.paths()])
 
 
 def _without_stations(divisions: pa.Table) -> pa.Table:
@@ -316,7 +335,7 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         else:
             body = (built or {}).get(key)
             if body is None:
-                export = export or read_export_tables(files, results=cache is None)
+                export = export or _read_for_build(files, results=cache is None)
                 blocks = _blocks_cache(files, export, election_id, cache) if cache is not None else None
                 body = b"".join(_report_members(export, election_id, generated_at, blocks))
             documents[key] = Blob(body, MEDIA_TYPE)

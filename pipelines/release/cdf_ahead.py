@@ -1,7 +1,8 @@
 """The NIST SP 1500-100 documents of a publish, built beside its gate for the release step to pick up.
 
-The build starts as soon as the tables it reads are staged (``StartWhenStaged``, in a publish staged from its scope:
-a few seconds before the stage ends), else when the gate starts. A process of its own runs ``cdf.release_documents``
+The build starts when a publish staged from its scope has ended its stage (``StartWhenStaged``; it started as soon
+as the tables it reads were staged, a second or two earlier, until its half gigabyte beside the stage's last tables
+and splices made the publish's peak), else when the gate starts. A process of its own runs ``cdf.release_documents``
 on the staged files (what the release step would run) while the publish goes on, and writes each document it built
 into the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they
 carry and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
@@ -191,9 +192,10 @@ class Build:
 
 
 class StartWhenStaged:
-    """Starts the documents' ``Build`` in ``staging`` as soon as the tables the export reads (``cdf.TABLES``) are
-    staged, not when every table is: called with the files staged so far after each table
-    (``scoped.Writing.staged``). The release time is decided then (``generated_at``)."""
+    """Starts the documents' ``Build`` in ``staging`` once the tables the export reads (``cdf.TABLES``) are
+    staged: called with the files staged so far (a publish calls it when its scoped stage has ended; as
+    ``scoped.Writing.staged`` it could start the build after any table). The release time is decided then
+    (``generated_at``)."""
 
     def __init__(self, staging: Path, previous: Mapping[str, Any] | None, blocks: Path | None = None) -> None:
         self.staging, self.previous, self.blocks = staging, previous, blocks

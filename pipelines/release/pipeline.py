@@ -24,6 +24,7 @@ import pyarrow as pa
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
+from pipelines.fold.allocator import give_back
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
@@ -201,6 +202,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
         extension.extracted = None  # the fold's stream holds it only as long as it needs it
         staged = stage_tables(settings, snap, tables, used, run_id=run_id, reuse_from=reuse_from)
     extension.extracted = None
+    give_back()  # what the fold freed, before the gate reads the tables back
     staged.fold_note = fold_note
     staged.base_reason, staged.next_checkpoint = extension.reason, extension.pending
     staged.events_read = extension.events_read
@@ -223,7 +225,10 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     documents = cdf_ahead.StartWhenStaged(directory, previous, checkpoint.document_blocks_folder(settings))
     try:
         done = scoped.stage_scoped(extension, previous, base.release_id, settings.dataset,
-                                   scoped.Writing(directory, settings.table_file_bytes, cache, documents))
+                                   scoped.Writing(directory, settings.table_file_bytes, cache))
+        # Started once the stage has ended, not as soon as its tables are staged: beside the stage's last tables
+        # and splices, the build's half gigabyte made the publish's peak (``bench_live``'s ``rss_timeline``).
+        documents(done.files)
     except scoped.NotScoped as exc:
         cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over
         shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped
@@ -321,6 +326,8 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
                       settings.gate_tolerance, staged.gate_kept, KeyPrints(checkpoint.key_prints_folder(settings)))
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
+    cache.clear()
+    give_back()
     used = os.times()
     # The process's CPU (every thread) beside the wall time: a gate slower than its CPU waited for the cores.
     staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
@@ -610,6 +617,7 @@ def announce(settings: Settings, staged: Staged, store: ReleaseStore) -> None:
 
     # The previous catalog's entries are kept (a release never changes): only newer manifests are read, and of
     # the latest tables only the columns the page draws from.
+    give_back()  # the charts read a million stations' turnout
     previous = read_catalog(settings, store.s3, staged.dataset)
     publish_catalog(settings, store.s3, staged.dataset, manifests_since(store, previous),
                     {n: read_staged(staged.files[n], columns=LATEST_COLUMNS.get(n), filters=CHART_FILTERS.get(n))

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
+from pipelines.fold.allocator import give_back
 from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.scope import SCOPED_BY, Scope, in_scope, restrict, tally_scope
@@ -39,6 +40,7 @@ from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
 from pipelines.release import reuse
 from pipelines.release.diff import diff_tables
+from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import StagedFile, columns, tree_sha256, write_table_files
 from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, replaced_rows, splice_table
 
@@ -250,6 +252,23 @@ def _handed(source: Source, manifest: dict[str, Any] | None, release_id: str | N
     return source.extracted, source.new_from
 
 
+def _scope_of(ex: Extracted, new_from: int) -> Scope:
+    """The scope of ``ex``'s events from row ``new_from`` on.
+
+    Raises:
+        NotScoped: the new events have no scope, or one too large to be worth it.
+    """
+    # The scope and the restriction read the mapped checkpoint a column at a time: each column's pages are let go
+    # of once read, so that the process never holds the whole copy (a gigabyte at a million stations).
+    scope = tally_scope(ex, np.arange(ex.envelope.num_rows) >= new_from, let_go_of_pages)
+    if scope is None:
+        raise NotScoped("the new events are not tallies alone")
+    if scope.share > MAX_SHARE:
+        raise NotScoped(f"the new tallies' scope is {scope.share:.0%} of the tallies")
+    let_go_of_pages()
+    return scope
+
+
 def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: str | None, dataset: str,
                  writing: Writing) -> ScopedStage:
     """Stage the snapshot ``source.extracted`` from its new events' scope and the files of the last release
@@ -261,21 +280,19 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     """
     ex, new_from = _handed(source, manifest, release_id)
     started = time.perf_counter()
-    scope = tally_scope(ex, np.arange(ex.envelope.num_rows) >= new_from)
-    if scope is None:
-        raise NotScoped("the new events are not tallies alone")
-    if scope.share > MAX_SHARE:
-        raise NotScoped(f"the new tallies' scope is {scope.share:.0%} of the tallies")
+    scope = _scope_of(ex, new_from)
     old = _old_tables(manifest, writing.cache)
     timings = {"scope_s": time.perf_counter() - started, "scope_share": scope.share}
     started = time.perf_counter()
     # Where the scope's rows lie, before and after the new events, read off the whole extraction.
     prefixes = _all_prefixes(ex, scope)
-    sub = restrict(ex, scope)
+    let_go_of_pages()
+    sub = restrict(ex, scope, let_go_of_pages)
     # Nothing reads the whole extraction again: at a million stations its mapped checkpoint pages (a gigabyte
     # resident once the scope has been looked up) go before the fold and the splices allocate theirs.
     source.extracted = None
     del ex
+    give_back()
     files: dict[str, StagedFile] = {}
     table_columns: dict[str, list[dict[str, str]]] = {}
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:

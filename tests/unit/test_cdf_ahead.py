@@ -19,6 +19,7 @@ from pipelines.gate.report import CheckResult
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import cdf, cdf_ahead, pipeline, scoped
 from pipelines.release.cdf_ahead import FOLDER, Build, StartWhenStaged
+from pipelines.release.parquet import write_table_files
 from pipelines.release.store import Blob
 from pipelines.settings import Settings
 from tests.support import contests as fx
@@ -222,14 +223,15 @@ def test_a_build_the_gate_did_not_decide_the_time_of_is_replaced(tmp_path, monke
     assert _index(staged)["niceness"] == cdf_ahead.NICENESS > 0
 
 
-def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path, monkeypatch):
+def test_a_scoped_stage_that_stops_starts_no_build_and_leaves_nothing(tmp_path, monkeypatch):
+    # The build starts once the scoped stage has ended (beside the stage's last tables it made the publish's
+    # peak): a stage that stops, even with every table the documents read staged, starts none.
     settings = Settings(staging_dir=str(tmp_path))
     files = _stage(tmp_path / "tables", fx.contest_tables()).files
 
     def stops(source, manifest, release_id, dataset, writing):
         (writing.directory / "contests").mkdir(parents=True)
         writing.staged(files)  # every table the documents read
-        assert Build.started(writing.directory) is not None
         raise scoped.NotScoped("a file of events in the local cache is damaged")
 
     monkeypatch.setattr(scoped, "stage_scoped", stops)
@@ -239,6 +241,29 @@ def test_a_scoped_stage_that_stops_after_starting_the_build_discards_it(tmp_path
     directory = pipeline.staging_folder(settings, SNAPSHOT, "scoped")
     assert staged is None and note == "whole snapshot (a file of events in the local cache is damaged)"
     assert Build.started(directory) is None and not directory.exists()
+
+
+def test_a_scoped_stage_starts_the_build_once_it_has_ended(tmp_path, monkeypatch):
+    settings = Settings(staging_dir=str(tmp_path))
+    seen: list[object] = []
+
+    def ends(source, manifest, release_id, dataset, writing):
+        files = {name: write_table_files(name, table, writing.directory, **writing.how(name))
+                 for name, table in fx.contest_tables().items()}
+        writing.staged(files)
+        seen.append(Build.started(writing.directory))  # nothing started while the stage runs
+        return scoped.ScopedStage(files, {}, "the new tallies' scope", {"fold_s": 0.0})
+
+    monkeypatch.setattr(scoped, "stage_scoped", ends)
+    extension, base = SimpleNamespace(extracted=None, new_from=1), SimpleNamespace(release_id="r1")
+    staged, _ = pipeline._stage_scoped(settings, SNAPSHOT, extension, base, _Store(),  # type: ignore[arg-type]
+                                       [], "scoped", None)
+    try:
+        assert seen == [None]
+        assert Build.started(staged.directory) is not None and staged.release_time is not None
+        assert 0 <= staged.timings["documents_started_in_stage_s"]
+    finally:
+        cdf_ahead.discard_started(tmp_path)
 
 
 def test_a_build_forked_from_the_server_works_in_the_publishers_folder(tmp_path, monkeypatch):

@@ -48,10 +48,13 @@ def check_delta(log: Log, upto: int) -> float | None:
     new = np.arange(ex.envelope.num_rows) >= ex.envelope.num_rows - (len(log.records) - upto)
     before = fold_extracted(extract_all(log.records[:upto]))
     after = fold_extracted(extract_all(log.records))
-    scope = tally_scope(ex, new)
+    told: list[str] = []  # the callers of a memory-mapped extraction let go of its pages when told
+    scope = tally_scope(ex, new, lambda: told.append("scope"))
     if scope is None:
         return None
-    scoped = fold_extracted(restrict(ex, scope))
+    columns = ex.envelope.num_columns
+    scoped = fold_extracted(restrict(ex, scope, lambda: told.append("restrict")))
+    assert told.count("scope") >= 1 and told.count("restrict") > columns  # a column at a time
     for name in TABLE_NAMES:
         if name in UNSCOPED:
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -226,3 +227,23 @@ def test_pruning_removes_unused_copies_after_ten_minutes_and_unused_segments_aft
     assert young.stat().st_mtime_ns == young_mtime  # unused since then, not since the copy went
     kept = third.folders()[0]
     assert mapped_copy.listed(kept, third.checkpoint.segments[0].files) and scratch.is_dir()
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_the_pages_a_publish_has_read_of_a_copy_can_be_let_go_of_and_read_again(tmp_path: Path) -> None:
+    # A scoped stage reads its columns one after another and lets go of each one's pages once read.
+    extraction = extract_all(small_election().records)
+    envelope = pa.concat_tables([extraction.envelope] * 400).combine_chunks()
+    _, folder = checkpoint.save_segment(dataclasses.replace(extraction, envelope=envelope), tmp_path)
+    path = (_copy(folder) / "envelope.arrow").resolve()
+    size_kib = path.stat().st_size // 1024
+
+    loaded = checkpoint.load_segments([folder])[0]
+    assert loaded.envelope.equals(envelope)
+    assert _resident_kib(path) > size_kib / 2
+    mapped_copy.let_go_of_pages()
+    assert _resident_kib(path) < size_kib / 4
+    assert loaded.envelope.equals(envelope)  # the same bytes, mapped in again from the page cache
+    del loaded
+    gc.collect()
+    mapped_copy.let_go_of_pages()  # a copy no longer mapped is not touched

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -56,21 +57,43 @@ def _titled(title: str, tables: dict[str, pa.Table]) -> str:
     return f"{title}: {label}" if label else title
 
 
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """A string column as (an integer code per row, the values coded): equal values, equal codes; a null's code
+    is the number of values."""
+    encoded = pc.dictionary_encode(column)  # the chunks share one dictionary
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    values = chunks[-1].dictionary if chunks else pa.array([], pa.string())
+    codes = [c.indices.fill_null(len(values)).to_numpy() for c in chunks]
+    return (np.concatenate(codes) if codes else np.zeros(0, np.int32)).astype(np.int64), values
+
+
+def _max(values: pa.ChunkedArray, order: np.ndarray, starts: np.ndarray) -> pa.Array:
+    """The largest known value of each group of ``order``'s rows starting at ``starts``; null when none is."""
+    low = np.iinfo(np.int64).min
+    sorted_values = pc.fill_null(values, low).to_numpy().astype(np.int64)[order]
+    largest = np.maximum.reduceat(sorted_values, starts) if len(starts) else np.zeros(0, np.int64)
+    return pa.array(largest, pa.int64(), mask=largest == low)
+
+
 def _station_figures(source: pa.Table) -> pa.Table:
-    """One row per station with both figures known (turnout is computed only over units where both are).
+    """One row per station (and municipality) with both figures known (turnout is computed only over units where
+    both are), in the order the stations first appear.
 
     Since the contest model a station has a turnout row per contest, each repeating the station's registered
-    voters and ballots cast; summing those rows would count a station once per contest.
+    voters and ballots cast; summing those rows would count a station once per contest. Grouped on integer codes
+    with numpy: at a million stations Arrow's group_by on the two id columns held half a gigabyte.
     """
-    t = pa.table({
-        "station_id": _plain(source.column("station_id")),
-        "municipality_id": _plain(source.column("municipality_id")),
-        "registered_voters": source.column("registered_voters"),
-        "ballots_cast": source.column("ballots_cast"),
-    })
-    t = t.group_by(["station_id", "municipality_id"]).aggregate([("registered_voters", "max"),
-                                                                 ("ballots_cast", "max")])
-    t = t.rename_columns(["station_id", "municipality_id", "registered_voters", "ballots_cast"])
+    stations, _ = _codes(_plain(source.column("station_id")))
+    places, names = _codes(_plain(source.column("municipality_id")))
+    key = stations * (len(names) + 1) + places
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1) != 0) if len(key) else np.zeros(0, np.int64)
+    first = order[starts]  # each group's first row: stable, so the earliest
+    place = places[first]
+    t = pa.table({"municipality_id": names.take(pa.array(place, pa.int64(), mask=place == len(names))),
+                  "registered_voters": _max(source.column("registered_voters"), order, starts),
+                  "ballots_cast": _max(source.column("ballots_cast"), order, starts)})
+    t = t.take(pa.array(np.argsort(first, kind="stable")))
     return t.filter(pc.and_(pc.is_valid(t.column("registered_voters")), pc.is_valid(t.column("ballots_cast"))))
 
 
