@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines.fold.tables import KEYS
 from pipelines.release import reuse
+from pipelines.release.diff import diff_tables
 from pipelines.release.parquet import ParquetParts, StagedFile
 from pipelines.release.store import ReleaseStore
 
@@ -81,8 +82,6 @@ def count_changes(store: ReleaseStore, previous: dict[str, Any] | None, files: M
     """The manifest's ``changes`` of ``files`` since ``previous`` (the previous release's files read from
     ``kept`` where they are kept there; a table ``known`` counted already is not read), and the timings
     ``changes_s``, tables known and files read each way."""
-    from pipelines.release.diff import diff_tables
-
     t0 = time.perf_counter()
     counts: Counter[str] = Counter(changes_files_local=0, changes_files_downloaded=0, changes_tables_known=0)
     tables: dict[str, Any] = {}
