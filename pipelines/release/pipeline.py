@@ -66,8 +66,8 @@ class Staged:
     # (``pipelines.release.reuse``; None: every file was written).
     file_records: dict[str, Any] = field(default_factory=dict)
     reuse_from: dict[str, Any] | None = None
-    # The release's time, decided where the documents' build starts (``cdf_ahead``: in a scoped stage once their
-    # tables are staged, else in the gate): the documents carry it, so the release step must use the same (None:
+    # The release's time, decided where the documents' build starts (``cdf_ahead``: when a scoped stage has
+    # ended, else in the gate): the documents carry it, so the release step must use the same (None:
     # the release step decides it).
     release_time: datetime | None = None
     # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).

@@ -77,7 +77,8 @@ def _nothing(files: Mapping[str, StagedFile]) -> None:
 @dataclass(frozen=True)
 class Writing:
     """How a table's files are written: ``parquet.write_table_files``' settings; ``staged`` is told the files
-    staged so far each time a table's are (the publish starts the NIST documents' build once theirs are)."""
+    staged so far each time a table's are (``bench_scoped`` notes when the NIST documents' tables are; a publish
+    starts their build once the stage has ended: ``cdf_ahead``)."""
 
     directory: Path
     file_bytes: int
@@ -184,9 +185,8 @@ def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple
 class _Splicing:
     """Tables spliced in threads beside the fold of the next ones (Arrow and Parquet let go of the interpreter;
     the splices write different files through a thread-safe cache), gathered into ``files`` in the order they
-    end, ``staged`` told after each: the documents' build starts as soon as the files it reads are there. Each
-    splice's changes are then counted in the same threads, after the splices queued before (the count is not
-    what the documents wait for)."""
+    end, ``staged`` told after each. Each splice's changes are then counted in the same threads, after the
+    splices queued before."""
 
     def __init__(self, pool: ThreadPoolExecutor, files: dict[str, StagedFile],
                  staged: Callable[[Mapping[str, StagedFile]], None]) -> None:

@@ -69,7 +69,7 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 def _max(values: pa.ChunkedArray, order: np.ndarray, starts: np.ndarray) -> pa.Array:
     """The largest known value of each group of ``order``'s rows starting at ``starts``; null when none is."""
-    low = np.iinfo(np.int64).min
+    low = np.iinfo(np.int64).min  # stands for null: no count of voters or ballots is that low
     sorted_values = pc.fill_null(values, low).to_numpy().astype(np.int64)[order]
     largest = np.maximum.reduceat(sorted_values, starts) if len(starts) else np.zeros(0, np.int64)
     return pa.array(largest, pa.int64(), mask=largest == low)
