@@ -114,9 +114,12 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime | date) else value
 
 
-def _plain(col: pa.ChunkedArray) -> pa.Array:
-    arr = col.combine_chunks()
+def _decoded(arr: pa.Array) -> pa.Array:
     return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+
+
+def _plain(col: pa.ChunkedArray) -> pa.Array:
+    return _decoded(col.combine_chunks())
 
 
 def key_range(table: pa.Table, columns: tuple[str, ...]) -> list[list[Any]] | None:
@@ -154,7 +157,7 @@ def _orderable(col: pa.ChunkedArray) -> pa.Array | np.ndarray:
             return ranks[arr.indices.to_numpy(zero_copy_only=False)]
         except pa.ArrowNotImplementedError:  # values Arrow does not rank: compared as they are
             pass
-    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+    return _decoded(arr)
 
 
 def groups_stay_in_files(ranges: list[list[list[Any]] | None]) -> bool:
