@@ -168,12 +168,11 @@ def _close(tallies: _Tallies, start: np.ndarray, read: Callable[[], None]) -> np
         rows = grown
 
 
-def tally_scope(ex: Extracted, new: np.ndarray, read: Callable[[], None] | None = None) -> Scope | None:
+def tally_scope(ex: Extracted, new: np.ndarray, read: Callable[[], None] = _nothing) -> Scope | None:
     """The scope of the delta ``new`` (a flag per envelope row: read since the last release) in ``ex``, the
     extraction of everything read; None when the delta is not tallies alone (fold in full). ``read`` is told
     after each step that read columns of ``ex`` (a memory-mapped extraction's caller may let go of their
     pages)."""
-    read = read or _nothing
     env = ex.envelope
     types = env["record_type"].filter(pa.array(new))
     if len(types) and pc.any(pc.not_equal(types, v.STATION_TALLY)).as_py():
