@@ -15,7 +15,7 @@ from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import national_summary
+from pipelines.fold.summary import TurnoutParts, national_summary
 from pipelines.fold.versions import resolve
 from pipelines.fold.withheld import exclude, with_withheld_counts
 from pipelines.kafka.log_record import LogRecord
@@ -79,7 +79,7 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
 
 
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
-                whole_turnout: Callable[[pa.Table], Callable[[], pa.Table]] | None = None
+                whole_turnout: Callable[[pa.Table], TurnoutParts] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
     """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
     contest_results as a ``SlicedTable``, assembled as its slices are read.
@@ -89,7 +89,7 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     from the C library's allocator from here on (``allocator.use_fold_allocator``).
 
     ``whole_turnout``: for a fold of a scope (``pipelines.fold.scope``), called with the scope's station_turnout
-    as soon as it is built; returns what gives station_turnout of the whole snapshot (at least
+    as soon as it is built; returns what gives station_turnout of the whole snapshot a part at a time (at least
     ``summary.SUMMARY_TURNOUT_COLUMNS``) when national_summary, which sums over every station, needs it: the
     caller may build it meanwhile.
     """
@@ -106,14 +106,16 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     yield from ((name, named(table)) for name, table in reference.items() if name != t.CONTESTS)
     results_res, withheld = exclude(ex, res, withhold)
     yield t.WITHHELD, named(withheld)
-    later: dict[str, Callable[[], pa.Table]] = {}  # what the summaries below read of the result tables
+    later: dict[str, pa.Table] = {}  # what the summaries below read of the result tables
+    turnout_parts: TurnoutParts | None = None
     for name, table in result_tables(ex, results_res, reference):
         if name == t.CONTEST_SUMMARY:
             table = with_withheld_counts(table, withheld)
         table = named(table)
-        if name in (t.STATION_TURNOUT, t.SEATS):
-            later[name] = whole_turnout(table) if whole_turnout is not None and name == t.STATION_TURNOUT \
-                else (lambda table=table: table)
+        if name == t.STATION_TURNOUT and whole_turnout is not None:
+            turnout_parts = whole_turnout(table)
+        elif name in (t.STATION_TURNOUT, t.SEATS):
+            later[name] = table
         yield name, table
     # The votes and tally buffers are the bulk of the extraction and nothing after the result tables reads
     # them: drop them before the history tables copy the envelope (their arrays may live on in
@@ -122,7 +124,7 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
     # Hand the freed buffers back to the OS before the history tables allocate their own.
     pa.default_memory_pool().release_unused()
-    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **{n: f() for n, f in later.items()}}))
+    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **later}, turnout_parts))
     obs = observations(ex, res)
     yield t.OBSERVATIONS, named(obs)
     yield t.OBSERVATIONS_BY_DIVISION, named(observations_by_division(obs))

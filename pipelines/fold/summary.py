@@ -11,6 +11,7 @@ Reported figures with metric OTHER are not comparable and are left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.build import current_rows, finish
 from pipelines.fold.extract import Extracted
-from pipelines.fold.repeats import repeated_values
+from pipelines.fold.repeats import fingerprints, repeated_values
 from pipelines.fold.versions import Resolution
 
 _COUNTRY = re.compile(ids.anchored(ids.COUNTRY_DIVISION_RE))
@@ -77,31 +78,100 @@ def primary_tallies(turnout: pa.Table) -> pa.Table:
     return turnout.take(order.filter(pa.array(first)))
 
 
-def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
-    tab = primary_tallies(turnout)
+def _with_both(tab: pa.Table) -> pa.Table:
+    """``tab`` with registered voters and ballots cast where a station reports both (the turnout's terms)."""
     both = pc.and_(tab["registered_voters"].is_valid(), tab["ballots_cast"].is_valid()) if tab.num_rows \
         else pa.array([], pa.bool_())
-    tab = tab.append_column("_reg_both", pc.if_else(both, tab["registered_voters"], None)).append_column(
+    return tab.append_column("_reg_both", pc.if_else(both, tab["registered_voters"], None)).append_column(
         "_cast_both", pc.if_else(both, tab["ballots_cast"], None))
-    counted = ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots", "_reg_both", "_cast_both")
+
+
+_COUNTED = ("registered_voters", "ballots_cast", "valid_ballots", "invalid_ballots", "_reg_both", "_cast_both")
+
+
+def _figures(r: dict[str, Any]) -> dict[str, Figure]:
+    """An election's station figures from its sums and counts (named as Arrow's group_by names them)."""
+    reg, cast = r["_reg_both_sum"], r["_cast_both_sum"]
+    # Sums over the stations that report the figure (null when none does), with how many did.
+    return {
+        "REGISTERED_VOTERS": (r["registered_voters_sum"], r["registered_voters_count"]),
+        "BALLOTS_CAST": (r["ballots_cast_sum"], r["ballots_cast_count"]),
+        "TURNOUT": (_share(cast, reg) if reg is not None else None, r["_reg_both_count"]),
+        v.METRIC_VALID_BALLOTS: (r["valid_ballots_sum"], r["valid_ballots_count"]),
+        v.METRIC_INVALID_BALLOTS: (r["invalid_ballots_sum"], r["invalid_ballots_count"]),
+        v.METRIC_STATIONS: (r["station_id_count"], r["station_id_count"]),
+        "MUNICIPALITIES": (r["municipality_id_count_distinct"], r["municipality_id_count"]),
+    }
+
+
+def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
+    tab = _with_both(primary_tallies(turnout))
     grouped = tab.group_by("election_id").aggregate([
-        *[(c, "sum") for c in counted], *[(c, "count") for c in counted],
+        *[(c, "sum") for c in _COUNTED], *[(c, "count") for c in _COUNTED],
         ("station_id", "count"), ("municipality_id", "count_distinct"), ("municipality_id", "count"),
     ])
-    out: dict[str, dict[str, Figure]] = {}
-    for r in grouped.to_pylist():
-        reg, cast = r["_reg_both_sum"], r["_cast_both_sum"]
-        # Sums over the stations that report the figure (null when none does), with how many did.
-        out[r["election_id"]] = {
-            "REGISTERED_VOTERS": (r["registered_voters_sum"], r["registered_voters_count"]),
-            "BALLOTS_CAST": (r["ballots_cast_sum"], r["ballots_cast_count"]),
-            "TURNOUT": (_share(cast, reg) if reg is not None else None, r["_reg_both_count"]),
-            v.METRIC_VALID_BALLOTS: (r["valid_ballots_sum"], r["valid_ballots_count"]),
-            v.METRIC_INVALID_BALLOTS: (r["invalid_ballots_sum"], r["invalid_ballots_count"]),
-            v.METRIC_STATIONS: (r["station_id_count"], r["station_id_count"]),
-            "MUNICIPALITIES": (r["municipality_id_count_distinct"], r["municipality_id_count"]),
-        }
-    return out
+    return {r["election_id"]: _figures(r) for r in grouped.to_pylist()}
+
+
+TurnoutParts = Callable[[], Iterator[pa.Table]]
+
+
+def station_figures(parts: TurnoutParts) -> dict[str, dict[str, Figure]]:
+    """``_station_figures`` of the station_turnout whose parts (files) ``parts()`` gives.
+
+    In the usual case (one election, one row per station: a million stations with a contest each) each part is
+    summed and let go as it is read, not a million rows held at once: sums and counts add up across parts, and
+    no row needs choosing. Anything else (several elections, a station in several rows or parts) reads the
+    parts again as one table.
+    """
+    summed = _summed(parts())
+    if summed is not None:
+        return summed
+    # Parts read with their dictionaries have one each: the rows are put in order on the values.
+    return _station_figures(pa.concat_tables(
+        pa.table({n: _decoded(part[n]) for n in part.column_names}) for part in parts()))
+
+
+def _summed(parts: Iterator[pa.Table]) -> dict[str, dict[str, Figure]] | None:
+    """The figures of one election whose stations each have one row, summed a part at a time; None if the parts
+    are not that."""
+    election: str | None = None
+    totals: dict[str, int | None] = {}
+    municipalities: set[str] = set()
+    prints: list[np.ndarray] = []
+    for part in parts:
+        if part.num_rows == 0:
+            continue
+        elections, stations = _decoded(part["election_id"]), _decoded(part["station_id"])
+        if not _one_value(elections) or not pa.types.is_string(stations.type) \
+                or election not in (None, elections[0].as_py()):
+            return None
+        election = elections[0].as_py()
+        # A station's fingerprint repeated (a station in two rows, or two stations alike in length, first 8 and
+        # last 32 bytes) is left to the exact path.
+        prints.append(np.sort(np.concatenate([fingerprints(c) for c in stations.chunks])))
+        if _repeats(prints[-1]):
+            return None
+        _add(totals, _with_both(part))
+        municipalities.update(pc.unique(_decoded(part["municipality_id"])).drop_null().to_pylist())
+    if election is None:
+        return {}
+    if _repeats(np.sort(np.concatenate(prints))):
+        return None
+    return {election: _figures({**totals, "municipality_id_count_distinct": len(municipalities)})}
+
+
+def _repeats(ordered: np.ndarray) -> bool:
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def _add(totals: dict[str, int | None], part: pa.Table) -> None:
+    """Adds a part's sums (null over no values, as Arrow's) and counts of non-null values to ``totals``."""
+    for c in (*_COUNTED, "station_id", "municipality_id"):
+        totals[f"{c}_count"] = totals.get(f"{c}_count", 0) + pc.count(part[c]).as_py()
+    for c in _COUNTED:
+        s, before = pc.sum(part[c]).as_py(), totals.get(f"{c}_sum")
+        totals[f"{c}_sum"] = before if s is None else s if before is None else before + s
 
 
 def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> dict[str, dict[str, Figure]]:
@@ -152,12 +222,18 @@ def _reported(ex: Extracted, res: Resolution) -> dict[tuple[str, str], dict[str,
     return out
 
 
-def national_summary(ex: Extracted, res: Resolution, tables: dict[str, pa.Table]) -> pa.Table:
-    """One row per election × metric: computed, reported, qualifier, difference, note."""
+def national_summary(ex: Extracted, res: Resolution, tables: dict[str, pa.Table],
+                     turnout_parts: TurnoutParts | None = None) -> pa.Table:
+    """One row per election × metric: computed, reported, qualifier, difference, note.
+
+    ``turnout_parts``: station_turnout as parts read one at a time (``station_figures``), in place of
+    ``tables``' station_turnout.
+    """
     elections = tables[t.ELECTIONS]
     years = {e: d.year for e, d in zip(elections["election_id"].to_pylist(), elections["date"].to_pylist(),
                                        strict=True) if d is not None}
-    stations = _station_figures(tables[t.STATION_TURNOUT])
+    stations = station_figures(turnout_parts) if turnout_parts is not None \
+        else _station_figures(tables[t.STATION_TURNOUT])
     cands = _candidate_figures(tables[t.CANDIDATES], years)
     seats = tables[t.SEATS]
     members = dict(zip(*(c.to_pylist() for c in pc.value_counts(seats["election_id"]).flatten()), strict=True)) \

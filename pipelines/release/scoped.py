@@ -7,7 +7,8 @@ folded with the reference events alone, and each table is staged from the last r
 
 - a table of contests, municipalities or events: the scope's rows spliced into the files around them
   (``pipelines.release.splice``), the other files linked as they are;
-- national_summary: folded again over the whole station_turnout (read back from its spliced files);
+- national_summary: folded again over the whole station_turnout (read back from its spliced files, a file
+  at a time);
 - every other table: the last release's files, linked.
 
 The files are byte for byte those of a fold of the whole snapshot (``tests/unit/test_scoped_stage.py`` runs
@@ -37,7 +38,7 @@ from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.scope import SCOPED_BY, Scope, in_scope, restrict, tally_scope
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, TurnoutParts
 from pipelines.release import reuse
 from pipelines.release.diff import diff_tables
 from pipelines.release.mapped_copy import let_go_of_pages
@@ -298,12 +299,13 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:
         splicing = _Splicing(pool, files, writing.staged)
 
-        def whole_turnout(turnout: pa.Table) -> Callable[[], pa.Table]:
-            # Spliced beside the rest of the fold, read back (whole) for national_summary when it is built.
+        def whole_turnout(turnout: pa.Table) -> TurnoutParts:
+            # Spliced beside the rest of the fold, read back a file at a time for national_summary when it is
+            # built: a million rows at once were ~0.3 GB beside the last splices.
             splicing.submit(t.STATION_TURNOUT, _spliced, t.STATION_TURNOUT, turnout, old[t.STATION_TURNOUT][0],
                             prefixes[t.STATION_TURNOUT], scope, writing)
-            return lambda: pq.read_table([str(p) for p in splicing.result(t.STATION_TURNOUT).paths()],
-                                         columns=list(SUMMARY_TURNOUT_COLUMNS))
+            return lambda: (pq.read_table(str(p), columns=list(SUMMARY_TURNOUT_COLUMNS))
+                            for p in splicing.result(t.STATION_TURNOUT).paths())
 
         try:
             for name, table in fold_tables(sub, dataset, whole_turnout=whole_turnout):
