@@ -101,6 +101,15 @@ def _flags(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.concatenate([c.fill_null(False).to_numpy(zero_copy_only=False) for c in chunks]).astype(bool)
 
 
+def _valid(values: pa.ChunkedArray) -> np.ndarray:
+    """Whether each value is not null. A chunk all null or none null is told by its null count alone: its
+    validity bitmap is not read (on a mapped checkpoint, each chunk's bitmap read maps a page cache folio of up to
+    2 MB in: the envelope's hundreds of chunks made a barely-set column cost its whole file's pages)."""
+    parts = [np.zeros(len(c), bool) if c.null_count == len(c) else np.ones(len(c), bool) if c.null_count == 0
+             else c.is_valid().to_numpy(zero_copy_only=False) for c in values.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
 def _nothing() -> None:
     return None
 
@@ -119,14 +128,17 @@ class _Tallies:
     pairs: np.ndarray  # (correction, corrected) tally rows, shape (k, 2)
 
 
-def _tallies(ex: Extracted) -> _Tallies | None:
-    """The tallies' lines and correction pairs; None when a tally corrects an event that is not a tally."""
+def _tallies(ex: Extracted, read: Callable[[], None]) -> _Tallies | None:
+    """The tallies' lines and correction pairs; None when a tally corrects an event that is not a tally (``read``
+    told after each column read)."""
     env, content = ex.envelope, ex.content[v.STATION_TALLY]
     ords = content["ord"].to_numpy()
+    read()
     row_of_ord = np.full(env.num_rows, -1, np.int64)
     row_of_ord[ords] = np.arange(len(ords))
     supersedes = env["supersedes_event_id"]
-    correcting = np.flatnonzero(_flags(supersedes.is_valid())[ords]) if len(ords) else np.zeros(0, np.int64)
+    correcting = np.flatnonzero(_valid(supersedes)[ords]) if len(ords) else np.zeros(0, np.int64)
+    read()
     pairs = np.zeros((0, 2), np.int64)
     if len(correcting):
         targets = take_chunked(supersedes, ords[correcting])
@@ -177,7 +189,7 @@ def tally_scope(ex: Extracted, new: np.ndarray, read: Callable[[], None] = _noth
     types = env["record_type"].filter(pa.array(new))
     if len(types) and pc.any(pc.not_equal(types, v.STATION_TALLY)).as_py():
         return None
-    tallies = _tallies(ex)
+    tallies = _tallies(ex, read)
     read()
     if tallies is None:
         return None

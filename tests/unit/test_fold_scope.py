@@ -24,7 +24,7 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import extract_all, fold_extracted
 from pipelines.fold.extract import extract, merge
-from pipelines.fold.scope import SCOPED_BY, UNSCOPED, in_scope, restrict, tally_scope
+from pipelines.fold.scope import SCOPED_BY, UNSCOPED, _valid, in_scope, restrict, tally_scope
 from tests.support.factories import ELECTION, Log, muni, station
 from tests.support.municipal import (
     DELTA,
@@ -188,3 +188,11 @@ def test_the_scope_reads_only_its_own_polling_places_unless_a_division_lies_insi
     everything = {station(n) for n in range(1, STATIONS + 1)}
     assert kept == ({station(1), station(2)} if inside == "none" else everything)
     assert check_delta(log, upto) is not None
+
+
+def test_validity_is_read_from_null_counts_where_a_chunk_is_all_or_nothing():
+    chunks = [pa.array([None, None], pa.string()), pa.array(["a", "b", "c"]), pa.array(["d", None, "e"]),
+              pa.array([], pa.string())]
+    got = _valid(pa.chunked_array(chunks, pa.string()))
+    assert got.tolist() == [False, False, True, True, True, True, False, True]
+    assert _valid(pa.chunked_array([], pa.string())).tolist() == []

@@ -116,6 +116,21 @@ def test_a_loaded_copy_is_checked_without_keeping_its_pages_resident(tmp_path: P
     assert _resident_kib(path) > size_kib / 2
 
 
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads Linux's /proc/self/smaps")
+def test_a_copy_of_many_record_batches_is_loaded_without_keeping_its_pages_resident(tmp_path: Path) -> None:
+    # A checkpoint's envelope is hundreds of record batches, and Arrow's reader touches every page of them.
+    extraction = extract_all(small_election().records)
+    envelope = pa.concat_tables([extraction.envelope] * 400)
+    _, folder = checkpoint.save_segment(dataclasses.replace(extraction, envelope=envelope), tmp_path)
+    path = (_copy(folder) / "envelope.arrow").resolve()
+    size_kib = path.stat().st_size // 1024
+    assert size_kib > 2048 and pa.ipc.open_file(str(path)).num_record_batches >= 400
+
+    loaded = checkpoint.load_segments([folder])[0]
+    assert _resident_kib(path) < size_kib / 4
+    assert loaded.envelope.equals(envelope)
+
+
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "cut short": lambda folder: _truncate(_copy(folder) / "envelope.arrow"),
     # Size and mtime as recorded: only the bytes themselves show it.
