@@ -321,6 +321,8 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
                 else:
                     files[name] = writing.link_table(name, *old[name])
                 splicing.collect(wait=False)
+            sub = table = None  # folded: what is left of the scope's extraction goes before the last splices
+            give_back()
             splicing.collect(wait=True)
             changes = splicing.changes()
         except BaseException:

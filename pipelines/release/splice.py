@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.fold import tables as t
+from pipelines.fold.allocator import give_back
 from pipelines.fold.build import sorted_dictionary
 from pipelines.release import reuse
 from pipelines.release.parquet import (
@@ -383,6 +384,10 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
         if far_right:
             add(None, s.old[b])
         done = b + 1
+        # A span's rows are written and let go of: the next span's allocate afresh, maybe in another thread's
+        # heap, which would not reuse these pages (two splice threads held ~0.3 GB more at a million stations).
+        del rows, span
+        give_back()
     for old in s.old[done:]:
         add(None, old)
     return StagedFile(s.name, folder, sum(p.rows for p in parts), sum(p.bytes for p in parts),
