@@ -179,3 +179,25 @@ def test_a_merge_gives_the_rows_in_order_whether_it_slices_runs_or_takes_rows(co
         merged = splice._merged(table, [_table(table, old), _table(table, new)], t.SCHEMAS[table])
     assert merged.schema == t.SCHEMAS[table]
     assert _plain(merged).to_pylist() == _plain(_table(table, old + new)).to_pylist()
+
+
+def test_a_span_whose_far_neighbours_stop_being_cuts_is_read_whole(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # ``_far_linked`` gives up only after it has read the span's inner files: the splice then reads the whole span,
+    # and the scope's old rows it had kept from the first read must not be counted twice.
+    real = splice._span_cuts
+    calls: list[tuple[int, int]] = []
+
+    def first_without_its_bounds(rows, column, width, file_bytes, *, first, last, inner):
+        found = real(rows, column, width, file_bytes, first=first, last=last, inner=inner)
+        calls.append(inner)
+        return [c for c in found if c not in inner] if len(calls) == 1 else found
+
+    monkeypatch.setattr(splice, "_span_cuts", first_without_its_bounds)
+    rows = _station_rows(range(200), 12, 0)
+    new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
+    before = _table(t.STATION_RESULTS, rows)
+    after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
+    read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
+    assert len(calls) == 2  # the linked attempt, then the whole span
+    assert read > 2 * (splice.NEIGHBOURS - 1) + 2  # the farther neighbours were read too, not linked
