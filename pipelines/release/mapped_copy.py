@@ -63,19 +63,18 @@ def let_go_of_pages() -> None:
     in the kernel's page cache, and a page read again is mapped back from there (a minor fault, ~0.1 s a
     gigabyte). A scoped stage reads its columns one after another, each once: letting go of each column's pages
     once read keeps the process from holding the whole gigabyte of a million stations' copy at once."""
-    for data in list(_MAPPED):
+    _let_go(list(_MAPPED))
+
+
+def _let_go(maps: list[mmap.mmap]) -> None:
+    # Also called as a copy is loaded: Arrow's IPC reader touches every record batch of a file it reads, and each
+    # touch maps a page cache folio of up to 2 MB (a million stations' copy was 1.3 GB resident once loaded,
+    # though the checksum had let go of it). The fold maps back in what it reads.
+    for data in maps:
         try:
             data.madvise(mmap.MADV_DONTNEED)
         except (ValueError, OSError):  # closed meanwhile
             pass
-
-
-def _let_go(maps: list[mmap.mmap]) -> None:
-    # Arrow's IPC reader touches every record batch of a file it reads, and each touch maps a page cache folio of
-    # up to 2 MB: a million stations' copy was 1.3 GB resident once loaded, though the checksum had let go of it.
-    # The fold maps back in what it reads.
-    for data in maps:
-        data.madvise(mmap.MADV_DONTNEED)
 
 
 def _checksum(data: mmap.mmap | bytes) -> tuple[int, int]:
