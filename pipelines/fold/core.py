@@ -15,7 +15,7 @@ from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import TurnoutParts, national_summary
+from pipelines.fold.summary import WholeTurnout, national_summary
 from pipelines.fold.versions import resolve
 from pipelines.fold.withheld import exclude, with_withheld_counts
 from pipelines.kafka.log_record import LogRecord
@@ -79,7 +79,7 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
 
 
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
-                whole_turnout: Callable[[pa.Table], TurnoutParts] | None = None
+                whole_turnout: Callable[[pa.Table], WholeTurnout] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
     """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
     contest_results as a ``SlicedTable``, assembled as its slices are read.
@@ -107,13 +107,13 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     results_res, withheld = exclude(ex, res, withhold)
     yield t.WITHHELD, named(withheld)
     later: dict[str, pa.Table] = {}  # what the summaries below read of the result tables
-    turnout_parts: TurnoutParts | None = None
+    whole: WholeTurnout | None = None
     for name, table in result_tables(ex, results_res, reference):
         if name == t.CONTEST_SUMMARY:
             table = with_withheld_counts(table, withheld)
         table = named(table)
         if name == t.STATION_TURNOUT and whole_turnout is not None:
-            turnout_parts = whole_turnout(table)
+            whole = whole_turnout(table)
         elif name in (t.STATION_TURNOUT, t.SEATS):
             later[name] = table
         yield name, table
@@ -124,7 +124,7 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
     # Hand the freed buffers back to the OS before the history tables allocate their own.
     pa.default_memory_pool().release_unused()
-    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **later}, turnout_parts))
+    yield t.NATIONAL_SUMMARY, named(national_summary(ex, res, {**reference, **later}, whole))
     obs = observations(ex, res)
     yield t.OBSERVATIONS, named(obs)
     yield t.OBSERVATIONS_BY_DIVISION, named(observations_by_division(obs))

@@ -11,7 +11,8 @@ Reported figures with metric OTHER are not comparable and are left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,15 +117,58 @@ def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
 TurnoutParts = Callable[[], Iterator[pa.Table]]
 
 
-def station_figures(parts: TurnoutParts) -> dict[str, dict[str, Figure]]:
-    """``_station_figures`` of the station_turnout whose parts (files) ``parts()`` gives.
+@dataclass(frozen=True)
+class PartFigures:
+    """What national_summary sums of one station_turnout part (a file): its election (None: the part is empty),
+    its sums and counts (``_add``), its municipalities, and its stations' fingerprints, sorted (whether a station
+    is in two parts). A pure function of the part's rows: a caller may keep it by the file's sha256."""
 
-    In the usual case (one election, one row per station: a million stations with a contest each) each part is
-    summed and let go as it is read, not a million rows held at once: sums and counts add up across parts, and
-    no row needs choosing. Anything else (several elections, a station in several rows or parts) reads the
+    election: str | None
+    totals: dict[str, int | None]
+    municipalities: tuple[str, ...]
+    prints: np.ndarray
+
+
+PartsFigures = Callable[[], Iterator["PartFigures | None"]]
+
+
+@dataclass(frozen=True)
+class WholeTurnout:
+    """station_turnout of the whole snapshot a part (file) at a time: ``read()`` gives the parts' tables, and
+    ``figures()``, when given, each part's ``part_figures``, in the same order (``station_figures``)."""
+
+    read: TurnoutParts
+    figures: PartsFigures | None = None
+
+
+def part_figures(part: pa.Table) -> PartFigures | None:
+    """``part``'s figures, or None when they cannot be summed with other parts' (several elections, station ids
+    that are not strings, or a station's fingerprint twice: a station in two rows, or two stations alike in
+    length, first 8 and last 32 bytes)."""
+    if part.num_rows == 0:
+        return PartFigures(None, {}, (), np.zeros(0, np.uint64))
+    elections, stations = _decoded(part["election_id"]), _decoded(part["station_id"])
+    if not _one_value(elections) or not pa.types.is_string(stations.type):
+        return None
+    prints = np.sort(np.concatenate([fingerprints(c) for c in stations.chunks]))
+    if _repeats(prints):
+        return None
+    totals: dict[str, int | None] = {}
+    _add(totals, _with_both(part))
+    municipalities = pc.unique(_decoded(part["municipality_id"])).drop_null().to_pylist()
+    return PartFigures(elections[0].as_py(), totals, tuple(sorted(municipalities)), prints)
+
+
+def station_figures(parts: TurnoutParts, figures: PartsFigures | None = None) -> dict[str, dict[str, Figure]]:
+    """``_station_figures`` of the station_turnout whose parts (files) ``parts()`` gives; ``figures()``, when
+    given, gives each part's ``part_figures`` in the same order (kept by file: an unchanged file is not read).
+
+    In the usual case (one election, one row per station: a million stations with a contest each) the parts'
+    sums and counts add up, and no row needs choosing: each part is summed and let go as it is read, not a
+    million rows held at once. Anything else (several elections, a station in several rows or parts) reads the
     parts again as one table.
     """
-    summed = _summed(parts())
+    summed = _summed(figures() if figures is not None else (part_figures(part) for part in parts()))
     if summed is not None:
         return summed
     # Parts read with their dictionaries have one each: the rows are put in order on the values.
@@ -132,28 +176,24 @@ def station_figures(parts: TurnoutParts) -> dict[str, dict[str, Figure]]:
         pa.table({n: _decoded(part[n]) for n in part.column_names}) for part in parts()))
 
 
-def _summed(parts: Iterator[pa.Table]) -> dict[str, dict[str, Figure]] | None:
-    """The figures of one election whose stations each have one row, summed a part at a time; None if the parts
+def _summed(parts: Iterable[PartFigures | None]) -> dict[str, dict[str, Figure]] | None:
+    """The figures of one election whose stations each have one row, from its parts' figures; None if the parts
     are not that."""
     election: str | None = None
     totals: dict[str, int | None] = {}
     municipalities: set[str] = set()
     prints: list[np.ndarray] = []
     for part in parts:
-        if part.num_rows == 0:
-            continue
-        elections, stations = _decoded(part["election_id"]), _decoded(part["station_id"])
-        if not _one_value(elections) or not pa.types.is_string(stations.type) \
-                or election not in (None, elections[0].as_py()):
+        if part is None:
             return None
-        election = elections[0].as_py()
-        # A station's fingerprint repeated (a station in two rows, or two stations alike in length, first 8 and
-        # last 32 bytes) is left to the exact path.
-        prints.append(np.sort(np.concatenate([fingerprints(c) for c in stations.chunks])))
-        if _repeats(prints[-1]):
+        if part.election is None:
+            continue  # an empty part
+        if election not in (None, part.election):
             return None
-        _add(totals, _with_both(part))
-        municipalities.update(pc.unique(_decoded(part["municipality_id"])).drop_null().to_pylist())
+        election = part.election
+        prints.append(part.prints)
+        _merge(totals, part.totals)
+        municipalities.update(part.municipalities)
     if election is None:
         return {}
     if _repeats(np.sort(np.concatenate(prints))):
@@ -167,11 +207,18 @@ def _repeats(ordered: np.ndarray) -> bool:
 
 def _add(totals: dict[str, int | None], part: pa.Table) -> None:
     """Adds a part's sums (null over no values, as Arrow's) and counts of non-null values to ``totals``."""
-    for c in (*_COUNTED, "station_id", "municipality_id"):
-        totals[f"{c}_count"] = totals.get(f"{c}_count", 0) + pc.count(part[c]).as_py()
-    for c in _COUNTED:
-        s, before = pc.sum(part[c]).as_py(), totals.get(f"{c}_sum")
-        totals[f"{c}_sum"] = before if s is None else s if before is None else before + s
+    _merge(totals, {**{f"{c}_count": pc.count(part[c]).as_py() for c in (*_COUNTED, "station_id", "municipality_id")},
+                    **{f"{c}_sum": pc.sum(part[c]).as_py() for c in _COUNTED}})
+
+
+def _merge(totals: dict[str, int | None], part: dict[str, int | None]) -> None:
+    """Adds a part's counts and sums to ``totals``; a sum stays null while every part's is (no values)."""
+    for key, value in part.items():
+        before = totals.get(key)
+        if key.endswith("_count"):
+            totals[key] = (before or 0) + (value or 0)
+        else:
+            totals[key] = before if value is None else value if before is None else before + value
 
 
 def _candidate_figures(candidates: pa.Table, election_years: dict[str, int]) -> dict[str, dict[str, Figure]]:
@@ -223,16 +270,16 @@ def _reported(ex: Extracted, res: Resolution) -> dict[tuple[str, str], dict[str,
 
 
 def national_summary(ex: Extracted, res: Resolution, tables: dict[str, pa.Table],
-                     turnout_parts: TurnoutParts | None = None) -> pa.Table:
+                     whole_turnout: WholeTurnout | None = None) -> pa.Table:
     """One row per election × metric: computed, reported, qualifier, difference, note.
 
-    ``turnout_parts``: station_turnout as parts read one at a time (``station_figures``), in place of
-    ``tables``' station_turnout.
+    ``whole_turnout``: station_turnout a part at a time (``station_figures``), in place of ``tables``'
+    station_turnout.
     """
     elections = tables[t.ELECTIONS]
     years = {e: d.year for e, d in zip(elections["election_id"].to_pylist(), elections["date"].to_pylist(),
                                        strict=True) if d is not None}
-    stations = station_figures(turnout_parts) if turnout_parts is not None \
+    stations = station_figures(whole_turnout.read, whole_turnout.figures) if whole_turnout is not None \
         else _station_figures(tables[t.STATION_TURNOUT])
     cands = _candidate_figures(tables[t.CANDIDATES], years)
     seats = tables[t.SEATS]

@@ -89,6 +89,15 @@ def key_prints_folder(settings: Settings) -> Path:
     return cache_folder(settings) / KEY_PRINTS_FOLDER
 
 
+# The latest release's station_turnout files' national figures, by sha256 (``pipelines.release.part_figures``):
+# in ``cache_folder`` too.
+FIGURES_FOLDER = "figures"
+
+
+def figures_folder(settings: Settings) -> Path:
+    return cache_folder(settings) / FIGURES_FOLDER
+
+
 # More segments than this and the next publish compacts them into one (each segment costs a download and a
 # merge step; one segment per publish all night long would be thousands).
 MAX_SEGMENTS = 16

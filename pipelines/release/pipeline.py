@@ -225,7 +225,8 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     documents = cdf_ahead.StartWhenStaged(directory, previous, checkpoint.document_blocks_folder(settings))
     try:
         done = scoped.stage_scoped(extension, previous, base.release_id, settings.dataset,
-                                   scoped.Writing(directory, settings.table_file_bytes, cache))
+                                   scoped.Writing(directory, settings.table_file_bytes, cache,
+                                                  figures=checkpoint.figures_folder(settings)))
         # Started once the stage has ended, not as soon as its tables are staged: beside the stage's last tables
         # and splices, the build's half gigabyte made the publish's peak (``bench_live``'s ``rss_timeline``).
         documents(done.files)
@@ -482,12 +483,13 @@ def _write_entry(staged: Staged) -> dict[str, Any]:
 
 def _prune_local(settings: Settings, staged: Staged) -> None:
     """Once its release is the latest: drop what the local caches keep for older ones (checkpoint segments, and
-    table files and their key fingerprints other than this release's)."""
+    table files, their key fingerprints and figures other than this release's)."""
     if staged.next_checkpoint:
         staged.next_checkpoint.prune_cache()
     shas = {f["sha256"] for f in staged.file_records.values()}
     reuse.prune(checkpoint.table_files_folder(settings), shas)
     reuse.prune(checkpoint.key_prints_folder(settings), shas)  # named by their file's sha256 too
+    reuse.prune(checkpoint.figures_folder(settings), shas)
 
 
 def _checkpoint_entries(staged: Staged, store: ReleaseStore, release_id: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +38,12 @@ from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted
 from pipelines.fold.scope import SCOPED_BY, Scope, in_scope, restrict, tally_scope
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, TurnoutParts
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, PartFigures, WholeTurnout
 from pipelines.release import reuse
 from pipelines.release.diff import diff_tables
 from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import StagedFile, columns, tree_sha256, write_table_files
+from pipelines.release.part_figures import FiguresCache
 from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, replaced_rows, splice_table
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Writing:
     file_bytes: int
     cache: reuse.TableFileCache
     staged: Callable[[Mapping[str, StagedFile]], None] = _nothing
+    # Where station_turnout files' national figures are kept by sha256 (``part_figures``); None: not kept.
+    figures: Path | None = None
 
     def how(self, name: str) -> dict[str, Any]:
         return {"split_column": t.FILE_SPLIT_COLUMNS[name], "width": t.FILE_WIDTHS[name],
@@ -271,6 +274,27 @@ def _scope_of(ex: Extracted, new_from: int) -> Scope:
     return scope
 
 
+def _turnout_files(spliced: Callable[[], StagedFile], figures: Path | None) -> WholeTurnout:
+    """station_turnout's spliced files for national_summary: read a file at a time (a million rows at once were
+    ~0.3 GB beside the last splices), and each file's figures kept in ``figures`` by its sha256, so that the
+    files the scope left as they were are not read at all."""
+    def read_file(path: Path) -> pa.Table:
+        return pq.read_table(str(path), columns=list(SUMMARY_TURNOUT_COLUMNS))
+
+    def read() -> Iterator[pa.Table]:
+        return (read_file(path) for path in spliced().paths())
+
+    if figures is None:
+        return WholeTurnout(read)
+    cache = FiguresCache(figures)
+
+    def kept() -> Iterator[PartFigures | None]:
+        whole = spliced()
+        return (cache.of(part.sha256, lambda part=part: read_file(part.path)) for part in whole.parts or (whole,))
+
+    return WholeTurnout(read, kept)
+
+
 def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: str | None, dataset: str,
                  writing: Writing) -> ScopedStage:
     """Stage the snapshot ``source.extracted`` from its new events' scope and the files of the last release
@@ -300,13 +324,11 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     with ThreadPoolExecutor(max_workers=SPLICE_THREADS, thread_name_prefix="splice") as pool:
         splicing = _Splicing(pool, files, writing.staged)
 
-        def whole_turnout(turnout: pa.Table) -> TurnoutParts:
-            # Spliced beside the rest of the fold, read back a file at a time for national_summary when it is
-            # built: a million rows at once were ~0.3 GB beside the last splices.
+        def whole_turnout(turnout: pa.Table) -> WholeTurnout:
+            # Spliced beside the rest of the fold, read back when national_summary is built (_turnout_files).
             splicing.submit(t.STATION_TURNOUT, _spliced, t.STATION_TURNOUT, turnout, old[t.STATION_TURNOUT][0],
                             prefixes[t.STATION_TURNOUT], scope, writing)
-            return lambda: (pq.read_table(str(p), columns=list(SUMMARY_TURNOUT_COLUMNS))
-                            for p in splicing.result(t.STATION_TURNOUT).paths())
+            return _turnout_files(lambda: splicing.result(t.STATION_TURNOUT), writing.figures)
 
         try:
             for name, table in fold_tables(sub, dataset, whole_turnout=whole_turnout):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -18,14 +19,16 @@ from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import fold, fold_tables
 from pipelines.fold.scope import SCOPED_BY
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, STATION_TURNOUT
 from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.diff import diff_tables
 from pipelines.release.parquet import ParquetParts, StagedFile, write_table_files
+from pipelines.release.part_figures import FiguresCache
 from pipelines.settings import Settings
 from tests.support.factories import Log
 from tests.support.log_reads import log_reader, snapshot_of
-from tests.support.municipal import DELTA, HISTORY, apply_delta, apply_history, municipal_election
+from tests.support.municipal import DELTA, HISTORY, apply_delta, apply_history, municipal_election, tally
 
 FILE_BYTES = 120
 DATASET = "test-scoped"
@@ -66,8 +69,14 @@ def publish_twice(log, upto: int, tmp: Path, staged=scoped.Writing.staged
                                cache_dir, read=log_reader(log))
     assert second.new_from == first.extracted.envelope.num_rows
     cache = reuse.TableFileCache(cache_dir / checkpoint.TABLE_FILES_FOLDER, reuse.kept_files(ckpt.table_files))
+    figures = cache_dir / checkpoint.FIGURES_FOLDER
+    # What the last publish kept of its station_turnout files: the scope's unchanged files are summed from it.
+    turnout = last[STATION_TURNOUT]
+    for part in turnout.parts or (turnout,):
+        FiguresCache(figures).of(part.sha256, lambda part=part: pq.read_table(part.path, columns=list(
+            SUMMARY_TURNOUT_COLUMNS)))
     done = scoped.stage_scoped(second, _manifest("r1", last), "r1", DATASET,
-                               scoped.Writing(tmp / "second", FILE_BYTES, cache, staged))
+                               scoped.Writing(tmp / "second", FILE_BYTES, cache, staged, figures))
     assert second.extracted is None  # handed over, and let go of
     whole = fold(log.records, DATASET)
     full = _write_all(whole.items(), tmp / "full", reuse.TableFileCache(tmp / "unused", {}))
@@ -116,6 +125,27 @@ def test_one_council_s_new_tally_reuses_the_other_files(tmp_path: Path) -> None:
     files = sum(len(f.parts) or 1 for f in done.files.values())
     assert files > 25 and cache.reused > 0.7 * files, (files, cache.reused)
     assert done.note.startswith("the new tallies' scope: 1 contests")
+
+
+def test_national_summary_sums_the_files_the_scope_left_from_the_figures_kept_of_them(tmp_path: Path) -> None:
+    log = municipal_election()
+    for n in [*range(6), 7, 14, *range(8, 14)]:  # every station's council alone: a station in one row each
+        tally(log, n)
+    upto = len(log.records)
+    tally(log, 16)  # station 1's council again
+    done, full, _, last = publish_twice(log, upto, tmp_path)
+    assert _shas(done.files) == _shas(full)
+    turnout = done.files[STATION_TURNOUT]
+    parts = turnout.parts or (turnout,)
+    kept = FiguresCache(tmp_path / "cache" / checkpoint.FIGURES_FOLDER)
+    # Every file's figures are kept, and summable: national_summary summed them, none read whole.
+    assert all(kept.of(p.sha256, _unread) is not None for p in parts)
+    left = set(_shas(last)[STATION_TURNOUT])
+    assert 0 < sum(p.sha256 in left for p in parts) < len(parts)
+
+
+def _unread():
+    raise AssertionError("a station_turnout file whose figures are kept was read")
 
 
 @pytest.mark.parametrize("threads", [1, 3])

@@ -1,13 +1,19 @@
-"""national_summary's station figures, read a part (a spliced file) at a time on election night: the same
-figures as over the whole station_turnout at once, whatever the parts, nulls and repeats."""
+"""national_summary's station figures, read a part (a spliced file) at a time on election night, or from each
+part's figures kept by its sha256 (``part_figures``): the same figures as over the whole station_turnout at once,
+whatever the parts, nulls and repeats."""
 
 from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
 
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, _station_figures, _summed, station_figures
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, _station_figures, _summed, part_figures, station_figures
+from pipelines.release.part_figures import FiguresCache
 
 COUNTS = st.one_of(st.none(), st.integers(min_value=0, max_value=5_000))
 STATIONS = st.one_of(st.none(), st.integers(min_value=0, max_value=30).map(lambda i: f"ocd-division/st:{i}"))
@@ -41,7 +47,23 @@ def test_figures_summed_a_part_at_a_time_are_those_of_the_whole_table(rows, cuts
         seen: set = set()
         rows = [("e-1", "", *rest) for _, _, *rest in rows if not (rest[0] in seen or seen.add(rest[0]))]
     parts = _parts(rows, cuts, encoded)
-    assert station_figures(lambda: iter(parts)) == _station_figures(_whole(parts))
+    whole = _station_figures(_whole(parts))
+    assert station_figures(lambda: iter(parts)) == whole
+    with tempfile.TemporaryDirectory() as folder:
+        cache = FiguresCache(Path(folder))
+        names = [_sha(p) for p in parts]
+        assert station_figures(lambda: iter(parts), lambda: (cache.of(n, lambda p=p: p) for n, p in
+                                                             zip(names, parts, strict=True))) == whole
+        # Kept: summed again without reading a part (only the exact path reads them, when a row needs choosing).
+        assert station_figures(lambda: iter(parts), lambda: (cache.of(n, _unread) for n in names)) == whole
+
+
+def _sha(part: pa.Table) -> str:
+    return hashlib.sha256(repr(part.to_pydict()).encode()).hexdigest()
+
+
+def _unread() -> pa.Table:
+    raise AssertionError("a kept part was read")
 
 
 @settings(max_examples=100, deadline=None)
@@ -50,12 +72,12 @@ def test_figures_summed_a_part_at_a_time_are_those_of_the_whole_table(rows, cuts
 def test_parts_are_summed_one_at_a_time_only_when_no_row_needs_choosing(rows, cuts):
     seen: set = set()
     distinct = [("e-1", "", *rest) for _, _, *rest in rows if not (rest[0] in seen or seen.add(rest[0]))]
-    assert _summed(iter(_parts(distinct, cuts, encoded=False))) is not None
+    assert _summed(map(part_figures, _parts(distinct, cuts, encoded=False))) is not None
     # The same station twice, in one part or two: the contest that counts is chosen over the whole table.
     twice = distinct + [("e-1", "c-1", *distinct[0][2:])]
-    assert _summed(iter(_parts(twice, cuts, encoded=False))) is None
+    assert _summed(map(part_figures, _parts(twice, cuts, encoded=False))) is None
     if len({e for e, *_ in rows}) > 1:
-        assert _summed(iter(_parts(rows, cuts, encoded=False))) is None
+        assert _summed(map(part_figures, _parts(rows, cuts, encoded=False))) is None
 
 
 def test_a_station_figure_nobody_reported_stays_unknown_over_the_parts():
