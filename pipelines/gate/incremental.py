@@ -26,6 +26,10 @@ events and corrections are in log order) has key ranges that say nothing; its on
 uniqueness, so it is gated per file when no key is in two of its rows (its key columns read from every file:
 each group is then one row). Otherwise the table is gated whole, as the full gate does, and nothing is kept
 for it.
+
+The files to check are read and checked in batches of about ``CHECK_BATCH_ROWS`` rows, each with the rows of its
+aligned context tables in its own files' key ranges: a file's outcome depends on neither, and a full rebuild's
+largest tables are not one check frame of 13 million rows.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
@@ -61,6 +65,10 @@ ALIGNED_CONTEXT: dict[str, tuple[str, ...]] = {t.STATION_RESULTS: (t.STATION_TUR
 # Aligned context tables read whole, their rows digested per file range: those with a row per group of the table
 # that reads them (a twelfth of its rows), where reading them costs less than re-checking files.
 ROW_ALIGNED: dict[str, frozenset[str]] = {t.STATION_RESULTS: frozenset({t.STATION_TURNOUT})}
+# Files checked in one validation hold about this many rows (the last file may take a batch past it): a full
+# rebuild's station_results and contest_results (13-14 million rows each) were one check frame of 3 GB at the
+# gate's peak. Each batch costs one more GX validation (~0.3 s); a file's outcome is the same in any batch.
+CHECK_BATCH_ROWS = 3_000_000
 
 
 @dataclass(frozen=True)
@@ -387,31 +395,53 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
     entries: list[dict[str, Any] | None] = [before.get(sha) for sha in files.file_shas]
     todo = [i for i, e in enumerate(entries) if e is None]
     own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
-    parts = {i: files.read(i, own) for i in todo}
-    if key_ordered(name):
-        ranges = [e["range"] if e is not None else key_range(parts[i], group_columns(name))
+    if key_ordered(name):  # a file's range from its group columns alone: its rows are read a batch at a time
+        columns = group_columns(name)
+        ranges = [e["range"] if e is not None else key_range(files.read(i, list(columns)), columns)
                   for i, e in enumerate(entries)]
         local = groups_stay_in_files(ranges)
     else:  # the files' key ranges say nothing: where the key is the group, its uniqueness is checked directly
         ranges = [None] * len(entries)
-        local = group_columns(name) == t.KEYS[name] and keys_distinct(name, files, parts, prints)
-    narrow = _aligned_context(name, aligned or [], [ranges[i] for i in todo]) if local and todo else {}
-    context = {**read_context(frozenset(narrow)), **narrow} if todo or not local else {}
-    if _self_referencing(name) and todo:  # its references resolve against all of its rows, not one file's
-        targets = {ref.target_column for ref in REFERENCES[name].values() if ref.target_table == name}
-        context = {**context, name: pa.concat_tables([files.read(i, sorted(targets))
-                                                      for i in range(len(files.file_shas))])}
+        local = group_columns(name) == t.KEYS[name] and keys_distinct(name, files, {}, prints)
+    contexts: dict[frozenset[str], dict[str, pa.Table]] = {}
+
+    def context(narrow: dict[str, pa.Table]) -> dict[str, pa.Table]:
+        skip = frozenset(narrow)
+        if skip not in contexts:  # read once, whatever the batches
+            contexts[skip] = read_context(skip)
+            if _self_referencing(name):  # its references resolve against all of its rows, not one file's
+                targets = {ref.target_column for ref in REFERENCES[name].values() if ref.target_table == name}
+                contexts[skip][name] = pa.concat_tables([files.read(i, sorted(targets))
+                                                         for i in range(len(files.file_shas))])
+        return {**contexts[skip], **narrow}
+
     if not local:
-        whole = pa.concat_tables([parts[i] if i in parts else files.read(i, own) for i in range(len(entries))])
-        frame = check_frame(name, whole, {**context, name: whole}, tolerance)
+        whole = pa.concat_tables([files.read(i, own) for i in range(len(entries))])
+        frame = check_frame(name, whole, {**context({}), name: whole}, tolerance)
         return TableOutcome(run_specs(gx_context, name, specs, frame), {}, len(entries), 0)
-    if todo:
-        for i, outcome in _check_files(gx_context, name, specs, parts, context, tolerance).items():
+    for batch in _batches(files, todo, own):
+        narrow = _aligned_context(name, aligned or [], [ranges[i] for i in batch])
+        for i, outcome in _check_files(gx_context, name, specs, batch, context(narrow), tolerance).items():
             entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
             if aligned:
                 entries[i]["aligned"] = aligned_digest(ranges[i], aligned)
     done = [e for e in entries if e is not None]
     return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
+
+
+def _batches(files: TableFiles, todo: list[int], own: list[str] | None) -> Iterator[dict[int, pa.Table]]:
+    """The files ``todo`` read (their ``own`` columns) and handed on in batches of about ``CHECK_BATCH_ROWS``
+    rows, each let go of before the next is read."""
+    batch: dict[int, pa.Table] = {}
+    rows = 0
+    for i in todo:
+        batch[i] = files.read(i, own)
+        rows += batch[i].num_rows
+        if rows >= CHECK_BATCH_ROWS:
+            yield batch
+            batch, rows = {}, 0
+    if batch:
+        yield batch
 
 
 @dataclass

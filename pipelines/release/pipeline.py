@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
 from pipelines.release.changes import ChangesAhead, Counted, Known, count_changes
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
+from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import StagedFile, columns, read_staged, write_table_files
 from pipelines.release.store import ReleaseStore
 from pipelines.release.stream_cuts import write_table_stream
@@ -253,8 +254,12 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
     intact (``pipelines.release.reuse``).
 
     ``tables`` may be a stream of (name, table) pairs (``fold.core.fold_tables``): each table is written while the
-    rest is folded, and let go once written; a ``SlicedTable`` is assembled by its writer a slice at a time. Timings: ``fold_s``, the time spent waiting for the stream (next to
-    nothing for a dict); ``write_s``, the rest of the stage: the writing the fold did not hide.
+    rest is folded, and let go once written; a ``SlicedTable`` is assembled by its writer a slice at a time. The
+    stream is asked for the next table only while the tables still being written hold at most
+    ``WRITE_BACKLOG_BYTES``, and the pages of a mapped extraction are let go of after each table.
+
+    Timings: ``fold_s``, the time spent waiting for the stream (next to nothing for a dict); ``write_s``, the rest
+    of the stage: the writing the fold did not hide.
     """
     directory = staging_folder(settings, snap, run_id or uuid.uuid4().hex)
     t0 = time.perf_counter()
@@ -274,17 +279,21 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
 
     # Parquet encoding and zstd run in Arrow's C++ without the GIL: tables are written side by side. Each file's
     # bytes do not depend on the threads.
-    pending, table_columns, fold_s = {}, {}, 0.0
+    pending, sizes, table_columns, fold_s = {}, {}, {}, 0.0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         stream = iter(tables)
         while True:
+            _wait_for_writes(pending, sizes)
             waited = time.perf_counter()
             item = next(stream, None)
             fold_s += time.perf_counter() - waited
             if item is None:
                 break
+            # What the fold read of a mapped extraction to build this table: mapped back if read again.
+            let_go_of_pages()
             name, table = item
             table_columns[name] = columns(table)
+            sizes[name] = table.nbytes if isinstance(table, pa.Table) else 0  # a SlicedTable's come one by one
             pending[name] = pool.submit(write, name, table)
             del item, table  # the pool's task holds the table until it is written
         written = {name: future.result() for name, future in pending.items()}
@@ -293,6 +302,21 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
                   schemas_used or [], {"fold_s": fold_s, "write_s": time.perf_counter() - t0 - fold_s,
                                        "files_written": cache.written, "files_reused": cache.reused},
                   file_records=cache.records(files.values()), reuse_from=reuse_from)
+
+
+# Past this many bytes of built tables waiting to be written, the fold waits for the writers before it builds the
+# next table: in a full rebuild at a million stations, 2 GB of tables were queued behind them while the events
+# table, the last and a copy of the whole log, was built (the publish's peak). The writers then have the cores.
+WRITE_BACKLOG_BYTES = 512 << 20
+
+
+def _wait_for_writes(pending: Mapping[str, Future[StagedFile]], sizes: Mapping[str, int]) -> None:
+    """Wait while the tables ``pending`` still being written hold more than ``WRITE_BACKLOG_BYTES``."""
+    while True:
+        queued = [name for name, future in pending.items() if not future.done()]
+        if sum(sizes[name] for name in queued) <= WRITE_BACKLOG_BYTES:
+            return
+        wait([pending[name] for name in queued], return_when=FIRST_COMPLETED)
 
 
 def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None,

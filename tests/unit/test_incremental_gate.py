@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from pipelines.fold import fold
 from pipelines.fold import tables as t
+from pipelines.gate import incremental as incremental_gate
 from pipelines.gate import names as n
 from pipelines.gate import new_gx_context, run_gate
 from pipelines.gate.checks import context_needs
@@ -207,8 +208,12 @@ def damage(tables: Tables, what) -> Tables:
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.lists(DAMAGE, min_size=0, max_size=3), min_size=1, max_size=3))
-def test_incremental_and_full_gates_agree_on_random_damage(good: Tables, gx, tmp_path_factory, steps) -> None:
+@given(steps=st.lists(st.lists(DAMAGE, min_size=0, max_size=3), min_size=1, max_size=3),
+       batch_rows=st.sampled_from([1, 4, incremental_gate.CHECK_BATCH_ROWS]))
+def test_incremental_and_full_gates_agree_on_random_damage(good: Tables, gx, tmp_path_factory, monkeypatch, steps,
+                                                           batch_rows) -> None:
+    # Files are checked in batches of about batch_rows rows: a file a batch, a few, or all in one.
+    monkeypatch.setattr(incremental_gate, "CHECK_BATCH_ROWS", batch_rows)
     root = tmp_path_factory.mktemp("gate")
     kept = incremental(gx, good, root / "0", None).cache
     tables, applied = good, set()

@@ -15,6 +15,7 @@ from pipelines.fold import tables as t
 from pipelines.fold.core import extract_all, fold_extracted, fold_tables
 from pipelines.fold.sliced import SlicedTable
 from pipelines.kafka.snapshot import Snapshot
+from pipelines.release import pipeline
 from pipelines.release.pipeline import stage_tables
 from pipelines.settings import Settings
 from tests.support.factories import small_election
@@ -70,3 +71,52 @@ def test_each_table_is_written_and_let_go_while_the_stream_goes_on(tmp_path: Pat
     staged = stage_tables(Settings(staging_dir=str(tmp_path)), SNAPSHOT, stream, run_id="r")
     assert seen == list(t.TABLE_NAMES)
     assert all(path.exists() for f in staged.files.values() for path in f.paths())
+
+
+def test_past_the_write_backlog_the_next_table_is_built_only_once_the_queued_ones_are_written(
+        tmp_path: Path, monkeypatch) -> None:
+    written: set[str] = set()
+    real = pipeline.write_table_files
+
+    def slow(name, table, *args, **kwargs):
+        time.sleep(0.05)  # writers behind the fold, as a million stations' are
+        out = real(name, table, *args, **kwargs)
+        written.add(name)
+        return out
+
+    monkeypatch.setattr(pipeline, "write_table_files", slow)
+    monkeypatch.setattr(pipeline, "WRITE_BACKLOG_BYTES", 0)
+    queued: list[str] = []
+
+    def stream() -> Iterator[tuple[str, pa.Table]]:
+        for name, table in fold_extracted(extract_all(small_election().records), "x").items():
+            assert set(queued) <= written, f"{name} built while {sorted(set(queued) - written)} wait to be written"
+            if table.nbytes:
+                queued.append(name)
+            yield name, table
+
+    staged = stage_tables(Settings(staging_dir=str(tmp_path)), SNAPSHOT, stream(), run_id="r")
+    assert list(staged.files) == list(t.TABLE_NAMES) and len(queued) > 10
+
+
+def _addresses(table: pa.Table) -> set[int]:
+    return {buf.address for column in table.columns for chunk in column.chunks for buf in chunk.buffers()
+            if buf is not None and buf.size}
+
+
+def test_the_fold_holds_no_table_it_handed_over_while_it_builds_the_history_tables() -> None:
+    stream = fold_tables(extract_all(small_election().records), "x")
+    handed: list[pa.Table] = []  # kept alive here, so that no buffer of theirs is freed and its address reused
+    for name, table in stream:
+        if name == t.NATIONAL_SUMMARY:  # what the fold built before it: the result and reference tables
+            break
+        if isinstance(table, pa.Table):
+            handed.append(table)
+    next(table for name, table in stream if name == t.EVENTS)  # the last: a copy of the whole log, the peak
+    held: set[int] = set()
+    for name, value in stream.gi_frame.f_locals.items():
+        if name != "ex":  # the extraction is the fold's to read until the end
+            for item in value.values() if isinstance(value, dict) else [value]:
+                if isinstance(item, pa.Table):
+                    held |= _addresses(item)
+    assert len(handed) > 10 and not held & set().union(*map(_addresses, handed))
