@@ -15,7 +15,7 @@ from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import WholeTurnout, national_summary
+from pipelines.fold.summary import WholeTurnout, national_summary, station_figures, table_station_figures
 from pipelines.fold.versions import resolve
 from pipelines.fold.withheld import exclude, with_withheld_counts
 from pipelines.kafka.log_record import LogRecord
@@ -81,17 +81,15 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
                 whole_turnout: Callable[[pa.Table], WholeTurnout] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
-    """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, and never again touched;
-    contest_results as a ``SlicedTable``, assembled as its slices are read.
-
-    A consumer that writes each table and lets it go (the publish's write stage) holds less at once, and
-    writes while the rest is folded; the tables are the very ones ``fold_extracted`` returns. Arrow allocates
-    from the C library's allocator from here on (``allocator.use_fold_allocator``).
+    """``fold_extracted``'s tables as (name, table) pairs, each as soon as it is built, then neither touched nor
+    held; contest_results as a ``SlicedTable``, assembled as its slices are read. A consumer that writes each table
+    and lets it go (the publish's write stage) holds less at once, and writes while the rest is folded. Arrow
+    allocates from the C library's allocator from here on (``allocator.use_fold_allocator``).
 
     ``whole_turnout``: for a fold of a scope (``pipelines.fold.scope``), called with the scope's station_turnout
-    as soon as it is built; returns what gives station_turnout of the whole snapshot a part at a time (at least
-    ``summary.SUMMARY_TURNOUT_COLUMNS``) when national_summary, which sums over every station, needs it: the
-    caller may build it meanwhile.
+    as soon as it is built; returns station_turnout of the whole snapshot a part at a time (at least
+    ``summary.SUMMARY_TURNOUT_COLUMNS``) for national_summary, which sums over every station: the caller may
+    build it meanwhile.
     """
     use_fold_allocator()
     # A merged or memory-mapped extraction comes in many chunks: Arrow takes strings from a chunked column ~25x
@@ -106,28 +104,30 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     yield from ((name, named(table)) for name, table in reference.items() if name != t.CONTESTS)
     results_res, withheld = exclude(ex, res, withhold)
     yield t.WITHHELD, named(withheld)
-    later: dict[str, pa.Table] = {}  # what the summaries below read of the result tables
-    whole: WholeTurnout | None = None
-    for name, table in result_tables(ex, results_res, reference):
+    later: dict[str, pa.Table] = {}  # what national_summary reads of the result tables
+    whole, stations = None, {}
+    # Divisions apart: let go of once result_tables has the stations' composition (a million rows: 0.35 GB).
+    for name, table in result_tables(ex, results_res, reference, reference.pop(t.DIVISIONS)):
         if name == t.CONTEST_SUMMARY:
             table = with_withheld_counts(table, withheld)
         table = named(table)
         if name == t.STATION_TURNOUT and whole_turnout is not None:
             whole = whole_turnout(table)
-        elif name in (t.STATION_TURNOUT, t.SEATS):
+        elif name == t.STATION_TURNOUT:  # summed now: a million rows not held to the end of the fold
+            stations = table_station_figures(table)
+        elif name == t.SEATS:
             later[name] = table
         yield name, table
-    # The tables handed over are the consumer's to hold: the loop's name for the last (station_results, 0.8 GB at a
-    # million stations) would keep it to the end of the fold, beside the copy of the envelope the events table is.
-    table = withheld = None
-    # Nothing after the result tables reads the votes and tallies, the bulk of the extraction: dropped before the
-    # history tables copy the envelope (their arrays may live on in station_results, which can share buffers).
+    table = withheld = None  # the consumer's (the last: station_results, 0.8 GB at a million stations)
+    # Nothing after the result tables reads the votes and tallies, the bulk of the extraction: dropped, and given
+    # back to the OS, before the history tables copy the envelope (station_results may share their buffers).
     ex.votes = Votes()
     ex.content[v.STATION_TALLY] = ex.content[v.STATION_TALLY].slice(0, 0)
-    # Hand the freed buffers back to the OS before the history tables allocate their own.
     pa.default_memory_pool().release_unused()
-    summary = national_summary(ex, res, {**reference, **later}, whole)
-    reference = later = {}  # nothing after national_summary reads them (divisions, station_turnout: 0.7 GB)
+    if whole is not None:
+        stations = station_figures(whole.read, whole.figures)
+    summary = national_summary(ex, res, {**reference, **later}, stations)
+    reference = later = {}  # nothing after national_summary reads them
     yield t.NATIONAL_SUMMARY, named(summary)
     obs = observations(ex, res)
     yield t.OBSERVATIONS, named(obs)

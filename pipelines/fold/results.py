@@ -176,7 +176,8 @@ def _party_by_candidate(candidate: pa.DictionaryArray, party: pa.DictionaryArray
     return party.take(pa.array(first, type=pa.int64(), mask=first < 0)).cast(pa.string())
 
 
-def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]) -> Iterator[tuple[str, pa.Table]]:
+def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table], divisions: pa.Table
+                  ) -> Iterator[tuple[str, pa.Table]]:
     """The result tables, each as soon as it is built: station_turnout, the contest tables (contests,
     contest_results, contest_summary), seats, municipality_results, then station_results.
 
@@ -185,11 +186,15 @@ def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]
     million-station fold's memory) is built after contest_results is handed over, and handed over as soon as
     municipality_results, the last table built from it, is done: a consumer that writes and drops each table
     (``pipelines.release.pipeline.stage``) never holds the two at once.
+
+    ``divisions``: the divisions table, apart from ``reference`` so that it is let go of once the stations'
+    composition is known (a million rows; municipality_results reads two of its columns).
     """
     cur = current_tallies(ex, res)
     candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
     sv = station_votes(ex, cur, selections)
-    stations = station_composition(reference[t.DIVISIONS], cur)
+    stations = station_composition(divisions, cur)
+    divisions = divisions.select(["division_id", "seats"])
     turnout = station_turnout(cur)
     yield t.STATION_TURNOUT, turnout
     yield from contest_tables(ex, res, cur, sv, reference, turnout, stations).items()
@@ -200,5 +205,5 @@ def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]
     # What station_results is built from, no table after it reads: the tallies, their votes and the stations'
     # composition were 0.9 GB beside it and municipality_results at a million stations.
     cur = sv = stations = None
-    yield t.MUNICIPALITY_RESULTS, municipality_results(station, seat_table, reference[t.DIVISIONS], ex, res)
+    yield t.MUNICIPALITY_RESULTS, municipality_results(station, seat_table, divisions, ex, res)
     yield t.STATION_RESULTS, station

@@ -105,7 +105,7 @@ def _figures(r: dict[str, Any]) -> dict[str, Figure]:
     }
 
 
-def _station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
+def table_station_figures(turnout: pa.Table) -> dict[str, dict[str, Figure]]:
     tab = _with_both(primary_tallies(turnout))
     grouped = tab.group_by("election_id").aggregate([
         *[(c, "sum") for c in _COUNTED], *[(c, "count") for c in _COUNTED],
@@ -160,7 +160,7 @@ def part_figures(part: pa.Table) -> PartFigures | None:
 
 
 def station_figures(parts: TurnoutParts, figures: PartsFigures | None = None) -> dict[str, dict[str, Figure]]:
-    """``_station_figures`` of the station_turnout whose parts (files) ``parts()`` gives; ``figures()``, when
+    """``table_station_figures`` of the station_turnout whose parts (files) ``parts()`` gives; ``figures()``, when
     given, gives each part's ``part_figures`` in the same order (kept by file: an unchanged file is not read).
 
     In the usual case (one election, one row per station: a million stations with a contest each) the parts'
@@ -172,7 +172,7 @@ def station_figures(parts: TurnoutParts, figures: PartsFigures | None = None) ->
     if summed is not None:
         return summed
     # Parts read with their dictionaries have one each: the rows are put in order on the values.
-    return _station_figures(pa.concat_tables(
+    return table_station_figures(pa.concat_tables(
         pa.table({n: _decoded(part[n]) for n in part.column_names}) for part in parts()))
 
 
@@ -270,17 +270,15 @@ def _reported(ex: Extracted, res: Resolution) -> dict[tuple[str, str], dict[str,
 
 
 def national_summary(ex: Extracted, res: Resolution, tables: dict[str, pa.Table],
-                     whole_turnout: WholeTurnout | None = None) -> pa.Table:
+                     stations: dict[str, dict[str, Figure]]) -> pa.Table:
     """One row per election × metric: computed, reported, qualifier, difference, note.
 
-    ``whole_turnout``: station_turnout a part at a time (``station_figures``), in place of ``tables``'
-    station_turnout.
+    ``stations``: the station figures, by election (``table_station_figures`` of station_turnout, or
+    ``station_figures`` of its parts).
     """
     elections = tables[t.ELECTIONS]
     years = {e: d.year for e, d in zip(elections["election_id"].to_pylist(), elections["date"].to_pylist(),
                                        strict=True) if d is not None}
-    stations = station_figures(whole_turnout.read, whole_turnout.figures) if whole_turnout is not None \
-        else _station_figures(tables[t.STATION_TURNOUT])
     cands = _candidate_figures(tables[t.CANDIDATES], years)
     seats = tables[t.SEATS]
     members = dict(zip(*(c.to_pylist() for c in pc.value_counts(seats["election_id"]).flatten()), strict=True)) \

@@ -12,7 +12,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, _station_figures, _summed, part_figures, station_figures
+from pipelines.fold.summary import (
+    SUMMARY_TURNOUT_COLUMNS,
+    _summed,
+    part_figures,
+    station_figures,
+    table_station_figures,
+)
 from pipelines.release.part_figures import FiguresCache
 
 COUNTS = st.one_of(st.none(), st.integers(min_value=0, max_value=5_000))
@@ -47,7 +53,7 @@ def test_figures_summed_a_part_at_a_time_are_those_of_the_whole_table(rows, cuts
         seen: set = set()
         rows = [("e-1", "", *rest) for _, _, *rest in rows if not (rest[0] in seen or seen.add(rest[0]))]
     parts = _parts(rows, cuts, encoded)
-    whole = _station_figures(_whole(parts))
+    whole = table_station_figures(_whole(parts))
     assert station_figures(lambda: iter(parts)) == whole
     with tempfile.TemporaryDirectory() as folder:
         cache = FiguresCache(Path(folder))
