@@ -266,6 +266,7 @@ def reference_tables(ex: Extracted, res: Resolution) -> dict[str, pa.Table]:
                         (t.PARTIES, v.PARTY_DECLARED), (t.CANDIDATES, v.CANDIDATE_REGISTERED),
                         (t.CONTESTS, v.CONTEST_DECLARED), (t.CONTEST_SELECTIONS, CONTEST_SELECTION)):
         out[name] = finish(name, current_in_key_order(ex, res, rtype, t.KEYS[name]), presorted=True)
+        ex.let_go()  # a mapped extraction's pages of this record type (divisions: 0.6 GB at a million stations)
     return out
 
 

@@ -181,6 +181,10 @@ class Votes:
                 np.frombuffer(self.votes, dtype=np.int64))
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class Extracted:
     """Everything the pass copied out of the log."""
@@ -189,6 +193,9 @@ class Extracted:
     content: dict[str, pa.Table]
     mentions: pa.Table
     votes: Votes
+    # For an extraction mapped from files (``pipelines.release.mapped_copy``): unmaps the pages read so far, which
+    # the fold calls between its long steps (a page read again is mapped back from the page cache).
+    let_go: Callable[[], None] = _nothing
 
 
 def _tally(buf: RowBuffer, methods: RowBuffer, o: int, x: dict[str, Any], votes: Votes) -> None:

@@ -191,8 +191,10 @@ def result_tables(ex: Extracted, res: Resolution, reference: dict[str, pa.Table]
     composition is known (a million rows; municipality_results reads two of its columns).
     """
     cur = current_tallies(ex, res)
+    ex.let_go()  # the tallies' pages: 0.4 GB of a million stations' mapped extraction
     candidates, selections = reference[t.CANDIDATES], reference[t.CONTEST_SELECTIONS]
     sv = station_votes(ex, cur, selections)
+    ex.let_go()
     stations = station_composition(divisions, cur)
     divisions = divisions.select(["division_id", "seats"])
     turnout = station_turnout(cur)

@@ -199,6 +199,7 @@ def stage(settings: Settings, snap: snapshot.Snapshot, run_id: str | None = None
         if extension.extracted is None:  # let go of by a scoped stage that then could not finish
             extension.extracted = merge(checkpoint.load_segments(extension.pending.folders()))
         # Folded and written at once: each table is written as soon as it is built (``stage_tables``).
+        extension.extracted.let_go = let_go_of_pages
         tables = fold_tables(extension.extracted, settings.dataset)
         extension.extracted = None  # the fold's stream holds it only as long as it needs it
         staged = stage_tables(settings, snap, tables, used, run_id=run_id, reuse_from=reuse_from)

@@ -120,3 +120,11 @@ def test_the_fold_holds_no_table_it_handed_over_while_it_builds_the_history_tabl
                 if isinstance(item, pa.Table):
                     held |= _addresses(item)
     assert len(handed) > 10 and not held & set().union(*map(_addresses, handed))
+
+
+def test_the_fold_lets_go_of_a_mapped_extraction_between_its_long_steps() -> None:
+    ex = extract_all(small_election().records)
+    calls: list[int] = []
+    ex.let_go = lambda: calls.append(1)  # as a publish sets it for a mapped extraction: let_go_of_pages
+    names = [name for name, _ in fold_tables(ex, "x")]
+    assert names[-1] == t.EVENTS and len(calls) >= 8  # after each reference table, the tallies and their votes
