@@ -44,6 +44,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: Any = None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._checkpointed: dict[str, float] = {}
+        self._tables_seen: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -62,6 +63,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             _, oldest = self._engines.popitem(last=False)
             oldest.dispose()
         return engine
+
+    def has_table(self, table_name: str) -> bool:
+        # The base class opens a database connection of its own for every answer, and asks before storing each
+        # asset check event: a publish asked 200 times. A table that exists stays (only ``wipe`` drops them); one
+        # that does not may be added by a migration in another process, so that answer is never kept.
+        if table_name not in self._tables_seen and super().has_table(table_name):
+            self._tables_seen.add(table_name)
+        return table_name in self._tables_seen
 
     @contextlib.contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -90,6 +99,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self.close_databases()  # its files are deleted: no connection may outlive them
+        self._tables_seen.clear()
         super().wipe()
 
     def dispose(self) -> None:

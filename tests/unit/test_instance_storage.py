@@ -69,3 +69,22 @@ def test_a_running_runs_file_changes_so_a_watcher_sees_new_events(tmp_path, monk
             finally:
                 webserver.event_log_storage.end_watch(run.run_id, next(iter(
                     webserver.event_log_storage._watchers[run.run_id])))
+
+
+def test_a_table_found_is_not_looked_up_again_and_one_missing_is(tmp_path, monkeypatch):
+    lookups: list[str] = []
+    base = local.SqliteEventLogStorage.has_table
+
+    def counted(self, table_name):  # noqa: ANN001, ANN202
+        lookups.append(table_name)
+        return base(self, table_name)
+
+    monkeypatch.setattr(local.SqliteEventLogStorage, "has_table", counted)
+    with _instance(tmp_path) as publisher:
+        storage = publisher.event_log_storage
+        assert all(storage.has_table("asset_check_executions") for _ in range(3))
+        assert not any(storage.has_table("no_such_table") for _ in range(3))
+        assert lookups == ["asset_check_executions"] + ["no_such_table"] * 3
+        storage.wipe()  # drops and creates the tables again: what was seen is asked again
+        assert storage.has_table("asset_check_executions")
+        assert lookups.count("asset_check_executions") == 2
