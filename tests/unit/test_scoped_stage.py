@@ -19,7 +19,7 @@ from pipelines.fold import TABLE_NAMES
 from pipelines.fold.core import fold, fold_tables
 from pipelines.fold.scope import SCOPED_BY
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, part_figures
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, STATION_TURNOUT
 from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.diff import diff_tables
@@ -203,3 +203,35 @@ def test_a_malformed_manifest_entry_means_a_whole_fold(tmp_path: Path, monkeypat
     monkeypatch.setattr(scoped, "stage_scoped", malformed)
     with pytest.raises(scoped.NotScoped, match="entry for events is malformed"):
         publish_twice(log, upto, tmp_path)
+
+
+def test_the_figures_of_the_files_the_splice_wrote_are_kept_from_their_rows_and_no_file_is_read_back(
+        tmp_path: Path, monkeypatch) -> None:
+    read_back: list[str] = []
+    real = scoped.pq.read_table
+
+    def counted(source, *args, **kwargs):  # noqa: ANN001, ANN202
+        if isinstance(source, str | Path) and STATION_TURNOUT in str(source):
+            read_back.append(str(source))
+        return real(source, *args, **kwargs)
+
+    log = municipal_election()
+    for n in [*range(6), 7, 14, *range(8, 14)]:
+        tally(log, n)
+    upto = len(log.records)
+    tally(log, 16)
+    monkeypatch.setattr(scoped.pq, "read_table", counted)
+    done, full, _, last = publish_twice(log, upto, tmp_path)
+    monkeypatch.undo()
+    assert _shas(done.files) == _shas(full)
+    turnout = done.files[STATION_TURNOUT]
+    written = [p for p in turnout.parts or (turnout,) if p.sha256 not in set(_shas(last)[STATION_TURNOUT])]
+    assert written  # the scope changed a file: it was spliced, its figures kept as it was written
+    kept = FiguresCache(tmp_path / "cache" / checkpoint.FIGURES_FOLDER)
+    for part in written:
+        got = kept.of(part.sha256, _unread)
+        want = part_figures(pq.read_table(part.path, columns=list(SUMMARY_TURNOUT_COLUMNS)))
+        assert got is not None and want is not None
+        assert (got.election, got.totals, got.municipalities) == (want.election, want.totals, want.municipalities)
+        assert got.prints.tolist() == want.prints.tolist()
+    assert not [p for p in read_back if str(tmp_path / "second") in p]
