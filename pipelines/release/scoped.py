@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.contract import vocabulary as v
@@ -44,7 +45,17 @@ from pipelines.release.diff import diff_tables
 from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import FileWriter, StagedFile, columns, tree_sha256, write_table_files
 from pipelines.release.part_figures import FiguresCache
-from pipelines.release.splice import PREFIXES, DamagedFile, OldFile, Splice, first_keys, replaced_rows, splice_table
+from pipelines.release.splice import (
+    PREFIXES,
+    DamagedFile,
+    OldFile,
+    Prefixes,
+    SortedKeys,
+    Splice,
+    first_keys,
+    replaced_rows,
+    splice_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +140,21 @@ def _old_tables(manifest: dict[str, Any], cache: reuse.TableFileCache) -> dict[s
     return out
 
 
-def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
+def _plain(column: pa.ChunkedArray) -> pa.Array:
+    """One array of the values (a dictionary's decoded: sorted on its values, not its codes)."""
+    values = column.combine_chunks()
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
+
+
+def _prefixes(name: str, ex: Extracted, scope: Scope) -> Prefixes:
     """The order prefixes under which the scope's rows of ``name`` lie (``splice.PREFIXES``), before and after."""
     cols = PREFIXES[name]
-    if cols == t.LOG_ORDER:
+    if cols == t.LOG_ORDER:  # every event of the scope: their log positions, sorted, never made tuples
         env = ex.envelope
         rows = pa.array(np.flatnonzero(in_scope(t.EVENTS, env, scope).to_numpy(zero_copy_only=False)), pa.int64())
         source = env.select(list(cols)).take(rows)
+        source = pa.table({c: _plain(source[c]) for c in cols})
+        return SortedKeys(source.take(pc.sort_indices(source, sort_keys=[(c, "ascending") for c in cols])))
     else:
         tallies = ex.content[v.STATION_TALLY]
         rows = pa.array(np.flatnonzero(scope.tally_rows), pa.int64())
@@ -148,11 +167,11 @@ def _prefixes(name: str, ex: Extracted, scope: Scope) -> set[tuple]:
     return {tuple(r.values()) for r in source.to_pylist()}
 
 
-def _all_prefixes(ex: Extracted, scope: Scope) -> dict[str, set[tuple]]:
+def _all_prefixes(ex: Extracted, scope: Scope) -> dict[str, Prefixes]:
     """``_prefixes`` of every scoped table, each distinct set found once: events and corrections lie at the same
     log positions (looked up among two million envelope rows at a million stations), several tables under the
     same contests."""
-    found: dict[tuple[tuple[str, ...], bool], set[tuple]] = {}
+    found: dict[tuple[tuple[str, ...], bool], Prefixes] = {}
     out = {}
     for name in SCOPED_BY:
         how = (PREFIXES[name], name == t.MUNICIPALITY_RESULTS)
@@ -166,7 +185,7 @@ def _all_prefixes(ex: Extracted, scope: Scope) -> dict[str, set[tuple]]:
 Count = Callable[[], dict[str, int]]
 
 
-def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: set[tuple], scope: Scope,
+def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: Prefixes, scope: Scope,
              writing: Writing) -> tuple[StagedFile, Count]:
     """Table ``name``'s files, its scope's ``table`` rows spliced into the last release's ``old`` ones, and what
     counts the rows that changed (``diff.diff_tables``).

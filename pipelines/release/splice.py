@@ -215,15 +215,58 @@ class _Keys:
         return _key_at(self.table, self.name, row)
 
 
-def touched(name: str, old: list[OldFile], prefixes: set[Key]) -> list[int]:
-    """The files whose rows may begin with one of ``prefixes`` (or where such rows would be put), in order."""
+class SortedKeys:
+    """Keys as rows of a table sorted on its columns (in Python's tuple order), read one at a time: the scope's
+    log positions are tens of thousands, and making each a tuple to look it up among a few files' first keys
+    took most of a second of a publish."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.columns = [table[c].combine_chunks() for c in table.column_names]
+        self.rows = table.num_rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, row: int) -> Key:
+        return tuple(c[row].as_py() for c in self.columns)
+
+
+Prefixes = set[Key] | SortedKeys
+
+
+def touched(name: str, old: list[OldFile], prefixes: Prefixes) -> list[int]:
+    """The files whose rows may begin with one of ``prefixes`` (or where such rows would be put), in order: the
+    file before the first whose first key is above the prefix, and the file before and every file whose first key
+    is the prefix."""
     width = len(PREFIXES[name])
     heads = [f.first[:width] for f in old]
+    if isinstance(prefixes, SortedKeys):
+        return _touched_sorted(heads, prefixes)
     out: set[int] = set()
     for p in prefixes:
         first = max(0, bisect_left(heads, p) - 1)
         last = max(first, bisect_right(heads, p) - 1)
         out.update(range(first, last + 1))
+    return sorted(out)
+
+
+def _touched_sorted(heads: list[Key], keys: SortedKeys) -> list[int]:
+    """``touched`` of sorted ``keys``, found per run of equal file heads (a few bisections each), not per key."""
+    out: set[int] = set()
+    n, low, i = len(heads), 0, 0
+    while i < n:
+        j = i
+        while j + 1 < n and heads[j + 1] == heads[i]:
+            j += 1
+        below = bisect_left(keys, heads[i], low, len(keys))
+        if below > low:  # keys between the last run's head and this one's: in the file before this run
+            out.add(max(0, i - 1))
+        at = bisect_right(keys, heads[i], below, len(keys))
+        if at > below:  # keys equal to this run's head: the file before it and the whole run
+            out.update(range(max(0, i - 1), j + 1))
+        low, i = at, j + 1
+    if low < len(keys):  # keys above every head: in the last file
+        out.add(n - 1)
     return sorted(out)
 
 
@@ -248,7 +291,7 @@ class Splice:
     name: str
     old: list[OldFile]
     scoped: pa.Table
-    prefixes: set[Key]
+    prefixes: Prefixes
     inside: Callable[[pa.Table], pa.Array]
     replaced: dict[tuple[int, int], pa.Table] = field(default_factory=dict)  # by (first, last) file read
 

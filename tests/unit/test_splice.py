@@ -121,8 +121,9 @@ def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, ta
 
 @settings(max_examples=40, deadline=None)
 @given(events=st.integers(50, 600), changed=st.sets(st.integers(0, 700), min_size=1, max_size=5),
-       added=st.integers(0, 40), seed=st.integers(1, 9))
-def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, added, seed, tmp_path_factory) -> None:
+       added=st.integers(0, 40), seed=st.integers(1, 9), sorted_keys=st.booleans())
+def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, added, seed, sorted_keys,
+                                                            tmp_path_factory) -> None:
     rows = _event_rows(range(events), 0)
     changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] in changed
                     or r["offset"] >= events]
@@ -134,7 +135,29 @@ def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, add
         return pc.is_in(table["event_id"].combine_chunks(), value_set=pa.array(sorted(ids), pa.string()))
 
     prefixes = {(r["offset"], r["topic"], r["partition"]) for r in changed_rows}
+    if sorted_keys:  # as the scoped stage hands the scope's log positions over
+        prefixes = _sorted_keys(prefixes)
     check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("events"))
+
+
+def _sorted_keys(keys: set) -> splice.SortedKeys:
+    rows = sorted(keys)
+    return splice.SortedKeys(pa.table({c: [k[i] for k in rows] for i, c in enumerate(t.LOG_ORDER)}))
+
+
+_OFFSETS = st.integers(0, 40)
+_KEYS = st.tuples(_OFFSETS, st.sampled_from(["news", "results", "résultats"]), st.integers(0, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(heads=st.lists(_KEYS, min_size=1, max_size=12), keys=st.sets(_KEYS, max_size=30),
+       among=st.lists(st.integers(0, 11), max_size=4))
+def test_sorted_keys_touch_the_files_each_key_touches(heads, keys, among) -> None:
+    # Runs of equal first keys, and keys equal to some of them, beside keys below, between and above.
+    heads = sorted(heads + [heads[i % len(heads)] for i in among])
+    keys |= {heads[i % len(heads)] for i in among}
+    old = [splice.OldFile(Path(f"f{i}"), "", 1, h) for i, h in enumerate(heads)]
+    assert splice.touched(t.EVENTS, old, _sorted_keys(keys)) == splice.touched(t.EVENTS, old, keys)
 
 
 def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
