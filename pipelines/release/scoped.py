@@ -140,20 +140,13 @@ def _old_tables(manifest: dict[str, Any], cache: reuse.TableFileCache) -> dict[s
     return out
 
 
-def _plain(column: pa.ChunkedArray) -> pa.Array:
-    """One array of the values (a dictionary's decoded: sorted on its values, not its codes)."""
-    values = column.combine_chunks()
-    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
-
-
 def _prefixes(name: str, ex: Extracted, scope: Scope) -> Prefixes:
     """The order prefixes under which the scope's rows of ``name`` lie (``splice.PREFIXES``), before and after."""
     cols = PREFIXES[name]
     if cols == t.LOG_ORDER:  # every event of the scope: their log positions, sorted, never made tuples
         env = ex.envelope
         rows = pa.array(np.flatnonzero(in_scope(t.EVENTS, env, scope).to_numpy(zero_copy_only=False)), pa.int64())
-        source = env.select(list(cols)).take(rows)
-        source = pa.table({c: _plain(source[c]) for c in cols})
+        source = env.select(list(cols)).take(rows)  # plain integers and strings (``extract.ENVELOPE_SCHEMA``)
         return SortedKeys(source.take(pc.sort_indices(source, sort_keys=[(c, "ascending") for c in cols])))
     else:
         tallies = ex.content[v.STATION_TALLY]
