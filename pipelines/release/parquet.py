@@ -212,6 +212,17 @@ def cuts(starts: np.ndarray, hashes: np.ndarray, rows: int, width: tuple[float, 
     return [0, *starts[candidates[smallest_within(at, keys[candidates], file_bytes * MILLI // 2)]].tolist()]
 
 
+def settled_before(starts: np.ndarray, rows: int, width: tuple[float, float], file_bytes: int) -> int:
+    """The first row whose run ``cuts`` may place otherwise once more rows follow these ``rows``: a run is placed
+    by the runs within half a file of it, and the last run's size (hence its key) is not known yet."""
+    run_bytes, row_bytes = width
+    sizes = np.rint((run_bytes + np.diff(starts, append=rows) * row_bytes) * MILLI).astype(np.int64)
+    at = np.cumsum(sizes) - sizes
+    # A run at ``at`` weighs the runs up to ``at + half`` (``smallest_within``): those short of the last run's.
+    first_unsettled = int(np.searchsorted(at, at[-1] - file_bytes * MILLI // 2, side="left"))
+    return int(starts[first_unsettled]) if first_unsettled < len(starts) else rows
+
+
 def smallest_within(at: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
     """Whether each key (at ascending positions ``at``) is the smallest of those within ``half`` of its position:
     a range minimum over a sparse table (the minimum of each 2^k keys from each position), one query per key."""

@@ -40,6 +40,7 @@ from pipelines.release.parquet import (
     column_runs,
     compact,
     cuts,
+    settled_before,
     tree_sha256,
     write_table_files,
 )
@@ -56,6 +57,10 @@ PREFIXES: dict[str, tuple[str, ...]] = {
 MIN_FILES = 8
 # Files either side of those the scope touches: the nearer neighbour's cuts may move, the farther one is context.
 NEIGHBOURS = 2
+# A span's files are read, merged and written this many at a time. A scope spread along the log touches every file
+# of the events table: read as one span, the whole table was held two or three times over at once (0.8 GB of a
+# 100,000-tally publish's peak at a million stations).
+WINDOW_FILES = 6
 
 # A merge slices its runs of rows in order while they are fewer than this share of its rows (a slice costs
 # about as much as taking 64 rows); else it takes every row.
@@ -343,38 +348,105 @@ def _span_cuts(rows: pa.Table, column: str, width: tuple[float, float], file_byt
     return [0, *kept] if not first else kept
 
 
-def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float, float], file_bytes: int
-                ) -> tuple[bool, pa.Table, list[int], bool] | None:
-    """Files ``a``..``b`` with the farther neighbours (``a`` unless it is the table's first file, ``b`` unless
-    its last) left as they are: (whether ``a`` is, the rows in between, their file bounds, whether ``b`` is).
+def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float, float], file_bytes: int,
+                out: _Out) -> bool:
+    """Write files ``a``..``b`` with the farther neighbours (``a`` unless it is the table's first file, ``b`` unless
+    its last) left as they are; False, with nothing written, when that cannot be done.
 
     A farther neighbour holds no row of the scope and none falls among its rows, and its start stays a cut; only
     its split column is read, for the cuts of the files beside it, and the file is linked rather than read,
-    merged and written again (the same bytes). None when the span has no farther neighbour, or when a new row
-    would fall among its rows or its bounds would not stay cuts after all: the span is then read whole.
+    merged and written again (the same bytes). The files in between are read, merged and written
+    ``WINDOW_FILES`` at a time (``_windows``): all of them, when the span is the whole table. False when the span
+    is too short to have its farther neighbours, or when a new row would fall among their rows or their bounds
+    would not stay cuts after all: the span is then read whole.
     """
     n = len(s.old)
     left, right = a > 0, b < n - 1
-    if not (left or right) or b - a < left + right:
-        return None
+    if b - a < left + right:
+        return False
     for i, far in ((a, left), (b, right)):
         high = s.old[i + 1].first if i + 1 < n else None
         if far and _rows_between(s.scoped, s.name, s.old[i].first, high).num_rows:
-            return None
-    rows = _span_rows(s, a + left, b - right)
-    context = [_read(s.old[i], [split_column]).column(0) for i, far in ((a, left), (b, right)) if far]
-    split = (context[:1] if left else []) + [rows.column(split_column)] + (context[-1:] if right else [])
-    column = _one_array([c for column in split for c in column.chunks])
-    first = s.old[a].rows if left else 0
-    last = len(column) - (s.old[b].rows if right else 0)
-    if len(column) != first + rows.num_rows + (s.old[b].rows if right else 0):
+            return False
+    mark = out.mark()
+    if left:
+        out.add(None, s.old[a])
+    context = _read(s.old[a], [split_column]).column(0).combine_chunks() if left else None
+    tail = _read(s.old[b], [split_column]).column(0).combine_chunks() if right else None
+    if any(x is not None and len(x) != s.old[i].rows for x, i in ((context, a), (tail, b))):
         raise DamagedFile(f"a file of {s.name} holds other rows than the last release lists")
-    bounds = _span_cuts(pa.table({split_column: column}), split_column, width, file_bytes, first=not left,
-                        last=not right, inner=(first, last))
-    if (left and first not in bounds) or (right and last not in bounds):
-        return None
-    inner = [c - first for c in bounds if first <= c < last]
-    return left, rows, inner if inner and inner[0] == 0 else [0, *inner], right
+    if not _windows(s, a + left, b - right, _Cutter(split_column, width, file_bytes, context, tail), out):
+        out.undo(mark)
+        return False
+    if right:
+        out.add(None, s.old[b])
+    return True
+
+
+@dataclass
+class _Cutter:
+    """The cuts of a span's rows, fed a window of them at a time: ``context`` is the split column of the file
+    before the rows not yet written (None at the table's start; it starts at a cut and is longer than half a
+    file, so the cuts beside it are found as the whole table finds them), ``tail`` that of the farther right
+    neighbour (None at the table's end), whose start must stay a cut."""
+
+    column: str
+    width: tuple[float, float]
+    file_bytes: int
+    context: pa.Array | None
+    tail: pa.Array | None
+
+    def cuts(self, rows: pa.Table, *, last: bool) -> tuple[list[int], int] | None:
+        """(the cuts among ``rows``, starting with 0, that no later row can move; the row where the rows not
+        settled yet start: ``len(rows)`` at the span's ``last`` window). None when the first row (or, at the
+        last window, the tail's first) would not be a cut."""
+        head = [] if self.context is None else [self.context]
+        end = [self.tail] if last and self.tail is not None else []
+        own = rows.column(self.column).combine_chunks()
+        column = _one_array([c for part in [*head, own, *end] for c in _chunks(part)])
+        low = len(column) - len(own) - sum(len(x) for x in end)
+        high = low + len(own)
+        starts, hashes = column_runs(column)
+        found = cuts(starts, hashes, len(column), self.width, self.file_bytes)
+        settled = high if last else settled_before(starts, len(column), self.width, self.file_bytes)
+        if low not in found or (end and high not in found):
+            return None
+        return [c - low for c in found if low <= c < max(settled, low + 1)], max(settled, low) - low
+
+    def written(self, rows: pa.Table) -> None:
+        """``rows`` were written as one file: context for the next window's cuts."""
+        self.context = rows.column(self.column).combine_chunks()
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _windows(s: Splice, a: int, b: int, cutter: _Cutter, out: _Out) -> bool:
+    """Write files ``a``..``b`` of the old table, their scope rows replaced, as the whole table's files:
+    ``WINDOW_FILES`` files are read and merged at a time, the files whose cuts are settled written, and the rows
+    after the last of them carried into the next window. False, with the windows' scope rows forgotten, when
+    the rows' first row or the tail's start would not be cuts."""
+    carry: pa.Table | None = None
+    for start in range(a, b + 1, WINDOW_FILES):
+        stop = min(b, start + WINDOW_FILES - 1)
+        rows = _span_rows(s, start, stop)
+        if carry is not None:  # before every row of the window: merged for one sorted dictionary per column
+            rows = _merged(s.name, [carry, rows], s.scoped.schema)
+        found = cutter.cuts(rows, last=stop == b)
+        if found is None:
+            for key in [k for k in s.replaced if a <= k[0] and k[1] <= b]:
+                del s.replaced[key]
+            return False
+        bounds, settled = found
+        ends = [*bounds[1:], settled] if stop == b else bounds[1:]
+        for begin, end in zip(bounds, ends, strict=False):
+            piece = rows.slice(begin, end - begin)
+            out.add(piece)
+            cutter.written(piece)
+        carry = rows.slice(bounds[-1]) if stop < b else None
+        del rows
+    return True
 
 
 def _one_array(chunks: list[pa.Array]) -> pa.Array:
@@ -390,6 +462,27 @@ def _one_array(chunks: list[pa.Array]) -> pa.Array:
     return pa.concat_arrays([c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in chunks])
 
 
+class _Out:
+    """The files a splice stages for a table, in order: rows written or an old file linked."""
+
+    def __init__(self, name: str, folder: Path, write: FileWriter, link: Link) -> None:
+        self.name, self.folder, self.write, self.link = name, folder, write, link
+        self.parts: list[StagedFile] = []
+
+    def add(self, table: pa.Table | None, old: OldFile | None = None) -> None:
+        path = self.folder / f"part-{len(self.parts):05d}.parquet"
+        self.parts.append(self.link(self.name, old, path) if old is not None else self.write(self.name, table, path))
+
+    def mark(self) -> int:
+        return len(self.parts)
+
+    def undo(self, mark: int) -> None:
+        """Forget the files staged since ``mark`` (a span then read whole writes them again)."""
+        for part in self.parts[mark:]:
+            part.path.unlink(missing_ok=True)
+        del self.parts[mark:]
+
+
 def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[float, float], file_bytes: int,
                  write: FileWriter, link: Link) -> StagedFile:
     """Stage table ``s.name`` in ``directory``: ``write_table_files`` of the whole new table, byte for byte, with
@@ -400,39 +493,27 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
                                  width=width, file_bytes=file_bytes, write=write)
     folder = directory / s.name
     folder.mkdir(parents=True, exist_ok=True)
-    parts: list[StagedFile] = []
-
-    def add(table: pa.Table | None, old: OldFile | None = None) -> None:
-        path = folder / f"part-{len(parts):05d}.parquet"
-        parts.append(link(s.name, old, path) if old is not None else write(s.name, table, path))
-
+    out = _Out(s.name, folder, write, link)
     done = 0
     for a, b in spans(touched(s.name, s.old, s.prefixes), len(s.old)):
         for old in s.old[done:a]:
-            add(None, old)
-        span = _far_linked(s, a, b, split_column, width, file_bytes)
-        if span is None:  # the span's rows, every file of it read (again, if _far_linked read the inner ones)
-            s.replaced.pop((a + (a > 0), b - (b < len(s.old) - 1)), None)
-            rows = _span_rows(s, a, b)
+            out.add(None, old)
+        if not _far_linked(s, a, b, split_column, width, file_bytes, out):
+            rows = _span_rows(s, a, b)  # every file of the span read (again, if _far_linked read the inner ones)
             # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right
             # one's first row is where the rows from the old last file start.
             bounds = _span_cuts(rows, split_column, width, file_bytes, first=a == 0, last=b == len(s.old) - 1,
                                 inner=(s.old[a].rows, rows.num_rows - s.old[b].rows))
-            span = (False, rows, bounds, False)
-        far_left, rows, bounds, far_right = span
-        if far_left:
-            add(None, s.old[a])
-        for start, stop in zip(bounds, [*bounds[1:], rows.num_rows], strict=True):
-            add(rows.slice(start, stop - start))
-        if far_right:
-            add(None, s.old[b])
+            for start, stop in zip(bounds, [*bounds[1:], rows.num_rows], strict=True):
+                out.add(rows.slice(start, stop - start))
+            del rows
         done = b + 1
         # A span's rows are written and let go of: the next span's allocate afresh, maybe in another thread's
         # heap, which would not reuse these pages (two splice threads held ~0.3 GB more at a million stations).
-        del rows, span
         give_back()
     for old in s.old[done:]:
-        add(None, old)
+        out.add(None, old)
+    parts = out.parts
     return StagedFile(s.name, folder, sum(p.rows for p in parts), sum(p.bytes for p in parts),
                       tree_sha256([p.sha256 for p in parts]), tuple(parts))
 

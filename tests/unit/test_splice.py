@@ -99,8 +99,10 @@ def _contests_inside(scope: list[str]):
 
 @settings(max_examples=60, deadline=None)
 @given(contests=st.integers(5, 60), scope=st.sets(st.integers(0, 70), min_size=1, max_size=4),
-       seed=st.integers(1, 50), table=st.sampled_from([t.STATION_RESULTS, t.STATION_TURNOUT]))
-def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, table, tmp_path_factory) -> None:
+       seed=st.integers(1, 50), table=st.sampled_from([t.STATION_RESULTS, t.STATION_TURNOUT]),
+       window=st.sampled_from([1, 2, splice.WINDOW_FILES]))
+def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, table, window,
+                                                       tmp_path_factory) -> None:
     rows = _station_rows(range(contests), 12, 0)
     if table == t.STATION_TURNOUT:
         rows = [{k: r[k] for k in ("election_id", "contest_id", "station_id", "municipality_id", "event_id",
@@ -116,7 +118,9 @@ def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, ta
     before = _table(table, rows)
     inside = _contests_inside(names)
     after = _table(table, [r for r in rows if r["contest_id"] not in names] + new)
-    check(table, before, after, {("e", c) for c in names}, inside, tmp_path_factory.mktemp("splice"))
+    with pytest.MonkeyPatch.context() as patch:  # spans read a file, two, or several at a time
+        patch.setattr(splice, "WINDOW_FILES", window)
+        check(table, before, after, {("e", c) for c in names}, inside, tmp_path_factory.mktemp("splice"))
 
 
 @settings(max_examples=40, deadline=None)
@@ -206,21 +210,63 @@ def test_a_merge_gives_the_rows_in_order_whether_it_slices_runs_or_takes_rows(co
 
 def test_a_span_whose_far_neighbours_stop_being_cuts_is_read_whole(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # ``_far_linked`` gives up only after it has read the span's inner files: the splice then reads the whole span,
-    # and the scope's old rows it had kept from the first read must not be counted twice.
-    real = splice._span_cuts
-    calls: list[tuple[int, int]] = []
+    # ``_far_linked`` finds out only at its last window that the far right neighbour's start would not stay a cut:
+    # the files it wrote are forgotten, the splice reads the whole span, and the scope's old rows it had kept from
+    # the first read must not be counted twice.
+    real = splice._Cutter.cuts
+    calls: list[bool] = []
 
-    def first_without_its_bounds(rows, column, width, file_bytes, *, first, last, inner):
-        found = real(rows, column, width, file_bytes, first=first, last=last, inner=inner)
-        calls.append(inner)
-        return [c for c in found if c not in inner] if len(calls) == 1 else found
+    def last_window_refused(self, rows, *, last):
+        calls.append(last)
+        return None if last and calls.count(True) == 1 else real(self, rows, last=last)
 
-    monkeypatch.setattr(splice, "_span_cuts", first_without_its_bounds)
+    monkeypatch.setattr(splice._Cutter, "cuts", last_window_refused)
+    monkeypatch.setattr(splice, "WINDOW_FILES", 1)  # files written before the refusal, to be forgotten
     rows = _station_rows(range(200), 12, 0)
     new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
     before = _table(t.STATION_RESULTS, rows)
     after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
     read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
-    assert len(calls) == 2  # the linked attempt, then the whole span
+    assert calls[:-1] == [False] * (len(calls) - 1) and len(calls) > 1  # windows written, then the refusal
     assert read > 2 * (splice.NEIGHBOURS - 1) + 2  # the farther neighbours were read too, not linked
+    assert not [p for p in (tmp_path / "new" / t.STATION_RESULTS).iterdir() if p.name > f"part-{files:05d}"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(events=st.integers(600, 1200), every=st.integers(5, 40), added=st.integers(0, 40), seed=st.integers(1, 9),
+       window=st.sampled_from([1, 2, 3, splice.WINDOW_FILES]))
+def test_a_scope_spread_along_the_log_is_spliced_a_window_at_a_time(events, every, added, seed, window,
+                                                                     tmp_path_factory) -> None:
+    # Every file of the events table touched: one span of all of them, read, merged and written ``window`` files
+    # at a time, with the rows after the last settled cut carried over.
+    rows = _event_rows(range(events), 0)
+    changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] % every == seed % every
+                    or r["offset"] >= events]
+    ids = {r["event_id"] for r in changed_rows}
+    before = _table(t.EVENTS, rows)
+    after = _table(t.EVENTS, [r for r in rows if r["event_id"] not in ids] + changed_rows)
+
+    def inside(table: pa.Table) -> pa.Array:
+        return pc.is_in(table["event_id"].combine_chunks(), value_set=pa.array(sorted(ids), pa.string()))
+
+    prefixes = _sorted_keys({(r["offset"], r["topic"], r["partition"]) for r in changed_rows})
+    held: list[int] = []
+    refused: list[bool] = []
+    real = splice._Cutter.cuts
+
+    def cuts(self, window_rows, *, last):
+        held.append(window_rows.num_rows)
+        found = real(self, window_rows, last=last)
+        refused.append(found is None)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(splice, "WINDOW_FILES", window)
+        patch.setattr(splice._Cutter, "cuts", cuts)
+        read, files = check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("spread"))
+    assert files >= splice.MIN_FILES and read >= files - 2
+    # A span of every file has no far neighbour whose start could stop being a cut: no window is refused, and the
+    # splice never falls back to reading the span whole.
+    assert held and not any(refused)
+    if window == 1 and files > 12:  # a window holds its files and the rows carried over, never the whole table
+        assert max(held) < before.num_rows / 3
