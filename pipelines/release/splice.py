@@ -57,10 +57,11 @@ PREFIXES: dict[str, tuple[str, ...]] = {
 MIN_FILES = 8
 # Files either side of those the scope touches: the nearer neighbour's cuts may move, the farther one is context.
 NEIGHBOURS = 2
-# A span's files are read, merged and written this many at a time. A scope spread along the log touches every file
-# of the events table: read as one span, the whole table was held two or three times over at once (0.8 GB of a
-# 100,000-tally publish's peak at a million stations).
-WINDOW_FILES = 6
+# A span's files are read, merged and written a few at a time, about this many rows (at least a file). A scope
+# spread along the log touches every file of the events table: read as one span, the whole table was held two or
+# three times over at once (0.8 GB of a 100,000-tally publish's peak at a million stations); a region's contests
+# make spans of millions of contest_results rows.
+WINDOW_ROWS = 600_000
 
 # A merge slices its runs of rows in order while they are fewer than this share of its rows (a slice costs
 # about as much as taking 64 rows); else it takes every row.
@@ -356,7 +357,7 @@ def _far_linked(s: Splice, a: int, b: int, split_column: str, width: tuple[float
     A farther neighbour holds no row of the scope and none falls among its rows, and its start stays a cut; only
     its split column is read, for the cuts of the files beside it, and the file is linked rather than read,
     merged and written again (the same bytes). The files in between are read, merged and written
-    ``WINDOW_FILES`` at a time (``_windows``): all of them, when the span is the whole table. False when the span
+    ``WINDOW_ROWS`` at a time (``_windows``): all of them, when the span is the whole table. False when the span
     is too short to have its farther neighbours, or when a new row would fall among their rows or their bounds
     would not stay cuts after all: the span is then read whole.
     """
@@ -418,18 +419,28 @@ class _Cutter:
         self.context = rows.column(self.column).combine_chunks()
 
 
+def _window_files(old: list[OldFile], a: int, b: int) -> list[tuple[int, int]]:
+    """Files ``a``..``b`` in runs of about ``WINDOW_ROWS`` rows, at least one file each."""
+    out, start, rows = [], a, 0
+    for i in range(a, b + 1):
+        rows += old[i].rows
+        if rows >= WINDOW_ROWS or i == b:
+            out.append((start, i))
+            start, rows = i + 1, 0
+    return out
+
+
 def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
 def _windows(s: Splice, a: int, b: int, cutter: _Cutter, out: _Out) -> bool:
-    """Write files ``a``..``b`` of the old table, their scope rows replaced, as the whole table's files:
-    ``WINDOW_FILES`` files are read and merged at a time, the files whose cuts are settled written, and the rows
+    """Write files ``a``..``b`` of the old table, their scope rows replaced, as the whole table's files: files of
+    about ``WINDOW_ROWS`` rows are read and merged at a time, the files whose cuts are settled written, and the rows
     after the last of them carried into the next window. False, with the windows' scope rows forgotten, when
     the rows' first row or the tail's start would not be cuts."""
     carry: pa.Table | None = None
-    for start in range(a, b + 1, WINDOW_FILES):
-        stop = min(b, start + WINDOW_FILES - 1)
+    for start, stop in _window_files(s.old, a, b):
         rows = _span_rows(s, start, stop)
         if carry is not None:  # before every row of the window: merged for one sorted dictionary per column
             rows = _merged(s.name, [carry, rows], s.scoped.schema)

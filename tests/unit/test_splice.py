@@ -100,7 +100,7 @@ def _contests_inside(scope: list[str]):
 @settings(max_examples=60, deadline=None)
 @given(contests=st.integers(5, 60), scope=st.sets(st.integers(0, 70), min_size=1, max_size=4),
        seed=st.integers(1, 50), table=st.sampled_from([t.STATION_RESULTS, t.STATION_TURNOUT]),
-       window=st.sampled_from([1, 2, splice.WINDOW_FILES]))
+       window=st.sampled_from([1, 60, 150, splice.WINDOW_ROWS]))
 def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, table, window,
                                                        tmp_path_factory) -> None:
     rows = _station_rows(range(contests), 12, 0)
@@ -118,8 +118,8 @@ def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, ta
     before = _table(table, rows)
     inside = _contests_inside(names)
     after = _table(table, [r for r in rows if r["contest_id"] not in names] + new)
-    with pytest.MonkeyPatch.context() as patch:  # spans read a file, two, or several at a time
-        patch.setattr(splice, "WINDOW_FILES", window)
+    with pytest.MonkeyPatch.context() as patch:  # spans read a file, a few, or all at a time
+        patch.setattr(splice, "WINDOW_ROWS", window)
         check(table, before, after, {("e", c) for c in names}, inside, tmp_path_factory.mktemp("splice"))
 
 
@@ -221,7 +221,7 @@ def test_a_span_whose_far_neighbours_stop_being_cuts_is_read_whole(tmp_path: Pat
         return None if last and calls.count(True) == 1 else real(self, rows, last=last)
 
     monkeypatch.setattr(splice._Cutter, "cuts", last_window_refused)
-    monkeypatch.setattr(splice, "WINDOW_FILES", 1)  # files written before the refusal, to be forgotten
+    monkeypatch.setattr(splice, "WINDOW_ROWS", 1)  # a file a window: files written before the refusal, forgotten
     rows = _station_rows(range(200), 12, 0)
     new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
     before = _table(t.STATION_RESULTS, rows)
@@ -234,11 +234,11 @@ def test_a_span_whose_far_neighbours_stop_being_cuts_is_read_whole(tmp_path: Pat
 
 @settings(max_examples=40, deadline=None)
 @given(events=st.integers(600, 1200), every=st.integers(5, 40), added=st.integers(0, 40), seed=st.integers(1, 9),
-       window=st.sampled_from([1, 2, 3, splice.WINDOW_FILES]))
+       window=st.sampled_from([1, 60, 150, splice.WINDOW_ROWS]))
 def test_a_scope_spread_along_the_log_is_spliced_a_window_at_a_time(events, every, added, seed, window,
                                                                      tmp_path_factory) -> None:
-    # Every file of the events table touched: one span of all of them, read, merged and written ``window`` files
-    # at a time, with the rows after the last settled cut carried over.
+    # Every file of the events table touched: one span of all of them, read, merged and written ``window`` rows
+    # (at least a file) at a time, with the rows after the last settled cut carried over.
     rows = _event_rows(range(events), 0)
     changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] % every == seed % every
                     or r["offset"] >= events]
@@ -261,7 +261,7 @@ def test_a_scope_spread_along_the_log_is_spliced_a_window_at_a_time(events, ever
         return found
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(splice, "WINDOW_FILES", window)
+        patch.setattr(splice, "WINDOW_ROWS", window)
         patch.setattr(splice._Cutter, "cuts", cuts)
         read, files = check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("spread"))
     assert files >= splice.MIN_FILES and read >= files - 2
