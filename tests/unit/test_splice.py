@@ -8,6 +8,7 @@ events in log order), a scope (contests, or log positions), and new rows for it:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +129,18 @@ def test_a_scope_s_rows_spliced_in_equal_a_whole_write(contests, scope, seed, ta
        added=st.integers(0, 40), seed=st.integers(1, 9), sorted_keys=st.booleans())
 def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, added, seed, sorted_keys,
                                                             tmp_path_factory) -> None:
+    before, after, inside, prefixes = _events_changed(events, added, seed, lambda offset: offset in changed)
+    if sorted_keys:  # as the scoped stage hands the scope's log positions over
+        prefixes = _sorted_keys(prefixes)
+    check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("events"))
+
+
+def _events_changed(events: int, added: int, seed: int, changed: Callable[[int], bool]
+                    ) -> tuple[pa.Table, pa.Table, Callable[[pa.Table], pa.Array], set]:
+    """An events table of ``events`` log positions before and after the events at the ``changed`` ones changed and
+    ``added`` were added; which rows are the changed events'; and their log positions."""
     rows = _event_rows(range(events), 0)
-    changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] in changed
+    changed_rows = [r for r in _event_rows(range(events + added), seed) if changed(r["offset"])
                     or r["offset"] >= events]
     ids = {r["event_id"] for r in changed_rows}
     before = _table(t.EVENTS, rows)
@@ -138,10 +149,7 @@ def test_events_spliced_by_log_position_equal_a_whole_write(events, changed, add
     def inside(table: pa.Table) -> pa.Array:
         return pc.is_in(table["event_id"].combine_chunks(), value_set=pa.array(sorted(ids), pa.string()))
 
-    prefixes = {(r["offset"], r["topic"], r["partition"]) for r in changed_rows}
-    if sorted_keys:  # as the scoped stage hands the scope's log positions over
-        prefixes = _sorted_keys(prefixes)
-    check(t.EVENTS, before, after, prefixes, inside, tmp_path_factory.mktemp("events"))
+    return before, after, inside, {(r["offset"], r["topic"], r["partition"]) for r in changed_rows}
 
 
 def _sorted_keys(keys: set) -> splice.SortedKeys:
@@ -239,17 +247,9 @@ def test_a_scope_spread_along_the_log_is_spliced_a_window_at_a_time(events, ever
                                                                      tmp_path_factory) -> None:
     # Every file of the events table touched: one span of all of them, read, merged and written ``window`` rows
     # (at least a file) at a time, with the rows after the last settled cut carried over.
-    rows = _event_rows(range(events), 0)
-    changed_rows = [r for r in _event_rows(range(events + added), seed) if r["offset"] % every == seed % every
-                    or r["offset"] >= events]
-    ids = {r["event_id"] for r in changed_rows}
-    before = _table(t.EVENTS, rows)
-    after = _table(t.EVENTS, [r for r in rows if r["event_id"] not in ids] + changed_rows)
-
-    def inside(table: pa.Table) -> pa.Array:
-        return pc.is_in(table["event_id"].combine_chunks(), value_set=pa.array(sorted(ids), pa.string()))
-
-    prefixes = _sorted_keys({(r["offset"], r["topic"], r["partition"]) for r in changed_rows})
+    before, after, inside, positions = _events_changed(events, added, seed,
+                                                       lambda offset: offset % every == seed % every)
+    prefixes = _sorted_keys(positions)
     held: list[int] = []
     refused: list[bool] = []
     real = splice._Cutter.cuts
