@@ -28,6 +28,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from pipelines.release import (
     cdf_blocks,
     cdf_contests,
     cdf_counts,
+    cdf_frame,
     cdf_json,
     cdf_people,
     cdf_report,
@@ -50,9 +52,12 @@ from pipelines.release import (
 )
 from pipelines.release.cdf_report import Report, column, dumps, text
 from pipelines.release.cdf_tables import (
+    CANDIDATES,
     COLUMNS,
+    CONTESTS,
     DIVISIONS,
     ELECTIONS,
+    PARTIES,
     PRECINCT_FORMAT,
     REQUIRED,
     RESULTS,
@@ -61,6 +66,7 @@ from pipelines.release.cdf_tables import (
     SUMMARY_FORMAT,
     TABLES,
     ExportTables,
+    LazyTables,
 )
 from pipelines.release.parquet import StagedFile, read_staged
 from pipelines.release.store import Blob, Carried
@@ -70,16 +76,18 @@ log = logging.getLogger(__name__)
 FOLDER = "cdf"
 FORMAT = "NIST SP 1500-100 v2 JSON ElectionReport"
 MEDIA_TYPE = "application/gzip"
-ISSUER = "Ballotstream"
+ISSUER = cdf_frame.ISSUER
 # Polling-station counts go into the document up to this many station rows of contest_results. Beyond it the
 # document holds divisions and contests only ("summary-contest"): the station counts are in the Parquet tables,
 # and a document of every station × selection of a large election would be gigabytes.
 STATION_LEVEL_MAX_ROWS = 250_000
 STATION_KINDS = frozenset({"POLLING_STATION", "PRECINCT"})
 GZIP_LEVEL = cdf_blocks.GZIP_LEVEL
+# Read by the document's frame alone (``cdf_frame``), hence only when it is built.
+FRAME_ONLY = frozenset({DIVISIONS, CANDIDATES, PARTIES})
 # Every module the documents' bytes depend on (EXPORT_VERSION).
 MODULES = (cdf_tables, cdf_report, cdf_counts, cdf_selections, cdf_contests, cdf_people, cdf_units, cdf_json,
-           cdf_vocab, cdf_blocks)
+           cdf_vocab, cdf_blocks, cdf_frame)
 
 
 def document_key(election_id: str) -> str:
@@ -135,14 +143,16 @@ def _read(files: Mapping[str, StagedFile], name: str, condition: pc.Expression |
 
 
 def _station_rows(results: StagedFile) -> int:
-    """contest_results' station rows, counted in its ``level`` column alone (dictionary codes, not strings)."""
+    """contest_results' station rows, counted in its ``level`` column alone (dictionary codes, not strings), a
+    file at a time (a million stations' 13 million codes at once were 0.12 GB)."""
     count = 0
-    for chunk in read_staged(results, ["level"])["level"].chunks:
-        if not pa.types.is_dictionary(chunk.type):
-            count += pc.sum(pc.equal(chunk, STATION)).as_py() or 0
-            continue
-        code = chunk.dictionary.index(STATION).as_py()
-        count += 0 if code < 0 else pc.sum(pc.equal(chunk.indices, code)).as_py() or 0
+    for path in results.paths():
+        for chunk in pq.read_table(path, columns=["level"])["level"].chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                count += pc.sum(pc.equal(chunk, STATION)).as_py() or 0
+                continue
+            code = chunk.dictionary.index(STATION).as_py()
+            count += 0 if code < 0 else pc.sum(pc.equal(chunk.indices, code)).as_py() or 0
     return count
 
 
@@ -150,8 +160,11 @@ def read_export_tables(files: Mapping[str, StagedFile], *, results: bool = True)
     """``at_reporting_level`` of a release's staged tables, reading only what the documents use: the columns of
     ``COLUMNS``, and for a large election no station rows at all (a million stations' contest_results are
     13 million rows; their count comes from the file's row count, not from reading them). Without ``results``,
-    contest_results is not read (its blocks' rows are read as ``cdf_blocks`` needs them)."""
-    tables = {n: _read(files, n) for n in TABLES if n in files and n not in (RESULTS, STATION_TURNOUT, DIVISIONS)}
+    contest_results is not read (its blocks' rows are read as ``cdf_blocks`` needs them). The tables only the
+    document's frame reads are read when it is built (``LazyTables``)."""
+    tables: dict[str, pa.Table | Callable[[], pa.Table]] = {
+        n: partial(_read, files, n) if n in FRAME_ONLY else _read(files, n)
+        for n in TABLES if n in files and n not in (RESULTS, STATION_TURNOUT, DIVISIONS)}
     staged = files.get(RESULTS)
     if staged is not None and "level" in pq.read_schema(staged.paths()[0]).names:
         above = _read(files, RESULTS, pc.field("level") != STATION) if results else None
@@ -160,11 +173,11 @@ def read_export_tables(files: Mapping[str, StagedFile], *, results: bool = True)
             if above is not None:
                 tables[RESULTS] = above
             if DIVISIONS in files:
-                tables[DIVISIONS] = _divisions_without_stations(files[DIVISIONS])
-            return ExportTables(_in_order(tables), SUMMARY_FORMAT, export_inputs(files))
-    tables.update({n: _read(files, n) for n in (DIVISIONS, RESULTS, STATION_TURNOUT)
-                   if n in files and (results or n != RESULTS)})
-    return ExportTables(_in_order(tables), PRECINCT_FORMAT, export_inputs(files))
+                tables[DIVISIONS] = partial(_divisions_without_stations, files[DIVISIONS])
+            return ExportTables(LazyTables(_in_order(tables)), SUMMARY_FORMAT, export_inputs(files))
+    tables.update({n: partial(_read, files, n) if n in FRAME_ONLY else _read(files, n)
+                   for n in (DIVISIONS, RESULTS, STATION_TURNOUT) if n in files and (results or n != RESULTS)})
+    return ExportTables(LazyTables(_in_order(tables)), PRECINCT_FORMAT, export_inputs(files))
 
 
 def _read_for_build(files: Mapping[str, StagedFile], *, results: bool) -> ExportTables:
@@ -173,7 +186,7 @@ def _read_for_build(files: Mapping[str, StagedFile], *, results: bool) -> Export
     return export
 
 
-def _in_order(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+def _in_order(tables: dict[str, Any]) -> dict[str, Any]:
     return {n: tables[n] for n in TABLES if n in tables}
 
 
@@ -202,47 +215,37 @@ def _status(report: Report) -> str:
 
 def _report_members(export: ExportTables, election_id: str, generated_at: datetime,
                     cache: cdf_blocks.Cache | None = None) -> list[bytes]:
-    """The ElectionReport of ``election_id`` as gzip members of its UTF-8 JSON: the report up to its Contest array,
-    one per block of contests (``cdf_blocks``: from ``cache`` where it holds them), and the rest."""
+    """The ElectionReport of ``election_id`` as gzip members of its UTF-8 JSON: the frame's head (``cdf_frame``),
+    one member per block of contests (``cdf_blocks``), the election's last members and the release's time, the
+    frame's body, and the status (the frame and blocks from ``cache`` where it holds them)."""
     elections = export.tables[ELECTIONS]
     election = next((r for r in elections.select([c for c in COLUMNS[ELECTIONS] if c in elections.column_names])
                      .to_pylist() if r["election_id"] == election_id), None)
     if election is None:
         raise KeyError(election_id)
     # contest_results are read a block at a time, not by the report of the whole election.
-    report = Report(ExportTables({n: t for n, t in export.tables.items() if n != RESULTS}, export.format), election)
+    tables = export.tables
+    tables = tables.without(RESULTS) if isinstance(tables, LazyTables) else {n: t for n, t in tables.items()
+                                                                             if n != RESULTS}
+    report = Report(ExportTables(tables, export.format), election)
     if export.format == SUMMARY_FORMAT:
         report.notes.append(f"Polling-station counts are left out (more than {STATION_LEVEL_MAX_ROWS:,} station "
                             "rows); they are in the release's contest_results table.")
     blocks = cdf_blocks.contest_blocks(report, export.tables.get(RESULTS), cache)
     cdf_blocks.gather(report, blocks)
-    candidates, persons = cdf_people.people(report)
-    parties = cdf_people.parties(report)
-    units = cdf_units.gp_units(report)
+    frame = cdf_frame.frame(report, blocks, cache)
     etype, other = cdf_vocab.election_type(election.get("kind"))
     date = dumps(election["date"].isoformat())
     generated = generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def member(key: str, items: cdf_blocks.Piece) -> list[cdf_blocks.Piece]:
-        return [f'"{key}":['.encode(), items, b"],"] if len(items) else []
-
-    head = [b'{"@type":"ElectionResults.ElectionReport","Election":[{"@type":"ElectionResults.Election",',
-            *member("Candidate", candidates)]
-    tail = [
+    # The release's time and status: members of their own around the frame's body, which is kept (``cdf_frame``).
+    election_end = cdf_blocks.member([
+        b"]," if blocks else b"",
         f'"ElectionScopeId":{dumps(report.scope)},"EndDate":{date},"Name":{dumps(text(election["name"]))},'
         f'{f"{chr(34)}OtherType{chr(34)}:{dumps(other)}," if other else ""}"StartDate":{date},'
-        f'"Type":{dumps(etype)}}}],"Format":{dumps(export.format)},"GeneratedDate":{dumps(generated)},'.encode(),
-        *member("GpUnit", units),
-        f'"Issuer":{dumps(ISSUER)},"IssuerAbbreviation":{dumps(ISSUER)},'.encode(),
-        f'"Notes":{dumps(" ".join(report.notes))},'.encode() if report.notes else b"",
-        *member("Office", ",".join(item for _, item in sorted(report.offices)).encode()),
-        *member("Party", ",".join(parties).encode()), *member("Person", persons),
-        f'"SequenceEnd":1,"SequenceStart":1,"Status":{dumps(_status(report))},'
-        f'"VendorApplicationId":{dumps(ISSUER)}}}'.encode()]
-    if not blocks:
-        return [cdf_blocks.member(head + tail)]
-    return [cdf_blocks.member([*head, b'"Contest":[']), *(b.member for b in blocks),
-            cdf_blocks.member([b"],", *tail])]
+        f'"Type":{dumps(etype)}}}],"Format":{dumps(export.format)},"GeneratedDate":{dumps(generated)},'.encode()])
+    end = cdf_blocks.member([f'"SequenceEnd":1,"SequenceStart":1,"Status":{dumps(_status(report))},'
+                             f'"VendorApplicationId":{dumps(ISSUER)}}}'.encode()])
+    return [frame.head, *(b.member for b in blocks), election_end, frame.body, end]
 
 
 def _export(tables: Mapping[str, pa.Table] | ExportTables) -> ExportTables:
@@ -354,5 +357,10 @@ def _blocks_cache(files: Mapping[str, StagedFile], export: ExportTables, electio
     condition = pc.field("level") != STATION if export.format == SUMMARY_FORMAT else None
     base = (f"{EXPORT_VERSION} {STATION_LEVEL_MAX_ROWS} {GZIP_LEVEL} {cdf_blocks.BLOCK_CONTESTS} {export.format} "
             f"{election_id}")
+    # What the frame reads: station turnout only where the document holds station figures (new tallies change it).
+    read = [n for n in (ELECTIONS, PARTIES, CANDIDATES, DIVISIONS, CONTESTS, STATION_TURNOUT)
+            if n != STATION_TURNOUT or export.format == PRECINCT_FORMAT]
+    tables = " ".join(f"{n}:{files[n].sha256 if n in files else None}" for n in read)
     return cdf_blocks.Cache(folder, hashlib.sha256(base.encode()).hexdigest(),
-                            cdf_blocks.Staged(files[RESULTS], [c for c in COLUMNS[RESULTS] if c in present], condition))
+                            cdf_blocks.Staged(files[RESULTS], [c for c in COLUMNS[RESULTS] if c in present], condition),
+                            tables)

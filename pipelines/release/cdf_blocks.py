@@ -26,7 +26,7 @@ import uuid
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +107,19 @@ class Block:
     labels: pa.Table  # person, label, rank: ranks among the block's own selections
     offices: list[tuple[str, str]]
     notes: list[str]
+    digest: str = ""  # of the findings, when known (``findings``)
+
+    def found(self) -> dict[str, object]:
+        """What the block's contests found for the document's other parts, as JSON values."""
+        return {"selections": self.selections, "stations_named": self.stations_named.to_pylist(),
+                "units_named": self.units_named.to_pylist(), "party_refs": self.party_refs.to_pylist(),
+                "labels": [self.labels[c].to_pylist() for c in ("person", "label", "rank")],
+                "offices": self.offices, "notes": self.notes}
 
     def dump(self) -> bytes:
         """The block as a cache file: its length-prefixed JSON header, then the member."""
-        header = json.dumps({
-            "sha256": hashlib.sha256(self.member).hexdigest(), "selections": self.selections,
-            "stations_named": self.stations_named.to_pylist(), "units_named": self.units_named.to_pylist(),
-            "party_refs": self.party_refs.to_pylist(),
-            "labels": [self.labels[c].to_pylist() for c in ("person", "label", "rank")],
-            "offices": self.offices, "notes": self.notes}).encode()
+        header = json.dumps({"sha256": hashlib.sha256(self.member).hexdigest(), "findings": findings(self),
+                             **self.found()}).encode()
         return len(header).to_bytes(8, "big") + header + self.member
 
     @staticmethod
@@ -132,9 +136,16 @@ class Block:
                          pa.array(h["units_named"], js.TEXT), pa.array(h["party_refs"], js.TEXT),
                          pa.table({"person": pa.array(person, js.TEXT), "label": pa.array(label, js.TEXT),
                                    "rank": pa.array(rank, pa.int64())}),
-                         [(str(i), str(j)) for i, j in h["offices"]], [str(n) for n in h["notes"]])
+                         [(str(i), str(j)) for i, j in h["offices"]], [str(n) for n in h["notes"]],
+                         str(h["findings"]))
         except (ValueError, KeyError, TypeError, pa.ArrowException):
             return None
+
+
+def findings(block: Block) -> str:
+    """The sha256 of what ``block``'s contests found (``Block.found``): the document's frame is built from it
+    (``cdf_frame``), whatever their counts."""
+    return block.digest or hashlib.sha256(json.dumps(block.found(), sort_keys=True).encode()).hexdigest()
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:
@@ -268,11 +279,13 @@ def prune(folder: Path, min_age_s: float = UNUSED_S) -> int:
 @dataclass(frozen=True)
 class Cache:
     """The local folder of blocks, the digest of what every block of one document depends on alike (the export's
-    code and settings, the format, the election) and the contest_results files' whereabouts."""
+    code and settings, the format, the election) and the contest_results files' whereabouts; ``tables``: the
+    digest of the staged tables the document's frame reads (``cdf_frame``), if it may be kept too."""
 
     folder: Path
     base: str
     staged: Staged
+    tables: str | None = None
 
 
 def contest_blocks(report: rp.Report, results: pa.Table | None, cache: Cache | None = None) -> list[Block]:
@@ -301,5 +314,6 @@ def contest_blocks(report: rp.Report, results: pa.Table | None, cache: Cache | N
         if blocks[i] is None:
             blocks[i] = build(report, a, b, by_contest.rows(ids[a], ids[b - 1]), *rows[i])
             if cache is not None:
+                blocks[i] = replace(blocks[i], digest=findings(blocks[i]))
                 _save(cache.folder, keys[i], blocks[i])
     return [b for b in blocks if b is not None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -151,12 +152,7 @@ class Report:
             pc.is_in(column(declared, "contest_id"), value_set=self.contest_ids))
         turnout = _of_election(tables.get(STATION_TURNOUT), eid)
         self.turnout = turnout if turnout is not None and "contest_id" in turnout.column_names else None
-        divisions = _of_election(tables.get(DIVISIONS), eid, unassigned=True)
-        self.divisions = None if divisions is None else last_per_key(divisions, "division_id")
-        candidates = _of_election(tables.get(CANDIDATES), eid)
-        self.candidates = None if candidates is None else last_per_key(candidates, "candidate_id")
-        parties = tables.get(PARTIES)
-        self.parties = {} if parties is None else {r["party_id"]: r for r in parties.to_pylist()}
+        self._tables, self._election_id = tables, eid
         # Units results name without declaring them: the ids at station level, and those at any other.
         self.stations_named: list[pa.Array] = []
         self.units_named: list[pa.Array] = [self.districts]
@@ -164,6 +160,22 @@ class Report:
         self.labels: list[pa.Table] = []  # (person, label, rank): a selection's ballot label for each person
         self.offices: list[tuple[str, str]] = []  # (id, JSON)
         self.notes: list[str] = []
+
+    # Read by the document's frame alone (``cdf_frame``): not made when the frame is found in the cache.
+    @cached_property
+    def divisions(self) -> pa.Table | None:
+        divisions = _of_election(self._tables.get(DIVISIONS), self._election_id, unassigned=True)
+        return None if divisions is None else last_per_key(divisions, "division_id")
+
+    @cached_property
+    def candidates(self) -> pa.Table | None:
+        candidates = _of_election(self._tables.get(CANDIDATES), self._election_id)
+        return None if candidates is None else last_per_key(candidates, "candidate_id")
+
+    @cached_property
+    def parties(self) -> dict[str, Row]:
+        parties = self._tables.get(PARTIES)
+        return {} if parties is None else {r["party_id"]: r for r in parties.to_pylist()}
 
     def block(self, first: int, stop: int, results: pa.Table | None, declared: pa.Table | None,
               turnout: pa.Table | None) -> Report:

@@ -216,9 +216,12 @@ def test_release_documents_are_what_the_release_step_writes(validator):
                              "media_type": "application/gzip", "election_id": fx.ELECTION, "inputs": None,
                              "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}
     # gzip members without a name or time: the same JSON is always the same file. The Contest array's blocks are
-    # members of their own (cdf_blocks).
+    # members of their own (cdf_blocks), the frame around them two (cdf_frame), and the release's time and status
+    # two more.
     members = _members(body)
-    assert len(members) >= 3 and members[0][1].endswith(b'"Contest":[') and members[-1][1].startswith(b"],")
+    assert len(members) >= 5 and members[0][1].endswith(b'"Contest":[') and members[-3][1].startswith(b"],")
+    assert b'"GeneratedDate"' in members[-3][1] and members[-2][1].startswith(b'"GpUnit":[')
+    assert members[-1][1].startswith(b'"SequenceEnd"')
     assert all(m == gzip.compress(text, compresslevel=cdf.GZIP_LEVEL, mtime=0) for m, text in members)
     assert b"".join(t for _, t in members) == cdf.election_report(fx.contest_tables(), fx.ELECTION, generated_at=AT)
 

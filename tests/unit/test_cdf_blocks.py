@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
-from pipelines.release import cdf, cdf_blocks
+from pipelines.release import cdf, cdf_blocks, cdf_frame
 from pipelines.release.parquet import StagedFile, write_table_files
 from tests.support import contests as fx
 
@@ -86,11 +86,25 @@ def _staged(tables: dict[str, pa.Table], folder: Path) -> dict[str, StagedFile]:
 
 
 class Counted:
-    """Counts the blocks built and the contest_results rows read for them."""
+    """Counts the blocks built, the contest_results rows read for them and the frames built (``cdf_frame``)."""
 
     def __init__(self, m: pytest.MonkeyPatch) -> None:
-        self.built, self.read = 0, 0
-        build, read = cdf_blocks.build, cdf_blocks.Staged.read
+        self.built, self.read, self.frames = 0, 0, 0
+        self.tables: set[str] = set()  # the export's tables read
+        build, read, frame = cdf_blocks.build, cdf_blocks.Staged.read, cdf_frame.build
+        read_table, divisions = cdf._read, cdf._divisions_without_stations
+
+        def counted_table(files: dict[str, StagedFile], name: str, *args: Any) -> pa.Table:
+            self.tables.add(name)
+            return read_table(files, name, *args)
+
+        def counted_divisions(staged: StagedFile) -> pa.Table:
+            self.tables.add(staged.table)
+            return divisions(staged)
+
+        def counted_frame(*args: Any) -> cdf_frame.Frame:
+            self.frames += 1
+            return frame(*args)
 
         def counted_build(*args: Any) -> cdf_blocks.Block:
             self.built += 1
@@ -102,6 +116,9 @@ class Counted:
             return out
 
         m.setattr(cdf_blocks, "build", counted_build)
+        m.setattr(cdf_frame, "build", counted_frame)
+        m.setattr(cdf, "_read", counted_table)
+        m.setattr(cdf, "_divisions_without_stations", counted_divisions)
         m.setattr(cdf_blocks.Staged, "read", counted_read)
 
 
@@ -122,8 +139,12 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
         counted = Counted(m)
         assert _published(files, cache) == fresh
         blocks = counted.built
-        assert blocks > 3 and len(list(cache.glob("*.block"))) == blocks
+        assert blocks > 3 and len(list(cache.glob("*.block"))) == blocks and counted.frames == 1
+        assert {"divisions", "candidates", "parties"} <= counted.tables
+        counted.tables.clear()
         assert _published(files, cache) == fresh and counted.built == blocks and counted.read > 0
+        assert counted.frames == 1  # the frame too was found in the cache...
+        assert not {"divisions", "candidates", "parties"} & counted.tables  # ...and the tables only it reads not read
 
         # One contest's counts change: its block (and any sharing a contest_results file with it) is built again,
         # from those files' rows alone.
@@ -136,6 +157,7 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
         files = _staged(changed, tmp_path / "second")
         again = _published(files, cache)
         assert 1 <= counted.built < blocks and 0 < counted.read < results.num_rows
+        assert counted.frames == 1  # counts are not in the frame
         assert again == _published(files, None) != fresh
 
         # A selection's label changes: its contest's block is built again.
@@ -148,10 +170,33 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
         relabelled = _staged(changed, tmp_path / "third")
         assert _published(relabelled, cache) == _published(relabelled, None) != again and counted.built >= 1
 
-        # A block file cut short is built again, not read.
-        damaged = sorted(cache.glob("*.block"))[0]
-        damaged.write_bytes(damaged.read_bytes()[:-5])
-        assert _published(files, cache) == again
+        # A person no candidate row registers takes their ballot name from the first selection naming them: a
+        # change to that label is found by a block, and the frame (their Candidate) is built again.
+        counted.frames = 0
+        biden = pc.equal(selections["selection_id"], "candidate:joseph-biden")
+        renamed = pc.if_else(biden, pc.binary_join_element_wise(selections["label"], "Jr.", " "), selections["label"])
+        changed["contest_selections"] = selections.set_column(selections.column_names.index("label"), "label",
+                                                              renamed.cast(selections.schema.field("label").type))
+        renamed_files = _staged(changed, tmp_path / "fourth")
+        document = _published(renamed_files, cache)
+        assert counted.frames == 1
+        assert document == _published(renamed_files, None) and b"Joseph R. Biden (0) Jr." in gzip.decompress(document)
+
+        # A party's name changes: only the frame is built again.
+        counted.built = counted.frames = 0
+        parties = tables["parties"]
+        changed["parties"] = parties.set_column(parties.column_names.index("name"), "name",
+                                                pc.utf8_upper(parties["name"]))
+        party_files = _staged(changed, tmp_path / "fifth")
+        published = _published(party_files, cache)
+        assert counted.built == 0 and counted.frames == 1
+        assert published == _published(party_files, None) != document
+
+        # A block or frame file cut short is built again, not read.
+        for damaged in (sorted(cache.glob("*.block"))[0], *cache.glob("*.frame")):
+            damaged.write_bytes(damaged.read_bytes()[:-5])
+        counted.frames = 0
+        assert _published(files, cache) == again and counted.frames == 1
 
 
 def test_blocks_unused_for_an_hour_are_pruned(tmp_path) -> None:
