@@ -50,6 +50,7 @@ from pipelines.release import (
     cdf_units,
     cdf_vocab,
 )
+from pipelines.release.blobs import Blob, Carried
 from pipelines.release.cdf_report import Report, column, dumps, text
 from pipelines.release.cdf_tables import (
     CANDIDATES,
@@ -69,7 +70,6 @@ from pipelines.release.cdf_tables import (
     LazyTables,
 )
 from pipelines.release.parquet import StagedFile, read_staged
-from pipelines.release.store import Blob, Carried
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,12 @@ A process, not a thread: the gate (Great Expectations over pandas) holds the GIL
 export of a million-station election (2.1 s alone) beside 2.0 s of Python bytecode took 4.5-4.9 s, no faster than
 one after the other. Forked from a fork server, not from the publish process: a fork of it would copy locks held by
 its other threads (``pipelines.ingest.parallel`` avoids it for the same reason). The fork server is a process of
-its own with one thread that has imported the export (``warm_up``; a publisher that waits for events starts it
-before it waits): a build then starts in about 10 ms, where a spawned process took 0.5-0.8 s of CPU to start and
-import the export, on the core the gate leaves, while the release waited for the documents.
+its own with one thread (``warm_up``; a publisher that waits for events starts it before it waits), and it imports
+nothing: a build imports the export itself, 0.5-0.7 s of CPU. Preloaded with the export, the fork server held
+123 MB for the whole publish, and each build counted most of those pages again in its own RSS: at a million
+stations that was most of what the 100,000-tally publish's peak had above 1.5 GB, while the release no longer
+waits for the documents (``bench_live``: they are built before the gate and the changes end, their frame and
+most of their blocks found in the cache).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.release import cdf
+from pipelines.release.blobs import Blob
 from pipelines.release.parquet import StagedFile
-from pipelines.release.store import Blob
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +62,17 @@ NICENESS = 10
 SCOPED_NICENESS = 0
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
-# Builds are forked from a fork server that has imported this module (hence the export); spawned where there is none.
+# Builds are forked from a fork server that imports nothing (not even ``__main__``, its default); spawned where
+# there is none.
 _FORKING = "forkserver" in multiprocessing.get_all_start_methods()
 _CONTEXT = multiprocessing.get_context("forkserver" if _FORKING else "spawn")
 if _FORKING:
-    _CONTEXT.set_forkserver_preload([__name__])
+    _CONTEXT.set_forkserver_preload([])
 
 
 def warm_up() -> None:
-    """Start the fork server builds are forked from, if not running yet: it imports the export meanwhile (it
-    returns at once)."""
+    """Start the fork server builds are forked from, if not running yet (it returns at once): a fork of it then
+    takes milliseconds."""
     if _FORKING:
         from multiprocessing import forkserver
 

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import ChecksumMismatch, PublishConflict, ServiceUnavailable
+from pipelines.release.blobs import Blob, Carried
 from pipelines.release.parquet import StagedFile
 from pipelines.release.s3 import JSON_TYPE, s3_client
 from pipelines.settings import Settings
@@ -31,23 +32,6 @@ LISTED_PER_KEY = 10
 LIST_PAGE = 1000  # keys a listing request returns (S3's most)
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
-
-
-@dataclass(frozen=True, slots=True)
-class Blob:
-    """A document written as given, not encoded as JSON by the store (a compressed export)."""
-
-    body: bytes
-    content_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class Carried:
-    """A document an earlier release already holds with the same bytes: copied within the bucket from that
-    release's folder (``path`` in it), not uploaded again."""
-
-    release_id: str
-    path: str
 
 
 @dataclass(frozen=True, slots=True)
