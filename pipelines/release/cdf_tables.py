@@ -54,6 +54,9 @@ class LazyTables(Mapping[str, pa.Table]):
             table = self._tables[name] = table()
         return table
 
+    def __contains__(self, name: object) -> bool:  # without reading it (``Mapping``'s would)
+        return name in self._tables and name not in self._hidden
+
     def __iter__(self) -> Iterator[str]:
         return (n for n in self._tables if n not in self._hidden)
 

@@ -340,3 +340,21 @@ def test_a_document_with_the_previous_releases_inputs_is_carried_over(tmp_path, 
         docs, _ = cdf.release_documents(staged, generated_at=later, url=str, previous=prior)
         assert isinstance(docs[key], Blob)
         assert json.loads(gzip.decompress(docs[key].body))["GeneratedDate"] == "2020-11-06T00:00:00Z"
+
+
+def test_lazy_tables_are_read_once_when_first_used_and_not_to_say_they_are_there():
+    from pipelines.release.cdf_tables import LazyTables
+
+    reads: list[str] = []
+
+    def read(name: str) -> pa.Table:
+        reads.append(name)
+        return pa.table({"x": [name]})
+
+    tables = LazyTables({"contests": pa.table({"x": ["c"]}), "divisions": lambda: read("divisions")})
+    assert "divisions" in tables and "parties" not in tables and sorted(tables) == ["contests", "divisions"]
+    assert reads == []
+    without = tables.without("contests")
+    assert "contests" not in without and list(without) == ["divisions"] and without.get("contests") is None
+    assert without["divisions"]["x"].to_pylist() == ["divisions"] == tables["divisions"]["x"].to_pylist()
+    assert reads == ["divisions"]  # read once, shared with the view
