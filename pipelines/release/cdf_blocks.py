@@ -243,29 +243,39 @@ def _digest(rows: pa.Table | None) -> str | None:
     return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
-def _load(folder: Path, key: str) -> Block | None:
-    path = folder / f"{key}{SUFFIX}"
+def read_kept(path: Path) -> bytes | None:
+    """A cache file's bytes, marked in use (not pruned as unused); None when there is none."""
     try:
         data = path.read_bytes()
-        os.utime(path)  # in use: not removed as unused (``prune``)
+        os.utime(path)
     except OSError:
         return None
-    return Block.load(data)
+    return data
 
 
-def _save(folder: Path, key: str, block: Block) -> None:
-    """Keep ``block`` under ``key``, whole or not at all (the cache only saves work)."""
-    partial = folder / f".{key}-{uuid.uuid4().hex[:8]}"
+def keep(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all (under another name, renamed); a failure only costs the work it
+    would have saved."""
+    partial = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(block.dump())
-        partial.replace(folder / f"{key}{SUFFIX}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        partial.replace(path)
     except OSError:
         partial.unlink(missing_ok=True)
 
 
+def _load(folder: Path, key: str) -> Block | None:
+    data = read_kept(folder / f"{key}{SUFFIX}")
+    return None if data is None else Block.load(data)
+
+
+def _save(folder: Path, key: str, block: Block) -> None:
+    keep(folder / f"{key}{SUFFIX}", block.dump())
+
+
 def prune(folder: Path, min_age_s: float = UNUSED_S) -> int:
-    """Remove blocks (and partial files) unused for ``min_age_s``; returns how many went."""
+    """Remove blocks, frames (``cdf_frame``) and partial files unused for ``min_age_s``; returns how many went."""
     removed = 0
     if not folder.is_dir():
         return removed

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,31 +59,24 @@ def key(cache: cdf_blocks.Cache, tables: str, blocks: list[cdf_blocks.Block]) ->
 
 
 def _load(folder: Path, name: str) -> Frame | None:
-    path = folder / f"{name}{SUFFIX}"
+    data = cdf_blocks.read_kept(folder / f"{name}{SUFFIX}")
+    if data is None:
+        return None
     try:
-        data = path.read_bytes()
-        os.utime(path)  # in use: not pruned (``cdf_blocks.prune``)
         start = 8 + int.from_bytes(data[:8], "big")
         h = json.loads(data[8:start])
         head, body = data[start:start + h["head"]], data[start + h["head"]:]
         if hashlib.sha256(head + body).hexdigest() != h["sha256"]:
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return Frame(head, body)
 
 
 def _save(folder: Path, name: str, frame: Frame) -> None:
-    """Keep ``frame`` under ``name``, whole or not at all (the cache only saves work)."""
     header = json.dumps({"head": len(frame.head),
                          "sha256": hashlib.sha256(frame.head + frame.body).hexdigest()}).encode()
-    partial = folder / f".{name}-{uuid.uuid4().hex[:8]}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(len(header).to_bytes(8, "big") + header + frame.head + frame.body)
-        partial.replace(folder / f"{name}{SUFFIX}")
-    except OSError:
-        partial.unlink(missing_ok=True)
+    cdf_blocks.keep(folder / f"{name}{SUFFIX}", len(header).to_bytes(8, "big") + header + frame.head + frame.body)
 
 
 def frame(report: rp.Report, blocks: list[cdf_blocks.Block], cache: cdf_blocks.Cache | None = None) -> Frame:
