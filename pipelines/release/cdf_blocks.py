@@ -116,10 +116,12 @@ class Block:
                 "labels": [self.labels[c].to_pylist() for c in ("person", "label", "rank")],
                 "offices": self.offices, "notes": self.notes}
 
-    def dump(self) -> bytes:
-        """The block as a cache file: its length-prefixed JSON header, then the member."""
-        header = json.dumps({"sha256": hashlib.sha256(self.member).hexdigest(), "findings": findings(self),
-                             **self.found()}).encode()
+    def dump(self, found: dict[str, object] | None = None) -> bytes:
+        """The block as a cache file: its length-prefixed JSON header, then the member (``found``: ``found()``,
+        when the caller has it already)."""
+        found = self.found() if found is None else found
+        header = json.dumps({"sha256": hashlib.sha256(self.member).hexdigest(),
+                             "findings": self.digest or _found_sha256(found), **found}).encode()
         return len(header).to_bytes(8, "big") + header + self.member
 
     @staticmethod
@@ -145,7 +147,11 @@ class Block:
 def findings(block: Block) -> str:
     """The sha256 of what ``block``'s contests found (``Block.found``): the document's frame is built from it
     (``cdf_frame``), whatever their counts."""
-    return block.digest or hashlib.sha256(json.dumps(block.found(), sort_keys=True).encode()).hexdigest()
+    return block.digest or _found_sha256(block.found())
+
+
+def _found_sha256(found: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()
 
 
 def _concat(arrays: list[pa.Array]) -> pa.Array:
@@ -270,10 +276,6 @@ def _load(folder: Path, key: str) -> Block | None:
     return None if data is None else Block.load(data)
 
 
-def _save(folder: Path, key: str, block: Block) -> None:
-    keep(folder / f"{key}{SUFFIX}", block.dump())
-
-
 def prune(folder: Path, min_age_s: float = UNUSED_S) -> int:
     """Remove blocks, frames (``cdf_frame``) and partial files unused for ``min_age_s``; returns how many went."""
     removed = 0
@@ -327,6 +329,7 @@ def contest_blocks(report: rp.Report, results: pa.Table | None, cache: Cache | N
         if blocks[i] is None:
             blocks[i] = build(report, a, b, by_contest.rows(ids[a], ids[b - 1]), *rows[i])
             if cache is not None:
-                blocks[i] = replace(blocks[i], digest=findings(blocks[i]))
-                _save(cache.folder, keys[i], blocks[i])
+                found = blocks[i].found()  # once, for the frame's key and the cache file
+                blocks[i] = replace(blocks[i], digest=_found_sha256(found))
+                keep(cache.folder / f"{keys[i]}{SUFFIX}", blocks[i].dump(found))
     return [b for b in blocks if b is not None]
