@@ -12,9 +12,12 @@ on each side hold none of them, and:
 So in each such span of files the touched files and their nearer neighbours are read, their scope rows replaced,
 the cuts found again on the span alone, and the files written (those whose data did not change are linked from
 the cache, as in a full write); of the farther neighbours only the split column is read, the cuts beside them
-depending on it, and they are linked as they are, like the files outside the spans. The result is byte for byte
-``parquet.write_table_files`` of the whole table (``tests/unit/test_splice.py``). A table of few files is read
-whole.
+depending on it, and they are linked as they are, like the files outside the spans.
+
+Most often the nearer neighbours keep their bytes too: where the touched files' first row and the right
+neighbour's stay cuts, the nearer neighbours are linked the same way and only the touched files are read
+(``_near_linked``); else the span is staged as above. The result is byte for byte ``parquet.write_table_files``
+of the whole table (``tests/unit/test_splice.py``). A table of few files is read whole.
 """
 
 from __future__ import annotations
@@ -494,6 +497,36 @@ class _Out:
         del self.parts[mark:]
 
 
+def _near_linked(s: Splice, span: tuple[int, int], hit: list[int], cutting: tuple[str, tuple[float, float], int],
+                 out: _Out) -> bool:
+    """Write the files of ``span`` (touched files ``hit`` and ``NEIGHBOURS`` either side) reading only the touched
+    files and those between them: the nearer neighbours are linked as they are, only their split column read for
+    the cuts beside them. False, with nothing written, when the touched files' first row or the right neighbour's
+    would not stay a cut (``_far_linked``): the span is then staged with its nearer neighbours read.
+
+    Where both stay cuts, so does every cut of the neighbours, and no new one falls inside them. A cut's key is
+    the smallest within half a file either side, so a run within half a file of a cut is no cut: that holds the
+    neighbours' runs whose places the changed rows weigh in; the rest of their runs are placed by rows that did
+    not change. And, longer than half a file (two cuts are not nearer), they hold every run that places the
+    touched files' rows and their two bounds.
+
+    At a million stations a region's contests lie in one or two contest_results files of half a million rows:
+    their nearer neighbours were twice the rows the scope changed, read, merged and written again as they were."""
+    a, b = span
+    inner = (max(a, hit[0] - 1), min(b, hit[-1] + 1))
+    if inner == span:  # the touched files reach the table's ends: no neighbour to spare
+        return False
+    mark = out.mark()
+    for old in s.old[a:inner[0]]:
+        out.add(None, old)
+    if not _far_linked(s, *inner, *cutting, out):
+        out.undo(mark)
+        return False
+    for old in s.old[inner[1] + 1:b + 1]:
+        out.add(None, old)
+    return True
+
+
 def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[float, float], file_bytes: int,
                  write: FileWriter, link: Link) -> StagedFile:
     """Stage table ``s.name`` in ``directory``: ``write_table_files`` of the whole new table, byte for byte, with
@@ -506,10 +539,14 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
     folder.mkdir(parents=True, exist_ok=True)
     out = _Out(s.name, folder, write, link)
     done = 0
-    for a, b in spans(touched(s.name, s.old, s.prefixes), len(s.old)):
+    hit = touched(s.name, s.old, s.prefixes)
+    for a, b in spans(hit, len(s.old)):
         for old in s.old[done:a]:
             out.add(None, old)
-        if not _far_linked(s, a, b, split_column, width, file_bytes, out):
+        done = b + 1
+        linked = _near_linked(s, (a, b), [i for i in hit if a <= i <= b], (split_column, width, file_bytes), out) \
+            or _far_linked(s, a, b, split_column, width, file_bytes, out)
+        if not linked:
             rows = _span_rows(s, a, b)  # every file of the span read (again, if _far_linked read the inner ones)
             # The nearer neighbours' first rows, in the span's rows: the far left file is unchanged; the right
             # one's first row is where the rows from the old last file start.
@@ -518,7 +555,6 @@ def splice_table(s: Splice, directory: Path, *, split_column: str, width: tuple[
             for start, stop in zip(bounds, [*bounds[1:], rows.num_rows], strict=True):
                 out.add(rows.slice(start, stop - start))
             del rows
-        done = b + 1
         # A span's rows are written and let go of: the next span's allocate afresh, maybe in another thread's
         # heap, which would not reuse these pages (two splice threads held ~0.3 GB more at a million stations).
         give_back()

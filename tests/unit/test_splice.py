@@ -65,23 +65,27 @@ def _event_rows(positions: range, seed: int) -> list[dict]:
 
 def check(name: str, before: pa.Table, after: pa.Table, prefixes: set, inside, tmp: Path) -> tuple[int, int]:
     """Splice ``after``'s scope rows into ``before``'s files; compare with a whole write of ``after``.
-    Returns (files read, files in all)."""
+    Returns (files read and written again rather than linked, files in all)."""
     old = _write(name, before, tmp / "old")
     paths = list(old.paths())
     keys = splice.first_keys(name, paths)
     old_files = [splice.OldFile(p, f.sha256, f.rows, k)
                  for p, f, k in zip(paths, old.parts or (old,), keys, strict=True)]
     scoped = after.filter(inside(after))
-    linked: list[int] = []
+    linked: dict[Path, bool] = {}  # by path, whether the file there was last linked (a refused span's are undone)
 
     def link(table_name: str, f: splice.OldFile, path: Path) -> StagedFile:
-        linked.append(1)
+        linked[path] = True
         shutil.copyfile(f.path, path)
         return StagedFile(table_name, path, f.rows, path.stat().st_size, f.sha256)
 
+    def write(table_name: str, table: pa.Table, path: Path) -> StagedFile:
+        linked[path] = False
+        return write_file(table_name, table, path)
+
     spliced_one = splice.Splice(name, old_files, scoped, prefixes, inside)
     spliced = splice.splice_table(spliced_one, tmp / "new", split_column=t.FILE_SPLIT_COLUMNS[name],
-                                  width=t.FILE_WIDTHS[name], file_bytes=FILE_BYTES, write=write_file, link=link)
+                                  width=t.FILE_WIDTHS[name], file_bytes=FILE_BYTES, write=write, link=link)
     whole = _write(name, after, tmp / "whole")
     assert [p.sha256 for p in spliced.parts or (spliced,)] == [p.sha256 for p in whole.parts or (whole,)]
     assert spliced.sha256 == whole.sha256 and spliced.rows == whole.rows
@@ -90,7 +94,7 @@ def check(name: str, before: pa.Table, after: pa.Table, prefixes: set, inside, t
     written = pq.read_table([str(p) for p in old.paths()])
     expected = written.filter(inside(written))
     assert (replaced.to_pylist() if replaced is not None else []) == expected.to_pylist()
-    return len(old_files) - len(linked), len(old_files)
+    return len(old_files) - sum(linked.get(p.path, False) for p in spliced.parts or (spliced,)), len(old_files)
 
 
 def _contests_inside(scope: list[str]):
@@ -178,9 +182,42 @@ def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
     before = _table(t.STATION_RESULTS, rows)
     after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
     read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
-    # The touched files and their nearer neighbours are read and written again; the farther ones, context for the
-    # cuts beside them, only have their split column read, and are linked as they are.
-    assert files > 50 and read <= 2 * (splice.NEIGHBOURS - 1) + 2
+    # Only the touched files are read and written again; their neighbours, context for the cuts beside them, only
+    # have their split column read, and are linked as they are.
+    assert files > 50 and read <= 2
+
+
+def _refusing_last_windows(monkeypatch: pytest.MonkeyPatch, refusals: int) -> list[bool]:
+    """``_Cutter.cuts`` refusing the first ``refusals`` last windows of a span (their tail's start would not stay a
+    cut); the ``last`` of every call, in order."""
+    real = splice._Cutter.cuts
+    calls: list[bool] = []
+
+    def refused(self, rows, *, last):
+        calls.append(last)
+        return None if last and calls.count(True) <= refusals else real(self, rows, last=last)
+
+    monkeypatch.setattr(splice._Cutter, "cuts", refused)
+    return calls
+
+
+def _one_contest_changed(tmp_path: Path) -> tuple[int, int]:
+    rows = _station_rows(range(200), 12, 0)
+    new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
+    before = _table(t.STATION_RESULTS, rows)
+    after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
+    return check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
+
+
+def test_a_span_whose_near_neighbours_stop_being_cuts_reads_them(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The right neighbour's start would not stay a cut with the touched files' rows alone: the files written are
+    # forgotten and the span staged again with its nearer neighbours read, the farther ones linked.
+    calls = _refusing_last_windows(monkeypatch, 1)
+    monkeypatch.setattr(splice, "WINDOW_ROWS", 1)  # a file a window: files written before the refusal, forgotten
+    read, files = _one_contest_changed(tmp_path)
+    assert calls.count(True) == 2 and files > 50
+    assert 2 < read <= 2 * (splice.NEIGHBOURS - 1) + 2
 
 
 @settings(max_examples=80, deadline=None)
@@ -218,24 +255,14 @@ def test_a_merge_gives_the_rows_in_order_whether_it_slices_runs_or_takes_rows(co
 
 def test_a_span_whose_far_neighbours_stop_being_cuts_is_read_whole(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # ``_far_linked`` finds out only at its last window that the far right neighbour's start would not stay a cut:
-    # the files it wrote are forgotten, the splice reads the whole span, and the scope's old rows it had kept from
-    # the first read must not be counted twice.
-    real = splice._Cutter.cuts
-    calls: list[bool] = []
-
-    def last_window_refused(self, rows, *, last):
-        calls.append(last)
-        return None if last and calls.count(True) == 1 else real(self, rows, last=last)
-
-    monkeypatch.setattr(splice._Cutter, "cuts", last_window_refused)
+    # ``_far_linked`` finds out only at its last window that the right neighbour's start would not stay a cut, with
+    # the nearer neighbours linked and then with the farther ones: the files it wrote are forgotten each time, the
+    # splice reads the whole span, and the scope's old rows it had kept from the first reads must not be counted
+    # twice.
+    calls = _refusing_last_windows(monkeypatch, 2)
     monkeypatch.setattr(splice, "WINDOW_ROWS", 1)  # a file a window: files written before the refusal, forgotten
-    rows = _station_rows(range(200), 12, 0)
-    new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
-    before = _table(t.STATION_RESULTS, rows)
-    after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
-    read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
-    assert calls[:-1] == [False] * (len(calls) - 1) and len(calls) > 1  # windows written, then the refusal
+    read, files = _one_contest_changed(tmp_path)
+    assert calls.count(True) == 2 and calls[-1] is True and len(calls) > 2  # windows written, then the refusals
     assert read > 2 * (splice.NEIGHBOURS - 1) + 2  # the farther neighbours were read too, not linked
     assert not [p for p in (tmp_path / "new" / t.STATION_RESULTS).iterdir() if p.name > f"part-{files:05d}"]
 
