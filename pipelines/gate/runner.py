@@ -22,6 +22,7 @@ from pipelines.gate.frames import check_frame, decoded
 from pipelines.gate.report import MAX_SAMPLE_ROWS, CheckResult
 from pipelines.gate.suspects import suspect_rows
 
+_BOOLEAN_FORMAT = {"result_format": "BOOLEAN_ONLY"}
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLE_ROWS}
 _COMPLETE_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": MAX_SAMPLE_ROWS}
 _SOURCE, _ASSET, _BATCH = "ballotstream_gate", "check_frame", "whole_frame"
@@ -121,6 +122,18 @@ def _validate(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
     return df, by_check
 
 
+def _failures(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.Table, result_format: dict[str, Any]
+              ) -> tuple[Any, dict[str, Any]]:
+    """``_validate`` of the specs GX fails, in ``result_format``; of the others, nothing (they passed).
+
+    GX judges every spec first with BOOLEAN_ONLY, then only the failed ones again for their counts and rows: a
+    clean table (every table, most nights) costs GX no metric of unexpected values, about half its time per
+    expectation (at a million stations, 10,000 new tallies: seven validations of a publish's gate)."""
+    _, verdicts = _validate(context, table, specs, frame, _BOOLEAN_FORMAT)
+    failed = tuple(spec for spec in specs if not verdicts[spec.name].success)
+    return _validate(context, table, failed, frame, result_format) if failed else (None, {})
+
+
 def _row_number(idx: Any) -> int:
     return int(idx.get("index", idx) if isinstance(idx, dict) else idx)
 
@@ -144,14 +157,15 @@ def run_specs(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: pa.
     Returns:
         One CheckResult per spec, in spec order.
     """
-    df, by_check = _validate(context, table, specs, frame, _RESULT_FORMAT)
+    df, failed = _failures(context, table, specs, frame, _RESULT_FORMAT)
     results = []
     for spec in specs:
-        r = by_check[spec.name]
-        sample = [] if r.success else sample_rows(df, table, spec, frame.column_names,
-                                                  r.result.get("partial_unexpected_index_list") or [])
+        r = failed.get(spec.name)
+        sample = [] if r is None or r.success else sample_rows(df, table, spec, frame.column_names,
+                                                               r.result.get("partial_unexpected_index_list") or [])
         results.append(CheckResult(name=spec.name, table=table, rule=spec.description, blocking=spec.blocking,
-                                   success=bool(r.success), failing_rows=int(r.result.get("unexpected_count") or 0),
+                                   success=r is None or bool(r.success),
+                                   failing_rows=0 if r is None else int(r.result.get("unexpected_count") or 0),
                                    checked_rows=frame.num_rows, sample=sample))
     return results
 
@@ -160,9 +174,9 @@ def failing_rows(context: Any, table: str, specs: tuple[CheckSpec, ...], frame: 
                  ) -> tuple[Any, dict[str, list[int]]]:
     """Every row of ``frame`` that GX rejects, per check (ascending frame row numbers), and the rows GX saw
     (for ``sample_rows``): what the incremental gate needs to count failures per file."""
-    df, by_check = _validate(context, table, specs, frame, _COMPLETE_FORMAT)
-    return df, {spec.name: sorted(_row_number(i) for i in by_check[spec.name].result.get("unexpected_index_list")
-                                  or []) for spec in specs}
+    df, failed = _failures(context, table, specs, frame, _COMPLETE_FORMAT)
+    return df, {spec.name: sorted(_row_number(i) for i in failed[spec.name].result.get("unexpected_index_list") or [])
+                if spec.name in failed else [] for spec in specs}
 
 
 def run_table(context: Any, table_name: str, table: pa.Table, tables: dict[str, pa.Table],

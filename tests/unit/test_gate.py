@@ -129,3 +129,31 @@ def test_a_rule_with_an_unknown_input_does_not_apply(good: Tables) -> None:
     # A national figure no station reports is not compared with what the source reported.
     summary_row = row_where(good, t.NATIONAL_SUMMARY, metric="REGISTERED_VOTERS")
     assert _summary_ok(edit(good, t.NATIONAL_SUMMARY, summary_row, computed=None, reported=4000.0))
+
+
+def test_gx_judges_every_check_then_counts_only_the_failed_ones(good: Tables,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # BOOLEAN_ONLY first (no metric of unexpected values for checks that pass), then the failed check alone in the
+    # format that counts and samples its rows: the same figures as one validation of every check in that format.
+    from pipelines.gate import runner
+    from pipelines.gate.frames import check_frame
+
+    table, failing = t.STATION_TURNOUT, n.CAST_LE_REGISTERED
+    tables = MUTATIONS[(table, failing)](good)
+    specs = checks_for_table(table)
+    calls: list[tuple[list[str], str]] = []
+    real = runner._validate
+
+    def validate(context, name, judged, frame, result_format):
+        calls.append(([s.name for s in judged], result_format["result_format"]))
+        return real(context, name, judged, frame, result_format)
+
+    monkeypatch.setattr(runner, "_validate", validate)
+    results = run_table_checks(table, tables[table], tables)
+    assert calls == [([s.name for s in specs], "BOOLEAN_ONLY"), ([failing], "SUMMARY")]
+    frame = check_frame(table, tables[table], tables, 0.01)
+    _, once = real(runner.new_context(), table, specs, frame, runner._RESULT_FORMAT)
+    for result in results:
+        assert result.success == once[result.name].success
+        assert result.failing_rows == (once[result.name].result.get("unexpected_count") or 0)
+    assert [r.name for r in results if not r.success] == [failing] and results[0].checked_rows == frame.num_rows
