@@ -176,12 +176,16 @@ def test_sorted_keys_touch_the_files_each_key_touches(heads, keys, among) -> Non
     assert splice.touched(t.EVENTS, old, _sorted_keys(keys)) == splice.touched(t.EVENTS, old, keys)
 
 
-def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
+def _one_contest_changed(tmp_path: Path) -> tuple[int, int]:
     rows = _station_rows(range(200), 12, 0)
     new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
     before = _table(t.STATION_RESULTS, rows)
     after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
-    read, files = check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
+    return check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
+
+
+def test_a_small_change_reads_a_few_files_of_many(tmp_path: Path) -> None:
+    read, files = _one_contest_changed(tmp_path)
     # Only the touched files are read and written again; their neighbours, context for the cuts beside them, only
     # have their split column read, and are linked as they are.
     assert files > 50 and read <= 2
@@ -199,14 +203,6 @@ def _refusing_last_windows(monkeypatch: pytest.MonkeyPatch, refusals: int) -> li
 
     monkeypatch.setattr(splice._Cutter, "cuts", refused)
     return calls
-
-
-def _one_contest_changed(tmp_path: Path) -> tuple[int, int]:
-    rows = _station_rows(range(200), 12, 0)
-    new = [r for r in _station_rows(range(200), 12, 3) if r["contest_id"] == "c100"]
-    before = _table(t.STATION_RESULTS, rows)
-    after = _table(t.STATION_RESULTS, [r for r in rows if r["contest_id"] != "c100"] + new)
-    return check(t.STATION_RESULTS, before, after, {("e", "c100")}, _contests_inside(["c100"]), tmp_path)
 
 
 def test_a_span_whose_near_neighbours_stop_being_cuts_reads_them(tmp_path: Path,
