@@ -2,7 +2,8 @@
 
 The build starts when a publish staged from its scope has ended its stage (``StartWhenStaged``; it started as soon
 as the tables it reads were staged, a second or two earlier, until its half gigabyte beside the stage's last tables
-and splices made the publish's peak), else when the gate starts. A process of its own runs ``cdf.release_documents``
+and splices made the publish's peak), else when the gate starts; after a gate that passed, when the scope was too
+large for the build and the gate to share the memory (``AHEAD_MAX_SCOPE_TALLIES``). A process of its own runs ``cdf.release_documents``
 on the staged files (what the release step would run) while the publish goes on, and writes each document it built
 into the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they
 carry and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
@@ -60,6 +61,12 @@ NICENESS = 10
 # than the build beside it and the changes' count. At 10 it got the CPU last, behind the stage's splices, the gate
 # and the count; the release waited 1.6-2.4 s for it at a million stations (``bench_live``, 1,000-10,000 tallies).
 SCOPED_NICENESS = 0
+# A scope of more tally events than this starts no build ahead: the build waits until the gate has passed and
+# given its memory back. The gate's frames and the build's blocks both grow with the scope, and side by side they
+# made the publish's peak: at a million stations a 100,000-tally batch (a scope of about 305,000 tally events)
+# peaked at 1.46-1.64 GB, the gate's 1.03-1.07 GB beside the build's 0.47-0.51 GB (``bench_live``). A
+# 10,000-tally batch (about 34,000) keeps its build beside the gate, where it is the release's critical path.
+AHEAD_MAX_SCOPE_TALLIES = 100_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
 # Builds are forked from a fork server that imports nothing (not even ``__main__``, its default); spawned where

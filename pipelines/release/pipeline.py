@@ -71,6 +71,9 @@ class Staged:
     # ended, else in the gate): the documents carry it, so the release step must use the same (None:
     # the release step decides it).
     release_time: datetime | None = None
+    # The documents' build waits until the gate has passed (a scope too large for both at once:
+    # ``cdf_ahead.AHEAD_MAX_SCOPE_TALLIES``).
+    documents_after_gate: bool = False
     # How the tables were folded: the whole snapshot, or the scope of new tallies (``pipelines.release.scoped``).
     fold_note: str = "whole snapshot"
     # The changes since the last release, counted beside the gate (``pipelines.release.changes``), and those of the
@@ -231,19 +234,21 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
                                                   figures=checkpoint.figures_folder(settings)))
         # Started once the stage has ended, not as soon as its tables are staged: beside the stage's last tables
         # and splices, the build's half gigabyte made the publish's peak (``bench_live``'s ``rss_timeline``).
-        documents(done.files)
+        if done.scope_tallies <= cdf_ahead.AHEAD_MAX_SCOPE_TALLIES:
+            documents(done.files)
     except scoped.NotScoped as exc:
         cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over
         shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped
         return None, f"whole snapshot ({exc})"
     timings = {**done.timings, "write_s": time.perf_counter() - t0 - done.timings["fold_s"],
-               "files_written": cache.written, "files_reused": cache.reused}
+               "files_written": cache.written, "files_reused": cache.reused, "scope_tallies": done.scope_tallies}
     if documents.generated_at is not None:
         timings["documents_started_in_stage_s"] = documents.started_s - t0
     known = Known(base.release_id, {name: (done.files[name].sha256, counts) for name, counts in done.changes.items()})
     return Staged(settings.dataset, snap, directory, done.files, done.columns, used, timings,
                   file_records=cache.records(done.files.values()), reuse_from=reuse_from,
-                  release_time=documents.generated_at, changes_known=known), done.note
+                  release_time=documents.generated_at, changes_known=known,
+                  documents_after_gate=documents.generated_at is None), done.note
 
 
 def stage_tables(settings: Settings, snap: snapshot.Snapshot,
@@ -376,6 +381,41 @@ def _previous_manifest(store: ReleaseStore) -> dict[str, Any] | None:
     return store.manifest(latest["release_id"]) if latest else None
 
 
+class _DocumentsAhead:
+    """The documents' build of a gate: the one the stage started, else one started with the gate, else (the stage
+    left it until after the gate: ``Staged.documents_after_gate``) one started once the gate has passed."""
+
+    def __init__(self, settings: Settings, staged: Staged, previous: dict[str, Any] | None) -> None:
+        self.settings, self.staged, self.previous = settings, staged, previous
+        self.build = Build.started(staged.directory)
+        if self.build is not None and staged.release_time is not None:
+            return  # started by the stage (``_stage_scoped``), which decided the release time
+        if self.build is not None:
+            self.build.discard()
+            self.build = None
+        if not staged.documents_after_gate:
+            self._start()
+
+    def _start(self) -> None:
+        self.staged.release_time = datetime.now(UTC)
+        self.build = Build(self.staged.directory, generated_at=self.staged.release_time, previous=self.previous,
+                           blocks=checkpoint.document_blocks_folder(self.settings))
+        self.build.start(self.staged.files)
+
+    def restart(self) -> None:
+        """The tables were staged again (withholding): their documents are built anew, if built yet."""
+        if self.build is not None:
+            self.build.start(self.staged.files)
+
+    def after_gate(self) -> None:
+        if self.build is None:
+            self._start()
+
+    def discard(self) -> None:
+        if self.build is not None:
+            self.build.discard()
+
+
 def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStore | None = None) -> GateReport:
     """Validate ``staged``; when a blocking check fails, store the report where the public can read it.
 
@@ -384,7 +424,8 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     report is the second gate's.
 
     Meanwhile the NIST documents of the staged tables are built in a process of their own (``cdf_ahead``), for
-    the release time decided here (``staged.release_time``) unless the stage started their build and decided it,
+    the release time decided here (``staged.release_time``) unless the stage started their build and decided it
+    (or, for a scope too large to build them beside the gate, once the gate has passed: ``_DocumentsAhead``),
     and left in the staging folder for the release step, which waits for them; built again when withholding
     re-stages the tables, discarded when the gate blocks. The changes since the last release are counted beside
     the gate too, in a thread (``changes.ChangesAhead``), for the release step.
@@ -394,24 +435,18 @@ def gate(settings: Settings, staged: Staged, attempt_id: str, store: ReleaseStor
     """
     store = store or ReleaseStore(settings)
     previous = _previous_manifest(store)
-    documents = Build.started(staged.directory)
-    if documents is None or staged.release_time is None:  # not started by the stage (``_stage_scoped``)
-        if documents is not None:
-            documents.discard()
-        staged.release_time = datetime.now(UTC)
-        documents = Build(staged.directory, generated_at=staged.release_time, previous=previous,
-                          blocks=checkpoint.document_blocks_folder(settings))
-        documents.start(staged.files)
+    documents = _DocumentsAhead(settings, staged, previous)
     changes = ChangesAhead(store, previous, staged.files, checkpoint.table_files_folder(settings),
                            staged.changes_known)
     try:
         report = validate(settings, staged)
         if settings.withheld_rules and not report.passed:
-            report = withhold(settings, staged, report, restaged=lambda: documents.start(staged.files))
+            report = withhold(settings, staged, report, restaged=documents.restart)
     except BaseException:
         documents.discard()
         raise
     if report.passed:
+        documents.after_gate()
         waited = time.perf_counter()
         staged.changes_ahead = changes.result()
         staged.timings["changes_wait_s"] = time.perf_counter() - waited

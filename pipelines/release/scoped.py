@@ -81,6 +81,9 @@ class ScopedStage:
     # Rows added, changed and removed since the last release (``diff.diff_tables``) of each spliced table: only the
     # scope's rows differ, and the splice has read the last release's (the manifest's changes need no second read).
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Tally events in the scope (every version and copy of its contests' tallies): what the stage, the gate and
+    # the NIST documents' build hold grows with it (``cdf_ahead.AHEAD_MAX_SCOPE_TALLIES``).
+    scope_tallies: int = 0
 
 
 def _nothing(files: Mapping[str, StagedFile]) -> None:
@@ -391,4 +394,5 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
             raise
     timings["fold_s"] = time.perf_counter() - started
     note = (f"the new tallies' scope: {len(scope.contests)} contests, {scope.share:.1%} of the tallies")
-    return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings, changes)
+    return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings, changes,
+                       int(np.count_nonzero(scope.tally_rows)))

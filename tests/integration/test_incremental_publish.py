@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.release import checkpoint, mapped_copy, reuse
+from pipelines.release import cdf_ahead, checkpoint, mapped_copy, reuse
 from pipelines.release.gc import collect
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -268,6 +268,22 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
     full = run_publish(settings, force=True, full=True).manifest
     assert full["read"]["fold"] == "whole snapshot (a full rebuild)"
     assert full["snapshot"] == second["snapshot"]
+    assert _shas(full) == _shas(second)
+
+
+def test_a_scope_too_large_to_build_the_documents_beside_the_gate_builds_them_after_it(isolated, tmp_path,
+                                                                                      monkeypatch):
+    settings = dataclasses.replace(isolated, table_file_bytes=4096)
+    first = _two_corrected_stations(settings, tmp_path)
+    monkeypatch.setattr(cdf_ahead, "AHEAD_MAX_SCOPE_TALLIES", 0)  # every scope is too large
+
+    outcome = run_publish(settings)
+    second = outcome.manifest
+    assert second["read"]["from"] == f"incremental from release {first['release_id']}"
+    assert outcome.timings["scope_tallies"] > 0 and "documents_started_in_stage_s" not in outcome.timings
+    # Built once the gate had passed, still in a process of its own: the release used what it built.
+    assert outcome.timings["documents_built_ahead"] == len(second["documents"]) >= 1
+    full = run_publish(settings, force=True, full=True).manifest
     assert _shas(full) == _shas(second)
 
 

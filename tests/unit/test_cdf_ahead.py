@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from pipelines.gate import GateReport
 from pipelines.gate.report import CheckResult
@@ -243,25 +244,66 @@ def test_a_scoped_stage_that_stops_starts_no_build_and_leaves_nothing(tmp_path, 
     assert Build.started(directory) is None and not directory.exists()
 
 
-def test_a_scoped_stage_starts_the_build_once_it_has_ended(tmp_path, monkeypatch):
-    settings = Settings(staging_dir=str(tmp_path))
-    seen: list[object] = []
+def _scoped_staged(settings: Settings, monkeypatch, scope_tallies: int,
+                   seen: list[object] | None = None) -> pipeline.Staged:
+    """``_stage_scoped`` of the contest fixture's tables, as a stage of ``scope_tallies`` tally events in scope
+    would leave them (``seen``: the build started when the stage had staged every table, if any)."""
 
     def ends(source, manifest, release_id, dataset, writing):
         files = {name: write_table_files(name, table, writing.directory, **writing.how(name))
                  for name, table in fx.contest_tables().items()}
         writing.staged(files)
-        seen.append(Build.started(writing.directory))  # nothing started while the stage runs
-        return scoped.ScopedStage(files, {}, "the new tallies' scope", {"fold_s": 0.0})
+        if seen is not None:
+            seen.append(Build.started(writing.directory))
+        return scoped.ScopedStage(files, {}, "the new tallies' scope", {"fold_s": 0.0}, scope_tallies=scope_tallies)
 
     monkeypatch.setattr(scoped, "stage_scoped", ends)
     extension, base = SimpleNamespace(extracted=None, new_from=1), SimpleNamespace(release_id="r1")
     staged, _ = pipeline._stage_scoped(settings, SNAPSHOT, extension, base, _Store(),  # type: ignore[arg-type]
                                        [], "scoped", None)
+    assert staged is not None
+    return staged
+
+
+@pytest.mark.parametrize("scope_tallies", [1, cdf_ahead.AHEAD_MAX_SCOPE_TALLIES])
+def test_a_scoped_stage_starts_the_build_once_it_has_ended(tmp_path, monkeypatch, scope_tallies):
+    settings = Settings(staging_dir=str(tmp_path))
+    seen: list[object] = []
+    staged = _scoped_staged(settings, monkeypatch, scope_tallies, seen)
     try:
-        assert seen == [None]
+        assert seen == [None]  # nothing started while the stage runs
         assert Build.started(staged.directory) is not None and staged.release_time is not None
-        assert 0 <= staged.timings["documents_started_in_stage_s"]
+        assert not staged.documents_after_gate and 0 <= staged.timings["documents_started_in_stage_s"]
+    finally:
+        cdf_ahead.discard_started(tmp_path)
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_a_large_scope_builds_the_documents_only_once_the_gate_has_passed(tmp_path, monkeypatch, passed):
+    # The gate's frames and the build's blocks both grow with the scope: side by side they made a large scope's
+    # peak, so its build waits until the gate has given its memory back.
+    settings = Settings(staging_dir=str(tmp_path))
+    staged = _scoped_staged(settings, monkeypatch, cdf_ahead.AHEAD_MAX_SCOPE_TALLIES + 1)
+    assert Build.started(staged.directory) is None and staged.release_time is None and staged.documents_after_gate
+    assert "documents_started_in_stage_s" not in staged.timings and staged.timings["scope_tallies"] > 0
+    during: list[object] = []
+
+    def validate(settings: Settings, staged: pipeline.Staged) -> GateReport:
+        during.append(Build.started(staged.directory))
+        return _report(passed)
+
+    monkeypatch.setattr(pipeline, "validate", validate)
+    try:
+        assert pipeline.gate(settings, staged, "attempt", store=_Store()).passed is passed  # type: ignore[arg-type]
+        build = Build.started(staged.directory)
+        assert during == [None]
+        if not passed:  # a blocked release needs no documents: none was built
+            assert build is None and staged.release_time is None and not (staged.directory / FOLDER).exists()
+            return
+        assert build is not None and staged.release_time is not None and build.generated_at == staged.release_time
+        build.wait()
+        sequential, _ = _sequential(staged.files, staged.release_time)
+        assert Build.load(staged.directory, staged.files, staged.release_time) == {KEY: sequential[KEY].body}
     finally:
         cdf_ahead.discard_started(tmp_path)
 
