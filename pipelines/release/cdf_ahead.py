@@ -63,9 +63,9 @@ NICENESS = 10
 SCOPED_NICENESS = 0
 # A scope of more tally events than this starts no build ahead: the build waits until the gate has passed and
 # given its memory back. The gate's frames and the build's blocks both grow with the scope, and side by side they
-# made the publish's peak: at a million stations a 100,000-tally batch (a scope of about 305,000 tally events)
-# peaked at 1.46-1.64 GB, the gate's 1.03-1.07 GB beside the build's 0.47-0.51 GB (``bench_live``). A
-# 10,000-tally batch (about 34,000) keeps its build beside the gate, where it is the release's critical path.
+# made the publish's peak: at a million stations a 100,000-tally batch (a scope of 150,300 tally events) peaked at
+# 1.46-1.64 GB, the gate's 1.03-1.07 GB beside the build's 0.47-0.51 GB; built after the gate, 1.38 GB, the stage's
+# (``bench_live``). A 10,000-tally batch (15,226) keeps its build beside the gate: there it is the critical path.
 AHEAD_MAX_SCOPE_TALLIES = 100_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
