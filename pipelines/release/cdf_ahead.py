@@ -1,9 +1,8 @@
 """The NIST SP 1500-100 documents of a publish, built beside its gate for the release step to pick up.
 
-The build starts when a publish staged from its scope has ended its stage (``StartWhenStaged``; it started as soon
-as the tables it reads were staged, a second or two earlier, until its half gigabyte beside the stage's last tables
-and splices made the publish's peak), else when the gate starts; after a gate that passed, when the scope was too
-large for the build and the gate to share the memory (``AHEAD_MAX_SCOPE_TALLIES``). A process of its own runs ``cdf.release_documents``
+The build starts when a publish staged from a small scope has staged the tables it reads (``StartWhenStaged``),
+beside the rest of the stage; after a gate that passed, when the scope was too large for the build to share the
+memory with the stage and the gate (``AHEAD_MAX_SCOPE_TALLIES``); else, for a whole fold, when the gate starts. A process of its own runs ``cdf.release_documents``
 on the staged files (what the release step would run) while the publish goes on, and writes each document it built
 into the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they
 carry and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
@@ -65,7 +64,9 @@ SCOPED_NICENESS = 0
 # given its memory back. The gate's frames and the build's blocks both grow with the scope, and side by side they
 # made the publish's peak: at a million stations a 100,000-tally batch (a scope of 150,300 tally events) peaked at
 # 1.46-1.64 GB, the gate's 1.03-1.07 GB beside the build's 0.47-0.51 GB; built after the gate, 1.38 GB, the stage's
-# (``bench_live``). A 10,000-tally batch (15,226) keeps its build beside the gate: there it is the critical path.
+# (``bench_live``). A 10,000-tally batch (15,226) starts its build as soon as its tables are staged, beside the
+# stage's rest (at the stage's end the release waited 0.6-0.7 s for it; started earlier, not at all, and the peak
+# stayed 1.14 GB).
 AHEAD_MAX_SCOPE_TALLIES = 100_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
@@ -204,17 +205,21 @@ class Build:
 
 class StartWhenStaged:
     """Starts the documents' ``Build`` in ``staging`` once the tables the export reads (``cdf.TABLES``) are
-    staged: called with the files staged so far (a publish calls it when its scoped stage has ended; as
-    ``scoped.Writing.staged`` it could start the build after any table). The release time is decided then
+    staged: called with the files staged so far (as ``scoped.Writing.staged``, after each table), once told
+    the scope is small enough (``scoped``: ``AHEAD_MAX_SCOPE_TALLIES``). The release time is decided then
     (``generated_at``)."""
 
     def __init__(self, staging: Path, previous: Mapping[str, Any] | None, blocks: Path | None = None) -> None:
         self.staging, self.previous, self.blocks = staging, previous, blocks
         self.generated_at: datetime | None = None
         self.started_s = 0.0  # time.perf_counter() when the build started
+        self.ahead = False  # the scope is small enough to build beside the stage's rest and the gate
+
+    def scoped(self, scope_tallies: int) -> None:
+        self.ahead = scope_tallies <= AHEAD_MAX_SCOPE_TALLIES
 
     def __call__(self, files: Mapping[str, StagedFile]) -> None:
-        if self.generated_at is not None or not all(name in files for name in cdf.TABLES):
+        if not self.ahead or self.generated_at is not None or not all(name in files for name in cdf.TABLES):
             return
         self.generated_at, self.started_s = datetime.now(UTC), time.perf_counter()
         Build(self.staging, generated_at=self.generated_at, previous=self.previous, blocks=self.blocks,

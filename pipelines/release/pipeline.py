@@ -67,9 +67,9 @@ class Staged:
     # (``pipelines.release.reuse``; None: every file was written).
     file_records: dict[str, Any] = field(default_factory=dict)
     reuse_from: dict[str, Any] | None = None
-    # The release's time, decided where the documents' build starts (``cdf_ahead``: when a scoped stage has
-    # ended, else in the gate): the documents carry it, so the release step must use the same (None:
-    # the release step decides it).
+    # The release's time, decided where the documents' build starts (``cdf_ahead``: in a scoped stage, else in
+    # the gate): the documents carry it, so the release step must use the same (None: the release step decides
+    # it).
     release_time: datetime | None = None
     # The documents' build waits until the gate has passed (a scope too large for both at once:
     # ``cdf_ahead.AHEAD_MAX_SCOPE_TALLIES``).
@@ -225,17 +225,13 @@ def _stage_scoped(settings: Settings, snap: snapshot.Snapshot, extension: checkp
     t0 = time.perf_counter()
     cache = reuse.TableFileCache(checkpoint.table_files_folder(settings), reuse.kept_files(reuse_from))
     previous = _previous_manifest(store)
-    # The NIST documents are built from a few of the tables: their build starts once those are staged, while the
-    # rest of the stage (national_summary, the history tables) goes on.
+    # The NIST documents are built from a few of the tables: for a small scope their build starts once those are
+    # staged, while the rest of the stage (national_summary, the history tables) goes on.
     documents = cdf_ahead.StartWhenStaged(directory, previous, checkpoint.document_blocks_folder(settings))
     try:
         done = scoped.stage_scoped(extension, previous, base.release_id, settings.dataset,
-                                   scoped.Writing(directory, settings.table_file_bytes, cache,
-                                                  figures=checkpoint.figures_folder(settings)))
-        # Started once the stage has ended, not as soon as its tables are staged: beside the stage's last tables
-        # and splices, the build's half gigabyte made the publish's peak (``bench_live``'s ``rss_timeline``).
-        if done.scope_tallies <= cdf_ahead.AHEAD_MAX_SCOPE_TALLIES:
-            documents(done.files)
+                                   scoped.Writing(directory, settings.table_file_bytes, cache, documents,
+                                                  checkpoint.figures_folder(settings), documents.scoped))
     except scoped.NotScoped as exc:
         cdf_ahead.discard_started(directory)  # a build of files the whole fold is about to write over
         shutil.rmtree(directory, ignore_errors=True)  # what it staged before it stopped

@@ -90,11 +90,16 @@ def _nothing(files: Mapping[str, StagedFile]) -> None:
     return None
 
 
+def _ignored(scope_tallies: int) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Writing:
-    """How a table's files are written: ``parquet.write_table_files``' settings; ``staged`` is told the files
-    staged so far each time a table's are (``bench_scoped`` notes when the NIST documents' tables are; a publish
-    starts their build once the stage has ended: ``cdf_ahead``)."""
+    """How a table's files are written: ``parquet.write_table_files``' settings; ``scoped`` is told the scope's
+    tally events as soon as the scope is known, before any table is staged, and ``staged`` the files staged so far
+    each time a table's are (``bench_scoped`` notes when the NIST documents' tables are; a publish starts their
+    build then, for a scope small enough: ``cdf_ahead.StartWhenStaged``)."""
 
     directory: Path
     file_bytes: int
@@ -102,6 +107,7 @@ class Writing:
     staged: Callable[[Mapping[str, StagedFile]], None] = _nothing
     # Where station_turnout files' national figures are kept by sha256 (``part_figures``); None: not kept.
     figures: Path | None = None
+    scoped: Callable[[int], None] = _ignored
 
     def how(self, name: str) -> dict[str, Any]:
         return {"split_column": t.FILE_SPLIT_COLUMNS[name], "width": t.FILE_WIDTHS[name],
@@ -352,6 +358,7 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     ex, new_from = _handed(source, manifest, release_id)
     started = time.perf_counter()
     scope = _scope_of(ex, new_from)
+    writing.scoped(scope_tallies := int(np.count_nonzero(scope.tally_rows)))
     old = _old_tables(manifest, writing.cache)
     timings = {"scope_s": time.perf_counter() - started, "scope_share": scope.share}
     started = time.perf_counter()
@@ -395,4 +402,4 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
     timings["fold_s"] = time.perf_counter() - started
     note = (f"the new tallies' scope: {len(scope.contests)} contests, {scope.share:.1%} of the tallies")
     return ScopedStage({name: files[name] for name in t.TABLE_NAMES}, table_columns, note, timings, changes,
-                       int(np.count_nonzero(scope.tally_rows)))
+                       scope_tallies)

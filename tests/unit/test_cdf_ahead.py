@@ -187,6 +187,7 @@ def test_the_build_starts_once_the_tables_it_reads_are_staged_and_the_gate_keeps
     settings = Settings(staging_dir=str(tmp_path))
     staged = pipeline.stage_tables(settings, SNAPSHOT, fx.contest_tables(), run_id="early")
     start = StartWhenStaged(staged.directory, None)
+    start.scoped(cdf_ahead.AHEAD_MAX_SCOPE_TALLIES)
     so_far: dict[str, Any] = {}
     for name in [n for n in staged.files if n not in cdf.TABLES] + [n for n in staged.files if n in cdf.TABLES]:
         assert start.generated_at is None and Build.started(staged.directory) is None
@@ -224,15 +225,18 @@ def test_a_build_the_gate_did_not_decide_the_time_of_is_replaced(tmp_path, monke
     assert _index(staged)["niceness"] == cdf_ahead.NICENESS > 0
 
 
-def test_a_scoped_stage_that_stops_starts_no_build_and_leaves_nothing(tmp_path, monkeypatch):
-    # The build starts once the scoped stage has ended (beside the stage's last tables it made the publish's
-    # peak): a stage that stops, even with every table the documents read staged, starts none.
+def test_a_scoped_stage_that_stops_discards_its_build_and_leaves_nothing(tmp_path, monkeypatch):
+    # A stage that stops once every table the documents read is staged, their build started: it is discarded with
+    # what the stage wrote (the whole fold writes over those files).
     settings = Settings(staging_dir=str(tmp_path))
     files = _stage(tmp_path / "tables", fx.contest_tables()).files
+    started: list[object] = []
 
     def stops(source, manifest, release_id, dataset, writing):
+        writing.scoped(1)
         (writing.directory / "contests").mkdir(parents=True)
         writing.staged(files)  # every table the documents read
+        started.append(Build.started(writing.directory))
         raise scoped.NotScoped("a file of events in the local cache is damaged")
 
     monkeypatch.setattr(scoped, "stage_scoped", stops)
@@ -241,20 +245,22 @@ def test_a_scoped_stage_that_stops_starts_no_build_and_leaves_nothing(tmp_path, 
                                           [], "scoped", None)
     directory = pipeline.staging_folder(settings, SNAPSHOT, "scoped")
     assert staged is None and note == "whole snapshot (a file of events in the local cache is damaged)"
+    assert started[0] is not None and started[0].process is None  # type: ignore[attr-defined]
     assert Build.started(directory) is None and not directory.exists()
 
 
-def _scoped_staged(settings: Settings, monkeypatch, scope_tallies: int,
-                   seen: list[object] | None = None) -> pipeline.Staged:
+def _scoped_staged(settings: Settings, monkeypatch, scope_tallies: int, seen: list[object]) -> pipeline.Staged:
     """``_stage_scoped`` of the contest fixture's tables, as a stage of ``scope_tallies`` tally events in scope
-    would leave them (``seen``: the build started when the stage had staged every table, if any)."""
+    would leave them (``seen``: the build started before and after the stage had staged the documents' tables)."""
 
     def ends(source, manifest, release_id, dataset, writing):
+        writing.scoped(scope_tallies)
         files = {name: write_table_files(name, table, writing.directory, **writing.how(name))
                  for name, table in fx.contest_tables().items()}
+        writing.staged({name: files[name] for name in files if name not in cdf.TABLES})
+        seen.append(Build.started(writing.directory))
         writing.staged(files)
-        if seen is not None:
-            seen.append(Build.started(writing.directory))
+        seen.append(Build.started(writing.directory))
         return scoped.ScopedStage(files, {}, "the new tallies' scope", {"fold_s": 0.0}, scope_tallies=scope_tallies)
 
     monkeypatch.setattr(scoped, "stage_scoped", ends)
@@ -266,13 +272,14 @@ def _scoped_staged(settings: Settings, monkeypatch, scope_tallies: int,
 
 
 @pytest.mark.parametrize("scope_tallies", [1, cdf_ahead.AHEAD_MAX_SCOPE_TALLIES])
-def test_a_scoped_stage_starts_the_build_once_it_has_ended(tmp_path, monkeypatch, scope_tallies):
+def test_a_small_scope_starts_the_build_once_the_tables_it_reads_are_staged(tmp_path, monkeypatch, scope_tallies):
     settings = Settings(staging_dir=str(tmp_path))
     seen: list[object] = []
     staged = _scoped_staged(settings, monkeypatch, scope_tallies, seen)
     try:
-        assert seen == [None]  # nothing started while the stage runs
-        assert Build.started(staged.directory) is not None and staged.release_time is not None
+        build = Build.started(staged.directory)
+        assert seen[0] is None and seen[1] is build is not None  # started inside the stage, kept after it
+        assert staged.release_time == build.generated_at is not None
         assert not staged.documents_after_gate and 0 <= staged.timings["documents_started_in_stage_s"]
     finally:
         cdf_ahead.discard_started(tmp_path)
@@ -283,7 +290,9 @@ def test_a_large_scope_builds_the_documents_only_once_the_gate_has_passed(tmp_pa
     # The gate's frames and the build's blocks both grow with the scope: side by side they made a large scope's
     # peak, so its build waits until the gate has given its memory back.
     settings = Settings(staging_dir=str(tmp_path))
-    staged = _scoped_staged(settings, monkeypatch, cdf_ahead.AHEAD_MAX_SCOPE_TALLIES + 1)
+    seen: list[object] = []
+    staged = _scoped_staged(settings, monkeypatch, cdf_ahead.AHEAD_MAX_SCOPE_TALLIES + 1, seen)
+    assert seen == [None, None]
     assert Build.started(staged.directory) is None and staged.release_time is None and staged.documents_after_gate
     assert "documents_started_in_stage_s" not in staged.timings and staged.timings["scope_tallies"] > 0
     during: list[object] = []
