@@ -2,13 +2,14 @@
 
 The build starts when a publish staged from a small scope has staged the tables it reads (``StartWhenStaged``),
 beside the rest of the stage; after a gate that passed, when the scope was too large for the build to share the
-memory with the stage and the gate (``AHEAD_MAX_SCOPE_TALLIES``); else, for a whole fold, when the gate starts. A process of its own runs ``cdf.release_documents``
-on the staged files (what the release step would run) while the publish goes on, and writes each document it built
-into the staging folder (``FOLDER``), then an index naming the documents' size and sha256, the release time they
-carry and the inputs they were built from (``cdf.export_inputs``: the export's code and the sha256 of each table it
-reads). The release step uses a document only when that index matches its own tables and time and the file its size
-and sha256 (``Build.load``), else it builds the document itself. So the published bytes are those of the sequential
-build, and a document of tables the gate then re-staged (withholding) or refused never is published.
+memory with the stage and the gate (``AHEAD_MAX_SCOPE_TALLIES``); else, for a whole fold, when the gate starts.
+A process of its own runs ``cdf.release_documents`` on the staged files (what the release step would run) while
+the publish goes on, and writes each document it built into the staging folder (``FOLDER``), then an index naming
+the documents' size and sha256, the release time they carry and the inputs they were built from
+(``cdf.export_inputs``: the export's code and the sha256 of each table it reads). The release step uses a document
+only when that index matches its own tables and time and the file its size and sha256 (``Build.load``), else it
+builds the document itself. So the published bytes are those of the sequential build, and a document of tables
+the gate then re-staged (withholding) or refused never is published.
 
 A gate that passes leaves the build running: the release step waits for it (``Build.started``) only once it has
 done what it can without the documents (the run's step events, the previous manifest, the changes), which at a
