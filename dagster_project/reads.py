@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.executor_definition import execute_in_process_executor
 
 from dagster_project import keys
 from dagster_project.resources import BallotstreamResource
@@ -39,6 +40,18 @@ def _offsets(snap: Snapshot) -> dict[str, str]:
     return {f"{t}[{p}]": f"{snap.start[(t, p)]}..{end}" for (t, p), end in sorted(snap.end.items())}
 
 
+# Executors that run every step of a run in the run's own process (``execute_in_process`` uses the last).
+IN_PROCESS_EXECUTORS = (dg.in_process_executor.name, execute_in_process_executor.name)
+
+
+def _steps_in_this_process(context: dg.OpExecutionContext) -> bool:
+    """Whether the run's next steps run in this process: an in-process executor, or the default executor told
+    to be one."""
+    name = context.job_def.executor_def.name
+    chosen = (context.run_config.get("execution") or {}).get("config") or {}
+    return name in IN_PROCESS_EXECUTORS or (name == dg.multi_or_in_process_executor.name and "in_process" in chosen)
+
+
 @dg.op(
     name=keys.PLAN_OP,
     ins={name.rsplit(".", 1)[-1]: dg.In(dg.Nothing) for name in keys.TOPICS},
@@ -55,6 +68,10 @@ def plan_read(context: dg.OpExecutionContext, config: PublishConfig, ballotstrea
         context.log.info(plan.skip_message())
         return
     context.log.info(f"read: {plan.base.reason}")
+    if plan.base.checkpoint is not None and _steps_in_this_process(context):
+        # The step that folds runs in this process after the read steps: its checkpoint's copies are checked
+        # and mapped meanwhile (``checkpoint.load_ahead``).
+        checkpoint.load_ahead(plan.base.checkpoint.segments, checkpoint.cache_folder(settings))
     ranges = checkpoint.plan_ranges(settings, plan.snapshot, plan.base)
     yield dg.Output(plan, "plan", metadata={"read_from": plan.base.reason, "ranges": len(ranges),
                                             "events_to_read": sum(r.total() for r in ranges)})

@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import mmap
 import shutil
+import threading
 import uuid
 import weakref
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 import crc32c
@@ -54,8 +56,10 @@ class CopyDamaged(BallotstreamError):
 CHUNK_BYTES = 4 << 20
 
 
-# Every copy this process has mapped and still reads (a mapping goes when the last array on it does).
+# Every copy this process has mapped and still reads (a mapping goes when the last array on it does); a copy may be
+# loaded in a thread (``load_ahead``) while another lets go of pages.
 _MAPPED: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+_MAPPED_LOCK = threading.Lock()
 
 
 def let_go_of_pages() -> None:
@@ -63,7 +67,9 @@ def let_go_of_pages() -> None:
     in the kernel's page cache, and a page read again is mapped back from there (a minor fault, ~0.1 s a
     gigabyte). A scoped stage reads its columns one after another, each once: letting go of each column's pages
     once read keeps the process from holding the whole gigabyte of a million stations' copy at once."""
-    _let_go(list(_MAPPED))
+    with _MAPPED_LOCK:
+        maps = list(_MAPPED)
+    _let_go(maps)
 
 
 def _let_go(maps: list[mmap.mmap]) -> None:
@@ -173,7 +179,8 @@ def load(folder: Path) -> Extracted:
         seen.add(part)
         _let_go(mapped)  # the parts before this one are read
         if isinstance(data, mmap.mmap):
-            _MAPPED.add(data)
+            with _MAPPED_LOCK:
+                _MAPPED.add(data)
             mapped.append(data)
 
     try:
@@ -184,3 +191,44 @@ def load(folder: Path) -> Extracted:
     if seen != set(record):
         raise CopyDamaged(f"{folder / COPY_FOLDER} lacks {', '.join(sorted(set(record) - seen))}")
     return extracted
+
+
+# The one load started ahead and not yet taken: (its folders, its result).
+_ahead: tuple[tuple[Path, ...], Future[list[Extracted]]] | None = None
+_AHEAD_LOCK = threading.Lock()
+
+
+def load_ahead(folders: list[Path]) -> None:
+    """Start ``load`` of each of ``folders`` in a thread of its own, for ``loaded_ahead`` of the same folders to
+    take. A new load ahead replaces one that was not taken.
+
+    The check of a million stations' copy reads 1.3 GB (0.6-0.9 s of an election-night publish on a slow machine,
+    most of its checkpoint load) and lets go of the interpreter, so it can run while the publish reads the new
+    events from Kafka. The thread only reads: a process that ends before the load is taken leaves nothing behind.
+    """
+    global _ahead
+    future: Future[list[Extracted]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result([load(folder) for folder in folders])
+        except BaseException as exc:  # noqa: BLE001 (handed to whoever takes the load: ``loaded_ahead``)
+            future.set_exception(exc)
+
+    with _AHEAD_LOCK:
+        _ahead = (tuple(folders), future)
+    threading.Thread(target=run, name="copy-load-ahead", daemon=True).start()
+
+
+def loaded_ahead(folders: list[Path]) -> list[Extracted] | None:
+    """What ``load_ahead`` of exactly ``folders`` loaded, once it has (taken once). None when no such load was
+    started, or it failed: the caller then loads the folders itself, which is where a damaged copy is dealt with."""
+    global _ahead
+    with _AHEAD_LOCK:
+        if _ahead is None or _ahead[0] != tuple(folders):
+            return None
+        future, _ahead = _ahead[1], None
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 (loaded again by the caller, which raises what it finds)
+        return None

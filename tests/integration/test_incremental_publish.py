@@ -198,6 +198,7 @@ def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_
     # The previous release's differing files came from the local cache, which now keeps this release's only.
     assert second.timings["changes_files_local"] > 0 and second.timings["changes_files_downloaded"] == 0
     assert second.timings["changes_ahead"] == 1  # counted beside the gate
+    assert second.timings["checkpoint_loaded_ahead"] == 1  # its local copy checked while the new events were read
     kept = checkpoint.table_files_folder(settings)
     assert {p.stem for p in kept.glob("*.parquet")} == _file_shas(second.manifest)
     # Beside some of them, their first row's order key (the splice's); none outlives its file.
@@ -218,6 +219,7 @@ def test_a_publish_encodes_only_the_table_files_that_changed_and_diffs_from_the_
     assert third.manifest["read"]["from"] == f"incremental from release {full['release_id']}"
     assert third.manifest["write"]["files"] == {"written": files_of(third.manifest), "reused": 0}
     assert third.timings["changes_files_local"] == 0 and third.timings["changes_files_downloaded"] > 0
+    assert third.timings["checkpoint_loaded_ahead"] == 0  # no local copy to load ahead: downloaded, then made
 
 
 def _two_corrected_stations(settings: Settings, tmp_path: Path) -> dict:

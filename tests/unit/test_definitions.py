@@ -3,8 +3,13 @@ rename shows up here in review."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import dagster as dg
+
 from dagster_project import keys
 from dagster_project.definitions import defs
+from dagster_project.reads import _steps_in_this_process
 from pipelines.fold.tables import TABLE_NAMES
 from pipelines.gate import ALL_CHECKS
 
@@ -46,3 +51,17 @@ def test_the_read_is_a_plan_step_one_step_per_range_and_a_gather_step():
     read = job.graph.node_named(keys.READ_NODE).definition
     assert {n.name for n in read.nodes} == {keys.PLAN_OP, keys.READ_RANGE_OP, keys.GATHER_OP}
     assert read.node_named(keys.PLAN_OP).definition.output_def_named("ranges").is_dynamic
+
+
+def test_the_checkpoint_is_loaded_ahead_only_when_the_run_s_steps_share_its_process():
+    def context(executor: dg.ExecutorDefinition, execution: dict | None = None) -> SimpleNamespace:
+        return SimpleNamespace(job_def=SimpleNamespace(executor_def=executor),
+                               run_config={"execution": execution} if execution is not None else {})
+
+    job = defs.resolve_job_def(keys.PUBLISH_JOB)
+    assert _steps_in_this_process(context(job.as_ephemeral_job(resource_defs={}, input_values={}).executor_def))
+    assert _steps_in_this_process(context(dg.in_process_executor))
+    assert _steps_in_this_process(context(job.executor_def, {"config": {"in_process": {}}}))
+    assert not _steps_in_this_process(context(job.executor_def))  # the default: a process per step
+    assert not _steps_in_this_process(context(job.executor_def, {"config": {"multiprocess": {}}}))
+    assert not _steps_in_this_process(context(dg.multiprocess_executor))

@@ -268,3 +268,37 @@ def test_the_pages_a_publish_has_read_of_a_copy_can_be_let_go_of_and_read_again(
     del loaded
     gc.collect()
     mapped_copy.let_go_of_pages()  # a copy no longer mapped is not touched
+
+
+def test_a_copy_loaded_ahead_is_what_the_publish_takes_and_equals_a_full_rebuild(tmp_path: Path) -> None:
+    log, ckpt, folder = _first(tmp_path)
+    cache = tmp_path / "cache"
+    assert _publish(log, cache, ckpt).timings["checkpoint_loaded_ahead"] == 0.0  # nothing loaded ahead
+
+    assert checkpoint.load_ahead(ckpt.segments, cache)  # as the plan step does, before the read
+    ext = _publish(log, cache, ckpt)
+    assert ext.timings["checkpoint_loaded_ahead"] == 1.0 and ext.events_read == 1
+    assert _equals_full_rebuild(ext, log, tmp_path)
+    assert mapped_copy.loaded_ahead([folder]) is None  # taken once
+
+
+def test_a_load_ahead_is_taken_only_by_a_load_of_the_same_folders(tmp_path: Path) -> None:
+    _, ckpt, folder = _first(tmp_path)
+    mapped_copy.load_ahead([folder])
+    assert mapped_copy.loaded_ahead([tmp_path / "elsewhere"]) is None
+    assert mapped_copy.loaded_ahead([]) is None
+    taken = mapped_copy.loaded_ahead([folder])
+    assert taken is not None and taken[0].envelope.equals(checkpoint.load_segments([folder])[0].envelope)
+
+
+@pytest.mark.parametrize("damage", ["bytes changed", "a content part removed"])
+def test_a_copy_damaged_before_its_load_ahead_is_made_again_and_never_read(damage: str, tmp_path: Path) -> None:
+    log, ckpt, folder = _first(tmp_path)
+    intact = _copy_files(folder)
+    DAMAGE[damage](folder)  # not seen by its listing: the load ahead starts, and fails on the bytes
+
+    assert checkpoint.load_ahead(ckpt.segments, tmp_path / "cache") == (damage == "bytes changed")
+    ext = _publish(log, tmp_path / "cache", ckpt)
+    assert ext.timings["checkpoint_loaded_ahead"] == 0.0 and ext.reason == "incremental"
+    assert _equals_full_rebuild(ext, log, tmp_path)
+    assert _copy_files(folder) == intact
