@@ -219,7 +219,7 @@ def _publisher(conn: Connection, settings: Settings, dagster_home: str | None, p
     started = time.perf_counter()
     from dagster_project.run import run_publish, warm_up
 
-    warm_up()
+    warm_up(settings)
     conn.send(("ready", (os.getpid(), time.perf_counter() - started)))
     full = conn.recv()
     started = time.perf_counter()

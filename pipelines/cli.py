@@ -229,7 +229,7 @@ def _watch(settings: Settings, interval: str, max_publishes: int | None, max_che
     from pipelines.release.watch import watch
 
     interval_s = parse_grace(interval).total_seconds()
-    warm_up()
+    warm_up(settings)
     click.echo(f"watching {settings.dataset}: checking every {interval} (Ctrl-C stops)")
     try:
         summary = watch(settings, lambda: run_publish(settings).manifest, interval_s=interval_s,
