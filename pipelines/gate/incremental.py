@@ -12,10 +12,11 @@ Two tables read each other tally by tally (``ALIGNED_CONTEXT``: station_results'
 valid ballots, and the other way round). What a file of one finds depends only on the other's rows of the tallies
 in the file's key range, so instead of the other table's sha256 (which every new result changes, re-checking
 every file of both, the two largest tables) a file's outcome is kept with the sha256s of the other table's files
-whose key ranges overlap its own (``aligned_digest``). station_results reads station_turnout, a row per tally
-against its dozen: turnout's needed columns are read whole (``ROW_ALIGNED``) and a results file's outcome is kept
-with a digest of the turnout rows in its own key range, so new tallies re-check the results files holding them,
-not every results file beside the same (much larger) turnout file.
+whose key ranges overlap its own (``files_digest``). station_results reads station_turnout, a row per tally
+against its dozen (``ROW_ALIGNED``): a results file's outcome is also kept with a digest of the turnout rows in its
+own key range (``aligned_digest``), so new tallies re-check the results files holding them, not every results file
+beside the same (much larger) turnout file. Those rows are read only from turnout files that changed: while the
+files overlapping a range are the same, so are their rows in it.
 
 Adding per file is exact for row rules. It is exact for the rules over groups of rows (a key's uniqueness, a
 tally's rows in station_results) only when no group spans two files. Files are cut where the split column
@@ -37,8 +38,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
@@ -63,13 +67,16 @@ TALLY = ("election_id", "contest_id", "station_id")
 # reads only their rows of the groups in its own key range (gate/frames.py: ``station_frame``, ``_votes_excess``).
 ALIGNED_CONTEXT: dict[str, tuple[str, ...]] = {t.STATION_RESULTS: (t.STATION_TURNOUT,),
                                                t.STATION_TURNOUT: (t.STATION_RESULTS,)}
-# Aligned context tables read whole, their rows digested per file range: those with a row per group of the table
-# that reads them (a twelfth of its rows), where reading them costs less than re-checking files.
+# Aligned context tables whose rows are digested per file range: those with a row per group of the table that reads
+# them (a twelfth of its rows), where reading their changed files costs less than re-checking files.
 ROW_ALIGNED: dict[str, frozenset[str]] = {t.STATION_RESULTS: frozenset({t.STATION_TURNOUT})}
 # Files checked in one validation hold about this many rows (the last file may take a batch past it): a full
 # rebuild's station_results and contest_results (13-14 million rows each) were one check frame of 3 GB at the
 # gate's peak. Each batch costs one more GX validation (~0.3 s); a file's outcome is the same in any batch.
 CHECK_BATCH_ROWS = 3_000_000
+# Tables gated at once, in threads: a check frame is mostly Arrow kernels and Parquet reads, which let go of the
+# interpreter, so a second table's frame is built on the other core while GX judges the first's.
+GATE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -208,22 +215,41 @@ class AlignedTable:
     file_shas: tuple[str, ...]
     ranges: list[list[list[Any]] | None]
     read: Callable[[int, list[str] | None], pa.Table] | None = None
-    # ``ROW_ALIGNED``: the columns the reading table's checks need, of every file, plain, in file order.
-    rows: pa.Table | None = None
+    # ``ROW_ALIGNED``: the columns the reading table's checks need; its rows in a range are what a file reads.
+    columns: tuple[str, ...] | None = None
+    # Files read for ``rows_in``, their ``columns`` plain: each read once a gate, only when its rows are needed.
+    _plain_files: dict[int, pa.Table] = field(default_factory=dict, compare=False, repr=False)
 
-    def row_span(self, own: Any) -> tuple[int, int] | None:
-        """(first row, row count) of ``rows`` whose group key is in ``own`` (a range; ``[]``: none), or None when
-        that cannot be told (no rows read, files not located, ``own`` not a range, keys not comparable)."""
-        if self.rows is None or not groups_stay_in_files(self.ranges) or own is None or not _range_shape(own):
+    def rows_in(self, own: Any) -> pa.Table | None:
+        """The ``columns`` of the rows whose group key is in ``own`` (a range; ``[]``: none), plain, read from
+        the files whose ranges overlap it alone; None when that cannot be told (not ``ROW_ALIGNED``, files not
+        located, ``own`` not a range, keys not comparable)."""
+        if self.columns is None or self.read is None or own is None or not _range_shape(own):
             return None
+        files = self.overlapping([own])
+        if files is None:
+            return None
+        rows = self._plain_rows(files)
         if not own:
-            return 0, 0
-        keys = [self.rows[c] for c in group_columns(self.name)]
+            return rows.slice(0, 0)
+        keys = [rows[c] for c in group_columns(self.name)]
         try:
             lo = _bisect(keys, own[0], strict=False)
-            return lo, _bisect(keys, own[1], strict=True) - lo
+            return rows.slice(lo, _bisect(keys, own[1], strict=True) - lo)
         except TypeError:
             return None
+
+    def _plain_rows(self, files: list[int]) -> pa.Table:
+        """The files' ``columns``, plain (files have their own dictionaries), one chunk a column: the same Arrow
+        stream of the same rows, however many files they came from (none: an empty table of file 0's types)."""
+        columns = list(self.columns or ())
+        for j in files or [0]:
+            if j not in self._plain_files:
+                part = self.read(j, columns)  # type: ignore[misc]
+                self._plain_files[j] = pa.table({c: _plain(part[c]) for c in columns})
+        both = pa.concat_tables([self._plain_files[j] for j in files or [0]])
+        rows = pa.table({c: both[c].combine_chunks() for c in columns})
+        return rows if files else rows.slice(0, 0)
 
     def overlapping(self, spans: list[Any]) -> list[int] | None:
         """The files whose ranges overlap any of ``spans`` (ranges; ``[]`` spans nothing), or None when that
@@ -262,20 +288,42 @@ def _rows_digest(rows: pa.Table) -> str:
     return digest.hexdigest()
 
 
-def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
-    """What a file whose group keys span ``own`` reads of its aligned context tables: of a table read whole
-    (``ROW_ALIGNED``) its rows in ``own``, else the files whose ranges overlap ``own`` (an empty file reads
-    none); the whole table's sha256 when its files' ranges cannot be located (unsorted, overlapping) or ``own``
-    is not a range."""
+def files_digest(own: Any, contexts: list[AlignedTable]) -> str:
+    """The aligned context files a file whose group keys span ``own`` overlaps (their sha256s; the whole table's
+    when its files cannot be located): while they are the same, so is every row of theirs in ``own``, and a kept
+    outcome stands without those rows being read (``aligned_digest``)."""
     parts = []
     for ctx in contexts:
-        span = ctx.row_span(own)
-        if span is not None:
-            parts.append([ctx.name, {"rows": _rows_digest(ctx.rows.slice(*span))}])
+        files = ctx.overlapping([own])
+        parts.append([ctx.name, [ctx.file_shas[j] for j in files] if files is not None else {"whole": ctx.sha256}])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def aligned_digest(own: Any, contexts: list[AlignedTable]) -> str:
+    """What a file whose group keys span ``own`` reads of its aligned context tables: of a ``ROW_ALIGNED`` table
+    its rows in ``own``, else the files whose ranges overlap ``own`` (an empty file reads none); the whole table's
+    sha256 when its files' ranges cannot be located (unsorted, overlapping) or ``own`` is not a range."""
+    parts = []
+    for ctx in contexts:
+        rows = ctx.rows_in(own)
+        if rows is not None:
+            parts.append([ctx.name, {"rows": _rows_digest(rows)}])
             continue
         files = ctx.overlapping([own])
         parts.append([ctx.name, [ctx.file_shas[j] for j in files] if files is not None else {"whole": ctx.sha256}])
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _still_aligned(entry: dict[str, Any], aligned: list[AlignedTable]) -> dict[str, Any] | None:
+    """A kept outcome that still holds beside the aligned context tables as they are now (``entry``, its
+    ``aligned_files`` brought up to date), or None: it holds while the context files overlapping its range are
+    the same, or else while their rows in its range are (only then are those files read)."""
+    files = files_digest(entry["range"], aligned)
+    if entry.get("aligned_files") == files:
+        return entry
+    if entry.get("aligned") == aligned_digest(entry["range"], aligned):
+        return {**entry, "aligned_files": files}
+    return None
 
 
 def _aligned_context(name: str, aligned: list[AlignedTable], spans: list[Any]) -> dict[str, pa.Table]:
@@ -284,9 +332,9 @@ def _aligned_context(name: str, aligned: list[AlignedTable], spans: list[Any]) -
     for the caller to read whole."""
     out = {}
     for ctx in aligned:
-        row_spans = [ctx.row_span(s) for s in spans]
-        if row_spans and all(r is not None for r in row_spans):
-            out[ctx.name] = pa.concat_tables([ctx.rows.slice(*r) for r in row_spans])
+        rows = [ctx.rows_in(s) for s in spans]
+        if rows and all(r is not None for r in rows):
+            out[ctx.name] = pa.concat_tables(rows)
             continue
         files = ctx.overlapping(spans) if ctx.read is not None else None
         if files is not None:
@@ -392,8 +440,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
     digest = context_digest(name, table_shas, tolerance)
     before = {f["sha256"]: f for f in kept.get("files", []) if _usable(f, specs)} \
         if isinstance(kept, dict) and kept.get("context") == digest and isinstance(kept.get("files"), list) else {}
-    if aligned:  # a kept outcome counts only while the context files overlapping its range are the same
-        before = {sha: e for sha, e in before.items() if e.get("aligned") == aligned_digest(e["range"], aligned)}
+    if aligned:  # a kept outcome counts only while what it read of the aligned context tables is the same
+        before = {sha: e for sha, e in ((sha, _still_aligned(e, aligned)) for sha, e in before.items()) if e}
     entries: list[dict[str, Any] | None] = [before.get(sha) for sha in files.file_shas]
     todo = [i for i, e in enumerate(entries) if e is None]
     own = list(OWN_COLUMNS[name]) if name in OWN_COLUMNS else None
@@ -427,6 +475,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
             entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
             if aligned:
                 entries[i]["aligned"] = aligned_digest(ranges[i], aligned)
+                entries[i]["aligned_files"] = files_digest(ranges[i], aligned)
     done = [e for e in entries if e is not None]
     return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
 
@@ -457,44 +506,61 @@ class GateRun:
     seconds: dict[str, float] = field(default_factory=dict)  # each table's gate, wall time
 
 
-def _whole(ctx: TableFiles, reader: str) -> pa.Table:
-    """The columns of ``ctx`` that ``reader``'s checks need, of every file, plain (files have their own
-    dictionaries)."""
-    columns = list(context_needs(reader)[ctx.name])
-    whole = pa.concat_tables([ctx.read(i, columns) for i in range(len(ctx.file_shas))])
-    return pa.table({c: _plain(whole[c]) for c in columns})
-
-
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
-                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None) -> GateRun:
+                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None,
+                threads: int = GATE_THREADS) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file);
-    ``prints``: the local cache of files' key fingerprints."""
+    ``prints``: the local cache of files' key fingerprints. Up to ``threads`` tables are gated at once, each
+    with a GX context of its own (``gx_context`` the first); the results are in gate order whatever the threads."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
     shas = {f.name: f.sha256 for f in files}
     by_name = {f.name: f for f in files}
     located: dict[str, AlignedTable] = {}
-    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
+    done: dict[str, dict[str, Any]] = {}
+    lock = threading.Lock()
+    contexts: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    contexts.put(gx_context)
 
     def aligned(name: str) -> list[AlignedTable]:
-        for other in ALIGNED_CONTEXT.get(name, ()):
-            if other not in located and other in by_name:
-                ctx = by_name[other]
-                # Gated already in this run: its outcomes hold every file's range, none is read again.
-                known = run.cache["tables"].get(other) or kept_tables.get(other)
-                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read,
-                                              _whole(ctx, name) if other in ROW_ALIGNED.get(name, ()) else None)
-        return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
+        with lock:
+            for other in ALIGNED_CONTEXT.get(name, ()):
+                if other not in located and other in by_name:
+                    ctx = by_name[other]
+                    # Gated already in this run: its outcomes hold every file's range, none is read again.
+                    known = done.get(other) or kept_tables.get(other)
+                    columns = tuple(context_needs(name)[other]) if other in ROW_ALIGNED.get(name, ()) else None
+                    located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known),
+                                                  ctx.read, columns)
+            return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
-    for table in files:
+    def gate_one(table: TableFiles) -> tuple[TableOutcome, float]:
+        try:
+            context = contexts.get_nowait()
+        except queue.Empty:
+            from pipelines.gate.runner import new_context
+
+            context = new_context()
         started = time.perf_counter()
-        outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
-                             kept_tables.get(table.name), aligned(table.name), prints)
-        run.seconds[table.name] = time.perf_counter() - started
-        run.results.extend(outcome.results)
+        try:
+            outcome = gate_table(context, table, lambda skip: read_context(table.name, skip), shas, tolerance,
+                                 kept_tables.get(table.name), aligned(table.name), prints)
+        finally:
+            contexts.put(context)
         if outcome.kept:
-            run.cache["tables"][table.name] = outcome.kept
-        run.checked_files += outcome.checked_files
-        run.reused_files += outcome.reused_files
+            with lock:
+                done[table.name] = outcome.kept
+        return outcome, time.perf_counter() - started
+
+    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="gate") as pool:
+        futures = [pool.submit(gate_one, table) for table in files]
+        for table, future in zip(files, futures, strict=True):
+            outcome, run.seconds[table.name] = future.result()
+            run.results.extend(outcome.results)
+            if outcome.kept:
+                run.cache["tables"][table.name] = outcome.kept
+            run.checked_files += outcome.checked_files
+            run.reused_files += outcome.reused_files
     return run

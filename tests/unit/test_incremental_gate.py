@@ -30,6 +30,7 @@ from pipelines.gate.incremental import (
     GateRun,
     TableFiles,
     aligned_digest,
+    files_digest,
     gate_tables,
     groups_stay_in_files,
     key_ordered,
@@ -268,19 +269,64 @@ def test_a_changed_tally_rechecks_the_results_file_holding_it_not_those_beside_i
     assert_same(run, damaged)
 
 
-def test_aligned_digest_of_a_table_read_whole_covers_its_rows_in_the_range() -> None:
+def _row_aligned(rows: pa.Table, ranges: list, shas: tuple[str, ...], reads: list[int] | None = None
+                 ) -> AlignedTable:
+    """station_turnout as ``rows`` cut into files of two rows each, ``reads`` told each file read."""
+    def read(i: int, columns: list[str] | None) -> pa.Table:
+        if reads is not None:
+            reads.append(i)
+        part = rows.slice(2 * i, 2)
+        return part.select(columns) if columns is not None else part
+
+    return AlignedTable(t.STATION_TURNOUT, "whole-sha", shas, ranges, read, tuple(rows.column_names))
+
+
+def test_aligned_digest_of_a_row_aligned_table_covers_its_rows_in_the_range() -> None:
     rows = pa.table({"election_id": ["e"] * 4, "contest_id": ["c"] * 4, "station_id": ["s1", "s2", "s3", "s4"],
                      "valid_ballots": [10, 20, 30, 40]})
     ranges = [[["e", "c", "s1"], ["e", "c", "s2"]], [["e", "c", "s3"], ["e", "c", "s4"]]]
-    ctx = AlignedTable(t.STATION_TURNOUT, "whole-sha", ("f1", "f2"), ranges, rows=rows)
+    ctx = _row_aligned(rows, ranges, ("f1", "f2"))
 
     def with_ballots(ballots: list[int]) -> AlignedTable:
-        return replace(ctx, file_shas=("g1", "g2"), rows=rows.set_column(3, "valid_ballots", pa.array(ballots)))
+        return _row_aligned(rows.set_column(3, "valid_ballots", pa.array(ballots)), ranges, ("g1", "g2"))
 
     own = [["e", "c", "s2"], ["e", "c", "s3"]]
     assert aligned_digest(own, [ctx]) == aligned_digest(own, [with_ballots([11, 20, 30, 41])])  # outside: same
     assert aligned_digest(own, [ctx]) != aligned_digest(own, [with_ballots([10, 20, 31, 40])])  # inside: not
     assert aligned_digest([["e", "c", "s5"], ["e", "c", "s6"]], [ctx]) == aligned_digest([], [ctx])  # none in it
-    assert ctx.row_span([["e", "c", "s0"], ["e", "c", "s9"]]) == (0, 4)
-    assert replace(ctx, ranges=[ranges[1], ranges[0]]).row_span(own) is None  # not located: files count
+    assert ctx.rows_in([["e", "c", "s0"], ["e", "c", "s9"]]).equals(rows)
+    assert _row_aligned(rows, [ranges[1], ranges[0]], ("f1", "f2")).rows_in(own) is None  # not located
 
+
+def test_rows_in_a_range_read_only_the_files_overlapping_it_each_once() -> None:
+    rows = pa.table({"election_id": ["e"] * 6, "contest_id": ["c"] * 6,
+                     "station_id": ["s1", "s2", "s3", "s4", "s5", "s6"], "valid_ballots": [1, 2, 3, 4, 5, 6]})
+    ranges = [[["e", "c", f"s{2 * i + 1}"], ["e", "c", f"s{2 * i + 2}"]] for i in range(3)]
+    reads: list[int] = []
+    ctx = _row_aligned(rows, ranges, ("f1", "f2", "f3"), reads)
+    assert ctx.rows_in([["e", "c", "s4"], ["e", "c", "s5"]]).equals(rows.slice(3, 2))
+    assert ctx.rows_in([["e", "c", "s5"], ["e", "c", "s6"]]).equals(rows.slice(4, 2))
+    assert sorted(reads) == [1, 2]
+    # The same rows give the same digest whichever files they were read with.
+    whole = _row_aligned(rows, [[["e", "c", "s1"], ["e", "c", "s6"]]], ("w",))
+    whole = replace(whole, read=lambda i, columns: rows.select(columns))
+    assert aligned_digest([["e", "c", "s4"], ["e", "c", "s5"]], [ctx]) \
+        == aligned_digest([["e", "c", "s4"], ["e", "c", "s5"]], [whole])
+
+
+def test_a_kept_results_outcome_stands_without_reading_turnout_files_that_did_not_change() -> None:
+    rows = pa.table({"election_id": ["e"] * 4, "contest_id": ["c"] * 4, "station_id": ["s1", "s2", "s3", "s4"],
+                     "valid_ballots": [10, 20, 30, 40]})
+    ranges = [[["e", "c", "s1"], ["e", "c", "s2"]], [["e", "c", "s3"], ["e", "c", "s4"]]]
+    own = [["e", "c", "s1"], ["e", "c", "s2"]]
+    entry = {"range": own, "aligned": aligned_digest(own, [_row_aligned(rows, ranges, ("f1", "f2"))]),
+             "aligned_files": files_digest(own, [_row_aligned(rows, ranges, ("f1", "f2"))])}
+    reads: list[int] = []
+    assert incremental_gate._still_aligned(entry, [_row_aligned(rows, ranges, ("f1", "g2"), reads)]) == entry
+    assert reads == []  # its file is the same: nothing read
+    # Its file changed but not its rows in the range: it stands, read once, and next time needs no read.
+    moved = incremental_gate._still_aligned({**entry, "aligned_files": "old"},
+                                            [_row_aligned(rows, ranges, ("f1", "g2"), reads)])
+    assert moved is not None and moved["aligned_files"] == entry["aligned_files"] and reads == [0]
+    changed = rows.set_column(3, "valid_ballots", pa.array([11, 20, 30, 40]))
+    assert incremental_gate._still_aligned(entry, [_row_aligned(changed, ranges, ("h1", "f2"))]) is None
