@@ -82,10 +82,13 @@ def plan_read(context: dg.OpExecutionContext, config: PublishConfig, ballotstrea
 @dg.op(name=keys.READ_RANGE_OP)
 def read_range(context: dg.OpExecutionContext, ballotstream: BallotstreamResource, offsets: Snapshot
                ) -> dg.Output[checkpoint.RangeRead]:
-    """Read one range of offsets, save it as a checkpoint segment and upload that to the bucket."""
+    """Read one range of offsets, save it as a checkpoint segment and upload that to the bucket (in a thread the
+    release step waits for, when the run's steps share this process)."""
     settings = ballotstream.settings()
     started = time.perf_counter()
-    done = checkpoint.read_range(settings, offsets, checkpoint.cache_folder(settings), store=ReleaseStore(settings))
+    # The release step waits for a segment uploaded in the background when it runs in this process.
+    done = checkpoint.read_range(settings, offsets, checkpoint.cache_folder(settings), store=ReleaseStore(settings),
+                                 upload_later=_steps_in_this_process(context))
     return dg.Output(done, metadata={
         "offsets": dg.MetadataValue.json(_offsets(offsets)),
         "events": done.events,

@@ -45,7 +45,7 @@ from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.extraction_files import extraction_version, load_extraction, save_extraction
 from pipelines.fold.read import ReadResult, read_snapshot, split
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release import mapped_copy
+from pipelines.release import later, mapped_copy
 from pipelines.release.parquet import StagedFile, file_sha256
 from pipelines.release.s3 import ARROW_TYPE
 from pipelines.release.store import ReleaseStore
@@ -447,7 +447,7 @@ class Pending:
         """Upload the new segments (checksums taken from the uploaded bytes), then the checkpoint document;
         returns the document's key."""
         for segment in self.checkpoint.segments:
-            if segment.segment_id in self.new:
+            if segment.segment_id in self.new and not later.finish(segment.segment_id):
                 upload_segment(store, segment, self.local[segment.segment_id])
         key = checkpoint_key(store, release_id)
         store.put_json(key, self.checkpoint.to_json())
@@ -522,9 +522,12 @@ def plan_ranges(settings: Settings, snap: Snapshot, base: Base) -> list[Snapshot
 
 
 def read_range(settings: Settings, offsets: Snapshot, cache: Path, *, store: ReleaseStore | None = None,
-               read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot) -> RangeRead:
+               read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, upload_later: bool = False
+               ) -> RangeRead:
     """``read`` one range and save its extraction as a segment in ``cache``; with ``store``, upload it too (for
-    a combining step on another machine; the release then does not upload it again)."""
+    a combining step on another machine; the release then does not upload it again). ``upload_later``: the run's
+    later steps share this process, and the upload runs in a thread that the release waits for
+    (``pipelines.release.later``)."""
     started = time.time()
     if not offsets.total():
         return RangeRead(offsets, None, False, {}, {}, 0, started, started)
@@ -535,11 +538,14 @@ def read_range(settings: Settings, offsets: Snapshot, cache: Path, *, store: Rel
     timings["checkpoint_save_s"] = time.perf_counter() - t0
     schema_ids, workers = dict(result.schema_ids), result.workers
     del result
-    if store is not None:
+    if store is not None and upload_later:
+        later.start(segment.segment_id, lambda: upload_segment(store, segment, folder))
+    elif store is not None:
         t0 = time.perf_counter()
         upload_segment(store, segment, folder)
         timings["segment_upload_s"] = time.perf_counter() - t0
-    return RangeRead(offsets, segment, store is not None, schema_ids, timings, workers, started, time.time())
+    uploaded = store is not None and not upload_later
+    return RangeRead(offsets, segment, uploaded, schema_ids, timings, workers, started, time.time())
 
 
 def read_timings(reads: list[RangeRead]) -> dict[str, float]:
