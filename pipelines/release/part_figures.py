@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, PartFigures, part_figures
 from pipelines.gate.keyprints import VERSION as PRINTS_VERSION
+from pipelines.release.parquet import FileWriter, StagedFile
 
 # Raised when what part_figures computes, or how it is kept, changes.
 FORMAT = 1
@@ -90,3 +91,16 @@ class FiguresCache:
         except OSError:
             partial.unlink(missing_ok=True)  # not kept: computed again next time
         return figures
+
+
+def keeping_figures(write: FileWriter, cache: FiguresCache) -> FileWriter:
+    """``write``, and each written station_turnout file's figures kept (``part_figures``) from the rows it was
+    written from: national_summary then reads none of the files a splice wrote (at a million stations, reading
+    them back took most of a second of the fold, waiting on the splice), and the first election-night publish
+    after a full rebuild none of the files the rebuild wrote (reading and summing all of them: 0.7 s)."""
+    def written(name: str, table: pa.Table, path: Path) -> StagedFile:
+        staged = write(name, table, path)
+        cache.of(staged.sha256, lambda: table.select(list(SUMMARY_TURNOUT_COLUMNS)))
+        return staged
+
+    return written

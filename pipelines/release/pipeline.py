@@ -28,7 +28,7 @@ from pipelines.fold.allocator import give_back
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, TABLE_NAMES
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, STATION_TURNOUT, TABLE_NAMES
 from pipelines.gate import GateReport, new_gx_context
 from pipelines.gate.checks import OWN_COLUMNS, context_needs
 from pipelines.gate.incremental import TableFiles, gate_tables
@@ -40,6 +40,7 @@ from pipelines.release.changes import ChangesAhead, Counted, Known, count_change
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import StagedFile, columns, read_staged, write_table_files
+from pipelines.release.part_figures import FiguresCache, keeping_figures
 from pipelines.release.store import ReleaseStore
 from pipelines.release.stream_cuts import write_table_stream
 from pipelines.settings import Settings
@@ -275,6 +276,8 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
     def write(name: str, table: pa.Table | SlicedTable) -> StagedFile:
         how = {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
                "file_bytes": settings.table_file_bytes, "write": cache.write}
+        if name == STATION_TURNOUT:  # for the election-night publishes after this one (``part_figures``)
+            how["write"] = keeping_figures(cache.write, FiguresCache(checkpoint.figures_folder(settings)))
         if isinstance(table, SlicedTable):  # assembled here, a slice at a time, each file written as it is sealed
             return write_table_stream(name, table.schema, table.slices(), directory, **how)
         return write_table_files(name, table, directory, **how)

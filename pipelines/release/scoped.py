@@ -43,8 +43,8 @@ from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, PartFigures, WholeTu
 from pipelines.release import reuse
 from pipelines.release.diff import diff_tables
 from pipelines.release.mapped_copy import let_go_of_pages
-from pipelines.release.parquet import FileWriter, StagedFile, columns, tree_sha256, write_table_files
-from pipelines.release.part_figures import FiguresCache
+from pipelines.release.parquet import StagedFile, columns, tree_sha256, write_table_files
+from pipelines.release.part_figures import FiguresCache, keeping_figures
 from pipelines.release.splice import (
     PREFIXES,
     DamagedFile,
@@ -204,7 +204,7 @@ def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: Prefixes,
     splice = Splice(name, old, rows, prefixes, lambda rows: in_scope(name, rows, scope))
     how = writing.how(name)
     if name == t.STATION_TURNOUT and writing.figures is not None:
-        how["write"] = _keeping_figures(how["write"], FiguresCache(writing.figures))
+        how["write"] = keeping_figures(how["write"], FiguresCache(writing.figures))
     try:
         staged = splice_table(splice, writing.directory, **how, link=writing.link)
     except DamagedFile as exc:
@@ -214,18 +214,6 @@ def _spliced(name: str, table: pa.Table, old: list[OldFile], prefixes: Prefixes,
     except Exception:  # noqa: BLE001 (a count is an optimisation: never what fails a publish)
         log.warning("counting the changes of %s beside its splice failed", name, exc_info=True)
         return staged, None
-
-
-def _keeping_figures(write: FileWriter, cache: FiguresCache) -> FileWriter:
-    """``write``, and each written station_turnout file's figures kept (``part_figures``) from the rows it was
-    written from: national_summary then reads none of the files the splice wrote (at a million stations, reading
-    them back took most of a second of the fold, waiting on the splice)."""
-    def written(name: str, table: pa.Table, path: Path) -> StagedFile:
-        staged = write(name, table, path)
-        cache.of(staged.sha256, lambda: table.select(list(SUMMARY_TURNOUT_COLUMNS)))
-        return staged
-
-    return written
 
 
 Spliced = tuple[StagedFile, dict[str, int] | None]

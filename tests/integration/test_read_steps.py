@@ -84,6 +84,29 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     assert _shas(forced) == _shas(full)
 
 
+def test_in_one_process_the_segments_upload_behind_the_fold_and_are_in_the_bucket(isolated, tmp_path, monkeypatch):
+    home = tmp_path / "dagster"
+    write_instance_yaml(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    settings = replace(isolated, read_ranges=2, read_range_min_events=1)
+    _ingest(settings, tmp_path / "a", stations=6, seed=7)
+    done = run_publish(settings)
+    steps = _range_steps(done.run_id)
+    # Not uploaded by the read steps (whose timings would say how long it took) but behind them, in this process.
+    assert len(steps) == 2 and not any("segment_upload_s" in meta for _, meta in steps.values())
+    store = ReleaseStore(settings)
+    ckpt = checkpoint.Checkpoint.from_json(store.get_json(done.manifest["checkpoint"])[0])
+    assert sorted(s.segment_id for s in ckpt.segments) == sorted(meta["segment"] for _, meta in steps.values())
+    # Every file of every segment is in the bucket with the bytes the checkpoint names.
+    fetched = tmp_path / "elsewhere"
+    fetched.mkdir()
+    for segment in ckpt.segments:
+        for part, expected in segment.files.items():
+            key = checkpoint.segment_prefix(store, segment.segment_id) + f"{part}.arrow"
+            assert store.get_file(key, fetched / f"{segment.segment_id}.{part}") == (expected["sha256"],
+                                                                                     expected["bytes"])
+
+
 def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(isolated, tmp_path):
     settings = replace(isolated, read_ranges=3, read_range_min_events=1)
     _ingest(settings, tmp_path / "a", stations=8, seed=5)
@@ -97,9 +120,10 @@ def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(iso
 
     folder = replace(settings, staging_dir=str(tmp_path / "folder"))  # the fold step's machine: nothing local
     staged = pipeline.stage(folder, snap, base=full, store=store, reads=reads)
-    # Besides the segments, the cache keeps the table files the fold step staged (for the next publish to reuse).
-    fetched = {p.name for p in checkpoint.cache_folder(folder).iterdir()} - {checkpoint.TABLE_FILES_FOLDER,
-                                                                             checkpoint.DOCUMENT_BLOCKS_FOLDER}
+    # Besides the segments, the cache keeps the table files the fold step staged and their station_turnout files'
+    # figures (for the next publish to reuse).
+    fetched = {p.name for p in checkpoint.cache_folder(folder).iterdir()} - {
+        checkpoint.TABLE_FILES_FOLDER, checkpoint.DOCUMENT_BLOCKS_FOLDER, checkpoint.FIGURES_FOLDER}
     assert fetched == {r.segment.segment_id for r in reads}
     assert staged.next_checkpoint is not None and not staged.next_checkpoint.new  # nothing left to upload
 

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.fold import tables as t
 from pipelines.fold.core import extract_all, fold_extracted, fold_tables
 from pipelines.fold.sliced import SlicedTable
+from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, part_figures
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release import pipeline
+from pipelines.release import checkpoint, pipeline
+from pipelines.release.part_figures import FiguresCache
 from pipelines.release.pipeline import stage_tables
 from pipelines.settings import Settings
 from tests.support.factories import small_election
+from tests.support.municipal import municipal_election, tally
 
 SNAPSHOT = Snapshot(start={("results", 0): 0}, end={("results", 0): 1})
 
@@ -128,3 +132,25 @@ def test_the_fold_lets_go_of_a_mapped_extraction_between_its_long_steps() -> Non
     ex.let_go = lambda: calls.append(1)  # as a publish sets it for a mapped extraction: let_go_of_pages
     names = [name for name, _ in fold_tables(ex, "x")]
     assert names[-1] == t.EVENTS and len(calls) >= 8  # after each reference table, the tallies and their votes
+
+
+def test_a_full_stage_keeps_each_station_turnout_files_figures(tmp_path: Path) -> None:
+    log = municipal_election()
+    for n in range(16):  # every station reports
+        tally(log, n)
+    settings = Settings(staging_dir=str(tmp_path), table_file_bytes=120)  # station_turnout in several files
+    staged = stage_tables(settings, SNAPSHOT, fold_tables(extract_all(log.records), "x"), run_id="r")
+    turnout = staged.files[t.STATION_TURNOUT]
+    parts = turnout.parts or (turnout,)
+    assert len(parts) > 1
+    kept = FiguresCache(checkpoint.figures_folder(settings))
+
+    def unread() -> pa.Table:
+        raise AssertionError("figures the stage kept were computed again")
+
+    for part in parts:  # the next (election-night) publish sums these instead of reading the files
+        got = kept.of(part.sha256, unread)
+        want = part_figures(pq.read_table(part.path, columns=list(SUMMARY_TURNOUT_COLUMNS)))
+        assert got is not None and want is not None
+        assert (got.election, got.totals, got.municipalities) == (want.election, want.totals, want.municipalities)
+        assert got.prints.tolist() == want.prints.tolist()
