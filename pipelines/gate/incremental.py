@@ -38,11 +38,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import metadata
@@ -74,9 +71,6 @@ ROW_ALIGNED: dict[str, frozenset[str]] = {t.STATION_RESULTS: frozenset({t.STATIO
 # rebuild's station_results and contest_results (13-14 million rows each) were one check frame of 3 GB at the
 # gate's peak. Each batch costs one more GX validation (~0.3 s); a file's outcome is the same in any batch.
 CHECK_BATCH_ROWS = 3_000_000
-# Tables gated at once, in threads: a check frame is mostly Arrow kernels and Parquet reads, which let go of the
-# interpreter, so a second table's frame is built on the other core while GX judges the first's.
-GATE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -508,59 +502,35 @@ class GateRun:
 
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
-                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None,
-                threads: int = GATE_THREADS) -> GateRun:
+                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file);
-    ``prints``: the local cache of files' key fingerprints. Up to ``threads`` tables are gated at once, each
-    with a GX context of its own (``gx_context`` the first); the results are in gate order whatever the threads."""
+    ``prints``: the local cache of files' key fingerprints."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
     shas = {f.name: f.sha256 for f in files}
     by_name = {f.name: f for f in files}
     located: dict[str, AlignedTable] = {}
-    done: dict[str, dict[str, Any]] = {}
-    lock = threading.Lock()
-    contexts: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    contexts.put(gx_context)
+    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
 
     def aligned(name: str) -> list[AlignedTable]:
-        with lock:
-            for other in ALIGNED_CONTEXT.get(name, ()):
-                if other not in located and other in by_name:
-                    ctx = by_name[other]
-                    # Gated already in this run: its outcomes hold every file's range, none is read again.
-                    known = done.get(other) or kept_tables.get(other)
-                    columns = tuple(context_needs(name)[other]) if other in ROW_ALIGNED.get(name, ()) else None
-                    located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known),
-                                                  ctx.read, columns)
-            return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
+        for other in ALIGNED_CONTEXT.get(name, ()):
+            if other not in located and other in by_name:
+                ctx = by_name[other]
+                # Gated already in this run: its outcomes hold every file's range, none is read again.
+                known = run.cache["tables"].get(other) or kept_tables.get(other)
+                columns = tuple(context_needs(name)[other]) if other in ROW_ALIGNED.get(name, ()) else None
+                located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read,
+                                              columns)
+        return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
-    def gate_one(table: TableFiles) -> tuple[TableOutcome, float]:
-        try:
-            context = contexts.get_nowait()
-        except queue.Empty:
-            from pipelines.gate.runner import new_context
-
-            context = new_context()
+    for table in files:
         started = time.perf_counter()
-        try:
-            outcome = gate_table(context, table, lambda skip: read_context(table.name, skip), shas, tolerance,
-                                 kept_tables.get(table.name), aligned(table.name), prints)
-        finally:
-            contexts.put(context)
+        outcome = gate_table(gx_context, table, lambda skip, n=table.name: read_context(n, skip), shas, tolerance,
+                             kept_tables.get(table.name), aligned(table.name), prints)
+        run.seconds[table.name] = time.perf_counter() - started
+        run.results.extend(outcome.results)
         if outcome.kept:
-            with lock:
-                done[table.name] = outcome.kept
-        return outcome, time.perf_counter() - started
-
-    run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="gate") as pool:
-        futures = [pool.submit(gate_one, table) for table in files]
-        for table, future in zip(files, futures, strict=True):
-            outcome, run.seconds[table.name] = future.result()
-            run.results.extend(outcome.results)
-            if outcome.kept:
-                run.cache["tables"][table.name] = outcome.kept
-            run.checked_files += outcome.checked_files
-            run.reused_files += outcome.reused_files
+            run.cache["tables"][table.name] = outcome.kept
+        run.checked_files += outcome.checked_files
+        run.reused_files += outcome.reused_files
     return run
