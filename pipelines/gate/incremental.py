@@ -468,8 +468,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
         for i, outcome in _check_files(gx_context, name, specs, batch, context(narrow), tolerance).items():
             entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
             if aligned:
-                entries[i]["aligned"] = aligned_digest(ranges[i], aligned)
-                entries[i]["aligned_files"] = files_digest(ranges[i], aligned)
+                entries[i].update(aligned=aligned_digest(ranges[i], aligned), aligned_files=files_digest(ranges[i], aligned))
     done = [e for e in entries if e is not None]
     return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
 
