@@ -16,6 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
+# Uploads whose ``finish`` no step will call (a compaction's segment, a publish that failed before its release)
+# would stay listed for the life of a watcher: beyond this many, the oldest finished ones are forgotten. A publish
+# starts one upload per read range, far fewer than this, so an upload its own run still waits for is never one.
+KEEP = 64
+
 _LOCK = threading.Lock()
 _STARTED: dict[str, Future[None]] = {}
 _POOL: ThreadPoolExecutor | None = None
@@ -29,6 +34,9 @@ def start(key: str, upload: Callable[[], None]) -> None:
             # Not a daemon: an upload under way when the run ends is finished, not cut off.
             _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-later")
         _STARTED[key] = _POOL.submit(upload)
+        finished = [k for k, future in _STARTED.items() if future.done()]  # oldest first: dicts keep the order
+        for stale in finished[:max(0, len(_STARTED) - KEEP)]:
+            del _STARTED[stale]
 
 
 def finish(key: str) -> bool:
