@@ -1,19 +1,22 @@
 """Assets: the folded tables (one asset each, from one fold, gated by one check per rule) and the release."""
 # No `from __future__ import annotations`: Dagster reads the context annotation at definition time.
 
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
 from dagster_project import keys
 from dagster_project.checks import CHECK_SPECS, check_result
-from dagster_project.reads import EventsRead
+from dagster_project.reads import EventsRead, steps_in_this_process
 from dagster_project.resources import BallotstreamResource
 from pipelines.fold.tables import KEYS, SCHEMAS, TABLE_NAMES
-from pipelines.release import pipeline
+from pipelines.release import ahead, pipeline
 from pipelines.release.manifest import TABLE_DESCRIPTIONS, column_docs
 from pipelines.release.store import ReleaseStore
+from pipelines.settings import Settings
 
 
 def _column_schema(name: str) -> dg.TableSchema:
@@ -44,6 +47,33 @@ def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamR
     plan = events.plan
     staged = pipeline.stage(settings, plan.snapshot, run_id=context.run.run_id, base=plan.base, reads=events.ranges)
     staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
+    started = _release_ahead(context, settings, staged)
+    try:
+        yield from _outputs(context, staged)
+    except BaseException:
+        if started:
+            ahead.abandon(context.run.run_id)
+        raise
+
+
+def _release_ahead(context: dg.AssetExecutionContext, settings: Settings, staged: pipeline.Staged) -> bool:
+    """Start the release in a thread (``pipelines.release.ahead``) when the gate passed and the release step runs
+    next in this process; whether it was started."""
+    # A run of the job's assets records an empty selection; a run of some of them, those.
+    job = context.op_execution_context.job_def
+    selected = keys.RELEASE in (context.run.asset_selection or job.asset_layer.selected_asset_keys)
+    if not (staged.report.passed and selected and steps_in_this_process(context.op_execution_context)):
+        return False
+    # Its own timings and checkpoint to add to: this step pickles ``staged`` meanwhile, for the release step.
+    mine = replace(staged, timings=dict(staged.timings),
+                   next_checkpoint=replace(staged.next_checkpoint) if staged.next_checkpoint else None)
+    run_id = context.run.run_id
+    ahead.start(run_id, lambda: (pipeline.release(settings, mine, mine.report, run_id=run_id), mine))
+    return True
+
+
+def _outputs(context: dg.AssetExecutionContext, staged: pipeline.Staged) -> Iterator[Any]:
+    """The staged snapshot, each selected table's files and each selected rule's result."""
     selected = set(context.op_execution_context.selected_output_names)
     snapshot = {f"{t}[{p}]": f"{staged.snapshot.start[(t, p)]}..{end}" for (t, p), end in staged.snapshot.end.items()}
     yield dg.Output(staged, output_name="staged_snapshot", metadata={
@@ -88,10 +118,18 @@ def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResourc
     """The public release: Parquet tables, manifest, datapackage and validation report on S3, then latest.json,
     the catalog page and the ReleasePublished announcement.
 
-    Runs only when every blocking (ERROR) gate check passed.
+    Runs only when every blocking (ERROR) gate check passed. When the run's steps share one process, the step
+    that gated the snapshot has started it already, before recording its outputs and checks
+    (``pipelines.release.ahead``): this step takes its outcome.
     """
     settings = ballotstream.settings()
-    manifest = pipeline.release(settings, staged, staged.report, run_id=context.run.run_id)
+    started = ahead.take(context.run.run_id)
+    if started is None:
+        manifest = pipeline.release(settings, staged, staged.report, run_id=context.run.run_id)
+    else:  # started by the gating step: its copy of ``staged`` holds the release's timings
+        waited = time.perf_counter()
+        manifest, staged = started.result()
+        staged.timings["release_ahead_wait_s"] = time.perf_counter() - waited
     tables = manifest["tables"]
     manifest_url = ReleaseStore(settings).manifest_url(manifest["release_id"])
     return dg.MaterializeResult(metadata={

@@ -44,7 +44,7 @@ def _offsets(snap: Snapshot) -> dict[str, str]:
 IN_PROCESS_EXECUTORS = (dg.in_process_executor.name, execute_in_process_executor.name)
 
 
-def _steps_in_this_process(context: dg.OpExecutionContext) -> bool:
+def steps_in_this_process(context: dg.OpExecutionContext) -> bool:
     """Whether the run's next steps run in this process: an in-process executor, or the default executor told
     to be one."""
     name = context.job_def.executor_def.name
@@ -68,7 +68,7 @@ def plan_read(context: dg.OpExecutionContext, config: PublishConfig, ballotstrea
         context.log.info(plan.skip_message())
         return
     context.log.info(f"read: {plan.base.reason}")
-    if plan.base.checkpoint is not None and _steps_in_this_process(context):
+    if plan.base.checkpoint is not None and steps_in_this_process(context):
         # The step that folds runs in this process after the read steps: its checkpoint's copies are checked
         # and mapped meanwhile (``checkpoint.load_ahead``).
         checkpoint.load_ahead(plan.base.checkpoint.segments, checkpoint.cache_folder(settings))
@@ -88,7 +88,7 @@ def read_range(context: dg.OpExecutionContext, ballotstream: BallotstreamResourc
     started = time.perf_counter()
     # The release step waits for a segment uploaded in the background when it runs in this process.
     done = checkpoint.read_range(settings, offsets, checkpoint.cache_folder(settings), store=ReleaseStore(settings),
-                                 upload_later=_steps_in_this_process(context))
+                                 upload_later=steps_in_this_process(context))
     return dg.Output(done, metadata={
         "offsets": dg.MetadataValue.json(_offsets(offsets)),
         "events": done.events,

@@ -12,7 +12,8 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.instance import write_instance_yaml
-from dagster_project.run import run_publish
+from dagster_project.resources import BallotstreamResource
+from dagster_project.run import resolved_publish_job, run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.kafka import snapshot
@@ -63,8 +64,10 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     assert all(meta["seconds"] > 0 for _, meta in steps.values())
     assert first.manifest["read"] == {"from": "full rebuild (no earlier release)", "events_read": events,
                                       "fold": "whole snapshot (a full rebuild)"}
-    # The release step (a process of its own) published the NIST documents the gate step built beside the gate.
+    # The release step (a process of its own) published the NIST documents the gate step built beside the gate,
+    # and released itself: the gating step starts a release only for a release step of its own process.
     assert first.timings["documents_built_ahead"] == len(first.manifest["documents"]) >= 1
+    assert "release_ahead_wait_s" not in first.timings
 
     # The checkpoint lists the ranges' segments, which the read steps put in the bucket themselves.
     store = ReleaseStore(settings)
@@ -84,13 +87,16 @@ def test_multiprocess_run_reads_one_step_per_range_and_equals_a_full_rebuild(iso
     assert _shas(forced) == _shas(full)
 
 
-def test_in_one_process_the_segments_upload_behind_the_fold_and_are_in_the_bucket(isolated, tmp_path, monkeypatch):
+def test_in_one_process_the_segments_upload_behind_the_fold_and_the_release_starts_after_the_gate(isolated, tmp_path, monkeypatch):
     home = tmp_path / "dagster"
     write_instance_yaml(home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     settings = replace(isolated, read_ranges=2, read_range_min_events=1)
     _ingest(settings, tmp_path / "a", stations=6, seed=7)
     done = run_publish(settings)
+    # Released ahead by the gating step, in a thread; the release step took its outcome, and it is the latest.
+    assert done.timings["release_ahead_wait_s"] >= 0
+    assert ReleaseStore(settings).latest()[0]["release_id"] == done.manifest["release_id"]
     steps = _range_steps(done.run_id)
     # Not uploaded by the read steps (whose timings would say how long it took) but behind them, in this process.
     assert len(steps) == 2 and not any("segment_upload_s" in meta for _, meta in steps.values())
@@ -129,3 +135,22 @@ def test_the_fold_step_on_another_machine_fetches_the_ranges_from_the_bucket(iso
 
     whole = pipeline.stage(replace(settings, read_ranges=1), snap, base=full, store=store)
     assert {n: f.sha256 for n, f in staged.files.items()} == {n: f.sha256 for n, f in whole.files.items()}
+
+
+def test_a_run_of_the_tables_alone_gates_them_and_releases_nothing(isolated, tmp_path, monkeypatch):
+    home = tmp_path / "dagster"
+    write_instance_yaml(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    _ingest(isolated, tmp_path / "a", stations=4, seed=5)
+    job = resolved_publish_job()
+    run_config = {"resources": {"ballotstream": {"config": BallotstreamResource.of(isolated).model_dump()}}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False,
+                                        asset_selection=[k for k in job.asset_layer.selected_asset_keys
+                                                         if k != keys.RELEASE])
+    assert result.success
+    made = {m.asset_key for m in result.get_asset_materialization_events()}
+    assert keys.STAGED in made and keys.RELEASE not in made
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    # The gate passed in one process, yet no release was started ahead: the run does not include one.
+    assert ReleaseStore(isolated).latest() == (None, None)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from dagster_project import keys
 from dagster_project.definitions import defs
-from dagster_project.reads import _steps_in_this_process
+from dagster_project.reads import steps_in_this_process
 from pipelines.fold.tables import TABLE_NAMES
 from pipelines.gate import ALL_CHECKS
 
@@ -59,9 +59,9 @@ def test_the_checkpoint_is_loaded_ahead_only_when_the_run_s_steps_share_its_proc
                                run_config={"execution": execution} if execution is not None else {})
 
     job = defs.resolve_job_def(keys.PUBLISH_JOB)
-    assert _steps_in_this_process(context(job.as_ephemeral_job(resource_defs={}, input_values={}).executor_def))
-    assert _steps_in_this_process(context(dg.in_process_executor))
-    assert _steps_in_this_process(context(job.executor_def, {"config": {"in_process": {}}}))
-    assert not _steps_in_this_process(context(job.executor_def))  # the default: a process per step
-    assert not _steps_in_this_process(context(job.executor_def, {"config": {"multiprocess": {}}}))
-    assert not _steps_in_this_process(context(dg.multiprocess_executor))
+    assert steps_in_this_process(context(job.as_ephemeral_job(resource_defs={}, input_values={}).executor_def))
+    assert steps_in_this_process(context(dg.in_process_executor))
+    assert steps_in_this_process(context(job.executor_def, {"config": {"in_process": {}}}))
+    assert not steps_in_this_process(context(job.executor_def))  # the default: a process per step
+    assert not steps_in_this_process(context(job.executor_def, {"config": {"multiprocess": {}}}))
+    assert not steps_in_this_process(context(dg.multiprocess_executor))
