@@ -49,6 +49,7 @@ def folded_tables(context: dg.AssetExecutionContext, ballotstream: BallotstreamR
     staged.report = pipeline.gate(settings, staged, attempt_id=context.run.run_id)
     started = _release_ahead(context, settings, staged)
     try:
+        ahead.wait_live(context.run.run_id)
         yield from _outputs(context, staged)
     except BaseException:
         if started:
@@ -68,7 +69,7 @@ def _release_ahead(context: dg.AssetExecutionContext, settings: Settings, staged
     mine = replace(staged, timings=dict(staged.timings),
                    next_checkpoint=replace(staged.next_checkpoint) if staged.next_checkpoint else None)
     run_id = context.run.run_id
-    ahead.start(run_id, lambda: (pipeline.release(settings, mine, mine.report, run_id=run_id), mine))
+    ahead.start(run_id, lambda live: (pipeline.release(settings, mine, mine.report, run_id=run_id, live=live), mine))
     return True
 
 

@@ -604,8 +604,8 @@ def _documents(settings: Settings, staged: Staged, now: datetime, url: Callable[
 
 
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
-            store: ReleaseStore | None = None) -> dict[str, Any]:
-    """Publish ``staged`` if the gate passed; return its manifest.
+            store: ReleaseStore | None = None, live: Callable[[], object] = lambda: None) -> dict[str, Any]:
+    """Publish ``staged`` if the gate passed; return its manifest. ``live`` is called once latest.json names it.
 
     Raises:
         GateFailed: a blocking check failed; the report is stored under ``<dataset>/reports/`` and nothing
@@ -654,6 +654,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
                                  listed=_listed(store, previous), unchanged=_unchanged(entries, previous))
     staged.timings.update({f"files_{how}": n for how, n in counts.items()})
     store.switch_latest(manifest, etag)
+    live()
     _prune_local(settings, staged)
     staged.timings["upload_s"] = (time.perf_counter() - t0 - staged.timings["documents_s"]
                                   - staged.timings.get("documents_wait_s", 0.0) - counting)
