@@ -1,15 +1,16 @@
 """A release started ahead by the step that gated its snapshot, and taken by the release step of the same process.
 
 When a run's steps share one process, the release step starts only once the gating step has recorded what it
-yields: an output and a materialization for each table and an evaluation for each gate rule, about 250 Dagster
+yields: an output and a materialization for each table and an evaluation for each gate rule, about 270 Dagster
 events, 1.3 s on this project's machine whatever the election's size (from the event logs' timestamps of the
 test suite's publishes). The release reads none of them, only the staged files and the gate's verdict, both known
 as soon as the gate has passed. So the gating step starts it in a thread (``start``) and waits until latest.json
 names it (``wait_live``) before it yields them: recording them is Python work that would take the interpreter from
 the release's upload half the time (at 100,000 stations, 10,000 tallies, an upload of 0.45 s took 1.17 s beside
 them). Its catalog page and announcement then go on beside the recording. The release step takes its outcome
-(``take``) instead of releasing; an error the release raised is raised there, where it always was. A gating step that fails after starting one waits for it (``abandon``): the run must not
-end, and its staging folder go, under a release still being written.
+(``take``) instead of releasing; an error the release raised is raised there, where it always was. A gating step
+that fails after starting one waits for it (``abandon``): the run must not end, and its staging folder go, under
+a release still being written.
 """
 
 from __future__ import annotations
