@@ -137,7 +137,7 @@ def _young_orphan(settings, body: bytes) -> str:
 def test_gc_removes_table_files_no_release_lists_once_old_and_a_publish_after_it_works(isolated, tmp_path,
                                                                                          monkeypatch):
     settings = dataclasses.replace(isolated, table_file_bytes=500)
-    # A publish's files are still younger than this when gc runs after it: the release uploads them while the
+    # A publish's files are still younger than this when gc runs after it: the release uploads them before the
     # gate step records its results (pipelines/release/ahead.py), seconds before the publish ends.
     grace = timedelta(seconds=6)
     synthesize(tmp_path / "e", stations=20, seed=8)
