@@ -20,7 +20,7 @@ from dagster_project.io import remove_run_outputs
 from dagster_project.resources import BallotstreamResource
 from pipelines.errors import BallotstreamError, PublishConflict
 from pipelines.gate import GateReport, new_gx_context
-from pipelines.release import cdf_ahead, pipeline
+from pipelines.release import pipeline
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -74,10 +74,9 @@ LAZY_MODULES = ("great_expectations.expectations", "pipelines.release.announce",
 def warm_up(settings: Settings | None = None) -> None:
     """Load now what a publish loads on first use: the job's definition, the instance's storage (Dagster's storage
     modules and alembic, most of a second), Great Expectations (the gate imports it lazily; seconds), the
-    release step's lazily imported modules, the fork server the NIST documents' builds start from
-    (``cdf_ahead.warm_up``) and, given ``settings``, the bucket's client (built once per process: 0.1-0.3 s). A
-    publisher that waits for events (``publish --watch``) calls it before it waits: the first result of the night
-    is then published as fast as the next."""
+    release step's lazily imported modules and, given ``settings``, the bucket's client (built once per process:
+    0.1-0.3 s). A publisher that waits for events (``publish --watch``) calls it before it waits: the first result
+    of the night is then published as fast as the next."""
     if settings is not None:
         s3_client(settings)
     resolved_publish_job()
@@ -86,7 +85,6 @@ def warm_up(settings: Settings | None = None) -> None:
     new_gx_context()
     for module in LAZY_MODULES:
         importlib.import_module(module)
-    cdf_ahead.warm_up()
 
 
 def log_file_for(run_id: str) -> Path:

@@ -14,19 +14,19 @@ the gate then re-staged (withholding) or refused never is published.
 A gate that passes leaves the build running: the release step waits for it (``Build.started``) only once it has
 done what it can without the documents (the run's step events, the previous manifest, the changes), which at a
 million stations is 2-4 s more of the build hidden. When the steps run in processes of their own, the gate
-step's process waits for the build as it exits (the process is not a daemon), and the release step finds what
-it left in the staging folder.
+step's process waits for the build as it exits (``_wait_for_started``), and the release step finds what it left in
+the staging folder.
 
 A process, not a thread: the gate (Great Expectations over pandas) holds the GIL much of the time; in a thread, the
 export of a million-station election (2.1 s alone) beside 2.0 s of Python bytecode took 4.5-4.9 s, no faster than
-one after the other. Forked from a fork server, not from the publish process: a fork of it would copy locks held by
-its other threads (``pipelines.ingest.parallel`` avoids it for the same reason). The fork server is a process of
-its own with one thread (``warm_up``; a publisher that waits for events starts it before it waits), and it imports
-nothing: a build imports the export itself, 0.5-0.7 s of CPU. Preloaded with the export, the fork server held
-123 MB for the whole publish, and each build counted most of those pages again in its own RSS: at a million
-stations that was most of what the 100,000-tally publish's peak had above 1.5 GB, while the release no longer
-waits for the documents (``bench_live``: they are built before the gate and the changes end, their frame and
-most of their blocks found in the cache).
+one after the other. A fresh interpreter (``BOOT``), not a fork of the publish process (a fork would copy locks
+held by its other threads; ``pipelines.ingest.parallel`` avoids it for the same reason), nor a child of
+multiprocessing's fork server: such a child first imports its parent's ``__main__`` module, and under
+``bench_live`` that was 1.7 s of CPU before the build began. The build imports the export alone (0.5 s of CPU),
+and not pandas, which pyarrow would load (0.35 s) only to ask whether the values it converts are pandas objects.
+Preloading the export in a long-lived server was tried: it held 123 MB for the whole publish, and each build
+counted most of those pages again in its own RSS (at a million stations most of what the 100,000-tally publish's
+peak had above 1.5 GB).
 """
 
 from __future__ import annotations
@@ -34,13 +34,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from multiprocessing.process import BaseProcess
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -71,21 +73,25 @@ SCOPED_NICENESS = 0
 AHEAD_MAX_SCOPE_TALLIES = 100_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
-# Builds are forked from a fork server that imports nothing (not even ``__main__``, its default); spawned where
-# there is none.
-_FORKING = "forkserver" in multiprocessing.get_all_start_methods()
-_CONTEXT = multiprocessing.get_context("forkserver" if _FORKING else "spawn")
-if _FORKING:
-    _CONTEXT.set_forkserver_preload([])
+# What the build's interpreter runs: the publisher's import path (its first argument), then ``_child``, which reads
+# its arguments from stdin. pyarrow imports pandas the first time it converts Python values, only to ask whether
+# they are pandas objects; a finder here says pandas is not installed, and pyarrow asks no more.
+BOOT = """import json, sys
+class NoPandas:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ModuleNotFoundError("the NIST documents' build does not load pandas", name=name)
+sys.meta_path.insert(0, NoPandas)
+sys.path[:] = json.loads(sys.argv[1])
+from pipelines.release.cdf_ahead import _child
+_child()
+"""
 
 
-def warm_up() -> None:
-    """Start the fork server builds are forked from, if not running yet (it returns at once): a fork of it then
-    takes milliseconds."""
-    if _FORKING:
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
+def _child() -> None:
+    """In the build's interpreter: ``_build`` with the arguments the publisher wrote to its stdin."""
+    _build(*pickle.load(sys.stdin.buffer))
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -125,7 +131,7 @@ class Build:
         self.generated_at, self.blocks, self.niceness = generated_at, blocks, niceness
         # Only what release_documents reads of it (the manifest's tables are large at a million stations).
         self.previous = {k: previous[k] for k in ("release_id", "documents") if k in previous} if previous else None
-        self.process: BaseProcess | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, files: Mapping[str, StagedFile]) -> None:
         """Build the documents of ``files``, in the background; what an earlier ``start`` built is discarded."""
@@ -133,14 +139,14 @@ class Build:
         inputs = cdf.export_inputs(files)
         if inputs is None:
             return  # without the export's code digest nothing could vouch for the bytes: the release builds them
-        # Not a daemon: a step process that ends before the build waits for it (``util._exit_function``), so the
-        # documents are there for a release step in another process.
-        self.process = _CONTEXT.Process(
-            target=_build, args=(dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks,
-                                 self.niceness),
-            name="nist-documents", daemon=False)
-        self.process.start()
+        args = (dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks, self.niceness)
+        self.process = subprocess.Popen([sys.executable, "-c", BOOT, json.dumps(sys.path)], stdin=subprocess.PIPE)
         _STARTED[self.folder.parent] = self
+        try:
+            with self.process.stdin as stdin:  # type: ignore[union-attr]
+                pickle.dump(args, stdin)
+        except OSError:
+            pass  # the build ended before it read them: its exit status says it failed
 
     @staticmethod
     def started(staging: Path) -> Build | None:
@@ -152,7 +158,7 @@ class Build:
         self._forget()
         if self.process is not None:
             self.process.terminate()
-            self.process.join()
+            self.process.wait()
             self.process = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -167,9 +173,9 @@ class Build:
         if self.process is None:
             return {}
         t0 = time.perf_counter()
-        self.process.join()
+        self.process.wait()
         waited = {"documents_wait_s": time.perf_counter() - t0}
-        failed, self.process = self.process.exitcode != 0, None
+        failed, self.process = self.process.returncode != 0, None
         try:
             built_s = None if failed else float(json.loads((self.folder / INDEX).read_bytes())["build_s"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -232,3 +238,16 @@ def discard_started(under: Path) -> None:
     for staging, build in list(_STARTED.items()):
         if staging.is_relative_to(under):
             build.discard()
+
+
+def _wait_for_started() -> None:
+    """At the publisher's exit, wait for the builds nobody waited for: a gate step that runs in a process of its own
+    ends before the release step, which finds what its build left in the staging folder."""
+    for build in list(_STARTED.values()):
+        if build.process is not None:
+            build.process.wait()
+
+
+# Run by multiprocessing's exit function: in a main process an ``atexit`` function, and the one exit work a
+# multiprocessing child does (a step process of Dagster's multiprocess executor), which skips ``atexit``.
+Finalize(None, _wait_for_started, exitpriority=0)

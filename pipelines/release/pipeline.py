@@ -165,8 +165,6 @@ def plan(settings: Settings, *, force: bool = False, full: bool = False, store: 
     unchanged = not force and manifest is not None and manifest["snapshot"] == snap.to_json()
     if unchanged:
         return Plan(snap, latest["release_id"], unchanged)
-    # The documents' builds are forked from a server started now, not when the first build starts.
-    cdf_ahead.warm_up()
     return Plan(snap, latest["release_id"], unchanged, checkpoint.base_for(store, manifest, snap, full=full))
 
 
