@@ -6,7 +6,7 @@ They are the document's largest parts but its contests: at a million stations 13
 40,000 units, 80 MB of JSON, 0.8 s and, built, the documents' peak memory (0.2 GB more than the rest of the build).
 What they are built from changes seldom on election night: the election, its candidates, parties, divisions and
 contests (the staged tables' sha256), station turnout where the document holds it, and what the blocks' contests
-name (``Block.findings``: units, parties, ballot labels, offices, notes). New tallies change none of these, so a
+name (``cdf_blocks.findings``: units, parties, ballot labels, offices, notes). New tallies change none of these, so a
 publish of tallies finds them in the cache, and the tables they need are not even read (``Report``'s lazy
 columns). The release's time and status are in small members of their own, built every time (``cdf``).
 """
@@ -83,10 +83,17 @@ def frame(report: rp.Report, blocks: list[cdf_blocks.Block], cache: cdf_blocks.C
     """The frame of ``report``: from ``cache`` when it holds one built from the same inputs (``Cache.tables``:
     the staged tables it reads), else built (and kept there)."""
     if cache is None or cache.tables is None:
-        return build(report, bool(blocks))
+        return _gathered(report, blocks)
     name = key(cache, cache.tables, blocks)
     found = _load(cache.folder, name)
     if found is None:
-        found = build(report, bool(blocks))
+        found = _gathered(report, blocks)
         _save(cache.folder, name, found)
     return found
+
+
+def _gathered(report: rp.Report, blocks: list[cdf_blocks.Block]) -> Frame:
+    """The frame built once ``report`` has what the blocks' contests found (only then: a frame from the cache
+    needs none of it)."""
+    cdf_blocks.gather(report, blocks)
+    return build(report, bool(blocks))
