@@ -11,12 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
 from pipelines.release import cdf, cdf_blocks, cdf_frame
+from pipelines.release.cdf_tables import STATION
 from pipelines.release.parquet import StagedFile, write_table_files
 from tests.support import contests as fx
 
@@ -89,9 +91,9 @@ class Counted:
     """Counts the blocks built, the contest_results rows read for them and the frames built (``cdf_frame``)."""
 
     def __init__(self, m: pytest.MonkeyPatch) -> None:
-        self.built, self.read, self.frames = 0, 0, 0
+        self.built, self.read, self.frames, self.parsed = 0, 0, 0, 0
         self.tables: set[str] = set()  # the export's tables read
-        build, read, frame = cdf_blocks.build, cdf_blocks.Staged.read, cdf_frame.build
+        build, read, frame, parse = cdf_blocks.build, cdf_blocks.Staged.read, cdf_frame.build, cdf_blocks.Found.parse
         read_table, divisions = cdf._read, cdf._divisions_without_stations
 
         def counted_table(files: dict[str, StagedFile], name: str, *args: Any) -> pa.Table:
@@ -115,7 +117,12 @@ class Counted:
             self.read += 0 if out is None else out.num_rows
             return out
 
+        def counted_parse(text: bytes) -> cdf_blocks.Found:
+            self.parsed += 1
+            return parse(text)
+
         m.setattr(cdf_blocks, "build", counted_build)
+        m.setattr(cdf_blocks.Found, "parse", staticmethod(counted_parse))
         m.setattr(cdf_frame, "build", counted_frame)
         m.setattr(cdf, "_read", counted_table)
         m.setattr(cdf, "_divisions_without_stations", counted_divisions)
@@ -144,6 +151,7 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
         counted.tables.clear()
         assert _published(files, cache) == fresh and counted.built == blocks and counted.read > 0
         assert counted.frames == 1  # the frame too was found in the cache...
+        assert counted.parsed == 0  # ...so what the cached blocks' contests found was not even parsed...
         assert not {"divisions", "candidates", "parties"} & counted.tables  # ...and the tables only it reads not read
 
         # One contest's counts change: its block (and any sharing a contest_results file with it) is built again,
@@ -183,13 +191,13 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
         assert document == _published(renamed_files, None) and b"Joseph R. Biden (0) Jr." in gzip.decompress(document)
 
         # A party's name changes: only the frame is built again.
-        counted.built = counted.frames = 0
+        counted.built = counted.frames = counted.parsed = 0
         parties = tables["parties"]
         changed["parties"] = parties.set_column(parties.column_names.index("name"), "name",
                                                 pc.utf8_upper(parties["name"]))
         party_files = _staged(changed, tmp_path / "fifth")
         published = _published(party_files, cache)
-        assert counted.built == 0 and counted.frames == 1
+        assert counted.built == 0 and counted.frames == 1 and counted.parsed == blocks  # the frame needs them all
         assert published == _published(party_files, None) != document
 
         # A block or frame file cut short is built again, not read.
@@ -197,6 +205,21 @@ def test_blocks_from_the_cache_give_the_bytes_of_a_build_without_it(tmp_path, su
             damaged.write_bytes(damaged.read_bytes()[:-5])
         counted.frames = 0
         assert _published(files, cache) == again and counted.frames == 1
+
+
+def test_a_block_whose_findings_changed_in_the_cache_is_built_again(tmp_path) -> None:
+    # A cached block's findings are parsed only when the frame is built: they are checked as the block is read.
+    cache = tmp_path / "blocks"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cdf_blocks, "BLOCK_CONTESTS", 2)
+        files = _staged(_cloned(2, set()), tmp_path / "staged")
+        fresh = _published(files, cache)
+        for block in cache.glob("*.block"):
+            data = block.read_bytes()
+            at = 8 + int.from_bytes(data[:8], "big") + 2  # in the findings' JSON, after the header
+            block.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
+        counted = Counted(m)
+        assert _published(files, cache) == fresh and counted.built == len(list(cache.glob("*.block"))) > 1
 
 
 def test_blocks_unused_for_an_hour_are_pruned(tmp_path) -> None:
@@ -217,3 +240,16 @@ def test_a_cache_is_not_used_where_nothing_can_key_its_blocks(tmp_path, monkeypa
     files = _staged(tables, tmp_path / "staged")
     monkeypatch.setattr(cdf, "EXPORT_VERSION", None)
     assert _published(files, tmp_path / "blocks") == fresh and not (tmp_path / "blocks").exists()
+
+
+def test_station_rows_are_counted_until_they_decide_the_documents_level(tmp_path, monkeypatch) -> None:
+    results = _staged(_cloned(4, set()), tmp_path)["contest_results"]
+    total = sum(pc.sum(pc.equal(pq.read_table(p, columns=["level"])["level"].cast(pa.string()), STATION)).as_py()
+                for p in results.paths())
+    read, read_table = [], pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda path, **kw: read.append(path) or read_table(path, **kw))
+    assert cdf._station_rows(results, total) == total and len(read) == len(results.paths()) > 2
+    read.clear()
+    # The first file with a station row shows there are more than none: the files after it are not read.
+    counted = cdf._station_rows(results, 0)
+    assert 0 < counted < total and len(read) < len(results.paths())
