@@ -73,10 +73,12 @@ SCOPED_NICENESS = 0
 AHEAD_MAX_SCOPE_TALLIES = 100_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
-# What the build's interpreter runs: the publisher's import path (its first argument), then ``_child``, which reads
-# its arguments from stdin. pyarrow imports pandas the first time it converts Python values, only to ask whether
-# they are pandas objects; a finder here says pandas is not installed, and pyarrow asks no more.
+# What the build's interpreter runs: it reads its arguments from stdin at once (the publisher writing them never
+# waits for the imports), takes the publisher's import path (its first argument), then runs ``_child``. pyarrow
+# imports pandas the first time it converts Python values, only to ask whether they are pandas objects; a finder
+# here says pandas is not installed, and pyarrow asks no more.
 BOOT = """import json, sys
+arguments = sys.stdin.buffer.read()
 class NoPandas:
     @staticmethod
     def find_spec(name, path=None, target=None):
@@ -85,13 +87,13 @@ class NoPandas:
 sys.meta_path.insert(0, NoPandas)
 sys.path[:] = json.loads(sys.argv[1])
 from pipelines.release.cdf_ahead import _child
-_child()
+_child(arguments)
 """
 
 
-def _child() -> None:
-    """In the build's interpreter: ``_build`` with the arguments the publisher wrote to its stdin."""
-    _build(*pickle.load(sys.stdin.buffer))
+def _child(arguments: bytes) -> None:
+    """In the build's interpreter: ``_build`` with the arguments the publisher pickled."""
+    _build(*pickle.loads(arguments))
 
 
 def _write(path: Path, body: bytes) -> None:
