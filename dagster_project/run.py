@@ -20,7 +20,7 @@ from dagster_project.io import remove_run_outputs
 from dagster_project.resources import BallotstreamResource
 from pipelines.errors import BallotstreamError, PublishConflict
 from pipelines.gate import GateReport, new_gx_context
-from pipelines.release import pipeline
+from pipelines.release import ahead, pipeline
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
@@ -187,7 +187,9 @@ def run_publish(settings: Settings, *, force: bool = False, full: bool = False, 
     finally:
         # The run's own staging folder and step outputs go whatever happened (published, blocked, conflict,
         # failed): ``_outcome`` has read what it needs, and a publish run is never re-executed from its outputs.
-        # A run that was killed leaves its staging folder to `ballotstream gc`.
+        # A run that was killed leaves its staging folder to `ballotstream gc`. A release its gating step started
+        # and no release step took (the run stopped between them) is waited for first: it reads that folder.
+        ahead.abandon(ran[0], why="the run ended before its release step took it")
         pipeline.remove_run_staging(settings, ran[0])
         remove_run_outputs(ran[0])
 

@@ -10,7 +10,8 @@ the release's upload half the time (at 100,000 stations, 10,000 tallies, an uplo
 them). Its catalog page and announcement then go on beside the recording. The release step takes its outcome
 (``take``) instead of releasing; an error the release raised is raised there, where it always was. A gating step
 that fails after starting one waits for it (``abandon``): the run must not end, and its staging folder go, under
-a release still being written.
+a release still being written. So does the end of a run whose release step never ran (stopped between the two
+steps): what the run started is not left behind in a long-running watcher.
 """
 
 from __future__ import annotations
@@ -63,15 +64,15 @@ def take(key: str) -> Future[Any] | None:
     return started[0] if started is not None else None
 
 
-def abandon(key: str) -> None:
-    """Wait for the release started under ``key``, if any, and let it go, logging how it ended: the step that
-    started it failed, so no release step will take it."""
+def abandon(key: str, why: str = "the step that started it failed") -> None:
+    """Wait for the release started under ``key``, if any, and let it go, logging how it ended: no release step
+    will take it (``why``: the step that started it failed, or the run ended without one)."""
     future = take(key)
     if future is None:
         return
     try:
         future.result()
     except Exception:  # noqa: BLE001 (the step's own error is the one that counts; this one is logged)
-        log.warning("the release started ahead under %s failed", key, exc_info=True)
+        log.warning("the release started ahead under %s failed (%s)", key, why)
         return
-    log.warning("the release started ahead under %s was published, though the step that started it failed", key)
+    log.warning("the release started ahead under %s was published, though %s", key, why)
