@@ -17,7 +17,7 @@ from dagster._core.definitions.executor_definition import execute_in_process_exe
 from dagster_project import keys
 from dagster_project.resources import BallotstreamResource
 from pipelines.kafka.snapshot import Snapshot
-from pipelines.release import checkpoint, pipeline
+from pipelines.release import cdf_ahead, checkpoint, pipeline
 from pipelines.release.store import ReleaseStore
 
 
@@ -68,11 +68,13 @@ def plan_read(context: dg.OpExecutionContext, config: PublishConfig, ballotstrea
         context.log.info(plan.skip_message())
         return
     context.log.info(f"read: {plan.base.reason}")
+    ranges = checkpoint.plan_ranges(settings, plan.snapshot, plan.base)
     if plan.base.checkpoint is not None and steps_in_this_process(context):
         # The step that folds runs in this process after the read steps: its checkpoint's copies are checked
-        # and mapped meanwhile (``checkpoint.load_ahead``).
+        # and mapped meanwhile (``checkpoint.load_ahead``), and for a small read the NIST documents' build gets
+        # its interpreter ready (``cdf_ahead.prepare``).
         checkpoint.load_ahead(plan.base.checkpoint.segments, checkpoint.cache_folder(settings))
-    ranges = checkpoint.plan_ranges(settings, plan.snapshot, plan.base)
+        cdf_ahead.prepare(sum(r.total() for r in ranges))
     yield dg.Output(plan, "plan", metadata={"read_from": plan.base.reason, "ranges": len(ranges),
                                             "events_to_read": sum(r.total() for r in ranges)})
     for i, offsets in enumerate(ranges):

@@ -24,6 +24,8 @@ held by its other threads; ``pipelines.ingest.parallel`` avoids it for the same 
 multiprocessing's fork server: such a child first imports its parent's ``__main__`` module, and under
 ``bench_live`` that was 1.7 s of CPU before the build began. The build imports the export alone (0.5 s of CPU),
 and not pandas, which pyarrow would load (0.35 s) only to ask whether the values it converts are pandas objects.
+For a small read the interpreter is started as the publish's plan is made (``prepare``) and waits for the build's
+arguments, its imports done beside the read instead of before the build.
 Preloading the export in a long-lived server was tried: it held 123 MB for the whole publish, and each build
 counted most of those pages again in its own RSS (at a million stations most of what the 100,000-tally publish's
 peak had above 1.5 GB).
@@ -39,6 +41,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -67,18 +70,24 @@ SCOPED_NICENESS = 0
 # given its memory back. The gate's frames and the build's blocks both grow with the scope. At a million stations
 # (``bench_live``) a 100,000-tally batch has a scope of 150,300 tally events. Side by side with the gate of an
 # earlier version it peaked at 1.46-1.64 GB, so the limit was 100,000 and the release waited 3.6 s for a build
-# started after the gate. With the gate's frames as they are now, building beside it peaked at 1.35 GB (the
-# publisher's 0.88 GB beside the build's 0.45 GB), the same as the stage's own peak, and the release did not wait.
+# started after the gate. With the gate's frames as they are now, building beside it peaked at 1.35-1.40 GB in
+# two runs (in the first, the publisher's 0.88 GB beside the build's 0.45 GB), and the release did not wait.
 # Larger scopes were not measured beside the gate, so they still wait for it.
 AHEAD_MAX_SCOPE_TALLIES = 200_000
 # The builds this process started and nobody waited for or discarded yet, by staging folder.
 _STARTED: dict[Path, Build] = {}
-# What the build's interpreter runs: it reads its arguments from stdin at once (the publisher writing them never
-# waits for the imports), takes the publisher's import path (its first argument), then runs ``_child``. pyarrow
-# imports pandas the first time it converts Python values, only to ask whether they are pandas objects; a finder
-# here says pandas is not installed, and pyarrow asks no more.
+# A publish that reads at most this many events starts the build's interpreter as its plan is made
+# (``prepare``), so that by the time its tables are staged the interpreter has started and imported the export.
+# Idle, it holds 80 MB (31 MB anonymous; 0.6 s of CPU to get there); a larger batch's stage (at a million stations a 100,000-tally batch peaked at 1.35 GB)
+# starts the build's interpreter when it needs it, as before.
+PREPARE_MAX_EVENTS = 50_000
+# The interpreter ``prepare`` started, not yet taken by a build (at most one).
+_SPARE: list[subprocess.Popen[bytes]] = []
+# What the build's interpreter runs: it takes the publisher's import path (its first argument) and imports the
+# export, then reads its arguments from stdin and runs ``_child``; the publisher writes them from a thread, so it
+# never waits for the imports. pyarrow imports pandas the first time it converts Python values, only to ask
+# whether they are pandas objects; a finder here says pandas is not installed, and pyarrow asks no more.
 BOOT = """import json, sys
-arguments = sys.stdin.buffer.read()
 class NoPandas:
     @staticmethod
     def find_spec(name, path=None, target=None):
@@ -87,13 +96,59 @@ class NoPandas:
 sys.meta_path.insert(0, NoPandas)
 sys.path[:] = json.loads(sys.argv[1])
 from pipelines.release.cdf_ahead import _child
-_child(arguments)
+_child(sys.stdin.buffer.read())
 """
 
 
 def _child(arguments: bytes) -> None:
-    """In the build's interpreter: ``_build`` with the arguments the publisher pickled."""
-    _build(*pickle.loads(arguments))
+    """In the build's interpreter: ``_build`` with the arguments the publisher pickled; nothing when it sent none
+    (a prepared interpreter let go of: ``let_go_of_spare``, or the publisher's exit)."""
+    if arguments:
+        _build(*pickle.loads(arguments))
+
+
+def _interpreter() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", BOOT, json.dumps(sys.path)], stdin=subprocess.PIPE)
+
+
+def prepare(events: int) -> bool:
+    """Start the next build's interpreter now when the publish reads at most ``PREPARE_MAX_EVENTS`` ``events``
+    (kept until a build takes it); whether one is ready."""
+    if events > PREPARE_MAX_EVENTS:
+        return False
+    if not _SPARE or _SPARE[0].poll() is not None:
+        let_go_of_spare()
+        _SPARE.append(_interpreter())
+    return True
+
+
+def let_go_of_spare() -> None:
+    """End the interpreter ``prepare`` started, if no build took it: it reads the end of its input and exits."""
+    while _SPARE:
+        spare = _SPARE.pop()
+        spare.stdin.close()  # type: ignore[union-attr]
+        spare.wait()
+
+
+def _taken_interpreter() -> tuple[subprocess.Popen[bytes], bool]:
+    """The prepared interpreter if it still waits, else a new one; and whether it was the prepared one."""
+    spare = _SPARE.pop() if _SPARE else None
+    if spare is not None and spare.poll() is None:
+        return spare, True
+    return _interpreter(), False
+
+
+def _send(process: subprocess.Popen[bytes], arguments: bytes) -> None:
+    """Write the build's ``arguments`` from a thread: its interpreter reads them once it has imported the export,
+    and they can exceed a pipe's buffer."""
+    def write() -> None:
+        try:
+            with process.stdin as stdin:  # type: ignore[union-attr]
+                stdin.write(arguments)
+        except OSError:
+            pass  # the build ended before it read them: its exit status says it failed
+
+    threading.Thread(target=write, name="cdf-arguments").start()
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -134,6 +189,7 @@ class Build:
         # Only what release_documents reads of it (the manifest's tables are large at a million stations).
         self.previous = {k: previous[k] for k in ("release_id", "documents") if k in previous} if previous else None
         self.process: subprocess.Popen[bytes] | None = None
+        self.prepared = False  # its interpreter was the one ``prepare`` started
 
     def start(self, files: Mapping[str, StagedFile]) -> None:
         """Build the documents of ``files``, in the background; what an earlier ``start`` built is discarded."""
@@ -142,13 +198,9 @@ class Build:
         if inputs is None:
             return  # without the export's code digest nothing could vouch for the bytes: the release builds them
         args = (dict(files), self.folder, self.generated_at, self.previous, inputs, self.blocks, self.niceness)
-        self.process = subprocess.Popen([sys.executable, "-c", BOOT, json.dumps(sys.path)], stdin=subprocess.PIPE)
+        self.process, self.prepared = _taken_interpreter()
         _STARTED[self.folder.parent] = self
-        try:
-            with self.process.stdin as stdin:  # type: ignore[union-attr]
-                pickle.dump(args, stdin)
-        except OSError:
-            pass  # the build ended before it read them: its exit status says it failed
+        _send(self.process, pickle.dumps(args))
 
     @staticmethod
     def started(staging: Path) -> Build | None:
@@ -170,7 +222,7 @@ class Build:
 
     def wait(self) -> dict[str, float]:
         """Wait for the build to end; the seconds waited for it here and those the build took (once its process
-        had started and imported the export)."""
+        had started and imported the export), and whether that process was the prepared one (``prepare``)."""
         self._forget()
         if self.process is None:
             return {}
@@ -187,7 +239,7 @@ class Build:
             log.warning("building the NIST documents beside the gate failed: the release step builds them")
             shutil.rmtree(self.folder, ignore_errors=True)
             return waited
-        return {**waited, "documents_ahead_s": built_s}
+        return {**waited, "documents_ahead_s": built_s, "documents_interpreter_prepared": float(self.prepared)}
 
     @staticmethod
     def load(staging: Path, files: Mapping[str, StagedFile], generated_at: datetime) -> dict[str, bytes]:

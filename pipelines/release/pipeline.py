@@ -109,7 +109,9 @@ def staging_folder(settings: Settings, snap: snapshot.Snapshot, run_id: str) -> 
 
 
 def remove_run_staging(settings: Settings, run_id: str) -> list[Path]:
-    """Delete the staging folders of run ``run_id`` (what a publish does when it ends, however it ends)."""
+    """Delete the staging folders of run ``run_id`` (what a publish does when it ends, however it ends), and end
+    the interpreter prepared for a documents' build that did not start."""
+    cdf_ahead.let_go_of_spare()
     root = staging_root(settings)
     removed = sorted(root.glob(f"*-{run_id}")) if root.is_dir() else []
     for folder in removed:

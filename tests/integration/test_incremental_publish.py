@@ -262,6 +262,8 @@ def test_a_publish_of_new_tallies_alone_folds_their_scope_and_equals_a_full_rebu
     # The NIST documents' build started in the stage, once their tables were staged, and the release used it.
     assert 0 < outcome.timings["documents_started_in_stage_s"] < outcome.timings["stage_total_s"]
     assert outcome.timings["documents_built_ahead"] == len(second["documents"]) >= 1
+    # Its interpreter was started as the read was planned (a small read), and nothing of it is left.
+    assert outcome.timings["documents_interpreter_prepared"] == 1.0 and cdf_ahead._SPARE == []
     # The gate's CPU beside its wall time (every thread of the process: at most every core's worth).
     assert 0 < outcome.timings["validate_user_s"] + outcome.timings["validate_sys_s"] \
         <= (os.cpu_count() or 1) * outcome.timings["validate_s"] + 0.5
