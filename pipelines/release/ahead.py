@@ -73,6 +73,6 @@ def abandon(key: str, why: str = "the step that started it failed") -> None:
     try:
         future.result()
     except Exception:  # noqa: BLE001 (the step's own error is the one that counts; this one is logged)
-        log.warning("the release started ahead under %s failed (%s)", key, why)
+        log.warning("the release started ahead under %s failed (%s)", key, why, exc_info=True)
         return
     log.warning("the release started ahead under %s was published, though %s", key, why)

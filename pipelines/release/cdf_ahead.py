@@ -78,8 +78,8 @@ AHEAD_MAX_SCOPE_TALLIES = 200_000
 _STARTED: dict[Path, Build] = {}
 # A publish that reads at most this many events starts the build's interpreter as its plan is made
 # (``prepare``), so that by the time its tables are staged the interpreter has started and imported the export.
-# Idle, it holds 80 MB (31 MB anonymous; 0.6 s of CPU to get there); a larger batch's stage (at a million stations a 100,000-tally batch peaked at 1.35 GB)
-# starts the build's interpreter when it needs it, as before.
+# Idle, it holds 80 MB (31 MB anonymous; 0.6 s of CPU to get there). A larger batch's stage peaks higher (at a
+# million stations a 100,000-tally batch's, 1.35-1.41 GB), so it starts the build's interpreter when it needs it.
 PREPARE_MAX_EVENTS = 50_000
 # The interpreter ``prepare`` started, not yet taken by a build (at most one).
 _SPARE: list[subprocess.Popen[bytes]] = []
