@@ -37,13 +37,12 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, TABLE_NAMES
-from pipelines.gate import new_gx_context
-from pipelines.gate.incremental import GateRun, gate_tables
+from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.gate.incremental import GateRun
 from pipelines.gate.keyprints import KeyPrints
 from pipelines.release import cdf_tables, reuse, scoped
+from pipelines.release.gating import gate_staged
 from pipelines.release.parquet import StagedFile, write_table_files
-from pipelines.release.pipeline import Staged, gate_context, gate_files
 from pipelines.settings import Settings
 
 DATASET = "bench"
@@ -84,12 +83,9 @@ def _parts(directory: Path, tallies: int) -> tuple[Extracted, Extracted, Extract
 
 
 def _gate(files: dict[str, StagedFile], kept: dict[str, Any] | None, prints: KeyPrints) -> GateRun:
-    """``pipeline.validate``'s gate of ``files``, from the outcomes ``kept`` (None: check every file)."""
-    staged = Staged(DATASET, None, Path(), files, {}, [])  # what gate_context reads: the files
-    cache: dict[tuple[str, tuple[str, ...]], Any] = {}
-    tables = [gate_files(n, files[n]) for n in TABLE_NAMES if n in files]
-    return gate_tables(new_gx_context(), tables, lambda name, skip: gate_context(staged, name, cache, skip),
-                       Settings().gate_tolerance, kept, prints)
+    """``pipeline.validate``'s gate of ``files``, from the outcomes ``kept`` (None: check every file, with the
+    helper process a full gate of a large snapshot has)."""
+    return gate_staged(files, Settings().gate_tolerance, kept, prints.folder)[0]
 
 
 def _timed(profile: str | None, call: Any) -> tuple[Any, float]:

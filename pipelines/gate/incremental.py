@@ -501,12 +501,14 @@ class GateRun:
 
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
-                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None) -> GateRun:
+                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None,
+                table_shas: dict[str, str] | None = None) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file);
-    ``prints``: the local cache of files' key fingerprints."""
+    ``prints``: the local cache of files' key fingerprints; ``table_shas``: every staged table's sha256, by name
+    (default: those of ``files``; a gate of some of the tables names them all, as its outcomes' contexts do)."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
-    shas = {f.name: f.sha256 for f in files}
+    shas = table_shas if table_shas is not None else {f.name: f.sha256 for f in files}
     by_name = {f.name: f for f in files}
     located: dict[str, AlignedTable] = {}
     run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)

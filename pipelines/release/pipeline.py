@@ -29,14 +29,13 @@ from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, STATION_TURNOUT, TABLE_NAMES
-from pipelines.gate import GateReport, new_gx_context
-from pipelines.gate.checks import OWN_COLUMNS, context_needs
-from pipelines.gate.incremental import TableFiles, gate_tables
-from pipelines.gate.keyprints import KeyPrints
+from pipelines.gate import GateReport
+from pipelines.gate.checks import OWN_COLUMNS
 from pipelines.kafka import snapshot
 from pipelines.release import cdf, cdf_ahead, checkpoint, reuse, scoped
 from pipelines.release.cdf_ahead import Build
 from pipelines.release.changes import ChangesAhead, Counted, Known, count_changes
+from pipelines.release.gating import gate_context, gate_staged
 from pipelines.release.manifest import MANIFEST_FORMAT, datapackage, release_id_for, table_entry
 from pipelines.release.mapped_copy import let_go_of_pages
 from pipelines.release.parquet import StagedFile, columns, read_staged, write_table_files
@@ -324,54 +323,29 @@ def _wait_for_writes(pending: Mapping[str, Future[StagedFile]], sizes: Mapping[s
         wait([pending[name] for name in queued], return_when=FIRST_COMPLETED)
 
 
-def gate_context(staged: Staged, name: str, cache: dict[tuple[str, tuple[str, ...]], pa.Table] | None = None,
-                 skip: frozenset[str] = frozenset()) -> dict[str, pa.Table]:
-    """Just the columns of other tables that ``name``'s checks read (``context_needs``), never whole tables, and
-    none of the tables in ``skip`` (the incremental gate reads those file by file).
-
-    At a million stations holding every table at once beside station_results would cost a gigabyte more.
-    """
-    cache = {} if cache is None else cache
-    context = {}
-    for other, wanted in context_needs(name).items():
-        if other in staged.files and other not in skip:
-            if (other, wanted) not in cache:
-                cache[(other, wanted)] = staged.table(other, wanted)
-            context[other] = cache[(other, wanted)]
-    return context
-
-
 # Tables whose gate took this long are named in the timings (at a million stations: the five largest).
 GATE_TABLE_TIMED_S = 1.0
 
 
 def validate(settings: Settings, staged: Staged) -> GateReport:
     """Run the Great Expectations gate on every staged table, one table in memory at a time, re-checking only
-    the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``); the outcomes
-    of this gate go into the checkpoint the release leaves."""
+    the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``), a gate of
+    every file of a large snapshot in two processes (``gating.gate_staged``); the outcomes of this gate go into
+    the checkpoint the release leaves."""
     t0, cpu = time.perf_counter(), os.times()
-    cache: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
-    files = [gate_files(name, staged.files[name]) for name in TABLE_NAMES if name in staged.files]
-    run = gate_tables(new_gx_context(), files, lambda name, skip: gate_context(staged, name, cache, skip),
-                      settings.gate_tolerance, staged.gate_kept, KeyPrints(checkpoint.key_prints_folder(settings)))
+    run, helper = gate_staged(staged.files, settings.gate_tolerance, staged.gate_kept,
+                              checkpoint.key_prints_folder(settings))
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
-    cache.clear()
     give_back()
     used = os.times()
     # The process's CPU (every thread) beside the wall time: a gate slower than its CPU waited for the cores.
     staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
                            "gate_files_reused": run.reused_files, "validate_user_s": used.user - cpu.user,
                            "validate_sys_s": used.system - cpu.system,
-                           **{f"gate_{name}_s": s for name, s in run.seconds.items() if s >= GATE_TABLE_TIMED_S}})
+                           **{f"gate_{name}_s": s for name, s in run.seconds.items() if s >= GATE_TABLE_TIMED_S},
+                           **helper})
     return GateReport(checks=run.results, tolerance=settings.gate_tolerance)
-
-
-def gate_files(name: str, staged_file: StagedFile) -> TableFiles:
-    """A staged table's files as the incremental gate reads them, one file at a time."""
-    parts = staged_file.parts or (staged_file,)
-    return TableFiles(name, staged_file.sha256, tuple(p.sha256 for p in parts),
-                      lambda i, cols: read_staged(parts[i], cols))
 
 
 def _previous_manifest(store: ReleaseStore) -> dict[str, Any] | None:
@@ -473,7 +447,7 @@ def withhold(settings: Settings, staged: Staged, report: GateReport, *,
     try:
         request = pa.concat_tables([
             w.failing_units(settings, c, staged.table(c.table, OWN_COLUMNS.get(c.table)),
-                            gate_context(staged, c.table, cache))
+                            gate_context(staged.files, c.table, cache))
             for c in report.blocking_failures])
     except CheckError:
         return report
