@@ -83,9 +83,8 @@ def _parts(directory: Path, tallies: int) -> tuple[Extracted, Extracted, Extract
 
 
 def _gate(files: dict[str, StagedFile], kept: dict[str, Any] | None, prints: KeyPrints) -> GateRun:
-    """``pipeline.validate``'s gate of ``files``, from the outcomes ``kept`` (None: check every file, with the
-    helper process a full gate of a large snapshot has)."""
-    return gate_staged(files, Settings().gate_tolerance, kept, prints.folder)[0]
+    """``pipeline.validate``'s gate of ``files``, from the outcomes ``kept`` (None: check every file)."""
+    return gate_staged(files, Settings().gate_tolerance, kept, prints.folder)
 
 
 def _timed(profile: str | None, call: Any) -> tuple[Any, float]:

@@ -82,6 +82,7 @@ class TableFiles:
     sha256: str
     file_shas: tuple[str, ...]
     read: Callable[[int, list[str] | None], pa.Table]
+    file_rows: tuple[int, ...] = ()  # each file's rows, where known (they size the batches checked together)
 
 
 @dataclass
@@ -211,6 +212,7 @@ class AlignedTable:
     read: Callable[[int, list[str] | None], pa.Table] | None = None
     # ``ROW_ALIGNED``: the columns the reading table's checks need; its rows in a range are what a file reads.
     columns: tuple[str, ...] | None = None
+    rows: int = 0  # all of its rows (0: not known)
     # Files read for ``rows_in``, their ``columns`` plain: each read once a gate, only when its rows are needed.
     _plain_files: dict[int, pa.Table] = field(default_factory=dict, compare=False, repr=False)
 
@@ -463,7 +465,7 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
         whole = pa.concat_tables([files.read(i, own) for i in range(len(entries))])
         frame = check_frame(name, whole, {**context({}), name: whole}, tolerance)
         return TableOutcome(run_specs(gx_context, name, specs, frame), {}, len(entries), 0)
-    for batch in _batches(files, todo, own):
+    for batch in _batches(files, todo, own, batch_rows(files, aligned or [])):
         narrow = _aligned_context(name, aligned or [], [ranges[i] for i in batch])
         for i, outcome in _check_files(gx_context, name, specs, batch, context(narrow), tolerance).items():
             entries[i] = {"sha256": files.file_shas[i], "range": ranges[i], **outcome}
@@ -473,15 +475,25 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
     return TableOutcome(_combine(specs, done), {"context": digest, "files": done}, len(todo), len(entries) - len(todo))
 
 
-def _batches(files: TableFiles, todo: list[int], own: list[str] | None) -> Iterator[dict[int, pa.Table]]:
-    """The files ``todo`` read (their ``own`` columns) and handed on in batches of about ``CHECK_BATCH_ROWS``
-    rows, each let go of before the next is read."""
+def batch_rows(files: TableFiles, aligned: list[AlignedTable]) -> int:
+    """How many of ``files``' rows to check at once: ``CHECK_BATCH_ROWS``, less the rows of the aligned context
+    tables they bring along, in proportion. A batch of station_turnout reads its tallies'
+    station_results rows too, a dozen each: the whole table read beside a million tallies was a gate's peak."""
+    own = sum(files.file_rows)
+    brought = sum(ctx.rows for ctx in aligned)
+    return CHECK_BATCH_ROWS if not own or not brought else max(1, CHECK_BATCH_ROWS * own // (own + brought))
+
+
+def _batches(files: TableFiles, todo: list[int], own: list[str] | None, limit: int = CHECK_BATCH_ROWS
+             ) -> Iterator[dict[int, pa.Table]]:
+    """The files ``todo`` read (their ``own`` columns) and handed on in batches of about ``limit`` rows, each let
+    go of before the next is read."""
     batch: dict[int, pa.Table] = {}
     rows = 0
     for i in todo:
         batch[i] = files.read(i, own)
         rows += batch[i].num_rows
-        if rows >= CHECK_BATCH_ROWS:
+        if rows >= limit:
             yield batch
             batch, rows = {}, 0
     if batch:
@@ -501,14 +513,12 @@ class GateRun:
 
 def gate_tables(gx_context: Any, files: list[TableFiles],
                 read_context: Callable[[str, frozenset[str]], dict[str, pa.Table]],
-                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None,
-                table_shas: dict[str, str] | None = None) -> GateRun:
+                tolerance: float, kept: dict[str, Any] | None, prints: KeyPrints | None = None) -> GateRun:
     """Gate ``files`` (tables in gate order) from the last gate's ``kept`` cache (None: check every file);
-    ``prints``: the local cache of files' key fingerprints; ``table_shas``: every staged table's sha256, by name
-    (default: those of ``files``; a gate of some of the tables names them all, as its outcomes' contexts do)."""
+    ``prints``: the local cache of files' key fingerprints."""
     kept_tables = kept.get("tables") if isinstance(kept, dict) and kept.get("format") == CACHE_FORMAT else None
     kept_tables = kept_tables if isinstance(kept_tables, dict) else {}
-    shas = table_shas if table_shas is not None else {f.name: f.sha256 for f in files}
+    shas = {f.name: f.sha256 for f in files}
     by_name = {f.name: f for f in files}
     located: dict[str, AlignedTable] = {}
     run = GateRun([], {"format": CACHE_FORMAT, "tables": {}}, 0, 0)
@@ -521,7 +531,7 @@ def gate_tables(gx_context: Any, files: list[TableFiles],
                 known = run.cache["tables"].get(other) or kept_tables.get(other)
                 columns = tuple(context_needs(name)[other]) if other in ROW_ALIGNED.get(name, ()) else None
                 located[other] = AlignedTable(other, ctx.sha256, ctx.file_shas, file_ranges(ctx, known), ctx.read,
-                                              columns)
+                                              columns, sum(ctx.file_rows))
         return [located[other] for other in ALIGNED_CONTEXT.get(name, ()) if other in located]
 
     for table in files:

@@ -329,12 +329,10 @@ GATE_TABLE_TIMED_S = 1.0
 
 def validate(settings: Settings, staged: Staged) -> GateReport:
     """Run the Great Expectations gate on every staged table, one table in memory at a time, re-checking only
-    the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``), a gate of
-    every file of a large snapshot in two processes (``gating.gate_staged``); the outcomes of this gate go into
-    the checkpoint the release leaves."""
+    the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``); the outcomes
+    of this gate go into the checkpoint the release leaves."""
     t0, cpu = time.perf_counter(), os.times()
-    run, helper = gate_staged(staged.files, settings.gate_tolerance, staged.gate_kept,
-                              checkpoint.key_prints_folder(settings))
+    run = gate_staged(staged.files, settings.gate_tolerance, staged.gate_kept, checkpoint.key_prints_folder(settings))
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
     give_back()
@@ -343,8 +341,7 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
                            "gate_files_reused": run.reused_files, "validate_user_s": used.user - cpu.user,
                            "validate_sys_s": used.system - cpu.system,
-                           **{f"gate_{name}_s": s for name, s in run.seconds.items() if s >= GATE_TABLE_TIMED_S},
-                           **helper})
+                           **{f"gate_{name}_s": s for name, s in run.seconds.items() if s >= GATE_TABLE_TIMED_S}})
     return GateReport(checks=run.results, tolerance=settings.gate_tolerance)
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from dagster_project.run import run_publish
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
-from pipelines.release import cdf_ahead, checkpoint, gating, mapped_copy, reuse
+from pipelines.release import cdf_ahead, checkpoint, mapped_copy, reuse
 from pipelines.release.gc import collect
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
@@ -156,14 +156,10 @@ def _verdicts(manifest: dict) -> list[tuple]:
     return [(c["table"], c["name"], c["success"], c["failing_rows"]) for c in manifest["gate"]["checks"]]
 
 
-def test_the_gate_rechecks_only_changed_table_files_with_the_full_gates_verdicts(isolated, tmp_path, monkeypatch):
+def test_the_gate_rechecks_only_changed_table_files_with_the_full_gates_verdicts(isolated, tmp_path):
     settings = dataclasses.replace(isolated, table_file_bytes=500)
     _ingest(settings, tmp_path / "a", stations=60, seed=21)
-    # The gates of every file (the first, the forced full rebuild) have a helper process, as at a million stations.
-    monkeypatch.setattr(gating, "HELPER_MIN_ROWS", 1)
-    published = run_publish(settings)
-    assert published.timings["gate_helper_tables"] == len(gating.HELPER_TABLES)
-    first = published.manifest
+    first = run_publish(settings).manifest
     assert first["gate"]["files"]["reused"] == 0
     files = first["gate"]["files"]["checked"]
     assert files > len(first["tables"])  # split tables are gated per file
