@@ -95,7 +95,7 @@ def read_range(context: dg.OpExecutionContext, ballotstream: BallotstreamResourc
         "offsets": dg.MetadataValue.json(_offsets(offsets)),
         "events": done.events,
         "seconds": round(time.perf_counter() - started, 3),
-        "segment": done.segment.segment_id if done.segment else "",
+        "segments": dg.MetadataValue.json([segment.segment_id for segment in done.segments]),
         "workers": done.workers,
         **{k: round(v, 3) for k, v in done.timings.items()},
     })
@@ -110,7 +110,7 @@ def gather_ranges(plan: pipeline.Plan, ranges: list[checkpoint.RangeRead]) -> dg
         "read_from": plan.base.reason,
         "events_read": sum(r.events for r in ranges),
         "ranges": len(ranges),
-        "segments": dg.MetadataValue.json([r.segment.segment_id for r in ranges if r.segment]),
+        "segments": dg.MetadataValue.json([segment.segment_id for r in ranges for segment in r.segments]),
         **{k: round(v, 3) for k, v in checkpoint.read_timings(ranges).items()},
     })
 

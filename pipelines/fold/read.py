@@ -6,7 +6,9 @@ then merges the columnar extractions (``pipelines.fold.extract.merge``). The fol
 does not depend on record order, so the tables are the same as from one pass (a test holds it to that).
 
 Workers hand their extraction over as Arrow IPC files in a scratch folder under the staging directory, which
-the parent memory-maps: nothing is pickled, and no second copy of a worker's share sits in the parent.
+the parent memory-maps: nothing is pickled, and no second copy of a worker's share sits in the parent. A caller
+that only keeps the extraction (the publish saves it as checkpoint segments) passes ``keep`` instead: each worker
+keeps its own share, side by side, and hands back what ``keep`` returned; nothing is merged here.
 Workers are spawned (not forked: the caller may be a Dagster run with threads of its own), so a script that
 publishes must guard its entry point with ``if __name__ == "__main__":``, as with any ``multiprocessing``.
 """
@@ -17,11 +19,12 @@ import multiprocessing
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipelines.errors import ReadWorkerFailed
 from pipelines.fold.core import extract_all
@@ -39,15 +42,16 @@ MIN_RECORDS_PER_WORKER = 100_000
 
 @dataclass
 class ReadResult:
-    """A snapshot's extraction with what reading it took."""
+    """A snapshot's extraction (None when each share was kept: ``kept``) with what reading it took."""
 
-    extracted: Extracted
+    extracted: Extracted | None
     schema_ids: dict[tuple[str, str], int]  # (topic, record type) -> registry schema id seen
     workers: int
     # Per worker: seconds spent consuming+decoding and extracting; the stage's wall time is in ``wall_s``.
     worker_seconds: list[dict[str, float]] = field(default_factory=list)
     wall_s: float = 0.0
     merge_s: float = 0.0
+    kept: list[Any] = field(default_factory=list)  # what ``keep`` returned for each share, in merge order
 
     def timings(self) -> dict[str, float]:
         """Stage timings for the publish report: the slowest worker's figures are the critical path."""
@@ -110,19 +114,31 @@ def read_part(settings: Settings, part: snapshot.Snapshot) -> tuple[Extracted, d
     return extracted, timed.schema_ids, {"consume_decode_s": timed.seconds, "extract_s": total - timed.seconds}
 
 
-def _read_part_to(settings: Settings, part: snapshot.Snapshot, directory: Path) -> tuple[
-        dict[tuple[str, str], int], dict[str, float]]:
-    """A worker's job: ``read_part``, with the extraction left as Arrow files in ``directory``."""
+# Run on each share's extraction where it was read (so it must pickle: a module's function, or a partial of one).
+Keep = Callable[[Extracted], Any]
+
+
+def _read_part_to(settings: Settings, part: snapshot.Snapshot, directory: Path, keep: Keep | None = None
+                  ) -> tuple[dict[tuple[str, str], int], dict[str, float], Any]:
+    """A worker's job: ``read_part``, with the extraction left as Arrow files in ``directory``, or kept by
+    ``keep`` (its result handed back, its seconds as ``keep_s``)."""
     extracted, schema_ids, seconds = read_part(settings, part)
-    save_extraction(extracted, directory)
-    return schema_ids, seconds
+    if keep is None:
+        save_extraction(extracted, directory)
+        return schema_ids, seconds, None
+    started = time.perf_counter()
+    kept = keep(extracted)
+    seconds["keep_s"] = time.perf_counter() - started
+    return schema_ids, seconds, kept
 
 
 def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | None = None, *,
-                  min_records_per_worker: int = MIN_RECORDS_PER_WORKER) -> ReadResult:
+                  min_records_per_worker: int | None = None, keep: Keep | None = None) -> ReadResult:
     """Read and extract a whole snapshot with up to ``workers`` processes (default: ``settings.read_workers``).
 
-    Small snapshots use fewer processes: each gets at least ``min_records_per_worker`` records.
+    Small snapshots use fewer processes: each gets at least ``min_records_per_worker`` records (default:
+    ``MIN_RECORDS_PER_WORKER``). With ``keep``, each share's extraction is kept by ``keep`` where it was read, and
+    the result holds what it returned (``kept``) instead of the merged extraction.
 
     Raises:
         ServiceUnavailable: Kafka or the registry cannot be reached (from any worker).
@@ -130,19 +146,25 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
         ReadWorkerFailed: a worker process died without raising (killed, out of memory).
     """
     wanted = settings.read_workers if workers is None else workers
-    wanted = max(1, min(wanted, snap.total() // max(1, min_records_per_worker)))
-    parts = split(snap, wanted)
+    per_worker = MIN_RECORDS_PER_WORKER if min_records_per_worker is None else min_records_per_worker
+    parts = split(snap, max(1, min(wanted, snap.total() // max(1, per_worker))))
     started = time.perf_counter()
     if len(parts) <= 1:
         extracted, schema_ids, seconds = read_part(settings, snap)
-        return ReadResult(extracted, schema_ids, 1, [seconds], time.perf_counter() - started)
+        if keep is None:
+            return ReadResult(extracted, schema_ids, 1, [seconds], time.perf_counter() - started)
+        t0 = time.perf_counter()
+        kept = keep(extracted)
+        seconds["keep_s"] = time.perf_counter() - t0
+        return ReadResult(None, schema_ids, 1, [seconds], time.perf_counter() - started, kept=[kept])
     scratch = Path(settings.staging_dir) / f".read-{uuid.uuid4().hex[:12]}"
     try:
         context = multiprocessing.get_context("spawn")
         # Every share goes to a worker, none to this process: decoding leaves the Python heap fragmented
         # (hundreds of MB that are never handed back), and this process goes on to fold.
         with ProcessPoolExecutor(max_workers=len(parts), mp_context=context) as pool:
-            futures = [pool.submit(_read_part_to, settings, part, scratch / str(i)) for i, part in enumerate(parts)]
+            futures = [pool.submit(_read_part_to, settings, part, scratch / str(i), keep)
+                       for i, part in enumerate(parts)]
             try:
                 done = [f.result() for f in futures]
             except BrokenProcessPool as exc:
@@ -152,11 +174,12 @@ def read_snapshot(settings: Settings, snap: snapshot.Snapshot, workers: int | No
         wall = time.perf_counter() - started
         t0 = time.perf_counter()
         # Mapped, not read: the files can go once loaded (the mapping keeps the data until the tables go).
-        extracted = merge([load_extraction(scratch / str(i)) for i in range(len(parts))])
+        extracted = None if keep else merge([load_extraction(scratch / str(i)) for i in range(len(parts))])
         merge_s = time.perf_counter() - t0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     schema_ids: dict[tuple[str, str], int] = {}
-    for ids, _ in done:
+    for ids, _, _ in done:
         schema_ids.update(ids)
-    return ReadResult(extracted, schema_ids, len(parts), [sec for _, sec in done], wall, merge_s)
+    return ReadResult(extracted, schema_ids, len(parts), [sec for _, sec, _ in done], wall, merge_s,
+                      [kept for _, _, kept in done] if keep else [])

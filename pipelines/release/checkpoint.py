@@ -29,6 +29,7 @@ three in one call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -494,11 +495,11 @@ class Extension:
 @dataclass(frozen=True)
 class RangeRead:
     """What reading one range of offsets leaves for the step that combines the ranges: where the events went
-    (a segment, by id and checksums), never the events themselves."""
+    (segments, by id and checksums: one per read worker), never the events themselves."""
 
     offsets: Snapshot
-    segment: Segment | None  # None: the range held no events
-    uploaded: bool  # the segment is in the bucket already: a step on another machine can fetch it
+    segments: tuple[Segment, ...]  # in merge order; none: the range held no events
+    uploaded: bool  # the segments are in the bucket already: a step on another machine can fetch them
     schema_ids: dict[tuple[str, str], int]
     timings: dict[str, float]
     workers: int
@@ -508,6 +509,10 @@ class RangeRead:
     @property
     def events(self) -> int:
         return self.offsets.total()
+
+
+# How a range is read: ``read_snapshot``'s call, each share's extraction handed to ``keep`` where it was read.
+Read = Callable[..., ReadResult]
 
 
 def plan_ranges(settings: Settings, snap: Snapshot, base: Base) -> list[Snapshot]:
@@ -522,36 +527,38 @@ def plan_ranges(settings: Settings, snap: Snapshot, base: Base) -> list[Snapshot
 
 
 def read_range(settings: Settings, offsets: Snapshot, cache: Path, *, store: ReleaseStore | None = None,
-               read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, upload_later: bool = False
-               ) -> RangeRead:
-    """``read`` one range and save its extraction as a segment in ``cache``; with ``store``, upload it too (for
-    a combining step on another machine; the release then does not upload it again). ``upload_later``: the run's
-    later steps share this process, and the upload runs in a thread that the release waits for
-    (``pipelines.release.later``)."""
+               read: Read = read_snapshot, upload_later: bool = False) -> RangeRead:
+    """``read`` one range, each read worker saving its share's extraction as a segment in ``cache`` (side by side,
+    where the share was read: no copy of the events passes through this process); with ``store``, upload them
+    too (for a combining step on another machine; the release then does not upload them again).
+    ``upload_later``: the run's later steps share this process, and the upload runs in a thread that the release
+    waits for (``pipelines.release.later``)."""
     started = time.time()
     if not offsets.total():
-        return RangeRead(offsets, None, False, {}, {}, 0, started, started)
-    result = read(settings, offsets)
+        return RangeRead(offsets, (), False, {}, {}, 0, started, started)
+    result = read(settings, offsets, keep=functools.partial(save_segment, directory=cache))
     timings = result.timings()
-    t0 = time.perf_counter()
-    segment, folder = save_segment(result.extracted, cache)
-    timings["checkpoint_save_s"] = time.perf_counter() - t0
+    timings["checkpoint_save_s"] = max(w.get("keep_s", 0.0) for w in result.worker_seconds)
+    saved: list[tuple[Segment, Path]] = list(result.kept)
     schema_ids, workers = dict(result.schema_ids), result.workers
     del result
-    if store is not None and upload_later:
-        later.start(segment.segment_id, lambda: upload_segment(store, segment, folder))
-    elif store is not None:
-        t0 = time.perf_counter()
-        upload_segment(store, segment, folder)
+    t0 = time.perf_counter()
+    for segment, folder in saved:
+        if store is not None and upload_later:
+            later.start(segment.segment_id, functools.partial(upload_segment, store, segment, folder))
+        elif store is not None:
+            upload_segment(store, segment, folder)
+    if store is not None and not upload_later:
         timings["segment_upload_s"] = time.perf_counter() - t0
     uploaded = store is not None and not upload_later
-    return RangeRead(offsets, segment, uploaded, schema_ids, timings, workers, started, time.time())
+    return RangeRead(offsets, tuple(segment for segment, _ in saved), uploaded, schema_ids, timings, workers,
+                     started, time.time())
 
 
 def read_timings(reads: list[RangeRead]) -> dict[str, float]:
     """The ranges' read figures for the publish report: the slowest range's per stage, the totals of work done
     once per range, and the wall time from the first range's start to the last one's end."""
-    done = [r for r in reads if r.segment is not None]
+    done = [r for r in reads if r.segments]
     if not done:
         return {"read_wall_s": 0.0, "read_ranges": 0}
     timings: dict[str, float] = {k: max(r.timings.get(k, 0.0) for r in done)
@@ -569,7 +576,7 @@ def _covered(snap: Snapshot, ckpt: Checkpoint) -> Snapshot:
 
 
 def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRead], store: ReleaseStore | None,
-            cache: Path, *, read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot,
+            cache: Path, *, read: Read = read_snapshot,
             max_segments: int = MAX_SEGMENTS) -> Extension:
     """Merge ``base``'s segments and the segments of ``reads`` (the ranges of ``plan_ranges``) into the
     extraction of the whole snapshot, with the checkpoint it leaves.
@@ -591,7 +598,7 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
         t0 += reads[0].ended - reads[0].started  # that read is in ``read_wall_s``, not in the load time
         base = Base(None, f"full rebuild (the checkpoint of release {base.release_id}: {exc})")
         segments, folders, parts = [], [], []
-    new = [r.segment for r in reads if r.segment is not None]
+    new = [segment for r in reads for segment in r.segments]
     new_from = sum(p.envelope.num_rows for p in parts) if base.checkpoint is not None else None
     new_folders, new_parts, _ = open_segments(store, new, cache)
     folders, parts, segments = folders + new_folders, parts + new_parts, segments + new
@@ -605,7 +612,7 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
     merged = merge(parts)
     del parts
     timings["checkpoint_merge_s"] = time.perf_counter() - t0
-    upload = {r.segment.segment_id for r in reads if r.segment is not None and not r.uploaded}
+    upload = {segment.segment_id for r in reads if not r.uploaded for segment in r.segments}
     # Past the limit, the merge of everything is saved as the only segment (each one costs a download and a merge).
     if new and len(segments) >= max_segments:
         t0 = time.perf_counter()
@@ -618,7 +625,7 @@ def combine(settings: Settings, snap: Snapshot, base: Base, reads: list[RangeRea
 
 
 def extend(settings: Settings, snap: Snapshot, base: Base, store: ReleaseStore | None, cache: Path, *,
-           read: Callable[[Settings, Snapshot], ReadResult] = read_snapshot, max_segments: int = MAX_SEGMENTS
+           read: Read = read_snapshot, max_segments: int = MAX_SEGMENTS
            ) -> Extension:
     """``plan_ranges``, ``read_range`` each one here (one after another), ``combine``: what the publish job does
     with one step per range, in one call."""

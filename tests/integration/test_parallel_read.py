@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 
 from pipelines.fold import TABLE_NAMES, fold
+from pipelines.fold import read as read_module
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.read import read_snapshot
 from pipelines.generator.synth import synthesize
 from pipelines.ingest.run import ingest
 from pipelines.kafka import snapshot
+from pipelines.release import checkpoint
 from pipelines.release.pipeline import event_topic_names
 
 
@@ -40,6 +43,27 @@ def test_three_worker_read_folds_to_the_same_bytes_as_one_pass(isolated, tmp_pat
     for name in TABLE_NAMES:
         assert _bytes(split_tables[name]) == _bytes(whole[name]), name
 
+
+def test_read_workers_save_their_shares_as_segments_that_fold_to_the_same_bytes(isolated, tmp_path, monkeypatch):
+    """The publish's read: each worker saves its share as a checkpoint segment where it read it, and nothing
+    passes through the parent; combined, the segments fold to the bytes of one pass."""
+    synthesize(tmp_path, stations=300, seed=12, faults=0.02)
+    files = sorted((p for p in tmp_path.iterdir() if p.name != "faults.jsonl"), key=lambda p: "reference" not in p.name)
+    ingest(files, isolated)
+    snap = snapshot.capture(isolated, event_topic_names(isolated))
+    monkeypatch.setattr(read_module, "MIN_RECORDS_PER_WORKER", 1)
+    settings = replace(isolated, read_workers=3)
+    cache = tmp_path / "segments"
+    done = checkpoint.read_range(settings, snap, cache)
+    assert done.workers == 3 and len(done.segments) == 3
+    assert done.timings["checkpoint_save_s"] > 0  # the slowest worker's save
+    ext = checkpoint.combine(settings, snap, checkpoint.Base(None, "full rebuild"), [done], None, cache)
+    assert ext.extracted.envelope.num_rows == snap.total()
+    assert [s.segment_id for s in ext.pending.checkpoint.segments] == [s.segment_id for s in done.segments]
+    split_tables = fold_extracted(ext.extracted, "x")
+    whole = fold(snapshot.read(isolated, snap), "x")
+    for name in TABLE_NAMES:
+        assert _bytes(split_tables[name]) == _bytes(whole[name]), name
 
 
 def test_a_killed_worker_is_a_clear_error(isolated, tmp_path):

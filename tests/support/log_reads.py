@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from pipelines.fold.core import extract_all
-from pipelines.fold.read import ReadResult
+from pipelines.fold.read import Keep, ReadResult
 from pipelines.kafka.log_record import LogRecord
 from pipelines.kafka.snapshot import Snapshot
 from tests.support.factories import Log
@@ -20,10 +20,14 @@ def snapshot_of(records: Iterable[LogRecord]) -> Snapshot:
     return Snapshot(start={tp: 0 for tp in end}, end=end)
 
 
-def log_reader(log: Log) -> Callable[[object, Snapshot], ReadResult]:
-    """What the Kafka read returns for a snapshot: the extraction of the log's records within its offsets."""
-    def read(_settings: object, snap: Snapshot) -> ReadResult:
+def log_reader(log: Log) -> Callable[..., ReadResult]:
+    """What the Kafka read returns for a snapshot: the extraction of the log's records within its offsets, or,
+    with ``keep``, what ``keep`` made of it (as ``read_snapshot`` in one process)."""
+    def read(_settings: object, snap: Snapshot, keep: Keep | None = None) -> ReadResult:
         wanted = [r for r in log.records
                   if snap.start.get((r.topic, r.partition), 0) <= r.offset < snap.end.get((r.topic, r.partition), 0)]
-        return ReadResult(extract_all(wanted), {}, 1, [{"consume_decode_s": 0.0, "extract_s": 0.0}])
+        seconds = [{"consume_decode_s": 0.0, "extract_s": 0.0}]
+        if keep is None:
+            return ReadResult(extract_all(wanted), {}, 1, seconds)
+        return ReadResult(None, {}, 1, seconds, kept=[keep(extract_all(wanted))])
     return read

@@ -89,11 +89,11 @@ def test_each_range_leaves_a_segment_and_the_release_uploads_those_not_in_the_bu
     log = _log()
     settings, snap, reads = _read_all(log, tmp_path, ranges=3)
     assert len(reads) == 3 and sum(r.events for r in reads) == snap.total()
-    assert all(r.segment is not None and not r.uploaded for r in reads)
+    assert all(len(r.segments) == 1 and not r.uploaded for r in reads)
     # What a read step on another machine hands on: its segment is in the bucket already.
     reads[1] = replace(reads[1], uploaded=True)
     ext = checkpoint.combine(settings, snap, FULL, reads, None, tmp_path, read=log_reader(log))
-    ids = [r.segment.segment_id for r in reads]
+    ids = [s.segment_id for r in reads for s in r.segments]
     assert [s.segment_id for s in ext.pending.checkpoint.segments] == ids
     assert ext.pending.new == {ids[0], ids[2]}
     assert ext.events_read == snap.total() and ext.timings["read_ranges"] == 3
