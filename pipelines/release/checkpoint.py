@@ -540,6 +540,8 @@ def read_range(settings: Settings, offsets: Snapshot, cache: Path, *, store: Rel
     timings = result.timings()
     timings["checkpoint_save_s"] = max(w.get("keep_s", 0.0) for w in result.worker_seconds)
     saved: list[tuple[Segment, Path]] = list(result.kept)
+    if len(saved) != result.workers:  # a reader that ignored ``keep``: its events would be in no segment
+        raise ValueError(f"the read of {offsets.total()} events kept {len(saved)} shares of {result.workers}")
     schema_ids, workers = dict(result.schema_ids), result.workers
     del result
     t0 = time.perf_counter()

@@ -134,3 +134,13 @@ def test_a_forced_publish_without_new_events_reads_nothing_and_keeps_the_checkpo
     assert again.events_read == 0 and again.timings["read_ranges"] == 0
     assert again.pending.checkpoint.segments == first.pending.checkpoint.segments and not again.pending.new
     assert again.extracted.envelope.num_rows == snap.total()
+
+
+def test_a_read_that_keeps_no_segment_is_an_error_not_a_range_without_events(tmp_path):
+    log = _log()
+
+    def ignores_keep(settings, snap, keep=None):
+        return log_reader(log)(settings, snap)  # the extraction handed back, nothing kept
+
+    with pytest.raises(ValueError, match="kept 0 shares of 1"):
+        checkpoint.read_range(Settings(), snapshot_of(log.records), tmp_path, read=ignores_keep)
