@@ -477,8 +477,8 @@ def gate_table(gx_context: Any, files: TableFiles, read_context: Callable[[froze
 
 def batch_rows(files: TableFiles, aligned: list[AlignedTable]) -> int:
     """How many of ``files``' rows to check at once: ``CHECK_BATCH_ROWS``, less the rows of the aligned context
-    tables they bring along, in proportion. A batch of station_turnout reads its tallies'
-    station_results rows too, a dozen each: the whole table read beside a million tallies was a gate's peak."""
+    tables they bring along, in proportion. A batch of station_turnout reads its tallies' station_results rows
+    too, a dozen each: all 12.5 million of them, read beside a million tallies, were a full gate's peak."""
     own = sum(files.file_rows)
     brought = sum(ctx.rows for ctx in aligned)
     return CHECK_BATCH_ROWS if not own or not brought else max(1, CHECK_BATCH_ROWS * own // (own + brought))
