@@ -205,14 +205,35 @@ class _Bad(Exception):
         self.what, self.body, self.path = what, body, []
 
 
+class Joined(Sequence[memoryview]):
+    """Bodies already back to back (``data``), with each one's size: what a record batch's values give without a
+    Python object per body (``pipelines.kafka.record_batches``)."""
+
+    def __init__(self, data: bytes, sizes: np.ndarray):
+        self.data, self.sizes = data, np.asarray(sizes, np.int64)
+        self.ends = np.cumsum(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        end = int(self.ends[i])
+        return memoryview(self.data)[end - int(self.sizes[i]):end]
+
+
 class _Buffer:
     """All bodies back to back, with views that gather 1-, 4- and 8-byte values at any byte position."""
 
     def __init__(self, bodies: Sequence[bytes | bytearray | memoryview]):
-        joined = b"".join(itertools.chain(bodies, (bytes(_PAD),)))
-        lengths = np.fromiter(map(len, bodies), np.int64, len(bodies))
-        if int(lengths.sum()) != len(joined) - _PAD:  # memoryviews whose items are not single bytes
-            lengths = np.fromiter((memoryview(b).nbytes for b in bodies), np.int64, len(bodies))
+        if isinstance(bodies, Joined):
+            joined, lengths = bodies.data + bytes(_PAD), bodies.sizes
+        else:
+            joined = b"".join(itertools.chain(bodies, (bytes(_PAD),)))
+            lengths = np.fromiter(map(len, bodies), np.int64, len(bodies))
+            if int(lengths.sum()) != len(joined) - _PAD:  # memoryviews whose items are not single bytes
+                lengths = np.fromiter((memoryview(b).nbytes for b in bodies), np.int64, len(bodies))
         self.ends = np.cumsum(lengths)
         self.starts = self.ends - lengths
         self.data = pa.py_buffer(joined)
@@ -673,6 +694,7 @@ def _utf8(value: bytes) -> bool:
 
 def decode(schema: Any, bodies: Sequence[bytes | bytearray | memoryview]) -> pa.StructArray:
     """Decode schemaless Avro bodies, all written with ``schema``, into one StructArray (a row per body).
+    ``bodies`` may come ``Joined`` already.
 
     The bodies are copied once into one buffer; the result shares no memory with them.
 

@@ -16,6 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from pipelines.errors import ServiceUnavailable
+from pipelines.kafka.record_batches import RecordBlock
 from pipelines.settings import Settings
 
 
@@ -63,7 +64,7 @@ def producer(settings: Settings, **options: Any) -> KafkaProducer:
 
 
 def read_until(source: KafkaConsumer, end: Mapping[TopicPartition, int] | None, *,
-               poll_ms: int) -> Iterator[tuple[TopicPartition, ConsumerRecord]]:
+               poll_ms: int) -> Iterator[tuple[TopicPartition, ConsumerRecord | RecordBlock]]:
     """The messages of ``source``'s assigned partitions, from their current positions, up to ``end``.
 
     Args:
@@ -73,8 +74,9 @@ def read_until(source: KafkaConsumer, end: Mapping[TopicPartition, int] | None, 
         poll_ms: how long one poll waits for data.
 
     Yields:
-        ``(partition, message)`` in partition order as the broker delivers them. A partition that reaches its
-        end is paused, so its later messages are not fetched.
+        ``(partition, message)`` in partition order as the broker delivers them; with
+        ``record_batches.install``, a message is a ``RecordBlock`` of a batch's records. A partition that
+        reaches its end is paused, so its later messages are not fetched.
     """
     todo = None if end is None else {tp: stop for tp, stop in end.items() if source.position(tp) < stop}
     while todo is None or todo:
@@ -85,6 +87,8 @@ def read_until(source: KafkaConsumer, end: Mapping[TopicPartition, int] | None, 
             for msg in messages:
                 if stop is not None and msg.offset >= stop:
                     break
+                if stop is not None and isinstance(msg, RecordBlock):  # a batch may run past the end
+                    msg = msg.upto(stop)
                 yield tp, msg
         if todo is not None:
             # Position, not the last offset seen: compaction and transaction markers leave gaps.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 
@@ -49,8 +50,8 @@ class ColumnRun:
     partition: int
     record_type: str
     schema_id: int
-    offsets: list[int]
-    keys: list[str]
+    offsets: list[int] | np.ndarray
+    keys: list[str] | pa.Array
     values: pa.StructArray
 
     def __len__(self) -> int:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from kafka import TopicPartition
 
+from pipelines.kafka import avro_columns, record_batches
 from pipelines.kafka.clients import consumer, kafka_errors, read_until
 from pipelines.kafka.log_record import ColumnRun, LogRecord
+from pipelines.kafka.record_batches import RecordBlock
 from pipelines.kafka.serde import HEADER_SIZE, MAGIC_BYTE, AvroDeserializer, deserializer
 from pipelines.settings import Settings
 
@@ -77,11 +80,13 @@ def read(settings: Settings, snapshot: Snapshot, decoder: AvroDeserializer | Non
 
     Records of the types in ``columnar`` come as ``ColumnRun``s (records of one partition and schema id, decoded
     at once) when the decoder can decode their schema as columns; all others as ``LogRecord``s (``decoded``).
+    The consumer hands over whole record batches (``record_batches``), not a Python object per record.
     """
     decoder = decoder or deserializer(settings)
     source = consumer(settings, **_FETCH)
     try:
         with kafka_errors(settings):
+            record_batches.install(source)
             todo = {TopicPartition(t, p): end for (t, p), end in snapshot.end.items() if end > snapshot.start[(t, p)]}
             source.assign(list(todo))
             for tp in todo:
@@ -91,35 +96,47 @@ def read(settings: Settings, snapshot: Snapshot, decoder: AvroDeserializer | Non
         source.close()
 
 
-def decoded(messages: Iterable[tuple[TopicPartition, Any]], decoder: AvroDeserializer,
+def decoded(blocks: Iterable[tuple[TopicPartition, RecordBlock]], decoder: AvroDeserializer,
             columnar: Collection[str] = ()) -> Iterator[LogRecord | ColumnRun]:
-    """``read``'s decoding of consumed messages (anything with ``offset``, ``key`` and ``value``).
+    """``read``'s decoding of consumed record blocks.
 
-    A partition's records of one columnar schema id are collected into a run until it is full or the messages
-    end, so a run is long even where other record types come between (a reference topic interleaves each
-    municipality's divisions and candidates). Each run is in log order, but other records may come out before
-    a run's earlier records: the fold does not depend on the order it reads events in (``pipelines.fold.versions``).
+    A partition's records of one columnar schema id are collected into a run until it holds ``RUN_RECORDS`` or
+    the blocks end, so a run is long even where other record types come between (a reference topic interleaves
+    each municipality's divisions and candidates). Each run is in log order, but other records may come out
+    before a run's earlier records: the fold does not depend on the order it reads events in
+    (``pipelines.fold.versions``).
     """
     runs: dict[tuple[TopicPartition, int], _Run] = {}
-    as_columns: dict[int | None, bool] = {None: False}
-    for tp, msg in messages:
-        schema_id = _schema_id(msg.value)
-        wanted = as_columns.get(schema_id)
-        if wanted is None:
-            wanted = as_columns[schema_id] = decoder.columns_name(schema_id) in columnar
-        if wanted:
-            run = runs.get((tp, schema_id))
-            if run is None:
-                run = runs[(tp, schema_id)] = _Run(tp, schema_id)
-            run.add(msg)
-            if len(run.offsets) >= RUN_RECORDS:
-                yield runs.pop((tp, schema_id)).decode(decoder)
-            continue
-        schema_id, name, value = decoder.decode(tp.topic, msg.value)
-        yield LogRecord(tp.topic, tp.partition, msg.offset, msg.key.decode() if msg.key else "", name, schema_id,
-                        value)
+    as_columns: dict[int, bool] = {-1: False}
+    for tp, block in blocks:
+        ids = _schema_ids(block)
+        for schema_id in np.unique(ids).tolist():
+            rows = block.rows(ids == schema_id)
+            wanted = as_columns.get(schema_id)
+            if wanted is None:
+                wanted = as_columns[schema_id] = decoder.columns_name(schema_id) in columnar
+            if not wanted:
+                yield from _records(tp, rows, decoder)
+                continue
+            while len(rows):
+                run = runs.get((tp, schema_id))
+                if run is None:
+                    run = runs[(tp, schema_id)] = _Run(tp, schema_id)
+                room = RUN_RECORDS - run.records
+                run.add(rows.rows(slice(0, room)))
+                rows = rows.rows(slice(room, None))
+                if run.records >= RUN_RECORDS:
+                    yield runs.pop((tp, schema_id)).decode(decoder)
     for run in runs.values():
         yield run.decode(decoder)
+
+
+def _records(tp: TopicPartition, block: RecordBlock, decoder: AvroDeserializer) -> Iterator[LogRecord]:
+    """A block's records decoded one by one (record types not decoded as columns)."""
+    for row, offset in enumerate(block.offsets.tolist()):
+        key = block.key(row)
+        schema_id, name, value = decoder.decode(tp.topic, block.value(row))
+        yield LogRecord(tp.topic, tp.partition, offset, key.decode() if key else "", name, schema_id, value)
 
 
 # Records a run decodes at once: large enough that the per-column work is a small share, small enough that the
@@ -127,29 +144,35 @@ def decoded(messages: Iterable[tuple[TopicPartition, Any]], decoder: AvroDeseria
 RUN_RECORDS = 4096
 
 
-def _schema_id(payload: bytes | None) -> int | None:
-    """The Confluent header's schema id, None when the payload is not framed (``decode`` reports why)."""
-    if payload is None or len(payload) < HEADER_SIZE or payload[0] != MAGIC_BYTE:
-        return None
-    return int.from_bytes(payload[1:HEADER_SIZE], "big")
+def _schema_ids(block: RecordBlock) -> np.ndarray:
+    """Each record's Confluent header schema id, -1 when its value is not framed (``decode`` reports why)."""
+    at = block.value_at
+    data = block.data
+    framed = (block.value_size >= HEADER_SIZE) & (data[at] == MAGIC_BYTE)
+    word = np.zeros(len(at), np.int64)
+    for k in range(1, HEADER_SIZE):
+        word = (word << 8) | data[at + k].astype(np.int64)
+    return np.where(framed, word, -1)
 
 
 class _Run:
-    """Messages of one partition and schema id waiting to be decoded as columns."""
+    """Records of one partition and schema id waiting to be decoded as columns."""
 
     def __init__(self, tp: TopicPartition, schema_id: int):
         self.tp = tp
         self.schema_id = schema_id
-        self.offsets: list[int] = []
-        self.keys: list[str] = []
-        self.bodies: list[memoryview] = []
+        self.blocks: list[RecordBlock] = []
+        self.records = 0
 
-    def add(self, msg: Any) -> None:
-        self.offsets.append(msg.offset)
-        self.keys.append(msg.key.decode() if msg.key else "")
-        self.bodies.append(memoryview(msg.value)[HEADER_SIZE:])
+    def add(self, block: RecordBlock) -> None:
+        self.blocks.append(block)
+        self.records += len(block)
 
     def decode(self, decoder: AvroDeserializer) -> ColumnRun:
-        values = decoder.decode_run(self.tp.topic, self.schema_id, self.bodies)
+        bodies = [block.values(skip=HEADER_SIZE) for block in self.blocks]
+        joined = avro_columns.Joined(b"".join(data for data, _ in bodies), np.concatenate([s for _, s in bodies]))
+        values = decoder.decode_run(self.tp.topic, self.schema_id, joined)
         name = decoder.columns_name(self.schema_id) or ""
-        return ColumnRun(self.tp.topic, self.tp.partition, name, self.schema_id, self.offsets, self.keys, values)
+        keys = pa.concat_arrays([block.keys() for block in self.blocks])
+        offsets = np.concatenate([block.offsets for block in self.blocks])
+        return ColumnRun(self.tp.topic, self.tp.partition, name, self.schema_id, offsets, keys, values)

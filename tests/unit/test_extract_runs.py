@@ -35,6 +35,7 @@ from pipelines.kafka.log_record import ColumnRun, LogRecord
 from pipelines.kafka.serde import deserializer, frame, without_logical_types
 from pipelines.settings import Settings
 from tests.support.factories import generate_election, small_election
+from tests.support.record_blocks import blocks
 
 ID_OF = {name: i + 1 for i, name in enumerate(schemas.record_types())}
 TALLY, DIVISION, PARTY = ID_OF["StationTally"], ID_OF["DivisionDeclared"], ID_OF["PartyDeclared"]
@@ -143,9 +144,9 @@ def _assert_same(a: Any, b: Any) -> None:
 @given(drawn=events, run_records=st.integers(1, 5))
 def test_column_runs_extract_to_the_tables_of_records_read_one_by_one(drawn, run_records):
     messages = _messages(drawn)
-    by_record = list(snapshot.decoded(messages, _decoder()))
+    by_record = list(snapshot.decoded(blocks(messages), _decoder()))
     with mock.patch.object(snapshot, "RUN_RECORDS", run_records):
-        by_run = list(snapshot.decoded(messages, _decoder(), COLUMNAR_TYPES))
+        by_run = list(snapshot.decoded(blocks(messages), _decoder(), COLUMNAR_TYPES))
     assert all(isinstance(r, LogRecord) for r in by_record)
     assert any(isinstance(r, ColumnRun) for r in by_run) == any(schema_id != PARTY for schema_id, _, _ in drawn)
     assert sum(len(r) if isinstance(r, ColumnRun) else 1 for r in by_run) == len(drawn)
@@ -176,8 +177,8 @@ def test_a_generated_election_read_as_column_runs_folds_to_the_tables_of_a_read_
     log = small_election()
     log.records.extend(generate_election(300, stations_per_municipality=20))
     messages = _messages_of(log.records)
-    by_record = fold(snapshot.decoded(messages, _decoder()), "x")
-    by_run = fold_extracted(extract_all(snapshot.decoded(messages, _decoder(), COLUMNAR_TYPES)), "x")
+    by_record = fold(snapshot.decoded(blocks(messages), _decoder()), "x")
+    by_run = fold_extracted(extract_all(snapshot.decoded(blocks(messages), _decoder(), COLUMNAR_TYPES)), "x")
     for name, table in by_record.items():
         assert table.equals(by_run[name]), name
     assert by_record["station_results"].num_rows > 3000
@@ -201,4 +202,4 @@ def test_a_body_fastavro_reads_but_no_column_holds_is_a_serialization_error():
 def test_a_message_without_a_value_is_a_serialization_error_not_a_traceback():
     messages = [(TopicPartition("results", 0), Message(0, b"k", None))]
     with pytest.raises(SerializationError, match="tombstone"):
-        list(snapshot.decoded(messages, _decoder(), COLUMNAR_TYPES))
+        list(snapshot.decoded(blocks(messages), _decoder(), COLUMNAR_TYPES))

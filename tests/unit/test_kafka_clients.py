@@ -11,6 +11,7 @@ from kafka.errors import KafkaConnectionError
 from pipelines.errors import ServiceUnavailable
 from pipelines.kafka.clients import kafka_errors, read_until
 from pipelines.settings import Settings
+from tests.support.record_blocks import batch_bytes, block_of
 
 SETTINGS = Settings(kafka_bootstrap_servers="k1:9092,k2:9092")
 
@@ -68,3 +69,26 @@ def test_read_until_without_end_follows():
     source = _FakeConsumer({a: [0, 1, 2, 3, 4]}, {a: 0})
     reader = read_until(source, None, poll_ms=1)
     assert [next(reader)[1].offset for _ in range(5)] == [0, 1, 2, 3, 4]
+
+
+class _BlockConsumer:
+    """Hands out a partition's records as one block (``record_batches.install``), the last past the end."""
+
+    def __init__(self, tp: TopicPartition) -> None:
+        self.tp, self.pos, self.paused = tp, 0, set()
+
+    def position(self, tp: TopicPartition) -> int:
+        return self.pos
+
+    def pause(self, tp: TopicPartition) -> None:
+        self.paused.add(tp)
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        self.pos = 6
+        return {self.tp: [block_of([batch_bytes([(o, b"k", b"v") for o in range(6)])])]}
+
+
+def test_read_until_cuts_a_block_at_the_end_offset():
+    a = TopicPartition("t", 0)
+    read = list(read_until(_BlockConsumer(a), {a: 4}, poll_ms=1))
+    assert [(tp, block.offsets.tolist()) for tp, block in read] == [(a, [0, 1, 2, 3])]
