@@ -2,10 +2,10 @@
 
 kafka-python parses each record of a fetched batch through six varint calls, a ``DefaultRecord``, a dropwhile
 filter, two deserializer calls and a ``ConsumerRecord``: 70 % of a snapshot read's time in one process
-(``benchmarks/README.md``). A consumer given ``install`` hands over one ``RecordBlock`` per batch instead: the
-records' offsets and where their keys and values sit in the batch's bytes, found by one short loop over the
-record lengths and numpy for the fields inside. Everything else stays kafka-python's own: fetching, positions,
-leaders, CRCs, decompression, control batches and aborted transactions.
+(``benchmarks/README.md``). A consumer given ``install`` hands over one ``RecordBlock`` per partition fetch
+instead: the records' offsets and where their keys and values sit in the batches' bytes, found by one short loop
+over the record lengths and numpy for the fields inside. Everything else stays kafka-python's own: fetching,
+positions, leaders, CRCs, decompression, control batches and aborted transactions.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ _PAD = 16  # zero bytes after a batch's records, so that a varint read past a da
 
 
 class RecordBlock:
-    """Records of one batch of one partition, in offset order: ``offsets``, and per record where its key and
-    value start in ``data`` and their sizes (-1: null)."""
+    """Records of one partition, in offset order (a fetch's batches, or part of them): ``offsets``, and per
+    record where its key and value start in ``data`` and their sizes (-1: null)."""
 
     __slots__ = ("data", "offsets", "key_at", "key_size", "value_at", "value_size")
 
@@ -282,7 +282,7 @@ class PartitionBlocks(Fetcher.PartitionRecords):
 
 
 def install(consumer: Any) -> None:
-    """Make ``consumer`` (without key or value deserializers) hand over a ``RecordBlock`` per batch."""
+    """Make ``consumer`` (without key or value deserializers) hand over a ``RecordBlock`` per partition fetch."""
     fetcher = consumer._fetcher  # noqa: SLF001  # kafka-python builds its PartitionRecords through this attribute
     if not isinstance(fetcher, Fetcher) or fetcher.PartitionRecords is not Fetcher.PartitionRecords:
         raise TypeError("kafka-python's Fetcher changed: record_batches.install needs a review")
