@@ -216,7 +216,7 @@ def legacy_block(batch: Any) -> RecordBlock:
     values = [r.value for r in records]
     sizes = np.array([[len(k) if k is not None else -1 for k in keys],
                       [len(v) if v is not None else -1 for v in values]], np.int64).reshape(2, len(records))
-    data = np.frombuffer(b"".join([*(k or b"" for k in keys), *(v or b"" for v in values)]), np.uint8)
+    data = np.frombuffer(b"".join([*(k or b"" for k in keys), *(v or b"" for v in values), bytes(_PAD)]), np.uint8)
     at = np.concatenate([[0], np.cumsum(np.maximum(sizes.ravel(), 0))[:-1]]).astype(np.int64)
     return RecordBlock(data, np.array([r.offset for r in records], np.int64), at[:len(records)], sizes[0],
                        at[len(records):], sizes[1])

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 from kafka import TopicPartition
 from kafka.consumer.fetcher import Fetcher
 from kafka.errors import CorruptRecordError
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
 from pipelines.kafka.avro_columns import Joined
 from pipelines.kafka.record_batches import PartitionBlocks, RecordBlock
+from pipelines.kafka.snapshot import _schema_ids
 from tests.support.record_blocks import batch_bytes, block_of
 
 TP = TopicPartition("results", 3)
@@ -93,6 +95,19 @@ def test_damaged_bytes_are_a_corrupt_record_error_or_what_kafka_python_reads(bat
     except CorruptRecordError:
         return
     assert ours == theirs
+
+
+@settings(max_examples=40, deadline=None)
+@given(recs=records, magic=st.sampled_from([0, 1]))
+def test_batches_of_the_old_message_formats_are_blocks_too(recs, magic):
+    builder = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 30)
+    for i, (_, key, value) in enumerate(recs):
+        builder.append(i, timestamp=1_700_000_000_000 if magic else None, key=key, value=value)
+    log = bytes(builder.build())
+    assert _ours(log, 0) == _theirs(log, 0)
+    # A value too short for a schema id at the end of the block reads as unframed, not past the block's bytes.
+    blocks = PartitionBlocks(0, TP, MemoryRecords(log)).take()
+    assert all((_schema_ids(block) >= -1).all() for block in blocks)
 
 
 def test_keys_and_values_come_back_to_back():
