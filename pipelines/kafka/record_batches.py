@@ -18,6 +18,9 @@ import pyarrow as pa
 from kafka.consumer.fetcher import Fetcher
 from kafka.errors import CorruptRecordError, KafkaError
 from kafka.protocol.consumer.offsets import IsolationLevel
+from kafka.record.util import decode_varint
+
+from pipelines.errors import SerializationError
 
 # A record's fewest bytes: its length, attributes, timestamp and offset deltas, key and value sizes, headers.
 _MIN_RECORD = 7
@@ -65,28 +68,44 @@ class RecordBlock:
         sizes = np.maximum(self.value_size - skip, 0)
         return gather(self.data, self.value_at + skip, sizes), sizes
 
-    def keys(self) -> pa.StringArray:
-        """The keys as text (a null key: ""); ``UnicodeDecodeError`` for a key that is not UTF-8."""
+    def keys(self, source: str = "a partition") -> pa.StringArray:
+        """The keys as text (a null key: "").
+
+        Raises:
+            SerializationError: a key is not UTF-8; the message names ``source`` and the record's offset.
+        """
         sizes = np.maximum(self.key_size, 0)
         text = gather(self.data, self.key_at, sizes)
         ends = np.cumsum(sizes)
         if len(ends) and ends[-1] >= 2**31:
-            return pa.array([k.decode() for k in _split(text, ends)], pa.string())
+            return pa.array(list(self._texts(text, ends, source)), pa.string())
         offsets = np.concatenate([[0], ends]).astype(np.int32)
         keys = pa.StringArray.from_buffers(len(sizes), pa.py_buffer(offsets), pa.py_buffer(text))
         try:
             keys.validate(full=True)
         except pa.ArrowInvalid:
-            for key in _split(text, ends):
-                key.decode()  # raises, naming the bytes
+            for _ in self._texts(text, ends, source):  # raises at the first key that is not text
+                pass
         return keys
 
+    def _texts(self, text: bytes, ends: np.ndarray, source: str) -> Iterator[str]:
+        start = 0
+        for row, end in enumerate(ends.tolist()):
+            yield key_text(text[start:end], source, int(self.offsets[row]))
+            start = end
 
-def _split(text: bytes, ends: np.ndarray) -> Iterator[bytes]:
-    start = 0
-    for end in ends.tolist():
-        yield text[start:end]
-        start = end
+
+def key_text(key: bytes, source: str, offset: int) -> str:
+    """The key of the record at ``offset`` of ``source`` (a topic's partition) as text.
+
+    Raises:
+        SerializationError: the key is not UTF-8; the message names ``source`` and ``offset``.
+    """
+    try:
+        return key.decode()
+    except UnicodeDecodeError as exc:
+        raise SerializationError(f"{source}: the record at offset {offset} has a key that is not UTF-8 ({exc})"
+                                 ) from exc
 
 
 def gather(data: np.ndarray, at: np.ndarray, sizes: np.ndarray) -> bytes:
@@ -116,17 +135,12 @@ def _varints(u8: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
-    """A zigzag varint at ``pos`` and the position after it."""
-    value, shift = 0, 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (value >> 1) ^ -(value & 1), pos
-        shift += 7
-        if shift >= 64:
-            raise CorruptRecordError("a record's varint is longer than 10 bytes")
+    """kafka-python's reading of the zigzag varint at ``pos`` and the position after it; an over-long varint is a
+    ``CorruptRecordError``, as it is in a record kafka-python reads itself."""
+    try:
+        return decode_varint(buf, pos)
+    except ValueError as exc:
+        raise CorruptRecordError("a record's varint is longer than 10 bytes") from exc
 
 
 def _record_bounds(buf: bytes | bytearray, pos: int, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +178,7 @@ def parse(batches: list[tuple[bytes | bytearray, int, int, int]]) -> RecordBlock
     A fetch brings many small batches (a producer's default is 16 KB): their records are parsed together, so
     numpy's per-call cost is paid once per fetch, not per batch.
     """
-    data = b"".join([*(bytes(buf) for buf, _, _, _ in batches), bytes(_PAD)])
+    data = b"".join([*(buf for buf, _, _, _ in batches), bytes(_PAD)])
     u8 = np.frombuffer(data, np.uint8)
     starts, lengths, base, shift = [], [], [], 0
     for buf, pos, count, base_offset in batches:
@@ -242,7 +256,7 @@ def legacy_block(batch: Any) -> RecordBlock:
 
 
 class PartitionBlocks(Fetcher.PartitionRecords):
-    """kafka-python's ``PartitionRecords`` (3.0) handing over a ``RecordBlock`` per batch instead of a
+    """kafka-python's ``PartitionRecords`` (3.0) handing over a ``RecordBlock`` per partition fetch instead of a
     ``ConsumerRecord`` per record. The batch loop is kafka-python's: CRCs, aborted transactions, control
     batches, and the next fetch offset as it sets them."""
 
@@ -262,12 +276,11 @@ class PartitionBlocks(Fetcher.PartitionRecords):
             if batch.magic != 2:
                 yield from self._handed_over(batch.size_in_bytes, [*self._parsed(plain), legacy_block(batch)])
                 plain = []
-            elif not (self._aborted(batch) or batch.is_control_batch):
-                self.leader_epoch = batch.leader_epoch
-                _uncompress(batch)
-                plain.append((batch._buffer, batch._pos, batch.records_count, batch.base_offset))  # noqa: SLF001
             else:
                 self.leader_epoch = batch.leader_epoch
+                if not (self._aborted(batch) or batch.is_control_batch):
+                    _uncompress(batch)
+                    plain.append((batch._buffer, batch._pos, batch.records_count, batch.base_offset))  # noqa: SLF001
             batch = records.next_batch()
         yield from self._handed_over(records.size_in_bytes(), self._parsed(plain))
         # v2 keeps a batch's last offset even when compaction removed its last record: fetch after it.

@@ -16,7 +16,7 @@ from kafka import TopicPartition
 from pipelines.kafka import avro_columns, record_batches
 from pipelines.kafka.clients import consumer, kafka_errors, read_until
 from pipelines.kafka.log_record import ColumnRun, LogRecord
-from pipelines.kafka.record_batches import RecordBlock
+from pipelines.kafka.record_batches import RecordBlock, key_text
 from pipelines.kafka.serde import HEADER_SIZE, MAGIC_BYTE, AvroDeserializer, deserializer
 from pipelines.settings import Settings
 
@@ -136,7 +136,12 @@ def _records(tp: TopicPartition, block: RecordBlock, decoder: AvroDeserializer) 
     for row, offset in enumerate(block.offsets.tolist()):
         key = block.key(row)
         schema_id, name, value = decoder.decode(tp.topic, block.value(row))
-        yield LogRecord(tp.topic, tp.partition, offset, key.decode() if key else "", name, schema_id, value)
+        yield LogRecord(tp.topic, tp.partition, offset, key_text(key, _source(tp), offset) if key else "", name,
+                        schema_id, value)
+
+
+def _source(tp: TopicPartition) -> str:
+    return f"topic {tp.topic} partition {tp.partition}"
 
 
 # Records a run decodes at once: large enough that the per-column work is a small share, small enough that the
@@ -173,6 +178,6 @@ class _Run:
         joined = avro_columns.Joined(b"".join(data for data, _ in bodies), np.concatenate([s for _, s in bodies]))
         values = decoder.decode_run(self.tp.topic, self.schema_id, joined)
         name = decoder.columns_name(self.schema_id) or ""
-        keys = pa.concat_arrays([block.keys() for block in self.blocks])
+        keys = pa.concat_arrays([block.keys(_source(self.tp)) for block in self.blocks])
         offsets = np.concatenate([block.offsets for block in self.blocks])
         return ColumnRun(self.tp.topic, self.tp.partition, name, self.schema_id, offsets, keys, values)

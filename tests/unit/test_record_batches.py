@@ -16,8 +16,9 @@ from kafka.errors import KafkaError
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
+from pipelines.errors import SerializationError
 from pipelines.kafka.avro_columns import Joined
-from pipelines.kafka.record_batches import PartitionBlocks, RecordBlock
+from pipelines.kafka.record_batches import PartitionBlocks, RecordBlock, key_text
 from pipelines.kafka.snapshot import _schema_ids
 from tests.support.record_blocks import batch_bytes, block_of
 
@@ -123,7 +124,10 @@ def test_keys_and_values_come_back_to_back():
     assert block.rows(np.array([False, True, True])).key(1) == "ü".encode()
 
 
-def test_a_key_that_is_not_utf8_is_an_error_naming_it():
-    block = block_of([batch_bytes([(0, b"\xff\xfe", b"v")])])
-    with pytest.raises(UnicodeDecodeError):
-        block.keys()
+def test_a_key_that_is_not_utf8_is_an_error_naming_where_it_is():
+    block = block_of([batch_bytes([(40, b"ok", b"v"), (41, None, b"v"), (42, b"\xff\xfe", b"v")])])
+    with pytest.raises(SerializationError, match="^topic results partition 3: the record at offset 42 has a key "):
+        block.keys("topic results partition 3")
+    assert block.upto(42).keys().to_pylist() == ["ok", ""]
+    with pytest.raises(SerializationError, match="at offset 42 "):
+        key_text(b"\xff\xfe", "topic results partition 3", 42)
