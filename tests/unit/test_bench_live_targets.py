@@ -1,0 +1,28 @@
+"""``bench_live``'s verdict on the issue's targets, bytes proportional to the change among them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.bench_live import byte_shares, targets
+
+
+def _figures(release_mb: float, tables_mb: float) -> dict[str, Any]:
+    """A history of 1,000,000 stations whose first publish uploaded a 10 MB release folder and 190 MB of table
+    files, then a 10,000-tally batch uploading ``release_mb`` / ``tables_mb`` of them and 5 MB of checkpoint."""
+    def run(release: float, checkpoint: float, other: float, **more: Any) -> dict[str, Any]:
+        return {"uploaded_bytes": {"release": release * 1e6, "checkpoint": checkpoint * 1e6, "other": other * 1e6},
+                "peak_rss_process_tree_sampled_mb": 1_000.0, **more}
+    return {"stations_in_history": 1_000_000,
+            "history_publish": run(10, 150, 190),
+            "batches_published": [run(release_mb, 5, tables_mb, tallies=10_000, live_s=8.0)],
+            "full_rebuild": run(0.3, 150, 1, publish_s=80.0)}
+
+
+def test_a_batch_touching_one_percent_of_the_stations_may_upload_two_percent_of_the_public_bytes():
+    assert byte_shares(_figures(1, 3))["10000"] == {"stations": 0.01, "public_bytes": 0.02,
+                                                    "table_files_and_page": round(3 / 190, 4)}
+    met = targets(_figures(1, 3))
+    assert met["10000_bytes_about_their_share"] and met["10000_live_s_le_10"] and met["full_rebuild_le_90_s"]
+    # The checkpoint is private: its bytes do not count. A whole document rebuilt per release does.
+    assert not targets(_figures(9.5, 3))["10000_bytes_about_their_share"]
