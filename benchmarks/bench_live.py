@@ -521,6 +521,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
     figures: dict[str, Any] = {
         "stations_in_history": stations, "election_stations": stations + held_back, "contests_per_station": contests,
         "selections": selections or "default", "batches": sizes, "new_share": new_share, "spread": spread,
+        "table_file_bytes": settings.table_file_bytes,  # BALLOTSTREAM_TABLE_FILE_BYTES: where tables are cut
         "path": "ingest (CSV) then run_publish in a warmed-up child process, as ballotstream publish runs it",
         "dagster_instance": "ephemeral (in memory)" if ephemeral_dagster else "persistent (SQLite), the benchmark's",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
