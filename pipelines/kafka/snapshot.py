@@ -133,11 +133,12 @@ def decoded(blocks: Iterable[tuple[TopicPartition, RecordBlock]], decoder: AvroD
 
 def _records(tp: TopicPartition, block: RecordBlock, decoder: AvroDeserializer) -> Iterator[LogRecord]:
     """A block's records decoded one by one (record types not decoded as columns)."""
+    source = _source(tp)
     for row, offset in enumerate(block.offsets.tolist()):
         key = block.key(row)
         schema_id, name, value = decoder.decode(tp.topic, block.value(row))
-        yield LogRecord(tp.topic, tp.partition, offset, key_text(key, _source(tp), offset) if key else "", name,
-                        schema_id, value)
+        yield LogRecord(tp.topic, tp.partition, offset, key_text(key, source, offset) if key else "", name, schema_id,
+                        value)
 
 
 def _source(tp: TopicPartition) -> str:
