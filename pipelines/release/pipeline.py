@@ -24,7 +24,7 @@ import pyarrow as pa
 from pipelines.contract import schemas
 from pipelines.contract.topics import EVENT_TOPICS, subject_name
 from pipelines.errors import CheckError, GateFailed, NothingToPublish
-from pipelines.fold.allocator import give_back
+from pipelines.fold.allocator import blocks_kept_while, give_back
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
@@ -332,10 +332,11 @@ def validate(settings: Settings, staged: Staged) -> GateReport:
     the table files the last release's gate outcomes do not cover (``pipelines.gate.incremental``); the outcomes
     of this gate go into the checkpoint the release leaves."""
     t0, cpu = time.perf_counter(), os.times()
-    run = gate_staged(staged.files, settings.gate_tolerance, staged.gate_kept, checkpoint.key_prints_folder(settings))
+    with blocks_kept_while():  # then given back
+        run = gate_staged(staged.files, settings.gate_tolerance, staged.gate_kept,
+                          checkpoint.key_prints_folder(settings))
     if staged.next_checkpoint is not None:
         staged.next_checkpoint.checkpoint = replace(staged.next_checkpoint.checkpoint, gate=run.cache)
-    give_back()
     used = os.times()
     # The process's CPU (every thread) beside the wall time: a gate slower than its CPU waited for the cores.
     staged.timings.update({"validate_s": time.perf_counter() - t0, "gate_files_checked": run.checked_files,
