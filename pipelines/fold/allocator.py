@@ -24,9 +24,9 @@ had ended, the catalog's charts then drawing on top. ``give_back`` returns them 
 
 The gate is the exception (``blocks_kept_while``): it builds and drops arrays of one to thirty megabytes for every
 batch of files, and with each mapped apart the kernel cleared every page of each afresh. A million stations'
-gate alone took 4.2-4.3 million page faults and 7.6-9.5 s of system time, against 0.9 million and 1.9-2.4 s with
-glibc's own 32 MiB threshold, and 16-23 s wall against 12-15 s; its peak was 1.25 GB against 1.62 GB, far below a
-full rebuild's (2.8 GB, in its read and fold).
+gate alone took 4.2-4.3 million page faults and 7.6-9.5 s of system time (16-23 s wall); with blocks below 32 MiB
+kept, and not trimmed from a heap's top either, 0.6 million and 1.9-2.9 s (15 s wall, against 19 s in the same
+series). Its peak went from 1.26 GB to 1.52-1.57 GB: far below a full rebuild's, 2.8 GB in its read and fold.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 20
 # glibc's largest dynamic threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX): blocks below it are kept once freed.
 KEPT_BLOCKS_THRESHOLD = 32 << 20
+# glibc's trim threshold (malloc.h), its default, and twice the kept blocks' (as glibc's dynamic threshold sets it):
+# a freed block at a heap's top is kept too, not trimmed away and faulted in again by the next one.
+M_TRIM_THRESHOLD = -1
+TRIM_THRESHOLD = 128 << 10
+KEPT_BLOCKS_TRIM = 2 * KEPT_BLOCKS_THRESHOLD
 
 
 def _mallopt() -> object | None:
@@ -82,10 +87,12 @@ def blocks_kept_while() -> Iterator[None]:
         yield
         return
     mallopt(M_MMAP_THRESHOLD, KEPT_BLOCKS_THRESHOLD)
+    mallopt(M_TRIM_THRESHOLD, KEPT_BLOCKS_TRIM)
     try:
         yield
     finally:
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         give_back()
 
 

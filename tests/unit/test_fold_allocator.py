@@ -86,3 +86,35 @@ def test_what_a_step_freed_goes_back_to_the_system_between_steps():
     assert kept == 80 * 50_000
     assert before > 1000, "the freed blocks stayed with the process"
     assert after < before / 4
+
+
+KEPT_WHILE = """
+import resource
+import numpy as np
+import pipelines
+from pipelines.fold.allocator import blocks_kept_while, use_fold_allocator
+
+def faults(rounds=30):  # an 8 MiB array built and dropped again and again, as the gate's batches do
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        np.ones(1 << 20).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+use_fold_allocator()
+mapped_apart = faults()
+with blocks_kept_while():
+    kept = faults()
+print(mapped_apart, kept, faults())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt thresholds")
+def test_the_gate_reuses_freed_blocks_and_the_fold_threshold_comes_back_after_it():
+    # Each 8 MiB block mapped afresh is pages the kernel clears and faults in again; a block kept for reuse, none.
+    env = {k: val for k, val in os.environ.items() if k != POOL_ENV}
+    out = subprocess.run([sys.executable, "-c", KEPT_WHILE], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    mapped_apart, kept, after = (int(x) for x in out.stdout.split())
+    assert mapped_apart > 30 * 100, "each block was faulted in afresh"
+    assert kept * 10 < mapped_apart
+    assert after > 10 * kept, "after the gate, large blocks are mapped apart again"
