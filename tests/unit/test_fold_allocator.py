@@ -56,6 +56,14 @@ def test_arrows_own_default_is_the_c_librarys_when_pipelines_is_imported_first(p
     assert out.stdout.split() == [expected]
 
 
+def _figures(script: str) -> list[int]:
+    """The integers ``script`` prints, run in a fresh interpreter with Arrow's default pool setting unset."""
+    env = {k: val for k, val in os.environ.items() if k != POOL_ENV}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    return [int(x) for x in out.stdout.split()]
+
+
 GIVE_BACK = """
 import numpy as np
 import pyarrow as pa
@@ -79,10 +87,7 @@ print(before, anon_mib(), sum(len(a) for a in kept))
 def test_what_a_step_freed_goes_back_to_the_system_between_steps():
     # Freed blocks between live ones stay in glibc's heaps (its own trim only reaches a heap's top) until given
     # back: a publish held half a gigabyte of them at a million stations.
-    env = {k: val for k, val in os.environ.items() if k != POOL_ENV}
-    out = subprocess.run([sys.executable, "-c", GIVE_BACK], env=env, capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
-    before, after, kept = (int(x) for x in out.stdout.split())
+    before, after, kept = _figures(GIVE_BACK)
     assert kept == 80 * 50_000
     assert before > 1000, "the freed blocks stayed with the process"
     assert after < before / 4
@@ -115,10 +120,7 @@ print(mapped_apart, kept, given_back_on_free())
 def test_the_gate_keeps_freed_blocks_and_the_fold_threshold_comes_back_after_it():
     # A block mapped apart goes back to the system as it is freed, and the next one is faulted in afresh (the
     # gate's system time); a kept block stays for the next allocation.
-    env = {k: val for k, val in os.environ.items() if k != POOL_ENV}
-    out = subprocess.run([sys.executable, "-c", KEPT_WHILE], env=env, capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
-    mapped_apart, kept, after = (int(x) for x in out.stdout.split())
+    mapped_apart, kept, after = _figures(KEPT_WHILE)
     assert mapped_apart > 6 * 1024, "the fold's threshold maps an 8 MiB block apart"
     assert kept < 2 * 1024
     assert after > 6 * 1024, "after the gate, large blocks are mapped apart again"
