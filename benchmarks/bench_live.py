@@ -348,10 +348,10 @@ def uploaded(before: dict[str, tuple[int, str, str]], after: dict[str, tuple[int
     copied = {k: v[0] for k, v in changed.items()
               if k not in before and k.startswith(f"{dataset}/releases/") and (v[0], v[1]) in existing}
     written = {k: v[0] for k, v in changed.items() if k not in copied}
-    parts = {"release": 0, "checkpoint": 0, "other": 0}
+    parts = {"release": 0, "checkpoint": 0, "parts": 0, "other": 0}
     for key, size in written.items():
         where = key[len(dataset) + 1:].split("/", 1)[0]
-        parts["release" if where == "releases" else "checkpoint" if where == "checkpoints" else "other"] += size
+        parts[{"releases": "release", "checkpoints": "checkpoint", "parts": "parts"}.get(where, "other")] += size
     largest = sorted(written.items(), key=lambda kv: -kv[1])[:5]
     return {**parts, "total": sum(parts.values()), "objects": len(written),
             "copied_in_bucket": {"objects": len(copied), "bytes": sum(copied.values())},
@@ -616,16 +616,20 @@ def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, ba
 
 def byte_shares(figures: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per batch, the share of the history's stations its tallies touch beside the share of the public release's
-    bytes it uploaded (the release folder's objects and the table files, the catalog page; not the private
-    checkpoint), against what the history's first publish uploaded: the whole release."""
+    bytes it uploaded (the release folder's objects, the documents' parts and the table files, the catalog page;
+    not the private checkpoint), against what the history's first publish uploaded: the whole release. Also the
+    share of the table files and page alone, and of the documents' parts alone (runs before documents had parts
+    count them in the release folder)."""
     whole = figures["history_publish"]["uploaded_bytes"]
-    public, tables = whole["release"] + whole["other"], whole["other"]
+    public = whole["release"] + whole.get("parts", 0) + whole["other"]
     out = {}
     for run_ in figures["batches_published"]:
         up = run_["uploaded_bytes"]
-        out[str(run_["tallies"])] = {"stations": round(run_["tallies"] / figures["stations_in_history"], 4),
-                                     "public_bytes": round((up["release"] + up["other"]) / public, 4),
-                                     "table_files_and_page": round(up["other"] / tables, 4)}
+        out[str(run_["tallies"])] = {
+            "stations": round(run_["tallies"] / figures["stations_in_history"], 4),
+            "public_bytes": round((up["release"] + up.get("parts", 0) + up["other"]) / public, 4),
+            "table_files_and_page": round(up["other"] / whole["other"], 4),
+            "document_parts": round(up.get("parts", 0) / whole["parts"], 4) if whole.get("parts") else None}
     return out
 
 
@@ -656,18 +660,18 @@ def table(figures: dict[str, Any]) -> str:
     rows.append(("full rebuild", figures["full_rebuild"]))
     head = (f"{'publish':34s} {'read':>10s} {'live s':>7s} {'pub. s':>7s} {'read s':>7s} {'fold s':>7s} "
             f"{'write s':>7s} {'files w/r':>10s} {'valid s':>7s} {'upload':>7s} {'cat+ann':>7s} {'rest':>6s} "
-            f"{'MB up':>8s} {'(rel/ckpt/other)':>22s} {'RSS MB':>8s} {'anon MB':>8s}")
+            f"{'MB up':>8s} {'(rel/ckpt/parts/other)':>26s} {'RSS MB':>8s} {'anon MB':>8s}")
     lines = [head, "-" * len(head)]
     for name, r in rows:
         t, up = r["timings_s"], r["uploaded_bytes"]
         live = r["live_s"] if r["live_s"] is not None else r["start_to_live_s"]
-        split = "/".join(f"{up[k] / 1e6:.1f}" for k in ("release", "checkpoint", "other"))
+        split = "/".join(f"{up.get(k, 0) / 1e6:.1f}" for k in ("release", "checkpoint", "parts", "other"))
         files = f"{t.get('files_written', 0):.0f}/{t.get('files_reused', 0):.0f}"
         lines.append(f"{name:34s} {r['events_read']:>10,} {live:>7.2f} {r['publish_s']:>7.2f} "
                      f"{t.get('read_wall_s', 0):>7.2f} {t.get('fold_s', 0):>7.2f} {t.get('write_s', 0):>7.2f} "
                      f"{files:>10s} {t.get('validate_s', 0):>7.2f} "
                      f"{t.get('upload_s', 0):>7.2f} {t.get('catalog_announce_s', 0):>7.2f} {r['rest_s']:>6.2f} "
-                     f"{up['total'] / 1e6:>8.1f} {split:>22s} {r['peak_rss_process_tree_sampled_mb']:>8.0f} "
+                     f"{up['total'] / 1e6:>8.1f} {split:>26s} {r['peak_rss_process_tree_sampled_mb']:>8.0f} "
                      f"{r.get('peak_anon_rss_process_tree_sampled_mb', 0):>8.0f}")
     lines.append("live s: last event acknowledged -> latest.json names a release holding it (full rebuild: "
                  "publish started -> latest.json switched); pub. s: run_publish end to end; files w/r: table files "

@@ -3,11 +3,11 @@
     python examples/release_downloader.py --out downloads/          # every release so far, then new ones
     python examples/release_downloader.py --max-events 1 --no-save  # verify the first announcement only
 
-For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each file of each
-table (a large table is several files, listed in ``files``) and each document (the NIST SP 1500-100 export,
-``cdf/<election_id>.json.gz``), and checks the size and SHA-256 the manifest gives. No credentials are used:
-releases are public. Prints ``verified <release> <table or document> <sha256>`` per file; exits 1 if any file did
-not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
+For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each file of each table
+(a large table is several files, listed in ``files``) and each document (the NIST SP 1500-100 export,
+``cdf/<election_id>.json.gz``: its ``parts``, joined in order), and checks the size and SHA-256 the manifest gives.
+No credentials are used: releases are public. Prints ``verified <release> <table or document> <sha256>`` per file;
+exits 1 if any file did not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
 ``tables/<table>/<n>.parquet`` for a table in several files, and ``cdf/<election_id>.json.gz`` (gzip: read it
 with ``gzip.open`` or ``zcat``).
 """
@@ -28,6 +28,13 @@ from pipelines.settings import Settings
 def download(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=60) as response:
         return response.read()
+
+
+def fetch(file: dict) -> bytes:
+    """A file's bytes: a document in ``parts`` (one gzip member each) is its parts joined in order."""
+    if file.get("parts"):
+        return b"".join(download(part["url"]) for part in file["parts"])
+    return download(file["url"])
 
 
 def table_files(table: dict) -> list[dict]:
@@ -53,7 +60,7 @@ def verify_release(manifest_url: str, out: Path | None) -> list[str]:
     manifest = json.loads(download(manifest_url))
     problems = []
     for name, file, path in release_files(manifest):
-        body = download(file["url"])
+        body = fetch(file)
         digest = hashlib.sha256(body).hexdigest()
         if digest != file["sha256"] or len(body) != file["bytes"]:
             problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "

@@ -26,7 +26,8 @@ PUBLISHER_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketMultipartUploads")
 # What anyone may GET, per dataset: releases and the files of split tables they list, the latest pointer, the
 # catalog and blocked gate reports. Not
 # ``<dataset>/checkpoints/`` (pipelines.release.checkpoint): the publisher's private state.
-PUBLIC_OBJECTS = ("*/releases/*", "*/tables/*", "*/latest.json", "*/index.html", "*/catalog.json", "*/reports/*")
+PUBLIC_OBJECTS = ("*/releases/*", "*/tables/*", "*/parts/*", "*/latest.json", "*/index.html", "*/catalog.json",
+                  "*/reports/*")
 
 
 def admin_settings(settings: Settings) -> Settings:

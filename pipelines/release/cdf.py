@@ -50,7 +50,7 @@ from pipelines.release import (
     cdf_units,
     cdf_vocab,
 )
-from pipelines.release.blobs import Blob, Carried
+from pipelines.release.blobs import Blob, parts_of
 from pipelines.release.cdf_report import Report, column, dumps, text
 from pipelines.release.cdf_tables import (
     CANDIDATES,
@@ -291,31 +291,30 @@ def compress(pieces: Iterable[cdf_blocks.Piece]) -> bytes:
 
 
 def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] | ExportTables, *,
-                      generated_at: datetime, url: Callable[[str], str], previous: Mapping[str, Any] | None = None,
-                      built: Mapping[str, bytes] | None = None, cache: Path | None = None
-                      ) -> tuple[dict[str, Blob | Carried], dict[str, dict[str, Any]]]:
+                      generated_at: datetime, previous: Mapping[str, Any] | None = None,
+                      built: Mapping[str, Blob] | None = None, cache: Path | None = None
+                      ) -> tuple[dict[str, Blob], dict[str, dict[str, Any]]]:
     """What the release step writes beside ``datapackage.json``, and the manifest's ``documents`` entries.
 
-    A document whose inputs (``export_inputs``) equal those of the previous release's is that release's
-    document: it is carried over (copied in the bucket, with its ``GeneratedDate``), neither built nor uploaded,
-    and the tables are not read.
+    A document is published as its gzip members (``parts``, content-addressed in the bucket: an update uploads
+    only the members it changed); joined in order, they are the ``.json.gz``. A document whose inputs
+    (``export_inputs``) equal those of the previous release's is that release's document: its parts are listed
+    again (with its ``GeneratedDate``), neither built nor uploaded, and the tables are not read.
 
     Args:
         tables: the release's staged tables (``Staged.files``), or tables by name (those of ``TABLES`` it has),
             or ``read_export_tables``'s.
         generated_at: the release's time (the documents' ``GeneratedDate``).
-        url: the public URL of a key relative to the release folder.
         previous: the previous release's manifest, if any.
-        built: documents (gzip, by key) this function already made from these very tables for this
-            ``generated_at``, in the gate step beside the gate (``cdf_ahead.Build.load`` vouches for that): used as
-            they are, the tables not read for them.
+        built: documents (by key) this function already made from these very tables for this ``generated_at``,
+            beside the gate (``cdf_ahead.Build.load`` vouches for that): used as they are, their tables not read.
         cache: a local folder of the documents' blocks of contests (``cdf_blocks``), for staged tables: the
             blocks whose inputs are those of a block there are not built again, nor their rows read.
 
     Returns:
-        (documents by key, gzip-compressed or carried over; ``{key: {path, url, format, media_type,
-        election_id, inputs, bytes, sha256}}``, ``bytes`` and ``sha256`` those of the file as stored); both
-        empty without contest tables.
+        (the documents to upload by key, gzip-compressed, not those carried over; ``{key: {path, format,
+        media_type, election_id, inputs, bytes, sha256, parts}}``, ``bytes`` and ``sha256`` those of the whole
+        document, ``parts`` each member's ``{sha256, bytes}`` in order); both empty without contest tables.
     """
     export: ExportTables | None = None
     if not isinstance(tables, ExportTables) and tables and all(isinstance(t, StagedFile) for t in tables.values()):
@@ -328,24 +327,25 @@ def release_documents(tables: Mapping[str, pa.Table] | Mapping[str, StagedFile] 
         inputs, names, elections = export.inputs, set(export.tables), export.tables.get(ELECTIONS)
         cache = None  # tables in memory: nothing says where contest_results' rows lie
     earlier = (previous or {}).get("documents") or {}
-    documents: dict[str, Blob | Carried] = {}
+    documents: dict[str, Blob] = {}
     entries: dict[str, dict[str, Any]] = {}
     for election_id in _election_ids(names, elections) or []:
         key = document_key(election_id)
-        entry = {"path": key, "url": url(key), "format": FORMAT, "media_type": MEDIA_TYPE,
+        entry = {"path": key, "format": FORMAT, "media_type": MEDIA_TYPE,
                  "election_id": election_id, "inputs": inputs}
         same = earlier.get(key)
-        if inputs is not None and previous is not None and same and same.get("inputs") == inputs:
-            documents[key] = Carried(previous["release_id"], same["path"])
-            entry.update(bytes=same["bytes"], sha256=same["sha256"])
+        if inputs is not None and previous is not None and same and same.get("inputs") == inputs and \
+                same.get("parts"):
+            entry.update(bytes=same["bytes"], sha256=same["sha256"], parts=same["parts"])
         else:
-            body = (built or {}).get(key)
-            if body is None:
+            doc = (built or {}).get(key)
+            if doc is None:
                 export = export or _read_for_build(files, results=cache is None)
                 blocks = _blocks_cache(files, export, election_id, cache) if cache is not None else None
-                body = b"".join(_report_members(export, election_id, generated_at, blocks))
-            documents[key] = Blob(body, MEDIA_TYPE)
-            entry.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+                members = _report_members(export, election_id, generated_at, blocks)
+                doc = Blob(b"".join(members), MEDIA_TYPE, tuple(len(m) for m in members))
+            documents[key] = doc
+            entry.update(bytes=len(doc.body), sha256=hashlib.sha256(doc.body).hexdigest(), parts=parts_of(doc))
         entries[key] = entry
     if cache is not None:
         cdf_blocks.prune(cache)

@@ -166,14 +166,15 @@ def _build(files: Mapping[str, StagedFile], folder: Path, generated_at: datetime
     what ``niceness``); ``blocks`` is the folder of cached blocks of contests."""
     os.nice(niceness)
     t0 = time.perf_counter()
-    documents, entries = cdf.release_documents(files, generated_at=generated_at, url=str, previous=previous,
+    documents, entries = cdf.release_documents(files, generated_at=generated_at, previous=previous,
                                                cache=blocks)
     built = {key: doc for key, doc in documents.items() if isinstance(doc, Blob)}
     for key, doc in built.items():
         _write(folder / key, doc.body)
     index = {"inputs": inputs, "generated_at": generated_at.isoformat(), "build_s": time.perf_counter() - t0,
              "niceness": niceness,
-             "documents": {key: {"bytes": entries[key]["bytes"], "sha256": entries[key]["sha256"]} for key in built}}
+             "documents": {key: {"bytes": entries[key]["bytes"], "sha256": entries[key]["sha256"],
+                                 "members": list(doc.members)} for key, doc in built.items()}}
     _write(folder / INDEX, json.dumps(index, sort_keys=True).encode())
 
 
@@ -242,7 +243,7 @@ class Build:
         return {**waited, "documents_ahead_s": built_s, "documents_interpreter_prepared": float(self.prepared)}
 
     @staticmethod
-    def load(staging: Path, files: Mapping[str, StagedFile], generated_at: datetime) -> dict[str, bytes]:
+    def load(staging: Path, files: Mapping[str, StagedFile], generated_at: datetime) -> dict[str, Blob]:
         """The documents a build left in ``staging`` for exactly these tables and this release time, each as its
         index says (size and sha256); none when the index is missing, or names other inputs or another time."""
         folder = staging / FOLDER
@@ -259,8 +260,10 @@ class Build:
                 body = (folder / key).read_bytes()
             except OSError:
                 continue
-            if len(body) == expected["bytes"] and hashlib.sha256(body).hexdigest() == expected["sha256"]:
-                out[key] = body
+            members = tuple(expected.get("members") or ())
+            if len(body) == expected["bytes"] == sum(members) and \
+                    hashlib.sha256(body).hexdigest() == expected["sha256"]:
+                out[key] = Blob(body, cdf.MEDIA_TYPE, members)
         return out
 
 

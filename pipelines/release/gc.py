@@ -5,9 +5,9 @@ and, on its machine, its staging folder. Both are removed once older than a grac
 longest publish (a folder younger than that may belong to a run still uploading). A folder with a manifest is
 never touched, nor any object a manifest references.
 
-Files of split tables (``<dataset>/tables/<table>/<sha256>.parquet``) are shared by releases, so they live outside
-the release folders; one that no kept manifest lists (a publish failed after uploading it) goes once older than
-the grace period. A publisher that reuses such a file uploads it again rather than relying on it being there
+Files of split tables (``<dataset>/tables/<table>/<sha256>.parquet``) and parts of documents
+(``<dataset>/parts/<sha256>.gz``) are shared by releases, so they live outside the release folders; one that no kept
+manifest lists (a publish failed after uploading it) goes once older than the grace period. A publisher that reuses such a file uploads it again rather than relying on it being there
 (``ReleaseStore.write_release``), which makes it young; and each file is checked just before it is removed, so one
 made young since the listing stays.
 
@@ -54,8 +54,8 @@ class Collected:
     staging_folders: list[Path] = field(default_factory=list)
     kept_young: int = 0  # partial folders or staging folders within the grace period
     checkpoint_objects: int = 0  # checkpoint documents and segment files no longer needed
-    table_files: int = 0  # split-table files no kept manifest lists
-    kept_young_table_files: int = 0  # unlisted split-table files within the grace period
+    table_files: int = 0  # split-table files and document parts no kept manifest lists
+    kept_young_table_files: int = 0  # unlisted ones within the grace period
 
 
 def _objects(store: ReleaseStore, prefix: str) -> list[dict]:
@@ -141,11 +141,12 @@ def _collect_checkpoints(store: ReleaseStore, latest: dict | None, cutoff: datet
 
 def _collect_table_files(store: ReleaseStore, manifests: list[dict], cutoff: datetime, *, dry_run: bool
                          ) -> tuple[int, int]:
-    """Remove split-table files none of ``manifests`` lists, of those older than ``cutoff``; returns how many
-    (would) go and how many unlisted ones are kept as younger. The files are listed after the manifests were
-    read: a file a manifest written since then lists was made young by its publisher first."""
-    listed = {key for m in manifests for name in m["tables"] for key in store.table_keys(m, name)}
-    unlisted = [o for o in _objects(store, store.tables_prefix) if o["Key"] not in listed]
+    """Remove split-table files and documents' parts none of ``manifests`` lists, of those older than ``cutoff``;
+    returns how many (would) go and how many unlisted ones are kept as younger. The files are listed after the
+    manifests were read: a file a manifest written since then lists was made young by its publisher first."""
+    listed = {key for m in manifests for key in store.listed_keys(m)}
+    shared = _objects(store, store.tables_prefix) + _objects(store, store.parts_prefix)
+    unlisted = [o for o in shared if o["Key"] not in listed]
     doomed = [o["Key"] for o in unlisted if o["LastModified"] <= cutoff]
     if not dry_run:
         gone = []

@@ -547,10 +547,8 @@ def _unchanged(entries: dict[str, Any], previous: dict[str, Any] | None) -> dict
 
 
 def _listed(store: ReleaseStore, manifest: dict[str, Any] | None) -> set[str]:
-    """The bucket keys of every table file ``manifest`` lists (none without a manifest)."""
-    if manifest is None:
-        return set()
-    return {key for name in manifest["tables"] for key in store.table_keys(manifest, name)}
+    """The bucket keys of every table file and document part ``manifest`` lists (none without a manifest)."""
+    return set() if manifest is None else store.listed_keys(manifest)
 
 
 def _refuse(store: ReleaseStore, release_id: str, report: GateReport, validation: dict[str, Any]) -> None:
@@ -560,19 +558,22 @@ def _refuse(store: ReleaseStore, release_id: str, report: GateReport, validation
     raise blocked_error(report)
 
 
-def _documents(settings: Settings, staged: Staged, now: datetime, url: Callable[[str], str],
+def _documents(settings: Settings, staged: Staged, now: datetime, store: ReleaseStore,
                previous: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``cdf.release_documents`` of ``staged``, with those this process's gate started building (waited for only
-    now, when the release has done what it can without them)."""
+    now, when the release has done what it can without them), each part given its bucket key and URL."""
     documents = Build.started(staged.directory)
     if documents is not None:
         staged.timings.update(documents.wait())
     t0 = time.perf_counter()
     built = Build.load(staged.directory, staged.files, now)
-    out = cdf.release_documents(staged.files, generated_at=now, url=url, previous=previous, built=built,
-                                cache=checkpoint.document_blocks_folder(settings))
+    documents, entries = cdf.release_documents(staged.files, generated_at=now, previous=previous, built=built,
+                                               cache=checkpoint.document_blocks_folder(settings))
+    for entry in entries.values():
+        entry["parts"] = [{"key": store.part_key(p["sha256"]), "url": store.url(store.part_key(p["sha256"])),
+                           "sha256": p["sha256"], "bytes": p["bytes"]} for p in entry["parts"]]
     staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
-    return out
+    return documents, entries
 
 
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
@@ -601,7 +602,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     counting = time.perf_counter()
     changes = _changes(settings, store, previous, staged)
     counting = time.perf_counter() - counting
-    cdf_documents, cdf_entries = _documents(settings, staged, now, lambda key: store.url(prefix + key), previous)
+    cdf_documents, cdf_entries = _documents(settings, staged, now, store, previous)
     manifest = {
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,
@@ -612,7 +613,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "snapshot": staged.snapshot.to_json(),
         "schemas": staged.schemas_used,
         "tables": entries,
-        "documents": cdf_entries,  # cdf/<election_id>.json.gz: NIST SP 1500-100 v2 (docs/contests.md, "Export")
+        # cdf/<election_id>.json.gz: NIST SP 1500-100 v2 in parts (docs/contests.md, "Export")
+        "documents": cdf_entries,
         "gate": _gate_entry(staged, report),
         "write": _write_entry(staged),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.errors import ChecksumMismatch, PublishConflict, ServiceUnavailable
-from pipelines.release.blobs import Blob, Carried
+from pipelines.release.blobs import Blob
 from pipelines.release.parquet import StagedFile
 from pipelines.release.s3 import JSON_TYPE, s3_client
 from pipelines.settings import Settings
@@ -32,6 +32,7 @@ LISTED_PER_KEY = 10
 LIST_PAGE = 1000  # keys a listing request returns (S3's most)
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
+GZIP_TYPE = "application/gzip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,22 @@ class ReleaseStore:
     def object_key(self, table: str, sha256: str) -> str:
         """Where a file of a large table is kept, named by its content and shared by every release that has it."""
         return f"{self.tables_prefix}{table}/{sha256}.parquet"
+
+    @property
+    def parts_prefix(self) -> str:
+        return f"{self.dataset}/parts/"
+
+    def part_key(self, sha256: str) -> str:
+        """Where a part of a document (one gzip member, ``blobs.Blob``) is kept, named by its content and shared by
+        every release that has it."""
+        return f"{self.parts_prefix}{sha256}.gz"
+
+    def listed_keys(self, manifest: dict[str, Any]) -> set[str]:
+        """The shared, content-addressed objects ``manifest`` lists: its tables' files and its documents' parts
+        (with the single-file tables of its own folder)."""
+        keys = {key for name in manifest["tables"] for key in self.table_keys(manifest, name)}
+        return keys | {part["key"] for doc in (manifest.get("documents") or {}).values()
+                       for part in doc.get("parts") or () if "key" in part}
 
     def table_keys(self, manifest: dict[str, Any], name: str) -> list[str]:
         """The bucket keys of a release's table, in order (one for releases before tables had ``files``)."""
@@ -321,41 +338,74 @@ class ReleaseStore:
         return digest.hexdigest(), size
 
     def write_release(self, release_id: str, files: list[StagedFile],
-                      documents: dict[str, dict[str, Any] | Blob | Carried], manifest: dict[str, Any],
+                      documents: dict[str, dict[str, Any] | Blob], manifest: dict[str, Any],
                       before_manifest: Callable[[], dict[str, Any]] | None = None, listed: Container[str] = (),
                       unchanged: Mapping[str, str] | None = None) -> dict[str, int]:
         """Upload data files, then what ``before_manifest`` uploads (its result joins the manifest), then the
-        documents (datapackage and validation report as JSON, the NIST exports as ``Blob`` or ``Carried``),
-        then the manifest.
+        documents (datapackage and validation report as JSON, the NIST exports as ``Blob``: those with ``members``
+        as the parts their manifest entry lists), then the manifest.
 
         Each file's checksum is taken from the bytes as they are uploaded and must equal its manifest entry, or
         the manifest is not written (``ChecksumMismatch``). The manifest is written with ``If-None-Match: *``: a
         release folder is written once, never replaced.
 
-        A content-addressed file is not uploaded again when the bucket has it and ``listed`` (the keys the
-        previous release's manifest lists) names it: ``ballotstream gc`` never removes what a manifest lists. Any
-        other is uploaded even if the bucket has it (left by a failed publish, say): that makes it young again, so
-        gc, which removes unlisted files older than its grace period, leaves it until this manifest lists it.
+        A content-addressed file (a table's, a document's part) is not uploaded again when the bucket has it and
+        ``listed`` (the keys the previous release's manifest lists) names it: ``ballotstream gc`` never removes
+        what a manifest lists. Any other is uploaded even if the bucket has it (left by a failed publish, say): that
+        makes it young again, so gc, which removes unlisted files older than its grace period, leaves it until this
+        manifest lists it.
 
         A table kept in the release folder (one file) that ``unchanged`` names (table -> the previous release's
         key of the same bytes) is copied inside the bucket, not uploaded: its bytes were checked when they were
         uploaded there, and the copy's size is checked; a copy that fails is uploaded instead.
 
         Returns:
-            How many table files were uploaded, left where the previous release has them, and copied.
+            How many table files were uploaded, left where the previous release has them, and copied; how many
+            document parts were uploaded and left (``parts_uploaded``, ``parts_kept``).
         """
         counts = self._write_tables(release_id, files, manifest, listed, unchanged or {})
         if before_manifest is not None:
             manifest.update(before_manifest())
         prefix = self.release_prefix(release_id)
+        counts.update(self._write_parts(release_id, documents, manifest.get("documents") or {}, listed))
         for name, body in documents.items():
-            if isinstance(body, Blob):
+            if isinstance(body, Blob) and not body.members:
                 self.put_bytes(prefix + name, body.body, body.content_type)
-            elif isinstance(body, Carried):
-                self.copy(self.release_prefix(body.release_id) + body.path, prefix + name)
-            else:
+            elif not isinstance(body, Blob):
                 self.put_json(prefix + name, body)
         self.put_json(prefix + "manifest.json", manifest, IfNoneMatch="*")
+        return counts
+
+    def _write_parts(self, release_id: str, documents: Mapping[str, Any], entries: Mapping[str, dict[str, Any]],
+                     listed: Container[str]) -> dict[str, int]:
+        """The parts every document entry lists: uploaded from the document's ``Blob``, or left where the
+        previous release has them (a carried-over document has no ``Blob``: its parts must be there)."""
+        work: list[tuple[dict[str, Any], memoryview | None]] = []
+        for name, entry in entries.items():
+            blob = documents.get(name)
+            bodies = blob.parts() if isinstance(blob, Blob) and blob.members else [None] * len(entry.get("parts", ()))
+            work += zip(entry.get("parts", ()), bodies, strict=True)
+        there = self.sizes([part["key"] for part, _ in work if part["key"] in listed])
+
+        def write(item: tuple[dict[str, Any], memoryview | None]) -> str:
+            part, body = item
+            if there.get(part["key"]) == part["bytes"]:
+                return "kept"
+            if body is None:
+                raise ServiceUnavailable(f"{part['key']}, a part of a document carried over from the previous "
+                                         f"release, is not in the bucket; release {release_id} was not published")
+            digest = hashlib.sha256(body).hexdigest()
+            if (digest, len(body)) != (part["sha256"], part["bytes"]):
+                raise ChecksumMismatch(f"{part['key']}: {len(body):,} bytes with sha256 {digest}, listed as "
+                                       f"{part['bytes']:,} with {part['sha256']}; release {release_id} was not "
+                                       "published")
+            self.put_bytes(part["key"], bytes(body), GZIP_TYPE)
+            return "uploaded"
+
+        counts = {"parts_uploaded": 0, "parts_kept": 0}
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            for how in pool.map(write, work):
+                counts[f"parts_{how}"] += 1
         return counts
 
     def _write_tables(self, release_id: str, files: list[StagedFile], manifest: dict[str, Any],

@@ -1,14 +1,15 @@
-"""A publish writes ``cdf/<election_id>.json.gz`` beside datapackage.json for each election, valid against the NIST
-schema once decompressed, and lists it in the manifest with its size and sha256; a release folded without the
-contest tables lists none and writes none. A release whose export inputs are unchanged carries the previous
-release's document over, byte for byte. The gate step builds the documents beside the gate, and the release step
-publishes those bytes, the sequential build's."""
+"""A publish writes ``cdf/<election_id>.json.gz`` for each election as its parts (one public object per gzip
+member), valid against the NIST schema once joined and decompressed, and lists it in the manifest with its size and
+sha256; a release folded without the contest tables lists none and writes none. A release whose export inputs are
+unchanged carries the previous release's document over, byte for byte, without uploading it. The gate step builds
+the documents beside the gate, and the release step publishes those bytes, the sequential build's."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
+import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -26,13 +27,23 @@ SCHEMA = Path(__file__).resolve().parents[1] / "data" / "nist" / "NIST_V2_electi
 
 
 def _documents(store: ReleaseStore, manifest: dict) -> dict[str, tuple[bytes, str]]:
-    """Each document the release folder holds: (its bytes, its content type)."""
-    prefix = store.release_prefix(manifest["release_id"])
-    listed = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix + cdf.FOLDER + "/").get("Contents", [])
+    """Each document as the public gets it: its parts fetched anonymously from their URLs and joined in order, each
+    part checked against its entry (its bytes, its key named by its content, the content type)."""
     out = {}
-    for obj in listed:
-        got = store.s3.get_object(Bucket=store.bucket, Key=obj["Key"])
-        out[obj["Key"].removeprefix(prefix)] = (got["Body"].read(), got["ContentType"])
+    for key, entry in manifest["documents"].items():
+        body, types = b"", set()
+        for part in entry["parts"]:
+            with urllib.request.urlopen(part["url"], timeout=30) as response:
+                got = response.read()
+                types.add(response.headers["Content-Type"])
+            assert (len(got), hashlib.sha256(got).hexdigest()) == (part["bytes"], part["sha256"])
+            assert part["key"] == store.part_key(part["sha256"]) and part["url"] == store.url(part["key"])
+            body += got
+        (content_type,) = types
+        out[key] = (body, content_type)
+    # Nothing of theirs in the release folder: the parts are the document.
+    folder = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=store.release_prefix(manifest["release_id"]))
+    assert not [o["Key"] for o in folder.get("Contents", []) if f"/{cdf.FOLDER}/" in o["Key"]]
     return out
 
 
@@ -53,15 +64,15 @@ def test_release_carries_a_nist_document_per_election_when_it_has_contest_tables
         assert (len(body), hashlib.sha256(body).hexdigest()) == (entry["bytes"], entry["sha256"])
         document = json.loads(gzip.decompress(body))
         assert list(validator.iter_errors(document)) == []
-        assert entry["url"] == store.url(store.release_prefix(manifest["release_id"]) + key)
+        assert len(entry["parts"]) >= 5  # the frame's two members, a block at least, the time and the status
         assert document["GeneratedDate"] == manifest["created_at"].replace("+00:00", "Z")
 
-    # The same tables published again: the documents are the first release's, copied rather than rebuilt.
+    # The same tables published again: the documents are the first release's parts, neither rebuilt nor uploaded.
     again = release(isolated, staged, validate(isolated, staged))
     assert again["previous_release"] == manifest["release_id"]
     assert {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in again["documents"].items()} == \
         {k: (e["bytes"], e["sha256"], e["inputs"]) for k, e in manifest["documents"].items()}
-    assert _documents(store, again) == documents
+    assert again["documents"] == manifest["documents"] and _documents(store, again) == documents
 
 
 def test_the_release_publishes_the_documents_built_beside_the_gate(isolated, monkeypatch):
@@ -70,7 +81,7 @@ def test_the_release_publishes_the_documents_built_beside_the_gate(isolated, mon
     report = gate(isolated, staged, "attempt")
     at = staged.release_time
     assert report.passed and at is not None and Build.started(staged.directory) is not None  # left running
-    expected, _ = cdf.release_documents(staged.files, generated_at=at, url=str)  # the sequential build
+    expected, _ = cdf.release_documents(staged.files, generated_at=at)  # the sequential build
     built = {key: doc.body for key, doc in expected.items()}
     assert built != {}
     monkeypatch.setattr(cdf, "read_export_tables", lambda _: pytest.fail("the release step built the documents"))

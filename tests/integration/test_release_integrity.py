@@ -3,14 +3,17 @@ own folder; gc removes the folder left behind and nothing with a manifest."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from datetime import timedelta
 
 import pyarrow as pa
 import pytest
 
-from pipelines.errors import ChecksumMismatch
+from pipelines.errors import ChecksumMismatch, ServiceUnavailable
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import store as store_module
+from pipelines.release.blobs import Blob, parts_of
 from pipelines.release.gc import collect
 from pipelines.release.manifest import table_entry
 from pipelines.release.parquet import columns, write_table, write_table_files
@@ -18,6 +21,8 @@ from pipelines.release.pipeline import remove_run_staging, staging_folder
 from pipelines.release.s3 import s3_client
 from pipelines.release.store import ReleaseStore
 from tests.support.releases import delete_dataset
+
+NO_PARTS = {"parts_uploaded": 0, "parts_kept": 0}
 
 
 def _entry(store: ReleaseStore, release_id: str, staged) -> dict:
@@ -62,20 +67,20 @@ def test_an_unchanged_one_file_table_is_copied_in_the_bucket_not_uploaded(isolat
     try:
         staged = write_table("events", pa.table({"a": list(range(1000))}), tmp_path / "1")
         first = {"release_id": "r1", "tables": {"events": _entry(store, "r1", staged)}}
-        assert store.write_release("r1", [staged], {}, first) == {"uploaded": 1, "kept": 0, "copied": 0}
+        assert store.write_release("r1", [staged], {}, first) == {"uploaded": 1, "kept": 0, "copied": 0, **NO_PARTS}
         again = write_table("events", pa.table({"a": list(range(1000))}), tmp_path / "2")
         second = {"release_id": "r2", "tables": {"events": _entry(store, "r2", again)}}
         source = first["tables"]["events"]["files"][0]["key"]
         # The staged file is damaged after it was hashed: a copy never reads it, an upload would be refused.
         again.path.write_bytes(b"not the staged bytes")
         counts = store.write_release("r2", [again], {}, second, unchanged={"events": source})
-        assert counts == {"uploaded": 0, "kept": 0, "copied": 1}
+        assert counts == {"uploaded": 0, "kept": 0, "copied": 1, **NO_PARTS}
         key = second["tables"]["events"]["files"][0]["key"]
         assert key != source and store.get_file(key, tmp_path / "copy.parquet") == (staged.sha256, staged.bytes)
         # A source that is gone: the file is uploaded (and its bytes checked) instead.
         third = {"release_id": "r3", "tables": {"events": _entry(store, "r3", staged)}}
         counts = store.write_release("r3", [staged], {}, third, unchanged={"events": source + ".gone"})
-        assert counts == {"uploaded": 1, "kept": 0, "copied": 0}
+        assert counts == {"uploaded": 1, "kept": 0, "copied": 0, **NO_PARTS}
     finally:
         delete_dataset(isolated, isolated.dataset)
 
@@ -103,10 +108,52 @@ def test_a_file_the_previous_release_lists_is_kept_only_while_the_bucket_holds_i
         monkeypatch.undo()
         second = {"release_id": "r2", "tables": {"events": _entry(store, "r2", staged)}}
         counts = store.write_release("r2", [staged], {}, second, listed=set(keys))
-        assert counts == {"uploaded": 1, "kept": len(keys) - 1, "copied": 0}
+        assert counts == {"uploaded": 1, "kept": len(keys) - 1, "copied": 0, **NO_PARTS}
         assert store.sizes(keys) == store.sizes(reversed(keys)) and len(store.sizes(keys)) == len(keys)
         # Not listed by the previous release: uploaded again even though the bucket has it.
         third = {"release_id": "r3", "tables": {"events": _entry(store, "r3", staged)}}
         assert store.write_release("r3", [staged], {}, third, listed=set(keys[1:]))["uploaded"] == 1
+    finally:
+        delete_dataset(isolated, isolated.dataset)
+
+
+def _document(store: ReleaseStore, *texts: bytes) -> tuple[Blob, dict]:
+    """A document of one gzip member per text, and its manifest entry as the release step makes it."""
+    members = [gzip.compress(t, mtime=0) for t in texts]
+    blob = Blob(b"".join(members), "application/gzip", tuple(len(m) for m in members))
+    parts = [{**p, "key": store.part_key(p["sha256"]), "url": store.url(store.part_key(p["sha256"]))}
+             for p in parts_of(blob)]
+    return blob, {"path": "cdf/x.json.gz", "bytes": len(blob.body), "sha256": hashlib.sha256(blob.body).hexdigest(),
+                  "parts": parts}
+
+
+def test_a_document_is_published_as_parts_and_a_release_uploads_only_the_parts_it_changed(isolated):
+    store = ReleaseStore(isolated)
+    key = "cdf/x.json.gz"
+    try:
+        blob, entry = _document(store, b'{"a":[', b"1,2", b"]}")
+        first = {"release_id": "r1", "tables": {}, "documents": {key: entry}}
+        assert store.write_release("r1", [], {key: blob}, first)["parts_uploaded"] == 3
+        folder = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=store.release_prefix("r1"))
+        assert [o["Key"] for o in folder["Contents"]] == [store.release_prefix("r1") + "manifest.json"]
+        # One member changed: it alone is uploaded; the others are left where the first release has them.
+        changed, entry2 = _document(store, b'{"a":[', b"1,3", b"]}")
+        second = {"release_id": "r2", "tables": {}, "documents": {key: entry2}}
+        counts = store.write_release("r2", [], {key: changed}, second, listed=store.listed_keys(first))
+        assert (counts["parts_uploaded"], counts["parts_kept"]) == (1, 2)
+        joined = b"".join(store.s3.get_object(Bucket=store.bucket, Key=p["key"])["Body"].read()
+                          for p in entry2["parts"])
+        assert joined == changed.body and gzip.decompress(joined) == b'{"a":[1,3]}'
+        # Carried over (no bytes to upload): its parts must be there, or nothing is published.
+        s3_client(isolated, admin=True).delete_object(Bucket=store.bucket, Key=entry2["parts"][1]["key"])
+        third = {"release_id": "r3", "tables": {}, "documents": {key: entry2}}
+        with pytest.raises(ServiceUnavailable, match="is not in the bucket; release r3 was not published"):
+            store.write_release("r3", [], {}, third, listed=store.listed_keys(second))
+        assert store.manifest("r3") is None
+        # A part whose bytes are not those its entry lists is not uploaded.
+        damaged = Blob(changed.body[:-1] + b"\x01", changed.content_type, changed.members)
+        with pytest.raises(ChecksumMismatch, match="release r4 was not published"):
+            store.write_release("r4", [], {key: damaged}, {**third, "release_id": "r4"})
+        assert store.manifest("r4") is None
     finally:
         delete_dataset(isolated, isolated.dataset)

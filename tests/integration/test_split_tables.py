@@ -113,19 +113,31 @@ def test_a_split_table_diffs_against_the_previous_release(isolated, tmp_path: Pa
     assert changes["contests"] == {"added": 0, "changed": 0, "removed": 0}
 
 
-def _failing_publish(settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A publish that dies after uploading its table files, before its manifest."""
-    put_json = ReleaseStore.put_json
+def _failing_publish(settings, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """A publish that dies after uploading its table files and document parts, before its manifest; the keys of
+    the parts it uploaded."""
+    put_json, put_bytes, parts = ReleaseStore.put_json, ReleaseStore.put_bytes, set()
 
     def refuse_manifest(self, key, body, **conditions):
         if key.endswith("/manifest.json"):
             raise ServiceUnavailable(f"S3 put {key}: connection reset (test)")
         return put_json(self, key, body, **conditions)
 
+    def put_part(self, key, data, content_type, **conditions):
+        parts.add(key)
+        return put_bytes(self, key, data, content_type, **conditions)
+
     with monkeypatch.context() as patch:
         patch.setattr(ReleaseStore, "put_json", refuse_manifest)
+        patch.setattr(ReleaseStore, "put_bytes", put_part)
         with pytest.raises(BallotstreamError, match="connection reset"):
             run_publish(settings)
+    return {key for key in parts if f"{settings.dataset}/parts/" in key}
+
+
+def _shared(settings) -> dict[str, int]:
+    """The files of split tables and documents' parts in the bucket, with their sizes."""
+    return {**_objects(settings, f"{settings.dataset}/tables/"), **_objects(settings, f"{settings.dataset}/parts/")}
 
 
 def _young_orphan(settings, body: bytes) -> str:
@@ -143,37 +155,42 @@ def test_gc_removes_table_files_no_release_lists_once_old_and_a_publish_after_it
     synthesize(tmp_path / "e", stations=20, seed=8)
     ingest([p for p in sorted((tmp_path / "e").iterdir()) if p.name != "faults.jsonl"], settings)
     first = run_publish(settings).manifest
-    tables = f"{settings.dataset}/tables/"
-    listed = {f["key"] for t in first["tables"].values() for f in t["files"] if f["key"].startswith(tables)}
-    assert set(_objects(settings, tables)) == listed
+    # The files of split tables and the parts of documents: shared by releases, collected alike.
+    listed = {key for key in ReleaseStore(settings).listed_keys(first) if "/releases/" not in key}
+    assert set(_shared(settings)) == listed and any(f"{settings.dataset}/parts/" in key for key in listed)
 
     # A correction whose publish dies before its manifest leaves the files it changed, listed by no release.
     (tmp_path / "fix.csv").write_text(_one_vote_moved(tmp_path / "e"))
     ingest([tmp_path / "fix.csv"], settings)
     _failing_publish(settings, monkeypatch)
-    orphans = set(_objects(settings, tables)) - listed
-    assert orphans
+    orphans = set(_shared(settings)) - listed
+    assert orphans and any(f"{settings.dataset}/parts/" in key for key in orphans)  # the correction's document too
 
     # Past the grace period a second attempt needs the same files: it uploads them again rather than trusting
-    # they stay, so gc (which would have removed them a moment ago) keeps them as young.
+    # they stay, so gc (which would have removed them a moment ago) keeps them as young. Not the first attempt's
+    # member with its release time: the second has a time of its own.
     time.sleep(grace.total_seconds() + 1.5)
     assert collect(settings, grace, dry_run=True).table_files == len(orphans)
-    _failing_publish(settings, monkeypatch)
+    uploaded = _failing_publish(settings, monkeypatch)
+    stale = orphans - uploaded - {k for k in orphans if "/tables/" in k}
+    assert len(stale) == 1 and not uploaded <= orphans  # a time member each
     young = _young_orphan(settings, b"young")
     done = collect(settings, grace)
-    assert (done.table_files, done.kept_young_table_files) == (0, len(orphans) + 1)
+    left = (orphans | uploaded) - stale
+    assert (done.table_files, done.kept_young_table_files) == (len(stale), len(left) + 1)
 
     time.sleep(grace.total_seconds() + 1.5)
     younger = _young_orphan(settings, b"younger")
     dry = collect(settings, grace, dry_run=True)
-    assert set(_objects(settings, tables)) == listed | orphans | {young, younger}
+    assert set(_shared(settings)) == listed | left | {young, younger}
     done = collect(settings, grace)
-    assert (dry.table_files, done.table_files, done.kept_young_table_files) == (len(orphans) + 1,) * 2 + (1,)
-    assert set(_objects(settings, tables)) == listed | {younger}  # every file the release lists stays
+    assert (dry.table_files, done.table_files, done.kept_young_table_files) == (len(left) + 1,) * 2 + (1,)
+    assert set(_shared(settings)) == listed | {younger}  # every file the release lists stays
 
     # The correction published after gc uploads the files gc removed; every file it lists is there.
     second = run_publish(settings).manifest
     files = [f for t in second["tables"].values() for f in t["files"]]
-    assert orphans <= {f["key"] for f in files}
+    assert {k for k in orphans if "/tables/" in k} <= {f["key"] for f in files}
+    files += [p for d in second["documents"].values() for p in d["parts"]]
     present = _objects(settings, settings.dataset + "/")
     assert all(present.get(f["key"]) == f["bytes"] for f in files)

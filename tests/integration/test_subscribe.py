@@ -192,15 +192,22 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
 
         from pipelines.release.s3 import s3_client
 
-        # A release with a NIST export: the document is fetched, checked and saved as the manifest lists it.
+        # A release with a NIST export in two parts (gzip members): they are fetched, joined, checked and saved as
+        # the document the manifest lists.
         s3 = s3_client(isolated)
-        body = gzip.compress(b'{"@type":"ElectionResults.ElectionReport"}', mtime=0)
+        members = [gzip.compress(b'{"@type":', mtime=0), gzip.compress(b'"ElectionResults.ElectionReport"}', mtime=0)]
+        body = b"".join(members)
         folder = f"{isolated.dataset}/releases/{manifest['release_id']}-cdf"
         path = "cdf/local.xs.2030-05-05.json.gz"
-        s3.put_object(Bucket=isolated.release_bucket, Key=f"{folder}/{path}", Body=body)
+        parts = []
+        for member in members:
+            key = f"{isolated.dataset}/parts/{hashlib.sha256(member).hexdigest()}.gz"
+            s3.put_object(Bucket=isolated.release_bucket, Key=key, Body=member)
+            parts.append({"key": key, "url": isolated.public_url(key), "bytes": len(member),
+                          "sha256": hashlib.sha256(member).hexdigest()})
         with_document = {**json.loads(json.dumps(manifest)), "release_id": f"{manifest['release_id']}-cdf",
-                         "documents": {path: {"path": path, "url": isolated.public_url(f"{folder}/{path}"),
-                                              "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}}
+                         "documents": {path: {"path": path, "parts": parts, "bytes": len(body),
+                                              "sha256": hashlib.sha256(body).hexdigest()}}}
         s3.put_object(Bucket=isolated.release_bucket, Key=f"{folder}/manifest.json",
                       Body=json.dumps(with_document).encode())
         announce_release(isolated, release_published_event(with_document,
@@ -209,7 +216,7 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
         assert run.returncode == 0, run.stderr
         assert f"verified {with_document['release_id']} {path} " in run.stdout
         saved = tmp_path / "dl" / isolated.dataset / with_document["release_id"] / path
-        assert saved.read_bytes() == body
+        assert saved.read_bytes() == body and json.loads(gzip.decompress(body))["@type"]
 
         # A manifest whose checksum does not match its file makes the downloader fail loudly.
         tampered = json.loads(json.dumps(with_document))

@@ -41,11 +41,12 @@ def _document_of_published_tables(store: ReleaseStore, manifest: dict) -> None:
     import pyarrow as pa
 
     (key,) = manifest["documents"]
-    body = store.s3.get_object(Bucket=store.bucket, Key=store.release_prefix(manifest["release_id"]) + key)["Body"].read()
+    body = b"".join(store.s3.get_object(Bucket=store.bucket, Key=part["key"])["Body"].read()
+                    for part in manifest["documents"][key]["parts"])
     generated = json.loads(gzip.decompress(body))["GeneratedDate"]
     tables = {n: pa.concat_tables(pq.read_table(pa.BufferReader(store.s3.get_object(Bucket=store.bucket, Key=k)[
         "Body"].read())) for k in store.table_keys(manifest, n)) for n in cdf.TABLES if n in manifest["tables"]}
-    rebuilt, _ = cdf.release_documents(tables, generated_at=datetime.fromisoformat(generated), url=str)
+    rebuilt, _ = cdf.release_documents(tables, generated_at=datetime.fromisoformat(generated))
     assert rebuilt[key].body == body
 
 

@@ -21,8 +21,20 @@ def _figures(release_mb: float, tables_mb: float) -> dict[str, Any]:
 
 def test_a_batch_touching_one_percent_of_the_stations_may_upload_two_percent_of_the_public_bytes():
     assert byte_shares(_figures(1, 3))["10000"] == {"stations": 0.01, "public_bytes": 0.02,
-                                                    "table_files_and_page": round(3 / 190, 4)}
+                                                    "table_files_and_page": round(3 / 190, 4), "document_parts": None}
     met = targets(_figures(1, 3))
     assert met["10000_bytes_about_their_share"] and met["10000_live_s_le_10"] and met["full_rebuild_le_90_s"]
     # The checkpoint is private: its bytes do not count. A whole document rebuilt per release does.
     assert not targets(_figures(9.5, 3))["10000_bytes_about_their_share"]
+
+
+def test_the_documents_parts_count_as_public_bytes_beside_the_release_folder():
+    figures = _figures(0.1, 3)
+    figures["history_publish"]["uploaded_bytes"]["parts"] = 9.9e6  # the whole document, in parts
+    figures["batches_published"][0]["uploaded_bytes"]["parts"] = 0.9e6
+    assert byte_shares(figures)["10000"] == {"stations": 0.01, "public_bytes": round(4 / 209.9, 4),
+                                             "table_files_and_page": round(3 / 190, 4),
+                                             "document_parts": round(0.9 / 9.9, 4)}
+    assert targets(figures)["10000_bytes_about_their_share"]
+    figures["batches_published"][0]["uploaded_bytes"]["parts"] = 9.9e6  # every part again: not met
+    assert not targets(figures)["10000_bytes_about_their_share"]

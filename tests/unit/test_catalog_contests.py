@@ -20,6 +20,7 @@ from tests.support import contests as fx
 from tests.support.catalog import two_releases
 
 BASE = "http://s3.example/bucket"
+PARTED = "cdf/parted.json.gz"
 
 
 def _latest_tables() -> dict[str, pa.Table]:
@@ -34,6 +35,11 @@ def _catalog(tables: dict[str, pa.Table] | None = None) -> dict[str, Any]:
     newest = max(manifests, key=lambda m: m["release_id"])
     key = f"cdf/{fx.ELECTION}.json"
     newest["documents"] = {key: {"path": key, "url": f"{BASE}/x/{key}", "format": "NIST", "election_id": fx.ELECTION}}
+    # A document published in parts: no file of its own, each part under the dataset's parts/.
+    parts = [{"key": f"us-test/parts/{c * 64}.gz", "url": f"{BASE}/parts/{c * 64}.gz", "sha256": c * 64,
+              "bytes": n} for c, n in (("a", 3000), ("b", 40))]
+    newest["documents"][PARTED] = {"path": PARTED, "format": "NIST", "election_id": fx.ELECTION, "bytes": 3040,
+                                   "sha256": "c" * 64, "parts": parts}
     return build_catalog(manifests, reports, _latest_tables() if tables is None else tables)
 
 
@@ -77,6 +83,10 @@ def test_catalog_carries_contests_of_the_latest_release_and_documents():
                                  "manifest": newest["manifest"], "path": None, "url": None, "files": []}
     key = f"cdf/{fx.ELECTION}.json"
     assert newest["documents"][key]["path"] == f"releases/{newest['release_id']}/{key}"
+    parted = newest["documents"][PARTED]
+    assert parted["path"] is None and (parted["bytes"], parted["sha256"]) == (3040, "c" * 64)
+    assert [(p["path"], p["bytes"]) for p in parted["parts"]] == [(f"parts/{'a' * 64}.gz", 3000),
+                                                                   (f"parts/{'b' * 64}.gz", 40)]
     assert "documents" not in catalog["releases"][1]  # an older release: its manifest lists them
     # A release without contest tables.
     assert _catalog({})["contests"] == {"total": 0, "listed": 0, "order": LISTING_ORDER, "all_in": None, "items": []}
@@ -113,6 +123,7 @@ def test_page_draws_each_contest_accessibly_with_outcome_wording():
     assert "how many are expected is unknown" in html
     assert "<caption>Leading choices in President of the United States</caption>" in html
     assert f"releases/{_catalog()['latest']}/cdf/{fx.ELECTION}.json" in page.hrefs
+    assert {f"parts/{c * 64}.gz" for c in "ab"} <= set(page.hrefs)  # each part of a parted document, in order
     assert "#contests" in page.hrefs and "contests" in page.ids
     for href in page.hrefs:
         assert not re.match(r"^[a-z]+:|^/", href), f"absolute link {href}"

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.release import cdf
-from pipelines.release.store import Blob, Carried
+from pipelines.release.store import Blob
 from tests.support import contests as fx
 
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "nist" / "NIST_V2_election_results_reporting.json"
@@ -187,7 +187,7 @@ def test_same_tables_give_the_same_bytes():
     one = cdf.cdf_documents(fx.contest_tables(), generated_at=AT)
     assert one == cdf.cdf_documents(_shuffled(fx.contest_tables()), generated_at=AT)
     assert one == cdf.cdf_documents(fx.contest_tables(), generated_at=AT)
-    published = [cdf.release_documents(t, generated_at=AT, url=str)[0] for t in (fx.contest_tables(),
+    published = [cdf.release_documents(t, generated_at=AT)[0] for t in (fx.contest_tables(),
                                                                                  _shuffled(fx.contest_tables()))]
     assert published[0] == published[1]
 
@@ -203,22 +203,23 @@ def test_complete_when_every_contest_reported_everywhere(validator):
 
 def test_release_documents_are_what_the_release_step_writes(validator):
     """What pipelines.release.pipeline.release() writes beside datapackage.json, and lists in the manifest."""
-    docs, entries = cdf.release_documents(fx.contest_tables(), generated_at=AT,
-                                          url=lambda key: f"http://s3.example/ds/releases/r1/{key}")
+    docs, entries = cdf.release_documents(fx.contest_tables(), generated_at=AT)
     key = f"cdf/{fx.ELECTION}.json.gz"
     assert list(docs) == [key] and isinstance(docs[key], Blob) and docs[key].content_type == "application/gzip"
     body = docs[key].body
     document = json.loads(gzip.decompress(body))
     assert _errors(validator, document) == []
     assert document["GeneratedDate"] == "2020-11-05T12:30:00Z"
-    # What the manifest says lets a downloader check the file it got.
-    assert entries == {key: {"path": key, "url": f"http://s3.example/ds/releases/r1/{key}", "format": cdf.FORMAT,
-                             "media_type": "application/gzip", "election_id": fx.ELECTION, "inputs": None,
-                             "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}}
     # gzip members without a name or time: the same JSON is always the same file. The Contest array's blocks are
     # members of their own (cdf_blocks), the frame around them two (cdf_frame), and the release's time and status
     # two more.
     members = _members(body)
+    # Each member is a part of its own; what the manifest says lets a downloader check each and the whole.
+    assert docs[key].members == tuple(len(m) for m, _ in members)
+    assert entries == {key: {"path": key, "format": cdf.FORMAT, "media_type": "application/gzip",
+                             "election_id": fx.ELECTION, "inputs": None, "bytes": len(body),
+                             "sha256": hashlib.sha256(body).hexdigest(),
+                             "parts": [{"sha256": hashlib.sha256(m).hexdigest(), "bytes": len(m)} for m, _ in members]}}
     assert len(members) >= 5 and members[0][1].endswith(b'"Contest":[') and members[-3][1].startswith(b"],")
     assert b'"GeneratedDate"' in members[-3][1] and members[-2][1].startswith(b'"GpUnit":[')
     assert members[-1][1].startswith(b'"SequenceEnd"')
@@ -242,7 +243,7 @@ def test_no_contest_tables_no_documents_and_a_log_line(caplog):
     tables = fx.contest_tables()
     v1 = {n: t for n, t in tables.items() if not n.startswith("contest")}
     with caplog.at_level(logging.WARNING, logger=cdf.__name__):
-        assert cdf.release_documents(v1, generated_at=AT, url=str) == ({}, {})
+        assert cdf.release_documents(v1, generated_at=AT) == ({}, {})
     assert "no NIST SP 1500-100 export" in caplog.text and "contests, contest_results" in caplog.text
 
 
@@ -324,20 +325,21 @@ def test_staged_tables_give_the_same_document(tmp_path, monkeypatch, station_row
 def test_a_document_with_the_previous_releases_inputs_is_carried_over(tmp_path, monkeypatch):
     files = _staged(fx.contest_tables(), tmp_path)
     key = f"cdf/{fx.ELECTION}.json.gz"
-    docs, entries = cdf.release_documents(files, generated_at=AT, url=str)
+    docs, entries = cdf.release_documents(files, generated_at=AT)
     assert isinstance(docs[key], Blob) and entries[key]["inputs"] == cdf.export_inputs(files) is not None
     previous = {"release_id": "r1", "documents": entries}
     later = datetime(2020, 11, 6, tzinfo=UTC)
     with monkeypatch.context() as m:
         m.setattr(cdf, "read_export_tables", lambda _: pytest.fail("tables read for a carried document"))
-        carried, again = cdf.release_documents(files, generated_at=later, url=lambda k: f"r2/{k}", previous=previous)
-    assert carried == {key: Carried("r1", key)}
-    assert again[key] == {**entries[key], "url": f"r2/{key}"}  # the same bytes, named in the new folder
-    # Another table's bytes, an earlier manifest without inputs: built again.
+        carried, again = cdf.release_documents(files, generated_at=later, previous=previous)
+    assert carried == {}  # nothing to upload: the release lists the same parts
+    assert again[key] == entries[key]
+    # Another table's bytes, an earlier manifest without inputs, or one whose document was a single file: built again.
     changed = {**files, "contest_summary": replace(files["contest_summary"], sha256="0" * 64)}
     unknown = {"release_id": "r1", "documents": {key: {**entries[key], "inputs": None}}}
-    for staged, prior in ((changed, previous), (files, unknown)):
-        docs, _ = cdf.release_documents(staged, generated_at=later, url=str, previous=prior)
+    whole = {"release_id": "r1", "documents": {key: {k: v for k, v in entries[key].items() if k != "parts"}}}
+    for staged, prior in ((changed, previous), (files, unknown), (files, whole)):
+        docs, _ = cdf.release_documents(staged, generated_at=later, previous=prior)
         assert isinstance(docs[key], Blob)
         assert json.loads(gzip.decompress(docs[key].body))["GeneratedDate"] == "2020-11-06T00:00:00Z"
 

@@ -35,7 +35,7 @@ SNAPSHOT = Snapshot(start={("test", 0): 0}, end={("test", 0): 1})
 
 def _sequential(files: dict[str, Any], at: datetime = AT) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the release step builds without a document built ahead."""
-    return cdf.release_documents(files, generated_at=at, url=str)
+    return cdf.release_documents(files, generated_at=at)
 
 
 def _without_station(tables: dict[str, pa.Table], station: str) -> dict[str, pa.Table]:
@@ -68,9 +68,9 @@ def test_a_document_built_ahead_is_the_sequential_builds_bytes(tmp_path):
     _built(staged)
     loaded = Build.load(staged.directory, staged.files, AT)
     docs, entries = _sequential(staged.files)
-    assert isinstance(docs[KEY], Blob) and loaded == {KEY: docs[KEY].body}
+    assert isinstance(docs[KEY], Blob) and loaded == {KEY: docs[KEY]} and docs[KEY].members
     # The release step publishes it as it would have built it, entry for entry.
-    assert cdf.release_documents(staged.files, generated_at=AT, url=str, built=loaded) == (docs, entries)
+    assert cdf.release_documents(staged.files, generated_at=AT, built=loaded) == (docs, entries)
 
 
 def test_a_document_is_not_used_for_another_time_or_when_its_bytes_changed(tmp_path):
@@ -161,7 +161,7 @@ def test_after_withholding_the_release_gets_the_document_of_the_restaged_tables(
     stale, _ = _sequential(before, at)
     fresh, _ = _sequential(staged.files, at)
     assert stale[KEY].body != fresh[KEY].body  # withholding changed the document
-    assert Build.load(staged.directory, staged.files, at) == {KEY: fresh[KEY].body}
+    assert Build.load(staged.directory, staged.files, at) == {KEY: fresh[KEY]}
     assert json.loads(gzip.decompress(fresh[KEY].body))["GeneratedDate"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -206,7 +206,7 @@ def test_the_build_starts_once_the_tables_it_reads_are_staged_and_the_gate_keeps
     assert Build.started(staged.directory) is build and staged.release_time == start.generated_at
     assert "documents_ahead_s" in build.wait()
     sequential, _ = _sequential(staged.files, start.generated_at)
-    assert Build.load(staged.directory, staged.files, start.generated_at) == {KEY: sequential[KEY].body}
+    assert Build.load(staged.directory, staged.files, start.generated_at) == {KEY: sequential[KEY]}
     # Started by the stage, the build is what the release waits for: it runs at the publish's own priority.
     assert _index(staged)["niceness"] == cdf_ahead.SCOPED_NICENESS == 0
 
@@ -315,7 +315,7 @@ def test_a_large_scope_builds_the_documents_only_once_the_gate_has_passed(tmp_pa
         assert build is not None and staged.release_time is not None and build.generated_at == staged.release_time
         build.wait()
         sequential, _ = _sequential(staged.files, staged.release_time)
-        assert Build.load(staged.directory, staged.files, staged.release_time) == {KEY: sequential[KEY].body}
+        assert Build.load(staged.directory, staged.files, staged.release_time) == {KEY: sequential[KEY]}
     finally:
         cdf_ahead.discard_started(tmp_path)
 
@@ -326,7 +326,7 @@ def test_a_build_works_in_the_publishers_folder(tmp_path, monkeypatch):
     staged = pipeline.stage_tables(Settings(staging_dir="staging"), SNAPSHOT, fx.contest_tables(), run_id="run")
     assert not staged.directory.is_absolute()
     _built(staged)
-    assert Build.load(staged.directory, staged.files, AT) == {KEY: _sequential(staged.files)[0][KEY].body}
+    assert Build.load(staged.directory, staged.files, AT) == {KEY: _sequential(staged.files)[0][KEY]}
 
 
 PUBLISHER = """

@@ -77,7 +77,7 @@ def test_the_blocks_are_the_members_between_the_head_and_the_rest() -> None:
     tables = _cloned(3, set())
     with pytest.MonkeyPatch.context() as m:
         m.setattr(cdf_blocks, "BLOCK_CONTESTS", 1)  # a block per contest
-        body = cdf.release_documents(tables, generated_at=AT, url=str)[0][KEY].body
+        body = cdf.release_documents(tables, generated_at=AT)[0][KEY].body
     assert body.count(b"\x1f\x8b\x08") >= tables["contests"].num_rows + 2
     assert gzip.decompress(body) == _document(tables, 10**9)
 
@@ -130,7 +130,7 @@ class Counted:
 
 
 def _published(files: dict[str, StagedFile], cache: Path | None) -> bytes:
-    return cdf.release_documents(files, generated_at=AT, url=str, cache=cache)[0][KEY].body
+    return cdf.release_documents(files, generated_at=AT, cache=cache)[0][KEY].body
 
 
 @pytest.mark.parametrize("summary", [False, True])
@@ -233,9 +233,9 @@ def test_blocks_unused_for_an_hour_are_pruned(tmp_path) -> None:
 
 def test_a_cache_is_not_used_where_nothing_can_key_its_blocks(tmp_path, monkeypatch) -> None:
     tables = _cloned(2, set())
-    fresh = cdf.release_documents(tables, generated_at=AT, url=str)[0][KEY].body
+    fresh = cdf.release_documents(tables, generated_at=AT)[0][KEY].body
     # Tables in memory: nothing says which files hold a block's rows.
-    assert cdf.release_documents(tables, generated_at=AT, url=str, cache=tmp_path)[0][KEY].body == fresh
+    assert cdf.release_documents(tables, generated_at=AT, cache=tmp_path)[0][KEY].body == fresh
     # No digest of the export's code: blocks of another version of it could be taken for this one's.
     files = _staged(tables, tmp_path / "staged")
     monkeypatch.setattr(cdf, "EXPORT_VERSION", None)

@@ -13,6 +13,7 @@ import pytest
 
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import cdf, cdf_ahead, pipeline
+from pipelines.release.blobs import Blob
 from pipelines.release.cdf_ahead import Build
 from pipelines.settings import Settings
 from tests.support import contests as fx
@@ -31,9 +32,9 @@ def _staged(tmp_path: Path, run_id: str = "run") -> pipeline.Staged:
     return pipeline.stage_tables(Settings(staging_dir=str(tmp_path)), SNAPSHOT, fx.contest_tables(), run_id=run_id)
 
 
-def _sequential(staged: pipeline.Staged) -> bytes:
-    docs, _ = cdf.release_documents(staged.files, generated_at=AT, url=str)
-    return docs[cdf.document_key(fx.ELECTION)].body
+def _sequential(staged: pipeline.Staged) -> Blob:
+    docs, _ = cdf.release_documents(staged.files, generated_at=AT)
+    return docs[cdf.document_key(fx.ELECTION)]
 
 
 def test_the_next_build_runs_in_the_prepared_interpreter_and_builds_the_same_bytes(tmp_path):

@@ -94,10 +94,17 @@ def _changes(manifest: dict[str, Any], previous: str | None) -> dict[str, Any]:
 
 
 def _documents(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Documents beside the tables (NIST SP 1500-100 exports), with paths relative to the dataset folder."""
-    return {key: {"path": release_path(manifest["release_id"], doc.get("path") or key), "url": doc.get("url"),
-                  "format": doc.get("format"), "election_id": doc.get("election_id")}
-            for key, doc in sorted((manifest.get("documents") or {}).items())}
+    """Documents beside the tables (NIST SP 1500-100 exports), with paths relative to the dataset folder: a
+    document in parts (docs/releases.md) has no path of its own, its parts joined in order are the file."""
+    out = {}
+    for key, doc in sorted((manifest.get("documents") or {}).items()):
+        parts = doc.get("parts") or []
+        out[key] = {"path": None if parts else release_path(manifest["release_id"], doc.get("path") or key),
+                    "url": doc.get("url"), "format": doc.get("format"), "election_id": doc.get("election_id"),
+                    "bytes": doc.get("bytes"), "sha256": doc.get("sha256"),
+                    "parts": [{"path": p["key"].split("/", 1)[1], "url": p.get("url"), "bytes": p["bytes"],
+                               "sha256": p["sha256"]} for p in parts]}
+    return out
 
 
 def _entry(manifest: dict[str, Any], report: dict[str, Any] | None, older: str | None) -> dict[str, Any]:

@@ -112,8 +112,18 @@ def _documents(release: dict[str, Any]) -> str:
     docs = release.get("documents") or {}
     if not docs:
         return ""
-    links = ", ".join(_link(d["path"], key) for key, d in docs.items())
+    links = ", ".join(_document(key, d) for key, d in docs.items())
     return f"<p>NIST SP 1500-100 v2 election results (JSON, gzip-compressed): {links}</p>"
+
+
+def _document(key: str, doc: dict[str, Any]) -> str:
+    """A link to a document, or to each of its parts, which joined in order are the file."""
+    parts = doc.get("parts") or []
+    if not parts:
+        return _link(doc["path"], key)
+    items = "".join(f"<li>{_link(p['path'], p['sha256'][:12])} {_size(p['bytes'])}</li>" for p in parts)
+    return (f"<code>{escape(key)}</code> ({_size(doc.get('bytes'))}, sha256 <code>{escape(str(doc.get('sha256')))}"
+            f"</code>)<details><summary>{len(parts)} parts: join them in order</summary><ol>{items}</ol></details>")
 
 
 def _release(release: dict[str, Any], latest: bool) -> str:
