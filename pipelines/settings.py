@@ -95,9 +95,9 @@ class Settings:
     # About how many bytes of Parquet each file of a large table holds, whatever its width: a table of more than
     # twice this (by its declared width, ``tables.FILE_WIDTHS``) is published as several content-addressed files
     # (pipelines/release/parquet.py, ``chunk_bounds``), and an update uploads only the files holding its rows.
-    # 1 MB: at a million stations a change to 1,000 stations rewrites about 1 MB of each large table (1.6-4.7 MB
-    # with 2 MB files), and the five large tables are some 200 files.
-    table_file_bytes: int = 1_000_000
+    # 250 KB: at a million stations a batch of 10,000 tallies of one region uploads 3.2 % of the release's bytes
+    # (6.1 % with 1 MB files), as fast (benchmarks/README.md, session 39), and the large tables are some 830 files.
+    table_file_bytes: int = 250_000
     # Replicas of each topic Ballotstream creates (1 on the single local broker; 3 on a production cluster).
     kafka_replication_factor: int = 1
     # Largest input record (a JSON line, a CSV station's rows) ingest accepts; larger ones are dead-lettered.
