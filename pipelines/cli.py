@@ -217,7 +217,10 @@ def publish(dataset: str | None, force: bool, full: bool, watch: bool, interval:
         click.echo("  " + "    ".join(cells[i:i + 2]))
     checks = manifest["gate"]["checks"]
     click.echo(f"gate: {sum(c['success'] for c in checks)}/{len(checks)} checks passed")
-    click.echo(f"tables:   {settings.public_url(store.release_prefix(manifest['release_id']))}tables/<table>.parquet")
+    # A large table is several files outside the release folder: the pattern would name none of them.
+    split = [f"{name} ({len(t['files'])} files)" for name, t in manifest["tables"].items() if not t.get("path")]
+    click.echo(f"tables:   {settings.public_url(store.release_prefix(manifest['release_id']))}tables/<table>.parquet"
+               + (f"; in several files, listed in the manifest: {', '.join(split)}" if split else ""))
     click.echo(f"manifest: {store.manifest_url(manifest['release_id'])}")
     click.echo(f"latest:   {settings.public_url(store.latest_key)}")
     click.echo(f"run log:  {outcome.log_file}")

@@ -50,6 +50,10 @@ def test_publish_prints_release_rows_checks_and_urls(sample_env):
     assert "published release " in output
     assert "gate: " in output and "checks passed" in output
     assert f"/{settings.dataset}/releases/" in output and "tables/<table>.parquet" in output
+    # A table in several files is not where the pattern points: the line names it (the sample's events are 4 files).
+    manifest = ReleaseStore(settings).manifest(ReleaseStore(settings).latest()[0]["release_id"])
+    split = [f"{n} ({len(t['files'])} files)" for n, t in manifest["tables"].items() if len(t["files"]) > 1]
+    assert split and f"in several files, listed in the manifest: {', '.join(split)}" in output
     assert "station_turnout" in output and "rows" in output
 
 
