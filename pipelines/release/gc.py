@@ -7,9 +7,9 @@ never touched, nor any object a manifest references.
 
 Files of split tables (``<dataset>/tables/<table>/<sha256>.parquet``) and parts of documents
 (``<dataset>/parts/<sha256>.gz``) are shared by releases, so they live outside the release folders; one that no kept
-manifest lists (a publish failed after uploading it) goes once older than the grace period. A publisher that reuses such a file uploads it again rather than relying on it being there
-(``ReleaseStore.write_release``), which makes it young; and each file is checked just before it is removed, so one
-made young since the listing stays.
+manifest lists (a publish failed after uploading it) goes once older than the grace period. A publisher that
+reuses such a file uploads it again rather than relying on it being there (``ReleaseStore.write_release``), which
+makes it young; and each file is checked just before it is removed, so one made young since the listing stays.
 
 Checkpoints (``pipelines.release.checkpoint``) are only ever resumed from the latest release's: the others, and
 segments no kept checkpoint lists, go once older than the grace period (a younger one may be a publish's that

@@ -570,8 +570,9 @@ def _documents(settings: Settings, staged: Staged, now: datetime, store: Release
     documents, entries = cdf.release_documents(staged.files, generated_at=now, previous=previous, built=built,
                                                cache=checkpoint.document_blocks_folder(settings))
     for entry in entries.values():
-        entry["parts"] = [{"key": store.part_key(p["sha256"]), "url": store.url(store.part_key(p["sha256"])),
-                           "sha256": p["sha256"], "bytes": p["bytes"]} for p in entry["parts"]]
+        keys = [store.part_key(p["sha256"]) for p in entry["parts"]]
+        entry["parts"] = [{"key": key, "url": store.url(key), "sha256": p["sha256"], "bytes": p["bytes"]}
+                          for key, p in zip(keys, entry["parts"], strict=True)]
     staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
     return documents, entries
 
