@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pipelines.ingest.readers import Parsed, read_path
 from pipelines.kafka.log_record import LogRecord
 from pipelines.release.catalog import build_catalog, render_index
 from pipelines.release.pipeline import CHART_TABLES
+from pipelines.release.s3 import json_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 1
@@ -111,7 +111,7 @@ def main() -> None:
     listed = manifests(tables, args.releases)
     started = time.perf_counter()
     catalog = _timed("build_catalog", args.profile, build_catalog, listed, {}, tables)
-    body = _timed("json.dumps", args.profile, lambda: json.dumps(catalog, indent=2, ensure_ascii=False).encode())
+    body = _timed("json.dumps", args.profile, lambda: json_document(catalog, sort_keys=False))
     page = _timed("render_index", args.profile, lambda: render_index(catalog, tables).encode())
     print(f"catalog total: {time.perf_counter() - started:.2f} s; catalog.json {len(body) / 1e6:.2f} MB, "
           f"index.html {len(page) / 1e6:.2f} MB, {catalog['contests']['listed']:,} of "

@@ -25,6 +25,7 @@ from pipelines.fold.tables import SCHEMAS, TABLE_NAMES, empty_table
 from pipelines.release.catalog import LATEST_COLUMNS, build_catalog, render_index
 from pipelines.release.manifest import TABLE_DESCRIPTIONS, column_docs
 from pipelines.release.parquet import columns
+from pipelines.release.s3 import json_document
 from pipelines.settings import Settings
 
 DATASET = "bench"
@@ -142,12 +143,12 @@ def main() -> None:
         older = previous["releases"][0]["release_id"] if previous and previous["releases"] else None
         m = manifest(i, older, args.stations, args.contests, file_bytes)
         catalog = build_catalog([m], {}, tables, previous)
-        body = json.dumps(catalog, indent=2, ensure_ascii=False).encode()
+        body = json_document(catalog, sort_keys=False)
         previous = json.loads(body)
         n = i + 1
         if n in reported:
-            contests = len(json.dumps(catalog["contests"], indent=2, ensure_ascii=False).encode())
-            entries = len(json.dumps(catalog["releases"], indent=2, ensure_ascii=False).encode())
+            contests = len(json_document(catalog["contests"], sort_keys=False))
+            entries = len(json_document(catalog["releases"], sort_keys=False))
             page = len(render_index(catalog, tables).encode())
             growth = f"  +{(len(body) - last[1]) / (n - last[0]):,.0f} B/release" if last else ""
             print(f"{n:>8} {len(body):>13,} {contests:>11,} {entries:>11,} {page:>11,}{growth}", flush=True)

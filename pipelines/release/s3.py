@@ -20,6 +20,13 @@ JSON_TYPE = "application/json; charset=utf-8"
 ARROW_TYPE = "application/vnd.apache.arrow.file"
 
 
+def json_document(body: Any, *, sort_keys: bool = True) -> bytes:
+    """The bytes of a JSON document written to the bucket: compact, because every publish uploads a manifest,
+    datapackage, validation report and catalog that list every file of a release; indented, they were 20-30 %
+    whitespace (0.34 MB of a 10,000-tally batch at a million stations). Browsers and ``jq`` indent on display."""
+    return json.dumps(body, sort_keys=sort_keys, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def s3_client(settings: Settings, *, anonymous: bool = False, admin: bool = False) -> Any:
     """A boto3 S3 client for the configured endpoint (path-style, which every S3 server accepts), one per
     process for each endpoint and keys: building one takes 10-60 ms, and a publish asks for one in most of its

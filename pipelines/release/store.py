@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipelines.errors import ChecksumMismatch, PublishConflict, ServiceUnavailable
 from pipelines.release.blobs import Blob
 from pipelines.release.parquet import StagedFile
-from pipelines.release.s3 import JSON_TYPE, s3_client
+from pipelines.release.s3 import JSON_TYPE, json_document, s3_client
 from pipelines.settings import Settings
 
 # Table files uploaded side by side by one publish.
@@ -200,8 +200,7 @@ class ReleaseStore:
 
     # --- writes ---------------------------------------------------------------------------------------------
     def put_json(self, key: str, body: dict[str, Any], **conditions: str) -> str:
-        data = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False).encode()
-        return self.put_bytes(key, data, JSON_TYPE, **conditions)
+        return self.put_bytes(key, json_document(body), JSON_TYPE, **conditions)
 
     def put_bytes(self, key: str, data: bytes, content_type: str, **conditions: str) -> str:
         """Write ``data`` at ``key``; returns the ETag.

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
@@ -63,10 +64,15 @@ def test_anyone_downloads_parquet_manifest_catalog_and_page(published: Published
             assert status == 200 and content_type == CONTENT_TYPES[".parquet"]
             assert hashlib.sha256(body).hexdigest() == entry["sha256"]
             assert pq.read_table(pa.py_buffer(body)).num_rows == entry["rows"]
-    status, body, content_type = _get(published.url(f"{published.dataset}/catalog.json"))
+    catalog_url = published.url(f"{published.dataset}/catalog.json")
+    status, body, content_type = _get(catalog_url)
     assert status == 200 and content_type.startswith("application/json")
-    assert [r["release_id"] for r in json.loads(body)["releases"]] == \
-        [m["release_id"] for m in reversed(published.manifests)]
+    catalog = json.loads(body)
+    assert [r["release_id"] for r in catalog["releases"]] == [m["release_id"] for m in reversed(published.manifests)]
+    # Every path resolves against the catalog's own URL to the file the manifest lists.
+    for name, table in catalog["releases"][0]["tables"].items():
+        status, body, _ = _get(urllib.parse.urljoin(catalog_url, table["path"]))
+        assert status == 200 and hashlib.sha256(body).hexdigest() == table["sha256"], name
     status, body, content_type = _get(published.url(f"{published.dataset}/index.html"))
     assert status == 200 and content_type.startswith("text/html") and b"<svg" in body
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.resources
+import json
 import time
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -77,6 +79,14 @@ def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_reade
                 "/httpfs.duckdb_extension'")  # the packaged extension, as the README loads it (no download)
     urls = [f["url"] for f in entry["files"]]
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [urls]).fetchone()[0] == entry["rows"]
+    # catalog.json lists the files by path, which resolves against its own URL to the same bytes.
+    catalog_url = settings.public_url(f"{settings.dataset}/catalog.json")
+    with urllib.request.urlopen(catalog_url, timeout=10) as response:
+        listed = json.loads(response.read())["releases"][0]["tables"]["contest_results"]["files"]
+    assert [(f["sha256"], f["bytes"], f["rows"]) for f in listed] == [
+        (f["sha256"], f["bytes"], f["rows"]) for f in entry["files"]] and all("url" not in f for f in listed)
+    with urllib.request.urlopen(urllib.parse.urljoin(catalog_url, listed[-1]["path"]), timeout=10) as response:
+        assert hashlib.sha256(response.read()).hexdigest() == listed[-1]["sha256"]
 
     # One station's tally again, as a later version: a few files change, the rest are the earlier release's.
     (tmp_path / "fix").mkdir()

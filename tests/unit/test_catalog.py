@@ -21,7 +21,7 @@ from pipelines.fold.tables import SEATS, STATION_TURNOUT
 from pipelines.release.catalog import build_catalog, catalog_keys, publish_catalog, render_index
 from pipelines.release.catalog.build import CATALOG_FORMAT, FULL_ENTRIES, reusable_entries, summary
 from pipelines.release.catalog.upload import ENTRIES_METADATA, manifests_since, read_catalog
-from pipelines.release.s3 import JSON_TYPE
+from pipelines.release.s3 import JSON_TYPE, json_document
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 from tests.support.catalog import fake_release, fake_tables, two_releases
@@ -132,6 +132,20 @@ def test_turnout_is_aggregated_from_stations():
     assert list(series.values) == sorted(series.values, reverse=True)
 
 
+def test_the_turnout_table_lists_the_municipalities_drawn_and_says_where_the_others_are(monkeypatch):
+    from pipelines.release.catalog import charts
+
+    monkeypatch.setattr(charts, "MAX_MUNICIPALITY_BARS", 2)
+    series = charts.turnout_by_municipality(fake_tables())
+    assert series is not None and len(series.labels) == 3 and series.listed == 2
+    assert "2 municipalities with the highest turnout of 3" in series.note and STATION_TURNOUT in series.note
+    html = render_index(_catalog()[0], fake_tables())
+    figure = html[html.index('<figure id="turnout"'):]
+    figure = figure[:figure.index("</figure>")]
+    table = figure[figure.index("<tbody>"):]
+    assert table.count("<tr>") == 2 and series.labels[0] in table and series.labels[2] not in table
+
+
 def test_index_lists_every_release_with_relative_links_only():
     catalog, manifests = _catalog()
     html = render_index(catalog, fake_tables())
@@ -221,6 +235,9 @@ def test_every_json_document_is_written_with_the_one_json_content_type():
     ReleaseStore(Settings(), s3, "az-test").put_json("az-test/latest.json", {"release_id": "r1"})
     for key in ("az-test/catalog.json", "az-test/latest.json"):
         assert s3.objects[key]["ContentType"] == JSON_TYPE == "application/json; charset=utf-8"
+        # Compact: every publish uploads them again, and indentation was a quarter of their bytes.
+        body = s3.objects[key]["Body"]
+        assert body == json_document(json.loads(body), sort_keys=key.endswith("latest.json")) and b"\n" not in body
 
 
 def test_a_table_in_several_files_lists_each_file_with_a_relative_link():
@@ -235,7 +252,9 @@ def test_a_table_in_several_files_lists_each_file_with_a_relative_link():
     assert listed["path"] is None
     assert [f["path"] for f in listed["files"]] == [f"tables/{STATION_TURNOUT}/{sha}.parquet" for sha in shas]
     page = _parse(render_index(catalog, fake_tables()))
-    assert all(f"tables/{STATION_TURNOUT}/{sha}.parquet" in page.hrefs for sha in shas)
+    # Once each: the latest release's entry points at the tables section instead of listing them again.
+    assert all(page.hrefs.count(f"tables/{STATION_TURNOUT}/{sha}.parquet") == 1 for sha in shas)
+    assert "#tables" in page.hrefs
     assert f"releases/{manifests[-1]['release_id']}/tables/{STATION_TURNOUT}.parquet" not in page.hrefs
 
 
@@ -321,7 +340,7 @@ def _chain(n: int) -> list[dict[str, Any]]:
 
 
 def _size(catalog: dict[str, Any]) -> int:
-    return len(json.dumps(catalog, indent=2, ensure_ascii=False).encode())  # as publish_catalog writes it
+    return len(json_document(catalog, sort_keys=False))  # as publish_catalog writes it
 
 
 def test_fifty_releases_list_files_only_for_the_latest_and_grow_by_a_small_constant():
@@ -336,7 +355,7 @@ def test_fifty_releases_list_files_only_for_the_latest_and_grow_by_a_small_const
     assert releases[1]["changes"]["tables"] == {STATION_TURNOUT: {"added": 1, "changed": 1, "removed": 0}}
     sizes = {n: _size(build_catalog(chain[:n], {})) for n in (2, 3, 10, 11, 49, 50)}
     growth = {sizes[n + 1] - sizes[n] for n in (2, 10, 49)}
-    full_entry = len(json.dumps(releases[0], indent=2).encode())
+    full_entry = len(json_document(releases[0], sort_keys=False))
     assert max(growth) - min(growth) <= 8, growth  # the same each release (ids of one length)
     assert max(growth) < 1200 and max(growth) * 8 < full_entry, (growth, full_entry)
 

@@ -5,8 +5,10 @@ tables with their files and columns, older releases' entries are summaries (thei
 of the latest release's contests only the ``MAX_LISTED_CONTESTS`` with the most votes are listed.
 
 Paths in the catalog are relative to the dataset folder (``<dataset>/``), where ``catalog.json`` and
-``index.html`` live, so the page links work wherever the bucket is served from; absolute ``url`` fields are
-copied from the manifests for scripts that download directly.
+``index.html`` live, so the page links work wherever the bucket is served from, and a script resolves them against
+the URL it fetched ``catalog.json`` from. A table in one file also has its absolute ``url`` (from its manifest);
+the files of a split table and the parts of a document have a path only: at a million stations the latest
+release has about 850, and their URLs were 0.15 MB of a document every publish uploads (the manifest has them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pyarrow as pa
 from pipelines.release.catalog.contests import LISTING_ORDER, SUMMARY, contest_count, contest_sections
 
 # 2: older releases as summaries, and the contests section bounded (an object: counts, order, items).
-CATALOG_FORMAT = "ballotstream.catalog/2"
+# 3: the files of a split table and a document's parts without ``url`` (resolve ``path`` instead).
+CATALOG_FORMAT = "ballotstream.catalog/3"
 # How many of the newest releases keep their full entry (tables with files and columns, documents, snapshot,
 # corrections). A full entry is 40-110 KB at a million stations (the files of the split tables); a publish a minute
 # would add one a minute to a document every publish uploads. A summary is 1-2 KB.
@@ -46,7 +49,7 @@ def _tables(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "path": None if split else release_path(release_id, table.get("path") or f"tables/{name}.parquet"),
             "url": table.get("url"),
             # A large table's files (docs/releases.md), relative to the dataset folder like ``path``.
-            "files": [{"path": f["key"].split("/", 1)[1], "url": f.get("url"), "rows": f["rows"], "bytes": f["bytes"],
+            "files": [{"path": f["key"].split("/", 1)[1], "rows": f["rows"], "bytes": f["bytes"],
                        "sha256": f["sha256"]} for f in table["files"]] if split else [],
             "rows": table.get("rows"),
             "bytes": table.get("bytes"),
@@ -102,8 +105,8 @@ def _documents(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[key] = {"path": None if parts else release_path(manifest["release_id"], doc.get("path") or key),
                     "url": doc.get("url"), "format": doc.get("format"), "election_id": doc.get("election_id"),
                     "bytes": doc.get("bytes"), "sha256": doc.get("sha256"),
-                    "parts": [{"path": p["key"].split("/", 1)[1], "url": p.get("url"), "bytes": p["bytes"],
-                               "sha256": p["sha256"]} for p in parts]}
+                    "parts": [{"path": p["key"].split("/", 1)[1], "bytes": p["bytes"], "sha256": p["sha256"]}
+                              for p in parts]}
     return out
 
 

@@ -37,6 +37,7 @@ class Series:
         values: one value per label.
         fmt: formats a value for labels and the table.
         note: shown under the chart, e.g. when only part of the data is drawn.
+        listed: how many of the first values the data table lists (None: all of them).
     """
 
     chart_id: str
@@ -48,6 +49,7 @@ class Series:
     values: Sequence[float]
     fmt: Callable[[float], str] = lambda v: f"{v:,.0f}"
     note: str = ""
+    listed: int | None = None
 
 
 def _ticks(maximum: float, whole: bool) -> list[float]:
@@ -65,7 +67,7 @@ def _ticks(maximum: float, whole: bool) -> list[float]:
 
 def _table(series: Series) -> str:
     rows = "".join(f"<tr><th scope=\"row\">{escape(label)}</th><td>{escape(series.fmt(value))}</td></tr>"
-                   for label, value in zip(series.labels, series.values))
+                   for label, value in zip(series.labels[:series.listed], series.values[:series.listed]))
     return (f"<details><summary>{escape(series.title)}: data table</summary>"
             f"<table><caption>{escape(series.title)}</caption><thead><tr><th scope=\"col\">"
             f"{escape(series.category_label)}</th><th scope=\"col\">{escape(series.value_label)}</th></tr></thead>"

@@ -17,7 +17,7 @@ from pipelines.release.catalog.build import (
     reusable_entries,
 )
 from pipelines.release.catalog.page import render_index
-from pipelines.release.s3 import JSON_TYPE
+from pipelines.release.s3 import JSON_TYPE, json_document
 from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
@@ -129,7 +129,7 @@ def publish_catalog(settings: Settings, s3: Any, dataset: str, manifests: list[d
     catalog = build_catalog(manifests, reports, latest_tables, previous)
     catalog_key, index_key = catalog_keys(dataset)
     documents = (
-        (catalog_key, json.dumps(catalog, indent=2, ensure_ascii=False).encode(), JSON_TYPE,
+        (catalog_key, json_document(catalog, sort_keys=False), JSON_TYPE,
          {ENTRIES_METADATA: ENTRIES_VERSION} if ENTRIES_VERSION else {}),
         # The page last: it links to catalog.json, which then already exists.
         (index_key, render_index(catalog, latest_tables).encode(), HTML_TYPE, {}),
