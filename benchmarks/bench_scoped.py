@@ -63,8 +63,8 @@ def _stage_whole(ex: Extracted, directory: Path, cache: reuse.TableFileCache, fi
     return out
 
 
-def _manifest(files: dict[str, StagedFile]) -> dict[str, Any]:
-    return {"release_id": RELEASE, "tables": {
+def _manifest(files: dict[str, StagedFile], file_bytes: int) -> dict[str, Any]:
+    return {"release_id": RELEASE, "write": {"cutting": scoped.cutting(file_bytes)}, "tables": {
         name: {"path": None if f.parts else f"tables/{name}.parquet",
                "files": [{"sha256": p.sha256, "rows": p.rows} for p in f.parts or (f,)]}
         for name, f in files.items()}}
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         writing = scoped.Writing(tmp / f"run-{i}", file_bytes, reuse.TableFileCache(tmp / "cache", kept), ready,
                                  tmp / "figures")
         done, seconds = _timed(args.profile if i == args.runs - 1 else None, lambda w=writing: scoped.stage_scoped(
-            SimpleNamespace(extracted=both, new_from=new_from), _manifest(last), RELEASE, DATASET, w))
+            SimpleNamespace(extracted=both, new_from=new_from), _manifest(last, file_bytes), RELEASE, DATASET, w))
         figures["runs"].append({"stage_s": round(seconds, 2), "documents_ready_s": ready.ready_s,
                                 **{k: round(x, 3) for k, x in done.timings.items()}})
         print(f"scoped stage {i + 1}: {seconds:.2f} s ({done.note}); {figures['runs'][-1]}")

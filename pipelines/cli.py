@@ -362,8 +362,8 @@ def gc(dataset: str | None, dry_run: bool, grace: str) -> None:
         click.echo(f"{verb} staging folder {folder}")
     click.echo(f"{verb} {len(done.release_folders)} partial release folders ({done.objects} objects), "
                f"{len(done.staging_folders)} staging folders, {done.checkpoint_objects} checkpoint objects and "
-               f"{done.table_files} shared files (table files, document parts) no release lists; kept "
-               f"{done.kept_young} folders and {done.kept_young_table_files} unlisted shared files younger than "
+               f"{done.shared_files} shared files (table files, document parts) no release lists; kept "
+               f"{done.kept_young} folders and {done.kept_young_shared_files} unlisted shared files younger than "
                f"{grace}")
 
 

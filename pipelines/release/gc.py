@@ -54,8 +54,8 @@ class Collected:
     staging_folders: list[Path] = field(default_factory=list)
     kept_young: int = 0  # partial folders or staging folders within the grace period
     checkpoint_objects: int = 0  # checkpoint documents and segment files no longer needed
-    table_files: int = 0  # split-table files and document parts no kept manifest lists
-    kept_young_table_files: int = 0  # unlisted ones within the grace period
+    shared_files: int = 0  # split-table files and document parts no kept manifest lists
+    kept_young_shared_files: int = 0  # unlisted ones within the grace period
 
 
 def _objects(store: ReleaseStore, prefix: str) -> list[dict]:
@@ -102,7 +102,7 @@ def collect(settings: Settings, grace: timedelta, *, dry_run: bool = False, stor
             _delete(store, keys)
     out.checkpoint_objects = _collect_checkpoints(store, latest, cutoff, dry_run=dry_run)
     if all(m is not None for m in kept):  # a release whose files are unknown: no table file is surely unused
-        out.table_files, out.kept_young_table_files = _collect_table_files(
+        out.shared_files, out.kept_young_shared_files = _collect_shared_files(
             store, [m for m in kept if m is not None], cutoff, dry_run=dry_run)
     root = staging_root(settings)
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
@@ -139,7 +139,7 @@ def _collect_checkpoints(store: ReleaseStore, latest: dict | None, cutoff: datet
     return len(doomed)
 
 
-def _collect_table_files(store: ReleaseStore, manifests: list[dict], cutoff: datetime, *, dry_run: bool
+def _collect_shared_files(store: ReleaseStore, manifests: list[dict], cutoff: datetime, *, dry_run: bool
                          ) -> tuple[int, int]:
     """Remove split-table files and documents' parts none of ``manifests`` lists, of those older than ``cutoff``;
     returns how many (would) go and how many unlisted ones are kept as younger. The files are listed after the

@@ -165,6 +165,12 @@ CANDIDATES_PER_FILE = 16
 MILLI = 1000
 
 
+# A table of at most this many times ``file_bytes`` (by its declared width) is one file. It was 2 until the
+# catalog's contest_summary (0.48 MB at a million stations, 10,555 contests) was rewritten whole by every
+# publish with 250 KB files; a change here changes ``scoped.CUTS_VERSION``.
+ONE_FILE_UP_TO = 1
+
+
 def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_bytes: int) -> list[int]:
     """Where each file of ``table`` starts: content-defined, so a change to some rows changes only their files.
 
@@ -181,16 +187,16 @@ def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_
     only once encoded, and any figure of the whole table (its bytes or rows per value) moves as results arrive,
     and every cut with it. A cut depends on the runs within half a file of it and nothing else, so rows added or
     changed move at most the boundaries around them: the other files keep their bytes.
-    A table of at most twice ``file_bytes`` by ``width`` is one file. The cuts depend on the values only: a column
+    A table of at most ``file_bytes`` by ``width`` is one file (``ONE_FILE_UP_TO``). The cuts depend on the values only: a column
     dictionary-encoded (with distinct dictionary values, as Arrow's encoding makes them) or not, in one chunk or
     several, is cut at the same rows.
     """
     rows = table.num_rows
     run_bytes, row_bytes = width
-    if rows * (run_bytes + row_bytes) <= 2 * file_bytes:  # small even with a run per row: no need to find them
+    if rows * (run_bytes + row_bytes) <= ONE_FILE_UP_TO * file_bytes:  # small even with a run per row
         return [0]
     starts, hashes = column_runs(table.column(column).combine_chunks())
-    if (len(starts) + 1) * run_bytes + rows * row_bytes <= 2 * file_bytes:
+    if (len(starts) + 1) * run_bytes + rows * row_bytes <= ONE_FILE_UP_TO * file_bytes:
         return [0]
     return cuts(starts, hashes, rows, width, file_bytes)
 

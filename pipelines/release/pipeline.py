@@ -7,6 +7,7 @@ can call one at a time. Nothing becomes visible to the public unless the gate pa
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -43,6 +44,8 @@ from pipelines.release.part_figures import FiguresCache, keeping_figures
 from pipelines.release.store import ReleaseStore
 from pipelines.release.stream_cuts import write_table_stream
 from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -507,9 +510,11 @@ def _gate_entry(staged: Staged, report: GateReport) -> dict[str, Any]:
                         "failing_rows": c.failing_rows, "withheld": c.withheld} for c in report.checks]}
 
 
-def _write_entry(staged: Staged) -> dict[str, Any]:
-    # Table files this publish encoded, and those it linked from the last release's instead (``reuse``).
-    return {"files": {"written": staged.timings.get("files_written"), "reused": staged.timings.get("files_reused")}}
+def _write_entry(settings: Settings, staged: Staged) -> dict[str, Any]:
+    # Table files this publish encoded, and those it linked from the last release's instead (``reuse``); how
+    # they were cut (the next publish stages from this release's files only if it cuts them alike).
+    return {"files": {"written": staged.timings.get("files_written"), "reused": staged.timings.get("files_reused")},
+            "cutting": scoped.cutting(settings.table_file_bytes)}
 
 
 def _prune_local(settings: Settings, staged: Staged) -> None:
@@ -567,14 +572,33 @@ def _documents(settings: Settings, staged: Staged, now: datetime, store: Release
         staged.timings.update(documents.wait())
     t0 = time.perf_counter()
     built = Build.load(staged.directory, staged.files, now)
+    cache = checkpoint.document_blocks_folder(settings)
     documents, entries = cdf.release_documents(staged.files, generated_at=now, previous=previous, built=built,
-                                               cache=checkpoint.document_blocks_folder(settings))
+                                               cache=cache)
+    missing = _missing_carried_parts(store, documents, entries)
+    if missing:
+        # Carried over, the document would fail every publish until its tables change: build it again instead.
+        log.warning("%d part(s) of a document carried over from release %s are not in the bucket (first: %s); "
+                    "building the documents again", len(missing), (previous or {}).get("release_id"), missing[0])
+        documents, entries = cdf.release_documents(staged.files, generated_at=now, previous=None, built=built,
+                                                   cache=cache)
+        staged.timings["documents_rebuilt_parts_missing"] = len(missing)
     for entry in entries.values():
         keys = [store.part_key(p["sha256"]) for p in entry["parts"]]
         entry["parts"] = [{"key": key, "url": store.url(key), "sha256": p["sha256"], "bytes": p["bytes"]}
                           for key, p in zip(keys, entry["parts"], strict=True)]
     staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
     return documents, entries
+
+
+def _missing_carried_parts(store: ReleaseStore, built: Mapping[str, Any], entries: Mapping[str, dict[str, Any]]
+                           ) -> list[str]:
+    """The keys of the parts that documents carried over from the previous release (``entries`` not ``built``)
+    list and the bucket lacks (removed by hand, say): one listing of the parts folder, none when none is carried."""
+    keys = [store.part_key(p["sha256"]) for name, entry in entries.items() if name not in built
+            for p in entry["parts"]]
+    there = store.sizes(keys) if keys else {}
+    return [key for key in keys if key not in there]
 
 
 def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: str | None = None,
@@ -617,7 +641,7 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         # cdf/<election_id>.json.gz: NIST SP 1500-100 v2 in parts (docs/contests.md, "Export")
         "documents": cdf_entries,
         "gate": _gate_entry(staged, report),
-        "write": _write_entry(staged),
+        "write": _write_entry(settings, staged),
         # Tallies left out of this release (the withheld table's distinct units) and, per rule, how many.
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": changes,

@@ -19,6 +19,8 @@ of more than ``MAX_SHARE`` of the tallies, a file of the last release not in the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -92,6 +94,20 @@ def _nothing(files: Mapping[str, StagedFile]) -> None:
 
 def _ignored(scope_tallies: int) -> None:
     return None
+
+
+# Bump when ``parquet.chunk_bounds`` cuts the same rows otherwise for the same widths and file size.
+# 2: a table is one file up to ``file_bytes`` by its width (1: up to twice that).
+CUTS_VERSION = 2
+
+
+def cutting(file_bytes: int) -> dict[str, Any]:
+    """What decides where a release's table files are cut, besides their rows: recorded in its manifest
+    (``write.cutting``). A scoped stage keeps the last release's files of every table it does not touch, so it may
+    only follow a release cut the same way; otherwise its tables would not be a full rebuild's."""
+    widths = json.dumps({name: [t.FILE_SPLIT_COLUMNS[name], *t.FILE_WIDTHS[name]] for name in t.TABLE_NAMES})
+    return {"rule": CUTS_VERSION, "file_bytes": file_bytes,
+            "widths": hashlib.sha256(widths.encode()).hexdigest()[:16]}
 
 
 @dataclass(frozen=True)
@@ -274,6 +290,16 @@ class Source(Protocol):
     new_from: int | None
 
 
+def _cut_alike(manifest: dict[str, Any], file_bytes: int) -> None:
+    """Raises ``NotScoped`` unless the last release's files were cut as this publish cuts them (``cutting``)."""
+    theirs = (manifest.get("write") or {}).get("cutting") if isinstance(manifest.get("write"), dict) else None
+    ours = cutting(file_bytes)
+    if theirs is None:
+        raise NotScoped("the last release does not say how its table files were cut")
+    if theirs != ours:
+        raise NotScoped(f"the last release's table files were cut otherwise ({theirs}; now {ours})")
+
+
 def _handed(source: Source, manifest: dict[str, Any] | None, release_id: str | None) -> tuple[Extracted, int]:
     """The extraction and its first new row, when ``manifest`` is the checkpoint's release's."""
     if manifest is None or manifest.get("release_id") != release_id:
@@ -344,6 +370,7 @@ def stage_scoped(source: Source, manifest: dict[str, Any] | None, release_id: st
         NotScoped: the snapshot must be folded whole; the message says why.
     """
     ex, new_from = _handed(source, manifest, release_id)
+    _cut_alike(manifest, writing.file_bytes)
     started = time.perf_counter()
     scope = _scope_of(ex, new_from)
     writing.scoped(scope_tallies := int(np.count_nonzero(scope.tally_rows)))

@@ -23,6 +23,7 @@ import pyarrow as pa
 from pipelines.release.parquet import (
     CANDIDATES_PER_FILE,
     MILLI,
+    ONE_FILE_UP_TO,
     FileWriter,
     StagedFile,
     column_runs,
@@ -95,8 +96,8 @@ class FileCuts:
     def _one_file_yet(self) -> bool:
         """Whether ``chunk_bounds`` could still make the table one file: small so far, or no candidate so far
         (each stays false once false)."""
-        return (self.rows * (self.run_bytes + self.row_bytes) <= 2 * self.file_bytes
-                or (self.runs + 1) * self.run_bytes + self.rows * self.row_bytes <= 2 * self.file_bytes
+        return (self.rows * (self.run_bytes + self.row_bytes) <= ONE_FILE_UP_TO * self.file_bytes
+                or (self.runs + 1) * self.run_bytes + self.rows * self.row_bytes <= ONE_FILE_UP_TO * self.file_bytes
                 or not self.cand_at)
 
     def _sealed(self, final: bool) -> list[int]:

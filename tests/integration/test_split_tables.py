@@ -180,21 +180,21 @@ def test_gc_removes_table_files_no_release_lists_once_old_and_a_publish_after_it
     # they stay, so gc (which would have removed them a moment ago) keeps them as young. Not the first attempt's
     # member with its release time: the second has a time of its own.
     time.sleep(grace.total_seconds() + 1.5)
-    assert collect(settings, grace, dry_run=True).table_files == len(orphans)
+    assert collect(settings, grace, dry_run=True).shared_files == len(orphans)
     uploaded = _failing_publish(settings, monkeypatch)
     stale = orphans - uploaded - {k for k in orphans if "/tables/" in k}
     assert len(stale) == 1 and not uploaded <= orphans  # a time member each
     young = _young_orphan(settings, b"young")
     done = collect(settings, grace)
     left = (orphans | uploaded) - stale
-    assert (done.table_files, done.kept_young_table_files) == (len(stale), len(left) + 1)
+    assert (done.shared_files, done.kept_young_shared_files) == (len(stale), len(left) + 1)
 
     time.sleep(grace.total_seconds() + 1.5)
     younger = _young_orphan(settings, b"younger")
     dry = collect(settings, grace, dry_run=True)
     assert set(_shared(settings)) == listed | left | {young, younger}
     done = collect(settings, grace)
-    assert (dry.table_files, done.table_files, done.kept_young_table_files) == (len(left) + 1,) * 2 + (1,)
+    assert (dry.shared_files, done.shared_files, done.kept_young_shared_files) == (len(left) + 1,) * 2 + (1,)
     assert set(_shared(settings)) == listed | {younger}  # every file the release lists stays
 
     # The correction published after gc uploads the files gc removed; every file it lists is there.

@@ -43,8 +43,8 @@ def _write_all(tables, directory: Path, cache: reuse.TableFileCache) -> dict[str
     return out
 
 
-def _manifest(release_id: str, files: dict[str, StagedFile]) -> dict:
-    return {"release_id": release_id, "tables": {
+def _manifest(release_id: str, files: dict[str, StagedFile], file_bytes: int = FILE_BYTES) -> dict:
+    return {"release_id": release_id, "write": {"cutting": scoped.cutting(file_bytes)}, "tables": {
         name: {"path": None if f.parts else f"tables/{name}.parquet",
                "files": [{"sha256": p.sha256, "rows": p.rows} for p in f.parts or (f,)]}
         for name, f in files.items()}}
@@ -235,3 +235,19 @@ def test_the_figures_of_the_files_the_splice_wrote_are_kept_from_their_rows_and_
         assert (got.election, got.totals, got.municipalities) == (want.election, want.totals, want.municipalities)
         assert got.prints.tolist() == want.prints.tolist()
     assert not [p for p in read_back if str(tmp_path / "second") in p]
+
+
+@pytest.mark.parametrize(("write", "why"), [
+    (None, "the last release does not say how its table files were cut"),
+    ({"cutting": scoped.cutting(FILE_BYTES * 2)}, "the last release's table files were cut otherwise"),
+    ({"cutting": {**scoped.cutting(FILE_BYTES), "rule": scoped.CUTS_VERSION - 1}}, "cut otherwise"),
+])
+def test_a_release_cut_otherwise_is_not_followed_by_a_scoped_stage(tmp_path, write, why):
+    # Its untouched tables' files would be kept as they are, cut unlike a full rebuild's: the snapshot is folded
+    # whole instead (the publish says why).
+    manifest = {"release_id": "r1", "tables": {}, **({"write": write} if write else {})}
+    source = dataclasses.make_dataclass("Source", ["extracted", "new_from"])(extracted=object(), new_from=1)
+    writing = scoped.Writing(tmp_path, FILE_BYTES, reuse.TableFileCache(tmp_path / "cache", {}))
+    with pytest.raises(scoped.NotScoped, match=why):
+        scoped.stage_scoped(source, manifest, "r1", DATASET, writing)
+    assert source.extracted is not None  # nothing cut out: the whole fold still has it

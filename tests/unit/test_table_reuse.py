@@ -96,7 +96,8 @@ def _records(staged: StagedFile, cache: reuse.TableFileCache) -> dict:
 
 
 def test_a_small_table_is_one_file_and_is_reused_too(tmp_path, monkeypatch):
-    table = _results().slice(0, (2 * FILE_STATIONS - 10) * PER_STATION)  # just under two files' bytes
+    # Just under the bytes of a table kept as one file.
+    table = _results().slice(0, (parquet.ONE_FILE_UP_TO * FILE_STATIONS - 10) * PER_STATION)
     first, cache = _stage(table, tmp_path / "first", tmp_path / "cache", None)
     assert first.parts == () and cache.written == 1
     encodes = Encodes(monkeypatch)
