@@ -165,9 +165,9 @@ CANDIDATES_PER_FILE = 16
 MILLI = 1000
 
 
-# A table of at most this many times ``file_bytes`` (by its declared width) is one file. It was 2 until the
-# catalog's contest_summary (0.48 MB at a million stations, 10,555 contests) was rewritten whole by every
-# publish with 250 KB files; a change here changes ``scoped.CUTS_VERSION``.
+# A table of at most this many times ``file_bytes`` (by its declared width) is one file. It was 2, which left
+# contest_summary (0.48 MB at a million stations) one file that every publish rewrote whole with 250 KB files.
+# A change here bumps ``scoped.CUTS_VERSION``.
 ONE_FILE_UP_TO = 1
 
 
@@ -187,9 +187,9 @@ def chunk_bounds(table: pa.Table, column: str, width: tuple[float, float], file_
     only once encoded, and any figure of the whole table (its bytes or rows per value) moves as results arrive,
     and every cut with it. A cut depends on the runs within half a file of it and nothing else, so rows added or
     changed move at most the boundaries around them: the other files keep their bytes.
-    A table of at most ``file_bytes`` by ``width`` is one file (``ONE_FILE_UP_TO``). The cuts depend on the values only: a column
-    dictionary-encoded (with distinct dictionary values, as Arrow's encoding makes them) or not, in one chunk or
-    several, is cut at the same rows.
+    A table of at most ``file_bytes`` by ``width`` is one file (``ONE_FILE_UP_TO``). The cuts depend on the values
+    only: a column dictionary-encoded (with distinct dictionary values, as Arrow's encoding makes them) or not, in
+    one chunk or several, is cut at the same rows.
     """
     rows = table.num_rows
     run_bytes, row_bytes = width

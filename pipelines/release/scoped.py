@@ -292,8 +292,8 @@ class Source(Protocol):
 
 def _cut_alike(manifest: dict[str, Any], file_bytes: int) -> None:
     """Raises ``NotScoped`` unless the last release's files were cut as this publish cuts them (``cutting``)."""
-    theirs = (manifest.get("write") or {}).get("cutting") if isinstance(manifest.get("write"), dict) else None
-    ours = cutting(file_bytes)
+    write = manifest.get("write")
+    theirs, ours = write.get("cutting") if isinstance(write, dict) else None, cutting(file_bytes)
     if theirs is None:
         raise NotScoped("the last release does not say how its table files were cut")
     if theirs != ours:

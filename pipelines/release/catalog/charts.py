@@ -146,7 +146,8 @@ def incidents_by_category(tables: dict[str, pa.Table]) -> Series | None:
     counts = pc.value_counts(pc.fill_null(observations.column("category"), "UNKNOWN")).to_pylist()
     rows = sorted(((c["values"].replace("_", " ").lower(), float(c["counts"])) for c in counts),
                   key=lambda row: (-row[1], row[0]))
-    return Series(INCIDENTS_ID, _titled("Incidents by category", tables), "Number of incident reports in each category.",
+    return Series(INCIDENTS_ID, _titled("Incidents by category", tables),
+                  "Number of incident reports in each category.",
                   "Category", "Incident reports", [r[0] for r in rows], [r[1] for r in rows])
 
 
