@@ -97,9 +97,8 @@ def manifest(i: int, previous: str | None, stations: int, contests: int, file_by
                   if split else prefix + f"tables/{name}.parquet",
                   "rows": rows // parts, "bytes": rows // parts * 20, "sha256": _sha(name, n, i)}
                  for n in range(parts)]
-        for f in files:
-            f["url"] = f"http://127.0.0.1:17070/ballotstream-releases/{f['key']}"
-        tables[name] = {"path": None if split else f"tables/{name}.parquet", "url": None if split else files[0]["url"],
+        url = f"http://127.0.0.1:17070/ballotstream-releases/{files[0]['key']}"
+        tables[name] = {"path": None if split else f"tables/{name}.parquet", "url": None if split else url,
                         "rows": rows, "bytes": rows * 20, "sha256": _sha(name, i), "files": files,
                         "key": [], "description": TABLE_DESCRIPTIONS.get(name, ""),
                         "columns": [{**c, "description": docs.get(c["name"], "")}
@@ -108,7 +107,7 @@ def manifest(i: int, previous: str | None, stations: int, contests: int, file_by
                "success": k != 0, "failing_rows": 0 if k else 3} for k in range(30)]
     cdf = f"cdf/{ELECTION}.json.gz"
     return {
-        "format": "ballotstream.release/1", "dataset": DATASET, "release_id": rid,
+        "format": "ballotstream.release/2", "dataset": DATASET, "release_id": rid,
         "created_at": f"2030-05-05T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", "previous_release": previous,
         "snapshot": [{"topic": "ballotstream.results", "partition": p, "start_offset": 0, "end_offset": 1000 * i}
                      for p in range(12)],

@@ -355,7 +355,29 @@ def uploaded(before: dict[str, tuple[int, str, str]], after: dict[str, tuple[int
     largest = sorted(written.items(), key=lambda kv: -kv[1])[:5]
     return {**parts, "total": sum(parts.values()), "objects": len(written),
             "copied_in_bucket": {"objects": len(copied), "bytes": sum(copied.values())},
-            "largest": [{"key": k[len(dataset) + 1:], "bytes": v} for k, v in largest]}
+            "largest": [{"key": k[len(dataset) + 1:], "bytes": v} for k, v in largest],
+            "by_object": by_object(written, dataset)}
+
+
+def by_object(written: dict[str, int], dataset: str) -> dict[str, int]:
+    """The bytes written, by what they are: a table's content-addressed files (``tables/<table>/``), the documents'
+    parts (``parts/``), the checkpoint's objects (``checkpoints/``), each file of the release folder by its name
+    there (``manifest.json``, ``tables/<table>.parquet``), and each file of the dataset folder (``index.html``,
+    ``catalog.json``, ``latest.json``); largest first."""
+    out: dict[str, int] = {}
+    for key, size in written.items():
+        rest = key[len(dataset) + 1:]
+        head, _, tail = rest.partition("/")
+        if head == "tables":
+            name = f"tables/{tail.split('/', 1)[0]}/"
+        elif head in ("parts", "checkpoints"):
+            name = f"{head}/"
+        elif head == "releases":
+            name = tail.split("/", 1)[1] if "/" in tail else tail
+        else:
+            name = rest
+        out[name] = out.get(name, 0) + size
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def await_live(store: ReleaseStore, publisher: Publisher, end: dict[tuple[str, int], int], previous: str | None

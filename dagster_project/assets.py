@@ -139,7 +139,8 @@ def release(context: dg.AssetExecutionContext, ballotstream: BallotstreamResourc
         "manifest_url": dg.MetadataValue.url(manifest_url),
         "dagster/row_count": sum(t["rows"] for t in tables.values()),
         "rows": dg.MetadataValue.json({n: t["rows"] for n, t in tables.items()}),
-        "uris": dg.MetadataValue.json({n: [f["url"] for f in t["files"]] for n, t in tables.items()}),
+        "uris": dg.MetadataValue.json({n: [manifest["base_url"] + f["key"] for f in t["files"]]
+                                        for n, t in tables.items()}),
         "sha256": dg.MetadataValue.json({n: t["sha256"] for n, t in tables.items()}),
         "previous_release": manifest["previous_release"] or "",
         "withheld_units": manifest["withheld"]["units"],

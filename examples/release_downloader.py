@@ -30,11 +30,17 @@ def download(url: str) -> bytes:
         return response.read()
 
 
-def fetch(file: dict) -> bytes:
+def url_of(manifest: dict, entry: dict) -> str:
+    """A file's or part's URL: the manifest's ``base_url`` and the entry's bucket ``key`` (manifests of format
+    ``ballotstream.release/1`` gave each entry its ``url``)."""
+    return entry.get("url") or manifest["base_url"] + entry["key"]
+
+
+def fetch(manifest: dict, file: dict) -> bytes:
     """A file's bytes: a document in ``parts`` (one gzip member each) is its parts joined in order."""
     if file.get("parts"):
-        return b"".join(download(part["url"]) for part in file["parts"])
-    return download(file["url"])
+        return b"".join(download(url_of(manifest, part)) for part in file["parts"])
+    return download(url_of(manifest, file))
 
 
 def table_files(table: dict) -> list[dict]:
@@ -60,7 +66,7 @@ def verify_release(manifest_url: str, out: Path | None) -> list[str]:
     manifest = json.loads(download(manifest_url))
     problems = []
     for name, file, path in release_files(manifest):
-        body = fetch(file)
+        body = fetch(manifest, file)
         digest = hashlib.sha256(body).hexdigest()
         if digest != file["sha256"] or len(body) != file["bytes"]:
             problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "

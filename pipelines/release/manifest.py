@@ -13,7 +13,8 @@ from pipelines.fold.tables import KEYS, LOG_ORDER
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release.parquet import StagedFile
 
-MANIFEST_FORMAT = "ballotstream.release/1"
+# 2: file entries and document parts give their bucket ``key`` only; ``base_url`` + key is the URL (1 gave ``url``).
+MANIFEST_FORMAT = "ballotstream.release/2"
 
 _IN_LOG_ORDER = f"; rows in log order (by {', then '.join(LOG_ORDER)})."
 TABLE_DESCRIPTIONS: dict[str, str] = {
@@ -103,10 +104,12 @@ def column_docs() -> dict[str, str]:
 
 def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], *, release_prefix: str,
                 object_key: Callable[[str, str], str], url: Callable[[str], str]) -> dict[str, Any]:
-    """A table's manifest entry. ``files`` lists its files in order, each with its bucket ``key`` and ``url``:
-    one file in the release folder (also given as ``path`` and ``url``), or for a large table several
-    content-addressed files (``object_key(table, sha256)``), shared with every release that has the same one;
-    ``sha256`` is then ``parquet.tree_sha256`` of theirs, and ``path`` and ``url`` are null."""
+    """A table's manifest entry. ``files`` lists its files in order, each with its bucket ``key`` (its URL is the
+    manifest's ``base_url`` followed by the key): one file in the release folder (also given as ``path`` and
+    ``url``), or for a large table several content-addressed files (``object_key(table, sha256)``), shared with
+    every release that has the same one; ``sha256`` is then ``parquet.tree_sha256`` of theirs, and ``path`` and
+    ``url`` are null. A file's absolute URL is not repeated in its entry: every publish uploads a manifest that
+    lists every file, and at a million stations the URLs were a third of it (0.14 MB)."""
     docs = column_docs()
     if staged.parts:
         path = None
@@ -115,11 +118,9 @@ def table_entry(staged: StagedFile, schema_columns: list[dict[str, str]], *, rel
     else:
         path = f"tables/{staged.table}.parquet"
         files = [{"key": release_prefix + path, "rows": staged.rows, "bytes": staged.bytes, "sha256": staged.sha256}]
-    for f in files:
-        f["url"] = url(f["key"])
     return {
         "path": path,
-        "url": files[0]["url"] if path else None,
+        "url": url(files[0]["key"]) if path else None,
         "rows": staged.rows,
         "bytes": staged.bytes,
         "sha256": staged.sha256,
@@ -138,8 +139,9 @@ def release_id_for(snapshot: Snapshot, now: datetime, nonce: str | None = None) 
     return f"{stamp}-{snapshot.fingerprint()}-{nonce or secrets.token_hex(4)}"
 
 
-def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A Frictionless Data Package for the release's Parquet tables."""
+def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]], url: Callable[[str], str]
+                ) -> dict[str, Any]:
+    """A Frictionless Data Package for the release's Parquet tables; ``url`` gives a bucket key's public URL."""
     frictionless_types = {"string": "string", "int": "integer", "bool": "boolean", "double": "number",
                           "float": "number", "timestamp": "datetime", "date32": "date", "list": "array"}
 
@@ -158,7 +160,7 @@ def datapackage(dataset: str, release_id: str, tables: dict[str, dict[str, Any]]
             {
                 "name": name,
                 # Frictionless allows a list of paths for a resource in several files (same schema, in order).
-                "path": entry["path"] if entry["path"] else [f["url"] for f in entry["files"]],
+                "path": entry["path"] if entry["path"] else [url(f["key"]) for f in entry["files"]],
                 "format": "parquet",
                 "mediatype": "application/vnd.apache.parquet",
                 "bytes": entry["bytes"],

@@ -585,7 +585,7 @@ def _documents(settings: Settings, staged: Staged, now: datetime, store: Release
         staged.timings["documents_rebuilt_parts_missing"] = len(missing)
     for entry in entries.values():
         keys = [store.part_key(p["sha256"]) for p in entry["parts"]]
-        entry["parts"] = [{"key": key, "url": store.url(key), "sha256": p["sha256"], "bytes": p["bytes"]}
+        entry["parts"] = [{"key": key, "sha256": p["sha256"], "bytes": p["bytes"]}
                           for key, p in zip(keys, entry["parts"], strict=True)]
     staged.timings.update(documents_s=time.perf_counter() - t0, documents_built_ahead=len(built))
     return documents, entries
@@ -620,10 +620,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
     latest, etag = store.latest()
     previous = store.manifest(latest["release_id"]) if latest else None
     prefix = store.release_prefix(release_id)
-    entries = {
-        name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key, url=store.url)
-        for name, f in staged.files.items()
-    }
+    entries = {name: table_entry(f, staged.columns[name], release_prefix=prefix, object_key=store.object_key,
+                                 url=store.url) for name, f in staged.files.items()}
     counting = time.perf_counter()
     changes = _changes(settings, store, previous, staged)
     counting = time.perf_counter() - counting
@@ -632,6 +630,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "format": MANIFEST_FORMAT,
         "dataset": staged.dataset,
         "release_id": release_id,
+        # The public URL of a bucket key (each file's and part's ``key``) is this followed by the key.
+        "base_url": store.url(""),
         "created_at": now.isoformat(timespec="seconds"),
         "previous_release": previous["release_id"] if previous else None,
         "dagster_run_id": run_id,
@@ -646,8 +646,8 @@ def release(settings: Settings, staged: Staged, report: GateReport, *, run_id: s
         "withheld": {"units": withheld_units(staged), "rules": report.withheld_rules},
         "changes": changes,
     }
-    documents = {"datapackage.json": datapackage(staged.dataset, release_id, entries), "validation.json": validation,
-                 **cdf_documents}
+    documents = {"datapackage.json": datapackage(staged.dataset, release_id, entries, store.url),
+                 "validation.json": validation, **cdf_documents}
     counts = store.write_release(release_id, list(staged.files.values()), documents, manifest,
                                  before_manifest=lambda: _checkpoint_entries(staged, store, release_id),
                                  listed=_listed(store, previous), unchanged=_unchanged(entries, previous))

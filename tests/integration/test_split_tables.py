@@ -60,13 +60,16 @@ def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_reade
         assert len(entry["files"]) > 3 and entry["path"] is None and entry["url"] is None
         assert sum(f["rows"] for f in entry["files"]) == entry["rows"]
         assert all(f["key"] == f"{settings.dataset}/tables/{name}/{f['sha256']}.parquet" for f in entry["files"])
+        assert all("url" not in f for f in entry["files"])  # base_url + key (docs/releases.md)
     small = first["tables"]["elections"]
     assert [f["key"] for f in small["files"]] == [
         f"{settings.dataset}/releases/{first['release_id']}/tables/elections.parquet"]
 
     # Anyone reads a file; pyarrow (S3, anonymous) and DuckDB (its URLs) read the table as one dataset.
     entry = first["tables"]["contest_results"]
-    with urllib.request.urlopen(entry["files"][0]["url"], timeout=10) as response:
+    assert first["base_url"] == settings.public_url("")
+    urls = [first["base_url"] + f["key"] for f in entry["files"]]
+    with urllib.request.urlopen(urls[0], timeout=10) as response:
         assert response.status == 200 and int(response.headers["Content-Length"]) == entry["files"][0]["bytes"]
     s3 = pafs.S3FileSystem(anonymous=True, endpoint_override=settings.s3_endpoint_url, scheme="http",
                            region=settings.s3_region)
@@ -77,7 +80,6 @@ def test_large_tables_are_files_a_correction_uploads_only_what_changed_and_reade
     platform = con.execute("PRAGMA platform").fetchone()[0]
     con.execute(f"LOAD '{importlib.resources.files('duckdb_ext') / 'extensions' / f'v{duckdb.__version__}' / platform}"
                 "/httpfs.duckdb_extension'")  # the packaged extension, as the README loads it (no download)
-    urls = [f["url"] for f in entry["files"]]
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [urls]).fetchone()[0] == entry["rows"]
     # catalog.json lists the files by path, which resolves against its own URL to the same bytes.
     catalog_url = settings.public_url(f"{settings.dataset}/catalog.json")

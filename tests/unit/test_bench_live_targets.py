@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.bench_live import byte_shares, targets
+from benchmarks.bench_live import by_object, byte_shares, targets
 
 
 def _figures(release_mb: float, tables_mb: float) -> dict[str, Any]:
@@ -38,3 +38,14 @@ def test_the_documents_parts_count_as_public_bytes_beside_the_release_folder():
     assert targets(figures)["10000_bytes_about_their_share"]
     figures["batches_published"][0]["uploaded_bytes"]["parts"] = 9.9e6  # every part again: not met
     assert not targets(figures)["10000_bytes_about_their_share"]
+
+
+def test_the_bytes_written_are_broken_down_by_table_document_and_listing():
+    written = {"d/tables/events/aa.parquet": 300, "d/tables/events/bb.parquet": 200, "d/tables/seats/cc.parquet": 50,
+               "d/parts/dd.gz": 40, "d/checkpoints/r.json": 700, "d/checkpoints/segments/s/votes.arrow": 10,
+               "d/releases/r1/manifest.json": 400, "d/releases/r1/tables/news.parquet": 5, "d/index.html": 390,
+               "d/catalog.json": 360, "d/latest.json": 1}
+    out = by_object(written, "d")
+    assert out == {"checkpoints/": 710, "tables/events/": 500, "manifest.json": 400, "index.html": 390,
+                   "catalog.json": 360, "tables/seats/": 50, "parts/": 40, "tables/news.parquet": 5, "latest.json": 1}
+    assert list(out.values()) == sorted(out.values(), reverse=True) and sum(out.values()) == sum(written.values())

@@ -30,7 +30,7 @@ BASE = "http://s3.example/bucket"
 
 
 class _Page(HTMLParser):
-    """Collects what the tests look at: links, external resources, svgs with their titles, ids."""
+    """Collects what the tests look at: links, external resources, svgs with their titles, ids, the text."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +38,10 @@ class _Page(HTMLParser):
         self.external: list[str] = []
         self.ids: set[str] = set()
         self.tags: list[str] = []
+        self.text = ""
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -240,20 +244,22 @@ def test_every_json_document_is_written_with_the_one_json_content_type():
         assert body == json_document(json.loads(body), sort_keys=key.endswith("latest.json")) and b"\n" not in body
 
 
-def test_a_table_in_several_files_lists_each_file_with_a_relative_link():
+def test_a_table_in_several_files_is_listed_file_by_file_in_the_catalog_and_counted_on_the_page():
     manifests, _, reports = two_releases("az-test", BASE)
     entry = manifests[-1]["tables"][STATION_TURNOUT]
     shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3)]
     entry.update(path=None, url=None, files=[
-        {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "url": f"{BASE}/az-test/tables/x/{sha}.parquet",
-         "rows": 2, "bytes": 10, "sha256": sha} for sha in shas])
+        {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "rows": 2, "bytes": 10, "sha256": sha}
+        for sha in shas])
     catalog = build_catalog(manifests, reports)
     listed = catalog["releases"][0]["tables"][STATION_TURNOUT]
     assert listed["path"] is None
     assert [f["path"] for f in listed["files"]] == [f"tables/{STATION_TURNOUT}/{sha}.parquet" for sha in shas]
     page = _parse(render_index(catalog, fake_tables()))
-    # Once each: the latest release's entry points at the tables section instead of listing them again.
-    assert all(page.hrefs.count(f"tables/{STATION_TURNOUT}/{sha}.parquet") == 1 for sha in shas)
+    # The page counts the files and points at the two documents that list them; it links none of them.
+    assert not any(sha in href for sha in shas for href in page.hrefs)
+    assert "3 files, listed with their rows, bytes and SHA-256 in catalog.json and in manifest.json" in page.text
+    assert "catalog.json" in page.hrefs and f"releases/{manifests[-1]['release_id']}/manifest.json" in page.hrefs
     assert "#tables" in page.hrefs
     assert f"releases/{manifests[-1]['release_id']}/tables/{STATION_TURNOUT}.parquet" not in page.hrefs
 
@@ -333,8 +339,8 @@ def _chain(n: int) -> list[dict[str, Any]]:
         m["changes"]["previous_release"] = m["previous_release"]
         shas = [hashlib.sha256(f"{i}-{k}".encode()).hexdigest() for k in range(40)]
         m["tables"][STATION_TURNOUT].update(path=None, url=None, files=[
-            {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "rows": 2, "bytes": 10, "sha256": sha,
-             "url": f"{BASE}/az-test/tables/{STATION_TURNOUT}/{sha}.parquet"} for sha in shas])
+            {"key": f"az-test/tables/{STATION_TURNOUT}/{sha}.parquet", "rows": 2, "bytes": 10, "sha256": sha}
+            for sha in shas])
         out.append(m)
     return out
 

@@ -73,8 +73,11 @@ def _tables_list(release: dict[str, Any], with_columns: bool) -> str:
             columns = f"<details><summary>{len(t['columns'])} columns</summary><ul>{items}</ul></details>"
         title = _link(t["path"], name) if t["path"] else escape(name)
         if t.get("files"):
-            items = "".join(f"<li>{_link(f['path'], f['sha256'][:12])} {f['rows']:,} rows</li>" for f in t["files"])
-            title += f"<details><summary>{len(t['files'])} files</summary><ul>{items}</ul></details>"
+            # Not a link per file: every publish uploads the page, and at a million stations they were 0.12 MB
+            # of it. Read in order, the files are the table; programs take them from catalog.json.
+            title += (f"<br><small>{len(t['files']):,} files, listed with their rows, bytes and SHA-256 in "
+                      f"{_link(CATALOG_LINK, CATALOG_LINK)} and in {_link(release['manifest'], 'manifest.json')}"
+                      "</small>")
         rows.append(f"<tr><th scope=\"row\">{title}</th><td>{escape(t['description'])}"
                     f"{columns}</td><td class=\"n\">{(t['rows'] or 0):,}</td><td class=\"n\">{_size(t['bytes'])}</td>"
                     f"<td><code>{escape(t['sha256'] or '')}</code></td></tr>")
