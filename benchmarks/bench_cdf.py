@@ -49,7 +49,7 @@ def _rss_mb() -> float:
 
 def _setup(stations: int, contests: int, selections: int | None, folder: Path) -> None:
     from pipelines.fold import fold
-    from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+    from pipelines.fold.tables import file_layout
     from pipelines.generator.synth import synthesize
     from pipelines.release.parquet import write_table_files
     from pipelines.settings import Settings
@@ -62,8 +62,7 @@ def _setup(stations: int, contests: int, selections: int | None, folder: Path) -
     file_bytes = Settings().table_file_bytes  # the default, as a publish cuts files
     for name in cdf.TABLES:
         if name in tables:
-            write_table_files(name, tables[name], folder, split_column=FILE_SPLIT_COLUMNS[name],
-                              width=FILE_WIDTHS[name], file_bytes=file_bytes)
+            write_table_files(name, tables[name], folder, **file_layout(name, file_bytes))
     (folder / "done").touch()
     print(f"setup: synth + parse + fold + stage in {time.perf_counter() - t0:.1f} s -> {folder}")
 

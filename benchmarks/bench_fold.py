@@ -158,13 +158,12 @@ def _write_hashes(tables: dict, path: str) -> None:
 
 def _print_files(tables: dict, file_bytes: int) -> None:
     """Each table that a publish cuts into files at ``file_bytes``: how many, and their sizes."""
-    from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+    from pipelines.fold.tables import file_layout
     from pipelines.release.parquet import write_table_files
 
     with tempfile.TemporaryDirectory(prefix="bench-fold-files-") as tmp:
         for name, table in tables.items():
-            staged = write_table_files(name, table, Path(tmp), split_column=FILE_SPLIT_COLUMNS[name],
-                                       width=FILE_WIDTHS[name], file_bytes=file_bytes)
+            staged = write_table_files(name, table, Path(tmp), **file_layout(name, file_bytes))
             if staged.parts:
                 mb = np.array([p.bytes for p in staged.parts]) / 1e6
                 print(f"files of {name}: {len(mb)}, {mb.sum():.1f} MB; MB per file: median {np.median(mb):.2f}, "

@@ -37,7 +37,7 @@ from pipelines.contract import vocabulary as v
 from pipelines.fold.core import fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.fold.tables import file_layout
 from pipelines.gate.incremental import GateRun
 from pipelines.gate.keyprints import KeyPrints
 from pipelines.release import cdf_tables, reuse, scoped
@@ -58,8 +58,7 @@ def _stage_whole(ex: Extracted, directory: Path, cache: reuse.TableFileCache, fi
     out = {}
     for name, table in fold_tables(ex, DATASET):
         table = table.table() if isinstance(table, SlicedTable) else table
-        out[name] = write_table_files(name, table, directory, split_column=FILE_SPLIT_COLUMNS[name],
-                                      width=FILE_WIDTHS[name], file_bytes=file_bytes, write=cache.write)
+        out[name] = write_table_files(name, table, directory, **file_layout(name, file_bytes), write=cache.write)
     return out
 
 

@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from benchmarks.bench_fold import _load
 from pipelines.fold.core import fold_extracted
 from pipelines.fold.extract import Extracted
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.fold.tables import file_layout
 from pipelines.kafka.snapshot import Snapshot
 from pipelines.release import checkpoint, reuse
 from pipelines.release.parquet import write_table_files
@@ -126,8 +126,8 @@ def per_table_cpu(settings: Settings, tables: dict[str, pa.Table], reuse_from: d
         cpu = time.process_time()
         if profiler:
             profiler.enable()
-        write_table_files(name, tables[name], folder, split_column=FILE_SPLIT_COLUMNS[name],
-                          width=FILE_WIDTHS[name], file_bytes=settings.table_file_bytes, write=cache.write)
+        write_table_files(name, tables[name], folder, **file_layout(name, settings.table_file_bytes),
+                          write=cache.write)
         if profiler:
             profiler.disable()
         out[name] = round(time.process_time() - cpu, 3)

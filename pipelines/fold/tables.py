@@ -8,7 +8,7 @@ through their key columns instead.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -235,6 +235,20 @@ FILE_WIDTHS: dict[str, FileWidth] = {
     OBSERVATIONS: FileWidth(0, 65), OBSERVATIONS_BY_DIVISION: FileWidth(0, 7), NEWS: FileWidth(0, 1600),
     NEWS_MENTIONS: FileWidth(0, 300), WITHHELD: FileWidth(0, 32),
 }
+
+# Tables whose files are a share of BALLOTSTREAM_TABLE_FILE_BYTES, not all of it: the aggregates of a municipality
+# or a contest, of which a batch of tallies changes a few rows that lie together (one per municipality or contest
+# it touches), so each changed row costs a whole file. At a million stations a 10,000-tally batch of one region
+# changed 930 of municipality_results' 65,329 rows in one 0.34 MB file, and 76 of contest_summary's 3,681 in
+# one of 0.17 MB. Both tables are under 1 MB there: four times as many files add about a dozen to the listings.
+FILE_BYTES_SHARE: dict[str, float] = {MUNICIPALITY_RESULTS: 0.25, CONTEST_SUMMARY: 0.25}
+
+
+def file_layout(name: str, file_bytes: int) -> dict[str, Any]:
+    """How table ``name``'s files are cut (``parquet.write_table_files``' ``split_column``, ``width`` and
+    ``file_bytes``) when tables are cut into files of about ``file_bytes`` (``FILE_BYTES_SHARE`` of it for some)."""
+    return {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
+            "file_bytes": max(1, round(file_bytes * FILE_BYTES_SHARE.get(name, 1.0)))}
 
 # The column naming the event a row comes from (None: an aggregate, traced by its key).
 EVENT_ID_COLUMNS: dict[str, str | None] = {

@@ -29,7 +29,7 @@ from pipelines.fold.allocator import blocks_kept_while, give_back
 from pipelines.fold.core import fold_extracted, fold_tables
 from pipelines.fold.extract import Extracted, merge
 from pipelines.fold.sliced import SlicedTable
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, STATION_TURNOUT, TABLE_NAMES
+from pipelines.fold.tables import STATION_TURNOUT, TABLE_NAMES, file_layout
 from pipelines.gate import GateReport
 from pipelines.gate.checks import OWN_COLUMNS
 from pipelines.kafka import snapshot
@@ -276,8 +276,7 @@ def stage_tables(settings: Settings, snap: snapshot.Snapshot,
         tables = sorted(tables.items(), key=lambda item: -item[1].nbytes)
 
     def write(name: str, table: pa.Table | SlicedTable) -> StagedFile:
-        how = {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
-               "file_bytes": settings.table_file_bytes, "write": cache.write}
+        how = {**file_layout(name, settings.table_file_bytes), "write": cache.write}
         if name == STATION_TURNOUT:  # for the election-night publishes after this one (``part_figures``)
             how["write"] = keeping_figures(cache.write, FiguresCache(checkpoint.figures_folder(settings)))
         if isinstance(table, SlicedTable):  # assembled here, a slice at a time, each file written as it is sealed

@@ -105,7 +105,8 @@ def cutting(file_bytes: int) -> dict[str, Any]:
     """What decides where a release's table files are cut, besides their rows: recorded in its manifest
     (``write.cutting``). A scoped stage keeps the last release's files of every table it does not touch, so it may
     only follow a release cut the same way; otherwise its tables would not be a full rebuild's."""
-    widths = json.dumps({name: [t.FILE_SPLIT_COLUMNS[name], *t.FILE_WIDTHS[name]] for name in t.TABLE_NAMES})
+    widths = json.dumps({name: [t.FILE_SPLIT_COLUMNS[name], *t.FILE_WIDTHS[name], t.FILE_BYTES_SHARE.get(name, 1.0)]
+                         for name in t.TABLE_NAMES})
     return {"rule": CUTS_VERSION, "file_bytes": file_bytes,
             "widths": hashlib.sha256(widths.encode()).hexdigest()[:16]}
 
@@ -126,8 +127,7 @@ class Writing:
     scoped: Callable[[int], None] = _ignored
 
     def how(self, name: str) -> dict[str, Any]:
-        return {"split_column": t.FILE_SPLIT_COLUMNS[name], "width": t.FILE_WIDTHS[name],
-                "file_bytes": self.file_bytes, "write": self.cache.write}
+        return {**t.file_layout(name, self.file_bytes), "write": self.cache.write}
 
     def link(self, name: str, old: OldFile, path: Path) -> StagedFile:
         staged = self.cache.link_kept(name, old.sha256, old.rows, path)

@@ -295,11 +295,10 @@ def test_the_document_is_canonical_json_whatever_the_names(validator):
 
 def _staged(tables: dict[str, pa.Table], folder: Path) -> dict[str, Any]:
     """The tables as a release stages them (contest_results in several files)."""
-    from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+    from pipelines.fold.tables import file_layout
     from pipelines.release.parquet import write_table_files
 
-    return {n: write_table_files(n, t, folder, split_column=FILE_SPLIT_COLUMNS[n], width=FILE_WIDTHS[n],
-                                 file_bytes=100) for n, t in tables.items()}
+    return {n: write_table_files(n, t, folder, **file_layout(n, 100)) for n, t in tables.items()}
 
 
 @pytest.mark.parametrize("station_rows", [cdf.STATION_LEVEL_MAX_ROWS, 0])

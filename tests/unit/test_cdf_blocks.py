@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS
+from pipelines.fold.tables import file_layout
 from pipelines.release import cdf, cdf_blocks, cdf_frame
 from pipelines.release.cdf_tables import STATION
 from pipelines.release.parquet import StagedFile, write_table_files
@@ -83,8 +83,7 @@ def test_the_blocks_are_the_members_between_the_head_and_the_rest() -> None:
 
 
 def _staged(tables: dict[str, pa.Table], folder: Path) -> dict[str, StagedFile]:
-    return {n: write_table_files(n, t, folder, split_column=FILE_SPLIT_COLUMNS[n], width=FILE_WIDTHS[n],
-                                 file_bytes=100) for n, t in tables.items()}
+    return {n: write_table_files(n, t, folder, **file_layout(n, 100)) for n, t in tables.items()}
 
 
 class Counted:

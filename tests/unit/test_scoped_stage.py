@@ -20,7 +20,7 @@ from pipelines.fold.core import fold, fold_tables
 from pipelines.fold.scope import SCOPED_BY
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, part_figures
-from pipelines.fold.tables import FILE_SPLIT_COLUMNS, FILE_WIDTHS, KEYS, STATION_TURNOUT
+from pipelines.fold.tables import KEYS, STATION_TURNOUT, file_layout
 from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.diff import diff_tables
 from pipelines.release.parquet import ParquetParts, StagedFile, write_table_files
@@ -38,8 +38,7 @@ def _write_all(tables, directory: Path, cache: reuse.TableFileCache) -> dict[str
     out = {}
     for name, table in tables:
         table = table.table() if isinstance(table, SlicedTable) else table
-        out[name] = write_table_files(name, table, directory, split_column=FILE_SPLIT_COLUMNS[name],
-                                      width=FILE_WIDTHS[name], file_bytes=FILE_BYTES, write=cache.write)
+        out[name] = write_table_files(name, table, directory, **file_layout(name, FILE_BYTES), write=cache.write)
     return out
 
 
