@@ -250,6 +250,7 @@ def file_layout(name: str, file_bytes: int) -> dict[str, Any]:
     return {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
             "file_bytes": max(1, round(file_bytes * FILE_BYTES_SHARE.get(name, 1.0)))}
 
+
 # The column naming the event a row comes from (None: an aggregate, traced by its key).
 EVENT_ID_COLUMNS: dict[str, str | None] = {
     name: ("correction_event_id" if name == CORRECTIONS else "event_id" if "event_id" in SCHEMAS[name].names

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from pipelines.fold import TABLE_NAMES
+from pipelines.fold import tables as t
 from pipelines.fold.core import fold, fold_tables
 from pipelines.fold.scope import SCOPED_BY
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, part_figures
-from pipelines.fold.tables import KEYS, STATION_TURNOUT, file_layout
+from pipelines.fold.tables import KEYS, MUNICIPALITY_RESULTS, STATION_TURNOUT, file_layout
 from pipelines.release import cdf, checkpoint, reuse, scoped
 from pipelines.release.diff import diff_tables
 from pipelines.release.parquet import ParquetParts, StagedFile, write_table_files
@@ -250,3 +251,12 @@ def test_a_release_cut_otherwise_is_not_followed_by_a_scoped_stage(tmp_path, wri
     with pytest.raises(scoped.NotScoped, match=why):
         scoped.stage_scoped(source, manifest, "r1", DATASET, writing)
     assert source.extracted is not None  # nothing cut out: the whole fold still has it
+
+
+def test_a_table_cut_into_smaller_files_changes_the_record_of_how_files_are_cut(monkeypatch):
+    before = scoped.cutting(FILE_BYTES)
+    assert file_layout(MUNICIPALITY_RESULTS, 1000)["file_bytes"] == 250  # FILE_BYTES_SHARE
+    assert file_layout(STATION_TURNOUT, 1000)["file_bytes"] == 1000
+    monkeypatch.setitem(t.FILE_BYTES_SHARE, STATION_TURNOUT, 0.5)
+    assert file_layout(STATION_TURNOUT, 1000)["file_bytes"] == 500
+    assert scoped.cutting(FILE_BYTES)["widths"] != before["widths"]
