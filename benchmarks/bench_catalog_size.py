@@ -5,7 +5,8 @@ Usage: ``.venv/bin/python -m benchmarks.bench_catalog_size [--releases 100] [--c
 [--stations 1000000]``
 
 Each release's manifest lists every table of the fold with its real columns and descriptions; a table of more than
-twice ``BALLOTSTREAM_TABLE_FILE_BYTES`` at ``--stations`` is listed as files, as a publish splits it. The
+its file size at ``--stations`` (``BALLOTSTREAM_TABLE_FILE_BYTES``, or the share of it ``tables.file_layout`` gives)
+is listed as files, as a publish splits it. The
 releases are catalogued one at a time, each build keeping the entries of the catalog before it (as a publish does),
 and the documents' sizes are printed after the first, the second, the tenth, ... and the last release, with the
 bytes the contests section and the release entries take.
@@ -21,10 +22,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.fold.tables import SCHEMAS, TABLE_NAMES, empty_table
+from pipelines.fold.tables import SCHEMAS, TABLE_NAMES, empty_table, file_layout
 from pipelines.release.catalog import LATEST_COLUMNS, build_catalog, render_index
 from pipelines.release.manifest import TABLE_DESCRIPTIONS, column_docs
-from pipelines.release.parquet import columns
+from pipelines.release.parquet import ONE_FILE_UP_TO, columns
 from pipelines.release.s3 import json_document
 from pipelines.settings import Settings
 
@@ -90,8 +91,9 @@ def manifest(i: int, previous: str | None, stations: int, contests: int, file_by
     for name in TABLE_NAMES:
         rows = int(stations * ROWS_PER_STATION[name]) if name in ROWS_PER_STATION else contests
         size = stations * BYTES_PER_STATION.get(name, 0)
-        split = size > 2 * file_bytes
-        parts = math.ceil(size / file_bytes) if split else 1
+        its_file_bytes = file_layout(name, file_bytes)["file_bytes"]  # as the publish cuts this table
+        split = size > ONE_FILE_UP_TO * its_file_bytes
+        parts = math.ceil(size / its_file_bytes) if split else 1
         # A file keeps its bytes until its stations change: the same few files change from release to release.
         files = [{"key": f"{DATASET}/tables/{name}/{_sha(name, n, i if n == i % parts else -1)}.parquet"
                   if split else prefix + f"tables/{name}.parquet",
@@ -108,6 +110,7 @@ def manifest(i: int, previous: str | None, stations: int, contests: int, file_by
     cdf = f"cdf/{ELECTION}.json.gz"
     return {
         "format": "ballotstream.release/2", "dataset": DATASET, "release_id": rid,
+        "base_url": "http://127.0.0.1:17070/ballotstream-releases/",
         "created_at": f"2030-05-05T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", "previous_release": previous,
         "snapshot": [{"topic": "ballotstream.results", "partition": p, "start_offset": 0, "end_offset": 1000 * i}
                      for p in range(12)],
