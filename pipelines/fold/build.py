@@ -192,7 +192,7 @@ def log_order(columns: dict[str, pa.Array | pa.ChunkedArray]) -> np.ndarray:
     """The rows of ``columns`` in ``t.LOG_ORDER``, ties by event id: the order a sort by the history tables'
     ``t.ORDER`` gives, found by sorting integers.
 
-    The log position usually packs into one int64 (offset, then the topic's rank among the topics, then the
+    The log position usually packs into one int64 (the topic's rank among the topics, then the offset, then the
     partition), and one numpy sort of it takes a third of a lexicographic sort of the three.
     """
     codes = []

@@ -185,10 +185,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     WITHHELD: ("election_id", "contest_id", "station_id", "rule"),
 }
 
-# A row's place in the event log. The partitions' logs are merged position by position (offset first): a
-# partition's events are appended at offsets past every offset it holds, and a topic's partitions grow alike, so
-# new events sort near the end of their topic's offsets, not at the end of each partition's run.
-LOG_ORDER: tuple[str, ...] = ("offset", "topic", "partition")
+# A row's place in the event log: topic by topic, and a topic's partitions merged position by position (offset,
+# then partition). A partition's events are appended at offsets past every offset it holds, and a topic's
+# partitions grow alike, so new events sort together near the end of their topic, not at the end of each
+# partition's run. Topic first: with the offset first, every offset of the results topic sat between the same
+# offsets of the reference topic (a division per station), so a batch's new events and the events its corrections
+# supersede were one row in about nine of the files they rewrote (at a million stations, 1.4 MB of events files
+# for 10,000 tallies). Changing it changes how files are cut (``scoped.cutting``).
+LOG_ORDER: tuple[str, ...] = ("topic", "offset", "partition")
 
 # The order of each table's rows: its key, except for the history tables (events and corrections), kept in log
 # order so that new events land together, in the files at their offsets (by key, random event ids, they landed in
@@ -200,7 +204,7 @@ ORDER: dict[str, tuple[str, ...]] = {
 
 # Where a file of a large table may start (pipelines.release.parquet.chunk_bounds): a column of its ORDER whose
 # rows are contiguous in that order and whose values arrive together (a station's tally; a division's composed
-# rows; the events at one log offset).
+# rows; the events at one offset of a topic).
 FILE_SPLIT_COLUMNS: dict[str, str] = {
     EVENTS: "offset", CORRECTIONS: "offset", ELECTIONS: "election_id", DIVISIONS: "division_id",
     PARTIES: "party_id", CANDIDATES: "candidate_id", CONTESTS: "contest_id", CONTEST_SELECTIONS: "contest_id",
@@ -236,19 +240,27 @@ FILE_WIDTHS: dict[str, FileWidth] = {
     NEWS_MENTIONS: FileWidth(0, 300), WITHHELD: FileWidth(0, 32),
 }
 
-# Tables whose files are a share of BALLOTSTREAM_TABLE_FILE_BYTES, not all of it: the aggregates of a municipality
-# or a contest, of which a batch of tallies changes a few rows that lie together (one per municipality or contest
-# it touches), so each changed row costs a whole file. At a million stations a 10,000-tally batch of one region
-# changed 930 of municipality_results' 65,329 rows in one 0.34 MB file, and 76 of contest_summary's 3,681 in
-# one of 0.17 MB. Both tables are under 1 MB there: four times as many files add about a dozen to the listings.
-FILE_BYTES_SHARE: dict[str, float] = {MUNICIPALITY_RESULTS: 0.25, CONTEST_SUMMARY: 0.25}
+# Tables whose files are not BALLOTSTREAM_TABLE_FILE_BYTES but a multiple of it:
+# - a quarter, for the aggregates of a municipality or a contest, of which a batch of tallies changes a few rows
+#   that lie together (one per municipality or contest it touches), so each changed row costs a whole file. At a
+#   million stations a 10,000-tally batch of one region changed 930 of municipality_results' 65,329 rows in one
+#   0.34 MB file, and 76 of contest_summary's 3,681 in one of 0.17 MB. Both tables are under 1 MB there: four
+#   times as many files add about a dozen to the listings.
+# - four times, for the reference tables a batch of tallies never changes (``fold.scope.SCOPED_BY`` names the
+#   tables it does): they change only with the reference data, and every file of every table is listed in the
+#   manifest, catalog.json and datapackage.json each publish uploads (about 0.75 KB a file). At a million stations
+#   divisions (34 MB) and candidates (4 MB) were 137 of a release's 875 files.
+FILE_BYTES_SCALE: dict[str, float] = {
+    MUNICIPALITY_RESULTS: 0.25, CONTEST_SUMMARY: 0.25,
+    DIVISIONS: 4, CANDIDATES: 4, CONTEST_SELECTIONS: 4, PARTIES: 4, ELECTIONS: 4, SEATS: 4,
+}
 
 
 def file_layout(name: str, file_bytes: int) -> dict[str, Any]:
     """How table ``name``'s files are cut (``parquet.write_table_files``' ``split_column``, ``width`` and
-    ``file_bytes``) when tables are cut into files of about ``file_bytes`` (``FILE_BYTES_SHARE`` of it for some)."""
+    ``file_bytes``) when tables are cut into files of about ``file_bytes`` (``FILE_BYTES_SCALE`` times it for some)."""
     return {"split_column": FILE_SPLIT_COLUMNS[name], "width": FILE_WIDTHS[name],
-            "file_bytes": max(1, round(file_bytes * FILE_BYTES_SHARE.get(name, 1.0)))}
+            "file_bytes": max(1, round(file_bytes * FILE_BYTES_SCALE.get(name, 1.0)))}
 
 
 # The column naming the event a row comes from (None: an aggregate, traced by its key).

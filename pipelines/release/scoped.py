@@ -105,8 +105,9 @@ def cutting(file_bytes: int) -> dict[str, Any]:
     """What decides where a release's table files are cut, besides their rows: recorded in its manifest
     (``write.cutting``). A scoped stage keeps the last release's files of every table it does not touch, so it may
     only follow a release cut the same way; otherwise its tables would not be a full rebuild's."""
-    widths = json.dumps({name: [t.FILE_SPLIT_COLUMNS[name], *t.FILE_WIDTHS[name], t.FILE_BYTES_SHARE.get(name, 1.0)]
-                         for name in t.TABLE_NAMES})
+    # A table's row order too: the last release's files are spliced, row by row, in it.
+    widths = json.dumps({name: [t.FILE_SPLIT_COLUMNS[name], *t.FILE_WIDTHS[name], t.FILE_BYTES_SCALE.get(name, 1.0),
+                                *t.ORDER[name]] for name in t.TABLE_NAMES})
     return {"rule": CUTS_VERSION, "file_bytes": file_bytes,
             "widths": hashlib.sha256(widths.encode()).hexdigest()[:16]}
 
@@ -132,7 +133,7 @@ class Writing:
     def link(self, name: str, old: OldFile, path: Path) -> StagedFile:
         staged = self.cache.link_kept(name, old.sha256, old.rows, path)
         if staged is None:
-            raise NotScoped(f"a file of {name} in the last release is not in the local cache")
+            raise NotScoped(f"a file of {name} in the last release is missing from the local cache or damaged")
         return staged
 
     def link_table(self, name: str, old: list[OldFile], one_file: bool) -> StagedFile:

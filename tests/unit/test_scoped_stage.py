@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from pipelines.fold import TABLE_NAMES
 from pipelines.fold import tables as t
 from pipelines.fold.core import fold, fold_tables
-from pipelines.fold.scope import SCOPED_BY
+from pipelines.fold.scope import SCOPED_BY, UNSCOPED
 from pipelines.fold.sliced import SlicedTable
 from pipelines.fold.summary import SUMMARY_TURNOUT_COLUMNS, part_figures
 from pipelines.fold.tables import KEYS, MUNICIPALITY_RESULTS, STATION_TURNOUT, file_layout
@@ -187,7 +187,9 @@ def test_a_damaged_file_in_the_cache_means_a_whole_fold(damage: str, tmp_path: P
         return real(source, manifest, release_id, dataset, writing)
 
     monkeypatch.setattr(scoped, "stage_scoped", damaging)
-    with pytest.raises(scoped.NotScoped, match="events in the local cache is damaged"):
+    # Read by the splice (the files around the new events) or linked as they are (the others): damaged either way.
+    with pytest.raises(scoped.NotScoped, match="events in the local cache is damaged|events in the last release "
+                                               "is missing from the local cache or damaged"):
         publish_twice(log, upto, tmp_path)
 
 
@@ -255,8 +257,22 @@ def test_a_release_cut_otherwise_is_not_followed_by_a_scoped_stage(tmp_path, wri
 
 def test_a_table_cut_into_smaller_files_changes_the_record_of_how_files_are_cut(monkeypatch):
     before = scoped.cutting(FILE_BYTES)
-    assert file_layout(MUNICIPALITY_RESULTS, 1000)["file_bytes"] == 250  # FILE_BYTES_SHARE
+    assert file_layout(MUNICIPALITY_RESULTS, 1000)["file_bytes"] == 250  # FILE_BYTES_SCALE
     assert file_layout(STATION_TURNOUT, 1000)["file_bytes"] == 1000
-    monkeypatch.setitem(t.FILE_BYTES_SHARE, STATION_TURNOUT, 0.5)
+    monkeypatch.setitem(t.FILE_BYTES_SCALE, STATION_TURNOUT, 0.5)
     assert file_layout(STATION_TURNOUT, 1000)["file_bytes"] == 500
+    assert scoped.cutting(FILE_BYTES)["widths"] != before["widths"]
+
+
+def test_only_tables_a_batch_of_tallies_never_changes_are_cut_into_larger_files():
+    assert file_layout(t.DIVISIONS, 1000)["file_bytes"] == 4000  # FILE_BYTES_SCALE
+    larger = {name for name, scale in t.FILE_BYTES_SCALE.items() if scale > 1}
+    assert t.DIVISIONS in larger and not larger & (set(SCOPED_BY) | UNSCOPED)
+
+
+def test_a_table_in_another_row_order_changes_the_record_of_how_files_are_cut(monkeypatch):
+    # A splice keeps the last release's files and places rows among theirs: in another order it would not give
+    # a full rebuild's files, so such a release must not be staged from.
+    before = scoped.cutting(FILE_BYTES)
+    monkeypatch.setitem(t.ORDER, t.EVENTS, ("offset", "topic", "partition", "event_id"))
     assert scoped.cutting(FILE_BYTES)["widths"] != before["widths"]
