@@ -8,7 +8,7 @@ Paths in the catalog are relative to the dataset folder (``<dataset>/``), where 
 ``index.html`` live, so the page links work wherever the bucket is served from, and a script resolves them against
 the URL it fetched ``catalog.json`` from. A table in one file also has its absolute ``url`` (from its manifest);
 the files of a split table and the parts of a document have a path only: at a million stations the latest
-release has about 850, and their URLs were 0.15 MB of a document every publish uploads (the manifest gives their
+release has about 800, and their URLs were 0.15 MB of a document every publish uploads (the manifest gives their
 bucket keys and the ``base_url`` of those keys)."""
 
 from __future__ import annotations
