@@ -60,6 +60,8 @@ STATUS_DUPLICATE = "duplicate"  # the same event_id seen again at another log po
 EVENT_STATUSES: tuple[str, ...] = (
     STATUS_CURRENT, STATUS_OUTDATED, STATUS_SUPERSEDED, STATUS_RETRACTED, STATUS_DUPLICATE,
 )
+# The statuses of the events listed in the ``noncurrent_events`` table (a duplicate copy is not an ``events`` row).
+NONCURRENT_EVENT_STATUSES: tuple[str, ...] = (STATUS_OUTDATED, STATUS_SUPERSEDED, STATUS_RETRACTED)
 
 CORRECTION_SUPERSEDE = "supersede"
 CORRECTION_RETRACT = "retract"

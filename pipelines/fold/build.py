@@ -158,7 +158,8 @@ def current_rows(ex: Extracted, res: Resolution, record_type: str) -> pa.Table:
 
 
 def events_table(ex: Extracted, res: Resolution) -> pa.Table:
-    """Every event, every version, once: one row per event_id, however often it was delivered.
+    """Every event, every version, once: one row per event_id, however often it was delivered. Its status is in
+    ``noncurrent_events`` (:func:`noncurrent_events_table`), so that a correction adds rows and changes none.
 
     A re-delivered event (a producer retry, a file ingested twice: the same event_id at another log position) is
     counted, not repeated: the row is the canonical copy (the lowest topic/partition/offset, the one the other
@@ -171,7 +172,6 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
     every = bool(canonical.all())  # the usual case: nothing delivered twice, so no copy before the sort
     cols = {name: env[name] if every else env[name].take(pa.array(rows)) for name in env.column_names}
     order = log_order(cols)
-    cols["status"] = res.status_of(rows)
     deliveries = np.ones(len(rows), dtype=np.int32)
     if not every and (res.kept & (res.status == DUPLICATE)).any():
         # Only the re-delivered ids are counted by hand: usually a handful among millions.
@@ -186,6 +186,21 @@ def events_table(ex: Extracted, res: Resolution) -> pa.Table:
 
 
 DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
+CURRENT = v.EVENT_STATUSES.index(v.STATUS_CURRENT)
+
+
+def noncurrent_events(res: Resolution) -> np.ndarray:
+    """The rows of the envelope that are ``events`` rows no longer current (outdated, superseded or retracted)."""
+    return np.flatnonzero(res.kept & (res.status != DUPLICATE) & (res.status != CURRENT))
+
+
+def noncurrent_events_table(ex: Extracted, res: Resolution) -> pa.Table:
+    """Each event of ``events`` that is no longer current, with its status and its log position: an event not
+    listed is current."""
+    rows = pa.array(noncurrent_events(res), pa.int64())
+    cols = {name: ex.envelope[name].take(rows) for name in ("event_id", *t.LOG_ORDER)}
+    cols["status"] = res.status_of(rows.to_numpy())
+    return finish(t.NONCURRENT_EVENTS, cols, order=log_order(cols))
 
 
 def log_order(columns: dict[str, pa.Array | pa.ChunkedArray]) -> np.ndarray:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from pipelines.contract import vocabulary as v
 from pipelines.fold import tables as t
 from pipelines.fold.allocator import use_fold_allocator
-from pipelines.fold.build import corrections_table, events_table, reference_tables
+from pipelines.fold.build import corrections_table, events_table, noncurrent_events_table, reference_tables
 from pipelines.fold.extract import Extracted, Votes, extract
 from pipelines.fold.observations import news, observations, observations_by_division
 from pipelines.fold.results import result_tables
@@ -78,6 +78,11 @@ def fold_extracted(ex: Extracted, dataset: str | None = None, withhold: pa.Table
     return {name: out[name] for name in t.TABLE_NAMES}
 
 
+# The history tables, built last: full copies of the envelope (events the last of all: the largest).
+HISTORY_TABLES = {t.CORRECTIONS: corrections_table, t.NONCURRENT_EVENTS: noncurrent_events_table,
+                  t.EVENTS: events_table}
+
+
 def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | None = None, *,
                 whole_turnout: Callable[[pa.Table], WholeTurnout] | None = None
                 ) -> Iterator[tuple[str, pa.Table | SlicedTable]]:
@@ -135,9 +140,7 @@ def fold_tables(ex: Extracted, dataset: str | None = None, withhold: pa.Table | 
     news_table, mentions = news(ex, res)
     yield t.NEWS, named(news_table)
     yield t.NEWS_MENTIONS, named(mentions)
-    # The history tables are full copies of the envelope: build them last, when the rest is done.
-    yield t.CORRECTIONS, named(corrections_table(ex, res))
-    yield t.EVENTS, named(events_table(ex, res))
+    yield from ((name, named(build(ex, res))) for name, build in HISTORY_TABLES.items())
 
 
 def _metadata(dataset: str | None) -> Callable[[pa.Table | SlicedTable], pa.Table | SlicedTable]:

@@ -45,7 +45,8 @@ from pipelines.fold.extract import Extracted, Votes
 SCOPED_BY: dict[str, str] = {
     t.STATION_RESULTS: "contest_id", t.STATION_TURNOUT: "contest_id", t.CONTESTS: "contest_id",
     t.CONTEST_RESULTS: "contest_id", t.CONTEST_SUMMARY: "contest_id", t.WITHHELD: "contest_id",
-    t.MUNICIPALITY_RESULTS: "municipality_id", t.EVENTS: "event_id", t.CORRECTIONS: "correction_event_id",
+    t.MUNICIPALITY_RESULTS: "municipality_id", t.EVENTS: "event_id", t.NONCURRENT_EVENTS: "event_id",
+    t.CORRECTIONS: "correction_event_id",
 }
 UNSCOPED: frozenset[str] = frozenset({t.NATIONAL_SUMMARY})
 

@@ -141,8 +141,9 @@ def _specific(table: str) -> list[CheckSpec]:
     match table:
         case tables.EVENTS:
             return [_vocab(T, names.RECORD_TYPE_IN_VOCABULARY, "record_type", vocabulary.RECORD_TYPES),
-                    _vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.EVENT_STATUSES),
                     _vocab(T, names.SOURCE_KIND_IN_VOCABULARY, "source_kind", vocabulary.SOURCE_KINDS)]
+        case tables.NONCURRENT_EVENTS:
+            return [_vocab(T, names.STATUS_IN_VOCABULARY, "status", vocabulary.NONCURRENT_EVENT_STATUSES)]
         case tables.CORRECTIONS:
             return [_vocab(T, names.KIND_IN_VOCABULARY, "kind", vocabulary.CORRECTION_KINDS)]
         case tables.ELECTIONS:

@@ -20,6 +20,8 @@ _IN_LOG_ORDER = f"; rows in log order (by {', then '.join(LOG_ORDER)})."
 TABLE_DESCRIPTIONS: dict[str, str] = {
     "events": "Every event in the snapshot, every version, once (one row per event_id), with the topic, "
               "partition and offset of its first delivery and how many times it was delivered" + _IN_LOG_ORDER,
+    "noncurrent_events": "Each event of the events table that is no longer current (outdated, superseded or "
+                         "retracted), with its log position; an event not listed is current" + _IN_LOG_ORDER,
     "corrections": "Each correction (supersede) or retraction, with its reason and both event ids" + _IN_LOG_ORDER,
     "elections": "Elections declared.",
     "divisions": "Divisions: country, regions, municipalities, constituencies and polling stations.",
@@ -53,7 +55,7 @@ _EXTRA_DOCS = {
     "rank": "Rank of the candidate by votes within the municipality (1 = most votes).",
     "elected_by_votes": "Whether the candidate's rank is within the municipality's seats.",
     "elected": "Whether the candidate appears in the reported seat allocation.",
-    "status": "Current status (for events: current, outdated, superseded or retracted).",
+    "status": "Current status (for noncurrent_events: outdated, superseded or retracted).",
     "record_type": "Avro record name of the event.",
     "contest_id": "The contest (the election id for the election's default contest).",
     "overvotes": "Overvotes (null: not reported).",

@@ -105,9 +105,10 @@ def cutting(file_bytes: int) -> dict[str, Any]:
     """What decides where a release's table files are cut, besides their rows: recorded in its manifest
     (``write.cutting``). A scoped stage keeps the last release's files of every table it does not touch, so it may
     only follow a release cut the same way; otherwise its tables would not be a full rebuild's."""
-    # Each table's layout (``file_layout``: split column, widths, its own file size) and row order: the last
-    # release's files are spliced, row by row, in it.
-    widths = json.dumps({name: [*t.file_layout(name, file_bytes).values(), *t.ORDER[name]] for name in t.TABLE_NAMES})
+    # Each table's layout (``file_layout``: split column, widths, its own file size), row order and columns: the
+    # last release's files are spliced, row by row, in that order and with those columns.
+    widths = json.dumps({name: [*t.file_layout(name, file_bytes).values(), *t.ORDER[name],
+                                *(f"{f.name}: {f.type}" for f in t.SCHEMAS[name])] for name in t.TABLE_NAMES})
     return {"rule": CUTS_VERSION, "file_bytes": file_bytes,
             "widths": hashlib.sha256(widths.encode()).hexdigest()[:16]}
 

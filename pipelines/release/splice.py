@@ -54,7 +54,7 @@ PREFIXES: dict[str, tuple[str, ...]] = {
     t.STATION_RESULTS: ("election_id", "contest_id"), t.STATION_TURNOUT: ("election_id", "contest_id"),
     t.WITHHELD: ("election_id", "contest_id"), t.CONTESTS: ("contest_id",), t.CONTEST_RESULTS: ("contest_id",),
     t.CONTEST_SUMMARY: ("contest_id",), t.MUNICIPALITY_RESULTS: ("election_id", "municipality_id"),
-    t.EVENTS: t.LOG_ORDER, t.CORRECTIONS: t.LOG_ORDER,
+    t.EVENTS: t.LOG_ORDER, t.NONCURRENT_EVENTS: t.LOG_ORDER, t.CORRECTIONS: t.LOG_ORDER,
 }
 # Fewer files than this: the table is read and written whole (a span is up to five files anyway).
 MIN_FILES = 8

@@ -25,7 +25,9 @@ def _votes(tables: dict[str, pa.Table], station_id: str, contest_id: str = ELECT
 
 
 def _status(tables: dict[str, pa.Table], event_id: str) -> list[str]:
-    return [r["status"] for r in tables[t.EVENTS].to_pylist() if r["event_id"] == event_id]
+    """The status of each events row of ``event_id``: as noncurrent_events lists it, else current."""
+    listed = {r["event_id"]: r["status"] for r in tables[t.NONCURRENT_EVENTS].to_pylist()}
+    return [listed.get(event_id, "current") for r in tables[t.EVENTS].to_pylist() if r["event_id"] == event_id]
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -146,6 +148,23 @@ def test_latest_version_rule() -> None:
         "outdated", "current", "outdated"]
 
 
+def test_noncurrent_events_lists_events_rows_at_their_log_positions() -> None:
+    log = small_election()
+    first = next(r for r in log.records if r.record_type == "StationTally")
+    log.tally(station(1), muni("a"), VOTES | {"candidate:aysel": 299}, supersedes=first, invalid=11)
+    log.again(first)  # a second delivery of a superseded event is not listed twice
+    log.retract(next(r for r in log.records if r.record_type == "StationTally" and r is not first))
+    log.tally(station(1), muni("a"), VOTES, status="PRELIMINARY", recorded_at=T0 - timedelta(days=1))
+    tables = fold(log.records)
+    noncurrent = tables[t.NONCURRENT_EVENTS].to_pylist()
+    events = {r["event_id"]: r for r in tables[t.EVENTS].to_pylist()}
+    assert sorted(r["status"] for r in noncurrent) == ["outdated", "retracted", "superseded"]
+    for row in noncurrent:
+        event = events[row["event_id"]]
+        assert [row[c] for c in t.LOG_ORDER] == [event[c] for c in t.LOG_ORDER]
+    assert len({r["event_id"] for r in noncurrent}) == len(noncurrent)
+
+
 def test_tallies_of_two_contests_at_one_station_both_stay_current() -> None:
     # The data loss of a per-station key: a second contest's tally at the same station used to get the same
     # key and so marked the first one outdated. Keys are per contest x station now (docs/contests.md, rule 2).
@@ -186,14 +205,15 @@ def test_out_of_order_arrival_gives_the_same_tables() -> None:
 def test_every_row_traces_to_the_event_that_made_it() -> None:
     tables = fold(small_election().records)
     events = {(r["topic"], r["partition"], r["offset"]): r for r in tables[t.EVENTS].to_pylist()}
+    noncurrent = set(tables[t.NONCURRENT_EVENTS]["event_id"].to_pylist())
     for name in TABLE_NAMES:
-        if name in (t.EVENTS, t.CORRECTIONS) or "event_id" not in tables[name].column_names:
+        if name in (t.EVENTS, t.NONCURRENT_EVENTS, t.CORRECTIONS) or "event_id" not in tables[name].column_names:
             continue
         for row in tables[name].to_pylist():
             if row["event_id"] is None:  # national_summary metrics nobody reported
                 continue
             event = events[(row["topic"], row["partition"], row["offset"])]
-            assert event["event_id"] == row["event_id"] and event["status"] == "current", name
+            assert event["event_id"] == row["event_id"] and event["event_id"] not in noncurrent, name
 
 
 def test_two_folds_write_identical_parquet_bytes() -> None:

@@ -52,9 +52,9 @@ def test_withheld_tally_is_absent_from_every_result_table_and_listed() -> None:
     assert (row["station_id"], row["rule"], row["event_id"], row["offset"]) == (
         station(3), RULE, tally["event_id"], tally["offset"])
     # history is untouched: the withheld tally's event is still current.
-    status = {r["event_id"]: r["status"] for r in out[t.EVENTS].to_pylist()}
-    assert status[tally["event_id"]] == "current"
-    assert out[t.EVENTS].equals(full[t.EVENTS])
+    assert tally["event_id"] in out[t.EVENTS]["event_id"].to_pylist()
+    assert tally["event_id"] not in out[t.NONCURRENT_EVENTS]["event_id"].to_pylist()
+    assert out[t.EVENTS].equals(full[t.EVENTS]) and out[t.NONCURRENT_EVENTS].equals(full[t.NONCURRENT_EVENTS])
 
 
 def test_national_summary_leaves_out_a_station_withheld_in_every_contest() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -275,4 +276,12 @@ def test_a_table_in_another_row_order_changes_the_record_of_how_files_are_cut(mo
     # a full rebuild's files, so such a release must not be staged from.
     before = scoped.cutting(FILE_BYTES)
     monkeypatch.setitem(t.ORDER, t.EVENTS, ("offset", "topic", "partition", "event_id"))
+    assert scoped.cutting(FILE_BYTES)["widths"] != before["widths"]
+
+
+def test_a_table_with_other_columns_changes_the_record_of_how_files_are_cut(monkeypatch):
+    # The status that moved from events to noncurrent_events: a splice of the last release's events files would
+    # have kept their status column beside new rows without it.
+    before = scoped.cutting(FILE_BYTES)
+    monkeypatch.setitem(t.SCHEMAS, t.EVENTS, t.SCHEMAS[t.EVENTS].append(pa.field("status", pa.string())))
     assert scoped.cutting(FILE_BYTES)["widths"] != before["widths"]

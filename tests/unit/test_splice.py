@@ -59,7 +59,7 @@ def _station_rows(contests: range, stations: int, seed: int) -> list[dict]:
 
 def _event_rows(positions: range, seed: int) -> list[dict]:
     return [{"event_id": f"ev{o}-{p}", "record_type": "StationTally", "key": f"k{o % 17}", "topic": "results",
-             "partition": p, "offset": o, "status": ("current", "outdated")[(o + seed) % 2], "deliveries": 1}
+             "partition": p, "offset": o, "deliveries": 1 + (o + seed) % 2}
             for o in positions for p in range(2) if (o + p) % 3]
 
 
