@@ -55,7 +55,8 @@ _EXTRA_DOCS = {
     "rank": "Rank of the candidate by votes within the municipality (1 = most votes).",
     "elected_by_votes": "Whether the candidate's rank is within the municipality's seats.",
     "elected": "Whether the candidate appears in the reported seat allocation.",
-    "status": "Current status (for noncurrent_events: outdated, superseded or retracted).",
+    "status": "Current status (for noncurrent_events: outdated, superseded or retracted; for corrections, the "
+              "correction event's: current or one of those).",
     "record_type": "Avro record name of the event.",
     "contest_id": "The contest (the election id for the election's default contest).",
     "overvotes": "Overvotes (null: not reported).",
