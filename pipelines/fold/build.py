@@ -189,17 +189,13 @@ DUPLICATE = v.EVENT_STATUSES.index(v.STATUS_DUPLICATE)
 CURRENT = v.EVENT_STATUSES.index(v.STATUS_CURRENT)
 
 
-def noncurrent_events(res: Resolution) -> np.ndarray:
-    """The rows of the envelope that are ``events`` rows no longer current (outdated, superseded or retracted)."""
-    return np.flatnonzero(res.kept & (res.status != DUPLICATE) & (res.status != CURRENT))
-
-
 def noncurrent_events_table(ex: Extracted, res: Resolution) -> pa.Table:
-    """Each event of ``events`` that is no longer current, with its status and its log position: an event not
-    listed is current."""
-    rows = pa.array(noncurrent_events(res), pa.int64())
-    cols = {name: ex.envelope[name].take(rows) for name in ("event_id", *t.LOG_ORDER)}
-    cols["status"] = res.status_of(rows.to_numpy())
+    """Each event of ``events`` that is no longer current (outdated, superseded or retracted), with its status and
+    its log position: an event not listed is current."""
+    rows = np.flatnonzero(res.kept & (res.status != DUPLICATE) & (res.status != CURRENT))
+    at = pa.array(rows, pa.int64())
+    cols = {name: ex.envelope[name].take(at) for name in ("event_id", *t.LOG_ORDER)}
+    cols["status"] = res.status_of(rows)
     return finish(t.NONCURRENT_EVENTS, cols, order=log_order(cols))
 
 
