@@ -1,12 +1,13 @@
 """Election night: how soon new or corrected tallies are live, on top of a large history, and what it costs.
 
 Usage: ``.venv/bin/python -m benchmarks.bench_live --stations 1000000 [--contests 1] [--selections M]
-[--batches 1000,10000,100000] [--new-share 0.5] [--spread random|region] [--keep-topics] [--keep-dataset]
-[--ephemeral-dagster] [--profile DIR]``
+[--batches 1000,10000,100000] [--new-share 0.5] [--spread random|region|places] [--places K] [--keep-topics]
+[--keep-dataset] [--ephemeral-dagster] [--profile DIR]``
 
 Setup: the generator's election (seed 1, ``--contests`` per station, default 1) with ``--stations`` stations plus
 one per new tally to come. The tallies of its results CSV that the batches will bring as new are held back, chosen
-at random (``--spread region``: one run of consecutive tallies, see ``split_results``); with one contest per
+at random (``--spread region``: one run of consecutive tallies; ``--spread places``: ``--places`` runs per batch;
+see ``choose_roles``); with one contest per
 station they are whole stations that have not reported yet, and the history holds exactly ``--stations`` stations' tallies. The history is ingested into fresh topics and published once (a full
 rebuild, which leaves the checkpoint).
 
@@ -37,7 +38,8 @@ publish made and covers the batch's offsets; it read exactly the batch's events,
 release; its changes are exactly the batch's (rows added for new tallies, two rows changed per correction);
 the full rebuild read everything and its tables equal the last incremental release's, byte for byte.
 
-Figures go to ``benchmarks/results/live-<stations>x<contests>[x<selections>][-region][-ephemeral-dagster].json``.
+Figures go to
+``benchmarks/results/live-<stations>x<contests>[x<selections>][-region|-places<K>][-ephemeral-dagster].json``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ from pipelines.release.store import ReleaseStore
 from pipelines.settings import Settings
 
 OUT = Path(__file__).resolve().parent / "results"
+# ``--spread places``: how many separate runs of stations each batch comes from, unless ``--places`` says.
+PLACES = 10
 RESULTS_CSV = "results.csv"
 POLL_S = 0.1  # how often latest.json is read while a publish runs (the figure is late by up to this)
 PUBLISH_TIMEOUT_S = 3 * 3600
@@ -144,19 +148,20 @@ def correction(block: list[str], columns: list[str], when: str) -> list[str]:
     return [",".join(row) + "\n" for row in rows]
 
 
-def split_results(data: Path, history: Path, batches: list[Batch], tallies: int, seed: int = 7,
-                  spread: str = "random") -> int:
-    """Write the history's results CSV (every tally but the held-back ones) to ``history`` and each batch's new
-    and corrected tallies beside it; returns the tallies in the history. The source CSV is removed (at a million
-    stations it is gigabytes).
+def choose_roles(rng: random.Random, tallies: int, batches: list[Batch], spread: str = "random",
+                 places: int = PLACES) -> dict[int, tuple[str, int]]:
+    """Which tallies of the CSV (numbered in its order) each batch brings: tally -> ("new" or "corrected", batch).
 
-    ``spread``: ``random``, the batches' tallies drawn from the whole country; ``region``, one run of consecutive
-    tallies of the CSV (which lists stations region by region), the new ones first: results arriving region by
-    region, as when a region's commission reports."""
+    ``spread``: ``random``, each tally drawn from the whole country; ``region``, one run of consecutive tallies
+    of the CSV (which lists stations region by region), the new ones first: results arriving region by region,
+    as when a region's commission reports; ``places``, each batch ``places`` runs of consecutive tallies at random
+    places, each with its share of the batch's new and corrected tallies: several commissions reporting at once.
+    """
     n_new = sum(b.new for b in batches)
     n_corrected = sum(b.corrected for b in batches)
     _require(n_new + n_corrected <= tallies, f"{n_new + n_corrected:,} batch tallies but only {tallies:,} tallies")
-    rng = random.Random(seed)
+    if spread == "places":
+        return _roles_in_places(rng, tallies, batches, places)
     if spread == "region":
         start = rng.randrange(tallies - (n_new + n_corrected) + 1)
         chosen = list(range(start, start + n_new + n_corrected))
@@ -167,6 +172,42 @@ def split_results(data: Path, history: Path, batches: list[Batch], tallies: int,
     for b_index, batch in enumerate(batches):
         role.update({next(new_ids): ("new", b_index) for _ in range(batch.new)})
         role.update({next(corrected_ids): ("corrected", b_index) for _ in range(batch.corrected)})
+    return role
+
+
+def _roles_in_places(rng: random.Random, tallies: int, batches: list[Batch], places: int
+                     ) -> dict[int, tuple[str, int]]:
+    """``choose_roles`` for ``places``: run ``i`` of a batch holds its ``i``-th share of the batch's new tallies,
+    then of its corrected ones; no run overlaps another (drawn again when it would)."""
+    _require(places >= 1, "--places needs at least 1")
+    taken = bytearray(tallies)
+    role: dict[int, tuple[str, int]] = {}
+    for b_index, batch in enumerate(batches):
+        runs = min(places, batch.size)
+        for i in range(runs):
+            new = batch.new * (i + 1) // runs - batch.new * i // runs
+            corrected = batch.corrected * (i + 1) // runs - batch.corrected * i // runs
+            length = new + corrected
+            for _ in range(1000):
+                start = rng.randrange(tallies - length + 1)
+                if not any(taken[start:start + length]):
+                    break
+            else:
+                raise BenchmarkError(f"no free run of {length:,} tallies for batch {b_index + 1}: too few tallies")
+            taken[start:start + length] = b"\x01" * length
+            role.update({start + j: ("new" if j < new else "corrected", b_index) for j in range(length)})
+    return role
+
+
+def split_results(data: Path, history: Path, batches: list[Batch], tallies: int, seed: int = 7,
+                  spread: str = "random", places: int = PLACES) -> int:
+    """Write the history's results CSV (every tally but the held-back ones) to ``history`` and each batch's new
+    and corrected tallies beside it; returns the tallies in the history. The source CSV is removed (at a million
+    stations it is gigabytes).
+
+    ``spread`` and ``places``: as for ``choose_roles``."""
+    rng = random.Random(seed)
+    role = choose_roles(rng, tallies, batches, spread, places)
     source = data / RESULTS_CSV
     history.mkdir(parents=True)
     outs: dict[tuple[str, int], Any] = {}
@@ -534,7 +575,7 @@ def _check_offsets(settings: Settings, before: dict[tuple[str, int], int], event
 
 def run(stations: int, contests: int, selections: int | None, sizes: list[int], new_share: float,
         keep_topics: bool, keep_dataset: bool, ephemeral_dagster: bool = False, spread: str = "random",
-        profile: Path | None = None) -> dict[str, Any]:
+        profile: Path | None = None, places: int = PLACES) -> dict[str, Any]:
     """Build the history, publish it, then each batch and a full rebuild; the figures of all of it."""
     batches = plan_batches(sizes, new_share)
     held_back = sum(b.new for b in batches)
@@ -544,6 +585,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
     figures: dict[str, Any] = {
         "stations_in_history": stations, "election_stations": stations + held_back, "contests_per_station": contests,
         "selections": selections or "default", "batches": sizes, "new_share": new_share, "spread": spread,
+        **({"places": places} if spread == "places" else {}),
         "table_file_bytes": settings.table_file_bytes,  # BALLOTSTREAM_TABLE_FILE_BYTES: where tables are cut
         "path": "ingest (CSV) then run_publish in a warmed-up child process, as ballotstream publish runs it",
         "dagster_instance": "ephemeral (in memory)" if ephemeral_dagster else "persistent (SQLite), the benchmark's",
@@ -557,7 +599,7 @@ def run(stations: int, contests: int, selections: int | None, sizes: list[int], 
             bucket = Bucket(ReleaseStore(settings), admin)
             home = None if ephemeral_dagster else _dagster_home(Path(tmp))
             figures.update(_run_in(settings, bucket, Path(tmp), home, batches, stations + held_back, contests,
-                                   selections, spread, profile))
+                                   selections, spread, profile, places))
     finally:
         if not keep_dataset:  # first: S3 is there even when a broker restart makes the topics' deletion fail
             for key in list_objects(admin, settings):
@@ -590,10 +632,11 @@ def _profile_file(folder: Path | None, name: str) -> Path | None:
 
 def _run_in(settings: Settings, bucket: Bucket, tmp: Path, home: Path | None, batches: list[Batch],
             election_stations: int, contests: int, selections: int | None, spread: str = "random",
-            profile: Path | None = None) -> dict[str, Any]:
+            profile: Path | None = None, places: int = PLACES) -> dict[str, Any]:
     files, synth, synth_s = synthesize_files(tmp / "data", election_stations, contests, selections)
     t0 = time.perf_counter()
-    kept = split_results(tmp / "data", tmp / "history", batches, synth.events[RESULTS_CSV], spread=spread)
+    kept = split_results(tmp / "data", tmp / "history", batches, synth.events[RESULTS_CSV], spread=spread,
+                         places=places)
     history_files = [tmp / "history" / RESULTS_CSV if p.name == RESULTS_CSV else p for p in files]
     setup: dict[str, Any] = {"synth_s": round(synth_s, 1), "split_s": round(time.perf_counter() - t0, 1),
                              "history_csv_tallies": kept}
@@ -704,9 +747,10 @@ def table(figures: dict[str, Any]) -> str:
 
 
 def result_path(stations: int, contests: int, selections: int | None, ephemeral_dagster: bool = False,
-                spread: str = "random") -> Path:
+                spread: str = "random", places: int = PLACES) -> Path:
     shape = f"{stations}x{contests}{f'x{selections}' if selections else ''}"
-    suffix = f"{'-region' if spread == 'region' else ''}{'-ephemeral-dagster' if ephemeral_dagster else ''}"
+    where = {"region": "-region", "places": f"-places{places}"}.get(spread, "")
+    suffix = f"{where}{'-ephemeral-dagster' if ephemeral_dagster else ''}"
     return OUT / f"live-{shape}{suffix}.json"
 
 
@@ -722,22 +766,25 @@ def main() -> None:
     parser.add_argument("--ephemeral-dagster", action="store_true",
                         help="publish with an in-memory Dagster instance (default: a persistent SQLite one, as make "
                              "sets up), to see what the instance's event log costs")
-    parser.add_argument("--spread", choices=("random", "region"), default="random",
-                        help="where each batch's tallies come from: anywhere (default) or one region's run of "
-                             "stations")
+    parser.add_argument("--spread", choices=("random", "region", "places"), default="random",
+                        help="where each batch's tallies come from: anywhere (default), one region's run of "
+                             "stations, or --places runs of stations at random places")
+    parser.add_argument("--places", type=int, default=PLACES,
+                        help=f"with --spread places: runs of stations per batch (default {PLACES})")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="write cProfile's statistics of each publish to DIR (history.prof, batch-N.prof, "
                              "full-rebuild.prof; read them with python -m pstats); the profiler slows the publish")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.batches.split(",") if s.strip()]
-    if not sizes or min(sizes) < 1 or not 0.0 <= args.new_share <= 1.0:
-        parser.error("--batches needs sizes >= 1 and --new-share a share in [0, 1]")
+    if not sizes or min(sizes) < 1 or not 0.0 <= args.new_share <= 1.0 or args.places < 1:
+        parser.error("--batches needs sizes >= 1, --new-share a share in [0, 1] and --places at least 1")
     figures = run(args.stations, args.contests, args.selections, sizes, args.new_share, args.keep_topics,
-                  args.keep_dataset, args.ephemeral_dagster, args.spread, args.profile)
+                  args.keep_dataset, args.ephemeral_dagster, args.spread, args.profile, args.places)
     tables_differ = figures["full_rebuild"]["tables_differing_from_last_incremental"]
     figures["byte_shares"] = byte_shares(figures)
     figures["targets_met_1m"] = targets(figures)
-    out = result_path(args.stations, args.contests, args.selections, args.ephemeral_dagster, args.spread)
+    out = result_path(args.stations, args.contests, args.selections, args.ephemeral_dagster, args.spread,
+                      args.places)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
     print(table(figures))
