@@ -60,8 +60,9 @@ bench: up  ## Benchmarks (not tests): ingest and publish of a 100,000-station el
 
 # A variable, because make would split the literal commas of a function argument.
 LIVE_BATCHES := 1000,10000,100000
-bench-live: up  ## Election night: batches of new/corrected tallies on a 1,000,000-station history (STATIONS=, BATCHES=)
-	$(PY) -m benchmarks.bench_live --stations $(or $(STATIONS),1000000) --batches $(or $(BATCHES),$(LIVE_BATCHES))
+bench-live: up  ## Election night: batches of new/corrected tallies on a 1,000,000-station history (STATIONS=, BATCHES=, SPREAD=, PLACES=)
+	$(PY) -m benchmarks.bench_live --stations $(or $(STATIONS),1000000) --batches $(or $(BATCHES),$(LIVE_BATCHES)) \
+		--spread $(or $(SPREAD),random) --places $(or $(PLACES),10)
 
 clean: down  ## Remove all local state (service data, logs, jars, venv)
 	rm -rf $(STATE) .venv
