@@ -6,10 +6,16 @@
 For each ``ReleasePublished`` event it fetches the manifest from ``manifest_url``, downloads each file of each table
 (a large table is several files, listed in ``files``) and each document (the NIST SP 1500-100 export,
 ``cdf/<election_id>.json.gz``: its ``parts``, joined in order), and checks the size and SHA-256 the manifest gives.
-No credentials are used: releases are public. Prints ``verified <release> <table or document> <sha256>`` per file;
-exits 1 if any file did not match. Saved files go to ``<out>/<dataset>/<release>/tables/<table>.parquet``, or
-``tables/<table>/<n>.parquet`` for a table in several files, and ``cdf/<election_id>.json.gz`` (gzip: read it
-with ``gzip.open`` or ``zcat``).
+No credentials are used: releases are public. Prints ``verified <release> <table or document> <sha256>`` per file
+downloaded, ``unchanged <release> <table or document> <sha256>`` per file it already had, and a line per release
+with what it downloaded; exits 1 if any file did not match. Saved files go to
+``<out>/<dataset>/<release>/tables/<table>.parquet``, or ``tables/<table>/<n>.parquet`` for a table in several
+files, and ``cdf/<election_id>.json.gz`` (gzip: read it with ``gzip.open`` or ``zcat``).
+
+A release shares most of its files with the one before (a batch of results changes the files holding its rows), so
+each file and document part is fetched once: saved files are kept by their SHA-256 under
+``<out>/by-sha256/`` and linked into each release's folder, and with ``--no-save`` a file verified
+earlier in the run is not fetched again. A kept file is hashed again before it is used.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import shutil
 import sys
 import urllib.request
 from pathlib import Path
@@ -36,11 +44,77 @@ def url_of(manifest: dict, entry: dict) -> str:
     return entry.get("url") or manifest["base_url"] + entry["key"]
 
 
-def fetch(manifest: dict, file: dict) -> bytes:
-    """A file's bytes: a document in ``parts`` (one gzip member each) is its parts joined in order."""
-    if file.get("parts"):
-        return b"".join(download(url_of(manifest, part)) for part in file["parts"])
-    return download(url_of(manifest, file))
+class Store:
+    """The files already downloaded and verified, by SHA-256: kept in ``folder`` (None: their checksums only, for
+    ``--no-save``), so that a file a later release lists again is not fetched again."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.seen: set[tuple[str, int]] = set()
+        self.downloaded = self.downloaded_bytes = 0
+
+    def _path(self, sha256: str) -> Path | None:
+        return None if self.folder is None else self.folder / sha256
+
+    def kept(self, entry: dict) -> bool:
+        """Whether the file ``entry`` lists (its ``sha256`` and ``bytes``) is here, and still those bytes."""
+        path = self._path(entry["sha256"])
+        if path is None:
+            return (entry["sha256"], entry["bytes"]) in self.seen
+        if not path.is_file() or path.stat().st_size != entry["bytes"]:
+            return False
+        return hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+
+    def read(self, entry: dict) -> bytes:
+        path = self._path(entry["sha256"])
+        return b"" if path is None else path.read_bytes()
+
+    def fetched(self, url: str) -> bytes:
+        body = download(url)
+        self.downloaded += 1
+        self.downloaded_bytes += len(body)
+        return body
+
+    def keep(self, sha256: str, body: bytes) -> None:
+        """Keep verified bytes, written whole under a temporary name and renamed over a kept copy that was damaged
+        (a new file: the release folders linked to the damaged one keep it)."""
+        self.seen.add((sha256, len(body)))
+        path = self._path(sha256)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{sha256}.{os.getpid()}")
+            partial.write_bytes(body)
+            partial.replace(path)
+
+    def place(self, sha256: str, target: Path) -> None:
+        """Put the kept file at ``target`` in a release folder: a hard link where the file system allows one."""
+        source = self._path(sha256)
+        if source is None:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+
+
+def fetch(manifest: dict, file: dict, store: Store) -> bytes:
+    """A file's bytes: a document in ``parts`` (one gzip member each) is its parts joined in order. Parts the
+    store holds are not downloaded again (with ``--no-save`` it holds none); a part whose bytes do not match its
+    checksum is not kept."""
+    if not file.get("parts"):
+        return store.fetched(url_of(manifest, file))
+    bodies = []
+    for part in file["parts"]:
+        if "sha256" in part and store.folder is not None and store.kept(part):
+            bodies.append(store.read(part))
+            continue
+        body = store.fetched(url_of(manifest, part))
+        if "sha256" in part and hashlib.sha256(body).hexdigest() == part["sha256"] and store.folder is not None:
+            store.keep(part["sha256"], body)
+        bodies.append(body)
+    return b"".join(bodies)
 
 
 def table_files(table: dict) -> list[dict]:
@@ -61,23 +135,35 @@ def release_files(manifest: dict) -> list[tuple[str, dict, str]]:
     return out
 
 
-def verify_release(manifest_url: str, out: Path | None) -> list[str]:
-    """Download and check every file of one release; returns the problems found (empty: all good)."""
+def verify_release(manifest_url: str, out: Path | None, store: Store) -> list[str]:
+    """Download and check every file of one release that ``store`` does not hold; returns the problems found
+    (empty: all good)."""
     manifest = json.loads(download(manifest_url))
+    release = manifest["release_id"]
     problems = []
+    before = (store.downloaded, store.downloaded_bytes)
+    unchanged = 0
     for name, file, path in release_files(manifest):
-        body = fetch(manifest, file)
+        target = None if out is None else out / manifest["dataset"] / release / path
+        if store.kept(file):
+            unchanged += 1
+            if target is not None:
+                store.place(file["sha256"], target)
+            print(f"unchanged {release} {name} {file['sha256']}", flush=True)
+            continue
+        body = fetch(manifest, file, store)
         digest = hashlib.sha256(body).hexdigest()
         if digest != file["sha256"] or len(body) != file["bytes"]:
-            problems.append(f"{manifest['release_id']} {name}: sha256 {digest} / {len(body)} bytes, manifest "
+            problems.append(f"{release} {name}: sha256 {digest} / {len(body)} bytes, manifest "
                             f"says {file['sha256']} / {file['bytes']} bytes")
-            print(f"MISMATCH {manifest['release_id']} {name}", flush=True)
+            print(f"MISMATCH {release} {name}", flush=True)
             continue
-        if out is not None:
-            target = out / manifest["dataset"] / manifest["release_id"] / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-        print(f"verified {manifest['release_id']} {name} {digest}", flush=True)
+        store.keep(digest, body)
+        if target is not None:
+            store.place(digest, target)
+        print(f"verified {release} {name} {digest}", flush=True)
+    print(f"release {release}: {store.downloaded - before[0]} files downloaded "
+          f"({store.downloaded_bytes - before[1]:,} bytes), {unchanged} unchanged", flush=True)
     return problems
 
 
@@ -91,6 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     problems: list[str] = []
+    store = Store(None if args.no_save else args.out / "by-sha256")
     events = subscribe(Settings.from_env(), "releases", from_beginning=not args.new_only, follow=True,
                        group=args.group)
     try:
@@ -99,7 +186,7 @@ def main() -> None:
                 value = event["value"]
                 print(f"release {value['dataset']} {value['release_id']} (gate passed: {value['gate_passed']})",
                       flush=True)
-                problems += verify_release(value["manifest_url"], None if args.no_save else args.out)
+                problems += verify_release(value["manifest_url"], None if args.no_save else args.out, store)
             if args.max_events is not None and n >= args.max_events:
                 break
     except KeyboardInterrupt:

@@ -217,6 +217,25 @@ def test_release_downloader_example_verifies_announced_releases(isolated, tmp_pa
         assert f"verified {with_document['release_id']} {path} " in run.stdout
         saved = tmp_path / "dl" / isolated.dataset / with_document["release_id"] / path
         assert saved.read_bytes() == body and json.loads(gzip.decompress(body))["@type"]
+        # Its tables are the first release's files, kept from the first run: linked into its folder, not fetched.
+        for name, entry in manifest["tables"].items():
+            assert f"unchanged {with_document['release_id']} {name} {entry['sha256']}" in run.stdout
+            again = tmp_path / "dl" / isolated.dataset / with_document["release_id"] / entry["path"]
+            assert again.read_bytes() == published.files[
+                f"{isolated.dataset}/releases/{manifest['release_id']}/{entry['path']}"]
+        assert f"release {manifest['release_id']}: 0 files downloaded (0 bytes)" in run.stdout
+        assert f"release {with_document['release_id']}: 2 files downloaded ({len(body):,} bytes), " \
+               f"{len(manifest['tables'])} unchanged" in run.stdout
+        # A kept file that was damaged on disk is fetched again, not trusted.
+        name, entry = next(iter(sorted(manifest["tables"].items())))
+        (tmp_path / "dl" / "by-sha256" / entry["sha256"]).write_bytes(b"damaged")
+        run = _run_example("release_downloader.py", isolated, "--max-events", "1", "--out", str(tmp_path / "dl"))
+        assert run.returncode == 0, run.stderr
+        assert f"verified {manifest['release_id']} {name} {entry['sha256']}" in run.stdout
+        assert f"release {manifest['release_id']}: 1 files downloaded ({entry['bytes']:,} bytes)" in run.stdout
+        fixed = published.files[f"{isolated.dataset}/releases/{manifest['release_id']}/{entry['path']}"]
+        assert (tmp_path / "dl" / "by-sha256" / entry["sha256"]).read_bytes() == fixed
+        assert (tmp_path / "dl" / isolated.dataset / manifest["release_id"] / entry["path"]).read_bytes() == fixed
 
         # A manifest whose checksum does not match its file makes the downloader fail loudly.
         tampered = json.loads(json.dumps(with_document))
