@@ -56,18 +56,20 @@ class Store:
     def _path(self, sha256: str) -> Path | None:
         return None if self.folder is None else self.folder / sha256
 
-    def kept(self, entry: dict) -> bool:
-        """Whether the file ``entry`` lists (its ``sha256`` and ``bytes``) is here, and still those bytes."""
+    def copy_of(self, entry: dict) -> bytes | None:
+        """The kept bytes of the file ``entry`` lists (its ``sha256`` and ``bytes``), if the folder holds them
+        intact; None otherwise, and always with ``--no-save``."""
         path = self._path(entry["sha256"])
-        if path is None:
-            return (entry["sha256"], entry["bytes"]) in self.seen
-        if not path.is_file() or path.stat().st_size != entry["bytes"]:
-            return False
-        return hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        if path is None or not path.is_file() or path.stat().st_size != entry["bytes"]:
+            return None
+        body = path.read_bytes()
+        return body if hashlib.sha256(body).hexdigest() == entry["sha256"] else None
 
-    def read(self, entry: dict) -> bytes:
-        path = self._path(entry["sha256"])
-        return b"" if path is None else path.read_bytes()
+    def kept(self, entry: dict) -> bool:
+        """Whether the file ``entry`` lists is here, still those bytes (with ``--no-save``: verified in this run)."""
+        if self.folder is None:
+            return (entry["sha256"], entry["bytes"]) in self.seen
+        return self.copy_of(entry) is not None
 
     def fetched(self, url: str) -> bytes:
         body = download(url)
@@ -78,13 +80,14 @@ class Store:
     def keep(self, sha256: str, body: bytes) -> None:
         """Keep verified bytes, written whole under a temporary name and renamed over a kept copy that was damaged
         (a new file: the release folders linked to the damaged one keep it)."""
-        self.seen.add((sha256, len(body)))
         path = self._path(sha256)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{sha256}.{os.getpid()}")
-            partial.write_bytes(body)
-            partial.replace(path)
+        if path is None:
+            self.seen.add((sha256, len(body)))
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{sha256}.{os.getpid()}")
+        partial.write_bytes(body)
+        partial.replace(path)
 
     def place(self, sha256: str, target: Path) -> None:
         """Put the kept file at ``target`` in a release folder: a hard link where the file system allows one."""
@@ -101,17 +104,18 @@ class Store:
 
 def fetch(manifest: dict, file: dict, store: Store) -> bytes:
     """A file's bytes: a document in ``parts`` (one gzip member each) is its parts joined in order. Parts the
-    store holds are not downloaded again (with ``--no-save`` it holds none); a part whose bytes do not match its
-    checksum is not kept."""
+    store holds are not downloaded again (with ``--no-save`` it holds no bytes); a part whose bytes do not match
+    its checksum is not kept."""
     if not file.get("parts"):
         return store.fetched(url_of(manifest, file))
     bodies = []
     for part in file["parts"]:
-        if "sha256" in part and store.folder is not None and store.kept(part):
-            bodies.append(store.read(part))
+        kept = store.copy_of(part) if "sha256" in part else None
+        if kept is not None:
+            bodies.append(kept)
             continue
         body = store.fetched(url_of(manifest, part))
-        if "sha256" in part and hashlib.sha256(body).hexdigest() == part["sha256"] and store.folder is not None:
+        if "sha256" in part and hashlib.sha256(body).hexdigest() == part["sha256"]:
             store.keep(part["sha256"], body)
         bodies.append(body)
     return b"".join(bodies)
